@@ -1,0 +1,66 @@
+// The seam between sans-I/O protocol cores and any driver (Asio, tests, fuzzers).
+#pragma once
+
+#include <functional>
+#include <optional>
+
+#include "parley/transport/transport.hpp"
+#include "parley/wire/bytes.hpp"
+
+namespace parley::transport {
+
+/// One connection's protocol state, as a driver sees it. A driver:
+///  - writes everything take_output() yields, in order;
+///  - calls receive() with bytes read, peer_closed() on EOF or a read error;
+///  - calls on_time() once next_deadline() has passed;
+///  - closes the socket once closed() is true and the output is written.
+/// All calls for one endpoint are made from one thread at a time.
+class Endpoint {
+ public:
+  virtual ~Endpoint() = default;
+  virtual void receive(BytesView data, Instant now) = 0;
+  virtual void peer_closed(Instant now) = 0;
+  virtual void on_time(Instant now) = 0;
+  virtual std::optional<Instant> next_deadline() const = 0;
+  /// Appends pending output to `out`.
+  virtual void take_output(Bytes& out) = 0;
+  virtual bool closed() const = 0;
+};
+
+/// A Transport whose events go to a handler (the layer above). The handler runs
+/// inside receive()/on_time() for each event, in order, and may call send() etc.
+class TransportEndpoint final : public Endpoint {
+ public:
+  using Handler = std::function<void(Transport& transport, Event& event)>;
+
+  TransportEndpoint(TransportConfig config, crypto::Random& rng, Instant now, Handler handler)
+      : transport_(std::move(config), rng, now), handler_(std::move(handler)) {}
+
+  void receive(BytesView data, Instant now) override {
+    transport_.receive(data, now);
+    dispatch();
+  }
+  void peer_closed(Instant now) override {
+    transport_.peer_closed(now);
+    dispatch();
+  }
+  void on_time(Instant now) override {
+    transport_.on_time(now);
+    dispatch();
+  }
+  std::optional<Instant> next_deadline() const override { return transport_.next_deadline(); }
+  void take_output(Bytes& out) override { transport_.take_output(out); }
+  bool closed() const override { return transport_.closed(); }
+
+  Transport& transport() { return transport_; }
+
+ private:
+  void dispatch() {
+    while (auto e = transport_.poll_event())
+      if (handler_) handler_(transport_, *e);
+  }
+  Transport transport_;
+  Handler handler_;
+};
+
+}  // namespace parley::transport

@@ -1,0 +1,202 @@
+// The SSH transport layer (RFC 4253) as one sans-I/O state machine serving both
+// roles. It takes bytes and the current time and hands back bytes to send,
+// events, and its next deadline. It has no socket, thread, clock or global RNG.
+//
+// Call rules:
+//  - After construction, take_output() yields our identification line (and, once
+//    the peer's arrives, our KEXINIT). Write everything take_output() returns, in order.
+//  - receive() whenever bytes arrive; peer_closed() when the peer closes.
+//  - After receive()/peer_closed()/on_time()/send(), drain poll_event() and take_output().
+//  - Call on_time(now) when next_deadline() passes.
+//  - Once closed() is true, write the remaining output and close the socket.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "parley/crypto/keys.hpp"
+#include "parley/crypto/random.hpp"
+#include "parley/crypto/secret.hpp"
+#include "parley/transport/algorithms.hpp"
+#include "parley/transport/error.hpp"
+#include "parley/transport/ident.hpp"
+#include "parley/transport/packet.hpp"
+#include "parley/wire/bytes.hpp"
+
+namespace parley::transport {
+
+using Clock = std::chrono::steady_clock;
+using Instant = Clock::time_point;
+
+enum class Role : std::uint8_t { client, server };
+
+/// Decides whether the server's host key is acceptable (client role). Called
+/// before the server's signature is trusted for anything else; returning false
+/// ends the connection with host_key_not_verifiable.
+using HostKeyVerifier = std::function<bool(const crypto::PublicKey& key)>;
+
+/// Accepts any host key. Only for tests and explicit user opt-in: it gives no
+/// protection against a man in the middle.
+HostKeyVerifier danger_accept_any_host_key();
+
+struct TransportConfig {
+  Role role = Role::server;
+  /// The software version in our identification line ("SSH-2.0-" + this).
+  std::string software_version = "parley_0.1";
+  AlgorithmPreferences algorithms;
+  /// Server: host keys, loaded once and shared by every connection.
+  std::vector<crypto::PrivateKey> host_keys;
+  /// Client: host-key policy. Empty means reject every key (fail closed).
+  HostKeyVerifier verify_host_key;
+  /// Server: services a client may request.
+  std::vector<std::string> services{"ssh-userauth"};
+  /// Server: signature algorithms announced in RFC 8308 server-sig-algs.
+  std::vector<crypto::SignatureAlg> server_sig_algs{
+      crypto::SignatureAlg::ssh_ed25519, crypto::SignatureAlg::ecdsa_sha2_nistp256,
+      crypto::SignatureAlg::rsa_sha2_512, crypto::SignatureAlg::rsa_sha2_256};
+  /// Rekey after this many bytes in either direction (OpenSSH's default for our ciphers: 1 GiB-ish).
+  std::uint64_t rekey_bytes = std::uint64_t{1} << 30;
+  /// ... or after this long.
+  std::chrono::seconds rekey_interval{3600};
+  /// Per-phase timeouts: the peer's identification line, each key exchange.
+  std::chrono::seconds ident_timeout{30};
+  std::chrono::seconds kex_timeout{60};
+  /// Client: lines a server may send before its version line.
+  std::size_t max_preversion_lines = 1024;
+};
+
+// ---- Events handed to the layer above ----
+
+/// A key exchange finished and new keys are in use in both directions.
+struct KexDone {
+  bool first;  // the initial key exchange (the session id is now fixed)
+  Negotiated algorithms;
+};
+/// (Server) the client asked for a service we offer; it has been accepted.
+struct ServiceStarted {
+  std::string service;
+};
+/// (Client) the server accepted our service request.
+struct ServiceAccepted {
+  std::string service;
+};
+/// (Client) RFC 8308 server-sig-algs from the server's EXT_INFO.
+struct ServerSigAlgs {
+  std::vector<std::string> algorithms;
+};
+/// A message for the layer above (numbers 50 and up, after the service started).
+struct Message {
+  Bytes payload;
+  std::uint32_t seq;  // for SSH_MSG_UNIMPLEMENTED replies
+};
+/// The connection is over; no more events follow.
+struct Disconnected {
+  TransportError error;
+  DisconnectReason reason;
+  std::string description;  // ours, or the peer's (sanitised) if it sent DISCONNECT
+};
+using Event = std::variant<KexDone, ServiceStarted, ServiceAccepted, ServerSigAlgs, Message,
+                           Disconnected>;
+
+/// One SSH transport connection.
+class Transport {
+ public:
+  /// `rng` must outlive the Transport; `now` starts the identification timer.
+  Transport(TransportConfig config, crypto::Random& rng, Instant now);
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  /// Feeds bytes received from the peer.
+  void receive(BytesView data, Instant now);
+  /// The peer closed its side.
+  void peer_closed(Instant now);
+  /// Handles timers; call when next_deadline() has passed (calling early is harmless).
+  void on_time(Instant now);
+  /// When on_time() must next be called, if ever.
+  std::optional<Instant> next_deadline() const;
+
+  /// Sends a message of the layer above (payload starting with its number).
+  /// During a key exchange it is queued and sent, in order, once new keys are in use.
+  void send(BytesView payload);
+  /// (Client) requests a service; ServiceAccepted follows.
+  void request_service(std::string_view service);
+  /// Replies SSH_MSG_UNIMPLEMENTED to a message the layer above does not know.
+  void send_unimplemented(std::uint32_t seq);
+  /// Starts a key re-exchange now (if none is running).
+  void request_rekey(Instant now);
+  /// Sends DISCONNECT and closes.
+  void disconnect(DisconnectReason reason, std::string_view description);
+
+  /// Moves the bytes to write into `out` (appending). Empty when there is nothing.
+  void take_output(Bytes& out);
+  bool has_output() const { return !out_.empty(); }
+  std::optional<Event> poll_event();
+
+  bool closed() const { return closed_; }
+  /// Set once the first key exchange finished.
+  const std::optional<Bytes>& session_id() const { return session_id_; }
+  const std::optional<std::string>& peer_version() const { return ident_.version(); }
+  /// Algorithms of the last completed key exchange.
+  const std::optional<Negotiated>& negotiated() const { return negotiated_; }
+  Role role() const { return config_.role; }
+  /// Number of completed key exchanges.
+  std::uint32_t kex_count() const { return kex_count_; }
+
+  struct KexState;  // in-progress key exchange (defined in transport.cpp)
+
+ private:
+  void process_input(Instant now);
+  void handle_packet(std::span<std::uint8_t> payload, std::uint32_t seq, Instant now);
+  void handle_kexinit(BytesView payload, std::uint32_t seq, Instant now);
+  void handle_kex_init_message(BytesView payload);   // server: ECDH/DH init
+  void handle_kex_reply_message(BytesView payload);  // client: ECDH/DH reply
+  void handle_newkeys(Instant now);
+  void handle_service_request(BytesView payload);
+  void handle_service_accept(BytesView payload);
+  void handle_ext_info(BytesView payload);
+  void handle_disconnect(BytesView payload);
+  void start_kex(Instant now);
+  void send_newkeys();
+  void install_keys(bool outgoing);
+  void send_packet(BytesView payload);
+  void flush_pending();
+  void fail(TransportError error, std::string_view description = {});
+  void close_with(TransportError error, DisconnectReason reason, std::string description);
+  bool in_kex() const { return kex_ != nullptr; }
+  void check_rekey(Instant now);
+
+  TransportConfig config_;
+  crypto::Random& rng_;
+  IdentReader ident_;
+  std::string our_version_;
+  Bytes in_;
+  std::size_t in_pos_ = 0;
+  Bytes out_;
+  PacketDecoder decoder_;
+  PacketEncoder encoder_;
+  std::unique_ptr<KexState> kex_;
+  std::deque<Bytes> pending_;  // upper-layer messages held back during kex
+  std::deque<Event> events_;
+  std::optional<Bytes> session_id_;
+  std::optional<Negotiated> negotiated_;
+  std::optional<Instant> ident_deadline_;
+  Instant last_kex_done_;
+  Instant now_;  // the latest time we were given
+  bool closed_ = false;
+  bool strict_kex_ = false;
+  bool service_started_ = false;
+  bool ext_info_sent_ = false;
+  bool saw_disconnect_ = false;
+  std::uint32_t kex_count_ = 0;
+};
+
+}  // namespace parley::transport

@@ -1,0 +1,48 @@
+#include "parley/wire/name_list.hpp"
+
+#include <algorithm>
+
+namespace parley::wire {
+
+bool is_valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return c > 0x20 && c < 0x7f && c != ',';  // RFC 4251 §6: printable US-ASCII, no comma
+  });
+}
+
+std::optional<NameList> NameList::parse(std::string_view text) {
+  std::vector<std::string> names;
+  if (text.empty()) return NameList{};
+  std::size_t start = 0;
+  while (true) {
+    std::size_t comma = text.find(',', start);
+    std::string_view name = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    if (!is_valid_name(name)) return std::nullopt;
+    names.emplace_back(name);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return NameList(std::move(names));
+}
+
+std::optional<NameList> NameList::of(std::vector<std::string> names) {
+  for (const auto& n : names)
+    if (!is_valid_name(n)) return std::nullopt;
+  return NameList(std::move(names));
+}
+
+bool NameList::contains(std::string_view name) const {
+  return std::find(names_.begin(), names_.end(), name) != names_.end();
+}
+
+std::string NameList::joined() const {
+  std::string out;
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    if (i) out.push_back(',');
+    out += names_[i];
+  }
+  return out;
+}
+
+}  // namespace parley::wire

@@ -51,6 +51,7 @@ class PacketCipher {
 
   /// Keys a cipher. Key sizes must match info()/mac_key_len(); for AEAD ciphers
   /// `mac` must be MacAlg::implicit and `mac_key` empty.
+  /// Returns nullptr if a size or the cipher/MAC pairing is wrong (a caller bug).
   static std::unique_ptr<PacketCipher> create(CipherAlg cipher, MacAlg mac, Direction dir,
                                               BytesView key, BytesView iv, BytesView mac_key);
 

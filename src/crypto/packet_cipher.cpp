@@ -1,0 +1,564 @@
+#include "parley/crypto/packet_cipher.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include <array>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace parley::crypto {
+namespace {
+
+// ---------------------------------------------------------------------------
+// libcrypto plumbing
+
+[[noreturn]] void libcrypto_failed(const char* what) {
+  // seal() has no way to report an error, and continuing after a failed
+  // encryption could put plaintext on the wire; like OpenSSH's fatal(), stop.
+  std::fprintf(stderr, "parley: libcrypto failed in %s; aborting\n", what);
+  std::abort();
+}
+
+void check(int ok, const char* what) {
+  if (ok != 1) libcrypto_failed(what);
+}
+
+// A broken caller contract (a tag buffer of the wrong size, a short prefix) is a
+// bug in parley, not something a peer can cause; it must not pass silently.
+void require(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "parley: PacketCipher misused: %s; aborting\n", what);
+    std::abort();
+  }
+}
+
+int to_int(std::size_t n) {
+  require(n <= INT_MAX, "length beyond libcrypto's int range");
+  return static_cast<int>(n);
+}
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+
+// OpenSSL 3 "explicit fetching": a fetch searches the provider store under a
+// lock, so every algorithm is fetched once per process and kept for its lifetime.
+const EVP_CIPHER* fetch_cipher(const char* name) {
+  EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, name, nullptr);
+  if (c == nullptr) libcrypto_failed(name);
+  return c;
+}
+
+EVP_MAC* fetch_mac(const char* name) {
+  EVP_MAC* m = EVP_MAC_fetch(nullptr, name, nullptr);
+  if (m == nullptr) libcrypto_failed(name);
+  return m;
+}
+
+const EVP_CIPHER* chacha20_alg() {
+  static const EVP_CIPHER* const c = fetch_cipher("ChaCha20");
+  return c;
+}
+
+const EVP_CIPHER* evp_cipher(CipherAlg alg) {
+  switch (alg) {
+    case CipherAlg::chacha20_poly1305:
+      return chacha20_alg();
+    case CipherAlg::aes256_gcm: {
+      static const EVP_CIPHER* const c = fetch_cipher("AES-256-GCM");
+      return c;
+    }
+    case CipherAlg::aes128_gcm: {
+      static const EVP_CIPHER* const c = fetch_cipher("AES-128-GCM");
+      return c;
+    }
+    case CipherAlg::aes256_ctr: {
+      static const EVP_CIPHER* const c = fetch_cipher("AES-256-CTR");
+      return c;
+    }
+    case CipherAlg::aes128_ctr: {
+      static const EVP_CIPHER* const c = fetch_cipher("AES-128-CTR");
+      return c;
+    }
+  }
+  libcrypto_failed("evp_cipher (unknown CipherAlg)");
+}
+
+EVP_MAC* poly1305_alg() {
+  static EVP_MAC* const m = fetch_mac("POLY1305");
+  return m;
+}
+
+EVP_MAC* hmac_alg() {
+  static EVP_MAC* const m = fetch_mac("HMAC");
+  return m;
+}
+
+CipherCtx new_cipher_ctx(const EVP_CIPHER* cipher, BytesView key, const std::uint8_t* iv,
+                         Direction dir) {
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  if (ctx == nullptr) libcrypto_failed("EVP_CIPHER_CTX_new");
+  check(EVP_CipherInit_ex2(ctx.get(), cipher, key.data(), iv, dir == Direction::seal ? 1 : 0,
+                           nullptr),
+        "EVP_CipherInit_ex2");
+  return ctx;
+}
+
+// Runs the context's cipher over `data` in place. Every mode used here (CTR,
+// ChaCha20, GCM) is a stream mode, so the output is exactly as long as the input.
+void cipher_in_place(EVP_CIPHER_CTX* ctx, std::span<std::uint8_t> data) {
+  if (data.empty()) return;
+  int out_len = 0;
+  check(EVP_CipherUpdate(ctx, data.data(), &out_len, data.data(), to_int(data.size())),
+        "EVP_CipherUpdate");
+}
+
+void mac_update(EVP_MAC_CTX* ctx, BytesView data) {
+  if (!data.empty()) check(EVP_MAC_update(ctx, data.data(), data.size()), "EVP_MAC_update");
+}
+
+const char* hmac_digest_name(MacAlg alg) {
+  switch (alg) {
+    case MacAlg::hmac_sha2_256:
+    case MacAlg::hmac_sha2_256_etm:
+      return "SHA256";
+    case MacAlg::hmac_sha2_512:
+    case MacAlg::hmac_sha2_512_etm:
+      return "SHA512";
+    case MacAlg::implicit:
+      break;
+  }
+  return nullptr;
+}
+
+// An HMAC context keyed with `key`; later packets re-initialise it without a key,
+// which reuses the stored key and digest instead of fetching or re-keying.
+MacCtx new_hmac_ctx(MacAlg alg, BytesView key) {
+  MacCtx ctx(EVP_MAC_CTX_new(hmac_alg()));
+  if (ctx == nullptr) libcrypto_failed("EVP_MAC_CTX_new");
+  // OSSL_PARAM wants a mutable char*; give it a local copy of the name.
+  char digest[8] = {};
+  std::strncpy(digest, hmac_digest_name(alg), sizeof digest - 1);
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  // A null key pointer would mean "reuse the previous key"; an empty key is legal HMAC.
+  static const std::uint8_t no_key = 0;
+  check(EVP_MAC_init(ctx.get(), key.empty() ? &no_key : key.data(), key.size(), params),
+        "EVP_MAC_init");
+  return ctx;
+}
+
+std::uint32_t load_be32(const std::uint8_t* p) {
+  return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
+         static_cast<std::uint32_t>(p[2]) << 8 | static_cast<std::uint32_t>(p[3]);
+}
+
+void store_be32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+}
+
+void store_be64(std::uint8_t* p, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (56 - 8 * i));
+}
+
+constexpr std::size_t kLengthField = 4;  // RFC 4253 §6: uint32 packet_length
+
+// ---------------------------------------------------------------------------
+// chacha20-poly1305@openssh.com (OpenSSH PROTOCOL.chacha20poly1305)
+//
+// The 64-byte key is K_2 || K_1. K_1 encrypts only the 4-byte length, so a
+// receiver can learn it before the whole packet arrives; K_2 encrypts the rest
+// and, at block counter 0, yields the one-time Poly1305 key. Both use the
+// packet sequence number as a 64-bit big-endian nonce. The tag covers the
+// encrypted length and the encrypted rest. The spec is written for the
+// original ChaCha20 (64-bit counter, 64-bit nonce); in OpenSSL's RFC 8439
+// layout that is IV = le32(counter) || 00000000 || be64(seq).
+class ChachaPoly final : public PacketCipher {
+  static constexpr std::size_t kTag = 16;
+
+ public:
+  ChachaPoly(Direction dir, BytesView key)
+      : payload_(new_cipher_ctx(chacha20_alg(), key.first(32), nullptr, dir)),
+        length_(new_cipher_ctx(chacha20_alg(), key.subspan(32, 32), nullptr, dir)),
+        poly_(EVP_MAC_CTX_new(poly1305_alg())) {
+    if (poly_ == nullptr) libcrypto_failed("EVP_MAC_CTX_new");
+  }
+
+  std::size_t block_size() const override { return 8; }
+  std::size_t tag_size() const override { return kTag; }
+  std::size_t length_prefix() const override { return kLengthField; }
+  bool length_outside_blocks() const override { return true; }
+
+  void seal(std::uint32_t seq, std::span<std::uint8_t> packet,
+            std::span<std::uint8_t> tag) override {
+    require(packet.size() >= kLengthField, "packet shorter than its length field");
+    require(tag.size() == kTag, "tag buffer is not tag_size() bytes");
+    set_nonce(length_.get(), seq);
+    cipher_in_place(length_.get(), packet.first(kLengthField));
+    // poly1305_key() leaves the payload stream at block counter 1, where the
+    // payload encryption starts.
+    std::array<std::uint8_t, 64> key_block;
+    poly1305_key(seq, key_block);
+    cipher_in_place(payload_.get(), packet.subspan(kLengthField));
+    poly1305(key_block, packet, tag.first<kTag>());
+    OPENSSL_cleanse(key_block.data(), key_block.size());
+  }
+
+  std::uint32_t peek_length(std::uint32_t seq, std::span<std::uint8_t> prefix) override {
+    require(prefix.size() >= kLengthField, "prefix shorter than length_prefix()");
+    // The prefix stays encrypted: the tag is computed over the ciphertext.
+    std::array<std::uint8_t, kLengthField> length;
+    std::memcpy(length.data(), prefix.data(), kLengthField);
+    set_nonce(length_.get(), seq);
+    cipher_in_place(length_.get(), length);
+    return load_be32(length.data());
+  }
+
+  bool open(std::uint32_t seq, std::span<std::uint8_t> packet, BytesView tag) override {
+    if (packet.size() < kLengthField || tag.size() != kTag) return false;
+    std::array<std::uint8_t, 64> key_block;
+    poly1305_key(seq, key_block);
+    std::array<std::uint8_t, kTag> expected;
+    poly1305(key_block, packet, expected);
+    OPENSSL_cleanse(key_block.data(), key_block.size());
+    // Authenticate before decrypting anything (PROTOCOL.chacha20poly1305).
+    if (CRYPTO_memcmp(expected.data(), tag.data(), kTag) != 0) return false;
+    set_nonce(length_.get(), seq);
+    cipher_in_place(length_.get(), packet.first(kLengthField));
+    cipher_in_place(payload_.get(), packet.subspan(kLengthField));
+    return true;
+  }
+
+ private:
+  // Re-seats the keyed context at block counter 0 of nonce `seq`; the key stays.
+  static void set_nonce(EVP_CIPHER_CTX* ctx, std::uint32_t seq) {
+    std::array<std::uint8_t, 16> iv = {};  // le32 counter 0 || 4 zero bytes || nonce
+    store_be64(iv.data() + 8, seq);
+    check(EVP_CipherInit_ex2(ctx, nullptr, nullptr, iv.data(), -1, nullptr),
+          "EVP_CipherInit_ex2 (nonce)");
+  }
+
+  // Writes K_2's keystream block 0 for `seq` to `block` (its first 32 bytes are
+  // the Poly1305 key); the payload context is then positioned at block 1.
+  void poly1305_key(std::uint32_t seq, std::array<std::uint8_t, 64>& block) {
+    block.fill(0);
+    set_nonce(payload_.get(), seq);
+    cipher_in_place(payload_.get(), block);
+  }
+
+  void poly1305(const std::array<std::uint8_t, 64>& key_block, BytesView data,
+                std::span<std::uint8_t, kTag> out) {
+    check(EVP_MAC_init(poly_.get(), key_block.data(), 32, nullptr), "EVP_MAC_init (poly1305)");
+    mac_update(poly_.get(), data);
+    std::size_t out_len = 0;
+    check(EVP_MAC_final(poly_.get(), out.data(), &out_len, out.size()), "EVP_MAC_final");
+  }
+
+  CipherCtx payload_;  // K_2
+  CipherCtx length_;   // K_1
+  MacCtx poly_;
+};
+
+// ---------------------------------------------------------------------------
+// aes128-gcm@openssh.com, aes256-gcm@openssh.com (RFC 5647)
+
+class AesGcm final : public PacketCipher {
+ public:
+  AesGcm(CipherAlg alg, Direction dir, BytesView key, BytesView iv)
+      // Keyed once here; each packet only installs its IV.
+      : ctx_(new_cipher_ctx(evp_cipher(alg), key, nullptr, dir)) {
+    std::memcpy(iv_.data(), iv.data(), iv_.size());
+  }
+
+  std::size_t block_size() const override { return 16; }
+  std::size_t tag_size() const override { return kTag; }
+  // RFC 5647 §7.3: packet_length is sent in the clear, as additional authenticated data.
+  std::size_t length_prefix() const override { return kLengthField; }
+  bool length_outside_blocks() const override { return true; }
+
+  void seal(std::uint32_t, std::span<std::uint8_t> packet, std::span<std::uint8_t> tag) override {
+    require(packet.size() >= kLengthField, "packet shorter than its length field");
+    require(tag.size() == kTag, "tag buffer is not tag_size() bytes");
+    start_packet();
+    add_aad(packet.first(kLengthField));
+    cipher_in_place(ctx_.get(), packet.subspan(kLengthField));
+    check(finish(), "EVP_CipherFinal_ex");
+    check(EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_GET_TAG, to_int(kTag), tag.data()),
+          "EVP_CTRL_AEAD_GET_TAG");
+  }
+
+  std::uint32_t peek_length(std::uint32_t, std::span<std::uint8_t> prefix) override {
+    require(prefix.size() >= kLengthField, "prefix shorter than length_prefix()");
+    return load_be32(prefix.data());
+  }
+
+  bool open(std::uint32_t, std::span<std::uint8_t> packet, BytesView tag) override {
+    if (packet.size() < kLengthField || tag.size() != kTag) return false;
+    start_packet();
+    // The ctrl interface takes a mutable pointer; hand it a copy.
+    std::array<std::uint8_t, kTag> expected;
+    std::memcpy(expected.data(), tag.data(), kTag);
+    check(EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_SET_TAG, to_int(kTag), expected.data()),
+          "EVP_CTRL_AEAD_SET_TAG");
+    add_aad(packet.first(kLengthField));
+    cipher_in_place(ctx_.get(), packet.subspan(kLengthField));
+    // GCM checks the tag (in constant time) in the final step.
+    if (finish() != 1) {
+      // GCM decrypts as it goes; don't leave unauthenticated plaintext behind.
+      std::memset(packet.data(), 0, packet.size());
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t kTag = 16;
+
+  // Installs this packet's IV, then advances the invocation counter for the next.
+  // RFC 5647 §7.1: IV = fixed (4 bytes) || invocation_counter (8 bytes, big-endian),
+  // the counter incremented modulo 2^64 after each packet.
+  void start_packet() {
+    check(EVP_CipherInit_ex2(ctx_.get(), nullptr, nullptr, iv_.data(), -1, nullptr),
+          "EVP_CipherInit_ex2 (IV)");
+    for (std::size_t i = iv_.size(); i-- > 4;) {
+      if (++iv_[i] != 0) break;
+    }
+  }
+
+  // Completes the GCM operation (computing or checking the tag). Stream mode
+  // produces no output here; the buffer only satisfies the interface.
+  int finish() {
+    std::array<std::uint8_t, 16> none;
+    int out_len = 0;
+    return EVP_CipherFinal_ex(ctx_.get(), none.data(), &out_len);
+  }
+
+  void add_aad(BytesView aad) {
+    int out_len = 0;
+    check(EVP_CipherUpdate(ctx_.get(), nullptr, &out_len, aad.data(), to_int(aad.size())),
+          "EVP_CipherUpdate (AAD)");
+  }
+
+  CipherCtx ctx_;
+  std::array<std::uint8_t, 12> iv_;
+};
+
+// ---------------------------------------------------------------------------
+// aes128-ctr, aes256-ctr (RFC 4344) with hmac-sha2-256/512 (RFC 6668)
+//
+// RFC 4253 §6.4 (encrypt-and-MAC): mac = MAC(key, uint32 seq || plaintext
+// packet), and the whole packet, length included, is encrypted, so the length
+// is only known after decrypting the first block. The -etm@openssh.com forms
+// (OpenSSH PROTOCOL §1.5) send the length in the clear and MAC the ciphertext:
+// mac = MAC(key, uint32 seq || length || ciphertext), checked before decrypting.
+// RFC 4344 §4: the CTR counter runs on across packets, so one cipher context
+// serves for the life of the key.
+class CtrHmac final : public PacketCipher {
+ public:
+  CtrHmac(CipherAlg cipher, MacAlg mac, Direction dir, BytesView key, BytesView iv,
+          BytesView mac_key)
+      : ctx_(new_cipher_ctx(evp_cipher(cipher), key, iv.data(), dir)),
+        hmac_(new_hmac_ctx(mac, mac_key)),
+        mac_len_(mac_len(mac)),
+        etm_(mac == MacAlg::hmac_sha2_256_etm || mac == MacAlg::hmac_sha2_512_etm) {}
+
+  std::size_t block_size() const override { return kBlock; }
+  std::size_t tag_size() const override { return mac_len_; }
+  std::size_t length_prefix() const override { return etm_ ? kLengthField : kBlock; }
+  bool length_outside_blocks() const override { return etm_; }
+
+  void seal(std::uint32_t seq, std::span<std::uint8_t> packet,
+            std::span<std::uint8_t> tag) override {
+    require(packet.size() >= kLengthField, "packet shorter than its length field");
+    require(tag.size() == mac_len_, "tag buffer is not tag_size() bytes");
+    if (etm_) {
+      cipher_in_place(ctx_.get(), packet.subspan(kLengthField));
+      compute_mac(seq, packet, tag);
+    } else {
+      compute_mac(seq, packet, tag);
+      cipher_in_place(ctx_.get(), packet);
+    }
+  }
+
+  std::uint32_t peek_length(std::uint32_t, std::span<std::uint8_t> prefix) override {
+    require(prefix.size() >= length_prefix(), "prefix shorter than length_prefix()");
+    if (!etm_) cipher_in_place(ctx_.get(), prefix.first(kBlock));
+    return load_be32(prefix.data());
+  }
+
+  bool open(std::uint32_t seq, std::span<std::uint8_t> packet, BytesView tag) override {
+    if (tag.size() != mac_len_) return false;
+    std::array<std::uint8_t, kMaxMac> expected;
+    const auto mac = std::span(expected).first(mac_len_);
+    if (etm_) {
+      if (packet.size() < kLengthField) return false;
+      compute_mac(seq, packet, mac);
+      if (CRYPTO_memcmp(mac.data(), tag.data(), mac_len_) != 0) return false;
+      cipher_in_place(ctx_.get(), packet.subspan(kLengthField));
+      return true;
+    }
+    // peek_length() has already decrypted the first block in place.
+    if (packet.size() < kBlock) return false;
+    cipher_in_place(ctx_.get(), packet.subspan(kBlock));
+    compute_mac(seq, packet, mac);
+    if (CRYPTO_memcmp(mac.data(), tag.data(), mac_len_) != 0) {
+      // Encrypt-and-MAC must decrypt before it can verify; don't leave
+      // unauthenticated plaintext behind.
+      std::memset(packet.data(), 0, packet.size());
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t kBlock = 16;
+  static constexpr std::size_t kMaxMac = 64;
+
+  void compute_mac(std::uint32_t seq, BytesView packet, std::span<std::uint8_t> out) {
+    // A null key re-initialises with the key and digest set at creation.
+    check(EVP_MAC_init(hmac_.get(), nullptr, 0, nullptr), "EVP_MAC_init (HMAC)");
+    std::array<std::uint8_t, 4> seq_be;
+    store_be32(seq_be.data(), seq);
+    mac_update(hmac_.get(), seq_be);
+    mac_update(hmac_.get(), packet);
+    std::size_t out_len = 0;
+    check(EVP_MAC_final(hmac_.get(), out.data(), &out_len, out.size()), "EVP_MAC_final (HMAC)");
+  }
+
+  CipherCtx ctx_;
+  MacCtx hmac_;
+  std::size_t mac_len_;
+  bool etm_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Names and sizes
+
+std::string_view name(CipherAlg alg) {
+  switch (alg) {
+    case CipherAlg::chacha20_poly1305:
+      return "chacha20-poly1305@openssh.com";
+    case CipherAlg::aes256_gcm:
+      return "aes256-gcm@openssh.com";
+    case CipherAlg::aes128_gcm:
+      return "aes128-gcm@openssh.com";
+    case CipherAlg::aes256_ctr:
+      return "aes256-ctr";
+    case CipherAlg::aes128_ctr:
+      return "aes128-ctr";
+  }
+  return {};
+}
+
+std::string_view name(MacAlg alg) {
+  switch (alg) {
+    case MacAlg::implicit:
+      return {};  // never negotiated by name
+    case MacAlg::hmac_sha2_256_etm:
+      return "hmac-sha2-256-etm@openssh.com";
+    case MacAlg::hmac_sha2_512_etm:
+      return "hmac-sha2-512-etm@openssh.com";
+    case MacAlg::hmac_sha2_256:
+      return "hmac-sha2-256";
+    case MacAlg::hmac_sha2_512:
+      return "hmac-sha2-512";
+  }
+  return {};
+}
+
+std::optional<CipherAlg> cipher_from_name(std::string_view n) {
+  for (auto alg : {CipherAlg::chacha20_poly1305, CipherAlg::aes256_gcm, CipherAlg::aes128_gcm,
+                   CipherAlg::aes256_ctr, CipherAlg::aes128_ctr}) {
+    if (name(alg) == n) return alg;
+  }
+  return std::nullopt;
+}
+
+std::optional<MacAlg> mac_from_name(std::string_view n) {
+  for (auto alg : {MacAlg::hmac_sha2_256_etm, MacAlg::hmac_sha2_512_etm, MacAlg::hmac_sha2_256,
+                   MacAlg::hmac_sha2_512}) {
+    if (name(alg) == n) return alg;
+  }
+  return std::nullopt;
+}
+
+CipherInfo info(CipherAlg alg) {
+  switch (alg) {
+    case CipherAlg::chacha20_poly1305:
+      return {64, 0, 8, true};
+    case CipherAlg::aes256_gcm:
+      return {32, 12, 16, true};
+    case CipherAlg::aes128_gcm:
+      return {16, 12, 16, true};
+    case CipherAlg::aes256_ctr:
+      return {32, 16, 16, false};
+    case CipherAlg::aes128_ctr:
+      return {16, 16, 16, false};
+  }
+  return {};
+}
+
+std::size_t mac_key_len(MacAlg alg) {
+  // RFC 6668 §2: the key is as long as the digest.
+  return mac_len(alg);
+}
+
+std::size_t mac_len(MacAlg alg) {
+  switch (alg) {
+    case MacAlg::implicit:
+      return 0;  // the AEAD tag is PacketCipher::tag_size()
+    case MacAlg::hmac_sha2_256:
+    case MacAlg::hmac_sha2_256_etm:
+      return 32;
+    case MacAlg::hmac_sha2_512:
+    case MacAlg::hmac_sha2_512_etm:
+      return 64;
+  }
+  return 0;
+}
+
+std::unique_ptr<PacketCipher> PacketCipher::create(CipherAlg cipher, MacAlg mac, Direction dir,
+                                                   BytesView key, BytesView iv, BytesView mac_key) {
+  const CipherInfo ci = info(cipher);
+  if (key.size() != ci.key_len || iv.size() != ci.iv_len) return nullptr;
+  if (ci.aead != (mac == MacAlg::implicit)) return nullptr;
+  if (mac_key.size() != mac_key_len(mac)) return nullptr;
+  switch (cipher) {
+    case CipherAlg::chacha20_poly1305:
+      return std::make_unique<ChachaPoly>(dir, key);
+    case CipherAlg::aes256_gcm:
+    case CipherAlg::aes128_gcm:
+      return std::make_unique<AesGcm>(cipher, dir, key, iv);
+    case CipherAlg::aes256_ctr:
+    case CipherAlg::aes128_ctr:
+      return std::make_unique<CtrHmac>(cipher, mac, dir, key, iv, mac_key);
+  }
+  return nullptr;
+}
+
+Bytes hmac(MacAlg alg, BytesView key, BytesView data) {
+  if (alg == MacAlg::implicit) return {};
+  const MacCtx ctx = new_hmac_ctx(alg, key);
+  mac_update(ctx.get(), data);
+  Bytes out(mac_len(alg));
+  std::size_t out_len = 0;
+  check(EVP_MAC_final(ctx.get(), out.data(), &out_len, out.size()), "EVP_MAC_final (HMAC)");
+  return out;
+}
+
+}  // namespace parley::crypto

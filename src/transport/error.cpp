@@ -50,6 +50,8 @@ std::string_view to_string(TransportError e) {
     case TransportError::host_key_mismatch: return "host key type does not match the negotiated algorithm";
     case TransportError::bad_host_key_signature: return "host key signature verification failed";
     case TransportError::host_key_rejected: return "host key rejected";
+    case TransportError::host_key_changed: return "server host key changed during key re-exchange";
+    case TransportError::kex_refused: return "peer refused key re-exchange (UNIMPLEMENTED)";
     case TransportError::service_not_available: return "service not available";
     case TransportError::ident_timeout: return "timed out waiting for the identification";
     case TransportError::kex_timeout: return "key exchange timed out";
@@ -76,7 +78,9 @@ DisconnectReason disconnect_reason(TransportError e) {
     case TransportError::host_key_mismatch:
     case TransportError::bad_host_key_signature:
     case TransportError::host_key_rejected:
+    case TransportError::host_key_changed:
       return R::host_key_not_verifiable;
+    case TransportError::kex_refused: return R::key_exchange_failed;
     case TransportError::service_not_available: return R::service_not_available;
     case TransportError::truncated_packet:
     case TransportError::connection_closed:

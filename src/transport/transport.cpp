@@ -66,6 +66,7 @@ std::optional<KexInitLists> parse_kexinit(BytesView payload) {
 
 struct Transport::KexState {
   Bytes our_kexinit;
+  std::uint32_t our_kexinit_seq = 0;
   Bytes peer_kexinit;
   bool peer_kexinit_received = false;
   std::optional<Negotiated> algs;
@@ -159,8 +160,18 @@ void Transport::handle_packet(std::span<std::uint8_t> payload, std::uint32_t seq
     case msg::disconnect: return handle_disconnect(payload);
     case msg::ignore:
     case msg::debug:
-    case msg::unimplemented:
       return;
+    case msg::unimplemented: {
+      wire::Reader r(payload);
+      r.byte();
+      const std::uint32_t refused = r.uint32();
+      if (!r.finish()) return fail(TransportError::malformed_message, "malformed UNIMPLEMENTED");
+      // OpenSSH's sshd answers a KEXINIT before user authentication this way;
+      // waiting would only end in kex_timeout.
+      if (kex_ && !initial && refused == kex_->our_kexinit_seq)
+        return fail(TransportError::kex_refused);
+      return;
+    }
     case msg::kexinit: return handle_kexinit(payload, seq, now);
     case msg::newkeys:
       if (!kex_ || !kex_->next_in)
@@ -263,6 +274,7 @@ void Transport::start_kex(Instant now) {
   w.name_list(macs).name_list(macs).name_list(none).name_list(none);
   w.string(std::string_view{}).string(std::string_view{});
   w.boolean(false).uint32(0);
+  kex_->our_kexinit_seq = encoder_.next_seq();
   send_packet(p);
 }
 
@@ -434,6 +446,10 @@ void Transport::handle_kex_reply_message(BytesView payload) {
   auto host_key = crypto::PublicKey::from_blob(k_s);
   if (!host_key || host_key->type() != crypto::key_type_for(n.host_key))
     return fail(TransportError::host_key_mismatch);
+  // A re-exchange must present the key verified the first time (as OpenSSH's client).
+  if (!server_host_key_.empty() && !std::equal(k_s.begin(), k_s.end(), server_host_key_.begin(),
+                                               server_host_key_.end()))
+    return fail(TransportError::host_key_changed);
   auto k = kex_->ephemeral->derive(q_s);
   if (!k) return fail(TransportError::invalid_kex_value);
   crypto::SecretBytes k_mpint = encode_k(*k);
@@ -441,8 +457,11 @@ void Transport::handle_kex_reply_message(BytesView payload) {
   Bytes h = exchange_hash(n.kex, our_version_, v_s, kex_->our_kexinit, kex_->peer_kexinit, k_s,
                           kex_->ephemeral->public_value(), q_s, k_mpint.view());
   if (!host_key->verify(n.host_key, sig, h)) return fail(TransportError::bad_host_key_signature);
-  if (!config_.verify_host_key || !config_.verify_host_key(*host_key))
-    return fail(TransportError::host_key_rejected);
+  if (server_host_key_.empty()) {
+    if (!config_.verify_host_key || !config_.verify_host_key(*host_key))
+      return fail(TransportError::host_key_rejected);
+    server_host_key_.assign(k_s.begin(), k_s.end());
+  }
 
   if (!session_id_) session_id_ = h;
   const auto hash = kex_hash(n.kex);

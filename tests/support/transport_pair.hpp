@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,20 +11,14 @@
 #include "parley/crypto/random.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/transport/transport.hpp"
+#include "test_support.hpp"
 
 namespace parley::test {
-
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 /// The committed test host key of `type` ("ed25519", "ecdsa", "rsa").
 inline crypto::PrivateKey test_host_key(const std::string& type) {
   auto key = crypto::PrivateKey::from_openssh(
-      read_text_file(std::string(PARLEY_TEST_DATA_DIR) + "/test_" + type));
+      read_text_file(std::filesystem::path(PARLEY_TEST_DATA_DIR) / ("test_" + type)));
   if (!key) throw std::runtime_error("cannot load test key " + type);
   return *key;
 }

@@ -349,3 +349,55 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace parley
+
+namespace parley {
+namespace {
+
+TEST(TransportPair, HostKeyVerifiedOnceAcrossRekeys) {
+  auto [client, server] = test::default_configs();
+  int calls = 0;
+  auto inner = client.verify_host_key;
+  client.verify_host_key = [&calls, inner](const crypto::PublicKey& k) {
+    ++calls;
+    return inner(k);
+  };
+  TransportPair p(client, server);
+  p.pump();
+  p.client.request_rekey(p.now);
+  p.pump();
+  p.server.request_rekey(p.now);
+  p.pump();
+  EXPECT_EQ(p.client.kex_count(), 3u);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(TransportPair, RekeyRefusedWithUnimplementedEndsTheConnection) {
+  // OpenSSH's sshd answers a KEXINIT before user authentication with UNIMPLEMENTED.
+  auto [client, server] = test::default_configs();
+  TransportPair p(client, server);
+  p.pump();
+  ASSERT_EQ(p.client.kex_count(), 1u);
+  p.client.request_rekey(p.now);
+  Bytes dropped;
+  p.client.take_output(dropped);  // the server never sees our KEXINIT...
+  p.server.send_unimplemented(0);  // ...and refuses it (strict kex: the first packet after NEWKEYS is seq 0)
+  p.pump();
+  auto d = TransportPair::of_type<Disconnected>(p.client_events);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].error, transport::TransportError::kex_refused);
+  EXPECT_EQ(d[0].reason, transport::DisconnectReason::key_exchange_failed);
+}
+
+TEST(TransportPair, UnimplementedForAnotherMessageIsHarmless) {
+  auto [client, server] = test::default_configs();
+  TransportPair p(client, server);
+  p.pump();
+  p.client.request_rekey(p.now);
+  p.server.send_unimplemented(12345);
+  p.pump();
+  EXPECT_EQ(p.client.kex_count(), 2u);
+  expect_no_disconnect(p);
+}
+
+}  // namespace
+}  // namespace parley

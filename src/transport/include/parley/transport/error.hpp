@@ -58,6 +58,8 @@ enum class TransportError : std::uint8_t {
   host_key_mismatch,        // the host key in the reply is not of the negotiated type
   bad_host_key_signature,   // the server's signature over the exchange hash did not verify
   host_key_rejected,        // the client's host-key check refused the key
+  host_key_changed,         // a re-exchange presented a different host key
+  kex_refused,              // the peer answered our KEXINIT with UNIMPLEMENTED
   service_not_available,    // a service we do not offer
   // Time and closing.
   ident_timeout,       // no identification line in time

@@ -39,8 +39,9 @@ using Instant = Clock::time_point;
 enum class Role : std::uint8_t { client, server };
 
 /// Decides whether the server's host key is acceptable (client role). Called
-/// before the server's signature is trusted for anything else; returning false
-/// ends the connection with host_key_not_verifiable.
+/// once, in the first key exchange, after the server proved it holds the key
+/// (its signature over the exchange hash verified); returning false ends the
+/// connection with host_key_not_verifiable. Re-exchanges must present the same key.
 using HostKeyVerifier = std::function<bool(const crypto::PublicKey& key)>;
 
 /// Accepts any host key. Only for tests and explicit user opt-in: it gives no
@@ -187,6 +188,7 @@ class Transport {
   std::deque<Bytes> pending_;  // upper-layer messages held back during kex
   std::deque<Event> events_;
   std::optional<Bytes> session_id_;
+  Bytes server_host_key_;  // (client) the blob verified in the first key exchange
   std::optional<Negotiated> negotiated_;
   std::optional<Instant> ident_deadline_;
   Instant last_kex_done_;

@@ -1,0 +1,246 @@
+// parleyd: the parley SSH server. This milestone: key exchange with every
+// algorithm parley implements, then the "ssh-userauth" service, where every
+// attempt is refused (RejectAllAuth) until the userauth core lands.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "parley/crypto/key_file.hpp"
+#include "parley/crypto/random.hpp"
+#include "parley/driver/server.hpp"
+#include "parley/transport/transport.hpp"
+#include "session.hpp"
+#include "state_dir.hpp"
+
+namespace {
+
+namespace crypto = parley::crypto;
+namespace driver = parley::driver;
+namespace transport = parley::transport;
+
+constexpr int exit_runtime_error = 1;
+constexpr int exit_usage = 2;
+
+struct Flags {
+  std::string listen = "127.0.0.1";
+  std::uint16_t port = 2222;
+  std::vector<std::string> host_keys;
+  std::string state_dir;
+  bool demo = false;
+  unsigned threads = 0;
+  std::string log_level = "info";
+  std::optional<std::string> kex, ciphers, macs, host_key_algorithms;
+};
+
+/// A startup failure: what to print and the exit status.
+struct Failure {
+  int status;
+  std::string message;
+};
+
+/// Applies one --kex/--ciphers/... list to `target`; a bad name is a usage error naming it.
+template <class T, class Parse>
+std::optional<Failure> apply_list(const std::optional<std::string>& list, std::string_view flag,
+                                  std::string_view what, Parse parse, std::vector<T>& target) {
+  if (!list) return std::nullopt;
+  std::string bad;
+  auto parsed = parse(*list, &bad);
+  if (!parsed) {
+    return Failure{exit_usage,
+                   bad.empty()
+                       ? "malformed list for " + std::string(flag) + ": '" + *list + "'"
+                       : "unknown " + std::string(what) + " '" + bad + "' in " + std::string(flag)};
+  }
+  if (parsed->empty())
+    return Failure{exit_usage, std::string(flag) + " must name at least one algorithm"};
+  target = std::move(*parsed);
+  return std::nullopt;
+}
+
+std::optional<Failure> parse_algorithms(const Flags& f, transport::AlgorithmPreferences& prefs) {
+  using P = transport::AlgorithmPreferences;
+  if (auto e = apply_list(f.kex, "--kex", "key exchange algorithm", &P::parse_kex, prefs.kex))
+    return e;
+  if (auto e = apply_list(f.host_key_algorithms, "--host-key-algorithms", "host key algorithm",
+                          &P::parse_host_key, prefs.host_key))
+    return e;
+  if (auto e = apply_list(f.ciphers, "--ciphers", "cipher", &P::parse_ciphers, prefs.ciphers))
+    return e;
+  if (auto e = apply_list(f.macs, "--macs", "MAC", &P::parse_macs, prefs.macs)) return e;
+  return std::nullopt;
+}
+
+/// The host keys named on the command line, or the state directory's Ed25519 key
+/// (generated on first start).
+std::expected<std::vector<crypto::PrivateKey>, Failure> load_host_keys(const Flags& f,
+                                                                       crypto::Random& rng) {
+  std::vector<crypto::PrivateKey> keys;
+  if (!f.host_keys.empty()) {
+    for (const auto& path : f.host_keys) {
+      auto key = crypto::load_private_key(path);
+      if (!key)
+        return std::unexpected(
+            Failure{exit_runtime_error, "cannot load host key: " + key.error().message});
+      keys.push_back(std::move(*key));
+    }
+  } else {
+    std::filesystem::path dir;
+    if (!f.state_dir.empty()) {
+      dir = f.state_dir;
+    } else {
+      auto d = parleyd::default_state_dir();
+      if (!d) return std::unexpected(Failure{exit_runtime_error, d.error()});
+      dir = *d;
+    }
+    if (auto made = parleyd::ensure_private_dir(dir); !made)
+      return std::unexpected(Failure{exit_runtime_error, made.error()});
+    auto key = crypto::load_or_generate_host_key(dir / "ssh_host_ed25519_key", rng);
+    if (!key)
+      return std::unexpected(Failure{exit_runtime_error, "host key: " + key.error().message});
+    keys.push_back(std::move(*key));
+  }
+  // The transport signs with the one key of the negotiated type; two would be ambiguous.
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (keys[i].type() == keys[j].type())
+        return std::unexpected(Failure{
+            exit_usage,
+            "more than one " + std::string(crypto::key_type_name(keys[i].type())) + " host key"});
+  return keys;
+}
+
+/// True if some preferred host-key algorithm can be served by one of the keys.
+bool any_usable_host_key(const std::vector<crypto::PrivateKey>& keys,
+                         const std::vector<crypto::SignatureAlg>& preferred) {
+  for (auto alg : preferred)
+    for (const auto& key : keys)
+      if (key.type() == crypto::key_type_for(alg)) return true;
+  return false;
+}
+
+std::string host_port(const std::string& address, std::uint16_t port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+int run(const Flags& f) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
+  spdlog::set_level(spdlog::level::from_str(f.log_level));
+
+  transport::TransportConfig config;
+  config.role = transport::Role::server;
+  if (auto failure = parse_algorithms(f, config.algorithms)) {
+    std::cerr << "parleyd: " << failure->message << "\n";
+    return failure->status;
+  }
+
+  // One CSPRNG for every connection (thread-safe); it outlives the server.
+  static crypto::SystemRandom rng;
+  auto keys = load_host_keys(f, rng);
+  if (!keys) {
+    std::cerr << "parleyd: " << keys.error().message << "\n";
+    return keys.error().status;
+  }
+  if (!any_usable_host_key(*keys, config.algorithms.host_key)) {
+    std::cerr << "parleyd: none of the host keys can make a signature of --host-key-algorithms\n";
+    return exit_usage;
+  }
+  config.host_keys = *keys;
+
+  // SIGINT/SIGTERM are taken by a waiting thread, not a handler: block them
+  // before any other thread starts so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  driver::ServerOptions options;
+  options.address = f.listen;
+  options.port = f.port;
+  options.threads = f.threads;
+  driver::Server server(options, [&config](const driver::PeerInfo& peer, transport::Instant now) {
+    std::string who = host_port(peer.address, peer.port);
+    spdlog::info("{}: connection open", who);
+    return parleyd::make_server_endpoint(config, rng, std::move(who), now);
+  });
+  if (auto started = server.start(); !started) {
+    std::cerr << "parleyd: " << started.error() << "\n";
+    return exit_runtime_error;
+  }
+
+  std::printf("parleyd listening on %s\n", host_port(f.listen, server.port()).c_str());
+  std::fflush(stdout);
+  for (const auto& key : config.host_keys) {
+    std::printf("host key: %s %s\n", std::string(crypto::key_type_name(key.type())).c_str(),
+                key.public_key().fingerprint().c_str());
+  }
+  std::fflush(stdout);
+  spdlog::info("listening on {}", host_port(f.listen, server.port()));
+
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("{}: stopping", strsignal(sig));
+    server.stop();
+  });
+  server.wait();
+  signal_waiter.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"parleyd: the parley SSH server"};
+  Flags f;
+  app.add_option("--listen", f.listen, "Address to listen on")->capture_default_str();
+  app.add_option("--port", f.port, "TCP port (0: any free port)")->capture_default_str();
+  app.add_option("--host-key", f.host_keys,
+                 "OpenSSH private key file (repeatable; default: STATE_DIR/ssh_host_ed25519_key)")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  app.add_option("--state-dir", f.state_dir,
+                 "State directory (default: $STATE_DIRECTORY, $XDG_STATE_HOME/parleyd or "
+                 "~/.local/state/parleyd)")
+      ->type_name("DIR");
+  auto* demo = app.add_flag("--demo", f.demo,
+                            "Listen on 127.0.0.1:2222 with the state directory's host key");
+  app.add_option("--threads", f.threads, "Worker threads (0: one per CPU)")->capture_default_str();
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--kex", f.kex, "Key exchange algorithms, comma-separated, preferred first")
+      ->type_name("LIST");
+  app.add_option("--ciphers", f.ciphers, "Ciphers, comma-separated")->type_name("LIST");
+  app.add_option("--macs", f.macs, "MACs, comma-separated")->type_name("LIST");
+  app.add_option("--host-key-algorithms", f.host_key_algorithms,
+                 "Host key signature algorithms, comma-separated")
+      ->type_name("LIST");
+  demo->excludes("--listen")->excludes("--port")->excludes("--host-key");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : exit_usage;
+  }
+  if (f.demo) {  // for now the same as the defaults
+    f.listen = "127.0.0.1";
+    f.port = 2222;
+    f.host_keys.clear();
+  }
+  return run(f);
+}

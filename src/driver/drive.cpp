@@ -1,0 +1,223 @@
+#include "drive.hpp"
+
+#include <array>
+#include <asio/read.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace parley::driver::detail {
+namespace {
+
+using asio::ip::tcp;
+using transport::Clock;
+
+/// Stop reading (and write first) once this much output is waiting, so a peer
+/// that sends faster than it reads cannot make us buffer without bound.
+constexpr std::size_t max_pending_output = 256 * 1024;
+/// Yield to other connections after reading this much in one turn.
+constexpr std::size_t max_read_per_turn = 1024 * 1024;
+/// A peer that has not taken all of one write's bytes after this long is dropped:
+/// otherwise a client that stops reading pins its connection and our output forever.
+constexpr auto write_stall_timeout = std::chrono::seconds(120);
+/// After our last byte, how long to wait for the peer to close before we do.
+constexpr auto linger_time = std::chrono::seconds(2);
+
+/// One read buffer per thread, shared by every connection that thread serves.
+/// Never hold a reference to it across a suspension point: the coroutine may
+/// resume on another thread.
+std::array<std::uint8_t, 64 * 1024>& read_buffer() {
+  thread_local std::array<std::uint8_t, 64 * 1024> buffer;
+  return buffer;
+}
+
+bool would_block(const std::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+/// Cancels the socket's pending operation if a deadline passes first.
+///
+/// This replaces racing two awaitables with asio's experimental `||`: that
+/// starts both waits in posted sub-coroutines, so a Server::stop() landing in
+/// between could close the socket before the waits began and leave the timer
+/// wait sleeping until its (possibly hour-long) deadline. Here the timer's
+/// handler runs on the connection's strand and simply cancels the socket
+/// operation; a closed socket fails the operation at once.
+class Watchdog {
+ public:
+  Watchdog(tcp::socket& socket, asio::steady_timer& timer, Clock::time_point deadline)
+      : timer_(timer), state_(std::make_shared<State>()) {
+    timer.expires_at(deadline);
+    timer.async_wait([state = state_, &socket](std::error_code ec) {
+      // A handler already queued when disarm() ran must not cancel a later operation.
+      if (ec || state->disarmed) return;
+      state->fired = true;
+      std::error_code ignored;
+      socket.cancel(ignored);
+    });
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  ~Watchdog() { disarm(); }
+
+  /// Stops the watchdog; true if the deadline had passed (the operation was cancelled).
+  bool disarm() {
+    if (!state_->disarmed) {
+      state_->disarmed = true;
+      timer_.cancel();
+    }
+    return state_->fired;
+  }
+
+ private:
+  struct State {
+    bool fired = false;
+    bool disarmed = false;
+  };
+  asio::steady_timer& timer_;
+  std::shared_ptr<State> state_;
+};
+
+enum class WaitResult { readable, deadline, failed };
+
+/// Waits until the socket is readable or `deadline` (if any) passes.
+asio::awaitable<WaitResult> wait_readable(tcp::socket& socket, asio::steady_timer& timer,
+                                          std::optional<Clock::time_point> deadline) {
+  std::error_code ec;
+  if (!deadline) {
+    co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    co_return ec ? WaitResult::failed : WaitResult::readable;
+  }
+  Watchdog watchdog(socket, timer, *deadline);
+  co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  if (watchdog.disarm()) co_return WaitResult::deadline;
+  co_return ec ? WaitResult::failed : WaitResult::readable;
+}
+
+enum class ReadResult { drained, peer_gone, endpoint_closed, yield };
+
+/// Reads what the socket has (non-blocking) into the endpoint, collecting its
+/// output in `out`.
+ReadResult read_available(tcp::socket& socket, transport::Endpoint& endpoint, Bytes& out) {
+  std::size_t total = 0;
+  for (;;) {
+    auto& buffer = read_buffer();
+    std::error_code ec;
+    const std::size_t n = socket.read_some(asio::buffer(buffer), ec);
+    if (would_block(ec)) return ReadResult::drained;
+    if (ec) {  // EOF, reset, ...: the peer is gone either way
+      endpoint.peer_closed(Clock::now());
+      return ReadResult::peer_gone;
+    }
+    endpoint.receive(BytesView(buffer.data(), n), Clock::now());
+    if (endpoint.closed()) return ReadResult::endpoint_closed;
+    endpoint.take_output(out);
+    total += n;
+    if (out.size() >= max_pending_output || total >= max_read_per_turn) return ReadResult::yield;
+  }
+}
+
+/// Shuts down our sending side and waits (briefly) for the peer's EOF before
+/// closing: closing with unread input makes the kernel send RST, which can
+/// destroy our last packets (the DISCONNECT) before the peer reads them.
+asio::awaitable<void> linger_close(tcp::socket& socket, asio::steady_timer& timer) {
+  std::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  if (!ec) {
+    const auto deadline = Clock::now() + linger_time;
+    for (bool done = false; !done;) {
+      if (co_await wait_readable(socket, timer, deadline) != WaitResult::readable) break;
+      for (;;) {
+        std::error_code rec;
+        socket.read_some(asio::buffer(read_buffer()), rec);  // discarded
+        if (would_block(rec)) break;
+        if (rec) {
+          done = true;
+          break;
+        }
+      }
+    }
+  }
+  socket.close(ec);
+}
+
+}  // namespace
+
+asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
+                            transport::Endpoint& endpoint) {
+  socket.non_blocking(true);
+  Bytes out;
+  bool peer_gone = false;
+  for (;;) {
+    if (!socket.is_open()) {  // closed under us (Server::stop)
+      if (!peer_gone && !endpoint.closed()) endpoint.peer_closed(Clock::now());
+      co_return;
+    }
+    // Everything the last step produced goes out as one write.
+    endpoint.take_output(out);
+    if (!out.empty()) {
+      std::error_code ec;
+      bool stalled = false;
+      {
+        Watchdog watchdog(socket, timer, Clock::now() + write_stall_timeout);
+        co_await asio::async_write(socket, asio::buffer(out),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        stalled = watchdog.disarm();
+      }
+      Bytes().swap(out);      // hold no buffer while idle
+      if (stalled || ec) {  // stalled (the write was cancelled part-way) or failed
+        if (!peer_gone) endpoint.peer_closed(Clock::now());
+        std::error_code ignored;
+        socket.close(ignored);
+        co_return;
+      }
+    }
+    if (endpoint.closed()) {
+      if (peer_gone) {
+        std::error_code ignored;
+        socket.close(ignored);
+      } else {
+        co_await linger_close(socket, timer);
+      }
+      co_return;
+    }
+    if (peer_gone) {  // an endpoint that stays open after EOF has nothing left to read
+      std::error_code ignored;
+      socket.shutdown(tcp::socket::shutdown_both, ignored);
+      socket.close(ignored);
+      co_return;
+    }
+
+    // Wait for input or the endpoint's next deadline, whichever comes first.
+    // No read is started while a write is pending: the write above completes first.
+    switch (co_await wait_readable(socket, timer, endpoint.next_deadline())) {
+      case WaitResult::deadline:
+        endpoint.on_time(Clock::now());
+        continue;
+      case WaitResult::failed:
+        if (socket.is_open()) {  // an error on an open socket: treat the peer as gone
+          endpoint.peer_closed(Clock::now());
+          peer_gone = true;
+        }
+        continue;  // (closed under us: the loop's first check ends it)
+      case WaitResult::readable:
+        break;
+    }
+
+    switch (read_available(socket, endpoint, out)) {
+      case ReadResult::peer_gone:
+        peer_gone = true;
+        break;
+      case ReadResult::drained:
+      case ReadResult::endpoint_closed:
+      case ReadResult::yield:
+        break;
+    }
+  }
+}
+
+}  // namespace parley::driver::detail

@@ -1,0 +1,26 @@
+// Internal: the loop that moves bytes between one socket and one Endpoint.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "parley/transport/endpoint.hpp"
+
+namespace parley::driver::detail {
+
+/// Drives `endpoint` over the connected `socket` until the endpoint closes (its
+/// output written, our side shut down) or the peer goes away; closes the socket
+/// before returning normally. `timer` must share the socket's executor. Errors
+/// of the socket itself (for example, it being closed under us) propagate as
+/// exceptions; the caller closes the socket then.
+///
+/// A write the peer has not taken in full within two minutes ends the connection
+/// (endpoint.peer_closed() is called), so a peer that stops reading cannot pin it.
+///
+/// Idle cost: no buffer is held between reads; the loop waits for readability
+/// and reads non-blocking into a per-thread buffer.
+asio::awaitable<void> drive(asio::ip::tcp::socket& socket, asio::steady_timer& timer,
+                            transport::Endpoint& endpoint);
+
+}  // namespace parley::driver::detail

@@ -1,0 +1,68 @@
+// A TCP server that runs one sans-I/O Endpoint per accepted connection.
+//
+// One io_context is run by a small pool of threads; each connection is a
+// coroutine on its own strand, so calls into one Endpoint never overlap. An idle
+// connection holds no read buffer: it waits for readability and then reads into
+// a per-thread buffer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "parley/transport/endpoint.hpp"
+
+namespace parley::driver {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 2222;  // 0 = an ephemeral port; see Server::port()
+  unsigned threads = 0;       // 0 = std::thread::hardware_concurrency()
+  /// Connections beyond this many are closed as soon as they are accepted.
+  std::size_t max_connections = 100000;
+};
+
+/// The remote end of an accepted connection.
+struct PeerInfo {
+  std::string address;
+  std::uint16_t port;
+};
+
+/// Makes the Endpoint for a new connection. Called on the connection's strand;
+/// it may run concurrently for different connections, so it must be thread-safe.
+/// Returning nullptr (or throwing) closes the connection.
+using EndpointFactory =
+    std::function<std::unique_ptr<transport::Endpoint>(const PeerInfo&, transport::Instant now)>;
+
+class Server {
+ public:
+  Server(ServerOptions options, EndpointFactory factory);
+  /// stop() and join.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds and listens (SO_REUSEADDR), then starts the worker threads. Call once.
+  /// The error text names the address and the reason.
+  std::expected<void, std::string> start();
+  /// The bound port (useful when options.port was 0). Valid after start() succeeded.
+  std::uint16_t port() const;
+  /// Closes the listener and every connection and joins the worker threads.
+  /// Idempotent and thread-safe; must not be called from inside an Endpoint or
+  /// the factory (it joins the threads those run on).
+  void stop();
+  /// Blocks until stop() has completed (for example, called from a signal-waiting thread).
+  void wait();
+  /// Connections currently open.
+  std::size_t active_connections() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace parley::driver

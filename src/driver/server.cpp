@@ -1,0 +1,260 @@
+#include "parley/driver/server.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "drive.hpp"
+
+namespace parley::driver {
+namespace {
+
+using asio::ip::tcp;
+
+/// How long stop() lets connections wind down before it stops the io_context.
+constexpr auto stop_grace = std::chrono::seconds(5);
+/// Pause after an accept error such as EMFILE, so the loop does not spin.
+constexpr auto accept_backoff = std::chrono::milliseconds(100);
+
+}  // namespace
+
+/// One accepted connection. Owned by its coroutine (shared_ptr); the server's
+/// registry holds a raw pointer only so stop() can reach it.
+struct Connection : std::enable_shared_from_this<Connection> {
+  Connection(tcp::socket s, Server::Impl& server_impl)
+      : socket(std::move(s)), timer(socket.get_executor()), server(server_impl) {}
+  ~Connection();
+
+  /// Closes the socket so the coroutine ends; runs on the connection's strand.
+  /// The timer is set to the distant past rather than merely cancelled: the
+  /// coroutine may be between initiating its `||` waits (awaitable operators
+  /// start them in posted sub-coroutines), and a wait started after a cancel()
+  /// would sleep until its deadline; one started now completes at once, and
+  /// drive() then sees the closed socket.
+  void abort() {
+    std::error_code ignored;
+    socket.close(ignored);
+    timer.expires_at(asio::steady_timer::time_point::min());
+  }
+
+  tcp::socket socket;
+  asio::steady_timer timer;
+  Server::Impl& server;
+  Connection* prev = nullptr;  // registry links, guarded by Impl::mutex
+  Connection* next = nullptr;
+};
+
+struct Server::Impl {
+  Impl(ServerOptions o, EndpointFactory f) : options(std::move(o)), factory(std::move(f)) {}
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn, PeerInfo peer);
+  /// Adds `c` to the registry and counts it; false once stop() has begun.
+  bool enroll(Connection* c);
+  void remove(Connection* c);
+
+  ServerOptions options;
+  EndpointFactory factory;
+  std::uint16_t port = 0;
+
+  // Declared before the io_context: connection frames destroyed with the
+  // io_context still unregister themselves here.
+  mutable std::mutex mutex;
+  std::condition_variable changed;  // a connection ended, or stop() finished
+  Connection* connections = nullptr;
+  std::atomic<std::size_t> active{0};
+  bool stopping = false;
+  bool stopped = false;
+  bool started = false;
+  std::mutex stop_mutex;  // serialises stop()
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::strand<asio::io_context::executor_type> accept_strand{asio::make_strand(io)};
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+};
+
+Connection::~Connection() {
+  server.remove(this);
+}
+
+bool Server::Impl::enroll(Connection* c) {
+  std::lock_guard lock(mutex);
+  if (stopping) return false;
+  c->next = connections;
+  if (connections != nullptr) connections->prev = c;
+  connections = c;
+  active.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Server::Impl::remove(Connection* c) {
+  std::lock_guard lock(mutex);
+  if (c->prev == nullptr && c->next == nullptr && connections != c) return;  // never enrolled
+  if (c->prev != nullptr)
+    c->prev->next = c->next;
+  else
+    connections = c->next;
+  if (c->next != nullptr) c->next->prev = c->prev;
+  c->prev = c->next = nullptr;
+  active.fetch_sub(1, std::memory_order_relaxed);
+  changed.notify_all();
+}
+
+asio::awaitable<void> Server::Impl::accept_loop() {
+  asio::steady_timer backoff(accept_strand);
+  for (;;) {
+    // Each connection gets its own strand: its handlers never run concurrently,
+    // while different connections run in parallel on the pool.
+    tcp::socket socket(asio::make_strand(io));
+    std::error_code ec;
+    co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {  // EMFILE, ENOBUFS, ECONNABORTED, ...: keep serving the others
+      backoff.expires_after(accept_backoff);
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    if (active.load(std::memory_order_relaxed) >= options.max_connections) {
+      socket.close(ec);  // refused: over the limit
+      continue;
+    }
+    auto remote = socket.remote_endpoint(ec);
+    if (ec) {  // already reset by the peer
+      socket.close(ec);
+      continue;
+    }
+    PeerInfo peer{remote.address().to_string(), remote.port()};
+    auto conn = std::make_shared<Connection>(std::move(socket), *this);
+    if (!enroll(conn.get())) co_return;  // stop() has begun
+    auto executor = conn->socket.get_executor();
+    asio::co_spawn(executor, run_connection(std::move(conn), std::move(peer)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn,
+                                                   PeerInfo peer) {
+  // Nothing a single connection does may take the server down.
+  try {
+    std::error_code ec;
+    conn->socket.set_option(tcp::no_delay(true), ec);
+    std::unique_ptr<transport::Endpoint> endpoint = factory(peer, transport::Clock::now());
+    if (endpoint) co_await detail::drive(conn->socket, conn->timer, *endpoint);
+  } catch (...) {
+  }
+  conn->abort();
+}
+
+Server::Server(ServerOptions options, EndpointFactory factory)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(factory))) {}
+
+Server::~Server() {
+  stop();
+}
+
+std::expected<void, std::string> Server::start() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.started || s.stopping) return std::unexpected(std::string("server already started"));
+    s.started = true;
+  }
+  std::error_code ec;
+  const auto address = asio::ip::make_address(s.options.address, ec);
+  if (ec) return std::unexpected("invalid listen address '" + s.options.address + "'");
+  const tcp::endpoint endpoint(address, s.options.port);
+  const std::string where = s.options.address + ":" + std::to_string(s.options.port);
+  s.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(endpoint, ec);
+  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    std::error_code ignored;
+    s.acceptor.close(ignored);
+    return std::unexpected("cannot listen on " + where + ": " + ec.message());
+  }
+  s.port = s.acceptor.local_endpoint(ec).port();
+
+  s.work.emplace(s.io.get_executor());
+  asio::co_spawn(s.accept_strand, s.accept_loop(), asio::detached);
+  unsigned n = s.options.threads != 0 ? s.options.threads : std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+  for (unsigned i = 0; i < n; ++i) {
+    s.threads.emplace_back([&s] {
+      for (;;) {
+        try {
+          s.io.run();
+          return;
+        } catch (...) {  // connection coroutines catch their own; keep the pool alive regardless
+        }
+      }
+    });
+  }
+  return {};
+}
+
+std::uint16_t Server::port() const {
+  return impl_->port;
+}
+
+std::size_t Server::active_connections() const {
+  return impl_->active.load(std::memory_order_relaxed);
+}
+
+void Server::stop() {
+  Impl& s = *impl_;
+  std::lock_guard serial(s.stop_mutex);
+  // Reach every connection on its own strand; the coroutines then end. The
+  // references are dropped outside the lock: the last one may destroy a
+  // connection, which unregisters itself under that lock.
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.stopped) return;
+    s.stopping = true;
+    for (Connection* c = s.connections; c != nullptr; c = c->next)
+      if (auto conn = c->weak_from_this().lock()) open.push_back(std::move(conn));
+  }
+  for (auto& conn : open) asio::post(conn->socket.get_executor(), [conn] { conn->abort(); });
+  open.clear();
+  asio::post(s.accept_strand, [&s] {
+    std::error_code ignored;
+    s.acceptor.close(ignored);
+  });
+  if (!s.threads.empty()) {
+    std::unique_lock lock(s.mutex);
+    s.changed.wait_for(lock, stop_grace, [&] { return s.connections == nullptr; });
+  }
+  s.work.reset();
+  s.io.stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+  {
+    std::lock_guard lock(s.mutex);
+    s.stopped = true;
+  }
+  s.changed.notify_all();
+}
+
+void Server::wait() {
+  Impl& s = *impl_;
+  std::unique_lock lock(s.mutex);
+  s.changed.wait(lock, [&] { return s.stopped; });
+}
+
+}  // namespace parley::driver

@@ -3,6 +3,7 @@
 // attempt is refused (RejectAllAuth) until the userauth core lands.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -135,9 +136,22 @@ std::string host_port(const std::string& address, std::uint16_t port) {
   return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
+/// Raises the open-file limit to its hard maximum: every connection is a descriptor,
+/// and the usual soft limit (1024) would cap a server meant for 100 000.
+void raise_descriptor_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  }
+  spdlog::debug("open-file limit {}", static_cast<unsigned long long>(lim.rlim_cur));
+}
+
 int run(const Flags& f) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
   spdlog::set_level(spdlog::level::from_str(f.log_level));
+  raise_descriptor_limit();
 
   transport::TransportConfig config;
   config.role = transport::Role::server;

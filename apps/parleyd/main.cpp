@@ -186,10 +186,12 @@ int run(const Flags& f) {
   options.address = f.listen;
   options.port = f.port;
   options.threads = f.threads;
-  driver::Server server(options, [&config](const driver::PeerInfo& peer, transport::Instant now) {
+  // One configuration shared by every connection.
+  auto shared_config = std::make_shared<const transport::TransportConfig>(config);
+  driver::Server server(options, [shared_config](const driver::PeerInfo& peer, transport::Instant now) {
     std::string who = host_port(peer.address, peer.port);
     spdlog::info("{}: connection open", who);
-    return parleyd::make_server_endpoint(config, rng, std::move(who), now);
+    return parleyd::make_server_endpoint(shared_config, rng, std::move(who), now);
   });
   if (auto started = server.start(); !started) {
     std::cerr << "parleyd: " << started.error() << "\n";

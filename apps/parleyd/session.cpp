@@ -57,7 +57,8 @@ void Session::on_event(transport::Transport& transport, transport::Event& event)
       event);
 }
 
-std::unique_ptr<transport::Endpoint> make_server_endpoint(const transport::TransportConfig& config,
+std::unique_ptr<transport::Endpoint> make_server_endpoint(
+    const std::shared_ptr<const transport::TransportConfig>& config,
                                                           crypto::Random& rng, std::string peer,
                                                           transport::Instant now) {
   return std::make_unique<transport::TransportEndpoint>(

@@ -26,9 +26,10 @@ class Session {
 };
 
 /// Builds the Endpoint for a new connection: a server-role TransportEndpoint whose
-/// events go to a fresh Session. `config` is copied; `rng` must outlive the endpoint.
+/// events go to a fresh Session. `config` is shared by every connection; `rng`
+/// must outlive the endpoint.
 std::unique_ptr<parley::transport::Endpoint> make_server_endpoint(
-    const parley::transport::TransportConfig& config, parley::crypto::Random& rng, std::string peer,
+    const std::shared_ptr<const parley::transport::TransportConfig>& config, parley::crypto::Random& rng, std::string peer,
     parley::transport::Instant now);
 
 }  // namespace parleyd

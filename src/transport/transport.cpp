@@ -83,14 +83,17 @@ HostKeyVerifier danger_accept_any_host_key() {
 }
 
 Transport::Transport(TransportConfig config, crypto::Random& rng, Instant now)
+    : Transport(std::make_shared<const TransportConfig>(std::move(config)), rng, now) {}
+
+Transport::Transport(std::shared_ptr<const TransportConfig> config, crypto::Random& rng, Instant now)
     : config_(std::move(config)),
       rng_(rng),
-      ident_(config_.role == Role::client, config_.max_preversion_lines),
-      our_version_("SSH-2.0-" + config_.software_version) {
+      ident_(config_->role == Role::client, config_->max_preversion_lines),
+      our_version_("SSH-2.0-" + config_->software_version) {
   out_.insert(out_.end(), our_version_.begin(), our_version_.end());
   out_.push_back('\r');
   out_.push_back('\n');
-  ident_deadline_ = now + config_.ident_timeout;
+  ident_deadline_ = now + config_->ident_timeout;
   last_kex_done_ = now;
   now_ = now;
   start_kex(now);  // RFC 4253 §7.1: KEXINIT may be sent right after the identification
@@ -186,9 +189,9 @@ void Transport::handle_packet(std::span<std::uint8_t> payload, std::uint32_t seq
       kex_->ignore_next_kex_packet = false;  // the peer's wrong guess (RFC 4253 §7)
       return;
     }
-    if (config_.role == Role::server && id == msg::kex_ecdh_init && !kex_->ephemeral)
+    if (config_->role == Role::server && id == msg::kex_ecdh_init && !kex_->ephemeral)
       return handle_kex_init_message(payload);
-    if (config_.role == Role::client && id == msg::kex_ecdh_reply && kex_->ephemeral && !kex_->next_in)
+    if (config_->role == Role::client && id == msg::kex_ecdh_reply && kex_->ephemeral && !kex_->next_in)
       return handle_kex_reply_message(payload);
     return fail(TransportError::unexpected_message, "unexpected key exchange message");
   }
@@ -198,16 +201,16 @@ void Transport::handle_packet(std::span<std::uint8_t> payload, std::uint32_t seq
   }
   switch (id) {
     case msg::service_request:
-      if (config_.role == Role::server) return handle_service_request(payload);
+      if (config_->role == Role::server) return handle_service_request(payload);
       break;
     case msg::service_accept:
-      if (config_.role == Role::client) return handle_service_accept(payload);
+      if (config_->role == Role::client) return handle_service_accept(payload);
       break;
     case msg::ext_info:
-      if (config_.role == Role::client) return handle_ext_info(payload);
+      if (config_->role == Role::client) return handle_ext_info(payload);
       return;  // we never offer ext-info-s; tolerate as OpenSSH does
     default:
-      if (id >= 50 && (config_.role == Role::client || service_started_)) {
+      if (id >= 50 && (config_->role == Role::client || service_started_)) {
         events_.push_back(Message{Bytes(payload.begin(), payload.end()), seq});
         return;
       }
@@ -236,10 +239,10 @@ void Transport::handle_disconnect(BytesView payload) {
 void Transport::start_kex(Instant now) {
   if (kex_ || closed_) return;
   kex_ = std::make_unique<KexState>();
-  kex_->deadline = now + config_.kex_timeout;
+  kex_->deadline = now + config_->kex_timeout;
   const bool first = !session_id_.has_value();
-  const auto& a = config_.algorithms;
-  const bool client = config_.role == Role::client;
+  const auto& a = config_->algorithms;
+  const bool client = config_->role == Role::client;
 
   wire::NameList kex_names =
       first ? (client ? names_of(a.kex, [](KexAlg k) { return name(k); }, {ext_info_c, strict_c})
@@ -251,7 +254,7 @@ void Transport::start_kex(Instant now) {
       host_algs.push_back(alg);
       continue;
     }
-    for (const auto& key : config_.host_keys) {
+    for (const auto& key : config_->host_keys) {
       auto algs = key.signature_algs();
       if (std::find(algs.begin(), algs.end(), alg) != algs.end()) {
         host_algs.push_back(alg);
@@ -287,7 +290,7 @@ void Transport::handle_kexinit(BytesView payload, std::uint32_t seq, Instant now
   kex_->peer_kexinit.assign(payload.begin(), payload.end());
   kex_->peer_kexinit_received = true;
 
-  const bool client = config_.role == Role::client;
+  const bool client = config_->role == Role::client;
   const bool first = !session_id_.has_value();
   auto ours = parse_kexinit(kex_->our_kexinit);
   const KexInitLists& c = client ? *ours : *lists;
@@ -391,7 +394,7 @@ void Transport::handle_kex_init_message(BytesView payload) {
   if (!r.finish()) return fail(TransportError::malformed_message, "malformed key exchange init");
 
   const crypto::PrivateKey* key = nullptr;
-  for (const auto& k : config_.host_keys)
+  for (const auto& k : config_->host_keys)
     if (k.type() == crypto::key_type_for(n.host_key)) key = &k;
   if (key == nullptr) return fail(TransportError::no_common_host_key_alg);
 
@@ -458,7 +461,7 @@ void Transport::handle_kex_reply_message(BytesView payload) {
                           kex_->ephemeral->public_value(), q_s, k_mpint.view());
   if (!host_key->verify(n.host_key, sig, h)) return fail(TransportError::bad_host_key_signature);
   if (server_host_key_.empty()) {
-    if (!config_.verify_host_key || !config_.verify_host_key(*host_key))
+    if (!config_->verify_host_key || !config_->verify_host_key(*host_key))
       return fail(TransportError::host_key_rejected);
     server_host_key_.assign(k_s.begin(), k_s.end());
   }
@@ -487,12 +490,12 @@ void Transport::send_newkeys() {
   if (strict_kex_) encoder_.reset_seq();
   kex_->sent_newkeys = true;
   const bool first = kex_count_ == 0;
-  if (config_.role == Role::server && first && kex_->algs->peer_ext_info && !ext_info_sent_) {
+  if (config_->role == Role::server && first && kex_->algs->peer_ext_info && !ext_info_sent_) {
     // RFC 8308 §2.4: EXT_INFO as the next packet after our first NEWKEYS.
     Bytes ext;
     wire::Writer w(ext);
     w.byte(msg::ext_info).uint32(1).string(std::string_view("server-sig-algs"));
-    w.name_list(names_of(config_.server_sig_algs,
+    w.name_list(names_of(config_->server_sig_algs,
                          [](crypto::SignatureAlg s) { return crypto::name(s); }));
     send_packet(ext);
     ext_info_sent_ = true;
@@ -517,11 +520,11 @@ void Transport::handle_newkeys(Instant now) {
 
 void Transport::check_rekey(Instant now) {
   if (kex_ || closed_ || !session_id_) return;
-  const bool bytes = encoder_.bytes_since_rekey() >= config_.rekey_bytes ||
-                     decoder_.bytes_since_rekey() >= config_.rekey_bytes;
+  const bool bytes = encoder_.bytes_since_rekey() >= config_->rekey_bytes ||
+                     decoder_.bytes_since_rekey() >= config_->rekey_bytes;
   const bool packets = encoder_.packets_since_rekey() >= rekey_packets ||
                        decoder_.packets_since_rekey() >= rekey_packets;
-  const bool time = now - last_kex_done_ >= config_.rekey_interval;
+  const bool time = now - last_kex_done_ >= config_->rekey_interval;
   if (bytes || packets || time) start_kex(now);
 }
 
@@ -539,7 +542,7 @@ void Transport::handle_service_request(BytesView payload) {
   std::string service(r.text());
   if (!r.finish()) return fail(TransportError::malformed_message, "malformed SERVICE_REQUEST");
   if (service_started_ ||
-      std::find(config_.services.begin(), config_.services.end(), service) == config_.services.end())
+      std::find(config_->services.begin(), config_->services.end(), service) == config_->services.end())
     return fail(TransportError::service_not_available, "service not available: " + sanitize(service, 64));
   Bytes accept;
   wire::Writer(accept).byte(msg::service_accept).string(service);
@@ -591,7 +594,7 @@ void Transport::send(BytesView payload) {
     return;
   }
   send_packet(payload);
-  if (!kex_ && encoder_.bytes_since_rekey() >= config_.rekey_bytes) start_kex(now_);
+  if (!kex_ && encoder_.bytes_since_rekey() >= config_->rekey_bytes) start_kex(now_);
 }
 
 void Transport::flush_pending() {
@@ -636,7 +639,7 @@ std::optional<Instant> Transport::next_deadline() const {
   };
   if (ident_deadline_) consider(*ident_deadline_);
   if (kex_) consider(kex_->deadline);
-  else if (session_id_) consider(last_kex_done_ + config_.rekey_interval);
+  else if (session_id_) consider(last_kex_done_ + config_->rekey_interval);
   return d;
 }
 

@@ -35,6 +35,9 @@ class TransportEndpoint final : public Endpoint {
 
   TransportEndpoint(TransportConfig config, crypto::Random& rng, Instant now, Handler handler)
       : transport_(std::move(config), rng, now), handler_(std::move(handler)) {}
+  TransportEndpoint(std::shared_ptr<const TransportConfig> config, crypto::Random& rng, Instant now,
+                    Handler handler)
+      : transport_(std::move(config), rng, now), handler_(std::move(handler)) {}
 
   void receive(BytesView data, Instant now) override {
     transport_.receive(data, now);

@@ -112,6 +112,9 @@ class Transport {
  public:
   /// `rng` must outlive the Transport; `now` starts the identification timer.
   Transport(TransportConfig config, crypto::Random& rng, Instant now);
+  /// The same with a configuration shared by many connections (a server's), so
+  /// that each connection does not carry its own copy.
+  Transport(std::shared_ptr<const TransportConfig> config, crypto::Random& rng, Instant now);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -148,7 +151,7 @@ class Transport {
   const std::optional<std::string>& peer_version() const { return ident_.version(); }
   /// Algorithms of the last completed key exchange.
   const std::optional<Negotiated>& negotiated() const { return negotiated_; }
-  Role role() const { return config_.role; }
+  Role role() const { return config_->role; }
   /// Number of completed key exchanges.
   std::uint32_t kex_count() const { return kex_count_; }
 
@@ -175,7 +178,7 @@ class Transport {
   bool in_kex() const { return kex_ != nullptr; }
   void check_rekey(Instant now);
 
-  TransportConfig config_;
+  std::shared_ptr<const TransportConfig> config_;
   crypto::Random& rng_;
   IdentReader ident_;
   std::string our_version_;

@@ -1,4 +1,5 @@
 #include "parley/crypto/hash.hpp"
+#include "ossl_ptr.hpp"
 
 #include <openssl/evp.h>
 
@@ -37,9 +38,6 @@ const EVP_MD* digest_alg(HashAlg alg) {
   libcrypto_failed("digest_alg (unknown HashAlg)");
 }
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
 
 }  // namespace
 
@@ -55,7 +53,7 @@ std::size_t digest_size(HashAlg alg) {
 
 struct Hasher::Impl {
   HashAlg alg;
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx;
+  ossl::MdCtxPtr ctx;
 };
 
 Hasher::Hasher(HashAlg alg) : impl_(std::make_unique<Impl>(Impl{alg, nullptr})) {

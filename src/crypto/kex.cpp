@@ -6,6 +6,7 @@
 // scalar multiplications / exponentiations themselves plus a few small
 // allocations.
 #include "parley/crypto/kex.hpp"
+#include "ossl_ptr.hpp"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -21,36 +22,8 @@
 namespace parley::crypto {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-// Clears as well as frees: these BIGNUMs hold private exponents and secrets.
-struct BnClearFree {
-  void operator()(BIGNUM* p) const { BN_clear_free(p); }
-};
-struct BnCtxFree {
-  void operator()(BN_CTX* p) const { BN_CTX_free(p); }
-};
-struct EcPointClearFree {
-  void operator()(EC_POINT* p) const { EC_POINT_clear_free(p); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  // OSSL_PARAM_free clears the block that holds secure-heap BIGNUM copies.
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnClearFree>;
-using BnCtxPtr = std::unique_ptr<BN_CTX, BnCtxFree>;
-using EcPointPtr = std::unique_ptr<EC_POINT, EcPointClearFree>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
+using namespace ossl;
+
 
 using KexResult = std::expected<std::unique_ptr<KexKeyPair>, CryptoError>;
 

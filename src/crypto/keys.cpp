@@ -20,43 +20,13 @@
 #include "parley/crypto/secret.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
+#include "ossl_ptr.hpp"
 
 namespace parley::crypto {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct BnClearFree {
-  void operator()(BIGNUM* p) const { BN_clear_free(p); }
-};
-struct BnCtxFree {
-  void operator()(BN_CTX* p) const { BN_CTX_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  // Also clears the secure block holding copies of private BIGNUMs.
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnClearFree>;
-using BnCtxPtr = std::unique_ptr<BN_CTX, BnCtxFree>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
+using namespace ossl;
+
 
 /// Wipes a buffer of decoded private key material when it goes out of scope.
 class WipeOnExit {

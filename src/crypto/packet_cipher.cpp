@@ -1,4 +1,5 @@
 #include "parley/crypto/packet_cipher.hpp"
+#include "ossl_ptr.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -42,15 +43,8 @@ int to_int(std::size_t n) {
   return static_cast<int>(n);
 }
 
-struct CipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
-
-struct MacCtxFree {
-  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
-};
-using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+using CipherCtx = ossl::CipherCtxPtr;
+using MacCtx = ossl::MacCtxPtr;
 
 // OpenSSL 3 "explicit fetching": a fetch searches the provider store under a
 // lock, so every algorithm is fetched once per process and kept for its lifetime.

@@ -419,21 +419,7 @@ void Transport::handle_kex_init_message(BytesView payload) {
   w.string(sig);
   send_packet(reply);
 
-  if (!session_id_) session_id_ = h;
-  // Keys: client-to-server is our incoming direction.
-  const auto hash = kex_hash(n.kex);
-  auto derive = [&](char letter, std::size_t len) {
-    return crypto::derive_ssh_key(hash, k_mpint.view(), h, letter, *session_id_, len);
-  };
-  auto ci = crypto::info(n.cipher_c2s), co = crypto::info(n.cipher_s2c);
-  auto in_iv = derive('A', ci.iv_len), in_key = derive('C', ci.key_len),
-       in_mac = derive('E', crypto::mac_key_len(n.mac_c2s));
-  auto out_iv = derive('B', co.iv_len), out_key = derive('D', co.key_len),
-       out_mac = derive('F', crypto::mac_key_len(n.mac_s2c));
-  kex_->next_in = crypto::PacketCipher::create(n.cipher_c2s, n.mac_c2s, crypto::Direction::open,
-                                               in_key.view(), in_iv.view(), in_mac.view());
-  kex_->next_out = crypto::PacketCipher::create(n.cipher_s2c, n.mac_s2c, crypto::Direction::seal,
-                                                out_key.view(), out_iv.view(), out_mac.view());
+  if (!prepare_keys(k_mpint.view(), h)) return;
   send_newkeys();
 }
 
@@ -466,21 +452,37 @@ void Transport::handle_kex_reply_message(BytesView payload) {
     server_host_key_.assign(k_s.begin(), k_s.end());
   }
 
-  if (!session_id_) session_id_ = h;
-  const auto hash = kex_hash(n.kex);
-  auto derive = [&](char letter, std::size_t len) {
-    return crypto::derive_ssh_key(hash, k_mpint.view(), h, letter, *session_id_, len);
-  };
-  auto co = crypto::info(n.cipher_c2s), ci = crypto::info(n.cipher_s2c);
-  auto out_iv = derive('A', co.iv_len), out_key = derive('C', co.key_len),
-       out_mac = derive('E', crypto::mac_key_len(n.mac_c2s));
-  auto in_iv = derive('B', ci.iv_len), in_key = derive('D', ci.key_len),
-       in_mac = derive('F', crypto::mac_key_len(n.mac_s2c));
-  kex_->next_out = crypto::PacketCipher::create(n.cipher_c2s, n.mac_c2s, crypto::Direction::seal,
-                                                out_key.view(), out_iv.view(), out_mac.view());
-  kex_->next_in = crypto::PacketCipher::create(n.cipher_s2c, n.mac_s2c, crypto::Direction::open,
-                                               in_key.view(), in_iv.view(), in_mac.view());
+  if (!prepare_keys(k_mpint.view(), h)) return;
   send_newkeys();
+}
+
+bool Transport::prepare_keys(BytesView k_mpint, BytesView h) {
+  const Negotiated& n = *kex_->algs;
+  if (!session_id_) session_id_ = Bytes(h.begin(), h.end());
+  const auto hash = kex_hash(n.kex);
+  // RFC 4253 §7.2: 'A', 'C', 'E' give the client-to-server IV, key and MAC key;
+  // 'B', 'D', 'F' the server-to-client ones.
+  auto make = [&](crypto::CipherAlg cipher, crypto::MacAlg mac, char iv_letter,
+                  crypto::Direction dir) {
+    auto derive = [&](int offset, std::size_t len) {
+      return crypto::derive_ssh_key(hash, k_mpint, h, static_cast<char>(iv_letter + offset),
+                                    *session_id_, len);
+    };
+    const crypto::CipherInfo info = crypto::info(cipher);
+    auto iv = derive(0, info.iv_len), key = derive(2, info.key_len),
+         mac_key = derive(4, crypto::mac_key_len(mac));
+    return crypto::PacketCipher::create(cipher, mac, dir, key.view(), iv.view(), mac_key.view());
+  };
+  const bool client = config_->role == Role::client;
+  auto c2s = make(n.cipher_c2s, n.mac_c2s, 'A', client ? crypto::Direction::seal : crypto::Direction::open);
+  auto s2c = make(n.cipher_s2c, n.mac_s2c, 'B', client ? crypto::Direction::open : crypto::Direction::seal);
+  if (!c2s || !s2c) {
+    fail(TransportError::invalid_kex_value, "cannot key the negotiated cipher");
+    return false;
+  }
+  kex_->next_out = std::move(client ? c2s : s2c);
+  kex_->next_in = std::move(client ? s2c : c2s);
+  return true;
 }
 
 void Transport::send_newkeys() {

@@ -169,13 +169,13 @@ class Transport {
   void handle_ext_info(BytesView payload);
   void handle_disconnect(BytesView payload);
   void start_kex(Instant now);
+  /// Derives both directions' keys from K and H into the KexState (false: failed).
+  bool prepare_keys(BytesView k_mpint, BytesView h);
   void send_newkeys();
-  void install_keys(bool outgoing);
   void send_packet(BytesView payload);
   void flush_pending();
   void fail(TransportError error, std::string_view description = {});
   void close_with(TransportError error, DisconnectReason reason, std::string description);
-  bool in_kex() const { return kex_ != nullptr; }
   void check_rekey(Instant now);
 
   std::shared_ptr<const TransportConfig> config_;
@@ -200,7 +200,6 @@ class Transport {
   bool strict_kex_ = false;
   bool service_started_ = false;
   bool ext_info_sent_ = false;
-  bool saw_disconnect_ = false;
   std::uint32_t kex_count_ = 0;
 };
 

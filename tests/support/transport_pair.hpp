@@ -10,6 +10,9 @@
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/transport/messages.hpp"
+#include "parley/transport/packet.hpp"
+#include "parley/wire/reader.hpp"
+#include "parley/wire/writer.hpp"
 #include "parley/transport/transport.hpp"
 #include "test_support.hpp"
 
@@ -108,6 +111,52 @@ inline std::pair<transport::TransportConfig, transport::TransportConfig> default
     return false;
   };
   return {client, server};
+}
+
+/// `payload` framed as an unencrypted packet (as before the first NEWKEYS).
+inline Bytes plain_packet(BytesView payload) {
+  crypto::DeterministicRandom rng(9);
+  transport::PacketEncoder enc;
+  Bytes out;
+  enc.encode(payload, rng, out);
+  return out;
+}
+
+/// A client KEXINIT payload; `strict` adds kex-strict-c-v00@openssh.com.
+inline Bytes client_kexinit(bool strict) {
+  Bytes p;
+  wire::Writer w(p);
+  w.byte(transport::msg::kexinit);
+  for (int i = 0; i < 16; ++i) w.byte(0x11);
+  w.string(std::string_view(strict ? "curve25519-sha256,kex-strict-c-v00@openssh.com"
+                                   : "curve25519-sha256"));
+  w.string(std::string_view("ssh-ed25519"));
+  w.string(std::string_view("chacha20-poly1305@openssh.com"));
+  w.string(std::string_view("chacha20-poly1305@openssh.com"));
+  w.string(std::string_view("hmac-sha2-256")).string(std::string_view("hmac-sha2-256"));
+  w.string(std::string_view("none")).string(std::string_view("none"));
+  w.string(std::string_view("")).string(std::string_view(""));
+  w.boolean(false).uint32(0);
+  return p;
+}
+
+/// The reason code of the DISCONNECT in a server's unencrypted output
+/// (identification line, then plaintext packets), if there is one.
+inline std::optional<std::uint32_t> plaintext_disconnect_reason(const Bytes& output) {
+  std::string_view text = as_chars(output);
+  std::size_t eol = text.find("\r\n");
+  if (eol == std::string_view::npos) return std::nullopt;
+  Bytes rest(output.begin() + static_cast<std::ptrdiff_t>(eol + 2), output.end());
+  transport::PacketDecoder dec;
+  std::size_t pos = 0;
+  while (pos < rest.size()) {
+    auto r = dec.decode(std::span<std::uint8_t>(rest).subspan(pos));
+    if (!r || !*r) return std::nullopt;
+    pos += (*r)->consumed;
+    wire::Reader reader((*r)->payload);
+    if (reader.byte() == transport::msg::disconnect) return reader.uint32();
+  }
+  return std::nullopt;
 }
 
 }  // namespace parley::test

@@ -82,31 +82,7 @@ class Socket {
   bool eof_ = false;
 };
 
-/// The reason in the plaintext DISCONNECT at the end of a server's unencrypted output.
-std::optional<std::uint32_t> plaintext_disconnect_reason(const Bytes& output) {
-  std::string_view text = as_chars(output);
-  std::size_t eol = text.find("\r\n");
-  if (eol == std::string_view::npos) return std::nullopt;
-  Bytes rest(output.begin() + static_cast<std::ptrdiff_t>(eol + 2), output.end());
-  transport::PacketDecoder dec;
-  std::size_t pos = 0;
-  while (pos < rest.size()) {
-    auto r = dec.decode(std::span<std::uint8_t>(rest).subspan(pos));
-    if (!r || !*r) return std::nullopt;
-    pos += (*r)->consumed;
-    wire::Reader reader((*r)->payload);
-    if (reader.byte() == transport::msg::disconnect) return reader.uint32();
-  }
-  return std::nullopt;
-}
 
-Bytes plain_packet(BytesView payload) {
-  crypto::DeterministicRandom rng(9);
-  transport::PacketEncoder enc;
-  Bytes out;
-  enc.encode(payload, rng, out);
-  return out;
-}
 
 /// A client Transport pumped over a Socket.
 struct SocketClient {
@@ -206,24 +182,10 @@ class HostileSocket : public ::testing::Test {
   std::unique_ptr<SocketClient> good_;
 };
 
-Bytes kexinit_payload(bool strict) {
-  Bytes p;
-  wire::Writer w(p);
-  w.byte(transport::msg::kexinit);
-  for (int i = 0; i < 16; ++i) w.byte(7);
-  w.string(std::string_view(strict ? "curve25519-sha256,kex-strict-c-v00@openssh.com" : "curve25519-sha256"));
-  w.string(std::string_view("ssh-ed25519"));
-  w.string(std::string_view("aes128-ctr")).string(std::string_view("aes128-ctr"));
-  w.string(std::string_view("hmac-sha2-256")).string(std::string_view("hmac-sha2-256"));
-  w.string(std::string_view("none")).string(std::string_view("none"));
-  w.string(std::string_view("")).string(std::string_view(""));
-  w.boolean(false).uint32(0);
-  return p;
-}
 
 TEST_F(HostileSocket, TruncatedPacket) {
   Socket s(port_);
-  Bytes kexinit = plain_packet(kexinit_payload(true));
+  Bytes kexinit = test::plain_packet(test::client_kexinit(true));
   s.send_all(ident_then({BytesView(kexinit).first(kexinit.size() / 2)}));
   s.read_some(500ms);  // our identification and KEXINIT
   s.read_some(200ms);
@@ -237,7 +199,7 @@ TEST_F(HostileSocket, LengthOver256KiB) {
   Bytes p;
   wire::Writer(p).uint32(256 * 1024 + 4).byte(4);
   Bytes got = attack(ident_then({p}));
-  EXPECT_EQ(plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
+  EXPECT_EQ(test::plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
 }
 
 TEST_F(HostileSocket, LengthNotMultipleOfBlockSize) {
@@ -245,7 +207,7 @@ TEST_F(HostileSocket, LengthNotMultipleOfBlockSize) {
   wire::Writer(p).uint32(13).byte(4);
   p.resize(17, 0);
   Bytes got = attack(ident_then({p}));
-  EXPECT_EQ(plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
+  EXPECT_EQ(test::plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
 }
 
 TEST_F(HostileSocket, BadPadding) {
@@ -253,7 +215,7 @@ TEST_F(HostileSocket, BadPadding) {
   wire::Writer(p).uint32(12).byte(2);
   p.resize(16, 0x14);
   Bytes got = attack(ident_then({p}));
-  EXPECT_EQ(plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
+  EXPECT_EQ(test::plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
 }
 
 TEST_F(HostileSocket, BadMac) {
@@ -276,15 +238,15 @@ TEST_F(HostileSocket, BadMac) {
 TEST_F(HostileSocket, NonKexMessageDuringKex) {
   Bytes req;
   wire::Writer(req).byte(50).string(std::string_view("root")).string(std::string_view("ssh-connection")).string(std::string_view("none"));
-  Bytes got = attack(ident_then({plain_packet(kexinit_payload(false)), plain_packet(req)}));
-  EXPECT_EQ(plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
+  Bytes got = attack(ident_then({test::plain_packet(test::client_kexinit(false)), test::plain_packet(req)}));
+  EXPECT_EQ(test::plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
 }
 
 TEST_F(HostileSocket, StrictKexIgnoreBeforeKexinit) {
   Bytes ignore;
   wire::Writer(ignore).byte(transport::msg::ignore).string(std::string_view("terrapin"));
-  Bytes got = attack(ident_then({plain_packet(ignore), plain_packet(kexinit_payload(true))}));
-  EXPECT_EQ(plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
+  Bytes got = attack(ident_then({test::plain_packet(ignore), test::plain_packet(test::client_kexinit(true))}));
+  EXPECT_EQ(test::plaintext_disconnect_reason(got), static_cast<std::uint32_t>(DisconnectReason::protocol_error));
 }
 
 TEST_F(HostileSocket, IdentificationLineOf300Bytes) {
@@ -293,7 +255,7 @@ TEST_F(HostileSocket, IdentificationLineOf300Bytes) {
   // Only our identification and KEXINIT came back: no binary DISCONNECT to a
   // peer that never spoke SSH, as OpenSSH.
   EXPECT_EQ(as_chars(got).substr(0, 8), "SSH-2.0-");
-  EXPECT_FALSE(plaintext_disconnect_reason(got).has_value());
+  EXPECT_FALSE(test::plaintext_disconnect_reason(got).has_value());
 }
 
 TEST_F(HostileSocket, ThousandPreVersionLines) {

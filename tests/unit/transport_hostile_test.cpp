@@ -49,48 +49,12 @@ struct ServerUnderTest {
                      : d[0];
   }
   /// The reason code in the plaintext DISCONNECT the server wrote, if any.
-  std::optional<std::uint32_t> wire_disconnect_reason() {
-    std::string_view text = as_chars(output);
-    std::size_t eol = text.find("\r\n");
-    if (eol == std::string_view::npos) return std::nullopt;
-    Bytes rest(output.begin() + static_cast<std::ptrdiff_t>(eol + 2), output.end());
-    transport::PacketDecoder dec;
-    std::size_t pos = 0;
-    while (pos < rest.size()) {
-      auto r = dec.decode(std::span<std::uint8_t>(rest).subspan(pos));
-      if (!r || !*r) return std::nullopt;
-      pos += (*r)->consumed;
-      wire::Reader reader((*r)->payload);
-      if (reader.byte() == transport::msg::disconnect) return reader.uint32();
-    }
-    return std::nullopt;
+  std::optional<std::uint32_t> wire_disconnect_reason() const {
+    return test::plaintext_disconnect_reason(output);
   }
 };
 
-Bytes plain_packet(BytesView payload) {
-  crypto::DeterministicRandom rng(9);
-  transport::PacketEncoder enc;
-  Bytes out;
-  enc.encode(payload, rng, out);
-  return out;
-}
 
-/// A client KEXINIT; `strict` adds kex-strict-c-v00@openssh.com.
-Bytes client_kexinit(bool strict) {
-  Bytes p;
-  wire::Writer w(p);
-  w.byte(transport::msg::kexinit);
-  for (int i = 0; i < 16; ++i) w.byte(0x11);
-  w.string(std::string_view(strict ? "curve25519-sha256,kex-strict-c-v00@openssh.com"
-                                   : "curve25519-sha256"));
-  w.string(std::string_view("ssh-ed25519"));
-  w.string(std::string_view("chacha20-poly1305@openssh.com")).string(std::string_view("chacha20-poly1305@openssh.com"));
-  w.string(std::string_view("hmac-sha2-256")).string(std::string_view("hmac-sha2-256"));
-  w.string(std::string_view("none")).string(std::string_view("none"));
-  w.string(std::string_view("")).string(std::string_view(""));
-  w.boolean(false).uint32(0);
-  return p;
-}
 
 Bytes concat(std::initializer_list<BytesView> parts) {
   Bytes out;
@@ -111,7 +75,7 @@ void expect_ended(ServerUnderTest& s, TransportError error, DisconnectReason rea
 
 TEST(Hostile, TruncatedPacketThenClose) {
   ServerUnderTest s;
-  Bytes kexinit = plain_packet(client_kexinit(true));
+  Bytes kexinit = test::plain_packet(test::client_kexinit(true));
   s.feed(client_ident);
   s.feed(BytesView(kexinit).first(kexinit.size() / 2));
   EXPECT_FALSE(s.server.closed());  // still waiting for the rest
@@ -122,10 +86,10 @@ TEST(Hostile, TruncatedPacketThenClose) {
 
 TEST(Hostile, TruncatedMessageInsideAPacketIsMalformed) {
   ServerUnderTest s;
-  Bytes kexinit = client_kexinit(true);
+  Bytes kexinit = test::client_kexinit(true);
   kexinit.resize(kexinit.size() - 6);  // the packet is whole; the KEXINIT in it is not
   s.feed(client_ident);
-  s.feed(plain_packet(kexinit));
+  s.feed(test::plain_packet(kexinit));
   expect_ended(s, TransportError::malformed_message, DisconnectReason::protocol_error);
 }
 
@@ -229,7 +193,7 @@ TEST(Hostile, NonKexMessageDuringKeyExchange) {
   Bytes userauth;
   wire::Writer(userauth).byte(50).string(std::string_view("root")).string(std::string_view("ssh-connection")).string(std::string_view("none"));
   s.feed(client_ident);
-  s.feed(concat({plain_packet(client_kexinit(false)), plain_packet(userauth)}));
+  s.feed(concat({test::plain_packet(test::client_kexinit(false)), test::plain_packet(userauth)}));
   expect_ended(s, TransportError::non_kex_message_during_kex, DisconnectReason::protocol_error);
 }
 
@@ -238,7 +202,7 @@ TEST(Hostile, ServiceRequestDuringKeyExchange) {
   Bytes req;
   wire::Writer(req).byte(5).string(std::string_view("ssh-userauth"));
   s.feed(client_ident);
-  s.feed(concat({plain_packet(client_kexinit(false)), plain_packet(req)}));
+  s.feed(concat({test::plain_packet(test::client_kexinit(false)), test::plain_packet(req)}));
   expect_ended(s, TransportError::non_kex_message_during_kex, DisconnectReason::protocol_error);
 }
 
@@ -248,7 +212,7 @@ TEST(Hostile, StrictKexIgnoreBeforeKexinit) {
   Bytes ignore;
   wire::Writer(ignore).byte(transport::msg::ignore).string(std::string_view("x"));
   s.feed(client_ident);
-  s.feed(concat({plain_packet(ignore), plain_packet(client_kexinit(true))}));
+  s.feed(concat({test::plain_packet(ignore), test::plain_packet(test::client_kexinit(true))}));
   expect_ended(s, TransportError::strict_kex_violation, DisconnectReason::protocol_error);
 }
 
@@ -257,7 +221,7 @@ TEST(Hostile, WithoutStrictKexIgnoreBeforeKexinitIsAllowed) {
   Bytes ignore;
   wire::Writer(ignore).byte(transport::msg::ignore).string(std::string_view("x"));
   s.feed(client_ident);
-  s.feed(concat({plain_packet(ignore), plain_packet(client_kexinit(false))}));
+  s.feed(concat({test::plain_packet(ignore), test::plain_packet(test::client_kexinit(false))}));
   EXPECT_FALSE(s.server.closed());
 }
 
@@ -266,7 +230,7 @@ TEST(Hostile, StrictKexIgnoreDuringInitialKex) {
   Bytes ignore;
   wire::Writer(ignore).byte(transport::msg::ignore).string(std::string_view("x"));
   s.feed(client_ident);
-  s.feed(concat({plain_packet(client_kexinit(true)), plain_packet(ignore)}));
+  s.feed(concat({test::plain_packet(test::client_kexinit(true)), test::plain_packet(ignore)}));
   expect_ended(s, TransportError::strict_kex_violation, DisconnectReason::protocol_error);
 }
 

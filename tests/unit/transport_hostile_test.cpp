@@ -323,3 +323,80 @@ TEST(Hostile, UnknownServiceIsRefused) {
 
 }  // namespace
 }  // namespace parley
+
+namespace parley {
+namespace {
+
+/// A client KEXINIT with first_kex_packet_follows set and `kex` as its list.
+Bytes guessing_kexinit(std::string_view kex) {
+  Bytes p;
+  wire::Writer w(p);
+  w.byte(transport::msg::kexinit);
+  for (int i = 0; i < 16; ++i) w.byte(0x22);
+  w.string(kex).string(std::string_view("ssh-ed25519"));
+  w.string(std::string_view("aes128-gcm@openssh.com")).string(std::string_view("aes128-gcm@openssh.com"));
+  w.string(std::string_view("hmac-sha2-256")).string(std::string_view("hmac-sha2-256"));
+  w.string(std::string_view("none")).string(std::string_view("none"));
+  w.string(std::string_view("")).string(std::string_view(""));
+  w.boolean(true).uint32(0);
+  return p;
+}
+
+Bytes ecdh_init(crypto::KexGroup group) {
+  crypto::DeterministicRandom rng(5);
+  auto kp = crypto::KexKeyPair::generate(group, rng);
+  Bytes p;
+  wire::Writer(p).byte(transport::msg::kex_ecdh_init).string((*kp)->public_value());
+  return p;
+}
+
+/// Counts the KEX_ECDH_REPLY packets in a server's unencrypted output.
+int replies_in(const Bytes& output) {
+  std::size_t eol = as_chars(output).find("\r\n");
+  Bytes rest(output.begin() + static_cast<std::ptrdiff_t>(eol + 2), output.end());
+  transport::PacketDecoder dec;
+  std::size_t pos = 0;
+  int replies = 0;
+  while (pos < rest.size()) {
+    auto r = dec.decode(std::span<std::uint8_t>(rest).subspan(pos));
+    if (!r || !*r) break;
+    pos += (*r)->consumed;
+    if ((*r)->payload[0] == transport::msg::kex_ecdh_reply) ++replies;
+    if ((*r)->payload[0] == transport::msg::newkeys) break;  // encrypted from here on
+  }
+  return replies;
+}
+
+// RFC 4253 §7: a wrongly guessed first kex packet is silently ignored.
+TEST(KexGuess, WrongGuessIsIgnored) {
+  ServerUnderTest s;
+  // The server prefers curve25519-sha256; the client's first choice differs.
+  Bytes garbage{transport::msg::kex_ecdh_init, 0, 0, 0, 3, 1, 2, 3};
+  s.feed(client_ident);
+  s.feed(concat({test::plain_packet(guessing_kexinit("ecdh-sha2-nistp256,curve25519-sha256")),
+                 test::plain_packet(garbage),
+                 test::plain_packet(ecdh_init(crypto::KexGroup::nistp256))}));
+  EXPECT_FALSE(s.server.closed());
+  EXPECT_EQ(replies_in(s.output), 1);
+}
+
+TEST(KexGuess, RightGuessIsUsed) {
+  ServerUnderTest s;
+  s.feed(client_ident);
+  s.feed(concat({test::plain_packet(guessing_kexinit("curve25519-sha256")),
+                 test::plain_packet(ecdh_init(crypto::KexGroup::x25519))}));
+  EXPECT_FALSE(s.server.closed());
+  EXPECT_EQ(replies_in(s.output), 1);
+}
+
+TEST(KexGuess, WithoutTheFlagAGarbageInitIsAnError) {
+  ServerUnderTest s;
+  Bytes garbage{transport::msg::kex_ecdh_init, 0, 0, 0, 3, 1, 2, 3};
+  s.feed(client_ident);
+  s.feed(concat({test::plain_packet(test::client_kexinit(false)), test::plain_packet(garbage)}));
+  EXPECT_TRUE(s.server.closed());
+  EXPECT_EQ(s.disconnected().error, TransportError::invalid_kex_value);
+}
+
+}  // namespace
+}  // namespace parley

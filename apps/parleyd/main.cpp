@@ -1,6 +1,7 @@
-// parleyd: the parley SSH server. This milestone: key exchange with every
-// algorithm parley implements, then the "ssh-userauth" service, where every
-// attempt is refused (RejectAllAuth) until the userauth core lands.
+// parleyd: the parley SSH server. Key exchange with every algorithm parley
+// implements, then user authentication: for now one account, `admin`, let in
+// through the "Higher or Lower" keyboard-interactive challenge of seed 004
+// (configured users, passwords and chains are the next steps).
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "parley/auth/higher_or_lower.hpp"
 #include "parley/crypto/key_file.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/server.hpp"
@@ -188,10 +190,18 @@ int run(const Flags& f) {
   options.threads = f.threads;
   // One configuration shared by every connection.
   auto shared_config = std::make_shared<const transport::TransportConfig>(config);
-  driver::Server server(options, [shared_config](const driver::PeerInfo& peer, transport::Instant now) {
+  auto auth_config = std::make_shared<parley::auth::ServerAuthConfig>();
+  auth_config->keyboard_interactive = [](const parley::auth::AttemptInfo&) {
+    return std::make_unique<parley::auth::HigherOrLower>(rng);
+  };
+  // Every user gets the same questions; only `admin` can get in.
+  auth_config->user_exists = [](std::string_view user) { return user == "admin"; };
+  std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = auth_config;
+  driver::Server server(options, [shared_config, shared_auth](const driver::PeerInfo& peer,
+                                                              transport::Instant now) {
     std::string who = host_port(peer.address, peer.port);
     spdlog::info("{}: connection open", who);
-    return parleyd::make_server_endpoint(shared_config, rng, std::move(who), now);
+    return parleyd::make_server_endpoint(shared_config, shared_auth, rng, std::move(who), now);
   });
   if (auto started = server.start(); !started) {
     std::cerr << "parleyd: " << started.error() << "\n";

@@ -35,37 +35,51 @@ std::string describe(const transport::Negotiated& n) {
 
 }  // namespace
 
-void Session::on_event(transport::Transport& transport, transport::Event& event) {
-  std::visit(
-      [&](auto& e) {
-        using E = std::decay_t<decltype(e)>;
-        if constexpr (std::is_same_v<E, transport::KexDone>) {
-          const auto& version = transport.peer_version();
-          spdlog::info("{}: {} done: {} client='{}'", peer_, e.first ? "key exchange" : "rekey",
-                       describe(e.algorithms),
-                       version ? printable(transport::software_version(*version)) : std::string());
-        } else if constexpr (std::is_same_v<E, transport::ServiceStarted>) {
-          spdlog::debug("{}: service {} started", peer_, printable(e.service));
-        } else if constexpr (std::is_same_v<E, transport::Message>) {
-          auth_.on_message(transport, e);
-        } else if constexpr (std::is_same_v<E, transport::Disconnected>) {
-          spdlog::info("{}: disconnected: {} ({}; {})", peer_, printable(e.description),
-                       transport::to_string(e.error), transport::to_string(e.reason));
-        }
-        // ServiceAccepted and ServerSigAlgs are client-role events.
-      },
-      event);
-}
-
 std::unique_ptr<transport::Endpoint> make_server_endpoint(
-    const std::shared_ptr<const transport::TransportConfig>& config,
-                                                          crypto::Random& rng, std::string peer,
-                                                          transport::Instant now) {
-  return std::make_unique<transport::TransportEndpoint>(
-      config, rng, now,
-      [session = Session(std::move(peer))](transport::Transport& t, transport::Event& e) mutable {
-        session.on_event(t, e);
-      });
+    const std::shared_ptr<const transport::TransportConfig>& transport_config,
+    const std::shared_ptr<const parley::auth::ServerAuthConfig>& auth_config, crypto::Random& rng,
+    std::string peer, transport::Instant now) {
+  parley::auth::ConnectionObserver observer;
+  auto conn = std::make_unique<parley::auth::ServerConnection>(transport_config, auth_config, rng,
+                                                               peer, now);
+  const parley::auth::ServerConnection* self = conn.get();
+  observer.on_transport = [peer, self](const transport::Event& event) {
+    std::visit(
+        [&](const auto& e) {
+          using E = std::decay_t<decltype(e)>;
+          if constexpr (std::is_same_v<E, transport::KexDone>) {
+            const auto& version = self->transport().peer_version();
+            spdlog::info("{}: {} done: {} client='{}'", peer, e.first ? "key exchange" : "rekey",
+                         describe(e.algorithms),
+                         version ? printable(transport::software_version(*version)) : std::string());
+          } else if constexpr (std::is_same_v<E, transport::ServiceStarted>) {
+            spdlog::debug("{}: service {} started", peer, printable(e.service));
+          } else if constexpr (std::is_same_v<E, transport::Disconnected>) {
+            spdlog::info("{}: disconnected: {} ({})", peer, printable(e.description),
+                         transport::to_string(e.reason));
+          }
+        },
+        event);
+  };
+  observer.on_auth = [peer](const parley::auth::AuthEvent& event) {
+    std::visit(
+        [&](const auto& e) {
+          using E = std::decay_t<decltype(e)>;
+          if constexpr (std::is_same_v<E, parley::auth::AuditRecord>) {
+            // The audit line: never an answer or a password, never prompt text.
+            spdlog::info("auth: user='{}' method={} provider={} prompts={} round={} outcome={} peer={}",
+                         printable(e.user, 64), printable(e.method, 32),
+                         e.provider.empty() ? "-" : e.provider, e.prompts, e.round, e.outcome, peer);
+          } else if constexpr (std::is_same_v<E, parley::auth::Authenticated>) {
+            spdlog::info("{}: user '{}' authenticated", peer, printable(e.user, 64));
+          } else if constexpr (std::is_same_v<E, parley::auth::AuthDisconnect>) {
+            spdlog::info("{}: authentication ended the connection: {}", peer, e.description);
+          }
+        },
+        event);
+  };
+  conn->set_observer(std::move(observer));
+  return conn;
 }
 
 }  // namespace parleyd

@@ -1,6 +1,7 @@
 #include "drive.hpp"
 
 #include <array>
+#include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
@@ -98,6 +99,14 @@ asio::awaitable<WaitResult> wait_readable(tcp::socket& socket, asio::steady_time
   co_return ec ? WaitResult::failed : WaitResult::readable;
 }
 
+/// Lets work that finishes on another thread (an asynchronous authentication
+/// provider) interrupt the connection's wait. Touched only on the strand.
+struct WakeLink {
+  tcp::socket* socket = nullptr;  // null once drive() has returned
+  bool waiting = false;           // in the readability wait: cancelling it is safe
+  bool woken = false;
+};
+
 enum class ReadResult { drained, peer_gone, endpoint_closed, yield };
 
 /// Reads what the socket has (non-blocking) into the endpoint, collecting its
@@ -150,9 +159,32 @@ asio::awaitable<void> linger_close(tcp::socket& socket, asio::steady_timer& time
 asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
                             transport::Endpoint& endpoint) {
   socket.non_blocking(true);
+  auto link = std::make_shared<WakeLink>();
+  link->socket = &socket;
+  endpoint.set_wake([link, executor = socket.get_executor()] {
+    asio::post(executor, [link] {
+      if (link->socket == nullptr) return;
+      link->woken = true;
+      std::error_code ignored;
+      if (link->waiting) link->socket->cancel(ignored);  // never a write in progress
+    });
+  });
+  struct Unlink {
+    WakeLink& link;
+    transport::Endpoint& endpoint;
+    ~Unlink() {
+      link.socket = nullptr;
+      endpoint.set_wake(nullptr);
+    }
+  } unlink{*link, endpoint};
+
   Bytes out;
   bool peer_gone = false;
   for (;;) {
+    if (link->woken && socket.is_open()) {
+      link->woken = false;
+      endpoint.on_time(Clock::now());
+    }
     if (!socket.is_open()) {  // closed under us (Server::stop)
       if (!peer_gone && !endpoint.closed()) endpoint.peer_closed(Clock::now());
       co_return;
@@ -194,11 +226,15 @@ asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
 
     // Wait for input or the endpoint's next deadline, whichever comes first.
     // No read is started while a write is pending: the write above completes first.
-    switch (co_await wait_readable(socket, timer, endpoint.next_deadline())) {
+    link->waiting = true;
+    const WaitResult waited = co_await wait_readable(socket, timer, endpoint.next_deadline());
+    link->waiting = false;
+    switch (waited) {
       case WaitResult::deadline:
         endpoint.on_time(Clock::now());
         continue;
       case WaitResult::failed:
+        if (link->woken) continue;  // handled at the top of the loop
         if (socket.is_open()) {  // an error on an open socket: treat the peer as gone
           endpoint.peer_closed(Clock::now());
           peer_gone = true;

@@ -25,6 +25,10 @@ class Endpoint {
   /// Appends pending output to `out`.
   virtual void take_output(Bytes& out) = 0;
   virtual bool closed() const = 0;
+  /// The driver's way to be woken for work that completes off its thread (an
+  /// asynchronous authentication provider): `wake` may be called from any thread
+  /// and leads to an on_time() call on the endpoint's own thread. Default: unused.
+  virtual void set_wake(std::function<void()> wake) { (void)wake; }
 };
 
 /// A Transport whose events go to a handler (the layer above). The handler runs

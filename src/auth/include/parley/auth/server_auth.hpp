@@ -1,0 +1,131 @@
+// Server side of SSH user authentication (RFC 4252) with keyboard-interactive
+// (RFC 4256), as a sans-I/O core. It takes the userauth messages (numbers
+// 50-79) the transport hands up, and gives back messages to send, events and
+// its next deadline. The core, not providers, enforces the protocol and limits.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "parley/auth/provider.hpp"
+#include "parley/transport/error.hpp"
+#include "parley/transport/transport.hpp"
+#include "parley/wire/bytes.hpp"
+
+namespace parley::auth {
+
+using transport::Instant;
+
+struct AuthLimits {
+  std::size_t max_prompts = 32;          // per round
+  std::size_t max_answer_bytes = 4096;   // per answer
+  std::size_t max_rounds = 16;           // per keyboard-interactive attempt
+  std::size_t max_failures = 6;          // failed attempts per connection (as MaxAuthTries)
+  std::size_t max_requests = 128;        // USERAUTH_REQUESTs per connection
+  std::chrono::seconds login_grace{120};  // from connection start to success
+  /// Every failure is answered no sooner than this after its request arrived,
+  /// so timing does not tell a known user from an unknown one.
+  std::chrono::milliseconds failure_delay{300};
+};
+
+struct ServerAuthConfig {
+  /// Keyboard-interactive providers; empty: the method is not offered.
+  ProviderFactory keyboard_interactive;
+  /// Whether a user exists. An unknown user goes through the same challenges
+  /// and fails the same way; a provider's Accept for them becomes a Reject.
+  std::function<bool(std::string_view user)> user_exists = [](std::string_view) { return true; };
+  /// Sent once, before the first reply, if not empty (RFC 4252 §5.4).
+  std::string banner;
+  AuthLimits limits;
+};
+
+/// One line of the audit log: never an answer, never prompt text.
+struct AuditRecord {
+  std::string user;
+  std::string method;
+  std::string provider;
+  std::size_t prompts = 0;  // in the last round
+  std::size_t round = 0;    // rounds asked in this attempt
+  std::string outcome;      // "challenge", "accept", "reject", "aborted", "count-mismatch", ...
+};
+
+/// The user is in: the connection service may start.
+struct Authenticated {
+  std::string user;
+  std::string service;
+};
+
+/// The connection must end (the endpoint sends DISCONNECT with this reason).
+struct AuthDisconnect {
+  transport::DisconnectReason reason;
+  std::string description;
+};
+
+using AuthEvent = std::variant<AuditRecord, Authenticated, AuthDisconnect>;
+
+class ServerAuth {
+ public:
+  ServerAuth(std::shared_ptr<const ServerAuthConfig> config, std::string peer, Instant now);
+  ~ServerAuth();
+  ServerAuth(const ServerAuth&) = delete;
+  ServerAuth& operator=(const ServerAuth&) = delete;
+
+  /// A userauth message from the client (numbers 50-79).
+  void handle(BytesView payload, const Bytes& session_id, Instant now);
+  /// Picks up answers of asynchronous providers and releases delayed replies.
+  void on_time(Instant now);
+  std::optional<Instant> next_deadline() const;
+  /// How an asynchronous Responder reaches the driver (called from any thread).
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
+
+  /// Messages to send, in order.
+  std::vector<Bytes> take_messages();
+  std::optional<AuthEvent> poll_event();
+  bool authenticated() const { return done_; }
+
+ private:
+  struct Attempt;
+  void process(BytesView payload, const Bytes& session_id, Instant now);
+  void handle_request(BytesView payload, const Bytes& session_id, Instant now);
+  void handle_info_response(BytesView payload, Instant now);
+  void start_keyboard_interactive(std::string_view submethods, const Bytes& session_id, Instant now);
+  void collect(Instant now);
+  void apply(Outcome outcome, Instant now);
+  void fail_attempt(std::string_view outcome, Instant now);
+  void send_failure(Instant now, bool delay);
+  void abort_attempt();
+  void disconnect(transport::DisconnectReason reason, std::string description);
+  void audit(std::string_view outcome);
+  std::string methods() const;
+
+  std::shared_ptr<const ServerAuthConfig> config_;
+  std::string peer_;
+  Instant grace_deadline_;
+  std::optional<std::string> user_, service_;
+  std::unique_ptr<Attempt> attempt_;
+  std::size_t failures_ = 0;
+  std::size_t requests_ = 0;
+  bool banner_sent_ = false;
+  bool done_ = false;
+  bool closed_ = false;
+  // Replies held back until the uniform failure delay has passed; requests that
+  // arrive meanwhile wait behind them, in order.
+  std::optional<Instant> hold_until_;
+  std::deque<Bytes> held_out_;
+  std::deque<Bytes> held_in_;
+  std::vector<Bytes> out_;
+  std::deque<AuthEvent> events_;
+  std::function<void()> wake_;
+  Bytes session_id_;
+  std::string method_;
+  Instant last_input_{};
+};
+
+}  // namespace parley::auth

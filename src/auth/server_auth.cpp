@@ -1,0 +1,301 @@
+#include "parley/auth/server_auth.hpp"
+
+#include "parley/transport/messages.hpp"
+#include "parley/wire/reader.hpp"
+#include "parley/wire/writer.hpp"
+
+namespace parley::auth {
+namespace {
+
+constexpr std::uint8_t msg_info_request = 60;   // RFC 4256 §3.2
+constexpr std::uint8_t msg_info_response = 61;  // RFC 4256 §3.4
+constexpr std::size_t max_name_bytes = 256;
+
+std::vector<std::string> split_commas(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < s.size()) {
+    std::size_t comma = s.find(',', start);
+    if (comma == std::string_view::npos) comma = s.size();
+    if (comma > start) out.emplace_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+struct ServerAuth::Attempt {
+  std::unique_ptr<KeyboardInteractiveProvider> provider;
+  std::shared_ptr<detail::Mailbox> mailbox = std::make_shared<detail::Mailbox>();
+  AttemptInfo info;
+  bool waiting = false;                  // the provider has yet to answer
+  std::optional<std::size_t> outstanding;  // prompts of the INFO_REQUEST awaiting a response
+  std::size_t rounds = 0;
+  std::size_t last_prompts = 0;
+
+  ~Attempt() {
+    // A late asynchronous answer after an abort is dropped (RFC 4252 §5: a new
+    // request aborts the exchange in progress).
+    std::lock_guard lock(mailbox->mutex);
+    mailbox->cancelled = true;
+    mailbox->wake = nullptr;
+  }
+};
+
+ServerAuth::ServerAuth(std::shared_ptr<const ServerAuthConfig> config, std::string peer,
+                       Instant now)
+    : config_(std::move(config)),
+      peer_(std::move(peer)),
+      grace_deadline_(now + config_->limits.login_grace) {}
+
+ServerAuth::~ServerAuth() = default;
+
+void ServerAuth::handle(BytesView payload, const Bytes& session_id, Instant now) {
+  if (closed_) return;
+  if (done_) return;  // RFC 4252 §5.1: requests after success are ignored
+  if (hold_until_) {
+    // A reply is being held for the uniform failure delay; keep order.
+    if (held_in_.size() >= config_->limits.max_requests)
+      return disconnect(transport::DisconnectReason::protocol_error, "too many pending requests");
+    held_in_.emplace_back(payload.begin(), payload.end());
+    session_id_ = session_id;
+    return;
+  }
+  process(payload, session_id, now);
+}
+
+void ServerAuth::process(BytesView payload, const Bytes& session_id, Instant now) {
+  last_input_ = now;
+  switch (payload.empty() ? 0 : payload[0]) {
+    case transport::msg::userauth_request: return handle_request(payload, session_id, now);
+    case msg_info_response: return handle_info_response(payload, now);
+    default:
+      return disconnect(transport::DisconnectReason::protocol_error,
+                        "unexpected message during user authentication");
+  }
+}
+
+void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Instant now) {
+  if (++requests_ > config_->limits.max_requests)
+    return disconnect(transport::DisconnectReason::protocol_error,
+                      "too many authentication requests");
+  wire::Reader r(payload);
+  r.byte();
+  std::string user(r.utf8(max_name_bytes));
+  std::string service(r.utf8(max_name_bytes));
+  std::string method(r.text());
+  if (!r.ok())
+    return disconnect(transport::DisconnectReason::protocol_error, "malformed USERAUTH_REQUEST");
+  // RFC 4252 §5: a changed user name or service may not be continued; as OpenSSH, end.
+  if (user_ && (user != *user_ || service != *service_))
+    return disconnect(transport::DisconnectReason::protocol_error,
+                      "change of user name or service during authentication");
+  if (service != "ssh-connection")
+    return disconnect(transport::DisconnectReason::service_not_available,
+                      "service not available");
+  user_ = user;
+  service_ = service;
+  abort_attempt();
+
+  if (!banner_sent_ && !config_->banner.empty()) {
+    Bytes banner;
+    wire::Writer(banner).byte(transport::msg::userauth_banner).string(config_->banner).string(std::string_view{});
+    out_.push_back(std::move(banner));
+  }
+  banner_sent_ = true;
+
+  if (method == "none") {
+    if (!r.finish()) return disconnect(transport::DisconnectReason::protocol_error, "malformed none request");
+    return send_failure(now, /*delay=*/false);  // "none" is not a failed attempt (as OpenSSH)
+  }
+  if (method == "keyboard-interactive" && config_->keyboard_interactive) {
+    r.text();  // language tag, deprecated (RFC 4256 §3.1)
+    std::string submethods(r.utf8(1024));
+    if (!r.finish())
+      return disconnect(transport::DisconnectReason::protocol_error, "malformed keyboard-interactive request");
+    return start_keyboard_interactive(submethods, session_id, now);
+  }
+  // A method we do not offer: a failed attempt, answered like any other.
+  method_ = method;
+  fail_attempt("method-not-offered", now);
+}
+
+void ServerAuth::start_keyboard_interactive(std::string_view submethods, const Bytes& session_id,
+                                            Instant now) {
+  method_ = "keyboard-interactive";
+  attempt_ = std::make_unique<Attempt>();
+  attempt_->info = AttemptInfo{*user_, *service_, peer_, split_commas(submethods), session_id, {}};
+  attempt_->provider = config_->keyboard_interactive(attempt_->info);
+  if (!attempt_->provider) return fail_attempt("no-provider", now);
+  attempt_->mailbox->wake = wake_;
+  attempt_->waiting = true;
+  attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
+  collect(now);
+}
+
+void ServerAuth::handle_info_response(BytesView payload, Instant now) {
+  // RFC 4256 §3.4: only in answer to an outstanding INFO_REQUEST.
+  if (!attempt_ || !attempt_->outstanding)
+    return disconnect(transport::DisconnectReason::protocol_error, "unexpected INFO_RESPONSE");
+  const std::size_t expected = *attempt_->outstanding;
+  attempt_->outstanding.reset();
+  wire::Reader r(payload);
+  r.byte();
+  const std::uint32_t count = r.uint32();
+  // RFC 4256 §3.4: num-responses must equal num-prompts; otherwise a failure.
+  if (!r.ok() || count != expected) return fail_attempt("count-mismatch", now);
+  std::vector<crypto::SecretBytes> answers;
+  answers.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    BytesView a = r.string(config_->limits.max_answer_bytes);
+    if (!r.ok()) break;
+    if (!wire::is_utf8_without_nul(as_chars(a))) {
+      r.fail(wire::DecodeError::not_utf8);
+      break;
+    }
+    answers.emplace_back(a);
+  }
+  if (!r.finish()) return fail_attempt("malformed-answers", now);
+  attempt_->waiting = true;
+  attempt_->provider->answer(std::move(answers), Responder(attempt_->mailbox));
+  collect(now);
+}
+
+void ServerAuth::collect(Instant now) {
+  if (!attempt_ || !attempt_->waiting) return;
+  std::optional<Outcome> outcome;
+  {
+    std::lock_guard lock(attempt_->mailbox->mutex);
+    outcome.swap(attempt_->mailbox->outcome);
+  }
+  if (!outcome) return;  // asynchronous: the Responder wakes us
+  attempt_->waiting = false;
+  apply(std::move(*outcome), now);
+}
+
+void ServerAuth::apply(Outcome outcome, Instant now) {
+  Attempt& a = *attempt_;
+  if (auto* challenge = std::get_if<Challenge>(&outcome)) {
+    if (a.rounds >= config_->limits.max_rounds) return fail_attempt("too-many-rounds", now);
+    if (challenge->prompts.size() > config_->limits.max_prompts)
+      return fail_attempt("too-many-prompts", now);
+    ++a.rounds;
+    a.last_prompts = challenge->prompts.size();
+    Bytes req;
+    wire::Writer w(req);
+    w.byte(msg_info_request).string(challenge->name).string(challenge->instruction);
+    w.string(std::string_view{});  // language tag
+    w.uint32(static_cast<std::uint32_t>(challenge->prompts.size()));
+    for (const auto& p : challenge->prompts) w.string(p.text).boolean(p.echo);
+    out_.push_back(std::move(req));
+    a.outstanding = challenge->prompts.size();
+    audit("challenge");
+    return;
+  }
+  if (std::holds_alternative<Accept>(outcome) && config_->user_exists(*user_)) {
+    audit("accept");
+    attempt_.reset();
+    done_ = true;
+    out_.push_back(Bytes{transport::msg::userauth_success});
+    events_.push_back(Authenticated{*user_, *service_});
+    return;
+  }
+  fail_attempt("reject", now);
+}
+
+void ServerAuth::fail_attempt(std::string_view outcome, Instant now) {
+  audit(outcome);
+  attempt_.reset();
+  if (++failures_ >= config_->limits.max_failures)
+    return disconnect(transport::DisconnectReason::protocol_error,
+                      "too many authentication failures");
+  send_failure(now, /*delay=*/true);
+}
+
+void ServerAuth::send_failure(Instant now, bool delay) {
+  // RFC 4252 §5.1: the methods that can continue, and partial success (false).
+  Bytes failure;
+  wire::Writer(failure).byte(transport::msg::userauth_failure).string(methods()).boolean(false);
+  const Instant release = last_input_ + config_->limits.failure_delay;
+  if (delay && release > now) {
+    held_out_.push_back(std::move(failure));
+    hold_until_ = release;
+    return;
+  }
+  out_.push_back(std::move(failure));
+}
+
+std::string ServerAuth::methods() const {
+  return config_->keyboard_interactive ? "keyboard-interactive" : "";
+}
+
+void ServerAuth::abort_attempt() {
+  if (!attempt_) return;
+  audit("aborted");
+  attempt_.reset();
+}
+
+void ServerAuth::audit(std::string_view outcome) {
+  AuditRecord rec;
+  rec.user = user_.value_or("");
+  rec.method = method_;
+  if (attempt_ && attempt_->provider) rec.provider = std::string(attempt_->provider->name());
+  if (attempt_) {
+    rec.prompts = attempt_->last_prompts;
+    rec.round = attempt_->rounds;
+  }
+  rec.outcome = std::string(outcome);
+  events_.push_back(std::move(rec));
+}
+
+void ServerAuth::disconnect(transport::DisconnectReason reason, std::string description) {
+  if (closed_) return;
+  closed_ = true;
+  attempt_.reset();
+  held_out_.clear();
+  held_in_.clear();
+  hold_until_.reset();
+  events_.push_back(AuthDisconnect{reason, std::move(description)});
+}
+
+void ServerAuth::on_time(Instant now) {
+  if (closed_ || done_) return;
+  if (now >= grace_deadline_)
+    return disconnect(transport::DisconnectReason::by_application, "login grace time exceeded");
+  collect(now);
+  if (hold_until_ && now >= *hold_until_) {
+    hold_until_.reset();
+    while (!held_out_.empty()) {
+      out_.push_back(std::move(held_out_.front()));
+      held_out_.pop_front();
+    }
+    while (!held_in_.empty() && !hold_until_ && !closed_ && !done_) {
+      Bytes next = std::move(held_in_.front());
+      held_in_.pop_front();
+      process(next, session_id_, now);
+      crypto::secure_wipe(next.data(), next.size());  // may hold answers
+    }
+  }
+}
+
+std::optional<Instant> ServerAuth::next_deadline() const {
+  if (closed_ || done_) return std::nullopt;
+  if (hold_until_ && *hold_until_ < grace_deadline_) return hold_until_;
+  return grace_deadline_;
+}
+
+std::vector<Bytes> ServerAuth::take_messages() {
+  std::vector<Bytes> out;
+  out.swap(out_);
+  return out;
+}
+
+std::optional<AuthEvent> ServerAuth::poll_event() {
+  if (events_.empty()) return std::nullopt;
+  AuthEvent e = std::move(events_.front());
+  events_.pop_front();
+  return e;
+}
+
+}  // namespace parley::auth

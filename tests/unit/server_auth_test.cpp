@@ -1,0 +1,384 @@
+// The userauth core on its own (sans-I/O): protocol rules and limits are the
+// core's, whatever the provider does.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "parley/auth/higher_or_lower.hpp"
+#include "parley/auth/server_auth.hpp"
+#include "parley/transport/messages.hpp"
+#include "parley/wire/reader.hpp"
+#include "parley/wire/writer.hpp"
+#include "transport_pair.hpp"
+
+namespace parley::auth {
+namespace {
+
+using namespace std::chrono_literals;
+using transport::DisconnectReason;
+
+Bytes request(std::string_view user, std::string_view method = "keyboard-interactive",
+              std::string_view service = "ssh-connection") {
+  Bytes p;
+  wire::Writer w(p);
+  w.byte(transport::msg::userauth_request).string(user).string(service).string(method);
+  if (method == "keyboard-interactive") w.string(std::string_view{}).string(std::string_view{});
+  return p;
+}
+
+Bytes info_response(std::initializer_list<std::string_view> answers) {
+  Bytes p;
+  wire::Writer w(p);
+  w.byte(61).uint32(static_cast<std::uint32_t>(answers.size()));
+  for (auto a : answers) w.string(a);
+  return p;
+}
+
+/// A provider scripted by the test: a sequence of outcomes, and a log of calls.
+struct Script {
+  std::vector<Outcome> outcomes;
+  std::size_t next = 0;
+  std::vector<std::vector<std::string>> answers_seen;
+  int destroyed = 0;
+};
+
+class ScriptedProvider final : public KeyboardInteractiveProvider {
+ public:
+  explicit ScriptedProvider(Script& s) : s_(s) {}
+  ~ScriptedProvider() override { ++s_.destroyed; }
+  std::string_view name() const override { return "scripted"; }
+  void start(const AttemptInfo&, Responder r) override { reply(std::move(r)); }
+  void answer(std::vector<crypto::SecretBytes> answers, Responder r) override {
+    std::vector<std::string> seen;
+    for (auto& a : answers) seen.emplace_back(answer_text(a));
+    s_.answers_seen.push_back(seen);
+    reply(std::move(r));
+  }
+
+ private:
+  void reply(Responder r) {
+    r(s_.next < s_.outcomes.size() ? s_.outcomes[s_.next++] : Outcome{});
+  }
+  Script& s_;
+};
+
+Challenge one_prompt(std::string text = "Code: ") { return Challenge{"n", "i", {Prompt{text, false}}}; }
+
+struct Harness {
+  Script script;
+  std::shared_ptr<ServerAuthConfig> config = std::make_shared<ServerAuthConfig>();
+  transport::Instant now = test::test_epoch();
+  std::unique_ptr<ServerAuth> auth;
+  std::vector<Bytes> sent;
+  std::vector<AuthEvent> events;
+  Bytes sid{1, 2, 3};
+
+  Harness() {
+    config->keyboard_interactive = [this](const AttemptInfo&) {
+      return std::make_unique<ScriptedProvider>(script);
+    };
+    config->limits.failure_delay = 0ms;
+  }
+  ServerAuth& get() {
+    if (!auth) auth = std::make_unique<ServerAuth>(config, "127.0.0.1:1", now);
+    return *auth;
+  }
+  void feed(const Bytes& p) {
+    get().handle(p, sid, now);
+    drain();
+  }
+  void drain() {
+    for (auto& m : get().take_messages()) sent.push_back(m);
+    while (auto e = get().poll_event()) events.push_back(*e);
+  }
+  std::uint8_t last_sent() const { return sent.empty() ? 0 : sent.back()[0]; }
+  std::optional<AuthDisconnect> disconnect() const {
+    for (auto& e : events)
+      if (auto* d = std::get_if<AuthDisconnect>(&e)) return *d;
+    return std::nullopt;
+  }
+  std::vector<std::string> outcomes() const {
+    std::vector<std::string> out;
+    for (auto& e : events)
+      if (auto* a = std::get_if<AuditRecord>(&e)) out.push_back(a->outcome);
+    return out;
+  }
+};
+
+TEST(ServerAuth, NoneListsKeyboardInteractive) {
+  Harness h;
+  h.feed(request("admin", "none"));
+  ASSERT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  wire::Reader r(h.sent.back());
+  r.byte();
+  EXPECT_EQ(r.text(), "keyboard-interactive");
+  EXPECT_FALSE(r.boolean());
+}
+
+TEST(ServerAuth, ChallengeThenAccept) {
+  Harness h;
+  h.script.outcomes = {one_prompt(), Accept{}};
+  h.feed(request("admin"));
+  ASSERT_EQ(h.last_sent(), 60);
+  h.feed(info_response({"123456"}));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+  EXPECT_TRUE(h.get().authenticated());
+  ASSERT_EQ(h.script.answers_seen.size(), 1u);
+  EXPECT_EQ(h.script.answers_seen[0], std::vector<std::string>{"123456"});
+  EXPECT_EQ(h.outcomes(), (std::vector<std::string>{"challenge", "accept"}));
+}
+
+TEST(ServerAuth, ZeroPromptRoundsAreAllowed) {
+  Harness h;
+  h.script.outcomes = {Challenge{"Note", "Read this.", {}}, Accept{}};
+  h.feed(request("admin"));
+  ASSERT_EQ(h.last_sent(), 60);
+  h.feed(info_response({}));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+}
+
+TEST(ServerAuth, ResponseCountMustEqualPromptCount) {
+  Harness h;
+  h.script.outcomes = {one_prompt(), Accept{}};
+  h.feed(request("admin"));
+  h.feed(info_response({"a", "b"}));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(h.get().authenticated());
+  EXPECT_TRUE(h.script.answers_seen.empty());  // the provider never saw them
+  EXPECT_EQ(h.outcomes().back(), "count-mismatch");
+}
+
+TEST(ServerAuth, InfoResponseWithoutRequestEndsTheConnection) {
+  Harness h;
+  h.feed(info_response({"x"}));
+  ASSERT_TRUE(h.disconnect());
+  EXPECT_EQ(h.disconnect()->reason, DisconnectReason::protocol_error);
+}
+
+TEST(ServerAuth, SecondInfoResponseForOneRequestEndsTheConnection) {
+  Harness h;
+  h.script.outcomes = {one_prompt(), one_prompt()};
+  h.feed(request("admin"));
+  h.feed(info_response({"1"}));  // answers round 1; the provider asks round 2
+  h.feed(info_response({"2"}));  // answers round 2; the script then rejects
+  EXPECT_FALSE(h.disconnect().has_value());
+  h.feed(info_response({"3"}));  // nothing outstanding
+  ASSERT_TRUE(h.disconnect());
+}
+
+TEST(ServerAuth, AnswersMustBeUtf8WithoutNulAndBounded) {
+  for (const std::string& bad : {std::string("a\0b", 3), std::string("\xff"), std::string(4097, 'x')}) {
+    Harness h;
+    h.script.outcomes = {one_prompt(), Accept{}};
+    h.feed(request("admin"));
+    h.feed(info_response({bad}));
+    EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+    EXPECT_FALSE(h.get().authenticated());
+  }
+  Harness h;
+  h.script.outcomes = {one_prompt(), Accept{}};
+  h.feed(request("admin"));
+  h.feed(info_response({std::string(4096, 'x')}));
+  EXPECT_TRUE(h.get().authenticated());
+}
+
+TEST(ServerAuth, TooManyPromptsOrRoundsFailTheAttempt) {
+  Harness h;
+  Challenge big{"n", "i", std::vector<Prompt>(33, Prompt{"q", true})};
+  h.script.outcomes = {big};
+  h.feed(request("admin"));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_EQ(h.outcomes().back(), "too-many-prompts");
+
+  Harness r;
+  r.script.outcomes = std::vector<Outcome>(20, one_prompt());
+  r.feed(request("admin"));
+  for (int i = 0; i < 16; ++i) r.feed(info_response({"x"}));
+  EXPECT_EQ(r.last_sent(), transport::msg::userauth_failure);
+  EXPECT_EQ(r.outcomes().back(), "too-many-rounds");
+}
+
+TEST(ServerAuth, NewRequestAbortsAndDestroysThePendingProvider) {
+  Harness h;
+  h.script.outcomes = {one_prompt(), one_prompt()};
+  h.feed(request("admin"));
+  EXPECT_EQ(h.script.destroyed, 0);
+  h.feed(request("admin", "none"));
+  EXPECT_EQ(h.script.destroyed, 1);
+  EXPECT_EQ(h.outcomes().back(), "aborted");
+  h.feed(info_response({"late"}));  // nothing outstanding any more
+  ASSERT_TRUE(h.disconnect());
+}
+
+TEST(ServerAuth, ChangingUserOrServiceEndsTheConnection) {
+  Harness h;
+  h.feed(request("admin", "none"));
+  h.feed(request("root", "none"));
+  ASSERT_TRUE(h.disconnect());
+  EXPECT_EQ(h.disconnect()->reason, DisconnectReason::protocol_error);
+  Harness s;
+  s.feed(request("admin", "none"));
+  s.feed(request("admin", "none", "ssh-other"));
+  ASSERT_TRUE(s.disconnect());
+}
+
+TEST(ServerAuth, SixFailuresEndTheConnection) {
+  Harness h;
+  h.script.outcomes = std::vector<Outcome>(10, Reject{});
+  for (int i = 0; i < 5; ++i) h.feed(request("admin"));
+  EXPECT_FALSE(h.disconnect());
+  h.feed(request("admin"));
+  ASSERT_TRUE(h.disconnect());
+  EXPECT_NE(h.disconnect()->description.find("too many authentication failures"), std::string::npos);
+}
+
+TEST(ServerAuth, UnknownUserGetsTheSameChallengeAndFails) {
+  Harness h;
+  h.config->user_exists = [](std::string_view u) { return u == "admin"; };
+  h.script.outcomes = {one_prompt(), Accept{}};
+  h.feed(request("mallory"));
+  EXPECT_EQ(h.last_sent(), 60);
+  h.feed(info_response({"right"}));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(h.get().authenticated());
+}
+
+TEST(ServerAuth, FailuresAreDelayedToAUniformMinimum) {
+  Harness h;
+  h.config->limits.failure_delay = 300ms;
+  h.script.outcomes = {Reject{}, Reject{}};
+  h.feed(request("admin"));
+  EXPECT_TRUE(h.sent.empty());  // held back
+  ASSERT_TRUE(h.get().next_deadline().has_value());
+  EXPECT_EQ(*h.get().next_deadline(), h.now + 300ms);
+  h.feed(request("admin", "none"));  // queued behind the held reply
+  h.get().on_time(h.now + 299ms);
+  h.drain();
+  EXPECT_TRUE(h.sent.empty());
+  h.get().on_time(h.now + 300ms);
+  h.drain();
+  ASSERT_EQ(h.sent.size(), 2u);  // the held failure, then the "none" reply, in order
+  EXPECT_EQ(h.sent[0][0], transport::msg::userauth_failure);
+  EXPECT_EQ(h.sent[1][0], transport::msg::userauth_failure);
+}
+
+TEST(ServerAuth, LoginGraceTime) {
+  Harness h;
+  h.get();
+  h.get().on_time(h.now + 119s);
+  h.drain();
+  EXPECT_FALSE(h.disconnect());
+  h.get().on_time(h.now + 120s);
+  h.drain();
+  ASSERT_TRUE(h.disconnect());
+}
+
+TEST(ServerAuth, TooManyRequests) {
+  Harness h;
+  for (int i = 0; i < 128; ++i) h.feed(request("admin", "none"));
+  EXPECT_FALSE(h.disconnect());
+  h.feed(request("admin", "none"));
+  ASSERT_TRUE(h.disconnect());
+}
+
+/// An asynchronous provider: answers from another thread after start() returned.
+class ThreadedProvider final : public KeyboardInteractiveProvider {
+ public:
+  explicit ThreadedProvider(std::vector<std::thread>& threads) : threads_(threads) {}
+  std::string_view name() const override { return "threaded"; }
+  void start(const AttemptInfo&, Responder r) override {
+    threads_.emplace_back([r] {
+      std::this_thread::sleep_for(20ms);
+      r(Challenge{"n", "i", {Prompt{"q", true}}});
+    });
+  }
+  void answer(std::vector<crypto::SecretBytes>, Responder r) override {
+    threads_.emplace_back([r] { r(Accept{}); });
+  }
+
+ private:
+  std::vector<std::thread>& threads_;
+};
+
+TEST(ServerAuth, AsynchronousProviderWakesTheConnection) {
+  std::vector<std::thread> threads;
+  Harness h;
+  h.config->keyboard_interactive = [&](const AttemptInfo&) {
+    return std::make_unique<ThreadedProvider>(threads);
+  };
+  std::atomic<int> wakes{0};
+  h.get().set_wake([&] { ++wakes; });
+  h.feed(request("admin"));
+  EXPECT_TRUE(h.sent.empty());  // nothing yet: the provider has not answered
+  for (auto& t : threads) t.join();
+  threads.clear();
+  EXPECT_EQ(wakes.load(), 1);
+  h.get().on_time(h.now);  // what the driver does when woken
+  h.drain();
+  ASSERT_EQ(h.last_sent(), 60);
+  h.feed(info_response({"x"}));
+  for (auto& t : threads) t.join();
+  h.get().on_time(h.now);
+  h.drain();
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+}
+
+TEST(ServerAuth, LateAsynchronousAnswerAfterAbortIsDropped) {
+  Harness h;
+  std::optional<Responder> held;
+  struct Holder final : KeyboardInteractiveProvider {
+    std::optional<Responder>& held;
+    explicit Holder(std::optional<Responder>& h) : held(h) {}
+    std::string_view name() const override { return "holder"; }
+    void start(const AttemptInfo&, Responder r) override { held = r; }
+    void answer(std::vector<crypto::SecretBytes>, Responder r) override { held = r; }
+  };
+  h.config->keyboard_interactive = [&](const AttemptInfo&) { return std::make_unique<Holder>(held); };
+  h.feed(request("admin"));
+  ASSERT_TRUE(held);
+  h.feed(request("admin", "none"));  // aborts the attempt
+  std::size_t before = h.sent.size();
+  (*held)(Accept{});  // too late
+  h.get().on_time(h.now);
+  h.drain();
+  EXPECT_EQ(h.sent.size(), before);
+  EXPECT_FALSE(h.get().authenticated());
+}
+
+// The seed's provider, through the core.
+TEST(HigherOrLower, AsksTheSeedsQuestionAndChecksTheAnswer) {
+  crypto::DeterministicRandom rng(4);
+  HigherOrLower p(rng, 3);
+  Outcome o = p.begin(AttemptInfo{});
+  auto* c = std::get_if<Challenge>(&o);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->name, "Higher or Lower");
+  EXPECT_EQ(c->instruction, "Answer the question to show me you are human.");
+  ASSERT_EQ(c->prompts.size(), 1u);
+  EXPECT_TRUE(c->prompts[0].echo);
+  unsigned a = 0, b = 0;
+  ASSERT_EQ(std::sscanf(c->prompts[0].text.c_str(), "What is the highest number: %u or %u? ", &a, &b), 2);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(c->prompts[0].text, "What is the highest number: " + std::to_string(a) + " or " +
+                                    std::to_string(b) + "? ");
+  std::vector<crypto::SecretBytes> wrong;
+  wrong.emplace_back(as_bytes(std::to_string(std::min(a, b))));
+  EXPECT_TRUE(std::holds_alternative<Challenge>(p.check(wrong)));  // a new question
+  Outcome second = p.check(wrong);
+  EXPECT_TRUE(std::holds_alternative<Challenge>(second));
+  EXPECT_TRUE(std::holds_alternative<Reject>(p.check(wrong)));  // third wrong: the limit
+}
+
+TEST(HigherOrLower, RightAnswerIsAccepted) {
+  crypto::DeterministicRandom rng(8);
+  HigherOrLower p(rng);
+  Outcome o = p.begin(AttemptInfo{});
+  unsigned a = 0, b = 0;
+  std::sscanf(std::get<Challenge>(o).prompts[0].text.c_str(), "What is the highest number: %u or %u? ", &a, &b);
+  std::vector<crypto::SecretBytes> right;
+  right.emplace_back(as_bytes(std::to_string(std::max(a, b))));
+  EXPECT_TRUE(std::holds_alternative<Accept>(p.check(right)));
+}
+
+}  // namespace
+}  // namespace parley::auth

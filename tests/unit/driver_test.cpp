@@ -163,3 +163,97 @@ TEST(Driver, RunClientReportsRefusedConnection) {
 
 }  // namespace
 }  // namespace parley
+
+#include "parley/auth/server_connection.hpp"
+#include "parley/wire/reader.hpp"
+#include "parley/wire/writer.hpp"
+
+namespace parley {
+namespace {
+
+/// Answers from its own thread, after the call returned: the driver must be woken.
+class SlowProvider final : public auth::KeyboardInteractiveProvider {
+ public:
+  explicit SlowProvider(std::vector<std::thread>& threads, std::mutex& m) : threads_(threads), m_(m) {}
+  std::string_view name() const override { return "slow"; }
+  void start(const auth::AttemptInfo&, auth::Responder r) override {
+    spawn([r] { r(auth::Challenge{"Slow", "Wait for it.", {auth::Prompt{"Word: ", true}}}); });
+  }
+  void answer(std::vector<crypto::SecretBytes> answers, auth::Responder r) override {
+    const bool right = answers.size() == 1 && auth::answer_text(answers[0]) == "open sesame";
+    spawn([r, right] {
+      if (right) r(auth::Accept{});
+      else r(auth::Reject{});
+    });
+  }
+
+ private:
+  template <class F>
+  void spawn(F f) {
+    std::lock_guard lock(m_);
+    threads_.emplace_back([f] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      f();
+    });
+  }
+  std::vector<std::thread>& threads_;
+  std::mutex& m_;
+};
+
+TEST(Driver, AsynchronousProviderAnswersReachTheClient) {
+  std::vector<std::thread> threads;
+  std::mutex threads_mutex;
+  crypto::SystemRandom rng;
+  auto tconfig = std::make_shared<transport::TransportConfig>(test::default_configs().second);
+  tconfig->role = transport::Role::server;
+  auto aconfig = std::make_shared<auth::ServerAuthConfig>();
+  aconfig->keyboard_interactive = [&](const auth::AttemptInfo&) {
+    return std::make_unique<SlowProvider>(threads, threads_mutex);
+  };
+  driver::ServerOptions options;
+  options.port = 0;
+  options.threads = 2;
+  driver::Server server(options, [&](const driver::PeerInfo&, transport::Instant now) {
+    return std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng, "peer", now);
+  });
+  ASSERT_TRUE(server.start().has_value());
+
+  auto client_config = test::default_configs().first;
+  client_config.role = transport::Role::client;
+  crypto::SystemRandom crng;
+  bool challenged = false, success = false;
+  transport::TransportEndpoint client(
+      client_config, crng, transport::Clock::now(),
+      [&](transport::Transport& t, transport::Event& e) {
+        if (std::holds_alternative<transport::ServiceAccepted>(e)) {
+          Bytes req;
+          wire::Writer(req).byte(transport::msg::userauth_request).string(std::string_view("admin"))
+              .string(std::string_view("ssh-connection")).string(std::string_view("keyboard-interactive"))
+              .string(std::string_view{}).string(std::string_view{});
+          t.send(req);
+        } else if (auto* m = std::get_if<transport::Message>(&e)) {
+          if (m->payload[0] == 60) {
+            challenged = true;
+            Bytes resp;
+            wire::Writer(resp).byte(61).uint32(1).string(std::string_view("open sesame"));
+            t.send(resp);
+          } else if (m->payload[0] == transport::msg::userauth_success) {
+            success = true;
+            t.disconnect(transport::DisconnectReason::by_application, "done");
+          } else if (m->payload[0] == transport::msg::userauth_failure) {
+            t.disconnect(transport::DisconnectReason::by_application, "failed");
+          }
+        }
+      });
+  client.transport().request_service("ssh-userauth");
+  auto r = driver::run_client("127.0.0.1", server.port(), client, std::chrono::seconds(20));
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_TRUE(challenged);
+  EXPECT_TRUE(success);
+  server.stop();
+  std::lock_guard lock(threads_mutex);
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace
+}  // namespace parley

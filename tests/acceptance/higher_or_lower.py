@@ -17,6 +17,7 @@ import tempfile
 import pexpect
 
 PARLEYD = sys.argv[1]
+EXAMPLE = sys.argv[2] if len(sys.argv) > 2 else None  # examples/higher_or_lower_server.cpp
 SSH = "/usr/bin/ssh"
 SSH_KEYGEN = "/usr/bin/ssh-keygen"
 
@@ -115,6 +116,24 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+    if EXAMPLE:
+        # The README's example program: the seed's provider through the embedding API.
+        ex = subprocess.Popen([EXAMPLE, "0"], stdout=subprocess.PIPE)
+        try:
+            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", ex.stdout.readline().decode())
+            check(m is not None, "the example server starts")
+            if m:
+                child = ssh(int(m.group(1)), "admin")
+                child.expect("Higher or Lower")
+                child.expect(re.escape("Answer the question to show me you are human."))
+                answer_question(child, right=True)
+                i = child.expect([b"Authenticated to 127.0.0.1", b"Permission denied", pexpect.EOF])
+                check(i == 0, "the example server lets admin in on the right answer")
+                child.close(force=True)
+        finally:
+            ex.terminate()
+            ex.wait(timeout=10)
 
     log = open(log_path, "rb").read().decode(errors="replace")
     check("outcome=accept" in log and "provider=higher-or-lower" in log, "audit log has the accepted attempt")

@@ -67,6 +67,7 @@ void ServerAuth::handle(BytesView payload, const Bytes& session_id, Instant now)
 
 void ServerAuth::process(BytesView payload, const Bytes& session_id, Instant now) {
   last_input_ = now;
+  session_id_ = session_id;
   switch (payload.empty() ? 0 : payload[0]) {
     case transport::msg::userauth_request: return handle_request(payload, session_id, now);
     case msg_info_response: return handle_info_response(payload, now);
@@ -109,7 +110,20 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
     if (!r.finish()) return disconnect(transport::DisconnectReason::protocol_error, "malformed none request");
     return send_failure(now, /*delay=*/false);  // "none" is not a failed attempt (as OpenSSH)
   }
-  if (method == "keyboard-interactive" && config_->keyboard_interactive) {
+  if (method == "password" && config_->password) {
+    const bool change = r.boolean();
+    crypto::SecretBytes password(r.string(config_->limits.max_answer_bytes));
+    // RFC 4252 §8: a change request carries the new password too (not supported here).
+    if (change) crypto::SecretBytes new_password(r.string(config_->limits.max_answer_bytes));
+    if (!r.finish() || !wire::is_utf8_without_nul(as_chars(password.view()))) {
+      method_ = method;
+      return fail_attempt("malformed-password", now);
+    }
+    method_ = method;
+    if (change) return fail_attempt("password-change-unsupported", now);
+    return start_password(std::move(password), now);
+  }
+  if (method == "keyboard-interactive" && keyboard_interactive_offered()) {
     r.text();  // language tag, deprecated (RFC 4256 §3.1)
     std::string submethods(r.utf8(1024));
     if (!r.finish())
@@ -121,12 +135,52 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
   fail_attempt("method-not-offered", now);
 }
 
+namespace {
+
+/// The "password" method as a one-shot provider: start() checks the password it
+/// was made with, so both password paths share the attempt machinery.
+class PasswordMethod final : public KeyboardInteractiveProvider {
+ public:
+  PasswordMethod(const ServerAuthConfig& config, crypto::SecretBytes password)
+      : config_(config), password_(std::move(password)) {}
+  std::string_view name() const override { return "password"; }
+  void start(const AttemptInfo& attempt, Responder respond) override {
+    PasswordProvider::check(config_.password, config_.run_blocking, attempt.user,
+                            std::move(password_), std::move(respond));
+  }
+  void answer(std::vector<crypto::SecretBytes>, Responder respond) override { respond(Reject{}); }
+
+ private:
+  const ServerAuthConfig& config_;
+  crypto::SecretBytes password_;
+};
+
+}  // namespace
+
+bool ServerAuth::keyboard_interactive_offered() const {
+  return config_->keyboard_interactive || config_->password;
+}
+
+void ServerAuth::start_password(crypto::SecretBytes password, Instant now) {
+  attempt_ = std::make_unique<Attempt>();
+  attempt_->info = AttemptInfo{*user_, *service_, peer_, {}, session_id_, {}};
+  attempt_->provider = std::make_unique<PasswordMethod>(*config_, std::move(password));
+  attempt_->mailbox->wake = wake_;
+  attempt_->waiting = true;
+  attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
+  collect(now);
+}
+
 void ServerAuth::start_keyboard_interactive(std::string_view submethods, const Bytes& session_id,
                                             Instant now) {
   method_ = "keyboard-interactive";
   attempt_ = std::make_unique<Attempt>();
   attempt_->info = AttemptInfo{*user_, *service_, peer_, split_commas(submethods), session_id, {}};
-  attempt_->provider = config_->keyboard_interactive(attempt_->info);
+  if (config_->keyboard_interactive) {
+    attempt_->provider = config_->keyboard_interactive(attempt_->info);
+  } else {
+    attempt_->provider = std::make_unique<PasswordProvider>(config_->password, config_->run_blocking);
+  }
   if (!attempt_->provider) return fail_attempt("no-provider", now);
   attempt_->mailbox->wake = wake_;
   attempt_->waiting = true;
@@ -227,7 +281,10 @@ void ServerAuth::send_failure(Instant now, bool delay) {
 }
 
 std::string ServerAuth::methods() const {
-  return config_->keyboard_interactive ? "keyboard-interactive" : "";
+  std::string m;
+  if (config_->password) m = "password";
+  if (keyboard_interactive_offered()) m += m.empty() ? "keyboard-interactive" : ",keyboard-interactive";
+  return m;
 }
 
 void ServerAuth::abort_attempt() {

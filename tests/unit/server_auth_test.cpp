@@ -382,3 +382,92 @@ TEST(HigherOrLower, RightAnswerIsAccepted) {
 
 }  // namespace
 }  // namespace parley::auth
+
+namespace parley::auth {
+namespace {
+
+Bytes password_request(std::string_view user, std::string_view password, bool change = false) {
+  Bytes p;
+  wire::Writer w(p);
+  w.byte(transport::msg::userauth_request).string(user).string(std::string_view("ssh-connection"));
+  w.string(std::string_view("password")).boolean(change).string(password);
+  if (change) w.string(std::string_view("new"));
+  return p;
+}
+
+struct PasswordHarness : Harness {
+  std::vector<std::function<void()>> jobs;  // the "worker pool": run by the test
+  PasswordHarness() {
+    config->keyboard_interactive = nullptr;
+    config->password = std::make_shared<const PasswordVerifier>(
+        [](std::string_view user, const crypto::SecretBytes& pw) {
+          return user == "alice" && answer_text(pw) == "correct horse";
+        });
+    config->run_blocking = [this](std::function<void()> job) {
+      jobs.push_back(std::move(job));
+      return true;
+    };
+  }
+  void run_jobs() {
+    for (auto& j : jobs) j();
+    jobs.clear();
+    get().on_time(now);
+    drain();
+  }
+};
+
+TEST(Password, OffersPasswordAndKeyboardInteractive) {
+  PasswordHarness h;
+  h.feed(request("alice", "none"));
+  wire::Reader r(h.sent.back());
+  r.byte();
+  EXPECT_EQ(r.text(), "password,keyboard-interactive");
+}
+
+TEST(Password, MethodChecksOffTheIoThread) {
+  PasswordHarness h;
+  h.feed(password_request("alice", "correct horse"));
+  EXPECT_TRUE(h.sent.empty());  // the check is queued on the runner
+  ASSERT_EQ(h.jobs.size(), 1u);
+  h.run_jobs();
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+}
+
+TEST(Password, WrongPasswordAndPasswordChangeFail) {
+  PasswordHarness h;
+  h.feed(password_request("alice", "Tr0ub4dor&3"));
+  h.run_jobs();
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  h.feed(password_request("alice", "correct horse", /*change=*/true));
+  EXPECT_TRUE(h.jobs.empty());
+  EXPECT_EQ(h.outcomes().back(), "password-change-unsupported");
+  EXPECT_FALSE(h.get().authenticated());
+}
+
+TEST(Password, KeyboardInteractiveAsksPasswordWithEchoOff) {
+  PasswordHarness h;
+  h.feed(request("alice"));
+  ASSERT_EQ(h.last_sent(), 60);
+  wire::Reader r(h.sent.back());
+  r.byte();
+  r.text();  // name
+  r.text();  // instruction
+  r.text();  // language
+  ASSERT_EQ(r.uint32(), 1u);
+  EXPECT_EQ(r.text(), "Password: ");
+  EXPECT_FALSE(r.boolean());
+  h.feed(info_response({"correct horse"}));
+  h.run_jobs();
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+}
+
+TEST(Password, FullPoolFailsClosed) {
+  PasswordHarness h;
+  h.config->run_blocking = [](std::function<void()>) { return false; };
+  h.feed(password_request("alice", "correct horse"));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(h.get().authenticated());
+}
+
+}  // namespace
+}  // namespace parley::auth

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "parley/auth/password.hpp"
 #include "parley/auth/provider.hpp"
 #include "parley/transport/error.hpp"
 #include "parley/transport/transport.hpp"
@@ -36,8 +37,14 @@ struct AuthLimits {
 };
 
 struct ServerAuthConfig {
-  /// Keyboard-interactive providers; empty: the method is not offered.
+  /// Keyboard-interactive providers. Empty: keyboard-interactive asks for the
+  /// password if a password verifier is set, and is not offered otherwise.
   ProviderFactory keyboard_interactive;
+  /// Password checking. When set, "password" is offered (RFC 4252 §8) and, by
+  /// default, keyboard-interactive asks "Password: " (as Maverick Synergy does).
+  std::shared_ptr<const PasswordVerifier> password;
+  /// Where password checks run (a worker pool); empty: in place.
+  BlockingRunner run_blocking;
   /// Whether a user exists. An unknown user goes through the same challenges
   /// and fails the same way; a provider's Accept for them becomes a Reject.
   std::function<bool(std::string_view user)> user_exists = [](std::string_view) { return true; };
@@ -96,6 +103,8 @@ class ServerAuth {
   void handle_request(BytesView payload, const Bytes& session_id, Instant now);
   void handle_info_response(BytesView payload, Instant now);
   void start_keyboard_interactive(std::string_view submethods, const Bytes& session_id, Instant now);
+  void start_password(crypto::SecretBytes password, Instant now);
+  bool keyboard_interactive_offered() const;
   void collect(Instant now);
   void apply(Outcome outcome, Instant now);
   void fail_attempt(std::string_view outcome, Instant now);

@@ -6,11 +6,11 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   g++ clang-16 libclang-rt-16-dev
-  libssl-dev libasio-dev
+  libssl-dev libasio-dev libcrypt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   openssh-client openssh-server
-  python3 python3-pexpect
+  python3 python3-pexpect whois
   tmux procps
 )
 

@@ -29,10 +29,13 @@ constexpr off_t max_file_size = 4 << 20;
 constexpr std::size_t max_user_length = 64;
 
 // Fixed salts for the dummy setting hashed for unknown users. They are public
-// and never compared against anything; they only have to be valid for their
-// scheme (crypt(5): yescrypt and bcrypt salts are 22 base-64 characters for
-// 128 bits, sha-crypt salts at most 16 characters).
-constexpr std::string_view dummy_yescrypt_salt = "parleyDummySaltUnknown";
+// and never compared against anything, but they must be valid for their scheme:
+// with an invalid salt crypt_rn fails at once and an unknown user answers
+// faster than a known one. crypt(5): yescrypt and bcrypt salts are 22 base-64
+// characters for 128 bits, so the last character carries only 2 bits (yescrypt
+// encodes little-endian and needs one of "./01" there; bcrypt big-endian, one of
+// ".Oeu"); sha-crypt salts are at most 16 characters.
+constexpr std::string_view dummy_yescrypt_salt = "parleyDummySaltUnknow.";
 constexpr std::string_view dummy_sha_salt = "parley.dummy.slt";
 constexpr std::string_view dummy_bcrypt_salt = "parleyDummySaltUnknowu";
 // For an empty file: yescrypt with "j9T", the cost mkpasswd -m yescrypt and
@@ -115,8 +118,8 @@ std::expected<PasswordFile, PasswordFileError> PasswordFile::load(const fs::path
   // Whoever can write the file can add a user with a password of their choice;
   // the same reasoning as sshd_config(5) StrictModes for authorized_keys.
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return std::unexpected(file_error(
-        path, "is group- or world-writable; refusing it (chmod go-w, then reload)"));
+    return std::unexpected(
+        file_error(path, "is group- or world-writable; refusing it (chmod go-w, then reload)"));
   }
   if (st.st_size > max_file_size) {
     return std::unexpected(file_error(path, "too large for a password file"));
@@ -147,7 +150,8 @@ std::expected<PasswordFile, PasswordFileError> PasswordFile::parse(
   std::map<std::string, std::size_t, std::less<>> first_line;  // user -> line, for duplicates
   std::optional<HashFormat> first_format;
   const auto fail = [&](std::size_t line, std::string reason) {
-    return std::unexpected(PasswordFileError{std::string(name_for_errors), line, std::move(reason)});
+    return std::unexpected(
+        PasswordFileError{std::string(name_for_errors), line, std::move(reason)});
   };
 
   std::size_t line_number = 0;
@@ -172,8 +176,9 @@ std::expected<PasswordFile, PasswordFileError> PasswordFile::parse(
     // crypt(5): hashes never contain ':', so a second one means another format
     // (shadow(5) lines carry aging fields after the hash).
     if (hash.find(':') != std::string_view::npos) {
-      return fail(line_number, "expected user:hash, found more than one ':' (shadow(5) lines "
-                               "are not accepted)");
+      return fail(line_number,
+                  "expected user:hash, found more than one ':' (shadow(5) lines "
+                  "are not accepted)");
     }
     auto format = check_hash(hash);
     if (!format) return fail(line_number, std::move(format.error()));
@@ -182,8 +187,16 @@ std::expected<PasswordFile, PasswordFileError> PasswordFile::parse(
     std::memcpy(stored.mutable_view().data(), hash.data(), hash.size());
     // crypt_checksalt(3): the format is right, but this libxcrypt may have been
     // built with the method disabled, and then no password would ever match.
-    if (crypt_checksalt(c_str(stored)) != CRYPT_SALT_OK) {
-      return fail(line_number, "hash scheme is not enabled in this system's libxcrypt");
+    // CRYPT_SALT_METHOD_LEGACY is not a refusal here: the scheme list above is
+    // the policy, and Debian's libxcrypt files sha256crypt, which crypt(5)
+    // calls acceptable for new hashes, under legacy.
+    switch (crypt_checksalt(c_str(stored))) {
+      case CRYPT_SALT_INVALID:
+        return fail(line_number, "hash is malformed (libxcrypt does not accept its setting)");
+      case CRYPT_SALT_METHOD_DISABLED:
+        return fail(line_number, "hash scheme is disabled in this system's libxcrypt");
+      default:
+        break;
     }
     if (const auto seen = first_line.find(user); seen != first_line.end()) {
       return fail(line_number, "duplicate user '" + std::string(user) + "' (first on line " +
@@ -221,8 +234,9 @@ bool PasswordFile::verify(std::string_view user, const crypto::SecretBytes& pass
       !password.empty() && std::memchr(password.view().data(), '\0', password.size()) != nullptr;
 
   // crypt_rn, unlike crypt and crypt_r, returns NULL on failure rather than a
-  // "*0" token that could be mistaken for a hash (crypt(3)). It fails for a
-  // phrase longer than CRYPT_MAX_PASSPHRASE_SIZE, which only the caller knows.
+  // "*0" token that could be mistaken for a hash (crypt(3)). It also fails at
+  // once for a phrase longer than CRYPT_MAX_PASSPHRASE_SIZE; that fast answer
+  // tells the caller only what it already knows (how long its password was).
   CryptScratch scratch;
   const char* out = crypt_rn(reinterpret_cast<const char*>(phrase.view().data()), setting,
                              scratch.get(), sizeof(crypt_data));
@@ -275,12 +289,22 @@ std::string reject_reason(std::string_view hash) {
     return "locked-account marker ('!' or '*') instead of a hash: remove the line instead";
   }
   // crypt(5) lists these as too weak for new hashes.
-  if (hash.starts_with("$1$")) return "MD5-crypt ($1$) hash is obsolete and refused" + std::string(refused_hint);
-  if (hash.starts_with("$md5")) return "SunMD5 hash is obsolete and refused" + std::string(refused_hint);
-  if (hash.starts_with("$sha1")) return "sha1crypt hash is obsolete and refused" + std::string(refused_hint);
-  if (hash.starts_with("$3$")) return "NT hash ($3$) is obsolete and refused" + std::string(refused_hint);
-  if (hash.starts_with("$2a$") || hash.starts_with("$2x$")) {
-    return "bcrypt $2a$/$2x$ (crypt_blowfish bug compatibility) is refused" + std::string(refused_hint);
+  struct Obsolete {
+    std::string_view prefix;
+    std::string_view name;
+  };
+  constexpr Obsolete obsolete[] = {
+      {"$1$", "MD5-crypt ($1$)"},
+      {"$md5", "SunMD5"},
+      {"$sha1", "sha1crypt"},
+      {"$3$", "NT hash ($3$)"},
+      {"$2a$", "bcrypt $2a$ (crypt_blowfish bug compatibility)"},
+      {"$2x$", "bcrypt $2x$ (crypt_blowfish bug compatibility)"},
+  };
+  for (const auto& [prefix, name] : obsolete) {
+    if (hash.starts_with(prefix)) {
+      return std::string(name) + " is obsolete and refused" + std::string(refused_hint);
+    }
   }
   if (hash.starts_with('$')) {
     return "unsupported hash scheme (accepted: yescrypt $y$, sha512crypt $6$, sha256crypt $5$, "
@@ -293,7 +317,8 @@ std::string reject_reason(std::string_view hash) {
   const bool bsdi_like = hash.size() == 20 && hash.starts_with('_') && all_b64(hash.substr(1));
   if (des_like || bsdi_like) {
     return "DES-based crypt hash is obsolete and refused (or this is a plain text password, "
-           "which is refused too)" + std::string(refused_hint);
+           "which is refused too)" +
+           std::string(refused_hint);
   }
   return "not a crypt(3) hash: plain text passwords are refused" + std::string(refused_hint);
 }
@@ -302,7 +327,13 @@ std::string reject_reason(std::string_view hash) {
 /// hash that is truncated or mangled would never verify (crypt_rn ignores what
 /// follows the salt), so it is refused here instead of failing every login.
 std::expected<HashFormat, std::string> check_hash(std::string_view hash) {
-  // crypt(5): hashes are printable ASCII without whitespace.
+  const bool accepted = hash.starts_with("$y$") || hash.starts_with("$6$") ||
+                        hash.starts_with("$5$") || hash.starts_with("$2b$") ||
+                        hash.starts_with("$2y$");
+  if (!accepted) return std::unexpected(reject_reason(hash));
+  // crypt(5): hashes are printable ASCII without whitespace. Checked once the
+  // text looks like a hash, so that a plain-text password with a space in it
+  // is still called one.
   for (const char c : hash) {
     if (c <= ' ' || c > '~') {
       return std::unexpected("hash contains whitespace or a control or non-ASCII character");
@@ -360,7 +391,7 @@ std::expected<HashFormat, std::string> check_hash(std::string_view hash) {
     }
     return HashFormat{Scheme::bcrypt, hash.substr(0, 4), cost};
   }
-  return std::unexpected(reject_reason(hash));
+  return std::unexpected(reject_reason(hash));  // not reached: `accepted` covers every branch
 }
 
 /// A setting of `format`'s scheme and cost with a fixed salt, so that hashing

@@ -49,8 +49,8 @@ std::expected<std::string, std::string> mkpasswd(std::string_view method,
   }
   // The password is written before the child exists: it fits in the pipe
   // buffer, and with our read end still open the write cannot raise SIGPIPE.
-  const bool written = ::write(in[1], password.data(), password.size()) ==
-                       static_cast<ssize_t>(password.size());
+  const bool written =
+      ::write(in[1], password.data(), password.size()) == static_cast<ssize_t>(password.size());
   ::close(in[1]);
 
   posix_spawn_file_actions_t actions;
@@ -152,8 +152,8 @@ std::expected<Hashes, std::string> make_hashes() {
 TEST(PasswordFile, AcceptsTheRightPasswordForYescryptAndSha512crypt) {
   const auto hashes = make_hashes();
   ASSERT_TRUE(hashes.has_value()) << hashes.error();
-  const auto file =
-      PasswordFile::parse("alice:" + hashes->yescrypt + "\nbob:" + hashes->sha512crypt + "\n", "users");
+  const auto file = PasswordFile::parse(
+      "alice:" + hashes->yescrypt + "\nbob:" + hashes->sha512crypt + "\n", "users");
   ASSERT_TRUE(file.has_value()) << file.error().message();
   EXPECT_TRUE(file->has_user("alice"));
   EXPECT_TRUE(file->has_user("bob"));
@@ -179,8 +179,8 @@ TEST(PasswordFile, AcceptsSha256cryptAndBcrypt) {
 TEST(PasswordFile, RefusesWrongPasswords) {
   const auto hashes = make_hashes();
   ASSERT_TRUE(hashes.has_value()) << hashes.error();
-  const auto file =
-      PasswordFile::parse("alice:" + hashes->yescrypt + "\nbob:" + hashes->sha512crypt + "\n", "users");
+  const auto file = PasswordFile::parse(
+      "alice:" + hashes->yescrypt + "\nbob:" + hashes->sha512crypt + "\n", "users");
   ASSERT_TRUE(file.has_value()) << file.error().message();
 
   const std::string right(alice_password);
@@ -220,8 +220,8 @@ TEST(PasswordFile, RefusesUnknownUsersWhateverTheFirstEntrysScheme) {
 TEST(PasswordFile, VerifiesFromSeveralThreadsAtOnce) {
   const auto hashes = make_hashes();
   ASSERT_TRUE(hashes.has_value()) << hashes.error();
-  const auto file =
-      PasswordFile::parse("alice:" + hashes->yescrypt + "\nbob:" + hashes->sha512crypt + "\n", "users");
+  const auto file = PasswordFile::parse(
+      "alice:" + hashes->yescrypt + "\nbob:" + hashes->sha512crypt + "\n", "users");
   ASSERT_TRUE(file.has_value()) << file.error().message();
   // crypt_rn keeps its state in the caller's crypt_data, so concurrent calls
   // on one PasswordFile must not disturb each other.
@@ -230,10 +230,10 @@ TEST(PasswordFile, VerifiesFromSeveralThreadsAtOnce) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     threads.emplace_back([&, i] {
       const bool even = i % 2 == 0;
-      const bool right = file->verify(even ? "alice" : "bob",
-                                      secret(even ? alice_password : bob_password));
-      const bool wrong = file->verify(even ? "alice" : "bob",
-                                      secret(even ? bob_password : alice_password));
+      const bool right =
+          file->verify(even ? "alice" : "bob", secret(even ? alice_password : bob_password));
+      const bool wrong =
+          file->verify(even ? "alice" : "bob", secret(even ? bob_password : alice_password));
       results[i] = right && !wrong ? 1 : 0;
     });
   }
@@ -254,6 +254,15 @@ TEST(PasswordFile, RefusesPlainTextNamingTheFileAndLine) {
   EXPECT_NE(error.reason.find("plain text passwords are refused"), std::string::npos)
       << error.reason;
   EXPECT_EQ(error.message().find("hunter2"), std::string::npos) << "the password was quoted";
+
+  // Also with spaces, and when it happens to look like a DES hash.
+  for (const std::string password : {"my secret pass", "Password12345"}) {
+    SCOPED_TRACE(password);
+    const auto e = parse_error("bob:" + password + "\n");
+    EXPECT_EQ(e.line, 1u);
+    EXPECT_NE(e.reason.find("plain text password"), std::string::npos) << e.reason;
+    EXPECT_EQ(e.message().find(password), std::string::npos) << "the password was quoted";
+  }
 }
 
 TEST(PasswordFile, RefusesObsoleteSchemes) {
@@ -309,8 +318,10 @@ TEST(PasswordFile, RefusesMalformedLines) {
       {"carol:$6$rounds=999$saltsalt" + six_tail, "sha512crypt hash is malformed"},
       {"carol:$6$rounds=01000$saltsalt" + six_tail, "sha512crypt hash is malformed"},
       {"carol:$6$$" + six_tail.substr(1), "sha512crypt hash is malformed"},  // empty salt
-      {"carol:$2b$03$KmYCzLmjjCaxJIKUJnG4DOSZTEv.crD3CoOLQNhGNwX0TGjgTINmW", "bcrypt hash is malformed"},
-      {"carol:$2b$05$KmYCzLmjjCaxJIKUJnG4DOSZTEv.crD3CoOLQNhGNwX0TGjgTIN", "bcrypt hash is malformed"},
+      {"carol:$2b$03$KmYCzLmjjCaxJIKUJnG4DOSZTEv.crD3CoOLQNhGNwX0TGjgTINmW",
+       "bcrypt hash is malformed"},
+      {"carol:$2b$05$KmYCzLmjjCaxJIKUJnG4DOSZTEv.crD3CoOLQNhGNwX0TGjgTIN",
+       "bcrypt hash is malformed"},
       {"carol:$7$CU..../....abcdefghijklmn$0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
        "unsupported hash scheme"},
       {"carol:$gy$j9T$abc$0123456789abcdefghijklmnopqrstuvwxyzABCDEFG", "unsupported hash scheme"},
@@ -330,9 +341,9 @@ TEST(PasswordFile, RefusesMalformedLines) {
 TEST(PasswordFile, AcceptsCommentsBlankLinesAndCrlf) {
   const auto hashes = make_hashes();
   ASSERT_TRUE(hashes.has_value()) << hashes.error();
-  const std::string text = "# parley users\n\n   \n\t# an indented comment\nalice:" +
-                           hashes->yescrypt + "\r\n\n# bob:" + hashes->sha512crypt +
-                           "\nbob:" + hashes->sha512crypt;  // no final newline
+  const std::string text =
+      "# parley users\n\n   \n\t# an indented comment\nalice:" + hashes->yescrypt +
+      "\r\n\n# bob:" + hashes->sha512crypt + "\nbob:" + hashes->sha512crypt;  // no final newline
   const auto file = PasswordFile::parse(text, "users");
   ASSERT_TRUE(file.has_value()) << file.error().message();
   EXPECT_TRUE(file->verify("alice", secret(alice_password)));
@@ -370,10 +381,9 @@ TEST(PasswordFile, LoadsAPrivateFile) {
   ASSERT_TRUE(hashes.has_value()) << hashes.error();
   TempDir dir;
   const fs::path path = dir / "users";
-  for (const fs::perms mode :
-       {fs::perms::owner_read | fs::perms::owner_write,
-        fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
-            fs::perms::others_read}) {
+  for (const fs::perms mode : {fs::perms::owner_read | fs::perms::owner_write,
+                               fs::perms::owner_read | fs::perms::owner_write |
+                                   fs::perms::group_read | fs::perms::others_read}) {
     write_file(path, "alice:" + hashes->yescrypt + "\n", mode);
     const auto file = PasswordFile::load(path);
     ASSERT_TRUE(file.has_value()) << file.error().message();
@@ -395,8 +405,8 @@ TEST(PasswordFile, RefusesAGroupOrWorldWritableFile) {
   TempDir dir;
   const fs::path path = dir / "users";
   const auto owner = fs::perms::owner_read | fs::perms::owner_write;
-  for (const fs::perms mode : {owner | fs::perms::others_write, owner | fs::perms::group_write,
-                               fs::perms::all}) {
+  for (const fs::perms mode :
+       {owner | fs::perms::others_write, owner | fs::perms::group_write, fs::perms::all}) {
     write_file(path, "alice:" + hashes->yescrypt + "\n", mode);
     const auto file = PasswordFile::load(path);
     ASSERT_FALSE(file.has_value()) << "a writable file was loaded";

@@ -23,6 +23,8 @@
 #include "parley/crypto/key_file.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/server.hpp"
+#include "parley/driver/worker_pool.hpp"
+#include "parley/passwd/password_file.hpp"
 #include "parley/transport/transport.hpp"
 #include "session.hpp"
 #include "state_dir.hpp"
@@ -45,6 +47,7 @@ struct Flags {
   unsigned threads = 0;
   std::string log_level = "info";
   std::optional<std::string> kex, ciphers, macs, host_key_algorithms;
+  std::string password_file;
 };
 
 /// A startup failure: what to print and the exit status.
@@ -191,11 +194,30 @@ int run(const Flags& f) {
   // One configuration shared by every connection.
   auto shared_config = std::make_shared<const transport::TransportConfig>(config);
   auto auth_config = std::make_shared<parley::auth::ServerAuthConfig>();
-  auth_config->keyboard_interactive = [](const parley::auth::AttemptInfo&) {
-    return std::make_unique<parley::auth::HigherOrLower>(rng);
-  };
-  // Every user gets the same questions; only `admin` can get in.
-  auth_config->user_exists = [](std::string_view user) { return user == "admin"; };
+  // Password checks (deliberately slow hashes) run here, never on an I/O thread.
+  static parley::driver::WorkerPool password_pool(2, 1024);
+  if (!f.password_file.empty()) {
+    auto file = parley::passwd::PasswordFile::load(f.password_file);
+    if (!file) {
+      std::cerr << "parleyd: " << file.error().message() << "\n";
+      return exit_usage;
+    }
+    auto users = std::make_shared<const parley::passwd::PasswordFile>(std::move(*file));
+    auth_config->password = std::make_shared<const parley::auth::PasswordVerifier>(
+        [users](std::string_view user, const crypto::SecretBytes& password) {
+          return users->verify(user, password);
+        });
+    auth_config->run_blocking = [](std::function<void()> job) {
+      return password_pool.submit(std::move(job));
+    };
+    auth_config->user_exists = [users](std::string_view user) { return users->has_user(user); };
+  } else {
+    // The demo: every user gets the same question; only `admin` can get in.
+    auth_config->keyboard_interactive = [](const parley::auth::AttemptInfo&) {
+      return std::make_unique<parley::auth::HigherOrLower>(rng);
+    };
+    auth_config->user_exists = [](std::string_view user) { return user == "admin"; };
+  }
   std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = auth_config;
   driver::Server server(options, [shared_config, shared_auth](const driver::PeerInfo& peer,
                                                               transport::Instant now) {
@@ -246,6 +268,10 @@ int main(int argc, char** argv) {
       ->type_name("DIR");
   auto* demo = app.add_flag("--demo", f.demo,
                             "Listen on 127.0.0.1:2222 with the state directory's host key");
+  app.add_option("--password-file", f.password_file,
+                 "File of user:hash lines (crypt(3) hashes as mkpasswd writes them); enables "
+                 "password and keyboard-interactive password logins instead of the demo challenge")
+      ->type_name("FILE");
   app.add_option("--threads", f.threads, "Worker threads (0: one per CPU)")->capture_default_str();
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -257,7 +283,7 @@ int main(int argc, char** argv) {
   app.add_option("--host-key-algorithms", f.host_key_algorithms,
                  "Host key signature algorithms, comma-separated")
       ->type_name("LIST");
-  demo->excludes("--listen")->excludes("--port")->excludes("--host-key");
+  demo->excludes("--listen")->excludes("--port")->excludes("--host-key")->excludes("--password-file");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

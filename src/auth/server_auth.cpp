@@ -1,5 +1,7 @@
 #include "parley/auth/server_auth.hpp"
 
+#include <algorithm>
+
 #include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
@@ -23,6 +25,9 @@ std::vector<std::string> split_commas(std::string_view s) {
   return out;
 }
 
+/// "keyboard-interactive:NAME" -> "keyboard-interactive".
+std::string_view wire_method(std::string_view step) { return step.substr(0, step.find(':')); }
+
 }  // namespace
 
 struct ServerAuth::Attempt {
@@ -33,6 +38,7 @@ struct ServerAuth::Attempt {
   std::optional<std::size_t> outstanding;  // prompts of the INFO_REQUEST awaiting a response
   std::size_t rounds = 0;
   std::size_t last_prompts = 0;
+  std::string step;  // the chain step this attempt would complete
 
   ~Attempt() {
     // A late asynchronous answer after an abort is dropped (RFC 4252 §5: a new
@@ -110,7 +116,8 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
     if (!r.finish()) return disconnect(transport::DisconnectReason::protocol_error, "malformed none request");
     return send_failure(now, /*delay=*/false);  // "none" is not a failed attempt (as OpenSSH)
   }
-  if (method == "password" && config_->password) {
+  if (method == "publickey") return handle_publickey(r, session_id, now);
+  if (method == "password" && config_->password && step_for("password")) {
     const bool change = r.boolean();
     crypto::SecretBytes password(r.string(config_->limits.max_answer_bytes));
     // RFC 4252 §8: a change request carries the new password too (not supported here).
@@ -123,7 +130,7 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
     if (change) return fail_attempt("password-change-unsupported", now);
     return start_password(std::move(password), now);
   }
-  if (method == "keyboard-interactive" && keyboard_interactive_offered()) {
+  if (method == "keyboard-interactive" && step_for("keyboard-interactive")) {
     r.text();  // language tag, deprecated (RFC 4256 §3.1)
     std::string submethods(r.utf8(1024));
     if (!r.finish())
@@ -165,6 +172,7 @@ void ServerAuth::start_password(crypto::SecretBytes password, Instant now) {
   attempt_ = std::make_unique<Attempt>();
   attempt_->info = AttemptInfo{*user_, *service_, peer_, {}, session_id_, {}};
   attempt_->provider = std::make_unique<PasswordMethod>(*config_, std::move(password));
+  attempt_->step = *step_for("password");
   attempt_->mailbox->wake = wake_;
   attempt_->waiting = true;
   attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
@@ -176,9 +184,21 @@ void ServerAuth::start_keyboard_interactive(std::string_view submethods, const B
   method_ = "keyboard-interactive";
   attempt_ = std::make_unique<Attempt>();
   attempt_->info = AttemptInfo{*user_, *service_, peer_, split_commas(submethods), session_id, {}};
-  if (config_->keyboard_interactive) {
+  attempt_->info.completed = completed_;
+  attempt_->step = *step_for("keyboard-interactive");
+  // A chain step "keyboard-interactive:NAME" chooses the provider; the client's
+  // submethods are only a hint (RFC 4256 §3.1) and do not.
+  const std::size_t colon = attempt_->step.find(':');
+  const std::string sub = colon == std::string::npos ? "" : attempt_->step.substr(colon + 1);
+  if (!sub.empty()) {
+    if (auto it = config_->named_providers.find(sub); it != config_->named_providers.end()) {
+      attempt_->provider = it->second(attempt_->info);
+    } else if (sub == "password" && config_->password) {
+      attempt_->provider = std::make_unique<PasswordProvider>(config_->password, config_->run_blocking);
+    }
+  } else if (config_->keyboard_interactive) {
     attempt_->provider = config_->keyboard_interactive(attempt_->info);
-  } else {
+  } else if (config_->password) {
     attempt_->provider = std::make_unique<PasswordProvider>(config_->password, config_->run_blocking);
   }
   if (!attempt_->provider) return fail_attempt("no-provider", now);
@@ -249,13 +269,103 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
   }
   if (std::holds_alternative<Accept>(outcome) && config_->user_exists(*user_)) {
     audit("accept");
-    attempt_.reset();
-    done_ = true;
-    out_.push_back(Bytes{transport::msg::userauth_success});
-    events_.push_back(Authenticated{*user_, *service_});
-    return;
+    const std::string step = a.step;
+    return complete_step(step, "", now);
   }
   fail_attempt("reject", now);
+}
+
+void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now) {
+  method_ = "publickey";
+  const bool has_signature = r.boolean();
+  const std::string alg_name(r.text());
+  const BytesView blob = r.string(16384);
+  const BytesView signature = has_signature ? r.string(16384) : BytesView{};
+  if (!r.finish())
+    return disconnect(transport::DisconnectReason::protocol_error, "malformed publickey request");
+  const auto step = step_for("publickey");
+  if (!step || !config_->authorized_keys) return fail_attempt("method-not-offered", now);
+
+  const auto alg = crypto::signature_alg_from_name(alg_name);
+  const auto& allowed = config_->publickey_algorithms;
+  auto key = crypto::PublicKey::from_blob(blob);
+  bool authorized = alg && std::find(allowed.begin(), allowed.end(), *alg) != allowed.end() && key &&
+                    key->type() == crypto::key_type_for(*alg) && config_->user_exists(*user_);
+  if (authorized) {
+    authorized = false;
+    for (const auto& k : config_->authorized_keys(*user_))
+      if (k == *key) authorized = true;
+  }
+  if (!authorized) return fail_attempt("key-not-accepted", now);
+  if (!has_signature) {
+    // RFC 4252 §7: the key would do; no partial success on a mere query.
+    Bytes ok;
+    wire::Writer(ok).byte(60).string(alg_name).string(blob);  // SSH_MSG_USERAUTH_PK_OK
+    out_.push_back(std::move(ok));
+    audit("key-ok");
+    return;
+  }
+  // RFC 4252 §7: the signature covers the session id and this request.
+  Bytes signed_data;
+  wire::Writer(signed_data)
+      .string(session_id)
+      .byte(transport::msg::userauth_request)
+      .string(*user_)
+      .string(*service_)
+      .string(std::string_view("publickey"))
+      .boolean(true)
+      .string(alg_name)
+      .string(blob);
+  if (!key->verify(*alg, signature, signed_data)) return fail_attempt("bad-signature", now);
+  audit("accept");
+  complete_step(*step, key->fingerprint(), now);
+}
+
+std::vector<std::vector<std::string>> ServerAuth::chains() const {
+  if (!config_->chains.empty()) return config_->chains;
+  std::vector<std::vector<std::string>> any;
+  if (config_->authorized_keys) any.push_back({"publickey"});
+  if (config_->password) any.push_back({"password"});
+  if (keyboard_interactive_offered()) any.push_back({"keyboard-interactive"});
+  return any;
+}
+
+std::vector<std::string> ServerAuth::next_steps() const {
+  std::vector<std::string> next;
+  for (const auto& chain : chains()) {
+    // A chain is alive while what was completed is a prefix of it (in order, as OpenSSH).
+    if (chain.size() <= completed_steps_.size()) continue;
+    if (!std::equal(completed_steps_.begin(), completed_steps_.end(), chain.begin())) continue;
+    const std::string& step = chain[completed_steps_.size()];
+    if (std::find(next.begin(), next.end(), step) == next.end()) next.push_back(step);
+  }
+  return next;
+}
+
+std::optional<std::string> ServerAuth::step_for(std::string_view method) const {
+  for (const auto& step : next_steps())
+    if (wire_method(step) == method) return step;
+  return std::nullopt;
+}
+
+void ServerAuth::complete_step(const std::string& step, std::string fingerprint, Instant now) {
+  (void)now;
+  attempt_.reset();
+  completed_steps_.push_back(step);
+  completed_.push_back(CompletedMethod{std::string(wire_method(step)), std::move(fingerprint)});
+  for (const auto& chain : chains()) {
+    if (chain == completed_steps_) {
+      done_ = true;
+      out_.push_back(Bytes{transport::msg::userauth_success});
+      events_.push_back(Authenticated{*user_, *service_});
+      return;
+    }
+  }
+  // RFC 4252 §5.1: a method succeeded but more are required: partial success.
+  Bytes partial;
+  wire::Writer(partial).byte(transport::msg::userauth_failure).string(methods()).boolean(true);
+  out_.push_back(std::move(partial));
+  audit("partial-success");
 }
 
 void ServerAuth::fail_attempt(std::string_view outcome, Instant now) {
@@ -281,10 +391,18 @@ void ServerAuth::send_failure(Instant now, bool delay) {
 }
 
 std::string ServerAuth::methods() const {
-  std::string m;
-  if (config_->password) m = "password";
-  if (keyboard_interactive_offered()) m += m.empty() ? "keyboard-interactive" : ",keyboard-interactive";
-  return m;
+  std::vector<std::string_view> names;
+  const auto next = next_steps();
+  for (const auto& step : next) {
+    const std::string_view m = wire_method(step);
+    if (std::find(names.begin(), names.end(), m) == names.end()) names.push_back(m);
+  }
+  std::string out;
+  for (auto m : names) {
+    if (!out.empty()) out += ',';
+    out += m;
+  }
+  return out;
 }
 
 void ServerAuth::abort_attempt() {

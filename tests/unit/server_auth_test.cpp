@@ -471,3 +471,148 @@ TEST(Password, FullPoolFailsClosed) {
 
 }  // namespace
 }  // namespace parley::auth
+
+namespace parley::auth {
+namespace {
+
+struct KeyHarness : Harness {
+  crypto::PrivateKey alice_key = test::test_host_key("ed25519");  // any committed key will do
+  crypto::PrivateKey other_key = test::test_host_key("ecdsa");
+  KeyHarness() {
+    config->keyboard_interactive = nullptr;
+    config->authorized_keys = [this](std::string_view user) {
+      return user == "alice" ? std::vector<crypto::PublicKey>{alice_key.public_key()}
+                             : std::vector<crypto::PublicKey>{};
+    };
+  }
+  /// A publickey request; with `sign`, signed by `key` over `signed_sid` (RFC 4252 §7).
+  Bytes pk_request(std::string_view user, const crypto::PrivateKey& key, bool sign,
+                   crypto::SignatureAlg alg, const Bytes& signed_sid) {
+    const std::string_view alg_name = crypto::name(alg);
+    Bytes p;
+    wire::Writer w(p);
+    w.byte(transport::msg::userauth_request).string(user).string(std::string_view("ssh-connection"));
+    w.string(std::string_view("publickey")).boolean(sign).string(alg_name).string(key.public_key().blob());
+    if (sign) {
+      Bytes data;
+      wire::Writer(data).string(signed_sid).byte(50).string(user).string(std::string_view("ssh-connection"))
+          .string(std::string_view("publickey")).boolean(true).string(alg_name).string(key.public_key().blob());
+      w.string(key.sign(alg, data));
+    }
+    return p;
+  }
+};
+
+TEST(Publickey, QueryForAnAuthorizedKeyGetsPkOk) {
+  KeyHarness h;
+  h.feed(h.pk_request("alice", h.alice_key, false, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  ASSERT_EQ(h.last_sent(), 60);  // SSH_MSG_USERAUTH_PK_OK
+  wire::Reader r(h.sent.back());
+  r.byte();
+  EXPECT_EQ(r.text(), "ssh-ed25519");
+  BytesView blob = r.string();
+  EXPECT_EQ(Bytes(blob.begin(), blob.end()), h.alice_key.public_key().blob());
+  EXPECT_TRUE(r.finish().has_value());
+  h.feed(h.pk_request("alice", h.other_key, false, crypto::SignatureAlg::ecdsa_sha2_nistp256, h.sid));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(h.get().authenticated());
+}
+
+TEST(Publickey, ValidSignatureLogsIn) {
+  KeyHarness h;
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+  EXPECT_TRUE(h.get().authenticated());
+}
+
+TEST(Publickey, SignatureOverAnotherSessionOrByAnotherKeyFails) {
+  KeyHarness h;
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, Bytes{9, 9, 9}));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_EQ(h.outcomes().back(), "bad-signature");
+  KeyHarness u;
+  u.feed(u.pk_request("mallory", u.alice_key, true, crypto::SignatureAlg::ssh_ed25519, u.sid));
+  EXPECT_EQ(u.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(u.get().authenticated());
+}
+
+TEST(Publickey, AlgorithmMustMatchTheKeyAndNotBeSha1) {
+  KeyHarness h;
+  Bytes p;
+  wire::Writer w(p);
+  w.byte(50).string(std::string_view("alice")).string(std::string_view("ssh-connection"))
+      .string(std::string_view("publickey")).boolean(false).string(std::string_view("ssh-rsa"))
+      .string(h.alice_key.public_key().blob());
+  h.feed(p);
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+}
+
+class CapturingProvider final : public SyncProvider {
+ public:
+  explicit CapturingProvider(std::vector<CompletedMethod>& seen) : seen_(seen) {}
+  std::string_view name() const override { return "capture"; }
+  Outcome begin(const AttemptInfo& a) override {
+    seen_ = a.completed;
+    return Challenge{"", "", {Prompt{"Code: ", false}}};
+  }
+  Outcome check(const std::vector<crypto::SecretBytes>& answers) override {
+    return answers.size() == 1 && answer_text(answers[0]) == "42" ? Outcome{Accept{}} : Outcome{Reject{}};
+  }
+
+ private:
+  std::vector<CompletedMethod>& seen_;
+};
+
+TEST(Chains, PublickeyThenKeyboardInteractive) {
+  KeyHarness h;
+  std::vector<CompletedMethod> seen;
+  h.config->named_providers["code"] = [&](const AttemptInfo&) {
+    return std::make_unique<CapturingProvider>(seen);
+  };
+  h.config->chains = {{"publickey", "keyboard-interactive:code"}};
+  h.feed(request("alice", "none"));
+  {
+    wire::Reader r(h.sent.back());
+    r.byte();
+    EXPECT_EQ(r.text(), "publickey");  // only the first step is offered
+  }
+  // Keyboard-interactive first is not allowed by the chain.
+  h.feed(request("alice"));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  // A mere query gives no partial success.
+  h.feed(h.pk_request("alice", h.alice_key, false, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(h.last_sent(), 60);
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  ASSERT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  {
+    wire::Reader r(h.sent.back());
+    r.byte();
+    EXPECT_EQ(r.text(), "keyboard-interactive");
+    EXPECT_TRUE(r.boolean());  // partial success
+  }
+  EXPECT_FALSE(h.get().authenticated());
+  h.feed(request("alice"));
+  ASSERT_EQ(h.last_sent(), 60);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "publickey");
+  EXPECT_EQ(seen[0].key_fingerprint, h.alice_key.public_key().fingerprint());
+  h.feed(info_response({"42"}));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+  EXPECT_TRUE(h.get().authenticated());
+}
+
+TEST(Chains, AlternativesAreOffered) {
+  KeyHarness h;
+  h.config->password = std::make_shared<const PasswordVerifier>(
+      [](std::string_view, const crypto::SecretBytes& pw) { return answer_text(pw) == "pw"; });
+  h.config->chains = {{"publickey", "password"}, {"password"}};
+  h.feed(request("alice", "none"));
+  wire::Reader r(h.sent.back());
+  r.byte();
+  EXPECT_EQ(r.text(), "publickey,password");
+  h.feed(password_request("alice", "pw"));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);  // the second alternative alone
+}
+
+}  // namespace
+}  // namespace parley::auth

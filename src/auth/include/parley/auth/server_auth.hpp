@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,9 +17,11 @@
 
 #include "parley/auth/password.hpp"
 #include "parley/auth/provider.hpp"
+#include "parley/crypto/keys.hpp"
 #include "parley/transport/error.hpp"
 #include "parley/transport/transport.hpp"
 #include "parley/wire/bytes.hpp"
+#include "parley/wire/reader.hpp"
 
 namespace parley::auth {
 
@@ -45,6 +48,19 @@ struct ServerAuthConfig {
   std::shared_ptr<const PasswordVerifier> password;
   /// Where password checks run (a worker pool); empty: in place.
   BlockingRunner run_blocking;
+  /// The public keys a user may log in with (publickey, RFC 4252 §7); empty: not offered.
+  std::function<std::vector<crypto::PublicKey>(std::string_view user)> authorized_keys;
+  /// Signature algorithms accepted for publickey (no SHA-1 "ssh-rsa").
+  std::vector<crypto::SignatureAlg> publickey_algorithms{
+      crypto::SignatureAlg::ssh_ed25519, crypto::SignatureAlg::ecdsa_sha2_nistp256,
+      crypto::SignatureAlg::rsa_sha2_512, crypto::SignatureAlg::rsa_sha2_256};
+  /// Providers for "keyboard-interactive:NAME" steps ("password" is built in when
+  /// a password verifier is set).
+  std::map<std::string, ProviderFactory, std::less<>> named_providers;
+  /// OpenSSH's AuthenticationMethods: alternatives, each an ordered list of steps
+  /// ("publickey", "password", "keyboard-interactive", "keyboard-interactive:NAME")
+  /// that must all be completed. Empty: any one offered method is enough.
+  std::vector<std::vector<std::string>> chains;
   /// Whether a user exists. An unknown user goes through the same challenges
   /// and fails the same way; a provider's Accept for them becomes a Reject.
   std::function<bool(std::string_view user)> user_exists = [](std::string_view) { return true; };
@@ -104,7 +120,12 @@ class ServerAuth {
   void handle_info_response(BytesView payload, Instant now);
   void start_keyboard_interactive(std::string_view submethods, const Bytes& session_id, Instant now);
   void start_password(crypto::SecretBytes password, Instant now);
+  void handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now);
   bool keyboard_interactive_offered() const;
+  std::vector<std::vector<std::string>> chains() const;
+  std::vector<std::string> next_steps() const;
+  std::optional<std::string> step_for(std::string_view method) const;
+  void complete_step(const std::string& step, std::string fingerprint, Instant now);
   void collect(Instant now);
   void apply(Outcome outcome, Instant now);
   void fail_attempt(std::string_view outcome, Instant now);
@@ -134,6 +155,8 @@ class ServerAuth {
   std::function<void()> wake_;
   Bytes session_id_;
   std::string method_;
+  std::vector<std::string> completed_steps_;
+  std::vector<CompletedMethod> completed_;
   Instant last_input_{};
 };
 

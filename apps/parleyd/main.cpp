@@ -19,13 +19,12 @@
 #include <thread>
 #include <vector>
 
-#include "parley/auth/higher_or_lower.hpp"
 #include "parley/crypto/key_file.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/server.hpp"
 #include "parley/driver/worker_pool.hpp"
-#include "parley/passwd/password_file.hpp"
 #include "parley/transport/transport.hpp"
+#include "auth_setup.hpp"
 #include "session.hpp"
 #include "state_dir.hpp"
 
@@ -48,6 +47,10 @@ struct Flags {
   std::string log_level = "info";
   std::optional<std::string> kex, ciphers, macs, host_key_algorithms;
   std::string password_file;
+  std::string authorized_keys;
+  std::vector<std::string> auth_methods;
+  std::vector<std::string> users;
+  std::string banner;
 };
 
 /// A startup failure: what to print and the exit status.
@@ -193,32 +196,22 @@ int run(const Flags& f) {
   options.threads = f.threads;
   // One configuration shared by every connection.
   auto shared_config = std::make_shared<const transport::TransportConfig>(config);
-  auto auth_config = std::make_shared<parley::auth::ServerAuthConfig>();
   // Password checks (deliberately slow hashes) run here, never on an I/O thread.
   static parley::driver::WorkerPool password_pool(2, 1024);
-  if (!f.password_file.empty()) {
-    auto file = parley::passwd::PasswordFile::load(f.password_file);
-    if (!file) {
-      std::cerr << "parleyd: " << file.error().message() << "\n";
-      return exit_usage;
-    }
-    auto users = std::make_shared<const parley::passwd::PasswordFile>(std::move(*file));
-    auth_config->password = std::make_shared<const parley::auth::PasswordVerifier>(
-        [users](std::string_view user, const crypto::SecretBytes& password) {
-          return users->verify(user, password);
-        });
-    auth_config->run_blocking = [](std::function<void()> job) {
-      return password_pool.submit(std::move(job));
-    };
-    auth_config->user_exists = [users](std::string_view user) { return users->has_user(user); };
-  } else {
-    // The demo: every user gets the same question; only `admin` can get in.
-    auth_config->keyboard_interactive = [](const parley::auth::AttemptInfo&) {
-      return std::make_unique<parley::auth::HigherOrLower>(rng);
-    };
-    auth_config->user_exists = [](std::string_view user) { return user == "admin"; };
+  parleyd::AuthSettings auth;
+  auth.password_file = f.password_file;
+  auth.authorized_keys = f.authorized_keys;
+  auth.methods = f.auth_methods;
+  auth.users = f.users;
+  auth.banner = f.banner;
+  auto built = parleyd::build_auth_config(auth, rng, [](std::function<void()> job) {
+    return password_pool.submit(std::move(job));
+  });
+  if (!built) {
+    std::cerr << "parleyd: " << built.error() << "\n";
+    return exit_usage;
   }
-  std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = auth_config;
+  std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = *built;
   driver::Server server(options, [shared_config, shared_auth](const driver::PeerInfo& peer,
                                                               transport::Instant now) {
     std::string who = host_port(peer.address, peer.port);
@@ -272,6 +265,17 @@ int main(int argc, char** argv) {
                  "File of user:hash lines (crypt(3) hashes as mkpasswd writes them); enables "
                  "password and keyboard-interactive password logins instead of the demo challenge")
       ->type_name("FILE");
+  app.add_option("--authorized-keys", f.authorized_keys,
+                 "authorized_keys file for publickey logins; %u is the user name, %h the home "
+                 "directory (e.g. %h/.ssh/authorized_keys)")
+      ->type_name("PATTERN");
+  app.add_option("--auth-methods", f.auth_methods,
+                 "Required methods as OpenSSH's AuthenticationMethods, one alternative per use: "
+                 "e.g. publickey,keyboard-interactive:higher-or-lower")
+      ->type_name("LIST");
+  app.add_option("--user", f.users, "An account for methods without a user database (repeatable)")
+      ->type_name("NAME");
+  app.add_option("--banner", f.banner, "Text shown to clients before authentication");
   app.add_option("--threads", f.threads, "Worker threads (0: one per CPU)")->capture_default_str();
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -283,7 +287,8 @@ int main(int argc, char** argv) {
   app.add_option("--host-key-algorithms", f.host_key_algorithms,
                  "Host key signature algorithms, comma-separated")
       ->type_name("LIST");
-  demo->excludes("--listen")->excludes("--port")->excludes("--host-key")->excludes("--password-file");
+  demo->excludes("--listen")->excludes("--port")->excludes("--host-key")->excludes("--password-file")
+      ->excludes("--authorized-keys")->excludes("--auth-methods");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

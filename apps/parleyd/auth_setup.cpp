@@ -1,0 +1,146 @@
+#include "auth_setup.hpp"
+
+#include <pwd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "parley/auth/authorized_keys.hpp"
+#include "parley/auth/higher_or_lower.hpp"
+#include "parley/passwd/password_file.hpp"
+
+namespace parleyd {
+namespace {
+
+using parley::auth::AttemptInfo;
+using parley::auth::ServerAuthConfig;
+
+bool known_step(std::string_view s) {
+  return s == "publickey" || s == "password" || s == "keyboard-interactive" ||
+         s == "keyboard-interactive:higher-or-lower" || s == "keyboard-interactive:password";
+}
+
+/// The authorized_keys path for `user`: %u and %h replaced; empty if the user has
+/// no home directory and the pattern needs one.
+std::string expand(std::string_view pattern, std::string_view user) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '%' && i + 1 < pattern.size()) {
+      const char c = pattern[++i];
+      if (c == 'u') {
+        out += user;
+      } else if (c == 'h') {
+        std::string name(user);
+        const passwd* pw = ::getpwnam(name.c_str());
+        if (pw == nullptr || pw->pw_dir == nullptr) return {};
+        out += pw->pw_dir;
+      } else if (c == '%') {
+        out += '%';
+      } else {
+        out += '%';
+        out += c;
+      }
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+/// A user name that may be put into a path: no separators, no dot-dot.
+bool safe_for_path(std::string_view user) {
+  return !user.empty() && user.size() <= 64 && user != "." && user != ".." &&
+         std::all_of(user.begin(), user.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+         });
+}
+
+}  // namespace
+
+std::expected<std::vector<std::string>, std::string> parse_chain(std::string_view text) {
+  std::vector<std::string> steps;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = text.find(',', start);
+    const std::string_view step =
+        text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    if (!known_step(step)) return std::unexpected("unknown authentication method '" + std::string(step) + "'");
+    steps.emplace_back(step);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return steps;
+}
+
+std::expected<std::shared_ptr<const ServerAuthConfig>, std::string> build_auth_config(
+    const AuthSettings& s, parley::crypto::Random& rng, parley::auth::BlockingRunner pool_submit) {
+  auto config = std::make_shared<ServerAuthConfig>();
+  config->banner = s.banner;
+  config->limits = s.limits;
+
+  std::shared_ptr<const parley::passwd::PasswordFile> users_file;
+  if (!s.password_file.empty()) {
+    auto file = parley::passwd::PasswordFile::load(s.password_file);
+    if (!file) return std::unexpected(file.error().message());
+    users_file = std::make_shared<const parley::passwd::PasswordFile>(std::move(*file));
+    config->password = std::make_shared<const parley::auth::PasswordVerifier>(
+        [users_file](std::string_view user, const parley::crypto::SecretBytes& password) {
+          return users_file->verify(user, password);
+        });
+    config->run_blocking = std::move(pool_submit);
+  }
+  if (!s.authorized_keys.empty()) {
+    config->authorized_keys = [pattern = s.authorized_keys](std::string_view user) {
+      if (!safe_for_path(user)) return std::vector<parley::crypto::PublicKey>{};
+      const std::string path = expand(pattern, user);
+      if (path.empty()) return std::vector<parley::crypto::PublicKey>{};
+      auto keys = parley::auth::load_authorized_keys(path);
+      for (const auto& p : keys.problems) spdlog::warn("authorized_keys {}", p);
+      return keys.keys;
+    };
+  }
+  config->named_providers["higher-or-lower"] = [&rng](const AttemptInfo&) {
+    return std::make_unique<parley::auth::HigherOrLower>(rng);
+  };
+  for (const auto& m : s.methods) {
+    auto chain = parse_chain(m);
+    if (!chain) return std::unexpected(chain.error());
+    for (const auto& step : *chain) {
+      if (step == "password" && !config->password)
+        return std::unexpected("method 'password' needs a password file");
+      if (step == "keyboard-interactive" && !config->password)
+        return std::unexpected(
+            "method 'keyboard-interactive' asks for the password and needs a password file "
+            "(or name a submethod: keyboard-interactive:higher-or-lower)");
+      if (step == "keyboard-interactive:password" && !config->password)
+        return std::unexpected("method '" + step + "' needs a password file");
+      if (step == "publickey" && !config->authorized_keys)
+        return std::unexpected("method 'publickey' needs an authorized_keys setting");
+    }
+    config->chains.push_back(*chain);
+  }
+  if (!config->password && !config->authorized_keys && config->chains.empty()) {
+    // Nothing configured: the demo challenge (seed 004).
+    config->keyboard_interactive = config->named_providers["higher-or-lower"];
+  }
+  const std::vector<std::string> accounts =
+      s.users.empty() && !users_file && s.authorized_keys.empty() ? std::vector<std::string>{"admin"}
+                                                                   : s.users;
+  const bool keys = !s.authorized_keys.empty();
+  config->user_exists = [users_file, accounts, keys,
+                         pattern = s.authorized_keys](std::string_view user) {
+    if (users_file && users_file->has_user(user)) return true;
+    if (std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
+    if (keys && safe_for_path(user)) {
+      const std::string path = expand(pattern, user);
+      std::error_code ec;
+      if (!path.empty() && std::filesystem::exists(path, ec)) return true;
+    }
+    return false;
+  };
+  return config;
+}
+
+}  // namespace parleyd

@@ -1,0 +1,12 @@
+# parleyd's configuration file loader, a library of its own so unit tests can
+# link it without the rest of the server. Included from apps/CMakeLists.txt.
+#
+# toml++ is used header-only on purpose: config.cpp sets TOML_EXCEPTIONS 0 so
+# parse errors are values, which the shared libtomlplusplus that
+# find_package(tomlplusplus) would link (built with exceptions) cannot provide.
+find_path(PARLEY_TOMLPLUSPLUS_INCLUDE_DIR toml++/toml.h REQUIRED)
+
+add_library(parleyd_config STATIC ${CMAKE_CURRENT_LIST_DIR}/config.cpp)
+target_include_directories(parleyd_config PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_include_directories(parleyd_config SYSTEM PRIVATE ${PARLEY_TOMLPLUSPLUS_INCLUDE_DIR})
+target_link_libraries(parleyd_config PUBLIC parley_transport)

@@ -1,0 +1,584 @@
+// parleyd's configuration file: toml++ parses the text, then Loader checks every
+// key against what parleyd knows and turns each value into the type parleyd uses.
+#include "config.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <utility>
+
+// Parse errors come back as values (toml::parse_result) rather than exceptions:
+// no exception leaves this file, and the result carries the error's line. This
+// needs toml++ in its header-only mode, so config.cmake must not link the
+// shared library that find_package(tomlplusplus) offers (it is built with
+// exceptions, a different ABI namespace).
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+namespace parleyd {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace crypto = parley::crypto;
+namespace transport = parley::transport;
+
+// A configuration file is a few kilobytes; anything this big was named by mistake.
+constexpr std::size_t max_file_bytes = std::size_t{1} << 20;
+
+// RFC 4253 §6.1 only promises that packets of 35000 bytes get through, and the
+// banner travels in one SSH_MSG_USERAUTH_BANNER; refuse one that could not.
+constexpr std::size_t max_banner_bytes = 16384;
+
+// Same rule as password files (parley/passwd/password_file.hpp), so a name
+// accepted here can also have a password.
+constexpr std::size_t max_user_name = 64;
+
+constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error"};
+
+/// One key's value, with everything a message about it needs.
+struct Item {
+  std::string name;  // as messages show it: "port", "limits.max_auth_tries"
+  const toml::node& node;
+  std::size_t line;  // of the value, or of the key when toml++ has no position for it
+};
+
+/// A string from the file and the line it is on (array elements may each have their own).
+struct Text {
+  std::string value;
+  std::size_t line;
+};
+
+std::size_t line_of(const toml::source_region& region) {
+  return static_cast<std::size_t>(region.begin.line);
+}
+
+std::string join(std::span<const std::string_view> names, std::string_view separator) {
+  std::string out;
+  for (auto n : names) {
+    if (!out.empty()) out += separator;
+    out += n;
+  }
+  return out;
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent swaps), for
+/// "did you mean" hints: "prot" is one swap away from "port".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+bool valid_user_name(std::string_view user) {
+  if (user.empty() || user.size() > max_user_name) return false;
+  return std::ranges::all_of(user, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+  });
+}
+
+/// Checks a document key by key into a Config. It keeps going after a problem
+/// and reports the one nearest the top of the file: toml++ visits a table's
+/// keys in name order, which would otherwise decide which of two typos the
+/// user hears about first.
+class Loader {
+ public:
+  Loader(std::string file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
+
+  std::expected<Config, ConfigError> load(const toml::table& root) {
+    walk(root, "", top_keys());
+    if (error_) return std::unexpected(std::move(*error_));
+    return std::move(config_);
+  }
+
+ private:
+  using Apply = void (*)(Loader&, const Item&);
+  struct Key {
+    std::string_view name;
+    Apply apply;
+  };
+  struct Section {
+    std::string_view name;  // "" for the top level
+    std::span<const Key> keys;
+  };
+
+  // The schema. Each key's handler checks the value and stores it in config_.
+
+  static std::span<const Key> top_keys() {
+    static const Key keys[] = {
+        {"listen", [](Loader& l, const Item& i) { l.config_.listen = l.nonempty_string(i); }},
+        {"port",
+         [](Loader& l, const Item& i) {
+           if (auto v = l.integer(i, 0, 65535)) l.config_.port = static_cast<std::uint16_t>(*v);
+         }},
+        {"host_keys",
+         [](Loader& l, const Item& i) {
+           auto paths = l.string_array(i);
+           if (!paths) return;
+           for (const auto& p : *paths)
+             if (auto resolved = l.path(i, p)) l.config_.host_keys.push_back(*resolved);
+         }},
+        {"state_dir",
+         [](Loader& l, const Item& i) {
+           if (auto s = l.string(i)) l.config_.state_dir = l.path(i, Text{*s, i.line});
+         }},
+        {"log_level", [](Loader& l, const Item& i) { l.log_level(i); }},
+        {"threads",
+         [](Loader& l, const Item& i) {
+           // 0 asks for one thread per CPU; more than 1024 is a typo, not a machine.
+           if (auto v = l.integer(i, 0, 1024)) l.config_.threads = static_cast<unsigned>(*v);
+         }},
+        {"banner", [](Loader& l, const Item& i) { l.banner(i); }},
+        {"algorithms", [](Loader& l, const Item& i) { l.section(i, algorithms_keys()); }},
+        {"auth", [](Loader& l, const Item& i) { l.section(i, auth_keys()); }},
+        {"limits", [](Loader& l, const Item& i) { l.section(i, limits_keys()); }},
+    };
+    return keys;
+  }
+
+  static std::span<const Key> algorithms_keys() {
+    using P = transport::AlgorithmPreferences;
+    static const Key keys[] = {
+        {"kex",
+         [](Loader& l, const Item& i) {
+           l.algorithms(i, "key exchange algorithm", &P::parse_kex, P{}.kex, l.config_.kex);
+         }},
+        {"host_key_algorithms",
+         [](Loader& l, const Item& i) {
+           l.algorithms(i, "host key algorithm", &P::parse_host_key, P{}.host_key,
+                        l.config_.host_key_algorithms);
+         }},
+        {"ciphers",
+         [](Loader& l, const Item& i) {
+           l.algorithms(i, "cipher", &P::parse_ciphers, P{}.ciphers, l.config_.ciphers);
+         }},
+        {"macs",
+         [](Loader& l, const Item& i) {
+           l.algorithms(i, "MAC", &P::parse_macs, P{}.macs, l.config_.macs);
+         }},
+    };
+    return keys;
+  }
+
+  static std::span<const Key> auth_keys() {
+    static const Key keys[] = {
+        {"password_file",
+         [](Loader& l, const Item& i) {
+           if (auto s = l.string(i)) l.config_.password_file = l.path(i, Text{*s, i.line});
+         }},
+        {"authorized_keys", [](Loader& l, const Item& i) { l.authorized_keys(i); }},
+        {"methods", [](Loader& l, const Item& i) { l.methods(i); }},
+        {"users", [](Loader& l, const Item& i) { l.users(i); }},
+    };
+    return keys;
+  }
+
+  static std::span<const Key> limits_keys() {
+    static const Key keys[] = {
+        {"max_auth_tries",
+         [](Loader& l, const Item& i) { l.count(i, 1, 100, l.config_.limits.max_auth_tries); }},
+        {"login_grace_time",
+         [](Loader& l, const Item& i) {
+           if (auto v = l.integer(i, 1, 3600)) l.config_.limits.login_grace_time = std::chrono::seconds(*v);
+         }},
+        {"max_prompts",
+         [](Loader& l, const Item& i) { l.count(i, 1, 256, l.config_.limits.max_prompts); }},
+        {"max_answer_bytes",
+         [](Loader& l, const Item& i) {
+           l.count(i, 64, 65536, l.config_.limits.max_answer_bytes);
+         }},
+        {"max_rounds",
+         [](Loader& l, const Item& i) { l.count(i, 1, 64, l.config_.limits.max_rounds); }},
+        {"max_requests",
+         [](Loader& l, const Item& i) { l.count(i, 1, 10000, l.config_.limits.max_requests); }},
+        {"failure_delay_ms",
+         [](Loader& l, const Item& i) {
+           if (auto v = l.integer(i, 0, 10000))
+             l.config_.limits.failure_delay = std::chrono::milliseconds(*v);
+         }},
+    };
+    return keys;
+  }
+
+  static std::span<const Section> sections() {
+    static const Section all[] = {{"", top_keys()},
+                                  {"algorithms", algorithms_keys()},
+                                  {"auth", auth_keys()},
+                                  {"limits", limits_keys()}};
+    return all;
+  }
+
+  // Walking tables
+
+  void walk(const toml::table& table, std::string_view section, std::span<const Key> keys) {
+    for (auto&& [key, node] : table) {
+      const std::string_view name = key.str();
+      const std::size_t key_line = line_of(key.source());
+      const std::size_t value_line = line_of(node.source());
+      Item item{section.empty() ? std::string(name) : std::string(section) + "." + std::string(name),
+                node, value_line != 0 ? value_line : key_line};
+      auto known = std::ranges::find(keys, name, &Key::name);
+      if (known == keys.end()) {
+        fail(key_line, unknown(section, name, node.is_table()));
+        continue;
+      }
+      known->apply(*this, item);
+    }
+  }
+
+  void section(const Item& item, std::span<const Key> keys) {
+    const auto* table = item.node.as_table();
+    if (!table) return fail(item.line, item.name + " must be a table ([" + item.name + "])");
+    walk(*table, item.name, keys);
+  }
+
+  /// The message for a key the schema lacks, with a hint when the user most
+  /// likely misspelt a key or put it under the wrong table header (in TOML
+  /// every key after "[auth]" belongs to [auth], a classic slip).
+  static std::string unknown(std::string_view section, std::string_view name, bool is_table) {
+    std::string full = section.empty() ? std::string(name) : std::string(section) + "." + std::string(name);
+    std::string message = (is_table ? "unknown table '" : "unknown key '") + full + "'";
+    if (!section.empty() && !is_table) message = "unknown key '" + std::string(name) + "' in [" + std::string(section) + "]";
+
+    const Section* here = nullptr;
+    for (const auto& s : sections())
+      if (s.name == section) here = &s;
+    std::string_view closest;
+    std::size_t best = 3;
+    if (here) {
+      for (const auto& k : here->keys) {
+        const std::size_t d = edit_distance(name, k.name);
+        const std::size_t allowed = k.name.size() <= 4 ? 1 : 2;
+        if (d <= allowed && d < best) {
+          best = d;
+          closest = k.name;
+        }
+      }
+    }
+    if (!closest.empty()) return message + " (did you mean '" + std::string(closest) + "'?)";
+
+    for (const auto& s : sections()) {
+      if (s.name == section) continue;
+      if (std::ranges::find(s.keys, name, &Key::name) == s.keys.end()) continue;
+      if (s.name.empty())
+        return message + " (it belongs at the top level, before the first [table])";
+      return message + " (it belongs in [" + std::string(s.name) + "])";
+    }
+    return message;
+  }
+
+  // Values of each type. Each reports a wrong value and returns nullopt.
+
+  std::optional<std::string> string(const Item& item) {
+    const auto* s = item.node.as_string();
+    if (!s) {
+      fail(item.line, item.name + " must be a string");
+      return std::nullopt;
+    }
+    return s->get();
+  }
+
+  std::optional<std::string> nonempty_string(const Item& item) {
+    auto s = string(item);
+    if (s && s->empty()) {
+      fail(item.line, item.name + " must not be empty");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<std::int64_t> integer(const Item& item, std::int64_t low, std::int64_t high) {
+    const auto* v = item.node.as_integer();
+    if (!v) {
+      fail(item.line, item.name + " must be an integer");
+      return std::nullopt;
+    }
+    const std::int64_t n = v->get();
+    if (n < low || n > high) {
+      fail(item.line, item.name + " must be " + std::to_string(low) + ".." + std::to_string(high) +
+                          " (got " + std::to_string(n) + ")");
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  void count(const Item& item, std::int64_t low, std::int64_t high, std::size_t& out) {
+    if (auto v = integer(item, low, high)) out = static_cast<std::size_t>(*v);
+  }
+
+  /// An array whose elements are all strings.
+  std::optional<std::vector<Text>> string_array(const Item& item) {
+    const auto* array = item.node.as_array();
+    if (!array) {
+      fail(item.line, item.name + " must be an array of strings");
+      return std::nullopt;
+    }
+    return elements(item, *array);
+  }
+
+  /// A string, or an array of strings (each element its own list entry).
+  std::optional<std::vector<Text>> string_or_array(const Item& item) {
+    if (const auto* s = item.node.as_string()) return std::vector<Text>{Text{s->get(), item.line}};
+    if (const auto* array = item.node.as_array()) return elements(item, *array);
+    fail(item.line, item.name + " must be a string or an array of strings");
+    return std::nullopt;
+  }
+
+  std::optional<std::vector<Text>> elements(const Item& item, const toml::array& array) {
+    std::vector<Text> out;
+    for (const auto& element : array) {
+      const std::size_t line = line_of(element.source()) != 0 ? line_of(element.source()) : item.line;
+      const auto* s = element.as_string();
+      if (!s) {
+        fail(line, item.name + " must be an array of strings");
+        return std::nullopt;
+      }
+      out.push_back(Text{s->get(), line});
+    }
+    return out;
+  }
+
+  /// A path from the file, made independent of the server's working directory.
+  std::optional<std::string> path(const Item& item, const Text& text) {
+    if (text.value.empty()) {
+      fail(text.line, item.name + ": empty path");
+      return std::nullopt;
+    }
+    return resolve(text.value);
+  }
+
+  std::string resolve(const std::string& p) const {
+    const fs::path as_given(p);
+    if (as_given.is_absolute()) return p;
+    return (base_ / as_given).lexically_normal().string();
+  }
+
+  // Keys with rules of their own
+
+  void log_level(const Item& item) {
+    auto level = string(item);
+    if (!level) return;
+    if (std::ranges::find(log_levels, *level) == std::end(log_levels))
+      return fail(item.line, item.name + " must be one of " + join(log_levels, ", ") + " (got '" +
+                                 *level + "')");
+    config_.log_level = *level;
+  }
+
+  void banner(const Item& item) {
+    auto text = string(item);
+    if (!text) return;
+    if (text->size() > max_banner_bytes)
+      return fail(item.line, item.name + " must be at most " + std::to_string(max_banner_bytes) +
+                                 " bytes");
+    config_.banner = std::move(*text);
+  }
+
+  template <class T, class Parse>
+  void algorithms(const Item& item, std::string_view what, Parse parse, const std::vector<T>& known,
+                  std::optional<std::vector<T>>& out) {
+    auto texts = string_or_array(item);
+    if (!texts) return;
+    std::vector<T> list;
+    for (const auto& text : *texts) {
+      std::string bad;
+      auto parsed = parse(text.value, &bad);
+      if (!parsed) {
+        if (bad.empty())
+          return fail(text.line, item.name + ": empty algorithm name in '" + text.value + "'");
+        std::vector<std::string_view> names;
+        for (auto alg : known) names.push_back(name(alg));
+        return fail(text.line, item.name + ": unknown " + std::string(what) + " '" + bad +
+                                   "' (known: " + join(names, ", ") + ")");
+      }
+      for (auto alg : *parsed) {
+        // The list becomes a KEXINIT name-list; a name twice is a mistake there too.
+        if (std::ranges::find(list, alg) != list.end())
+          return fail(text.line, item.name + " names '" + std::string(name(alg)) + "' twice");
+        list.push_back(alg);
+      }
+    }
+    if (list.empty()) return fail(item.line, item.name + " must name at least one algorithm");
+    out = std::move(list);
+  }
+
+  void authorized_keys(const Item& item) {
+    auto pattern = string(item);
+    if (!pattern) return;
+    if (pattern->empty()) return fail(item.line, item.name + ": empty path");
+    // Check the '%' sequences now, so expand_path_pattern() never meets one it
+    // does not know.
+    for (std::size_t i = 0; i < pattern->size(); ++i) {
+      if ((*pattern)[i] != '%') continue;
+      if (i + 1 == pattern->size())
+        return fail(item.line, item.name + ": '%' at the end (write %% for a literal '%')");
+      const char next = (*pattern)[i + 1];
+      if (next != 'u' && next != 'h' && next != '%')
+        return fail(item.line, item.name + ": unknown token '%" + std::string(1, next) +
+                                   "' (known: %u user name, %h home directory, %% a '%')");
+      ++i;
+    }
+    // A pattern with %h is anchored at the user's home, whatever else it says.
+    const bool uses_home = pattern->find("%h") != std::string::npos;
+    config_.authorized_keys = uses_home ? *pattern : resolve(*pattern);
+  }
+
+  void methods(const Item& item) {
+    auto chains = string_array(item);
+    if (!chains) return;
+    if (chains->empty())
+      return fail(item.line, item.name + " must list at least one chain (leave it out for the default)");
+    std::vector<std::vector<std::string>> out;
+    for (const auto& chain : *chains) {
+      if (chain.value.empty()) return fail(chain.line, item.name + ": empty chain");
+      std::vector<std::string> steps;
+      std::size_t start = 0;
+      while (true) {
+        const std::size_t comma = chain.value.find(',', start);
+        std::string method = chain.value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (auto problem = method_problem(method))
+          return fail(chain.line, item.name + ": " + *problem + " in '" + chain.value + "'");
+        steps.push_back(std::move(method));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      out.push_back(std::move(steps));
+    }
+    config_.methods = std::move(out);
+  }
+
+  /// What is wrong with one method of a chain, if anything.
+  static std::optional<std::string> method_problem(std::string_view method) {
+    if (method.empty()) return "empty method name";
+    const std::size_t colon = method.find(':');
+    const std::string_view base = method.substr(0, colon);
+    if (base != "publickey" && base != "password" && base != "keyboard-interactive")
+      return "unknown method '" + std::string(base) +
+             "' (known: publickey, password, keyboard-interactive)";
+    if (colon == std::string_view::npos) return std::nullopt;
+    const std::string_view sub = method.substr(colon + 1);
+    if (base != "keyboard-interactive")
+      return "method '" + std::string(base) + "' takes no submethod";
+    if (std::ranges::find(known_keyboard_interactive_submethods, sub) ==
+        std::end(known_keyboard_interactive_submethods))
+      return "unknown keyboard-interactive submethod '" + std::string(sub) + "' (known: " +
+             join(known_keyboard_interactive_submethods, ", ") + ")";
+    return std::nullopt;
+  }
+
+  void users(const Item& item) {
+    auto names = string_array(item);
+    if (!names) return;
+    std::vector<std::string> out;
+    for (auto& user : *names) {
+      if (!valid_user_name(user.value))
+        return fail(user.line, item.name + ": bad user name '" + user.value +
+                                   "' (use 1.." + std::to_string(max_user_name) +
+                                   " of A-Z a-z 0-9 . _ -)");
+      out.push_back(std::move(user.value));
+    }
+    config_.users = std::move(out);
+  }
+
+  /// Records a problem unless one nearer the top of the file is already known.
+  void fail(std::size_t line, std::string reason) {
+    if (error_ && error_->line <= line) return;
+    error_ = ConfigError{file_, line, std::move(reason)};
+  }
+
+  std::string file_;
+  fs::path base_;
+  Config config_;
+  std::optional<ConfigError> error_;
+};
+
+/// The directory relative paths in the file are taken from. Absolute, so the
+/// result does not change if the server later changes directory.
+fs::path base_directory(const fs::path& file) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(file, ec);
+  if (ec) return file.parent_path();
+  return absolute.parent_path();
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+ConfigError file_error(const fs::path& path, std::string reason) {
+  return ConfigError{path.string(), 0, std::move(reason)};
+}
+
+}  // namespace
+
+std::string ConfigError::message() const {
+  if (line == 0) return file + ": " + reason;
+  return file + ":" + std::to_string(line) + ": " + reason;
+}
+
+std::expected<Config, ConfigError> load_config(const fs::path& path) {
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
+  if (!f)
+    return std::unexpected(
+        file_error(path, "cannot open: " + std::generic_category().message(errno)));
+  struct stat st {};
+  if (::fstat(::fileno(f.get()), &st) != 0)
+    return std::unexpected(file_error(path, "cannot stat: " + std::generic_category().message(errno)));
+  // A directory opens fine but reads fail; a FIFO or device could block or never end.
+  if (!S_ISREG(st.st_mode)) return std::unexpected(file_error(path, "not a regular file"));
+  if (static_cast<std::size_t>(st.st_size) > max_file_bytes)
+    return std::unexpected(file_error(path, "larger than " + std::to_string(max_file_bytes) +
+                                                " bytes; not a configuration file"));
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  const std::size_t got = std::fread(text.data(), 1, text.size(), f.get());
+  if (std::ferror(f.get()))
+    return std::unexpected(file_error(path, "cannot read: " + std::generic_category().message(errno)));
+  text.resize(got);  // the file may have shrunk since fstat
+  return parse_config(text, path);
+}
+
+std::expected<Config, ConfigError> parse_config(std::string_view text,
+                                                const fs::path& path_for_errors) {
+  const std::string file = path_for_errors.string();
+  toml::parse_result parsed = toml::parse(text, file);
+  if (!parsed) {
+    const auto& error = parsed.error();
+    return std::unexpected(ConfigError{file, line_of(error.source()), std::string(error.description())});
+  }
+  return Loader(file, base_directory(path_for_errors)).load(parsed.table());
+}
+
+std::string expand_path_pattern(std::string_view pattern, std::string_view user,
+                                std::string_view home) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%' || i + 1 == pattern.size()) {
+      out += pattern[i];
+      continue;
+    }
+    switch (pattern[i + 1]) {
+      case 'u': out += user; break;
+      case 'h': out += home; break;
+      case '%': out += '%'; break;
+      default: out.append(pattern.substr(i, 2)); break;  // refused by parse_config
+    }
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace parleyd

@@ -1,0 +1,109 @@
+// parleyd's configuration file: TOML, read once at startup. Every key is
+// optional; a key that is not set leaves the built-in default (or the command
+// line's value) in force. docs/parleyd.conf.example shows every key.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parley/crypto/keys.hpp"
+#include "parley/crypto/packet_cipher.hpp"
+#include "parley/transport/algorithms.hpp"
+
+namespace parleyd {
+
+/// A problem in a configuration file: which file, which line, what is wrong.
+struct ConfigError {
+  std::string file;
+  /// 1-based line of the offending key or value; 0 for a problem with the file
+  /// as a whole (it cannot be read).
+  std::size_t line = 0;
+  std::string reason;
+
+  /// "FILE:LINE: REASON", or "FILE: REASON" when `line` is 0.
+  std::string message() const;
+};
+
+/// Per-connection limits on authentication, from the [limits] table. The
+/// defaults follow OpenSSH's sshd where it has the same knob (MaxAuthTries 6,
+/// LoginGraceTime 120 s).
+struct Limits {
+  std::size_t max_auth_tries = 6;                  // failed attempts before disconnect
+  std::chrono::seconds login_grace_time{120};      // time to finish authentication
+  std::size_t max_prompts = 32;                    // prompts in one keyboard-interactive round
+  std::size_t max_answer_bytes = 4096;             // bytes in one keyboard-interactive answer
+  std::size_t max_rounds = 16;                     // keyboard-interactive rounds in one attempt
+  std::size_t max_requests = 128;                  // userauth requests in one connection
+  std::chrono::milliseconds failure_delay{300};    // pause before each failure reply
+};
+
+/// A loaded configuration. Only valid values get here: algorithm names are
+/// already parsed, paths already resolved, numbers already range-checked.
+struct Config {
+  std::optional<std::string> listen;  // address to listen on
+  std::optional<std::uint16_t> port;  // 0: any free port
+  /// Private key files. Relative paths in the file are resolved against the
+  /// directory of the configuration file, so the result does not depend on the
+  /// server's working directory; the same holds for every path below.
+  std::vector<std::string> host_keys;
+  std::optional<std::string> state_dir;  // resolved like host_keys
+  std::optional<std::string> log_level;  // trace, debug, info, warn or error
+  std::optional<unsigned> threads;       // 0: one per CPU
+  /// Text sent to clients before authentication (RFC 4252 §5.4), not a file name.
+  std::optional<std::string> banner;
+
+  // [algorithms]: preference lists, most preferred first; never empty when set.
+  std::optional<std::vector<parley::transport::KexAlg>> kex;
+  std::optional<std::vector<parley::crypto::SignatureAlg>> host_key_algorithms;
+  std::optional<std::vector<parley::crypto::CipherAlg>> ciphers;
+  std::optional<std::vector<parley::crypto::MacAlg>> macs;
+
+  // [auth]
+  std::optional<std::string> password_file;  // resolved like host_keys
+  /// A path pattern; expand it per user with expand_path_pattern(). A relative
+  /// pattern without "%h" is resolved like host_keys.
+  std::optional<std::string> authorized_keys;
+  /// Like OpenSSH's AuthenticationMethods: a user is in once they have completed
+  /// every method of any one chain, in order. Each method is "publickey",
+  /// "password", "keyboard-interactive" or "keyboard-interactive:SUB" with SUB
+  /// one of known_keyboard_interactive_submethods. Empty: not set.
+  std::vector<std::vector<std::string>> methods;
+  /// Accounts allowed in by methods that have no user database of their own
+  /// (keyboard-interactive:higher-or-lower).
+  std::vector<std::string> users;
+
+  Limits limits;
+};
+
+/// The keyboard-interactive submethods a method chain may name.
+inline constexpr std::string_view known_keyboard_interactive_submethods[] = {"higher-or-lower",
+                                                                             "password"};
+
+/// Reads and validates the configuration file at `path`. The first problem (the
+/// one nearest the top of the file) is returned with its line: TOML syntax, an
+/// unknown key or table (a typo must not be silently ignored), a value of the
+/// wrong type or out of range, an unknown algorithm, method or log level. A
+/// missing, unreadable or non-regular file is an error with line 0.
+std::expected<Config, ConfigError> load_config(const std::filesystem::path& path);
+
+/// Validates configuration text already in memory. `path_for_errors` names the
+/// file in errors, and its directory is the base for relative paths.
+std::expected<Config, ConfigError> parse_config(std::string_view text,
+                                                const std::filesystem::path& path_for_errors);
+
+/// Expands an authorized_keys pattern for one user: "%u" becomes `user`, "%h"
+/// becomes `home` and "%%" a single '%'. Patterns in a loaded Config contain no
+/// other '%' sequences (parse_config refuses them). The caller must make sure
+/// `user` is a name it trusts in a path (no '/', not ".."), as it is pasted in
+/// verbatim.
+std::string expand_path_pattern(std::string_view pattern, std::string_view user,
+                                std::string_view home);
+
+}  // namespace parleyd

@@ -87,8 +87,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 bool valid_user_name(std::string_view user) {
   if (user.empty() || user.size() > max_user_name) return false;
   return std::ranges::all_of(user, [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -194,7 +194,8 @@ class Loader {
          [](Loader& l, const Item& i) { l.count(i, 1, 100, l.config_.limits.max_auth_tries); }},
         {"login_grace_time",
          [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 3600)) l.config_.limits.login_grace_time = std::chrono::seconds(*v);
+           if (auto v = l.integer(i, 1, 3600))
+             l.config_.limits.login_grace_time = std::chrono::seconds(*v);
          }},
         {"max_prompts",
          [](Loader& l, const Item& i) { l.count(i, 1, 256, l.config_.limits.max_prompts); }},
@@ -230,8 +231,9 @@ class Loader {
       const std::string_view name = key.str();
       const std::size_t key_line = line_of(key.source());
       const std::size_t value_line = line_of(node.source());
-      Item item{section.empty() ? std::string(name) : std::string(section) + "." + std::string(name),
-                node, value_line != 0 ? value_line : key_line};
+      Item item{
+          section.empty() ? std::string(name) : std::string(section) + "." + std::string(name),
+          node, value_line != 0 ? value_line : key_line};
       auto known = std::ranges::find(keys, name, &Key::name);
       if (known == keys.end()) {
         fail(key_line, unknown(section, name, node.is_table()));
@@ -251,9 +253,13 @@ class Loader {
   /// likely misspelt a key or put it under the wrong table header (in TOML
   /// every key after "[auth]" belongs to [auth], a classic slip).
   static std::string unknown(std::string_view section, std::string_view name, bool is_table) {
-    std::string full = section.empty() ? std::string(name) : std::string(section) + "." + std::string(name);
-    std::string message = (is_table ? "unknown table '" : "unknown key '") + full + "'";
-    if (!section.empty() && !is_table) message = "unknown key '" + std::string(name) + "' in [" + std::string(section) + "]";
+    std::string message;
+    if (is_table)
+      message = "unknown table '" + (section.empty() ? "" : std::string(section) + ".") +
+                std::string(name) + "'";
+    else
+      message = "unknown key '" + std::string(name) + "'" +
+                (section.empty() ? "" : " in [" + std::string(section) + "]");
 
     const Section* here = nullptr;
     for (const auto& s : sections())
@@ -342,7 +348,8 @@ class Loader {
   std::optional<std::vector<Text>> elements(const Item& item, const toml::array& array) {
     std::vector<Text> out;
     for (const auto& element : array) {
-      const std::size_t line = line_of(element.source()) != 0 ? line_of(element.source()) : item.line;
+      const std::size_t line =
+          line_of(element.source()) != 0 ? line_of(element.source()) : item.line;
       const auto* s = element.as_string();
       if (!s) {
         fail(line, item.name + " must be an array of strings");
@@ -383,8 +390,8 @@ class Loader {
     auto text = string(item);
     if (!text) return;
     if (text->size() > max_banner_bytes)
-      return fail(item.line, item.name + " must be at most " + std::to_string(max_banner_bytes) +
-                                 " bytes");
+      return fail(item.line,
+                  item.name + " must be at most " + std::to_string(max_banner_bytes) + " bytes");
     config_.banner = std::move(*text);
   }
 
@@ -441,7 +448,8 @@ class Loader {
     auto chains = string_array(item);
     if (!chains) return;
     if (chains->empty())
-      return fail(item.line, item.name + " must list at least one chain (leave it out for the default)");
+      return fail(item.line,
+                  item.name + " must list at least one chain (leave it out for the default)");
     std::vector<std::vector<std::string>> out;
     for (const auto& chain : *chains) {
       if (chain.value.empty()) return fail(chain.line, item.name + ": empty chain");
@@ -449,7 +457,8 @@ class Loader {
       std::size_t start = 0;
       while (true) {
         const std::size_t comma = chain.value.find(',', start);
-        std::string method = chain.value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        std::string method = chain.value.substr(
+            start, comma == std::string::npos ? std::string::npos : comma - start);
         if (auto problem = method_problem(method))
           return fail(chain.line, item.name + ": " + *problem + " in '" + chain.value + "'");
         steps.push_back(std::move(method));
@@ -475,8 +484,8 @@ class Loader {
       return "method '" + std::string(base) + "' takes no submethod";
     if (std::ranges::find(known_keyboard_interactive_submethods, sub) ==
         std::end(known_keyboard_interactive_submethods))
-      return "unknown keyboard-interactive submethod '" + std::string(sub) + "' (known: " +
-             join(known_keyboard_interactive_submethods, ", ") + ")";
+      return "unknown keyboard-interactive submethod '" + std::string(sub) +
+             "' (known: " + join(known_keyboard_interactive_submethods, ", ") + ")";
     return std::nullopt;
   }
 
@@ -486,9 +495,8 @@ class Loader {
     std::vector<std::string> out;
     for (auto& user : *names) {
       if (!valid_user_name(user.value))
-        return fail(user.line, item.name + ": bad user name '" + user.value +
-                                   "' (use 1.." + std::to_string(max_user_name) +
-                                   " of A-Z a-z 0-9 . _ -)");
+        return fail(user.line, item.name + ": bad user name '" + user.value + "' (use 1.." +
+                                   std::to_string(max_user_name) + " of A-Z a-z 0-9 . _ -)");
       out.push_back(std::move(user.value));
     }
     config_.users = std::move(out);
@@ -537,7 +545,8 @@ std::expected<Config, ConfigError> load_config(const fs::path& path) {
         file_error(path, "cannot open: " + std::generic_category().message(errno)));
   struct stat st {};
   if (::fstat(::fileno(f.get()), &st) != 0)
-    return std::unexpected(file_error(path, "cannot stat: " + std::generic_category().message(errno)));
+    return std::unexpected(
+        file_error(path, "cannot stat: " + std::generic_category().message(errno)));
   // A directory opens fine but reads fail; a FIFO or device could block or never end.
   if (!S_ISREG(st.st_mode)) return std::unexpected(file_error(path, "not a regular file"));
   if (static_cast<std::size_t>(st.st_size) > max_file_bytes)
@@ -546,7 +555,8 @@ std::expected<Config, ConfigError> load_config(const fs::path& path) {
   std::string text(static_cast<std::size_t>(st.st_size), '\0');
   const std::size_t got = std::fread(text.data(), 1, text.size(), f.get());
   if (std::ferror(f.get()))
-    return std::unexpected(file_error(path, "cannot read: " + std::generic_category().message(errno)));
+    return std::unexpected(
+        file_error(path, "cannot read: " + std::generic_category().message(errno)));
   text.resize(got);  // the file may have shrunk since fstat
   return parse_config(text, path);
 }
@@ -557,7 +567,8 @@ std::expected<Config, ConfigError> parse_config(std::string_view text,
   toml::parse_result parsed = toml::parse(text, file);
   if (!parsed) {
     const auto& error = parsed.error();
-    return std::unexpected(ConfigError{file, line_of(error.source()), std::string(error.description())});
+    return std::unexpected(
+        ConfigError{file, line_of(error.source()), std::string(error.description())});
   }
   return Loader(file, base_directory(path_for_errors)).load(parsed.table());
 }
@@ -571,10 +582,18 @@ std::string expand_path_pattern(std::string_view pattern, std::string_view user,
       continue;
     }
     switch (pattern[i + 1]) {
-      case 'u': out += user; break;
-      case 'h': out += home; break;
-      case '%': out += '%'; break;
-      default: out.append(pattern.substr(i, 2)); break;  // refused by parse_config
+      case 'u':
+        out += user;
+        break;
+      case 'h':
+        out += home;
+        break;
+      case '%':
+        out += '%';
+        break;
+      default:
+        out.append(pattern.substr(i, 2));
+        break;  // refused by parse_config
     }
     ++i;
   }

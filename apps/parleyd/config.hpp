@@ -35,13 +35,13 @@ struct ConfigError {
 /// defaults follow OpenSSH's sshd where it has the same knob (MaxAuthTries 6,
 /// LoginGraceTime 120 s).
 struct Limits {
-  std::size_t max_auth_tries = 6;                  // failed attempts before disconnect
-  std::chrono::seconds login_grace_time{120};      // time to finish authentication
-  std::size_t max_prompts = 32;                    // prompts in one keyboard-interactive round
-  std::size_t max_answer_bytes = 4096;             // bytes in one keyboard-interactive answer
-  std::size_t max_rounds = 16;                     // keyboard-interactive rounds in one attempt
-  std::size_t max_requests = 128;                  // userauth requests in one connection
-  std::chrono::milliseconds failure_delay{300};    // pause before each failure reply
+  std::size_t max_auth_tries = 6;                // failed attempts before disconnect
+  std::chrono::seconds login_grace_time{120};    // time to finish authentication
+  std::size_t max_prompts = 32;                  // prompts in one keyboard-interactive round
+  std::size_t max_answer_bytes = 4096;           // bytes in one keyboard-interactive answer
+  std::size_t max_rounds = 16;                   // keyboard-interactive rounds in one attempt
+  std::size_t max_requests = 128;                // userauth requests in one connection
+  std::chrono::milliseconds failure_delay{300};  // pause before each failure reply
 };
 
 /// A loaded configuration. Only valid values get here: algorithm names are

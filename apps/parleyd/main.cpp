@@ -25,6 +25,7 @@
 #include "parley/driver/worker_pool.hpp"
 #include "parley/transport/transport.hpp"
 #include "auth_setup.hpp"
+#include "config.hpp"
 #include "session.hpp"
 #include "state_dir.hpp"
 
@@ -51,6 +52,8 @@ struct Flags {
   std::vector<std::string> auth_methods;
   std::vector<std::string> users;
   std::string banner;
+  std::string config_file;
+  std::optional<parleyd::Config> file;  // the loaded --config, below the flags
 };
 
 /// A startup failure: what to print and the exit status.
@@ -163,6 +166,12 @@ int run(const Flags& f) {
 
   transport::TransportConfig config;
   config.role = transport::Role::server;
+  if (f.file) {  // the config file's lists, where no flag overrides them
+    if (f.file->kex) config.algorithms.kex = *f.file->kex;
+    if (f.file->host_key_algorithms) config.algorithms.host_key = *f.file->host_key_algorithms;
+    if (f.file->ciphers) config.algorithms.ciphers = *f.file->ciphers;
+    if (f.file->macs) config.algorithms.macs = *f.file->macs;
+  }
   if (auto failure = parse_algorithms(f, config.algorithms)) {
     std::cerr << "parleyd: " << failure->message << "\n";
     return failure->status;
@@ -204,6 +213,16 @@ int run(const Flags& f) {
   auth.methods = f.auth_methods;
   auth.users = f.users;
   auth.banner = f.banner;
+  if (f.file) {
+    const auto& l = f.file->limits;
+    auth.limits.max_failures = l.max_auth_tries;
+    auth.limits.login_grace = l.login_grace_time;
+    auth.limits.max_prompts = l.max_prompts;
+    auth.limits.max_answer_bytes = l.max_answer_bytes;
+    auth.limits.max_rounds = l.max_rounds;
+    auth.limits.max_requests = l.max_requests;
+    auth.limits.failure_delay = l.failure_delay;
+  }
   auto built = parleyd::build_auth_config(auth, rng, [](std::function<void()> job) {
     return password_pool.submit(std::move(job));
   });
@@ -276,6 +295,9 @@ int main(int argc, char** argv) {
   app.add_option("--user", f.users, "An account for methods without a user database (repeatable)")
       ->type_name("NAME");
   app.add_option("--banner", f.banner, "Text shown to clients before authentication");
+  app.add_option("--config", f.config_file,
+                 "TOML configuration file (see docs/parleyd.conf.example); flags override it")
+      ->type_name("FILE");
   app.add_option("--threads", f.threads, "Worker threads (0: one per CPU)")->capture_default_str();
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -288,11 +310,40 @@ int main(int argc, char** argv) {
                  "Host key signature algorithms, comma-separated")
       ->type_name("LIST");
   demo->excludes("--listen")->excludes("--port")->excludes("--host-key")->excludes("--password-file")
-      ->excludes("--authorized-keys")->excludes("--auth-methods");
+      ->excludes("--authorized-keys")->excludes("--auth-methods")->excludes("--config");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : exit_usage;
+  }
+  if (!f.config_file.empty()) {
+    auto loaded = parleyd::load_config(f.config_file);
+    if (!loaded) {
+      std::cerr << "parleyd: " << loaded.error().message() << "\n";
+      return exit_usage;
+    }
+    // Flags given on the command line win over the file.
+    const parleyd::Config& c = *loaded;
+    auto unset = [&](const char* flag) { return app.count(flag) == 0; };
+    if (c.listen && unset("--listen")) f.listen = *c.listen;
+    if (c.port && unset("--port")) f.port = *c.port;
+    if (!c.host_keys.empty() && unset("--host-key")) f.host_keys = c.host_keys;
+    if (c.state_dir && unset("--state-dir")) f.state_dir = *c.state_dir;
+    if (c.log_level && unset("--log-level")) f.log_level = *c.log_level;
+    if (c.threads && unset("--threads")) f.threads = *c.threads;
+    if (c.banner && unset("--banner")) f.banner = *c.banner;
+    if (c.password_file && unset("--password-file")) f.password_file = *c.password_file;
+    if (c.authorized_keys && unset("--authorized-keys")) f.authorized_keys = *c.authorized_keys;
+    if (!c.users.empty() && unset("--user")) f.users = c.users;
+    if (!c.methods.empty() && unset("--auth-methods")) {
+      f.auth_methods.clear();
+      for (const auto& chain : c.methods) {
+        std::string joined;
+        for (const auto& step : chain) joined += (joined.empty() ? "" : ",") + step;
+        f.auth_methods.push_back(joined);
+      }
+    }
+    f.file = std::move(*loaded);
   }
   if (f.demo) {  // for now the same as the defaults
     f.listen = "127.0.0.1";

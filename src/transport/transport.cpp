@@ -1,6 +1,7 @@
 #include "parley/transport/transport.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "parley/crypto/hash.hpp"
 #include "parley/crypto/kdf.hpp"
@@ -128,11 +129,17 @@ void Transport::process_input(Instant now) {
     handle_packet((*decoded)->payload, (*decoded)->seq, now);
   }
   if (closed_) return;
+  // Packets were decrypted in place and may have carried passwords or answers:
+  // wipe what was consumed before the memory is released or reused.
   if (in_pos_ == in_.size()) {
+    crypto::secure_wipe(in_.data(), in_.size());
     Bytes().swap(in_);  // buffers are held only while in use
     in_pos_ = 0;
   } else if (in_pos_ > 0) {
-    in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_pos_));
+    const std::size_t rest = in_.size() - in_pos_;
+    std::memmove(in_.data(), in_.data() + in_pos_, rest);
+    crypto::secure_wipe(in_.data() + rest, in_.size() - rest);
+    in_.resize(rest);
     in_pos_ = 0;
   }
 }
@@ -143,9 +150,16 @@ void Transport::peer_closed(Instant) {
   const TransportError e = partial ? TransportError::truncated_packet : TransportError::connection_closed;
   closed_ = true;
   events_.push_back(Disconnected{e, disconnect_reason(e), std::string(to_string(e))});
+  release_state();
+}
+
+void Transport::release_state() {
   kex_.reset();
+  for (auto& p : pending_) crypto::secure_wipe(p.data(), p.size());
   pending_.clear();
+  crypto::secure_wipe(in_.data(), in_.size());
   Bytes().swap(in_);
+  in_pos_ = 0;
 }
 
 void Transport::handle_packet(std::span<std::uint8_t> payload, std::uint32_t seq, Instant now) {
@@ -230,8 +244,7 @@ void Transport::handle_disconnect(BytesView payload) {
                                                       : DisconnectReason::protocol_error;
   closed_ = true;
   events_.push_back(Disconnected{TransportError::peer_disconnected, reason, std::move(description)});
-  kex_.reset();
-  pending_.clear();
+  release_state();
 }
 
 // ---- Key exchange ----
@@ -604,6 +617,7 @@ void Transport::flush_pending() {
     Bytes p = std::move(pending_.front());
     pending_.pop_front();
     send_packet(p);
+    crypto::secure_wipe(p.data(), p.size());  // it may be a USERAUTH_REQUEST with a password
   }
 }
 
@@ -674,10 +688,7 @@ void Transport::close_with(TransportError error, DisconnectReason reason, std::s
   }
   closed_ = true;
   events_.push_back(Disconnected{error, reason, std::move(description)});
-  kex_.reset();
-  pending_.clear();
-  Bytes().swap(in_);
-  in_pos_ = 0;
+  release_state();
 }
 
 }  // namespace parley::transport

@@ -112,6 +112,28 @@ def main():
         proc.terminate()
         proc.wait(timeout=10)
 
+    # The same chain from a TOML config file instead of flags.
+    conf = os.path.join(tmp, "parleyd.conf")
+    with open(conf, "w") as f:
+        f.write('[auth]\npassword_file = "users"\nmethods = ["password,keyboard-interactive:higher-or-lower"]\n')
+    proc, port = start(tmp, ["--config", conf])
+    try:
+        child = ssh(port, "bob", ["-o", "PubkeyAuthentication=no"])
+        child.expect(rb"password: ")
+        child.sendline(PASSWORD)
+        answer(child)
+        i = child.expect([b"Authenticated to 127.0.0.1", b"Permission denied", pexpect.EOF])
+        check(i == 0, "the chain configured in a TOML file works the same")
+        child.close(force=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    with open(conf, "w") as f:
+        f.write('port = 0\n\n[auth]\nusers = ["admin"]\nmethod = ["password"]\n')
+    r = subprocess.run([PARLEYD, "--config", conf], capture_output=True, timeout=20)
+    check(r.returncode == 2 and f"{conf}:5: unknown key 'method'".encode() in r.stderr,
+          "a bad config line is reported with file, line and reason")
+
     r = subprocess.run([PARLEYD, "--port", "0", "--auth-methods", "publickey,keyboard-interactive:nonsense"],
                        capture_output=True, timeout=20)
     check(r.returncode == 2 and b"keyboard-interactive:nonsense" in r.stderr, "an unknown method is a usage error naming it")

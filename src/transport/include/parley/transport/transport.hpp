@@ -176,6 +176,8 @@ class Transport {
   void flush_pending();
   void fail(TransportError error, std::string_view description = {});
   void close_with(TransportError error, DisconnectReason reason, std::string description);
+  /// Drops (wiping) the input, queued messages and key-exchange state on close.
+  void release_state();
   void check_rekey(Instant now);
 
   std::shared_ptr<const TransportConfig> config_;

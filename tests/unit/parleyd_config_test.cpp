@@ -1,0 +1,535 @@
+// parleyd's configuration file: the shipped example loads with the values it
+// shows, an empty file means every default, and each kind of mistake (syntax,
+// unknown key or table, wrong type, out of range, unknown algorithm or method)
+// is refused with the file, the line it is on and what is wrong.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+
+namespace parleyd {
+namespace {
+
+namespace fs = std::filesystem;
+namespace crypto = parley::crypto;
+namespace transport = parley::transport;
+
+// Where errors say the text came from; its directory is the base for relative paths.
+constexpr std::string_view conf_path = "/etc/parley/parleyd.conf";
+
+/// Lines joined with '\n', so a test's line numbers are the list positions (from 1).
+std::string lines(std::initializer_list<std::string_view> list) {
+  std::string out;
+  for (auto l : list) {
+    out += l;
+    out += '\n';
+  }
+  return out;
+}
+
+Config accepted(std::string_view text) {
+  auto config = parse_config(text, conf_path);
+  EXPECT_TRUE(config.has_value()) << config.error().message();
+  return config ? *config : Config{};
+}
+
+ConfigError refused(std::string_view text) {
+  auto config = parse_config(text, conf_path);
+  EXPECT_FALSE(config.has_value()) << "accepted:\n" << text;
+  return config ? ConfigError{} : config.error();
+}
+
+/// The full message for a one-line document whose only line is `line`.
+std::string refusal(std::string_view line) {
+  return refused(lines({line})).message();
+}
+
+// ---------------------------------------------------------------------------
+// Good files
+
+TEST(ParleydConfig, ExampleFileLoadsWithTheValuesItShows) {
+  const fs::path docs = fs::path(PARLEY_SOURCE_DIR) / "docs";
+  auto config = load_config(docs / "parleyd.conf.example");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+
+  EXPECT_EQ(config->listen, "0.0.0.0");
+  EXPECT_EQ(config->port, 2222);
+  EXPECT_EQ(config->host_keys, (std::vector<std::string>{
+                                   (docs / "keys/ssh_host_ed25519_key").lexically_normal().string(),
+                                   "/etc/parley/ssh_host_ecdsa_key"}));
+  EXPECT_EQ(config->state_dir, "/var/lib/parleyd");
+  EXPECT_EQ(config->log_level, "info");
+  EXPECT_EQ(config->threads, 4u);
+  EXPECT_EQ(config->banner, "Authorized use only. Connections are logged.\n");
+
+  using transport::KexAlg;
+  EXPECT_EQ(config->kex,
+            (std::vector<KexAlg>{KexAlg::curve25519_sha256, KexAlg::curve25519_sha256_libssh,
+                                 KexAlg::ecdh_sha2_nistp256, KexAlg::dh_group16_sha512,
+                                 KexAlg::dh_group14_sha256}));
+  using crypto::SignatureAlg;
+  EXPECT_EQ(config->host_key_algorithms,
+            (std::vector<SignatureAlg>{SignatureAlg::ssh_ed25519, SignatureAlg::ecdsa_sha2_nistp256,
+                                       SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256}));
+  using crypto::CipherAlg;
+  EXPECT_EQ(config->ciphers,
+            (std::vector<CipherAlg>{CipherAlg::chacha20_poly1305, CipherAlg::aes128_gcm,
+                                    CipherAlg::aes256_gcm, CipherAlg::aes128_ctr,
+                                    CipherAlg::aes256_ctr}));
+  using crypto::MacAlg;
+  EXPECT_EQ(config->macs, (std::vector<MacAlg>{MacAlg::hmac_sha2_256_etm, MacAlg::hmac_sha2_512_etm,
+                                               MacAlg::hmac_sha2_256, MacAlg::hmac_sha2_512}));
+
+  EXPECT_EQ(config->password_file, (docs / "passwd").lexically_normal().string());
+  EXPECT_EQ(config->authorized_keys, "%h/.ssh/authorized_keys");
+  EXPECT_EQ(config->methods,
+            (std::vector<std::vector<std::string>>{
+                {"publickey"}, {"password", "keyboard-interactive:higher-or-lower"}}));
+  EXPECT_EQ(config->users, std::vector<std::string>{"admin"});
+
+  EXPECT_EQ(config->limits.max_auth_tries, 6u);
+  EXPECT_EQ(config->limits.login_grace_time, std::chrono::seconds(120));
+  EXPECT_EQ(config->limits.max_prompts, 32u);
+  EXPECT_EQ(config->limits.max_answer_bytes, 4096u);
+  EXPECT_EQ(config->limits.max_rounds, 16u);
+  EXPECT_EQ(config->limits.max_requests, 128u);
+  EXPECT_EQ(config->limits.failure_delay, std::chrono::milliseconds(300));
+}
+
+void expect_all_defaults(const Config& config) {
+  EXPECT_FALSE(config.listen);
+  EXPECT_FALSE(config.port);
+  EXPECT_TRUE(config.host_keys.empty());
+  EXPECT_FALSE(config.state_dir);
+  EXPECT_FALSE(config.log_level);
+  EXPECT_FALSE(config.threads);
+  EXPECT_FALSE(config.banner);
+  EXPECT_FALSE(config.kex);
+  EXPECT_FALSE(config.host_key_algorithms);
+  EXPECT_FALSE(config.ciphers);
+  EXPECT_FALSE(config.macs);
+  EXPECT_FALSE(config.password_file);
+  EXPECT_FALSE(config.authorized_keys);
+  EXPECT_TRUE(config.methods.empty());
+  EXPECT_TRUE(config.users.empty());
+  const Limits defaults;
+  EXPECT_EQ(config.limits.max_auth_tries, defaults.max_auth_tries);
+  EXPECT_EQ(config.limits.login_grace_time, defaults.login_grace_time);
+  EXPECT_EQ(config.limits.max_prompts, defaults.max_prompts);
+  EXPECT_EQ(config.limits.max_answer_bytes, defaults.max_answer_bytes);
+  EXPECT_EQ(config.limits.max_rounds, defaults.max_rounds);
+  EXPECT_EQ(config.limits.max_requests, defaults.max_requests);
+  EXPECT_EQ(config.limits.failure_delay, defaults.failure_delay);
+}
+
+TEST(ParleydConfig, EmptyFileMeansEveryDefault) {
+  expect_all_defaults(accepted(""));
+  expect_all_defaults(accepted(lines({"# only a comment", "", "   "})));
+  // Empty tables set nothing either.
+  expect_all_defaults(accepted(lines({"[algorithms]", "[auth]", "[limits]"})));
+}
+
+TEST(ParleydConfig, LimitsAreRead) {
+  auto config = accepted(lines({
+      "[limits]",
+      "max_auth_tries = 3",
+      "login_grace_time = 30",
+      "max_prompts = 4",
+      "max_answer_bytes = 128",
+      "max_rounds = 2",
+      "max_requests = 20",
+      "failure_delay_ms = 0",
+  }));
+  EXPECT_EQ(config.limits.max_auth_tries, 3u);
+  EXPECT_EQ(config.limits.login_grace_time, std::chrono::seconds(30));
+  EXPECT_EQ(config.limits.max_prompts, 4u);
+  EXPECT_EQ(config.limits.max_answer_bytes, 128u);
+  EXPECT_EQ(config.limits.max_rounds, 2u);
+  EXPECT_EQ(config.limits.max_requests, 20u);
+  EXPECT_EQ(config.limits.failure_delay, std::chrono::milliseconds(0));
+}
+
+TEST(ParleydConfig, TablesMayBeWrittenAsDottedKeysOrInlineTables) {
+  auto config = accepted(lines({
+      "auth.users = ['alice', 'bob']",
+      "limits = { max_rounds = 5 }",
+  }));
+  EXPECT_EQ(config.users, (std::vector<std::string>{"alice", "bob"}));
+  EXPECT_EQ(config.limits.max_rounds, 5u);
+  EXPECT_EQ(config.limits.max_prompts, Limits{}.max_prompts);
+}
+
+TEST(ParleydConfig, AlgorithmsAreAStringOrAnArrayInTheOrderGiven) {
+  auto config = accepted(lines({
+      "[algorithms]",
+      "ciphers = 'aes256-ctr,chacha20-poly1305@openssh.com'",
+      "macs = ['hmac-sha2-512', 'hmac-sha2-256-etm@openssh.com']",
+  }));
+  EXPECT_EQ(config.ciphers, (std::vector<crypto::CipherAlg>{crypto::CipherAlg::aes256_ctr,
+                                                            crypto::CipherAlg::chacha20_poly1305}));
+  EXPECT_EQ(config.macs, (std::vector<crypto::MacAlg>{crypto::MacAlg::hmac_sha2_512,
+                                                      crypto::MacAlg::hmac_sha2_256_etm}));
+  EXPECT_FALSE(config.kex);
+}
+
+TEST(ParleydConfig, EveryMethodAndSubmethodIsAccepted) {
+  auto config = accepted(lines({
+      "[auth]",
+      "methods = ['publickey', 'password', 'keyboard-interactive',",
+      "           'keyboard-interactive:password,keyboard-interactive:higher-or-lower',",
+      "           'publickey,publickey']",
+  }));
+  EXPECT_EQ(config.methods,
+            (std::vector<std::vector<std::string>>{
+                {"publickey"},
+                {"password"},
+                {"keyboard-interactive"},
+                {"keyboard-interactive:password", "keyboard-interactive:higher-or-lower"},
+                {"publickey", "publickey"}}));
+}
+
+TEST(ParleydConfig, ScalarsAtTheirBounds) {
+  auto low = accepted(lines({"port = 0", "threads = 0"}));
+  EXPECT_EQ(low.port, 0);
+  EXPECT_EQ(low.threads, 0u);
+  auto high = accepted(lines({"port = 65535", "threads = 1024"}));
+  EXPECT_EQ(high.port, 65535);
+  EXPECT_EQ(high.threads, 1024u);
+  for (auto level : {"trace", "debug", "info", "warn", "error"})
+    EXPECT_EQ(accepted("log_level = '" + std::string(level) + "'").log_level, level);
+}
+
+// ---------------------------------------------------------------------------
+// Paths
+
+TEST(ParleydConfig, RelativePathsAreTakenFromTheFilesDirectory) {
+  auto config = accepted(lines({
+      "host_keys = ['keys/host_ed25519', '../shared/host_rsa', '/abs/host_ecdsa', './k']",
+      "state_dir = 'state'",
+      "[auth]",
+      "password_file = 'passwd'",
+      "authorized_keys = 'keys/%u.pub'",
+  }));
+  EXPECT_EQ(config.host_keys,
+            (std::vector<std::string>{"/etc/parley/keys/host_ed25519", "/etc/shared/host_rsa",
+                                      "/abs/host_ecdsa", "/etc/parley/k"}));
+  EXPECT_EQ(config.state_dir, "/etc/parley/state");
+  EXPECT_EQ(config.password_file, "/etc/parley/passwd");
+  EXPECT_EQ(config.authorized_keys, "/etc/parley/keys/%u.pub");
+}
+
+TEST(ParleydConfig, AuthorizedKeysUnderHomeOrAbsoluteStaysAsWritten) {
+  EXPECT_EQ(accepted("auth.authorized_keys = '%h/.ssh/authorized_keys'").authorized_keys,
+            "%h/.ssh/authorized_keys");
+  EXPECT_EQ(accepted("auth.authorized_keys = '/etc/ssh/keys/%u'").authorized_keys,
+            "/etc/ssh/keys/%u");
+  EXPECT_EQ(accepted("auth.authorized_keys = '/srv/100%%/%u'").authorized_keys, "/srv/100%%/%u");
+}
+
+TEST(ParleydConfig, LoadConfigResolvesAgainstTheRealFilesDirectory) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("parleyd_config_test." + std::to_string(::getpid()));
+  fs::create_directories(dir / "sub");
+  const fs::path file = dir / "sub" / "parleyd.conf";
+  std::ofstream(file) << "host_keys = ['hostkey']\n[auth]\npassword_file = '../passwd'\n";
+  auto config = load_config(file);
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  EXPECT_EQ(config->host_keys, std::vector<std::string>{(dir / "sub" / "hostkey").string()});
+  EXPECT_EQ(config->password_file, (dir / "passwd").string());
+
+  std::ofstream(file) << "\n\nport = 'x'\n";
+  auto bad = load_config(file);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message(), file.string() + ":3: port must be an integer");
+
+  auto directory = load_config(dir);
+  ASSERT_FALSE(directory.has_value());
+  EXPECT_EQ(directory.error().line, 0u);
+  EXPECT_EQ(directory.error().message(), dir.string() + ": not a regular file");
+  fs::remove_all(dir);
+}
+
+TEST(ParleydConfig, ExpandPathPattern) {
+  EXPECT_EQ(expand_path_pattern("%h/.ssh/authorized_keys", "alice", "/home/alice"),
+            "/home/alice/.ssh/authorized_keys");
+  EXPECT_EQ(expand_path_pattern("/etc/keys/%u/%u.pub", "bob", "/home/bob"),
+            "/etc/keys/bob/bob.pub");
+  EXPECT_EQ(expand_path_pattern("/srv/100%%/%u", "carol", "/"), "/srv/100%/carol");
+  EXPECT_EQ(expand_path_pattern("/plain", "dave", "/home/dave"), "/plain");
+}
+
+// ---------------------------------------------------------------------------
+// Whole-file errors
+
+TEST(ParleydConfig, MissingFileIsAnErrorWithoutALine) {
+  auto config = load_config("/nonexistent/parleyd.conf");
+  ASSERT_FALSE(config.has_value());
+  EXPECT_EQ(config.error().file, "/nonexistent/parleyd.conf");
+  EXPECT_EQ(config.error().line, 0u);
+  EXPECT_EQ(config.error().message(),
+            "/nonexistent/parleyd.conf: cannot open: No such file or directory");
+}
+
+TEST(ParleydConfig, MessageFormat) {
+  EXPECT_EQ((ConfigError{"a.conf", 4, "bad"}).message(), "a.conf:4: bad");
+  EXPECT_EQ((ConfigError{"a.conf", 0, "bad"}).message(), "a.conf: bad");
+}
+
+// ---------------------------------------------------------------------------
+// Errors with lines
+
+TEST(ParleydConfig, SyntaxErrorNamesItsLine) {
+  auto error = refused(lines({
+      "# comment",
+      "listen = '::'",
+      "port = ",
+      "threads = 2",
+  }));
+  EXPECT_EQ(error.file, conf_path);
+  EXPECT_EQ(error.line, 3u) << error.message();
+  EXPECT_TRUE(error.message().starts_with("/etc/parley/parleyd.conf:3: ")) << error.message();
+
+  EXPECT_EQ(refused(lines({"port = 1", "", "[auth", "users = []"})).line, 3u);
+  EXPECT_EQ(refused(lines({"port = 1", "port = 2"})).line, 2u);  // duplicate key
+  EXPECT_EQ(refused(lines({"listen = 'unterminated", "port = 2"})).line, 1u);
+}
+
+TEST(ParleydConfig, TypoKeyNamesItsLineAndTheLikelyKey) {
+  auto error = refused(lines({
+      "# parleyd",
+      "",
+      "listen = '127.0.0.1'",
+      "",
+      "# the port",
+      "",
+      "prot = 22",
+  }));
+  EXPECT_EQ(error.line, 7u);
+  EXPECT_EQ(error.reason, "unknown key 'prot' (did you mean 'port'?)");
+  EXPECT_EQ(error.message(),
+            "/etc/parley/parleyd.conf:7: unknown key 'prot' (did you mean 'port'?)");
+}
+
+TEST(ParleydConfig, UnknownKeysAndTables) {
+  EXPECT_EQ(refused(lines({"[algorithms]", "kex = 'curve25519-sha256'", "cipher = 'aes128-ctr'"}))
+                .message(),
+            "/etc/parley/parleyd.conf:3: unknown key 'cipher' in [algorithms] (did you mean "
+            "'ciphers'?)");
+  EXPECT_EQ(refused(lines({"port = 1", "[algoritms]", "kex = 'curve25519-sha256'"})).message(),
+            "/etc/parley/parleyd.conf:2: unknown table 'algoritms' (did you mean 'algorithms'?)");
+  EXPECT_EQ(refusal("color = 'blue'"), "/etc/parley/parleyd.conf:1: unknown key 'color'");
+  EXPECT_EQ(refused(lines({"[auth.extra]", "x = 1"})).message(),
+            "/etc/parley/parleyd.conf:1: unknown table 'auth.extra'");
+  // A top-level key after a table header lands in that table.
+  EXPECT_EQ(refused(lines({"[limits]", "max_rounds = 3", "port = 2022"})).message(),
+            "/etc/parley/parleyd.conf:3: unknown key 'port' in [limits] (it belongs at the top "
+            "level, before the first [table])");
+  EXPECT_EQ(refusal("kex = 'curve25519-sha256'"),
+            "/etc/parley/parleyd.conf:1: unknown key 'kex' (it belongs in [algorithms])");
+  EXPECT_EQ(refused(lines({"[auth]", "max_auth_tries = 3"})).message(),
+            "/etc/parley/parleyd.conf:2: unknown key 'max_auth_tries' in [auth] (it belongs in "
+            "[limits])");
+}
+
+TEST(ParleydConfig, TheErrorNearestTheTopIsReported) {
+  // toml++ visits keys in name order ("aaa" before "port"); the report follows the file.
+  auto error = refused(lines({"port = 'x'", "", "", "aaa = 1"}));
+  EXPECT_EQ(error.line, 1u);
+  EXPECT_EQ(error.reason, "port must be an integer");
+  error = refused(lines({"[limits]", "max_rounds = 0", "[algorithms]", "kex = 'nope'"}));
+  EXPECT_EQ(error.line, 2u);
+}
+
+TEST(ParleydConfig, WrongTypes) {
+  const std::string file = "/etc/parley/parleyd.conf:1: ";
+  EXPECT_EQ(refusal("port = '22'"), file + "port must be an integer");
+  EXPECT_EQ(refusal("port = 22.0"), file + "port must be an integer");
+  EXPECT_EQ(refusal("listen = 127"), file + "listen must be a string");
+  EXPECT_EQ(refusal("listen = ''"), file + "listen must not be empty");
+  EXPECT_EQ(refusal("host_keys = 'key'"), file + "host_keys must be an array of strings");
+  EXPECT_EQ(refusal("state_dir = true"), file + "state_dir must be a string");
+  EXPECT_EQ(refusal("log_level = 1"), file + "log_level must be a string");
+  EXPECT_EQ(refusal("threads = '4'"), file + "threads must be an integer");
+  EXPECT_EQ(refusal("banner = ['hi']"), file + "banner must be a string");
+  EXPECT_EQ(refusal("algorithms = 'x'"), file + "algorithms must be a table ([algorithms])");
+  EXPECT_EQ(refusal("auth = []"), file + "auth must be a table ([auth])");
+  EXPECT_EQ(refusal("algorithms.kex = 5"),
+            file + "algorithms.kex must be a string or an array of strings");
+  EXPECT_EQ(refusal("auth.methods = 'publickey'"),
+            file + "auth.methods must be an array of strings");
+  EXPECT_EQ(refusal("auth.users = 'admin'"), file + "auth.users must be an array of strings");
+  EXPECT_EQ(refusal("auth.password_file = 1"), file + "auth.password_file must be a string");
+  EXPECT_EQ(refusal("auth.authorized_keys = {}"), file + "auth.authorized_keys must be a string");
+  EXPECT_EQ(refusal("limits.max_rounds = 1.5"), file + "limits.max_rounds must be an integer");
+  EXPECT_EQ(refusal("limits.login_grace_time = '2m'"),
+            file + "limits.login_grace_time must be an integer");
+  EXPECT_EQ(refused(lines({"[[auth]]", "users = []"})).message(),
+            file + "auth must be a table ([auth])");
+}
+
+TEST(ParleydConfig, ABadArrayElementNamesItsOwnLine) {
+  auto error = refused(lines({
+      "host_keys = [",
+      "  'a',",
+      "  2,",
+      "]",
+  }));
+  EXPECT_EQ(error.message(), "/etc/parley/parleyd.conf:3: host_keys must be an array of strings");
+  EXPECT_EQ(refused(lines({"host_keys = [", "  'a',", "  '',", "]"})).message(),
+            "/etc/parley/parleyd.conf:3: host_keys: empty path");
+}
+
+TEST(ParleydConfig, OutOfRange) {
+  const std::string file = "/etc/parley/parleyd.conf:1: ";
+  EXPECT_EQ(refusal("port = 65536"), file + "port must be 0..65535 (got 65536)");
+  EXPECT_EQ(refusal("port = -1"), file + "port must be 0..65535 (got -1)");
+  EXPECT_EQ(refusal("threads = 1025"), file + "threads must be 0..1024 (got 1025)");
+
+  struct Bound {
+    std::string_view key;
+    long long low, high;
+  };
+  const Bound bounds[] = {
+      {"max_auth_tries", 1, 100},      {"login_grace_time", 1, 3600}, {"max_prompts", 1, 256},
+      {"max_answer_bytes", 64, 65536}, {"max_rounds", 1, 64},         {"max_requests", 1, 10000},
+      {"failure_delay_ms", 0, 10000},
+  };
+  for (const auto& b : bounds) {
+    SCOPED_TRACE(b.key);
+    const std::string key = "limits." + std::string(b.key);
+    const std::string range = std::to_string(b.low) + ".." + std::to_string(b.high);
+    accepted(key + " = " + std::to_string(b.low));
+    accepted(key + " = " + std::to_string(b.high));
+    EXPECT_EQ(refusal(key + " = " + std::to_string(b.low - 1)),
+              file + key + " must be " + range + " (got " + std::to_string(b.low - 1) + ")");
+    EXPECT_EQ(refusal(key + " = " + std::to_string(b.high + 1)),
+              file + key + " must be " + range + " (got " + std::to_string(b.high + 1) + ")");
+  }
+}
+
+TEST(ParleydConfig, LogLevelOutsideTheList) {
+  EXPECT_EQ(refused(lines({"port = 1", "log_level = 'verbose'"})).message(),
+            "/etc/parley/parleyd.conf:2: log_level must be one of trace, debug, info, warn, error "
+            "(got 'verbose')");
+  EXPECT_EQ(refusal("log_level = 'INFO'").substr(0, 40),
+            "/etc/parley/parleyd.conf:1: log_level mu");
+}
+
+TEST(ParleydConfig, BannerTooLong) {
+  EXPECT_EQ(refusal("banner = '" + std::string(16385, 'x') + "'"),
+            "/etc/parley/parleyd.conf:1: banner must be at most 16384 bytes");
+  EXPECT_EQ(accepted("banner = '" + std::string(16384, 'x') + "'").banner->size(), 16384u);
+}
+
+TEST(ParleydConfig, UnknownAlgorithm) {
+  auto error = refused(lines({
+      "[algorithms]",
+      "ciphers = 'aes128-ctr,aes192-ctr'",
+  }));
+  EXPECT_EQ(error.line, 2u);
+  EXPECT_EQ(
+      error.reason,
+      "algorithms.ciphers: unknown cipher 'aes192-ctr' (known: chacha20-poly1305@openssh.com, "
+      "aes128-gcm@openssh.com, aes256-gcm@openssh.com, aes128-ctr, aes256-ctr)");
+
+  // In a multi-line array the element's own line is named.
+  error = refused(lines({
+      "[algorithms]",
+      "kex = [",
+      "  'curve25519-sha256',",
+      "  'diffie-hellman-group1-sha1',",
+      "]",
+  }));
+  EXPECT_EQ(error.line, 4u);
+  EXPECT_TRUE(error.reason.starts_with(
+      "algorithms.kex: unknown key exchange algorithm 'diffie-hellman-group1-sha1' (known: "))
+      << error.reason;
+
+  EXPECT_TRUE(refusal("algorithms.host_key_algorithms = 'ssh-dss'")
+                  .starts_with("/etc/parley/parleyd.conf:1: algorithms.host_key_algorithms: "
+                               "unknown host key algorithm 'ssh-dss' (known: ssh-ed25519, "));
+  EXPECT_TRUE(refusal("algorithms.macs = ['hmac-md5']")
+                  .starts_with("/etc/parley/parleyd.conf:1: algorithms.macs: unknown MAC "
+                               "'hmac-md5' (known: "));
+}
+
+TEST(ParleydConfig, AlgorithmListsMustBeWellFormed) {
+  const std::string file = "/etc/parley/parleyd.conf:1: ";
+  EXPECT_EQ(refusal("algorithms.kex = ''"), file + "algorithms.kex: empty algorithm name in ''");
+  EXPECT_EQ(refusal("algorithms.ciphers = 'aes128-ctr,'"),
+            file + "algorithms.ciphers: empty algorithm name in 'aes128-ctr,'");
+  EXPECT_EQ(refusal("algorithms.macs = []"),
+            file + "algorithms.macs must name at least one algorithm");
+  EXPECT_EQ(refusal("algorithms.ciphers = ['aes128-ctr', 'aes256-ctr', 'aes128-ctr']"),
+            file + "algorithms.ciphers names 'aes128-ctr' twice");
+}
+
+TEST(ParleydConfig, UnknownMethodOrSubmethod) {
+  auto error = refused(lines({
+      "[auth]",
+      "methods = [",
+      "  'publickey',",
+      "  'publickey,pasword',",
+      "]",
+  }));
+  EXPECT_EQ(error.message(),
+            "/etc/parley/parleyd.conf:4: auth.methods: unknown method 'pasword' (known: publickey, "
+            "password, keyboard-interactive) in 'publickey,pasword'");
+
+  const std::string file = "/etc/parley/parleyd.conf:1: ";
+  EXPECT_EQ(refusal("auth.methods = ['keyboard-interactive:pam']"),
+            file +
+                "auth.methods: unknown keyboard-interactive submethod 'pam' (known: "
+                "higher-or-lower, password) in 'keyboard-interactive:pam'");
+  EXPECT_EQ(refusal("auth.methods = ['keyboard-interactive:']"),
+            file +
+                "auth.methods: unknown keyboard-interactive submethod '' (known: "
+                "higher-or-lower, password) in 'keyboard-interactive:'");
+  EXPECT_EQ(
+      refusal("auth.methods = ['password:higher-or-lower']"),
+      file + "auth.methods: method 'password' takes no submethod in 'password:higher-or-lower'");
+  EXPECT_EQ(refusal("auth.methods = ['publickey,,password']"),
+            file + "auth.methods: empty method name in 'publickey,,password'");
+  EXPECT_EQ(refusal("auth.methods = ['publickey,']"),
+            file + "auth.methods: empty method name in 'publickey,'");
+  EXPECT_EQ(refusal("auth.methods = ['']"), file + "auth.methods: empty chain");
+  EXPECT_EQ(refusal("auth.methods = []"),
+            file + "auth.methods must list at least one chain (leave it out for the default)");
+  EXPECT_EQ(refusal("auth.methods = ['none']"),
+            file +
+                "auth.methods: unknown method 'none' (known: publickey, password, "
+                "keyboard-interactive) in 'none'");
+}
+
+TEST(ParleydConfig, BadUserNames) {
+  auto error = refused(lines({"[auth]", "users = ['admin',", "  'bad user']"}));
+  EXPECT_EQ(error.message(),
+            "/etc/parley/parleyd.conf:3: auth.users: bad user name 'bad user' "
+            "(use 1..64 of A-Z a-z 0-9 . _ -)");
+  EXPECT_EQ(refused("auth.users = ['']").line, 1u);
+  EXPECT_EQ(refused("auth.users = ['" + std::string(65, 'a') + "']").line, 1u);
+  EXPECT_EQ(accepted("auth.users = ['" + std::string(64, 'a') + "']").users.size(), 1u);
+}
+
+TEST(ParleydConfig, BadPaths) {
+  const std::string file = "/etc/parley/parleyd.conf:1: ";
+  EXPECT_EQ(refusal("state_dir = ''"), file + "state_dir: empty path");
+  EXPECT_EQ(refusal("auth.password_file = ''"), file + "auth.password_file: empty path");
+  EXPECT_EQ(refusal("auth.authorized_keys = ''"), file + "auth.authorized_keys: empty path");
+  EXPECT_EQ(refusal("auth.authorized_keys = '/keys/%d'"),
+            file +
+                "auth.authorized_keys: unknown token '%d' (known: %u user name, %h home "
+                "directory, %% a '%')");
+  EXPECT_EQ(refusal("auth.authorized_keys = '/keys/%'"),
+            file + "auth.authorized_keys: '%' at the end (write %% for a literal '%')");
+}
+
+}  // namespace
+}  // namespace parleyd

@@ -53,6 +53,8 @@ struct Flags {
   std::vector<std::string> users;
   std::string banner;
   std::string config_file;
+  std::optional<std::size_t> max_auth_tries;
+  std::optional<unsigned> login_grace_time;
   std::optional<parleyd::Config> file;  // the loaded --config, below the flags
 };
 
@@ -223,6 +225,8 @@ int run(const Flags& f) {
     auth.limits.max_requests = l.max_requests;
     auth.limits.failure_delay = l.failure_delay;
   }
+  if (f.max_auth_tries) auth.limits.max_failures = *f.max_auth_tries;
+  if (f.login_grace_time) auth.limits.login_grace = std::chrono::seconds(*f.login_grace_time);
   auto built = parleyd::build_auth_config(auth, rng, [](std::function<void()> job) {
     return password_pool.submit(std::move(job));
   });
@@ -295,6 +299,12 @@ int main(int argc, char** argv) {
   app.add_option("--user", f.users, "An account for methods without a user database (repeatable)")
       ->type_name("NAME");
   app.add_option("--banner", f.banner, "Text shown to clients before authentication");
+  app.add_option("--max-auth-tries", f.max_auth_tries,
+                 "Failed authentication attempts before disconnect (default 6)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--login-grace-time", f.login_grace_time,
+                 "Seconds to complete authentication (default 120)")
+      ->check(CLI::Range(1, 3600));
   app.add_option("--config", f.config_file,
                  "TOML configuration file (see docs/parleyd.conf.example); flags override it")
       ->type_name("FILE");

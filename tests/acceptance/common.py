@@ -1,0 +1,79 @@
+"""Helpers shared by the acceptance scripts: checks with a closing tally, starting
+parleyd on a free port, and driving real OpenSSH `ssh` through a pseudo-terminal."""
+import os
+import re
+import subprocess
+
+import pexpect
+
+SSH = "/usr/bin/ssh"
+SSH_KEYGEN = "/usr/bin/ssh-keygen"
+QUESTION = re.compile(rb"What is the highest number: (\d+) or (\d+)\? ")
+
+failures = []
+checks = [0]
+
+
+def check(cond, what):
+    """Records one check; prints ok/FAIL."""
+    checks[0] += 1
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def finish(name):
+    """Prints the 'N passed, M failed' line and returns the exit status."""
+    print(f"{name}: {checks[0] - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+def keygen(path):
+    subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
+
+
+def mkpasswd(scheme, password):
+    """A crypt(3) hash as mkpasswd writes it (the password goes on stdin, never argv)."""
+    r = subprocess.run(["/usr/bin/mkpasswd", "-m", scheme, "-s"], input=password.encode(),
+                       capture_output=True, check=True)
+    return r.stdout.decode().strip()
+
+
+def start_parleyd(parleyd, tmp, args, log_path):
+    """Starts parleyd on a free port with a fresh host key; returns (process, port)."""
+    key = os.path.join(tmp, "hostkey")
+    if not os.path.exists(key):
+        keygen(key)
+    proc = subprocess.Popen([parleyd, "--port", "0", "--host-key", key, *args],
+                            stdout=subprocess.PIPE, stderr=open(log_path, "ab"))
+    m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())
+    if not m:
+        proc.kill()
+        raise SystemExit("parleyd did not start")
+    return proc, int(m.group(1))
+
+
+def stop(proc):
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def ssh(port, user, opts=()):
+    """`ssh -v` to 127.0.0.1 under pexpect, ignoring host keys, one password prompt."""
+    args = ["-F", "/dev/null", "-v", "-p", str(port), "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", *opts,
+            f"{user}@127.0.0.1", "true"]
+    return pexpect.spawn(SSH, args, timeout=20)
+
+
+def answer_question(child, right):
+    """Answers Higher or Lower (rightly or not); returns the numbers asked."""
+    child.expect(QUESTION)
+    a, b = int(child.match.group(1)), int(child.match.group(2))
+    child.sendline(str(max(a, b) if right else min(a, b)))
+    return a, b
+
+
+def outcome(child):
+    """0 if ssh authenticated, 1 if permission was denied, 2 on EOF."""
+    return child.expect([b"Authenticated to 127.0.0.1", b"Permission denied", pexpect.EOF])

@@ -1,5 +1,6 @@
 // Private key files: loading, atomic saving, and the host key bootstrap.
 #include "parley/crypto/key_file.hpp"
+#include "parley/wire/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -24,22 +25,7 @@ constexpr off_t max_key_file_size = 1 << 20;
 constexpr int max_temp_attempts = 16;
 constexpr std::string_view host_key_comment = "parley host key";
 
-/// An owned file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  /// Closes now, reporting the result (a deferred write error can surface here).
-  int close() { return ::close(std::exchange(fd_, -1)); }
-
- private:
-  int fd_;
-};
+using Fd = parley::UniqueFd;
 
 /// A failed system call: what was attempted and errno.
 struct SysError {

@@ -1,6 +1,7 @@
 // Password files: parsing `user:hash` lines and verifying passwords with
 // libxcrypt's crypt_rn(3). Hash formats are those of crypt(5) (libxcrypt).
 #include "parley/passwd/password_file.hpp"
+#include "parley/wire/unique_fd.hpp"
 
 #include <crypt.h>
 #include <fcntl.h>
@@ -58,20 +59,7 @@ std::string dummy_setting_for(const HashFormat& format);
 std::optional<std::string> check_user(std::string_view user);
 const char* c_str(const crypto::SecretBytes& s);
 
-/// An owned file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = parley::UniqueFd;
 
 /// crypt_rn's 32 KiB scratch area on the heap (too big for a thread's stack to
 /// take lightly). It holds intermediate state derived from the password, so it

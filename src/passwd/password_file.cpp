@@ -22,6 +22,12 @@
 namespace parley::passwd {
 namespace {
 
+// Upper bounds on hash cost: mkpasswd's defaults are 5000 sha-crypt rounds and
+// bcrypt cost 05; these allow far stronger settings (about a second per check
+// here) while refusing a typo such as cost 31, which would take hours.
+constexpr unsigned long max_sha_crypt_rounds = 5'000'000;
+constexpr std::string_view max_bcrypt_cost = "15";
+
 namespace fs = std::filesystem;
 
 // A password file holds one short line per user; this only stops a wrong path
@@ -358,6 +364,12 @@ std::expected<HashFormat, std::string> check_hash(std::string_view hash) {
       if (!all_digits(digits) || digits.size() > 9 || digits.front() == '0') return malformed(name);
       std::from_chars(digits.data(), digits.data() + digits.size(), value);
       if (value < 1000) return malformed(name);
+      // A hash is checked on every login: a cost far above the usual makes each
+      // login (and each failed guess at one) stall the worker pool.
+      if (value > max_sha_crypt_rounds)
+        return std::unexpected(std::string(name) + " rounds " + std::string(digits) +
+                               " would stall every login (at most " +
+                               std::to_string(max_sha_crypt_rounds) + ")");
       rounds = field->first;
       rest = field->second;
     }
@@ -377,6 +389,9 @@ std::expected<HashFormat, std::string> check_hash(std::string_view hash) {
         !all_b64(hash.substr(7))) {
       return malformed("bcrypt");
     }
+    if (cost > max_bcrypt_cost)  // two digits: compares as a number
+      return std::unexpected("bcrypt cost " + std::string(cost) + " would stall every login (at most " +
+                             std::string(max_bcrypt_cost) + ")");
     return HashFormat{Scheme::bcrypt, hash.substr(0, 4), cost};
   }
   return std::unexpected(reject_reason(hash));  // not reached: `accepted` covers every branch

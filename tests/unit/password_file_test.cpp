@@ -285,6 +285,21 @@ TEST(PasswordFile, RefusesObsoleteSchemes) {
   }
 }
 
+TEST(PasswordFile, RefusesCostsThatWouldStallEveryLogin) {
+  const std::string b64_53(53, 'a'), b64_86(86, 'a');
+  const auto bcrypt = parse_error("alice:$2b$31$" + b64_53 + "\n");
+  EXPECT_EQ(bcrypt.line, 1u);
+  EXPECT_NE(bcrypt.reason.find("bcrypt cost 31 would stall every login"), std::string::npos)
+      << bcrypt.reason;
+  const auto sha = parse_error("alice:$6$rounds=999999999$salt$" + b64_86 + "\n");
+  EXPECT_EQ(sha.line, 1u);
+  EXPECT_NE(sha.reason.find("rounds 999999999 would stall every login"), std::string::npos)
+      << sha.reason;
+  // Strong but sane settings still load.
+  EXPECT_TRUE(PasswordFile::parse("alice:$6$rounds=5000000$salt$" + b64_86 + "\n", "users").has_value());
+  EXPECT_TRUE(PasswordFile::parse("alice:$2b$15$" + b64_53 + "\n", "users").has_value());
+}
+
 TEST(PasswordFile, RefusesADuplicateUser) {
   const auto hashes = make_hashes();
   ASSERT_TRUE(hashes.has_value()) << hashes.error();

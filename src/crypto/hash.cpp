@@ -7,36 +7,35 @@
 #include <cstdlib>
 
 namespace parley::crypto {
-namespace {
 
-[[noreturn]] void libcrypto_failed(const char* what) {
-  // Hashing cannot fail on valid input; a failure means libcrypto itself is
-  // broken (no default provider, out of memory), and no caller could recover.
+void ossl::libcrypto_failed(const char* what) {
   std::fprintf(stderr, "parley: libcrypto failed in %s; aborting\n", what);
   std::abort();
 }
 
-// OpenSSL 3 "explicit fetching": EVP_MD_fetch searches the provider store under a
-// lock, so each digest is fetched once per process and kept for its lifetime.
-const EVP_MD* fetch_digest(const char* name) {
-  EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
-  if (md == nullptr) libcrypto_failed("EVP_MD_fetch");
-  return md;
-}
-
-const EVP_MD* digest_alg(HashAlg alg) {
+const EVP_MD* ossl::digest_md(HashAlg alg) {
+  auto fetch = [](const char* name) {
+    EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+    if (md == nullptr) libcrypto_failed("EVP_MD_fetch");
+    return md;
+  };
   switch (alg) {
     case HashAlg::sha256: {
-      static const EVP_MD* const md = fetch_digest("SHA256");
+      static const EVP_MD* const md = fetch("SHA256");
       return md;
     }
     case HashAlg::sha512: {
-      static const EVP_MD* const md = fetch_digest("SHA512");
+      static const EVP_MD* const md = fetch("SHA512");
       return md;
     }
   }
-  libcrypto_failed("digest_alg (unknown HashAlg)");
+  libcrypto_failed("digest_md (unknown HashAlg)");
 }
+
+namespace {
+
+using ossl::libcrypto_failed;
+const EVP_MD* digest_alg(HashAlg alg) { return ossl::digest_md(alg); }
 
 
 }  // namespace

@@ -27,12 +27,6 @@ using namespace ossl;
 
 using KexResult = std::expected<std::unique_ptr<KexKeyPair>, CryptoError>;
 
-[[noreturn]] void setup_failed(const char* what) {
-  // The groups are compiled into libcrypto; failing to load one means libcrypto
-  // is unusable (out of memory, no default provider), and nothing can recover.
-  std::fprintf(stderr, "parley: libcrypto failed in %s; aborting\n", what);
-  std::abort();
-}
 
 // A draw from an honest RNG is rejected with probability < 2^-32 (P-256) or
 // 2^-510 (DH); a source that keeps producing rejects is broken, not unlucky.
@@ -190,7 +184,7 @@ class P256KeyPair final : public KexKeyPair {
   static const EC_GROUP* curve() {
     static const EC_GROUP* const group = [] {
       EC_GROUP* g = EC_GROUP_new_by_curve_name_ex(nullptr, nullptr, NID_X9_62_prime256v1);
-      if (g == nullptr) setup_failed("EC_GROUP_new_by_curve_name_ex(P-256)");
+      if (g == nullptr) libcrypto_failed("EC_GROUP_new_by_curve_name_ex(P-256)");
       return g;
     }();
     return group;
@@ -235,7 +229,7 @@ DhGroup make_dh_group(BIGNUM* (*prime)(BIGNUM*), std::size_t exponent_bits) {
   if (p == nullptr || p_minus_1 == nullptr || g == nullptr || mont == nullptr || !ctx ||
       BN_sub_word(p_minus_1, 1) != 1 || BN_set_word(g, 2) != 1 ||  // RFC 3526: g = 2
       BN_MONT_CTX_set(mont, p, ctx.get()) != 1) {
-    setup_failed("DH group setup");
+    libcrypto_failed("DH group setup");
   }
   return DhGroup{
       p, p_minus_1, g, mont, static_cast<std::size_t>(BN_num_bytes(p)), exponent_bits / 8};

@@ -40,28 +40,8 @@ class WipeOnExit {
   Bytes& b_;
 };
 
-[[noreturn]] void libcrypto_failed(const char* what) {
-  // Reached only where libcrypto cannot fail on valid input (fetching a
-  // built-in digest, building an Ed25519 key from 32 bytes): it is unusable.
-  std::fprintf(stderr, "parley: libcrypto failed in %s; aborting\n", what);
-  std::abort();
-}
-
-const EVP_MD* fetch_md(const char* name) {
-  EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
-  if (md == nullptr) libcrypto_failed("EVP_MD_fetch");
-  return md;
-}
-
-// Digests are fetched once per process (the provider lookup takes a lock).
-const EVP_MD* sha256_md() {
-  static const EVP_MD* const md = fetch_md("SHA256");
-  return md;
-}
-const EVP_MD* sha512_md() {
-  static const EVP_MD* const md = fetch_md("SHA512");
-  return md;
-}
+const EVP_MD* sha256_md() { return digest_md(HashAlg::sha256); }
+const EVP_MD* sha512_md() { return digest_md(HashAlg::sha512); }
 
 /// The digest a signature algorithm hashes with; nullptr for Ed25519, which
 /// hashes internally (RFC 8032 "pure" mode).

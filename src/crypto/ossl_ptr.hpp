@@ -9,7 +9,19 @@
 
 #include <memory>
 
+#include "parley/crypto/hash.hpp"
+
 namespace parley::crypto::ossl {
+
+/// Ends the process: reached only where libcrypto cannot fail on valid input
+/// (a built-in algorithm missing, out of memory), so no caller could recover,
+/// and carrying on after e.g. a failed encryption could put plaintext on the
+/// wire. Like OpenSSH's fatal(). Defined in hash.cpp.
+[[noreturn]] void libcrypto_failed(const char* what);
+
+/// The digest, fetched once per process (OpenSSL 3 fetches search the
+/// provider store under a lock). Defined in hash.cpp.
+const EVP_MD* digest_md(HashAlg alg);
 
 /// Calls `Free` on destruction; a template so each type gets one line below.
 template <auto Free>

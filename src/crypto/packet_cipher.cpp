@@ -18,12 +18,7 @@ namespace {
 // ---------------------------------------------------------------------------
 // libcrypto plumbing
 
-[[noreturn]] void libcrypto_failed(const char* what) {
-  // seal() has no way to report an error, and continuing after a failed
-  // encryption could put plaintext on the wire; like OpenSSH's fatal(), stop.
-  std::fprintf(stderr, "parley: libcrypto failed in %s; aborting\n", what);
-  std::abort();
-}
+using ossl::libcrypto_failed;
 
 void check(int ok, const char* what) {
   if (ok != 1) libcrypto_failed(what);

@@ -52,6 +52,7 @@ struct ServerAuth::Attempt {
 ServerAuth::ServerAuth(std::shared_ptr<const ServerAuthConfig> config, std::string peer,
                        Instant now)
     : config_(std::move(config)),
+      chains_(effective_chains(*config_)),
       peer_(std::move(peer)),
       grace_deadline_(now + config_->limits.login_grace) {}
 
@@ -321,18 +322,18 @@ void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Inst
   complete_step(*step, key->fingerprint(), now);
 }
 
-std::vector<std::vector<std::string>> ServerAuth::chains() const {
-  if (!config_->chains.empty()) return config_->chains;
+std::vector<std::vector<std::string>> ServerAuth::effective_chains(const ServerAuthConfig& config) {
+  if (!config.chains.empty()) return config.chains;
   std::vector<std::vector<std::string>> any;
-  if (config_->authorized_keys) any.push_back({"publickey"});
-  if (config_->password) any.push_back({"password"});
-  if (keyboard_interactive_offered()) any.push_back({"keyboard-interactive"});
+  if (config.authorized_keys) any.push_back({"publickey"});
+  if (config.password) any.push_back({"password"});
+  if (config.keyboard_interactive || config.password) any.push_back({"keyboard-interactive"});
   return any;
 }
 
 std::vector<std::string> ServerAuth::next_steps() const {
   std::vector<std::string> next;
-  for (const auto& chain : chains()) {
+  for (const auto& chain : chains_) {
     // A chain is alive while what was completed is a prefix of it (in order, as OpenSSH).
     if (chain.size() <= completed_steps_.size()) continue;
     if (!std::equal(completed_steps_.begin(), completed_steps_.end(), chain.begin())) continue;
@@ -353,7 +354,7 @@ void ServerAuth::complete_step(const std::string& step, std::string fingerprint,
   attempt_.reset();
   completed_steps_.push_back(step);
   completed_.push_back(CompletedMethod{std::string(wire_method(step)), std::move(fingerprint)});
-  for (const auto& chain : chains()) {
+  for (const auto& chain : chains_) {
     if (chain == completed_steps_) {
       done_ = true;
       out_.push_back(Bytes{transport::msg::userauth_success});

@@ -67,6 +67,7 @@ std::optional<KexInitLists> parse_kexinit(BytesView payload) {
 
 struct Transport::KexState {
   Bytes our_kexinit;
+  KexInitLists ours;  // what our_kexinit offers, kept so it is not parsed back
   std::uint32_t our_kexinit_seq = 0;
   Bytes peer_kexinit;
   bool peer_kexinit_received = false;
@@ -288,6 +289,7 @@ void Transport::start_kex(Instant now) {
   w.raw(cookie);
   w.name_list(kex_names).name_list(host).name_list(ciphers).name_list(ciphers);
   w.name_list(macs).name_list(macs).name_list(none).name_list(none);
+  kex_->ours = KexInitLists{kex_names, host, ciphers, ciphers, macs, macs, none, none, false};
   w.string(std::string_view{}).string(std::string_view{});
   w.boolean(false).uint32(0);
   kex_->our_kexinit_seq = encoder_.next_seq();
@@ -305,9 +307,9 @@ void Transport::handle_kexinit(BytesView payload, std::uint32_t seq, Instant now
 
   const bool client = config_->role == Role::client;
   const bool first = !session_id_.has_value();
-  auto ours = parse_kexinit(kex_->our_kexinit);
-  const KexInitLists& c = client ? *ours : *lists;
-  const KexInitLists& s = client ? *lists : *ours;
+  const KexInitLists& ours = kex_->ours;
+  const KexInitLists& c = client ? ours : *lists;
+  const KexInitLists& s = client ? *lists : ours;
 
   if (first) {
     // Terrapin countermeasure: strict mode if both offered it; then KEXINIT must be first.
@@ -352,10 +354,10 @@ void Transport::handle_kexinit(BytesView payload, std::uint32_t seq, Instant now
 
   // RFC 4253 §7: a guessed first kex packet is ignored if the guess was wrong.
   if (lists->first_kex_packet_follows) {
-    const bool right = !lists->kex.empty() && !ours->kex.empty() &&
-                       lists->kex.names()[0] == ours->kex.names()[0] &&
-                       !lists->host_key.empty() && !ours->host_key.empty() &&
-                       lists->host_key.names()[0] == ours->host_key.names()[0];
+    const bool right = !lists->kex.empty() && !ours.kex.empty() &&
+                       lists->kex.names()[0] == ours.kex.names()[0] &&
+                       !lists->host_key.empty() && !ours.host_key.empty() &&
+                       lists->host_key.names()[0] == ours.host_key.names()[0];
     kex_->ignore_next_kex_packet = !right;
   }
   kex_->algs = n;

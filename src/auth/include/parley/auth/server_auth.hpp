@@ -122,7 +122,8 @@ class ServerAuth {
   void start_password(crypto::SecretBytes password, Instant now);
   void handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now);
   bool keyboard_interactive_offered() const;
-  std::vector<std::vector<std::string>> chains() const;
+  /// The configured chains, or one single-step chain per offered method.
+  static std::vector<std::vector<std::string>> effective_chains(const ServerAuthConfig& config);
   std::vector<std::string> next_steps() const;
   std::optional<std::string> step_for(std::string_view method) const;
   void complete_step(const std::string& step, std::string fingerprint, Instant now);
@@ -136,6 +137,7 @@ class ServerAuth {
   std::string methods() const;
 
   std::shared_ptr<const ServerAuthConfig> config_;
+  std::vector<std::vector<std::string>> chains_;  // effective_chains(*config_), computed once
   std::string peer_;
   Instant grace_deadline_;
   std::optional<std::string> user_, service_;

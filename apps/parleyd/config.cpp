@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <span>
@@ -147,6 +148,8 @@ class Loader {
         {"algorithms", [](Loader& l, const Item& i) { l.section(i, algorithms_keys()); }},
         {"auth", [](Loader& l, const Item& i) { l.section(i, auth_keys()); }},
         {"limits", [](Loader& l, const Item& i) { l.section(i, limits_keys()); }},
+        {"session", [](Loader& l, const Item& i) { l.section(i, session_keys()); }},
+        {"forwarding", [](Loader& l, const Item& i) { l.section(i, forwarding_keys()); }},
     };
     return keys;
   }
@@ -216,11 +219,52 @@ class Loader {
     return keys;
   }
 
+  static std::span<const Key> session_keys() {
+    static const Key keys[] = {
+        {"shell",
+         [](Loader& l, const Item& i) {
+           auto s = l.nonempty_string(i);
+           if (s && l.absolute(i, *s, "")) l.config_.session.shell = std::move(*s);
+         }},
+        {"sftp_server",
+         [](Loader& l, const Item& i) {
+           // "" is a choice, not a slip: no sftp subsystem at all.
+           auto s = l.string(i);
+           if (s && (s->empty() || l.absolute(i, *s, ", or '' to turn sftp off")))
+             l.config_.session.sftp_server = std::move(*s);
+         }},
+        {"accept_env", [](Loader& l, const Item& i) { l.accept_env(i); }},
+        {"max_sessions",
+         [](Loader& l, const Item& i) {
+           if (auto v = l.integer(i, 1, 1000))
+             l.config_.session.max_sessions = static_cast<std::size_t>(*v);
+         }},
+    };
+    return keys;
+  }
+
+  static std::span<const Key> forwarding_keys() {
+    static const Key keys[] = {
+        {"local", [](Loader& l, const Item& i) { l.config_.forwarding.local = l.boolean(i); }},
+        {"remote", [](Loader& l, const Item& i) { l.config_.forwarding.remote = l.boolean(i); }},
+        {"permit_open",
+         [](Loader& l, const Item& i) { l.permits(i, 1, l.config_.forwarding.permit_open); }},
+        {"permit_listen",
+         // Port 0 asks the server to pick one, as ssh -R 0:host:port does.
+         [](Loader& l, const Item& i) { l.permits(i, 0, l.config_.forwarding.permit_listen); }},
+        {"gateway_ports",
+         [](Loader& l, const Item& i) { l.config_.forwarding.gateway_ports = l.boolean(i); }},
+    };
+    return keys;
+  }
+
   static std::span<const Section> sections() {
     static const Section all[] = {{"", top_keys()},
                                   {"algorithms", algorithms_keys()},
                                   {"auth", auth_keys()},
-                                  {"limits", limits_keys()}};
+                                  {"limits", limits_keys()},
+                                  {"session", session_keys()},
+                                  {"forwarding", forwarding_keys()}};
     return all;
   }
 
@@ -327,6 +371,15 @@ class Loader {
     if (auto v = integer(item, low, high)) out = static_cast<std::size_t>(*v);
   }
 
+  std::optional<bool> boolean(const Item& item) {
+    const auto* b = item.node.as_boolean();
+    if (!b) {
+      fail(item.line, item.name + " must be true or false");
+      return std::nullopt;
+    }
+    return b->get();
+  }
+
   /// An array whose elements are all strings.
   std::optional<std::vector<Text>> string_array(const Item& item) {
     const auto* array = item.node.as_array();
@@ -367,6 +420,15 @@ class Loader {
       return std::nullopt;
     }
     return resolve(text.value);
+  }
+
+  /// A program to run: it must not depend on a working directory or $PATH.
+  /// `alternative` completes the message ("" when there is none).
+  bool absolute(const Item& item, const std::string& p, std::string_view alternative) {
+    if (fs::path(p).is_absolute()) return true;
+    fail(item.line,
+         item.name + " must be an absolute path" + std::string(alternative) + " (got '" + p + "')");
+    return false;
   }
 
   std::string resolve(const std::string& p) const {
@@ -500,6 +562,79 @@ class Loader {
       out.push_back(std::move(user.value));
     }
     config_.users = std::move(out);
+  }
+
+  void accept_env(const Item& item) {
+    auto patterns = string_or_array(item);
+    if (!patterns) return;
+    std::vector<std::string> out;
+    for (auto& pattern : *patterns) {
+      if (pattern.value.empty()) return fail(pattern.line, item.name + ": empty pattern");
+      if (pattern.value.find('=') != std::string::npos)
+        return fail(pattern.line, item.name + ": '=' in '" + pattern.value +
+                                      "' (name the variable, not its value)");
+      // Algorithm lists here may be comma-separated and sshd's AcceptEnv is
+      // space-separated; either way such a pattern would silently match nothing.
+      if (pattern.value.find_first_of(", \t") != std::string::npos)
+        return fail(pattern.line, item.name + ": '" + pattern.value +
+                                      "' is more than one pattern (give each its own string)");
+      out.push_back(std::move(pattern.value));
+    }
+    config_.session.accept_env = std::move(out);
+  }
+
+  /// permit_open and permit_listen: "host:port" entries or "any". The lowest
+  /// port accepted is `low_port`.
+  void permits(const Item& item, std::uint32_t low_port,
+               std::optional<std::vector<std::string>>& out) {
+    auto entries = string_array(item);
+    if (!entries) return;
+    // The server reads an empty list as "anywhere", the opposite of what it looks like.
+    if (entries->empty())
+      return fail(item.line, item.name +
+                                 " must list at least one entry (write ['any'] for anywhere, "
+                                 "or leave it out)");
+    std::vector<std::string> list;
+    for (auto& entry : *entries) {
+      if (entry.value.empty()) return fail(entry.line, item.name + ": empty entry");
+      if (auto problem = permit_problem(entry.value, low_port))
+        return fail(entry.line, item.name + ": " + *problem + " in '" + entry.value +
+                                    "' (write host:port, [address]:port or any; port " +
+                                    std::to_string(low_port) + "..65535 or *)");
+      list.push_back(std::move(entry.value));
+    }
+    out = std::move(list);
+  }
+
+  /// What is wrong with one permit_open or permit_listen entry, if anything.
+  static std::optional<std::string> permit_problem(std::string_view entry, std::uint32_t low_port) {
+    if (entry == "any") return std::nullopt;
+    std::string_view host;
+    std::string_view rest;
+    if (entry.front() == '[') {
+      const std::size_t close = entry.find(']');
+      if (close == std::string_view::npos) return "no ']' after '['";
+      host = entry.substr(1, close - 1);
+      rest = entry.substr(close + 1);
+      if (rest.empty() || rest.front() != ':') return "no ':port' after ']'";
+      rest.remove_prefix(1);
+    } else {
+      const std::size_t colon = entry.find(':');
+      if (colon == std::string_view::npos) return "no port";
+      host = entry.substr(0, colon);
+      rest = entry.substr(colon + 1);
+      if (rest.find(':') != std::string_view::npos) return "more than one ':'";
+    }
+    if (host.empty()) return "empty host";
+    if (host.find_first_of("[] \t") != std::string_view::npos)
+      return "bad host '" + std::string(host) + "'";
+    if (rest == "*") return std::nullopt;
+    std::uint32_t port = 0;
+    const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), port);
+    if (rest.empty() || ec != std::errc() || end != rest.data() + rest.size() || port < low_port ||
+        port > 65535)
+      return "bad port '" + std::string(rest) + "'";
+    return std::nullopt;
   }
 
   /// Records a problem unless one nearer the top of the file is already known.

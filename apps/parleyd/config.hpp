@@ -44,6 +44,23 @@ struct Limits {
   std::chrono::milliseconds failure_delay{300};  // pause before each failure reply
 };
 
+/// What sessions run and which variables clients may set, from [session].
+struct SessionSettings {
+  std::optional<std::string> shell;        // default: the login shell of parleyd's user
+  std::optional<std::string> sftp_server;  // "" disables the sftp subsystem
+  std::optional<std::vector<std::string>> accept_env;  // patterns; default LANG, LC_*
+  std::optional<std::size_t> max_sessions;             // per connection, 1..1000; default 10
+};
+
+/// TCP forwarding, from [forwarding]. Everything is off unless turned on.
+struct ForwardingSettings {
+  std::optional<bool> local;                   // direct-tcpip (ssh -L, ssh -W)
+  std::optional<bool> remote;                  // tcpip-forward (ssh -R)
+  std::optional<std::vector<std::string>> permit_open;    // "host:port", host pattern, port or "*"
+  std::optional<std::vector<std::string>> permit_listen;  // as permit_open
+  std::optional<bool> gateway_ports;           // remote listeners on the requested address
+};
+
 /// A loaded configuration. Only valid values get here: algorithm names are
 /// already parsed, paths already resolved, numbers already range-checked.
 struct Config {
@@ -80,6 +97,8 @@ struct Config {
   std::vector<std::string> users;
 
   Limits limits;
+  SessionSettings session;
+  ForwardingSettings forwarding;
 };
 
 /// The keyboard-interactive submethods a method chain may name.

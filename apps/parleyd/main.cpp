@@ -56,7 +56,51 @@ struct Flags {
   std::optional<std::size_t> max_auth_tries;
   std::optional<unsigned> login_grace_time;
   std::optional<parleyd::Config> file;  // the loaded --config, below the flags
+  // Sessions and forwarding.
+  std::optional<std::string> shell, sftp_server;
+  std::vector<std::string> accept_env;
+  std::optional<std::size_t> max_sessions;
+  std::string allow_tcp_forwarding = "no";
+  std::vector<std::string> permit_open, permit_listen;
+  bool gateway_ports = false;
 };
+
+/// Welcome shown at the start of the demo's shell sessions.
+constexpr const char* demo_welcome =
+    "Welcome to parley. You answered the question; here is your shell.\n"
+    "(parleyd runs it as the user it runs as.)\n";
+
+/// The session policy and process options from the flags over the config file.
+std::shared_ptr<const parleyd::SessionSetup> session_setup(const Flags& f) {
+  auto policy = std::make_shared<parley::auth::ChannelPolicy>();
+  auto setup = std::make_shared<parleyd::SessionSetup>();
+  if (f.file) {
+    const auto& s = f.file->session;
+    const auto& fw = f.file->forwarding;
+    if (s.shell) setup->process.shell = *s.shell;
+    if (s.sftp_server) setup->process.sftp_server = *s.sftp_server;
+    if (s.accept_env) policy->env_allow = *s.accept_env;
+    if (s.max_sessions) policy->max_sessions = *s.max_sessions;
+    if (fw.local) policy->allow_local_forwarding = *fw.local;
+    if (fw.remote) policy->allow_remote_forwarding = *fw.remote;
+    if (fw.permit_open) policy->permit_open = *fw.permit_open;
+    if (fw.permit_listen) policy->permit_listen = *fw.permit_listen;
+    if (fw.gateway_ports) policy->gateway_ports = *fw.gateway_ports;
+  }
+  if (f.shell) setup->process.shell = *f.shell;
+  if (f.sftp_server) setup->process.sftp_server = *f.sftp_server;
+  if (!f.accept_env.empty()) policy->env_allow = f.accept_env;
+  if (f.max_sessions) policy->max_sessions = *f.max_sessions;
+  if (f.allow_tcp_forwarding != "config") {
+    policy->allow_local_forwarding = f.allow_tcp_forwarding == "yes" || f.allow_tcp_forwarding == "local";
+    policy->allow_remote_forwarding = f.allow_tcp_forwarding == "yes" || f.allow_tcp_forwarding == "remote";
+  }
+  if (!f.permit_open.empty()) policy->permit_open = f.permit_open;
+  if (!f.permit_listen.empty()) policy->permit_listen = f.permit_listen;
+  if (f.gateway_ports) policy->gateway_ports = true;
+  setup->policy = std::move(policy);
+  return setup;
+}
 
 /// A startup failure: what to print and the exit status.
 struct Failure {
@@ -235,12 +279,21 @@ int run(const Flags& f) {
     return exit_usage;
   }
   std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = *built;
-  driver::Server server(options, [shared_config, shared_auth](const driver::PeerInfo& peer,
-                                                              transport::Instant now) {
-    std::string who = host_port(peer.address, peer.port);
+  auto sessions = session_setup(f);
+  // The demo (nothing configured: Higher or Lower for admin) greets its shells.
+  if (f.demo || (f.password_file.empty() && f.authorized_keys.empty() && f.auth_methods.empty())) {
+    auto demo = std::make_shared<parleyd::SessionSetup>(*sessions);
+    demo->welcome = demo_welcome;
+    sessions = demo;
+  }
+  driver::Server server(options, driver::ConnectionFactory([shared_config, shared_auth, sessions](
+                                                               driver::ConnectionContext& context,
+                                                               transport::Instant now) {
+    std::string who = host_port(context.peer().address, context.peer().port);
     spdlog::info("{}: connection open", who);
-    return parleyd::make_server_endpoint(shared_config, shared_auth, rng, std::move(who), now);
-  });
+    return parleyd::make_server_endpoint(shared_config, shared_auth, sessions, rng, context,
+                                         std::move(who), now);
+  }));
   if (auto started = server.start(); !started) {
     std::cerr << "parleyd: " << started.error() << "\n";
     return exit_runtime_error;
@@ -305,6 +358,29 @@ int main(int argc, char** argv) {
   app.add_option("--login-grace-time", f.login_grace_time,
                  "Seconds to complete authentication (default 120)")
       ->check(CLI::Range(1, 3600));
+  app.add_option("--shell", f.shell, "Shell for sessions (default: the login shell of this user)")
+      ->type_name("PATH");
+  app.add_option("--sftp-server", f.sftp_server,
+                 "Program for the sftp subsystem (default /usr/lib/openssh/sftp-server; '' disables)")
+      ->type_name("PATH");
+  app.add_option("--accept-env", f.accept_env,
+                 "Variables clients may set, as patterns (repeatable; default LANG and LC_*)")
+      ->type_name("PATTERN");
+  app.add_option("--max-sessions", f.max_sessions, "Sessions per connection (default 10)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--allow-tcp-forwarding", f.allow_tcp_forwarding,
+                 "no, local (ssh -L/-W), remote (ssh -R) or yes; 'config' leaves the file's setting")
+      ->check(CLI::IsMember({"no", "local", "remote", "yes", "config"}))
+      ->capture_default_str();
+  app.add_option("--permit-open", f.permit_open,
+                 "Destinations ssh -L/-W may reach, HOST:PORT with patterns and * (repeatable; "
+                 "default any)")
+      ->type_name("HOST:PORT");
+  app.add_option("--permit-listen", f.permit_listen,
+                 "Addresses ssh -R may listen on, HOST:PORT (repeatable; default any)")
+      ->type_name("HOST:PORT");
+  app.add_flag("--gateway-ports", f.gateway_ports,
+               "Let ssh -R listeners bind the address the client asks for (default: loopback)");
   app.add_option("--config", f.config_file,
                  "TOML configuration file (see docs/parleyd.conf.example); flags override it")
       ->type_name("FILE");
@@ -345,6 +421,7 @@ int main(int argc, char** argv) {
     if (c.password_file && unset("--password-file")) f.password_file = *c.password_file;
     if (c.authorized_keys && unset("--authorized-keys")) f.authorized_keys = *c.authorized_keys;
     if (!c.users.empty() && unset("--user")) f.users = c.users;
+    if (unset("--allow-tcp-forwarding")) f.allow_tcp_forwarding = "config";
     if (!c.methods.empty() && unset("--auth-methods")) {
       f.auth_methods.clear();
       for (const auto& chain : c.methods) {

@@ -33,12 +33,64 @@ std::string describe(const transport::Negotiated& n) {
   return s;
 }
 
+/// Shows a text when a shell starts, then lets `inner` do everything.
+class Welcome final : public parley::connection::ChannelHandler {
+ public:
+  Welcome(std::unique_ptr<ChannelHandler> inner, std::string text)
+      : inner_(std::move(inner)), text_(std::move(text)) {}
+  bool attach(parley::connection::ChannelIo& io) override {
+    io_ = &io;
+    return inner_->attach(io);
+  }
+  void on_data(parley::BytesView data) override { inner_->on_data(data); }
+  void on_eof() override { inner_->on_eof(); }
+  void on_writable() override { inner_->on_writable(); }
+  void on_closed() override { inner_->on_closed(); }
+  bool on_pty(const parley::connection::PtyRequest& p) override {
+    pty_ = inner_->on_pty(p);
+    return pty_;
+  }
+  bool on_env(const parley::connection::EnvRequest& e) override { return inner_->on_env(e); }
+  bool on_start(const parley::connection::StartRequest& r) override {
+    if (r.kind == parley::connection::StartRequest::Kind::shell) {
+      // On a terminal a bare "\n" would not return the carriage.
+      std::string text = text_;
+      if (pty_) {
+        std::string crlf;
+        for (char c : text) {
+          if (c == '\n') crlf += '\r';
+          crlf += c;
+        }
+        text = std::move(crlf);
+      }
+      io_->write(parley::as_bytes(text));
+    }
+    return inner_->on_start(r);
+  }
+  void on_window_change(const parley::connection::WindowChange& w) override {
+    inner_->on_window_change(w);
+  }
+  bool on_signal(std::string_view name) override { return inner_->on_signal(name); }
+
+ private:
+  std::unique_ptr<ChannelHandler> inner_;
+  std::string text_;
+  parley::connection::ChannelIo* io_ = nullptr;
+  bool pty_ = false;
+};
+
 }  // namespace
+
+std::unique_ptr<parley::connection::ChannelHandler> with_welcome(
+    std::unique_ptr<parley::connection::ChannelHandler> inner, std::string text) {
+  return std::make_unique<Welcome>(std::move(inner), std::move(text));
+}
 
 std::unique_ptr<transport::Endpoint> make_server_endpoint(
     const std::shared_ptr<const transport::TransportConfig>& transport_config,
-    const std::shared_ptr<const parley::auth::ServerAuthConfig>& auth_config, crypto::Random& rng,
-    std::string peer, transport::Instant now) {
+    const std::shared_ptr<const parley::auth::ServerAuthConfig>& auth_config,
+    const std::shared_ptr<const SessionSetup>& sessions, crypto::Random& rng,
+    parley::driver::ConnectionContext& context, std::string peer, transport::Instant now) {
   parley::auth::ConnectionObserver observer;
   auto conn = std::make_unique<parley::auth::ServerConnection>(transport_config, auth_config, rng,
                                                                peer, now);
@@ -78,7 +130,19 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
         },
         event);
   };
+  observer.on_channel = [peer](std::string_view line) { spdlog::info("{}: {}", peer, line); };
   conn->set_observer(std::move(observer));
+  if (sessions) {
+    parley::driver::SessionFactory factory;
+    if (!sessions->welcome.empty()) {
+      factory = [process = sessions->process, text = sessions->welcome](
+                    parley::driver::ConnectionContext& ctx, const std::string& user) {
+        return with_welcome(parley::driver::make_process_session(ctx, process, user), text);
+      };
+    }
+    conn->set_channel_services(sessions->policy, parley::driver::make_channel_services(
+                                                     context, sessions->process, std::move(factory)));
+  }
   return conn;
 }
 

@@ -6,16 +6,32 @@
 #include <string>
 
 #include "parley/auth/server_connection.hpp"
+#include "parley/driver/services.hpp"
 
 namespace parleyd {
 
+/// How sessions are served, shared by every connection.
+struct SessionSetup {
+  std::shared_ptr<const parley::auth::ChannelPolicy> policy;
+  parley::driver::ProcessOptions process;
+  /// Text shown at the start of every shell session (the demo's welcome); empty: none.
+  std::string welcome;
+};
+
 /// Builds the Endpoint for a new connection. Logs key exchanges, one audit line
 /// per authentication step (user, method, provider, prompt count, round,
-/// outcome, peer: never an answer, never prompt text) and the end of the
-/// connection. The configs are shared by every connection; `rng` must outlive it.
+/// outcome, peer: never an answer, never prompt text), channel activity and the
+/// end of the connection. The configs are shared by every connection; `rng`
+/// must outlive it.
 std::unique_ptr<parley::transport::Endpoint> make_server_endpoint(
     const std::shared_ptr<const parley::transport::TransportConfig>& transport_config,
     const std::shared_ptr<const parley::auth::ServerAuthConfig>& auth_config,
-    parley::crypto::Random& rng, std::string peer, parley::transport::Instant now);
+    const std::shared_ptr<const SessionSetup>& sessions, parley::crypto::Random& rng,
+    parley::driver::ConnectionContext& context, std::string peer, parley::transport::Instant now);
+
+/// A session handler that shows `text` when a shell starts and otherwise is `inner`:
+/// the embedding API's smallest use.
+std::unique_ptr<parley::connection::ChannelHandler> with_welcome(
+    std::unique_ptr<parley::connection::ChannelHandler> inner, std::string text);
 
 }  // namespace parleyd

@@ -207,6 +207,8 @@ asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
         socket.close(ignored);
         co_return;
       }
+      endpoint.on_output_written(Clock::now());
+      continue;  // what the endpoint produced meanwhile goes out before the next wait
     }
     if (endpoint.closed()) {
       if (peer_gone) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "drive.hpp"
+#include "context.hpp"
 
 namespace parley::driver {
 namespace {
@@ -59,16 +60,17 @@ struct Connection : std::enable_shared_from_this<Connection> {
 };
 
 struct Server::Impl {
-  Impl(ServerOptions o, EndpointFactory f) : options(std::move(o)), factory(std::move(f)) {}
+  Impl(ServerOptions o, ConnectionFactory f) : options(std::move(o)), factory(std::move(f)) {}
 
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn, PeerInfo peer);
+  asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn, PeerInfo peer,
+                                       PeerInfo local);
   /// Adds `c` to the registry and counts it; false once stop() has begun.
   bool enroll(Connection* c);
   void remove(Connection* c);
 
   ServerOptions options;
-  EndpointFactory factory;
+  ConnectionFactory factory;
   std::uint16_t port = 0;
 
   // Declared before the io_context: connection frames destroyed with the
@@ -140,20 +142,30 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       continue;
     }
     PeerInfo peer{remote.address().to_string(), remote.port()};
+    auto here = socket.local_endpoint(ec);
+    if (ec) {
+      socket.close(ec);
+      continue;
+    }
+    PeerInfo local{here.address().to_string(), here.port()};
     auto conn = std::make_shared<Connection>(std::move(socket), *this);
     if (!enroll(conn.get())) co_return;  // stop() has begun
     auto executor = conn->socket.get_executor();
-    asio::co_spawn(executor, run_connection(std::move(conn), std::move(peer)), asio::detached);
+    asio::co_spawn(executor, run_connection(std::move(conn), std::move(peer), std::move(local)),
+                   asio::detached);
   }
 }
 
 asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn,
-                                                   PeerInfo peer) {
+                                                   PeerInfo peer, PeerInfo local) {
   // Nothing a single connection does may take the server down.
   try {
     std::error_code ec;
     conn->socket.set_option(tcp::no_delay(true), ec);
-    std::unique_ptr<transport::Endpoint> endpoint = factory(peer, transport::Clock::now());
+    // The context outlives the endpoint (declared first): its handlers use the strand.
+    ConnectionContext context(std::make_unique<ConnectionContext::Impl>(
+        ConnectionContext::Impl{conn->socket.get_executor(), std::move(peer), std::move(local)}));
+    std::unique_ptr<transport::Endpoint> endpoint = factory(context, transport::Clock::now());
     if (endpoint) co_await detail::drive(conn->socket, conn->timer, *endpoint);
   } catch (...) {
   }
@@ -161,6 +173,13 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
 }
 
 Server::Server(ServerOptions options, EndpointFactory factory)
+    : Server(std::move(options),
+             ConnectionFactory([f = std::move(factory)](ConnectionContext& context,
+                                                        transport::Instant now) {
+               return f(context.peer(), now);
+             })) {}
+
+Server::Server(ServerOptions options, ConnectionFactory factory)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(factory))) {}
 
 Server::~Server() {

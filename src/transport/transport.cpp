@@ -158,6 +158,7 @@ void Transport::release_state() {
   kex_.reset();
   for (auto& p : pending_) crypto::secure_wipe(p.data(), p.size());
   pending_.clear();
+  pending_bytes_ = 0;
   crypto::secure_wipe(in_.data(), in_.size());
   Bytes().swap(in_);
   in_pos_ = 0;
@@ -608,6 +609,7 @@ void Transport::send(BytesView payload) {
   // the rest waits, in order, and leaves right after our NEWKEYS.
   if (!session_id_ || (kex_ && !kex_->sent_newkeys)) {
     pending_.emplace_back(payload.begin(), payload.end());
+    pending_bytes_ += payload.size();
     return;
   }
   send_packet(payload);
@@ -618,6 +620,7 @@ void Transport::flush_pending() {
   while (!pending_.empty() && !closed_) {
     Bytes p = std::move(pending_.front());
     pending_.pop_front();
+    pending_bytes_ -= p.size();
     send_packet(p);
     crypto::secure_wipe(p.data(), p.size());  // it may be a USERAUTH_REQUEST with a password
   }

@@ -107,6 +107,7 @@ def main():
     known = re.compile(r"\] (listening on \S+|\S+: connection open|\S+: (key exchange|rekey) done: .*"
                        r"|\S+: service \S+ started|\S+: user '[^']*' authenticated"
                        r"|\S+: disconnected: .*|\S+: authentication ended the connection: .*"
+                       r"|\S+: session \d+: (shell|exec|subsystem)( \S+)?( refused)?"
                        r"|\S+: stopping|stopped|open-file limit \d+)$")
     other = [l for l in log.splitlines() if l.strip() and "auth: " not in l]
     unknown = [l for l in other if not known.search(l)]

@@ -101,6 +101,20 @@ TEST(ParleydConfig, ExampleFileLoadsWithTheValuesItShows) {
   EXPECT_EQ(config->limits.max_rounds, 16u);
   EXPECT_EQ(config->limits.max_requests, 128u);
   EXPECT_EQ(config->limits.failure_delay, std::chrono::milliseconds(300));
+
+  EXPECT_EQ(config->session.shell, "/bin/bash");
+  EXPECT_EQ(config->session.sftp_server, "/usr/lib/openssh/sftp-server");
+  EXPECT_EQ(config->session.accept_env, (std::vector<std::string>{"LANG", "LC_*"}));
+  EXPECT_EQ(config->session.max_sessions, 10u);
+
+  EXPECT_EQ(config->forwarding.local, false);
+  EXPECT_EQ(config->forwarding.remote, false);
+  EXPECT_EQ(
+      config->forwarding.permit_open,
+      (std::vector<std::string>{"127.0.0.1:8080", "[::1]:8080", "db.example.com:5432", "*:443"}));
+  EXPECT_EQ(config->forwarding.permit_listen,
+            (std::vector<std::string>{"localhost:8080", "localhost:0"}));
+  EXPECT_EQ(config->forwarding.gateway_ports, false);
 }
 
 void expect_all_defaults(const Config& config) {
@@ -127,13 +141,23 @@ void expect_all_defaults(const Config& config) {
   EXPECT_EQ(config.limits.max_rounds, defaults.max_rounds);
   EXPECT_EQ(config.limits.max_requests, defaults.max_requests);
   EXPECT_EQ(config.limits.failure_delay, defaults.failure_delay);
+  EXPECT_FALSE(config.session.shell);
+  EXPECT_FALSE(config.session.sftp_server);
+  EXPECT_FALSE(config.session.accept_env);
+  EXPECT_FALSE(config.session.max_sessions);
+  EXPECT_FALSE(config.forwarding.local);
+  EXPECT_FALSE(config.forwarding.remote);
+  EXPECT_FALSE(config.forwarding.permit_open);
+  EXPECT_FALSE(config.forwarding.permit_listen);
+  EXPECT_FALSE(config.forwarding.gateway_ports);
 }
 
 TEST(ParleydConfig, EmptyFileMeansEveryDefault) {
   expect_all_defaults(accepted(""));
   expect_all_defaults(accepted(lines({"# only a comment", "", "   "})));
   // Empty tables set nothing either.
-  expect_all_defaults(accepted(lines({"[algorithms]", "[auth]", "[limits]"})));
+  expect_all_defaults(
+      accepted(lines({"[algorithms]", "[auth]", "[limits]", "[session]", "[forwarding]"})));
 }
 
 TEST(ParleydConfig, LimitsAreRead) {
@@ -154,6 +178,63 @@ TEST(ParleydConfig, LimitsAreRead) {
   EXPECT_EQ(config.limits.max_rounds, 2u);
   EXPECT_EQ(config.limits.max_requests, 20u);
   EXPECT_EQ(config.limits.failure_delay, std::chrono::milliseconds(0));
+}
+
+TEST(ParleydConfig, SessionSettingsAreRead) {
+  auto config = accepted(lines({
+      "[session]",
+      "shell = '/usr/bin/zsh'",
+      "sftp_server = '/usr/libexec/sftp-server'",
+      "accept_env = ['LANG', 'LC_*', 'TZ', 'GIT_?UTHOR_*']",
+      "max_sessions = 3",
+  }));
+  EXPECT_EQ(config.session.shell, "/usr/bin/zsh");
+  EXPECT_EQ(config.session.sftp_server, "/usr/libexec/sftp-server");
+  EXPECT_EQ(config.session.accept_env,
+            (std::vector<std::string>{"LANG", "LC_*", "TZ", "GIT_?UTHOR_*"}));
+  EXPECT_EQ(config.session.max_sessions, 3u);
+  EXPECT_FALSE(config.forwarding.local);
+
+  // "" turns sftp off; it is kept, not taken for "not set".
+  EXPECT_EQ(accepted("session.sftp_server = ''").session.sftp_server, "");
+  // One pattern may be a string; [] lets no variable through.
+  EXPECT_EQ(accepted("session.accept_env = 'LC_*'").session.accept_env,
+            std::vector<std::string>{"LC_*"});
+  EXPECT_EQ(accepted("session.accept_env = []").session.accept_env, std::vector<std::string>{});
+  EXPECT_EQ(accepted("session.max_sessions = 1").session.max_sessions, 1u);
+  EXPECT_EQ(accepted("session.max_sessions = 1000").session.max_sessions, 1000u);
+}
+
+TEST(ParleydConfig, ForwardingSettingsAreRead) {
+  auto config = accepted(lines({
+      "[forwarding]",
+      "local = true",
+      "remote = true",
+      "permit_open = ['127.0.0.1:8080', '*:443', 'db.example:*', '[::1]:22', '[fe80::*]:*',",
+      "               'web?.example:1', 'h:65535']",
+      "permit_listen = ['localhost:8080', '*:*', '0.0.0.0:0']",
+      "gateway_ports = true",
+  }));
+  EXPECT_EQ(config.forwarding.local, true);
+  EXPECT_EQ(config.forwarding.remote, true);
+  EXPECT_EQ(config.forwarding.permit_open,
+            (std::vector<std::string>{"127.0.0.1:8080", "*:443", "db.example:*", "[::1]:22",
+                                      "[fe80::*]:*", "web?.example:1", "h:65535"}));
+  EXPECT_EQ(config.forwarding.permit_listen,
+            (std::vector<std::string>{"localhost:8080", "*:*", "0.0.0.0:0"}));
+  EXPECT_EQ(config.forwarding.gateway_ports, true);
+  EXPECT_FALSE(config.session.shell);
+
+  // false is kept as said, not taken for "not set".
+  auto off =
+      accepted(lines({"[forwarding]", "local = false", "remote = false", "gateway_ports = false"}));
+  EXPECT_EQ(off.forwarding.local, false);
+  EXPECT_EQ(off.forwarding.remote, false);
+  EXPECT_EQ(off.forwarding.gateway_ports, false);
+
+  auto any = accepted(lines({"[forwarding]", "permit_open = ['any']", "permit_listen = ['any']"}));
+  EXPECT_EQ(any.forwarding.permit_open, std::vector<std::string>{"any"});
+  EXPECT_EQ(any.forwarding.permit_listen, std::vector<std::string>{"any"});
 }
 
 TEST(ParleydConfig, TablesMayBeWrittenAsDottedKeysOrInlineTables) {
@@ -338,6 +419,36 @@ TEST(ParleydConfig, UnknownKeysAndTables) {
             "[limits])");
 }
 
+TEST(ParleydConfig, UnknownKeysInSessionAndForwarding) {
+  EXPECT_EQ(refused(lines({"[forwarding]", "local = true", "x11 = true"})).message(),
+            "/etc/parley/parleyd.conf:3: unknown key 'x11' in [forwarding]");
+  EXPECT_EQ(refused(lines({"[forwarding]", "permit_opne = ['any']"})).message(),
+            "/etc/parley/parleyd.conf:2: unknown key 'permit_opne' in [forwarding] (did you mean "
+            "'permit_open'?)");
+  EXPECT_EQ(refused(lines({"[session]", "subsystem = 'sftp'"})).message(),
+            "/etc/parley/parleyd.conf:2: unknown key 'subsystem' in [session]");
+  EXPECT_EQ(refused(lines({"[sesion]", "shell = '/bin/sh'"})).message(),
+            "/etc/parley/parleyd.conf:1: unknown table 'sesion' (did you mean 'session'?)");
+  EXPECT_EQ(refused(lines({"[forwarding.extra]", "x = 1"})).message(),
+            "/etc/parley/parleyd.conf:1: unknown table 'forwarding.extra'");
+  // A [forwarding] key written after the [session] header, and the other way round.
+  EXPECT_EQ(
+      refused(lines({"[session]", "shell = '/bin/sh'", "", "gateway_ports = true"})).message(),
+      "/etc/parley/parleyd.conf:4: unknown key 'gateway_ports' in [session] (it belongs in "
+      "[forwarding])");
+  EXPECT_EQ(refused(lines({"[session]", "permit_open = ['any']"})).message(),
+            "/etc/parley/parleyd.conf:2: unknown key 'permit_open' in [session] (it belongs in "
+            "[forwarding])");
+  EXPECT_EQ(refused(lines({"[forwarding]", "max_sessions = 2"})).message(),
+            "/etc/parley/parleyd.conf:2: unknown key 'max_sessions' in [forwarding] (it belongs "
+            "in [session])");
+  EXPECT_EQ(refused(lines({"[limits]", "max_sessions = 2"})).message(),
+            "/etc/parley/parleyd.conf:2: unknown key 'max_sessions' in [limits] (it belongs in "
+            "[session])");
+  EXPECT_EQ(refusal("local = true"),
+            "/etc/parley/parleyd.conf:1: unknown key 'local' (it belongs in [forwarding])");
+}
+
 TEST(ParleydConfig, TheErrorNearestTheTopIsReported) {
   // toml++ visits keys in name order ("aaa" before "port"); the report follows the file.
   auto error = refused(lines({"port = 'x'", "", "", "aaa = 1"}));
@@ -372,6 +483,25 @@ TEST(ParleydConfig, WrongTypes) {
             file + "limits.login_grace_time must be an integer");
   EXPECT_EQ(refused(lines({"[[auth]]", "users = []"})).message(),
             file + "auth must be a table ([auth])");
+
+  EXPECT_EQ(refusal("session = 1"), file + "session must be a table ([session])");
+  EXPECT_EQ(refusal("forwarding = true"), file + "forwarding must be a table ([forwarding])");
+  EXPECT_EQ(refusal("session.shell = 1"), file + "session.shell must be a string");
+  EXPECT_EQ(refusal("session.sftp_server = false"), file + "session.sftp_server must be a string");
+  EXPECT_EQ(refusal("session.accept_env = 1"),
+            file + "session.accept_env must be a string or an array of strings");
+  EXPECT_EQ(refusal("session.accept_env = ['LANG', 1]"),
+            file + "session.accept_env must be an array of strings");
+  EXPECT_EQ(refusal("session.max_sessions = '10'"),
+            file + "session.max_sessions must be an integer");
+  EXPECT_EQ(refusal("forwarding.local = 'yes'"), file + "forwarding.local must be true or false");
+  EXPECT_EQ(refusal("forwarding.remote = 1"), file + "forwarding.remote must be true or false");
+  EXPECT_EQ(refusal("forwarding.gateway_ports = 'no'"),
+            file + "forwarding.gateway_ports must be true or false");
+  EXPECT_EQ(refusal("forwarding.permit_open = 'any'"),
+            file + "forwarding.permit_open must be an array of strings");
+  EXPECT_EQ(refusal("forwarding.permit_listen = [8080]"),
+            file + "forwarding.permit_listen must be an array of strings");
 }
 
 TEST(ParleydConfig, ABadArrayElementNamesItsOwnLine) {
@@ -412,6 +542,114 @@ TEST(ParleydConfig, OutOfRange) {
     EXPECT_EQ(refusal(key + " = " + std::to_string(b.high + 1)),
               file + key + " must be " + range + " (got " + std::to_string(b.high + 1) + ")");
   }
+}
+
+TEST(ParleydConfig, BadSessionValues) {
+  const std::string file = "/etc/parley/parleyd.conf:";
+  EXPECT_EQ(refused(lines({"[session]", "max_sessions = 2", "shell = 'bash'"})).message(),
+            file + "3: session.shell must be an absolute path (got 'bash')");
+  EXPECT_EQ(refused(lines({"[session]", "shell = ''"})).message(),
+            file + "2: session.shell must not be empty");
+  EXPECT_EQ(refused(lines({"[session]", "", "sftp_server = 'sftp-server'"})).message(),
+            file +
+                "3: session.sftp_server must be an absolute path, or '' to turn sftp off (got "
+                "'sftp-server')");
+  EXPECT_EQ(refusal("session.sftp_server = './sftp-server'"),
+            file +
+                "1: session.sftp_server must be an absolute path, or '' to turn sftp off (got "
+                "'./sftp-server')");
+  EXPECT_EQ(refused(lines({"[session]", "max_sessions = 0"})).message(),
+            file + "2: session.max_sessions must be 1..1000 (got 0)");
+  EXPECT_EQ(refusal("session.max_sessions = 1001"),
+            file + "1: session.max_sessions must be 1..1000 (got 1001)");
+
+  // A bad pattern names its own line.
+  EXPECT_EQ(refused(lines({"[session]", "accept_env = [", "  'LANG',", "  '',", "]"})).message(),
+            file + "4: session.accept_env: empty pattern");
+  EXPECT_EQ(refused(lines({"[session]", "accept_env = ['LANG',", "  'LC_ALL=C']"})).message(),
+            file + "3: session.accept_env: '=' in 'LC_ALL=C' (name the variable, not its value)");
+  EXPECT_EQ(refusal("session.accept_env = ''"), file + "1: session.accept_env: empty pattern");
+  EXPECT_EQ(refusal("session.accept_env = 'LANG,LC_*'"),
+            file +
+                "1: session.accept_env: 'LANG,LC_*' is more than one pattern (give each its "
+                "own string)");
+  EXPECT_EQ(refusal("session.accept_env = ['LANG LC_*']"),
+            file +
+                "1: session.accept_env: 'LANG LC_*' is more than one pattern (give each its "
+                "own string)");
+}
+
+TEST(ParleydConfig, BadPermitEntries) {
+  const std::string open_hint = " (write host:port, [address]:port or any; port 1..65535 or *)";
+  const std::string listen_hint = " (write host:port, [address]:port or any; port 0..65535 or *)";
+  const std::string file = "/etc/parley/parleyd.conf:1: ";
+
+  // In a multi-line array the entry's own line is named.
+  auto error = refused(lines({
+      "[forwarding]",
+      "local = true",
+      "permit_open = [",
+      "  '127.0.0.1:8080',",
+      "  'db.example',",
+      "]",
+  }));
+  EXPECT_EQ(error.line, 5u);
+  EXPECT_EQ(error.message(),
+            "/etc/parley/parleyd.conf:5: forwarding.permit_open: no port in "
+            "'db.example'" +
+                open_hint);
+
+  struct Bad {
+    std::string_view entry, problem;
+  };
+  const Bad bad_open[] = {
+      {"db.example", "no port"},
+      {"db.example:", "bad port ''"},
+      {":22", "empty host"},
+      {"[]:22", "empty host"},
+      {"host:0", "bad port '0'"},
+      {"host:65536", "bad port '65536'"},
+      {"host:99999999999", "bad port '99999999999'"},
+      {"host:-1", "bad port '-1'"},
+      {"host:+22", "bad port '+22'"},
+      {"host:ssh", "bad port 'ssh'"},
+      {"host:2*", "bad port '2*'"},
+      {"host: 22", "bad port ' 22'"},
+      {"::1:22", "more than one ':'"},
+      {"[::1]", "no ':port' after ']'"},
+      {"[::1]22", "no ':port' after ']'"},
+      {"[::1:22", "no ']' after '['"},
+      {"a]:22", "bad host 'a]'"},
+      {"my host:22", "bad host 'my host'"},
+      {"*", "no port"},
+      {"none", "no port"},
+      {"ANY", "no port"},
+  };
+  for (const auto& b : bad_open) {
+    SCOPED_TRACE(b.entry);
+    const std::string entry(b.entry);
+    EXPECT_EQ(refusal("forwarding.permit_open = ['" + entry + "']"),
+              file + "forwarding.permit_open: " + std::string(b.problem) + " in '" + entry + "'" +
+                  open_hint);
+    if (entry != "host:0") {
+      EXPECT_EQ(refusal("forwarding.permit_listen = ['" + entry + "']"),
+                file + "forwarding.permit_listen: " + std::string(b.problem) + " in '" + entry +
+                    "'" + listen_hint);
+    }
+  }
+  // Port 0 is only for listening: the server picks the port.
+  EXPECT_EQ(accepted("forwarding.permit_listen = ['host:0']").forwarding.permit_listen,
+            std::vector<std::string>{"host:0"});
+
+  EXPECT_EQ(refusal("forwarding.permit_open = ['']"), file + "forwarding.permit_open: empty entry");
+  // The server takes an empty list for "anywhere"; say so rather than let [] mean it.
+  EXPECT_EQ(refused(lines({"[forwarding]", "permit_listen = []"})).message(),
+            "/etc/parley/parleyd.conf:2: forwarding.permit_listen must list at least one entry "
+            "(write ['any'] for anywhere, or leave it out)");
+  EXPECT_EQ(refusal("forwarding.permit_open = []"),
+            file +
+                "forwarding.permit_open must list at least one entry (write ['any'] for "
+                "anywhere, or leave it out)");
 }
 
 TEST(ParleydConfig, LogLevelOutsideTheList) {

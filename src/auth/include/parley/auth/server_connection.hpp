@@ -1,22 +1,57 @@
-// A server connection: the transport core with user authentication above it,
-// as one Endpoint for the driver. After authentication, connection-layer
-// messages (RFC 4254) are refused until the connection core exists.
+// A server connection: the transport core, user authentication above it, and
+// after authentication the connection protocol (RFC 4254): sessions and TCP
+// forwarding served by ChannelHandlers, as one Endpoint for the driver.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "parley/auth/server_auth.hpp"
+#include "parley/connection/channel_handler.hpp"
+#include "parley/connection/channels.hpp"
 #include "parley/transport/endpoint.hpp"
 
 namespace parley::auth {
 
-/// What the application hears about a connection (for logs): transport events
-/// and authentication events. Never carries a secret.
+/// What a server allows once a user is in. Shared by every connection.
+struct ChannelPolicy {
+  connection::ChannelLimits limits;
+  /// Session channels open at once per connection (OpenSSH's MaxSessions).
+  std::size_t max_sessions = 10;
+  /// Environment variables a client may set ("env"); shell-style patterns.
+  std::vector<std::string> env_allow = {"LANG", "LC_*"};
+  /// Output the connection may hold for a peer that is not reading before
+  /// channels are told to stop producing (the peer's windows aside).
+  std::size_t max_output_backlog = 1024 * 1024;
+  /// "direct-tcpip" (ssh -L, ssh -W): off unless allowed; then only to
+  /// destinations matching `permit_open` ("host:port", host may be a pattern,
+  /// port may be "*"; empty list: any destination).
+  bool allow_local_forwarding = false;
+  std::vector<std::string> permit_open;
+  /// "tcpip-forward" (ssh -R): off unless allowed; `permit_listen` as above for
+  /// the requested address and port. Listeners bind to loopback unless
+  /// `gateway_ports` (OpenSSH's GatewayPorts) lets the client choose.
+  bool allow_remote_forwarding = false;
+  std::vector<std::string> permit_listen;
+  bool gateway_ports = false;
+};
+
+/// True if `host`:`port` matches one of `rules` ("host:port" with shell-style
+/// host patterns and "*" for any port; an empty list matches everything).
+bool permitted(const std::vector<std::string>& rules, std::string_view host, std::uint32_t port);
+
+/// What the application hears about a connection (for logs): transport events,
+/// authentication events and channel activity. Never carries a secret.
 struct ConnectionObserver {
   std::function<void(const transport::Event&)> on_transport;
   std::function<void(const AuthEvent&)> on_auth;
+  /// One line of channel activity ("session 0: exec", "direct-tcpip refused ..."),
+  /// with peer-chosen text already made printable.
+  std::function<void(std::string_view)> on_channel;
 };
 
 class ServerConnection final : public transport::Endpoint {
@@ -24,27 +59,72 @@ class ServerConnection final : public transport::Endpoint {
   ServerConnection(std::shared_ptr<const transport::TransportConfig> transport_config,
                    std::shared_ptr<const ServerAuthConfig> auth_config, crypto::Random& rng,
                    std::string peer, Instant now, ConnectionObserver observer = {});
+  ~ServerConnection() override;
+
+  /// Serves channels after authentication with `services` under `policy`.
+  /// Without it every channel open is refused.
+  void set_channel_services(std::shared_ptr<const ChannelPolicy> policy,
+                            std::unique_ptr<connection::ChannelServices> services);
 
   void receive(BytesView data, Instant now) override;
   void peer_closed(Instant now) override;
   void on_time(Instant now) override;
   std::optional<Instant> next_deadline() const override;
-  void take_output(Bytes& out) override { transport_.take_output(out); }
+  void take_output(Bytes& out) override;
+  void on_output_written(Instant now) override;
   bool closed() const override { return transport_.closed(); }
-  void set_wake(std::function<void()> wake) override { auth_.set_wake(std::move(wake)); }
+  void set_wake(std::function<void()> wake) override;
 
   const transport::Transport& transport() const { return transport_; }
   void set_observer(ConnectionObserver observer) { observer_ = std::move(observer); }
   bool authenticated() const { return auth_.authenticated(); }
+  /// Channels in use (for tests and metrics).
+  std::size_t channel_count() const { return slots_.size(); }
 
  private:
+  class Io;
+  struct Slot;
+  struct Call;  // marks "inside an endpoint call": output is flushed by the driver anyway
+
   void dispatch(Instant now);
   void flush_auth();
   void handle_connection_message(const transport::Message& m);
+  void handle_channel_event(connection::Event& e);
+  void handle_open(connection::OpenRequested& e);
+  void handle_request(Slot& slot, connection::Request& e);
+  void handle_global(connection::GlobalRequest& e);
+  void accept_forwarded(std::unique_ptr<connection::ChannelHandler> handler,
+                        const connection::TcpipOpen& open);
+  void fail(connection::ConnectionError e);
+  void close_all_channels();
+  /// Takes a slot whose open was refused out of service; reap() lets its
+  /// handler go at the next call, when none of its code is on the stack.
+  void retire(connection::ChannelId id);
+  void reap();
+  /// Room for output before the backlog limit.
+  std::size_t budget() const;
+  void wake_blocked();
+  void request_flush();
+  void note(std::string_view line) {
+    if (observer_.on_channel) observer_.on_channel(line);
+  }
 
   transport::Transport transport_;
   ServerAuth auth_;
   ConnectionObserver observer_;
+  std::string user_;
+  std::shared_ptr<const ChannelPolicy> policy_;
+  std::unique_ptr<connection::ChannelServices> services_;
+  connection::Channels channels_;
+  std::unordered_map<connection::ChannelId, std::unique_ptr<Slot>> slots_;
+  std::map<std::pair<std::string, std::uint32_t>, std::unique_ptr<connection::Listener>> listeners_;
+  std::vector<std::unique_ptr<Slot>> retired_;
+  std::size_t sessions_ = 0;
+  bool no_more_sessions_ = false;
+  std::function<void()> wake_;
+  int depth_ = 0;               // nesting of endpoint calls in progress
+  std::size_t unwritten_ = 0;   // taken by the driver, not yet reported written
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace parley::auth

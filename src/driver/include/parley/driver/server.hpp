@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "parley/driver/services.hpp"
 #include "parley/transport/endpoint.hpp"
 
 namespace parley::driver {
@@ -25,21 +26,21 @@ struct ServerOptions {
   std::size_t max_connections = 100000;
 };
 
-/// The remote end of an accepted connection.
-struct PeerInfo {
-  std::string address;
-  std::uint16_t port;
-};
 
 /// Makes the Endpoint for a new connection. Called on the connection's strand;
 /// it may run concurrently for different connections, so it must be thread-safe.
 /// Returning nullptr (or throwing) closes the connection.
 using EndpointFactory =
     std::function<std::unique_ptr<transport::Endpoint>(const PeerInfo&, transport::Instant now)>;
+/// The same, with the connection's context: for endpoints that serve channels
+/// (make_channel_services()) and need its strand and addresses.
+using ConnectionFactory = std::function<std::unique_ptr<transport::Endpoint>(
+    ConnectionContext& context, transport::Instant now)>;
 
 class Server {
  public:
   Server(ServerOptions options, EndpointFactory factory);
+  Server(ServerOptions options, ConnectionFactory factory);
   /// stop() and join.
   ~Server();
   Server(const Server&) = delete;

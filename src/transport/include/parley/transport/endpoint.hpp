@@ -25,6 +25,10 @@ class Endpoint {
   /// Appends pending output to `out`.
   virtual void take_output(Bytes& out) = 0;
   virtual bool closed() const = 0;
+  /// Everything take_output() yielded so far has been written to the socket.
+  /// Endpoints that produce output on their own (channels) use it to resume
+  /// after holding back for a peer that was not reading. Default: unused.
+  virtual void on_output_written(Instant now) { (void)now; }
   /// The driver's way to be woken for work that completes off its thread (an
   /// asynchronous authentication provider): `wake` may be called from any thread
   /// and leads to an on_time() call on the endpoint's own thread. Default: unused.

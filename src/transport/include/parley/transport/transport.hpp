@@ -143,6 +143,10 @@ class Transport {
   /// Moves the bytes to write into `out` (appending). Empty when there is nothing.
   void take_output(Bytes& out);
   bool has_output() const { return !out_.empty(); }
+  /// Bytes of upper-layer output not yet taken: encrypted and waiting in the
+  /// output buffer, or held back until a key exchange finishes. Layers above use
+  /// it to stop producing while the peer is not reading.
+  std::size_t pending_output() const { return out_.size() + pending_bytes_; }
   std::optional<Event> poll_event();
 
   bool closed() const { return closed_; }
@@ -191,6 +195,7 @@ class Transport {
   PacketEncoder encoder_;
   std::unique_ptr<KexState> kex_;
   std::deque<Bytes> pending_;  // upper-layer messages held back during kex
+  std::size_t pending_bytes_ = 0;  // their total size
   std::deque<Event> events_;
   std::optional<Bytes> session_id_;
   Bytes server_host_key_;  // (client) the blob verified in the first key exchange

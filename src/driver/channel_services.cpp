@@ -1,0 +1,786 @@
+// Channel handlers backed by real I/O: processes for sessions, TCP sockets for
+// forwarding. Everything here runs on the connection's strand.
+//
+// Flow control both ways without buffers that grow: a stream is read only
+// while its channel has room (the client's window and the connection's output
+// backlog), into the per-thread buffer, and written straight to the channel;
+// client input is held only until the stream takes it, and the client's window
+// grows as it does, so what is held never exceeds the window we granted.
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <array>
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "context.hpp"
+#include "parley/driver/services.hpp"
+#include "parley/wire/reader.hpp"
+
+extern char** environ;
+
+namespace parley::driver {
+
+ConnectionContext::ConnectionContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ConnectionContext::~ConnectionContext() = default;
+const PeerInfo& ConnectionContext::peer() const { return impl_->peer; }
+const PeerInfo& ConnectionContext::local() const { return impl_->local; }
+
+namespace {
+
+using asio::ip::tcp;
+using Descriptor = asio::posix::stream_descriptor;
+using connection::ChannelIo;
+
+std::array<std::uint8_t, 64 * 1024>& io_buffer() {
+  thread_local std::array<std::uint8_t, 64 * 1024> buffer;
+  return buffer;
+}
+
+bool would_block(const std::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+// ---- the two directions of a stream ----------------------------------------
+
+/// Stream → channel.
+template <class Stream>
+struct OutFlow {
+  Stream* stream = nullptr;
+  std::uint32_t extended = 0;  // 1: the channel's stderr
+  bool waiting = false;        // a readability wait is pending
+  bool done = true;            // EOF or error seen (or no stream)
+  bool drain_only = false;     // stop at the first "nothing to read" (a pty after exit)
+};
+
+/// Channel → stream.
+template <class Stream>
+struct InFlow {
+  Stream* stream = nullptr;
+  Bytes pending;
+  std::size_t offset = 0;
+  bool waiting = false;
+  bool eof = false;   // the client sent EOF
+  bool done = true;   // no more writing (EOF passed on, error, or no stream)
+};
+
+/// Reads `f` into the channel while it has room. Owner provides `io` and
+/// output_done(); `self` keeps the owner alive across the waits.
+template <class Owner, class Stream>
+void pump_out(const std::shared_ptr<Owner>& self, OutFlow<Stream>& f) {
+  while (self->io != nullptr && !f.done && !f.waiting) {
+    const std::size_t room = self->io->writable();
+    if (room == 0) return;  // on_writable() comes back here
+    auto& buffer = io_buffer();
+    std::error_code ec;
+    const std::size_t n = f.stream->read_some(asio::buffer(buffer.data(), std::min(room, buffer.size())), ec);
+    if (would_block(ec)) {
+      if (f.drain_only) {
+        f.done = true;
+        self->output_done();
+        return;
+      }
+      f.waiting = true;
+      f.stream->async_wait(Stream::wait_read, [self, &f](std::error_code wec) {
+        f.waiting = false;
+        if (wec == asio::error::operation_aborted || self->io == nullptr) return;
+        pump_out(self, f);
+      });
+      return;
+    }
+    if (ec) {  // EOF; EIO from a pty whose last slave closed; any error
+      f.done = true;
+      self->output_done();
+      return;
+    }
+    if (f.extended != 0)
+      self->io->write_stderr(BytesView(buffer.data(), n));
+    else
+      self->io->write(BytesView(buffer.data(), n));
+  }
+}
+
+/// Writes what the client sent to the stream, growing the client's window as it goes.
+template <class Owner, class Stream>
+void pump_in(const std::shared_ptr<Owner>& self, InFlow<Stream>& f) {
+  while (!f.done && !f.waiting && f.offset < f.pending.size()) {
+    std::error_code ec;
+    const std::size_t n = f.stream->write_some(
+        asio::buffer(f.pending.data() + f.offset, f.pending.size() - f.offset), ec);
+    if (would_block(ec)) {
+      f.waiting = true;
+      f.stream->async_wait(Stream::wait_write, [self, &f](std::error_code wec) {
+        f.waiting = false;
+        if (wec == asio::error::operation_aborted || self->io == nullptr) return;
+        pump_in(self, f);
+      });
+      return;
+    }
+    if (ec) {  // the reader went away (EPIPE): take and drop what the client sends
+      f.done = true;
+      if (self->io) self->io->consumed(f.pending.size() - f.offset);
+      Bytes().swap(f.pending);
+      f.offset = 0;
+      self->input_failed();
+      return;
+    }
+    f.offset += n;
+    if (self->io) self->io->consumed(n);
+  }
+  if (f.offset >= f.pending.size()) {
+    Bytes().swap(f.pending);  // hold no buffer while idle
+    f.offset = 0;
+    if (f.eof && !f.done && !f.waiting) {
+      f.done = true;
+      self->input_eof();
+    }
+  }
+}
+
+/// Client input for `f`: queued (and written when the stream takes it) or, once
+/// the stream is gone, dropped with the window given back.
+template <class Owner, class Stream>
+void queue_input(const std::shared_ptr<Owner>& self, InFlow<Stream>& f, BytesView data) {
+  if (f.done || f.eof) {
+    if (self->io) self->io->consumed(data.size());
+    return;
+  }
+  f.pending.insert(f.pending.end(), data.begin(), data.end());
+  pump_in(self, f);
+}
+
+// ---- processes -------------------------------------------------------------
+
+struct SignalName {
+  const char* name;
+  int number;
+};
+// RFC 4254 §6.10 signal names.
+constexpr SignalName signal_names[] = {
+    {"ABRT", SIGABRT}, {"ALRM", SIGALRM}, {"FPE", SIGFPE},   {"HUP", SIGHUP},
+    {"ILL", SIGILL},   {"INT", SIGINT},   {"KILL", SIGKILL}, {"PIPE", SIGPIPE},
+    {"QUIT", SIGQUIT}, {"SEGV", SIGSEGV}, {"TERM", SIGTERM}, {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2},
+};
+
+int signal_number(std::string_view name) {
+  for (const auto& s : signal_names)
+    if (name == s.name) return s.number;
+  return 0;
+}
+
+std::string signal_name(int number) {
+  for (const auto& s : signal_names)
+    if (number == s.number) return s.name;
+  return std::to_string(number) + "@parley";
+}
+
+/// Applies RFC 4254 §8 encoded terminal modes to `t`. Unknown opcodes are skipped
+/// (each carries a uint32); parsing stops at TTY_OP_END or an opcode >= 160.
+void apply_modes(BytesView modes, termios& t) {
+  struct Flag {
+    std::uint8_t op;
+    tcflag_t termios::*field;
+    tcflag_t bit;
+  };
+  static constexpr std::pair<std::uint8_t, int> chars[] = {
+      {1, VINTR}, {2, VQUIT}, {3, VERASE}, {4, VKILL},  {5, VEOF},      {6, VEOL},
+      {7, VEOL2}, {8, VSTART}, {9, VSTOP}, {10, VSUSP}, {12, VREPRINT}, {13, VWERASE},
+      {14, VLNEXT}, {18, VDISCARD}};
+  static const Flag flags[] = {
+      {30, &termios::c_iflag, IGNPAR}, {31, &termios::c_iflag, PARMRK}, {32, &termios::c_iflag, INPCK},
+      {33, &termios::c_iflag, ISTRIP}, {34, &termios::c_iflag, INLCR},  {35, &termios::c_iflag, IGNCR},
+      {36, &termios::c_iflag, ICRNL},  {38, &termios::c_iflag, IXON},   {39, &termios::c_iflag, IXANY},
+      {40, &termios::c_iflag, IXOFF},  {41, &termios::c_iflag, IMAXBEL}, {42, &termios::c_iflag, IUTF8},
+      {50, &termios::c_lflag, ISIG},   {51, &termios::c_lflag, ICANON}, {53, &termios::c_lflag, ECHO},
+      {54, &termios::c_lflag, ECHOE},  {55, &termios::c_lflag, ECHOK},  {56, &termios::c_lflag, ECHONL},
+      {57, &termios::c_lflag, NOFLSH}, {58, &termios::c_lflag, TOSTOP}, {59, &termios::c_lflag, IEXTEN},
+      {60, &termios::c_lflag, ECHOCTL}, {61, &termios::c_lflag, ECHOKE}, {62, &termios::c_lflag, PENDIN},
+      {70, &termios::c_oflag, OPOST},  {72, &termios::c_oflag, ONLCR},  {73, &termios::c_oflag, OCRNL},
+      {74, &termios::c_oflag, ONOCR},  {75, &termios::c_oflag, ONLRET}, {92, &termios::c_cflag, PARENB},
+      {93, &termios::c_cflag, PARODD}};
+  wire::Reader r(modes);
+  while (r.remaining() > 0) {
+    const std::uint8_t op = r.byte();
+    if (op == 0 || op >= 160) break;
+    const std::uint32_t arg = r.uint32();
+    if (!r.ok()) break;
+    for (const auto& [code, index] : chars)
+      if (code == op) t.c_cc[index] = static_cast<cc_t>(arg);
+    for (const auto& f : flags)
+      if (f.op == op) {
+        if (arg != 0)
+          t.*f.field |= f.bit;
+        else
+          t.*f.field &= ~f.bit;
+      }
+    if (op == 90 || op == 91) {  // CS7 / CS8
+      t.c_cflag &= ~CSIZE;
+      t.c_cflag |= (op == 91) == (arg != 0) ? CS8 : CS7;
+    }
+  }
+}
+
+struct Account {
+  std::string home = "/";
+  std::string shell = "/bin/sh";
+};
+
+Account account_of_this_process() {
+  Account a;
+  std::array<char, 4096> buf{};
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    if (pw.pw_dir && *pw.pw_dir) a.home = pw.pw_dir;
+    if (pw.pw_shell && *pw.pw_shell) a.shell = pw.pw_shell;
+  }
+  return a;
+}
+
+class ProcessState : public std::enable_shared_from_this<ProcessState> {
+ public:
+  ProcessState(ConnectionContext& context, ProcessOptions options, std::string user)
+      : executor_(context.impl().executor),
+        peer_(context.peer()),
+        local_(context.local()),
+        options_(std::move(options)),
+        user_(std::move(user)) {}
+
+  ChannelIo* io = nullptr;  // null once the channel is gone
+
+  bool set_pty(const connection::PtyRequest& p) {
+    pty_ = p;
+    return true;
+  }
+  bool add_env(const connection::EnvRequest& e) {
+    if (env_.size() >= 256) return false;
+    env_.push_back(e);
+    return true;
+  }
+  bool start(const connection::StartRequest& request);
+  void data(BytesView d) {
+    if (in_.stream == nullptr) {  // not started: nothing reads it
+      if (io) io->consumed(d.size());
+      return;
+    }
+    queue_input(shared_from_this(), in_, d);
+  }
+  void eof() {
+    if (master_) return;  // a terminal has no EOF to pass on (OpenSSH ignores it too)
+    in_.eof = true;
+    pump_in(shared_from_this(), in_);
+  }
+  void writable() {
+    auto self = shared_from_this();
+    pump_out(self, out_);
+    pump_out(self, err_);
+  }
+  void resize(const connection::WindowChange& w) {
+    if (!master_) return;
+    winsize ws{};
+    ws.ws_col = static_cast<unsigned short>(w.cols);
+    ws.ws_row = static_cast<unsigned short>(w.rows);
+    ws.ws_xpixel = static_cast<unsigned short>(w.width_px);
+    ws.ws_ypixel = static_cast<unsigned short>(w.height_px);
+    ::ioctl(master_->native_handle(), TIOCSWINSZ, &ws);  // the kernel sends SIGWINCH
+  }
+  bool signal(std::string_view name) {
+    const int sig = signal_number(name);
+    if (sig == 0 || pid_ <= 0 || status_) return false;
+    return ::kill(-pid_, sig) == 0 || ::kill(pid_, sig) == 0;
+  }
+  void closed() {
+    io = nullptr;
+    if (pid_ > 0 && !status_) ::kill(-pid_, SIGHUP);  // as a terminal hang-up would
+    master_.reset();
+    stdout_.reset();
+    stderr_.reset();
+    stdin_.reset();
+    // The pidfd wait stays: it holds this state until the process is reaped.
+  }
+
+  // Flow callbacks.
+  void output_done() { try_finish(); }
+  void input_eof() { stdin_.reset(); }  // the program sees EOF on stdin
+  void input_failed() {}
+
+ private:
+  std::vector<std::string> environment(const std::string& shell, const std::string& home,
+                                       const std::string& tty) const;
+  void watch_exit(int pidfd);
+  void try_finish();
+
+  asio::any_io_executor executor_;
+  PeerInfo peer_, local_;
+  ProcessOptions options_;
+  std::string user_;
+  std::optional<connection::PtyRequest> pty_;
+  std::vector<connection::EnvRequest> env_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  bool finished_ = false;
+  std::unique_ptr<Descriptor> master_, stdout_, stderr_, stdin_, pidfd_;
+  OutFlow<Descriptor> out_, err_;
+  InFlow<Descriptor> in_;
+};
+
+std::vector<std::string> ProcessState::environment(const std::string& shell, const std::string& home,
+                                                   const std::string& tty) const {
+  std::vector<std::string> env;
+  auto set = [&](const std::string& name, const std::string& value) {
+    for (auto& e : env)
+      if (e.compare(0, name.size() + 1, name + "=") == 0) {
+        e = name + "=" + value;
+        return;
+      }
+    env.push_back(name + "=" + value);
+  };
+  // The client's allowed variables first, so the login's own cannot be overridden.
+  for (const auto& e : env_)
+    if (!e.name.empty() && e.name.find('=') == std::string::npos &&
+        e.name.find('\0') == std::string::npos && e.value.find('\0') == std::string::npos)
+      set(e.name, e.value);
+  set("USER", user_);
+  set("LOGNAME", user_);
+  set("HOME", home);
+  set("SHELL", shell);
+  set("PATH", options_.path);
+  set("SSH_CLIENT", peer_.address + " " + std::to_string(peer_.port) + " " + std::to_string(local_.port));
+  set("SSH_CONNECTION", peer_.address + " " + std::to_string(peer_.port) + " " + local_.address + " " +
+                            std::to_string(local_.port));
+  if (pty_) {
+    set("TERM", pty_->term.empty() ? "dumb" : pty_->term);
+    set("SSH_TTY", tty);
+  }
+  return env;
+}
+
+/// posix_spawn with the file actions and attributes a session's child needs.
+struct Spawn {
+  posix_spawn_file_actions_t actions{};
+  posix_spawnattr_t attr{};
+  Spawn() {
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    // A new session (the terminal becomes its controlling one), default signal
+    // dispositions (we ignore SIGPIPE and block SIGINT/SIGTERM) and an empty mask.
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  }
+  ~Spawn() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+  Spawn(const Spawn&) = delete;
+  Spawn& operator=(const Spawn&) = delete;
+};
+
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    reset();
+    fd = std::exchange(o.fd, -1);
+    return *this;
+  }
+  ~Fd() { reset(); }
+  void reset() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  int release() { return std::exchange(fd, -1); }
+};
+
+bool make_pipe(Fd& read_end, Fd& write_end) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return false;
+  read_end = Fd(p[0]);
+  write_end = Fd(p[1]);
+  return true;
+}
+
+bool ProcessState::start(const connection::StartRequest& request) {
+  if (pid_ > 0) return false;
+  const Account account = account_of_this_process();
+  const std::string shell = options_.shell.empty() ? account.shell : options_.shell;
+  std::string program = shell;
+  std::vector<std::string> args;
+  const auto slash = shell.rfind('/');
+  const std::string shell_name = slash == std::string::npos ? shell : shell.substr(slash + 1);
+  switch (request.kind) {
+    case connection::StartRequest::Kind::shell:
+      args = {"-" + shell_name};  // a login shell, as login(1) and sshd start it
+      break;
+    case connection::StartRequest::Kind::exec:
+      if (request.command.find('\0') != std::string::npos) return false;
+      args = {shell_name, "-c", request.command};
+      break;
+    case connection::StartRequest::Kind::subsystem:
+      if (request.command != "sftp" || options_.sftp_server.empty()) return false;
+      program = options_.sftp_server;
+      args = {options_.sftp_server};
+      break;
+  }
+
+  Spawn spawn;
+  Fd master, slave, in_r, in_w, out_r, out_w, err_r, err_w;
+  std::string tty;
+  if (pty_) {
+    master = Fd(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (master.fd < 0 || ::grantpt(master.fd) != 0 || ::unlockpt(master.fd) != 0) return false;
+    std::array<char, 128> name{};
+    if (::ptsname_r(master.fd, name.data(), name.size()) != 0) return false;
+    tty = name.data();
+    slave = Fd(::open(tty.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (slave.fd < 0) return false;
+    termios t{};
+    if (::tcgetattr(slave.fd, &t) == 0) {
+      apply_modes(pty_->modes, t);
+      ::tcsetattr(slave.fd, TCSANOW, &t);
+    }
+    winsize ws{};
+    ws.ws_col = static_cast<unsigned short>(pty_->cols);
+    ws.ws_row = static_cast<unsigned short>(pty_->rows);
+    ws.ws_xpixel = static_cast<unsigned short>(pty_->width_px);
+    ws.ws_ypixel = static_cast<unsigned short>(pty_->height_px);
+    ::ioctl(master.fd, TIOCSWINSZ, &ws);
+    // After setsid the child opens the terminal by name: its first terminal
+    // without O_NOCTTY becomes its controlling one.
+    posix_spawn_file_actions_addopen(&spawn.actions, 0, tty.c_str(), O_RDWR, 0);
+    posix_spawn_file_actions_adddup2(&spawn.actions, 0, 1);
+    posix_spawn_file_actions_adddup2(&spawn.actions, 0, 2);
+  } else {
+    if (!make_pipe(in_r, in_w) || !make_pipe(out_r, out_w) || !make_pipe(err_r, err_w)) return false;
+    posix_spawn_file_actions_adddup2(&spawn.actions, in_r.fd, 0);
+    posix_spawn_file_actions_adddup2(&spawn.actions, out_w.fd, 1);
+    posix_spawn_file_actions_adddup2(&spawn.actions, err_w.fd, 2);
+  }
+  // Nothing else of ours leaks into the program (Asio's sockets are not close-on-exec).
+  posix_spawn_file_actions_addclosefrom_np(&spawn.actions, 3);
+  posix_spawn_file_actions_addchdir_np(&spawn.actions, account.home.c_str());
+
+  const auto env = environment(shell, account.home, tty);
+  std::vector<char*> argv, envp;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  pid_t pid = -1;
+  if (::posix_spawn(&pid, program.c_str(), &spawn.actions, &spawn.attr, argv.data(), envp.data()) != 0)
+    return false;
+  pid_ = pid;
+
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {  // cannot watch it: do not leave it running unwatched
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    pid_ = -1;
+    return false;
+  }
+
+  auto own = [&](Fd& fd) {
+    auto d = std::make_unique<Descriptor>(executor_, fd.release());
+    std::error_code ec;
+    d->non_blocking(true, ec);  // Asio's read_some/write_some must not wait
+    return d;
+  };
+  if (pty_) {
+    slave.reset();
+    master_ = own(master);
+    out_ = OutFlow<Descriptor>{master_.get(), 0, false, false, false};
+    in_ = InFlow<Descriptor>{};
+    in_.stream = master_.get();
+    in_.done = false;
+  } else {
+    in_r.reset();
+    out_w.reset();
+    err_w.reset();
+    stdin_ = own(in_w);
+    stdout_ = own(out_r);
+    stderr_ = own(err_r);
+    out_ = OutFlow<Descriptor>{stdout_.get(), 0, false, false, false};
+    err_ = OutFlow<Descriptor>{stderr_.get(), 1, false, false, false};
+    in_ = InFlow<Descriptor>{};
+    in_.stream = stdin_.get();
+    in_.done = false;
+  }
+  watch_exit(pidfd);
+  writable();
+  return true;
+}
+
+void ProcessState::watch_exit(int pidfd) {
+  pidfd_ = std::make_unique<Descriptor>(executor_, pidfd);
+  pidfd_->async_wait(Descriptor::wait_read, [self = shared_from_this()](std::error_code) {
+    int st = 0;
+    if (::waitpid(self->pid_, &st, WNOHANG) != self->pid_) {
+      // Cancelled before exit (the io_context is going away): reap it if we can.
+      if (::waitpid(self->pid_, &st, WNOHANG) != self->pid_) return;
+    }
+    self->status_ = st;
+    self->pidfd_.reset();
+    if (self->io == nullptr) return;
+    if (self->master_) {
+      // The terminal stays open while anything the shell left behind holds it:
+      // send what is there now and finish, as sshd does.
+      self->out_.drain_only = true;
+      if (!self->out_.waiting) {
+        pump_out(self, self->out_);
+      } else {
+        self->master_->cancel();  // the pending wait ends; drain from here
+        self->out_.waiting = false;
+        pump_out(self, self->out_);
+      }
+    }
+    self->try_finish();
+  });
+}
+
+void ProcessState::try_finish() {
+  if (finished_ || !status_ || io == nullptr) return;
+  if (!out_.done || !err_.done) return;
+  finished_ = true;
+  const int st = *status_;
+  if (WIFSIGNALED(st)) {
+    io->exit_signal(connection::ExitSignal{signal_name(WTERMSIG(st)), WCOREDUMP(st) != 0, ""});
+  } else {
+    io->exit_status(static_cast<std::uint32_t>(WEXITSTATUS(st)));
+  }
+  io->eof();
+  io->close();
+}
+
+class ProcessSession final : public connection::ChannelHandler {
+ public:
+  explicit ProcessSession(std::shared_ptr<ProcessState> s) : s_(std::move(s)) {}
+  ~ProcessSession() override { s_->closed(); }
+
+  bool attach(ChannelIo& io) override {
+    s_->io = &io;
+    return true;
+  }
+  void on_data(BytesView data) override { s_->data(data); }
+  void on_eof() override { s_->eof(); }
+  void on_writable() override { s_->writable(); }
+  void on_closed() override { s_->closed(); }
+  bool on_pty(const connection::PtyRequest& p) override { return s_->set_pty(p); }
+  bool on_env(const connection::EnvRequest& e) override { return s_->add_env(e); }
+  bool on_start(const connection::StartRequest& r) override { return s_->start(r); }
+  void on_window_change(const connection::WindowChange& w) override { s_->resize(w); }
+  bool on_signal(std::string_view name) override { return s_->signal(name); }
+
+ private:
+  std::shared_ptr<ProcessState> s_;
+};
+
+// ---- TCP streams (direct-tcpip and forwarded-tcpip) ------------------------
+
+class StreamState : public std::enable_shared_from_this<StreamState> {
+ public:
+  explicit StreamState(tcp::socket socket) : socket_(std::move(socket)), resolver_(socket_.get_executor()) {}
+
+  ChannelIo* io = nullptr;
+
+  /// direct-tcpip: resolve and connect, then confirm or reject the channel.
+  void connect(std::string host, std::uint32_t port) {
+    resolver_.async_resolve(
+        host, std::to_string(port),
+        [self = shared_from_this()](std::error_code ec, tcp::resolver::results_type results) {
+          if (self->io == nullptr) return;
+          if (ec) return self->io->reject(connection::OpenFailure::connect_failed, "connect failed: " + ec.message());
+          asio::async_connect(self->socket_, results, [self](std::error_code cec, const tcp::endpoint&) {
+            if (self->io == nullptr) return;
+            if (cec) return self->io->reject(connection::OpenFailure::connect_failed, "connect failed: " + cec.message());
+            self->connected();
+            self->io->confirm();
+            self->writable();
+          });
+        });
+  }
+  void connected() {
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    out_ = OutFlow<tcp::socket>{&socket_, 0, false, false, false};
+    in_ = InFlow<tcp::socket>{};
+    in_.stream = &socket_;
+    in_.done = false;
+  }
+  void data(BytesView d) { queue_input(shared_from_this(), in_, d); }
+  void eof() {
+    in_.eof = true;
+    pump_in(shared_from_this(), in_);
+  }
+  void writable() { pump_out(shared_from_this(), out_); }
+  void closed() {
+    io = nullptr;
+    std::error_code ec;
+    resolver_.cancel();
+    socket_.close(ec);
+  }
+
+  void output_done() {  // the far end closed its side
+    if (io == nullptr) return;
+    io->eof();
+    maybe_close();
+  }
+  void input_eof() {  // the client's EOF, after everything before it was written
+    std::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    maybe_close();
+  }
+  void input_failed() {
+    if (io) io->close();
+  }
+
+ private:
+  void maybe_close() {
+    if (io != nullptr && out_.done && in_.done) io->close();
+  }
+  tcp::socket socket_;
+  tcp::resolver resolver_;
+  OutFlow<tcp::socket> out_;
+  InFlow<tcp::socket> in_;
+};
+
+class StreamChannel final : public connection::ChannelHandler {
+ public:
+  /// `connect_to` set: connect first (direct-tcpip); otherwise the socket is connected.
+  StreamChannel(std::shared_ptr<StreamState> s, std::optional<connection::TcpipOpen> connect_to)
+      : s_(std::move(s)), connect_to_(std::move(connect_to)) {}
+  ~StreamChannel() override { s_->closed(); }
+
+  bool attach(ChannelIo& io) override {
+    s_->io = &io;
+    if (connect_to_) s_->connect(connect_to_->host, connect_to_->port);
+    return false;  // confirmed once connected (or, when forwarded, by the client)
+  }
+  void on_data(BytesView data) override { s_->data(data); }
+  void on_eof() override { s_->eof(); }
+  void on_writable() override { s_->writable(); }
+  void on_closed() override { s_->closed(); }
+
+ private:
+  std::shared_ptr<StreamState> s_;
+  std::optional<connection::TcpipOpen> connect_to_;
+};
+
+class TcpListener final : public connection::Listener {
+ public:
+  struct State {
+    explicit State(asio::any_io_executor ex) : executor(ex), acceptor(ex) {}
+    asio::any_io_executor executor;
+    tcp::acceptor acceptor;
+    connection::AcceptHandler accepted;
+    std::string address;
+    std::uint16_t port = 0;
+    bool closed = false;
+  };
+  explicit TcpListener(std::shared_ptr<State> s) : s_(std::move(s)) { accept(s_); }
+  ~TcpListener() override {
+    s_->closed = true;
+    std::error_code ec;
+    s_->acceptor.close(ec);
+  }
+  std::uint16_t port() const override { return s_->port; }
+
+ private:
+  static void accept(const std::shared_ptr<State>& s) {
+    s->acceptor.async_accept(s->executor, [s](std::error_code ec, tcp::socket socket) {
+      if (s->closed) return;
+      if (!ec) {
+        std::error_code rec;
+        const auto remote = socket.remote_endpoint(rec);
+        if (!rec) {
+          auto state = std::make_shared<StreamState>(std::move(socket));
+          state->connected();
+          connection::TcpipOpen open{s->address, s->port, remote.address().to_string(), remote.port()};
+          s->accepted(std::make_unique<StreamChannel>(std::move(state), std::nullopt), std::move(open));
+        }
+      }
+      if (!s->closed) accept(s);
+    });
+  }
+  std::shared_ptr<State> s_;
+};
+
+class StandardServices final : public connection::ChannelServices {
+ public:
+  StandardServices(ConnectionContext& context, ProcessOptions options, SessionFactory session_override)
+      : context_(context), options_(std::move(options)), override_(std::move(session_override)) {}
+
+  std::unique_ptr<connection::ChannelHandler> session(std::string_view user) override {
+    const std::string u(user);
+    if (override_)
+      if (auto h = override_(context_, u)) return h;
+    return make_process_session(context_, options_, u);
+  }
+
+  std::unique_ptr<connection::ChannelHandler> connect(const connection::TcpipOpen& target) override {
+    auto state = std::make_shared<StreamState>(tcp::socket(context_.impl().executor));
+    return std::make_unique<StreamChannel>(std::move(state), target);
+  }
+
+  std::expected<std::unique_ptr<connection::Listener>, std::string> listen(
+      const connection::ForwardRequest& bind, connection::AcceptHandler accepted) override {
+    std::string address = bind.address;
+    if (address.empty() || address == "*") address = "0.0.0.0";
+    if (address == "localhost") address = "127.0.0.1";
+    std::error_code ec;
+    const auto ip = asio::ip::make_address(address, ec);
+    if (ec) return std::unexpected("cannot listen on '" + address + "': not an IP address");
+    auto state = std::make_shared<TcpListener::State>(context_.impl().executor);
+    const tcp::endpoint endpoint(ip, static_cast<std::uint16_t>(bind.port));
+    state->acceptor.open(endpoint.protocol(), ec);
+    if (!ec) state->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) state->acceptor.bind(endpoint, ec);
+    if (!ec) state->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return std::unexpected("cannot listen on " + address + ":" + std::to_string(bind.port) + ": " + ec.message());
+    state->port = state->acceptor.local_endpoint(ec).port();
+    state->address = address;
+    state->accepted = std::move(accepted);
+    return std::make_unique<TcpListener>(std::move(state));
+  }
+
+ private:
+  ConnectionContext& context_;
+  ProcessOptions options_;
+  SessionFactory override_;
+};
+
+}  // namespace
+
+std::unique_ptr<connection::ChannelHandler> make_process_session(ConnectionContext& context,
+                                                                 const ProcessOptions& options,
+                                                                 std::string user) {
+  return std::make_unique<ProcessSession>(
+      std::make_shared<ProcessState>(context, options, std::move(user)));
+}
+
+std::unique_ptr<connection::ChannelServices> make_channel_services(ConnectionContext& context,
+                                                                   ProcessOptions options,
+                                                                   SessionFactory session_override) {
+  return std::make_unique<StandardServices>(context, std::move(options), std::move(session_override));
+}
+
+}  // namespace parley::driver

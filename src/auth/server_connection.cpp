@@ -112,6 +112,7 @@ class ServerConnection::Io final : public connection::ChannelIo {
   }
   void reject(OpenFailure reason, std::string_view description) override {
     if (slot_.confirmed || slot_.kind == Slot::Kind::forwarded_tcpip) return;
+    conn_.note("channel " + std::to_string(slot_.id) + " open failed: " + printable(description));
     conn_.channels_.reject(slot_.id, reason, description);
     conn_.request_flush();
     // The id is free again: forget the slot once the handler's call has returned.

@@ -235,6 +235,7 @@ void apply_modes(BytesView modes, termios& t) {
 }
 
 struct Account {
+  std::string name;
   std::string home = "/";
   std::string shell = "/bin/sh";
 };
@@ -245,6 +246,7 @@ Account account_of_this_process() {
   passwd pw{};
   passwd* found = nullptr;
   if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    if (pw.pw_name) a.name = pw.pw_name;
     if (pw.pw_dir && *pw.pw_dir) a.home = pw.pw_dir;
     if (pw.pw_shell && *pw.pw_shell) a.shell = pw.pw_shell;
   }
@@ -319,7 +321,7 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   void input_failed() {}
 
  private:
-  std::vector<std::string> environment(const std::string& shell, const std::string& home,
+  std::vector<std::string> environment(const Account& account, const std::string& shell,
                                        const std::string& tty) const;
   void watch_exit(int pidfd);
   void try_finish();
@@ -338,7 +340,7 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   InFlow<Descriptor> in_;
 };
 
-std::vector<std::string> ProcessState::environment(const std::string& shell, const std::string& home,
+std::vector<std::string> ProcessState::environment(const Account& account, const std::string& shell,
                                                    const std::string& tty) const {
   std::vector<std::string> env;
   auto set = [&](const std::string& name, const std::string& value) {
@@ -354,9 +356,14 @@ std::vector<std::string> ProcessState::environment(const std::string& shell, con
     if (!e.name.empty() && e.name.find('=') == std::string::npos &&
         e.name.find('\0') == std::string::npos && e.value.find('\0') == std::string::npos)
       set(e.name, e.value);
-  set("USER", user_);
-  set("LOGNAME", user_);
-  set("HOME", home);
+  // The program runs as this process's account, so USER, LOGNAME and HOME are
+  // that account's (what whoami says); the name the client logged in with is
+  // PARLEY_USER, for programs that serve several logins from one account.
+  const std::string account_name = account.name.empty() ? user_ : account.name;
+  set("USER", account_name);
+  set("LOGNAME", account_name);
+  set("HOME", account.home);
+  set("PARLEY_USER", user_);
   set("SHELL", shell);
   set("PATH", options_.path);
   set("SSH_CLIENT", peer_.address + " " + std::to_string(peer_.port) + " " + std::to_string(local_.port));
@@ -479,7 +486,7 @@ bool ProcessState::start(const connection::StartRequest& request) {
   posix_spawn_file_actions_addclosefrom_np(&spawn.actions, 3);
   posix_spawn_file_actions_addchdir_np(&spawn.actions, account.home.c_str());
 
-  const auto env = environment(shell, account.home, tty);
+  const auto env = environment(account, shell, tty);
   std::vector<char*> argv, envp;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -607,10 +614,11 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
         host, std::to_string(port),
         [self = shared_from_this()](std::error_code ec, tcp::resolver::results_type results) {
           if (self->io == nullptr) return;
-          if (ec) return self->io->reject(connection::OpenFailure::connect_failed, "connect failed: " + ec.message());
+          if (ec) return self->io->reject(connection::OpenFailure::connect_failed, ec.message());
+          // The reason code already says "connect failed"; the text says why, as OpenSSH's does.
           asio::async_connect(self->socket_, results, [self](std::error_code cec, const tcp::endpoint&) {
             if (self->io == nullptr) return;
-            if (cec) return self->io->reject(connection::OpenFailure::connect_failed, "connect failed: " + cec.message());
+            if (cec) return self->io->reject(connection::OpenFailure::connect_failed, cec.message());
             self->connected();
             self->io->confirm();
             self->writable();

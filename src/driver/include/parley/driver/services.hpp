@@ -36,8 +36,9 @@ class ConnectionContext {
 
 /// How sessions run programs. Programs run as the user the server runs as, in
 /// its home directory, with the environment a login would have: HOME, USER,
-/// LOGNAME, SHELL, PATH, SSH_CONNECTION, SSH_CLIENT, (with a terminal) TERM and
-/// SSH_TTY, plus what the client set through the env allow-list.
+/// LOGNAME (that account's), SHELL, PATH, SSH_CONNECTION, SSH_CLIENT, (with a
+/// terminal) TERM and SSH_TTY, PARLEY_USER (the name the client logged in
+/// with), plus what the client set through the env allow-list.
 struct ProcessOptions {
   /// The shell for "shell" and for running "exec" commands (as `shell -c
   /// command`); empty: the login shell in the password database.

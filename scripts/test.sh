@@ -19,10 +19,10 @@ ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 CC=clang-16 CXX=clang++-16 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPARLEY_FUZZ=ON -DPARLEY_BENCH=OFF -DPARLEY_TESTS=ON
-cmake --build build/fuzz -j "$jobs" --target fuzz_packet_decoder fuzz_server_connection
-mkdir -p build/fuzz/corpus/packet build/fuzz/corpus/server
+cmake --build build/fuzz -j "$jobs" --target fuzz_packet_decoder fuzz_server_connection fuzz_channels
+mkdir -p build/fuzz/corpus/packet build/fuzz/corpus/server build/fuzz/corpus/channels
 failed=0
-for t in packet_decoder:packet server_connection:server; do
+for t in packet_decoder:packet server_connection:server channels:channels; do
   name=${t%%:*}; corpus=${t##*:}
   echo "fuzz_$name: ${FUZZ_SECONDS}s"
   if ! build/fuzz/tests/fuzz/fuzz_$name -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
@@ -33,4 +33,4 @@ for t in packet_decoder:packet server_connection:server; do
   fi
 done
 if [[ $failed -ne 0 ]]; then echo "fuzzing: 0 passed, 1 failed"; exit 1; fi
-echo "fuzzing: 2 passed, 0 failed"
+echo "fuzzing: 3 passed, 0 failed"

@@ -122,7 +122,7 @@ std::expected<void, ConnectionError> Channels::handle_open_reply(std::uint8_t id
     c->remote_id = sender;
     c->remote_window = window;
     c->remote_max_packet = max_packet;
-    c->local_window = limits_.window;
+    c->granted = limits_.window;
     events_.push_back(OpenConfirmed{local, Bytes(extra.begin(), extra.end())});
     if (c->close_wanted) close(local);
     return {};
@@ -180,16 +180,12 @@ std::expected<void, ConnectionError> Channels::handle_channel_message(std::uint8
       const auto n = static_cast<std::uint32_t>(data.size());
       // OpenSSH drops a packet larger than the maximum it announced, and data after EOF.
       if (n > limits_.max_packet || c.eof_received) return {};
-      if (n > c.local_window) {
-        // OpenSSH tolerates a peer overrunning the window by up to 10% (it may
-        // have counted differently) and disconnects past that.
-        c.window_excess += n - c.local_window;
-        c.local_window = 0;
-        if (c.window_excess > limits_.window / 10)
-          return std::unexpected(ConnectionError::window_exceeded);
-      } else {
-        c.local_window -= n;
-      }
+      // OpenSSH tolerates a peer overrunning the window by up to 10% (it may have
+      // counted differently) and disconnects past that. Counted against everything
+      // ever granted, so repeated small overruns add up instead of being forgiven.
+      c.received += n;
+      if (c.received > c.granted + limits_.window / 10)
+        return std::unexpected(ConnectionError::window_exceeded);
       if (n > 0) events_.push_back(Data{local, code, Bytes(data.begin(), data.end())});
       return {};
     }
@@ -250,7 +246,7 @@ void Channels::accept(ChannelId id, BytesView extra) {
   Channel* c = find(id);
   if (c == nullptr || c->state != State::awaiting_local) return;
   c->state = State::open;
-  c->local_window = limits_.window;
+  c->granted = limits_.window;
   scratch_.clear();
   wire::Writer(scratch_).byte(msg_channel_open_confirmation).uint32(c->remote_id).uint32(id)
       .uint32(limits_.window).uint32(limits_.max_packet);
@@ -300,17 +296,18 @@ std::size_t Channels::send_data(ChannelId id, BytesView data, std::uint32_t exte
 void Channels::consumed(ChannelId id, std::size_t n) {
   Channel* c = find(id);
   if (c == nullptr || c->state != State::open || c->close_sent) return;
-  const std::uint64_t sum = std::uint64_t{c->local_consumed} + n;
-  c->local_consumed = static_cast<std::uint32_t>(std::min<std::uint64_t>(sum, limits_.window));
-  // Never grant more than the window (data past it was excess, not credit).
-  const std::uint32_t room = limits_.window - c->local_window;
-  const std::uint32_t grant = std::min(c->local_consumed, room);
-  if (c->eof_received || grant < limits_.window / 2) return;
-  c->local_window += grant;
-  c->local_consumed = 0;
-  c->window_excess = 0;
+  c->taken = std::min<std::uint64_t>(c->taken + n, c->received);
+  if (c->eof_received) return;  // nothing more may come: no window to give
+  // Give back what makes the peer's window whole again: it may then have at most
+  // one window in flight or held by us, whatever it overran before.
+  const std::uint64_t limit = c->taken + limits_.window;
+  if (limit <= c->granted) return;
+  const std::uint64_t grant = std::min<std::uint64_t>(limit - c->granted, UINT32_MAX);
+  if (grant < limits_.window / 2) return;
+  c->granted += grant;
   scratch_.clear();
-  wire::Writer(scratch_).byte(msg_channel_window_adjust).uint32(c->remote_id).uint32(grant);
+  wire::Writer(scratch_).byte(msg_channel_window_adjust).uint32(c->remote_id)
+      .uint32(static_cast<std::uint32_t>(grant));
   emit(scratch_);
 }
 

@@ -106,6 +106,16 @@ def exec_checks(port, key):
     check(r.returncode == 255, f"signal: ssh exits 255 when the command dies of SIGTERM (got {r.returncode})")
     check(b"rtype exit-signal" in r.stderr, "signal: the server sent exit-signal (ssh -v: rtype exit-signal)")
 
+    # Keepalives: ssh's ServerAliveInterval sends keepalive@openssh.com (want reply)
+    # every second; the server must answer (with failure, as OpenSSH does) or ssh
+    # gives up after ServerAliveCountMax unanswered ones.
+    r = run(port, key, "sleep 4; echo alive", opts=["-vvv", "-o", "ServerAliveInterval=1",
+                                                   "-o", "ServerAliveCountMax=1"])
+    check(r.returncode == 0 and r.stdout == b"alive\n",
+          f"keepalive@openssh.com is answered: a 4 s command survives 1 s keepalives (status {r.returncode})")
+    failures_seen = r.stderr.count(b"receive packet: type 82")
+    check(failures_seen >= 2, f"each keepalive got REQUEST_FAILURE (82), as OpenSSH answers ({failures_seen} seen)")
+
     # 10 (part). A secret in the command line, to look for in the log later.
     r = run(port, key, f"true {SECRET}")
     check(r.returncode == 0, "exec: a command with a secret argument runs")
@@ -276,7 +286,7 @@ def main():
     # 10. The log at the default level: session lines, but no command text or env values.
     log = open(log_path, "rb").read().decode(errors="replace")
     execs = len(re.findall(r"session 0: exec", log))
-    check(execs == 7, f"log: one 'session 0: exec' line per exec login (7; got {execs})")
+    check(execs == 8, f"log: one 'session 0: exec' line per exec login (8; got {execs})")
     check("session 0: shell" in log, "log: a 'session 0: shell' line for the tmux login")
     check(SECRET not in log and "sha256sum" not in log and "echo hi" not in log,
           "log: no command text or env values at the default level")

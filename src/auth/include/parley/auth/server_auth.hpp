@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "parley/wire/fifo.hpp"
 #include "parley/auth/password.hpp"
 #include "parley/auth/provider.hpp"
 #include "parley/crypto/keys.hpp"
@@ -150,10 +150,10 @@ class ServerAuth {
   // Replies held back until the uniform failure delay has passed; requests that
   // arrive meanwhile wait behind them, in order.
   std::optional<Instant> hold_until_;
-  std::deque<Bytes> held_out_;
-  std::deque<Bytes> held_in_;
+  Fifo<Bytes> held_out_;
+  Fifo<Bytes> held_in_;
   std::vector<Bytes> out_;
-  std::deque<AuthEvent> events_;
+  Fifo<AuthEvent> events_;
   std::function<void()> wake_;
   Bytes session_id_;
   std::string method_;

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <expected>
 #include <functional>
 #include <optional>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "parley/transport/error.hpp"
+#include "parley/wire/fifo.hpp"
 #include "parley/wire/bytes.hpp"
 
 namespace parley::connection {
@@ -169,8 +169,8 @@ class Channels {
   /// Sends up to send_window() bytes of `data` in packets no larger than the
   /// peer's maximum; returns how many were sent. `extended` as in Data.
   std::size_t send_data(ChannelId id, BytesView data, std::uint32_t extended = 0);
-  /// Marks `n` received bytes as taken; grows the peer's window (in batches of at
-  /// least half the window, as OpenSSH does, so adjusts stay few).
+  /// Marks `n` received bytes as taken; grows the peer's window back to the full
+  /// window (in steps of at least half of it, as OpenSSH does, so adjusts stay few).
   void consumed(ChannelId id, std::size_t n);
   void send_eof(ChannelId id);
   /// Sends CLOSE (once). The channel is freed when the peer's CLOSE arrives too.
@@ -206,9 +206,12 @@ class Channels {
     std::uint32_t remote_id = 0;
     std::uint32_t remote_window = 0;
     std::uint32_t remote_max_packet = 0;
-    std::uint32_t local_window = 0;    // bytes the peer may still send
-    std::uint32_t local_consumed = 0;  // taken since the last adjust
-    std::uint32_t window_excess = 0;   // bytes received past the window
+    // Our receive window as running totals, so an overrun is never forgotten: the
+    // peer may have sent at most granted + 10% (OpenSSH's grace), and what we hold
+    // (received - taken) never exceeds the window plus that grace.
+    std::uint64_t granted = 0;   // window granted in all: the initial one and every adjust
+    std::uint64_t received = 0;  // data bytes received in all
+    std::uint64_t taken = 0;     // of those, reported consumed()
     std::uint32_t replies_owed = 0;    // requests of the peer awaiting our reply
     std::uint32_t replies_expected = 0;  // our requests awaiting the peer's reply
     bool eof_sent = false;
@@ -234,7 +237,7 @@ class Channels {
   ChannelLimits limits_;
   std::vector<Channel> table_;
   std::size_t in_use_ = 0;
-  std::deque<Event> events_;
+  Fifo<Event> events_;
   std::uint32_t global_replies_owed_ = 0;
   std::uint32_t global_replies_expected_ = 0;
   std::uint32_t next_id_ = 0;        // where the search for a free id starts

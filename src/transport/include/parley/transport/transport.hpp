@@ -13,7 +13,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <expected>
 #include <functional>
 #include <memory>
@@ -22,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "parley/wire/fifo.hpp"
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/crypto/secret.hpp"
@@ -194,9 +194,9 @@ class Transport {
   PacketDecoder decoder_;
   PacketEncoder encoder_;
   std::unique_ptr<KexState> kex_;
-  std::deque<Bytes> pending_;  // upper-layer messages held back during kex
+  Fifo<Bytes> pending_;  // upper-layer messages held back during kex
   std::size_t pending_bytes_ = 0;  // their total size
-  std::deque<Event> events_;
+  Fifo<Event> events_;
   std::optional<Bytes> session_id_;
   Bytes server_host_key_;  // (client) the blob verified in the first key exchange
   std::optional<Negotiated> negotiated_;

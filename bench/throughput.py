@@ -6,10 +6,12 @@ client.
     /usr/bin/python3 bench/throughput.py build-rel/apps/parleyd/parleyd [--size MiB] [--runs N]
 
 Upload is `head -c SIZE /dev/zero | ssh ... 'cat > /dev/null'`, download is
-`ssh ... 'head -c SIZE /dev/zero' > /dev/null`. Each figure is the best of N
-runs (the least disturbed by other work on the machine), in MiB/s of payload.
-Both servers run on this machine next to the client, so the figures compare
-the servers with each other, not with a network.
+`ssh ... 'head -c SIZE /dev/zero' > /dev/null`. Runs alternate between the two
+servers so both see the same background load. Throughput is the best of N runs
+(the least disturbed), in MiB/s of payload; CPU is the median CPU time the
+server spent per GiB, counting the command it ran (cat or head), which is the
+same work for both. Both servers run on this machine next to the client, so the
+figures compare the servers with each other, not with a network.
 """
 import argparse
 import os
@@ -99,11 +101,19 @@ def timed(cmd):
     return elapsed
 
 
+def cpu_seconds(pid):
+    """CPU time of a server process and its reaped children (its sessions, and the
+    commands they ran), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("parleyd")
     ap.add_argument("--size", type=int, default=1024, help="MiB per transfer (default 1024)")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="parley-throughput-")
     try:
@@ -113,23 +123,33 @@ def main():
         shutil.copy(client_key + ".pub", authorized)
         parleyd, pport = start_parleyd(a.parleyd, tmp, authorized)
         sshd, sport = start_sshd(tmp, authorized)
+        servers = (("parleyd", parleyd.pid, pport), ("sshd", sshd.pid, sport))
         size = a.size * 1024 * 1024
-        print(f"{a.size} MiB per transfer, best of {a.runs}, MiB/s of payload")
-        print(f"| cipher | upload parleyd | upload sshd | download parleyd | download sshd |")
-        print(f"|---|---|---|---|---|")
+        print(f"{a.size} MiB per transfer; runs alternate between the servers; MiB/s is the best of "
+              f"{a.runs} runs, CPU the median server CPU per GiB (server and the command it ran, "
+              f"cat or head: the same work for both)")
+        print("| cipher | direction | parleyd MiB/s | sshd MiB/s | parleyd CPU s/GiB | sshd CPU s/GiB |")
+        print("|---|---|---|---|---|---|")
         for cipher, mac in CIPHERS:
-            row = []
-            for direction in ("up", "down"):
-                for port in (pport, sport):
-                    base = " ".join(ssh_args(port, client_key, cipher, mac))
-                    if direction == "up":
-                        cmd = f"head -c {size} /dev/zero | {base} 'cat > /dev/null'"
-                    else:
-                        cmd = f"{base} 'head -c {size} /dev/zero' > /dev/null"
-                    best = min(timed(cmd) for _ in range(a.runs))
-                    row.append(a.size / best)
-            name = cipher + (f" + {mac}" if mac else "")
-            print(f"| {name} | {row[0]:.0f} | {row[1]:.0f} | {row[2]:.0f} | {row[3]:.0f} |", flush=True)
+            for direction in ("upload", "download"):
+                walls = {name: [] for name, _, _ in servers}
+                cpus = {name: [] for name, _, _ in servers}
+                for _ in range(a.runs):
+                    for name, pid, port in servers:
+                        base = " ".join(ssh_args(port, client_key, cipher, mac))
+                        if direction == "upload":
+                            cmd = f"head -c {size} /dev/zero | {base} 'cat > /dev/null'"
+                        else:
+                            cmd = f"{base} 'head -c {size} /dev/zero' > /dev/null"
+                        before = cpu_seconds(pid)
+                        walls[name].append(timed(cmd))
+                        time.sleep(0.2)  # let the server reap the session
+                        cpus[name].append((cpu_seconds(pid) - before) * 1024 / a.size)
+                label = cipher + (f" + {mac}" if mac else "")
+                p_rate, s_rate = (a.size / min(walls[n]) for n in ("parleyd", "sshd"))
+                p_cpu, s_cpu = (sorted(cpus[n])[len(cpus[n]) // 2] for n in ("parleyd", "sshd"))
+                print(f"| {label} | {direction} | {p_rate:.0f} | {s_rate:.0f} | {p_cpu:.2f} | {s_cpu:.2f} |",
+                      flush=True)
         parleyd.terminate()
         sshd.terminate()
         parleyd.wait(timeout=10)

@@ -149,7 +149,15 @@ ServerConnection::ServerConnection(std::shared_ptr<const transport::TransportCon
     : transport_(std::move(transport_config), rng, now),
       auth_(std::move(auth_config), std::move(peer), now),
       observer_(std::move(observer)),
-      channels_([this](BytesView payload) { transport_.send(payload); }) {}
+      channels_([this](BytesView payload) { transport_.send(payload); }) {
+  // Messages and channel data reach us without a copy each (see the sinks).
+  transport_.set_message_sink([this](std::span<std::uint8_t> payload, std::uint32_t seq) {
+    handle_message(payload, seq, now_);
+  });
+  channels_.set_data_sink([this](ChannelId id, std::uint32_t extended, BytesView data) {
+    deliver_data(id, extended, data);
+  });
+}
 
 ServerConnection::~ServerConnection() {
   ++depth_;  // no wake-ups from here on
@@ -163,6 +171,9 @@ void ServerConnection::set_channel_services(std::shared_ptr<const ChannelPolicy>
   services_ = std::move(services);
   channels_ = connection::Channels([this](BytesView payload) { transport_.send(payload); },
                                    policy_ ? policy_->limits : connection::ChannelLimits{});
+  channels_.set_data_sink([this](ChannelId id, std::uint32_t extended, BytesView data) {
+    deliver_data(id, extended, data);
+  });
 }
 
 void ServerConnection::set_wake(std::function<void()> wake) {
@@ -172,6 +183,7 @@ void ServerConnection::set_wake(std::function<void()> wake) {
 
 void ServerConnection::receive(BytesView data, Instant now) {
   Call call(*this);
+  now_ = now;
   reap();
   transport_.receive(data, now);
   dispatch(now);
@@ -179,12 +191,14 @@ void ServerConnection::receive(BytesView data, Instant now) {
 
 void ServerConnection::peer_closed(Instant now) {
   Call call(*this);
+  now_ = now;
   transport_.peer_closed(now);
   dispatch(now);
 }
 
 void ServerConnection::on_time(Instant now) {
   Call call(*this);
+  now_ = now;
   reap();
   transport_.on_time(now);
   auth_.on_time(now);
@@ -242,26 +256,30 @@ void ServerConnection::request_flush() {
 void ServerConnection::dispatch(Instant now) {
   while (auto e = transport_.poll_event()) {
     if (auto* m = std::get_if<transport::Message>(&*e)) {
-      const std::uint8_t id = m->payload[0];
-      if (id >= 50 && id < 80) {
-        if (!auth_.authenticated()) {
-          auth_.handle(m->payload, *transport_.session_id(), now);
-          flush_auth();
-        }
-        // Answers travel in these messages: leave no copy behind.
-        crypto::secure_wipe(m->payload.data(), m->payload.size());
-      } else if (auth_.authenticated()) {
-        handle_connection_message(*m);
-      } else {
-        // RFC 4252 §6: nothing above userauth before authentication succeeds.
-        transport_.disconnect(transport::DisconnectReason::protocol_error,
-                              "connection message before authentication");
-      }
+      handle_message(m->payload, m->seq, now);
       continue;
     }
     if (observer_.on_transport) observer_.on_transport(*e);
   }
   if (transport_.closed()) close_all_channels();
+}
+
+void ServerConnection::handle_message(std::span<std::uint8_t> payload, std::uint32_t seq, Instant now) {
+  const std::uint8_t id = payload[0];
+  if (id >= 50 && id < 80) {
+    if (!auth_.authenticated()) {
+      auth_.handle(payload, *transport_.session_id(), now);
+      flush_auth();
+    }
+    // Answers travel in these messages: leave no copy behind.
+    crypto::secure_wipe(payload.data(), payload.size());
+  } else if (auth_.authenticated()) {
+    handle_connection_message(payload, seq);
+  } else {
+    // RFC 4252 §6: nothing above userauth before authentication succeeds.
+    transport_.disconnect(transport::DisconnectReason::protocol_error,
+                          "connection message before authentication");
+  }
 }
 
 void ServerConnection::flush_auth() {
@@ -273,16 +291,26 @@ void ServerConnection::flush_auth() {
   }
 }
 
-void ServerConnection::handle_connection_message(const transport::Message& m) {
-  if (!connection::Channels::handles(m.payload[0])) {
-    transport_.send_unimplemented(m.seq);
+void ServerConnection::handle_connection_message(BytesView payload, std::uint32_t seq) {
+  if (!connection::Channels::handles(payload[0])) {
+    transport_.send_unimplemented(seq);
     return;
   }
-  if (auto handled = channels_.handle(m.payload); !handled) return fail(handled.error());
+  if (auto handled = channels_.handle(payload); !handled) return fail(handled.error());
   while (auto e = channels_.poll_event()) {
     handle_channel_event(*e);
     if (transport_.closed()) return;
   }
+}
+
+void ServerConnection::deliver_data(ChannelId id, std::uint32_t extended, BytesView data) {
+  auto it = slots_.find(id);
+  if (it == slots_.end()) return;
+  if (extended != 0) {  // a client's extended data means nothing to a server
+    channels_.consumed(id, data.size());
+    return;
+  }
+  it->second->handler->on_data(data);
 }
 
 void ServerConnection::fail(connection::ConnectionError e) {
@@ -305,11 +333,7 @@ void ServerConnection::handle_channel_event(connection::Event& event) {
           if (it == slots_.end()) return;
           Slot& slot = *it->second;
           if constexpr (std::is_same_v<E, connection::Data>) {
-            if (e.extended != 0) {  // a client's extended data means nothing to a server
-              channels_.consumed(e.id, e.bytes.size());
-              return;
-            }
-            slot.handler->on_data(e.bytes);
+            deliver_data(e.id, e.extended, e.bytes);
           } else if constexpr (std::is_same_v<E, connection::Eof>) {
             slot.handler->on_eof();
           } else if constexpr (std::is_same_v<E, connection::Closed>) {

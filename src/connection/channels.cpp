@@ -186,7 +186,13 @@ std::expected<void, ConnectionError> Channels::handle_channel_message(std::uint8
       c.received += n;
       if (c.received > c.granted + limits_.window / 10)
         return std::unexpected(ConnectionError::window_exceeded);
-      if (n > 0) events_.push_back(Data{local, code, Bytes(data.begin(), data.end())});
+      if (n == 0) return {};
+      // Last use of `c`: the sink may open channels and so move the table.
+      if (data_sink_ && events_.empty()) {
+        data_sink_(local, code, data);
+        return {};
+      }
+      events_.push_back(Data{local, code, Bytes(data.begin(), data.end())});
       return {};
     }
     case msg_channel_eof:

@@ -1,5 +1,5 @@
 // Channel handlers backed by real I/O: processes for sessions, TCP sockets for
-// forwarding. Everything here runs on the connection's strand.
+// forwarding. Everything here runs on the connection's thread.
 //
 // Flow control both ways without buffers that grow: a stream is read only
 // while its channel has room (the client's window and the connection's output
@@ -19,6 +19,7 @@
 #include <array>
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <cerrno>
 #include <cstring>
@@ -73,6 +74,7 @@ struct InFlow {
   Bytes pending;
   std::size_t offset = 0;
   bool waiting = false;
+  bool flush_posted = false;  // a write of what is pending is queued on the connection's thread
   bool eof = false;   // the client sent EOF
   bool done = true;   // no more writing (EOF passed on, error, or no stream)
 };
@@ -152,6 +154,10 @@ void pump_in(const std::shared_ptr<Owner>& self, InFlow<Stream>& f) {
 
 /// Client input for `f`: queued (and written when the stream takes it) or, once
 /// the stream is gone, dropped with the window given back.
+///
+/// The write happens after the connection has handled everything it read in
+/// this turn, so many packets go out in one write: one wake-up of the program
+/// per batch rather than per 32 KiB packet.
 template <class Owner, class Stream>
 void queue_input(const std::shared_ptr<Owner>& self, InFlow<Stream>& f, BytesView data) {
   if (f.done || f.eof) {
@@ -159,7 +165,13 @@ void queue_input(const std::shared_ptr<Owner>& self, InFlow<Stream>& f, BytesVie
     return;
   }
   f.pending.insert(f.pending.end(), data.begin(), data.end());
-  pump_in(self, f);
+  if (f.waiting || f.flush_posted) return;
+  f.flush_posted = true;
+  asio::post(self->executor(), [self, &f] {
+    f.flush_posted = false;
+    if (self->io == nullptr) return;
+    pump_in(self, f);
+  });
 }
 
 // ---- processes -------------------------------------------------------------
@@ -263,6 +275,7 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
         user_(std::move(user)) {}
 
   ChannelIo* io = nullptr;  // null once the channel is gone
+  const asio::any_io_executor& executor() const { return executor_; }
 
   bool set_pty(const connection::PtyRequest& p) {
     pty_ = p;
@@ -423,6 +436,10 @@ bool make_pipe(Fd& read_end, Fd& write_end) {
   if (::pipe2(p, O_CLOEXEC) != 0) return false;
   read_end = Fd(p[0]);
   write_end = Fd(p[1]);
+  // Larger than the default 64 KiB, so a bulk transfer wakes the program (or us)
+  // once per batch instead of per packet. The kernel takes pages only as data
+  // fills the pipe, so an idle session pays nothing for it. Best effort.
+  ::fcntl(p[0], F_SETPIPE_SZ, 1024 * 1024);
   return true;
 }
 
@@ -607,6 +624,7 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   explicit StreamState(tcp::socket socket) : socket_(std::move(socket)), resolver_(socket_.get_executor()) {}
 
   ChannelIo* io = nullptr;
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
   /// direct-tcpip: resolve and connect, then confirm or reject the channel.
   void connect(std::string host, std::uint32_t port) {

@@ -8,7 +8,8 @@
 namespace parley::driver {
 
 struct ConnectionContext::Impl {
-  /// The connection's strand: every handler of the connection runs on it.
+  /// The connection's executor (its single-threaded io_context): every handler
+  /// of the connection runs on it.
   asio::any_io_executor executor;
   PeerInfo peer;
   PeerInfo local;

@@ -46,7 +46,7 @@ bool would_block(const std::error_code& ec) {
 /// starts both waits in posted sub-coroutines, so a Server::stop() landing in
 /// between could close the socket before the waits began and leave the timer
 /// wait sleeping until its (possibly hour-long) deadline. Here the timer's
-/// handler runs on the connection's strand and simply cancels the socket
+/// handler runs on the connection's thread and simply cancels the socket
 /// operation; a closed socket fails the operation at once.
 class Watchdog {
  public:
@@ -100,7 +100,7 @@ asio::awaitable<WaitResult> wait_readable(tcp::socket& socket, asio::steady_time
 }
 
 /// Lets work that finishes on another thread (an asynchronous authentication
-/// provider) interrupt the connection's wait. Touched only on the strand.
+/// provider) interrupt the connection's wait. Touched only on the connection's thread.
 struct WakeLink {
   tcp::socket* socket = nullptr;  // null once drive() has returned
   bool waiting = false;           // in the readability wait: cancelling it is safe

@@ -40,7 +40,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       : socket(std::move(s)), timer(socket.get_executor()), server(server_impl) {}
   ~Connection();
 
-  /// Closes the socket so the coroutine ends; runs on the connection's strand.
+  /// Closes the socket so the coroutine ends; runs on the connection's thread.
   /// The timer is set to the distant past rather than merely cancelled: the
   /// coroutine may be between initiating its `||` waits (awaitable operators
   /// start them in posted sub-coroutines), and a wait started after a cancel()
@@ -84,8 +84,19 @@ struct Server::Impl {
   bool started = false;
   std::mutex stop_mutex;  // serialises stop()
 
+  // One io_context per thread, each run by its own thread: a connection lives on
+  // one of them (round robin), so its handlers always run on the same thread,
+  // without the hand-offs between threads (and cold caches) that a shared
+  // context with strands costs a busy connection. io (the first) also accepts.
   asio::io_context io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::unique_ptr<asio::io_context>> more_contexts;
+  std::size_t next_context = 0;  // accept loop only
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::io_context& context_for_next_connection() {
+    const std::size_t n = more_contexts.size() + 1;
+    const std::size_t i = next_context++ % n;
+    return i == 0 ? io : *more_contexts[i - 1];
+  }
   asio::strand<asio::io_context::executor_type> accept_strand{asio::make_strand(io)};
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
@@ -121,9 +132,9 @@ void Server::Impl::remove(Connection* c) {
 asio::awaitable<void> Server::Impl::accept_loop() {
   asio::steady_timer backoff(accept_strand);
   for (;;) {
-    // Each connection gets its own strand: its handlers never run concurrently,
-    // while different connections run in parallel on the pool.
-    tcp::socket socket(asio::make_strand(io));
+    // Each connection lives on one single-threaded io_context: its handlers never
+    // run concurrently, while different connections run in parallel.
+    tcp::socket socket(context_for_next_connection());
     std::error_code ec;
     co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -162,7 +173,7 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   try {
     std::error_code ec;
     conn->socket.set_option(tcp::no_delay(true), ec);
-    // The context outlives the endpoint (declared first): its handlers use the strand.
+    // The context outlives the endpoint (declared first): its handlers use the executor.
     ConnectionContext context(std::make_unique<ConnectionContext::Impl>(
         ConnectionContext::Impl{conn->socket.get_executor(), std::move(peer), std::move(local)}));
     std::unique_ptr<transport::Endpoint> endpoint = factory(context, transport::Clock::now());
@@ -209,17 +220,20 @@ std::expected<void, std::string> Server::start() {
   }
   s.port = s.acceptor.local_endpoint(ec).port();
 
-  s.work.emplace(s.io.get_executor());
-  asio::co_spawn(s.accept_strand, s.accept_loop(), asio::detached);
   unsigned n = s.options.threads != 0 ? s.options.threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
+  for (unsigned i = 1; i < n; ++i) s.more_contexts.push_back(std::make_unique<asio::io_context>(1));
+  s.work.push_back(asio::make_work_guard(s.io));
+  for (auto& c : s.more_contexts) s.work.push_back(asio::make_work_guard(*c));
+  asio::co_spawn(s.accept_strand, s.accept_loop(), asio::detached);
   for (unsigned i = 0; i < n; ++i) {
-    s.threads.emplace_back([&s] {
+    asio::io_context& context = i == 0 ? s.io : *s.more_contexts[i - 1];
+    s.threads.emplace_back([&context] {
       for (;;) {
         try {
-          s.io.run();
+          context.run();
           return;
-        } catch (...) {  // connection coroutines catch their own; keep the pool alive regardless
+        } catch (...) {  // connection coroutines catch their own; keep the thread alive regardless
         }
       }
     });
@@ -238,7 +252,7 @@ std::size_t Server::active_connections() const {
 void Server::stop() {
   Impl& s = *impl_;
   std::lock_guard serial(s.stop_mutex);
-  // Reach every connection on its own strand; the coroutines then end. The
+  // Reach every connection on its own thread; the coroutines then end. The
   // references are dropped outside the lock: the last one may destroy a
   // connection, which unregisters itself under that lock.
   std::vector<std::shared_ptr<Connection>> open;
@@ -259,8 +273,9 @@ void Server::stop() {
     std::unique_lock lock(s.mutex);
     s.changed.wait_for(lock, stop_grace, [&] { return s.connections == nullptr; });
   }
-  s.work.reset();
+  s.work.clear();
   s.io.stop();
+  for (auto& c : s.more_contexts) c->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   {

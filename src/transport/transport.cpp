@@ -115,7 +115,21 @@ void Transport::receive(BytesView data, Instant now) {
     if (!ident_.version()) return;
     ident_deadline_.reset();
   }
-  in_.insert(in_.end(), data.begin(), data.end());
+  if (in_pos_ > 0) {
+    // A partial packet is left from the last call: move it and the new bytes
+    // into a buffer of the right size in one pass, instead of shifting it down
+    // and then growing the vector (which copies it twice).
+    Bytes joined;
+    joined.reserve(in_.size() - in_pos_ + data.size());
+    joined.insert(joined.end(), in_.begin() + static_cast<std::ptrdiff_t>(in_pos_), in_.end());
+    joined.insert(joined.end(), data.begin(), data.end());
+    // (Everything before in_pos_ was wiped when it was consumed.)
+    crypto::secure_wipe(in_.data() + in_pos_, in_.size() - in_pos_);
+    in_.swap(joined);
+    in_pos_ = 0;
+  } else {
+    in_.insert(in_.end(), data.begin(), data.end());
+  }
   process_input(now);
   if (!closed_) check_rekey(now);
 }
@@ -136,12 +150,10 @@ void Transport::process_input(Instant now) {
     crypto::secure_wipe(in_.data(), in_.size());
     Bytes().swap(in_);  // buffers are held only while in use
     in_pos_ = 0;
-  } else if (in_pos_ > 0) {
-    const std::size_t rest = in_.size() - in_pos_;
-    std::memmove(in_.data(), in_.data() + in_pos_, rest);
-    crypto::secure_wipe(in_.data() + rest, in_.size() - rest);
-    in_.resize(rest);
-    in_pos_ = 0;
+  } else {
+    // The partial packet stays where it is until the next receive() moves it;
+    // the decrypted packets before it are wiped now.
+    crypto::secure_wipe(in_.data(), in_pos_);
   }
 }
 
@@ -227,6 +239,9 @@ void Transport::handle_packet(std::span<std::uint8_t> payload, std::uint32_t seq
       return;  // we never offer ext-info-s; tolerate as OpenSSH does
     default:
       if (id >= 50 && (config_->role == Role::client || service_started_)) {
+        // The sink saves a copy of every packet; it is used only while no event is
+        // waiting, so the layer above still sees everything in order.
+        if (message_sink_ && events_.empty()) return message_sink_(payload, seq);
         events_.push_back(Message{Bytes(payload.begin(), payload.end()), seq});
         return;
       }

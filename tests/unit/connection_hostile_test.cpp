@@ -40,6 +40,17 @@ using connection::OpenFailure;
 using test::SshTestClient;
 
 constexpr const char* user = "tester";
+/// Sessions of this user are served by a handler that takes input and never
+/// reports it consumed (through the embedding API), so the window the server
+/// granted stays exactly the initial one whatever the pipe sizes.
+constexpr const char* hoarder = "hoarder";
+
+class HoardingSession final : public connection::ChannelHandler {
+ public:
+  bool attach(connection::ChannelIo&) override { return true; }
+  void on_data(BytesView) override {}  // kept "in flight": never consumed
+  bool on_start(const connection::StartRequest&) override { return true; }
+};
 
 /// The test process's resident set size, in bytes (VmRSS in /proc/self/status).
 std::uint64_t resident_bytes() {
@@ -81,7 +92,8 @@ class ConnectionHostile : public ::testing::Test {
     auto tconfig = std::make_shared<transport::TransportConfig>(test::default_configs().second);
     auto aconfig = std::make_shared<auth::ServerAuthConfig>();
     aconfig->authorized_keys = [pub = user_key_->public_key()](std::string_view name) {
-      return name == user ? std::vector<crypto::PublicKey>{pub} : std::vector<crypto::PublicKey>{};
+      return name == user || name == hoarder ? std::vector<crypto::PublicKey>{pub}
+                                             : std::vector<crypto::PublicKey>{};
     };
     auto policy = std::make_shared<auth::ChannelPolicy>();  // the defaults: 10 sessions, no forwarding
     policy_ = policy;
@@ -101,7 +113,14 @@ class ConnectionHostile : public ::testing::Test {
           };
           auto conn = std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng_, peer, now,
                                                                std::move(observer));
-          conn->set_channel_services(policy, driver::make_channel_services(context, process));
+          conn->set_channel_services(
+              policy, driver::make_channel_services(
+                          context, process,
+                          [](driver::ConnectionContext&, const std::string& name)
+                              -> std::unique_ptr<connection::ChannelHandler> {
+                            if (name == hoarder) return std::make_unique<HoardingSession>();
+                            return nullptr;  // a process
+                          }));
           return conn;
         }));
     auto started = server_->start();
@@ -137,9 +156,9 @@ class ConnectionHostile : public ::testing::Test {
   }
 
   /// A logged-in hostile client.
-  std::unique_ptr<SshTestClient> login(test::SshClientOptions options = {}) {
+  std::unique_ptr<SshTestClient> login(test::SshClientOptions options = {}, const char* name = user) {
     auto c = std::make_unique<SshTestClient>(std::move(options));
-    const std::string error = c->login("127.0.0.1", port_, user, *user_key_);
+    const std::string error = c->login("127.0.0.1", port_, name, *user_key_);
     EXPECT_EQ(error, "");
     if (!error.empty()) return nullptr;
     return c;
@@ -214,13 +233,12 @@ TEST_F(ConnectionHostile, DataOnUnknownChannelIsProtocolError) {
 
 TEST_F(ConnectionHostile, DataPastWindowBeyondTenPercentIsProtocolError) {
   auto good = start_good_exec();
-  auto c = login();
+  auto c = login({}, hoarder);
   ASSERT_TRUE(c);
   auto id = c->open_session();
   ASSERT_TRUE(id);
-  // A program that never reads stdin: the server holds what arrives (beyond
-  // the pipe's 64 KiB) and gives no window back.
-  ASSERT_EQ(c->exec(*id, "exec sleep 30"), std::optional<bool>(true));
+  // A session that never consumes its input: the server gives no window back.
+  ASSERT_EQ(c->exec(*id, "anything"), std::optional<bool>(true));
   const auto& rec = c->channel(*id);
   const std::uint32_t window = rec.remote_window;
   const std::uint32_t max_packet = rec.remote_max_packet;

@@ -88,7 +88,9 @@ class ServerConnection final : public transport::Endpoint {
 
   void dispatch(Instant now);
   void flush_auth();
-  void handle_connection_message(const transport::Message& m);
+  void handle_message(std::span<std::uint8_t> payload, std::uint32_t seq, Instant now);
+  void handle_connection_message(BytesView payload, std::uint32_t seq);
+  void deliver_data(connection::ChannelId id, std::uint32_t extended, BytesView data);
   void handle_channel_event(connection::Event& e);
   void handle_open(connection::OpenRequested& e);
   void handle_request(Slot& slot, connection::Request& e);
@@ -122,6 +124,7 @@ class ServerConnection final : public transport::Endpoint {
   std::size_t sessions_ = 0;
   bool no_more_sessions_ = false;
   std::function<void()> wake_;
+  Instant now_{};               // the time of the endpoint call in progress
   int depth_ = 0;               // nesting of endpoint calls in progress
   std::size_t unwritten_ = 0;   // taken by the driver, not yet reported written
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

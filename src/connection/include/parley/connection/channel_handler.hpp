@@ -3,7 +3,7 @@
 // shell, a game, a menu) or a forwarded TCP stream.
 //
 // All calls to a handler, and all its calls to its ChannelIo, happen on the
-// connection's own thread (the driver's strand), one at a time. A handler that
+// connection's own thread (its io_context in the driver), one at a time. A handler that
 // finishes work elsewhere (a socket, a process) does so through the driver,
 // which brings the completion back to that thread.
 #pragma once

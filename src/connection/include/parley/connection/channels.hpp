@@ -153,6 +153,12 @@ class Channels {
   /// nothing more should be fed: the owner disconnects with disconnect_reason(error).
   std::expected<void, ConnectionError> handle(BytesView payload);
   std::optional<Event> poll_event();
+  /// Optional: hands channel data to `sink` from inside handle() instead of
+  /// queueing a Data event, saving a copy of every packet. Used only while no
+  /// event is queued, so order is kept; `data` is valid only during the call.
+  /// The sink may call any method of this object.
+  using DataSink = std::function<void(ChannelId id, std::uint32_t extended, BytesView data)>;
+  void set_data_sink(DataSink sink) { data_sink_ = std::move(sink); }
 
   // ---- opening
   /// Opens a channel of `type` with type-specific `extra` fields. Returns
@@ -238,6 +244,7 @@ class Channels {
   std::vector<Channel> table_;
   std::size_t in_use_ = 0;
   Fifo<Event> events_;
+  DataSink data_sink_;
   std::uint32_t global_replies_owed_ = 0;
   std::uint32_t global_replies_expected_ = 0;
   std::uint32_t next_id_ = 0;        // where the search for a free id starts

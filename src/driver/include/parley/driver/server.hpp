@@ -1,7 +1,7 @@
 // A TCP server that runs one sans-I/O Endpoint per accepted connection.
 //
-// One io_context is run by a small pool of threads; each connection is a
-// coroutine on its own strand, so calls into one Endpoint never overlap. An idle
+// Each thread runs its own io_context; each connection is a coroutine on one of
+// them (spread round robin), so calls into one Endpoint never overlap. An idle
 // connection holds no read buffer: it waits for readability and then reads into
 // a per-thread buffer.
 #pragma once
@@ -27,13 +27,13 @@ struct ServerOptions {
 };
 
 
-/// Makes the Endpoint for a new connection. Called on the connection's strand;
+/// Makes the Endpoint for a new connection. Called on the connection's thread;
 /// it may run concurrently for different connections, so it must be thread-safe.
 /// Returning nullptr (or throwing) closes the connection.
 using EndpointFactory =
     std::function<std::unique_ptr<transport::Endpoint>(const PeerInfo&, transport::Instant now)>;
 /// The same, with the connection's context: for endpoints that serve channels
-/// (make_channel_services()) and need its strand and addresses.
+/// (make_channel_services()) and need its executor and addresses.
 using ConnectionFactory = std::function<std::unique_ptr<transport::Endpoint>(
     ConnectionContext& context, transport::Instant now)>;
 

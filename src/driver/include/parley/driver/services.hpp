@@ -1,5 +1,5 @@
 // What a server connection's channels run on: processes (shell, exec,
-// subsystem) and TCP sockets (forwarding), driven on the connection's strand.
+// subsystem) and TCP sockets (forwarding), driven on the connection's thread.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +17,7 @@ struct PeerInfo {
 };
 
 /// The connection a factory is building an Endpoint for: its addresses and the
-/// strand its handlers run on. Outlives the Endpoint and every handler of it.
+/// executor its handlers run on. Outlives the Endpoint and every handler of it.
 class ConnectionContext {
  public:
   struct Impl;

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -148,6 +149,13 @@ class Transport {
   /// it to stop producing while the peer is not reading.
   std::size_t pending_output() const { return out_.size() + pending_bytes_; }
   std::optional<Event> poll_event();
+  /// Optional: hands each upper-layer message (number 50 and up) to `sink` from
+  /// inside receive() instead of queueing a Message event, saving a copy of every
+  /// packet. Used only while no other event is queued, so the order of events and
+  /// messages is kept. `payload` is valid (and writable, for wiping) only during
+  /// the call; the sink may call send(), disconnect() and the like, not receive().
+  using MessageSink = std::function<void(std::span<std::uint8_t> payload, std::uint32_t seq)>;
+  void set_message_sink(MessageSink sink) { message_sink_ = std::move(sink); }
 
   bool closed() const { return closed_; }
   /// Set once the first key exchange finished.
@@ -197,6 +205,7 @@ class Transport {
   Fifo<Bytes> pending_;  // upper-layer messages held back during kex
   std::size_t pending_bytes_ = 0;  // their total size
   Fifo<Event> events_;
+  MessageSink message_sink_;
   std::optional<Bytes> session_id_;
   Bytes server_host_key_;  // (client) the blob verified in the first key exchange
   std::optional<Negotiated> negotiated_;

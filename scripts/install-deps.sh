@@ -10,7 +10,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   openssh-client openssh-server
-  python3 python3-pexpect whois
+  python3 python3-pexpect python3-asyncssh whois
+  liboath-dev oathtool libpam-oath
   tmux procps
 )
 

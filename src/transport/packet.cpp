@@ -66,14 +66,17 @@ void PacketEncoder::set_cipher(std::unique_ptr<crypto::PacketCipher> cipher) {
   packets_ = 0;
 }
 
-void PacketEncoder::encode(BytesView payload, crypto::Random& rng, Bytes& out) {
+void PacketEncoder::encode(BytesView payload, crypto::Random& rng, Bytes& out, std::size_t pad_to) {
   const std::size_t block = cipher_ ? std::max(cipher_->block_size(), plain_block) : plain_block;
   const std::size_t tag = cipher_ ? cipher_->tag_size() : 0;
   const bool outside = cipher_ ? cipher_->length_outside_blocks() : false;
 
   const std::size_t unpadded = 1 + payload.size() + (outside ? 0 : 4);
-  std::size_t padding = block - unpadded % block;
-  if (padding < min_padding) padding += block;
+  // RFC 4253 §6: at least 4 bytes of padding, up to 255, the total a multiple
+  // of the block size; a larger grain hides the length of what is inside.
+  const std::size_t grain = std::max(block, std::min<std::size_t>(pad_to, 128));
+  std::size_t padding = grain - unpadded % grain;
+  if (padding < min_padding) padding += grain;
   const std::size_t packet_length = 1 + payload.size() + padding;
   const std::size_t total = 4 + packet_length;
 

@@ -168,7 +168,7 @@ void Transport::peer_closed(Instant) {
 
 void Transport::release_state() {
   kex_.reset();
-  for (auto& p : pending_) crypto::secure_wipe(p.data(), p.size());
+  for (auto& p : pending_) crypto::secure_wipe(p.payload.data(), p.payload.size());
   pending_.clear();
   pending_bytes_ = 0;
   crypto::secure_wipe(in_.data(), in_.size());
@@ -618,30 +618,36 @@ void Transport::request_service(std::string_view service) {
 
 // ---- Output ----
 
-void Transport::send(BytesView payload) {
+void Transport::send(BytesView payload) { queue_or_send(payload, false); }
+
+void Transport::send_secret(BytesView payload) { queue_or_send(payload, true); }
+
+void Transport::queue_or_send(BytesView payload, bool secret) {
   if (closed_ || payload.empty()) return;
   // RFC 4253 §7.1: between our KEXINIT and our NEWKEYS only kex messages go out;
   // the rest waits, in order, and leaves right after our NEWKEYS.
   if (!session_id_ || (kex_ && !kex_->sent_newkeys)) {
-    pending_.emplace_back(payload.begin(), payload.end());
+    pending_.push_back(Pending{Bytes(payload.begin(), payload.end()), secret});
     pending_bytes_ += payload.size();
     return;
   }
-  send_packet(payload);
+  send_packet(payload, secret);
   if (!kex_ && encoder_.bytes_since_rekey() >= config_->rekey_bytes) start_kex(now_);
 }
 
 void Transport::flush_pending() {
   while (!pending_.empty() && !closed_) {
-    Bytes p = std::move(pending_.front());
+    Pending p = std::move(pending_.front());
     pending_.pop_front();
-    pending_bytes_ -= p.size();
-    send_packet(p);
-    crypto::secure_wipe(p.data(), p.size());  // it may be a USERAUTH_REQUEST with a password
+    pending_bytes_ -= p.payload.size();
+    send_packet(p.payload, p.secret);
+    crypto::secure_wipe(p.payload.data(), p.payload.size());  // it may be a USERAUTH_REQUEST with a password
   }
 }
 
-void Transport::send_packet(BytesView payload) { encoder_.encode(payload, rng_, out_); }
+void Transport::send_packet(BytesView payload, bool secret) {
+  encoder_.encode(payload, rng_, out_, secret ? 64 : 0);
+}
 
 void Transport::send_unimplemented(std::uint32_t seq) {
   Bytes p;

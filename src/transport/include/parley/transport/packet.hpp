@@ -60,8 +60,9 @@ class PacketEncoder {
  public:
   void set_cipher(std::unique_ptr<crypto::PacketCipher> cipher);
   /// Appends one sealed packet carrying `payload` (at most max_payload_length) to `out`,
-  /// with random padding from `rng`.
-  void encode(BytesView payload, crypto::Random& rng, Bytes& out);
+  /// with random padding from `rng`. With `pad_to` (a power of two up to 128), the
+  /// padded part is a multiple of it, so a secret's length shows only to that grain.
+  void encode(BytesView payload, crypto::Random& rng, Bytes& out, std::size_t pad_to = 0);
   std::uint32_t next_seq() const { return seq_; }
   void reset_seq() { seq_ = 0; }
   std::uint64_t bytes_since_rekey() const { return bytes_; }

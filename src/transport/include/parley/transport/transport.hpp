@@ -132,6 +132,10 @@ class Transport {
   /// Sends a message of the layer above (payload starting with its number).
   /// During a key exchange it is queued and sent, in order, once new keys are in use.
   void send(BytesView payload);
+  /// The same for a message carrying a secret (a password, keyboard-interactive
+  /// answers): padded to a multiple of 64 bytes, as OpenSSH pads them, so its
+  /// length does not tell the secret's length.
+  void send_secret(BytesView payload);
   /// (Client) requests a service; ServiceAccepted follows.
   void request_service(std::string_view service);
   /// Replies SSH_MSG_UNIMPLEMENTED to a message the layer above does not know.
@@ -184,7 +188,8 @@ class Transport {
   /// Derives both directions' keys from K and H into the KexState (false: failed).
   bool prepare_keys(BytesView k_mpint, BytesView h);
   void send_newkeys();
-  void send_packet(BytesView payload);
+  void send_packet(BytesView payload, bool secret = false);
+  void queue_or_send(BytesView payload, bool secret);
   void flush_pending();
   void fail(TransportError error, std::string_view description = {});
   void close_with(TransportError error, DisconnectReason reason, std::string description);
@@ -202,7 +207,11 @@ class Transport {
   PacketDecoder decoder_;
   PacketEncoder encoder_;
   std::unique_ptr<KexState> kex_;
-  Fifo<Bytes> pending_;  // upper-layer messages held back during kex
+  struct Pending {
+    Bytes payload;
+    bool secret;
+  };
+  Fifo<Pending> pending_;  // upper-layer messages held back during kex
   std::size_t pending_bytes_ = 0;  // their total size
   Fifo<Event> events_;
   MessageSink message_sink_;

@@ -1,0 +1,325 @@
+#include "parley/auth/client_auth.hpp"
+
+#include <algorithm>
+
+#include "parley/transport/messages.hpp"
+#include "parley/wire/name_list.hpp"
+#include "parley/wire/reader.hpp"
+#include "parley/wire/writer.hpp"
+
+namespace parley::auth {
+namespace {
+
+namespace msg = transport::msg;
+constexpr std::uint8_t msg_userauth_pk_ok = 60;           // also PASSWD_CHANGEREQ, INFO_REQUEST
+constexpr std::uint8_t msg_userauth_info_response = 61;
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+}  // namespace
+
+/// Where the attempt in progress stands.
+struct ClientAuth::State {
+  Bytes session_id;
+  enum class Step : std::uint8_t {
+    none_sent,        // the "none" request that lists the server's methods
+    pk_query,         // publickey without signature: waiting for PK_OK or FAILURE
+    pk_signed,        // signed publickey request sent
+    password_asking,  // on_password_request in progress
+    password_sent,
+    kbd_started,      // keyboard-interactive request sent, waiting for INFO_REQUEST
+    kbd_answering,    // on_user_info_request in progress
+    kbd_answered,     // INFO_RESPONSE sent
+    done,
+  } step = Step::none_sent;
+  std::size_t key_index = 0;       // next key for publickey
+  std::size_t password_attempts = 0;
+  std::size_t kbd_attempts = 0;
+  std::size_t kbd_round = 0;
+  std::size_t prompts_in_round = 0;
+  bool password_declined = false;
+  bool kbd_declined = false;
+  std::shared_ptr<detail::ReplyBox<InfoReply>> info_box;
+  std::shared_ptr<detail::ReplyBox<PasswordReply>> password_box;
+  std::vector<std::string> tried;  // methods attempted, for the failure message
+};
+
+ClientAuth::ClientAuth(std::shared_ptr<const ClientAuthConfig> config, HostIdentity host)
+    : s_(std::make_unique<State>()), config_(std::move(config)), host_(std::move(host)) {}
+
+ClientAuth::~ClientAuth() {
+  // A callback answering later must find nobody listening.
+  if (s_->info_box) {
+    std::lock_guard lock(s_->info_box->mutex);
+    s_->info_box->cancelled = true;
+  }
+  if (s_->password_box) {
+    std::lock_guard lock(s_->password_box->mutex);
+    s_->password_box->cancelled = true;
+  }
+}
+
+std::vector<Bytes> ClientAuth::take_messages() {
+  return std::exchange(out_, {});
+}
+
+void ClientAuth::start(const Bytes& session_id) {
+  s_->session_id = session_id;
+  Bytes m;
+  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
+      .string(std::string_view("ssh-connection")).string(std::string_view("none"));
+  out_.push_back(std::move(m));
+  s_->step = State::Step::none_sent;
+}
+
+namespace {
+
+/// Ends authentication with a local reason (a hostile or broken server).
+ClientAuthFailed refused(std::string reason) {
+  return ClientAuthFailed{std::move(reason), transport::DisconnectReason::protocol_error};
+}
+
+}  // namespace
+
+void ClientAuth::handle(BytesView payload) {
+  if (result_ || payload.empty()) return;
+  wire::Reader r(payload);
+  const std::uint8_t id = r.byte();
+  if (id == msg::userauth_banner) {
+    // RFC 4252 §5.4: shown before authentication ends; bounded here, sanitized by the UI.
+    std::string text(r.utf8(std::max<std::size_t>(r.remaining(), 1)));
+    if (!r.ok()) return;  // not UTF-8: dropped rather than shown
+    if (text.size() > config_->max_text_bytes) text.resize(config_->max_text_bytes);
+    if (config_->on_banner) config_->on_banner(text);
+    return;
+  }
+  if (id == msg::userauth_success) {
+    s_->step = State::Step::done;
+    result_ = ClientAuthSucceeded{};
+    return;
+  }
+  if (id == msg::userauth_failure) {
+    auto methods = r.name_list();
+    const bool partial = r.boolean();
+    if (auto done = r.finish(); !done) {
+      result_ = refused("malformed USERAUTH_FAILURE from the server");
+      return;
+    }
+    server_methods_.clear();
+    for (auto n : methods.names()) server_methods_.emplace_back(n);
+    // A failure ends the attempt in progress: move past what just failed.
+    switch (s_->step) {
+      case State::Step::pk_query:
+      case State::Step::pk_signed: ++s_->key_index; break;
+      case State::Step::kbd_started:
+      case State::Step::kbd_answered:
+      case State::Step::kbd_answering: break;  // counted when started
+      default: break;
+    }
+    (void)partial;  // the server's list already says what may continue
+    next_method();
+    return;
+  }
+  if (id == msg_userauth_pk_ok) {
+    if (s_->step == State::Step::pk_query) return send_signed();
+    if (s_->step == State::Step::kbd_started || s_->step == State::Step::kbd_answered)
+      return info_request(payload);
+    if (s_->step == State::Step::password_sent) {
+      // PASSWD_CHANGEREQ: an expired password we cannot change here; try another method.
+      s_->password_declined = true;
+      next_method();
+      return;
+    }
+    result_ = refused("unexpected message 60 from the server");
+    return;
+  }
+  result_ = refused("unexpected userauth message " + std::to_string(id) + " from the server");
+}
+
+void ClientAuth::next_method() {
+  for (const auto& method : config_->methods) {
+    if (std::find(server_methods_.begin(), server_methods_.end(), method) == server_methods_.end()) continue;
+    if (method == "publickey" && s_->key_index < config_->keys.size()) return send_query();
+    if (method == "keyboard-interactive" && !s_->kbd_declined && config_->on_user_info_request &&
+        s_->kbd_attempts < config_->max_attempts)
+      return start_keyboard_interactive();
+    if (method == "password" && !s_->password_declined && config_->on_password_request &&
+        s_->password_attempts < config_->max_attempts)
+      return ask_password();
+  }
+  s_->step = State::Step::done;
+  // OpenSSH's words, so scripts and people recognise it.
+  result_ = ClientAuthFailed{"Permission denied (" + join(server_methods_) + ").",
+                             transport::DisconnectReason::no_more_auth_methods_available};
+}
+
+void ClientAuth::send_query() {
+  method_ = "publickey";
+  const auto& key = config_->keys[s_->key_index];
+  const auto alg = key.signature_algs().front();
+  Bytes m;
+  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
+      .string(std::string_view("ssh-connection")).string(std::string_view("publickey"))
+      .boolean(false).string(crypto::name(alg)).string(key.public_key().blob());
+  out_.push_back(std::move(m));
+  s_->step = State::Step::pk_query;
+}
+
+void ClientAuth::send_signed() {
+  const auto& key = config_->keys[s_->key_index];
+  const auto alg = key.signature_algs().front();
+  Bytes m;
+  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
+      .string(std::string_view("ssh-connection")).string(std::string_view("publickey"))
+      .boolean(true).string(crypto::name(alg)).string(key.public_key().blob());
+  // RFC 4252 §7: the signature covers the session id and the request so far.
+  Bytes signed_data;
+  wire::Writer(signed_data).string(BytesView(s_->session_id));
+  signed_data.insert(signed_data.end(), m.begin(), m.end());
+  wire::Writer(m).string(key.sign(alg, signed_data));
+  out_.push_back(std::move(m));
+  s_->step = State::Step::pk_signed;
+}
+
+void ClientAuth::ask_password() {
+  method_ = "password";
+  ++s_->password_attempts;
+  s_->step = State::Step::password_asking;
+  s_->password_box = std::make_shared<detail::ReplyBox<PasswordReply>>();
+  s_->password_box->wake = wake_;
+  PasswordRequest request{config_->user, host_, s_->password_attempts};
+  config_->on_password_request(request, ReplyTo<PasswordReply>(s_->password_box));
+  poll();
+}
+
+void ClientAuth::start_keyboard_interactive() {
+  method_ = "keyboard-interactive";
+  ++s_->kbd_attempts;
+  s_->kbd_round = 0;
+  Bytes m;
+  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
+      .string(std::string_view("ssh-connection")).string(std::string_view("keyboard-interactive"))
+      .string(std::string_view{}).string(std::string_view{});  // language, submethods
+  out_.push_back(std::move(m));
+  s_->step = State::Step::kbd_started;
+}
+
+void ClientAuth::info_request(BytesView payload) {
+  const auto& c = *config_;
+  wire::Reader r(payload);
+  r.byte();
+  // Bounds first: a server asking for 10 000 answers or sending a 1 MiB prompt is
+  // refused before anything reaches the application.
+  UserInfoRequest request;
+  request.name = std::string(r.utf8(std::max<std::size_t>(r.remaining(), 1)));
+  request.instruction = std::string(r.utf8(std::max<std::size_t>(r.remaining(), 1)));
+  request.language = std::string(r.text());
+  const std::uint32_t count = r.uint32();
+  if (!r.ok()) {
+    result_ = refused("malformed keyboard-interactive request from the server");
+    return;
+  }
+  if (request.name.size() > c.max_text_bytes || request.instruction.size() > c.max_text_bytes) {
+    result_ = refused("server sent a keyboard-interactive text of more than " +
+                      std::to_string(c.max_text_bytes) + " bytes");
+    return;
+  }
+  if (count > c.max_prompts) {
+    result_ = refused("server asked " + std::to_string(count) + " questions in one round (limit " +
+                      std::to_string(c.max_prompts) + ")");
+    return;
+  }
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::string text(r.utf8(std::max<std::size_t>(r.remaining(), 1)));
+    const bool echo = r.boolean();
+    if (!r.ok()) break;
+    if (text.size() > c.max_text_bytes) {
+      result_ = refused("server sent a prompt of more than " + std::to_string(c.max_text_bytes) + " bytes");
+      return;
+    }
+    request.prompts.push_back(Prompt{std::move(text), echo});
+  }
+  if (auto done = r.finish(); !done) {
+    result_ = refused("malformed keyboard-interactive request from the server");
+    return;
+  }
+  if (++s_->kbd_round > c.max_rounds) {
+    result_ = refused("server asked more than " + std::to_string(c.max_rounds) +
+                      " keyboard-interactive rounds");
+    return;
+  }
+  request.round = s_->kbd_round;
+  request.attempt = s_->kbd_attempts;
+  request.user = c.user;
+  request.host = host_;
+  s_->prompts_in_round = count;
+  s_->step = State::Step::kbd_answering;
+  s_->info_box = std::make_shared<detail::ReplyBox<InfoReply>>();
+  s_->info_box->wake = wake_;
+  c.on_user_info_request(request, ReplyTo<InfoReply>(s_->info_box));
+  poll();
+}
+
+void ClientAuth::poll() {
+  if (result_) return;
+  if (s_->step == State::Step::kbd_answering && s_->info_box) {
+    std::optional<InfoReply> reply;
+    {
+      std::lock_guard lock(s_->info_box->mutex);
+      reply = std::move(s_->info_box->reply);
+      if (reply) s_->info_box->cancelled = true;  // one reply per round
+    }
+    if (!reply) return;
+    s_->info_box.reset();
+    auto* answers = std::get_if<Answers>(&*reply);
+    if (answers == nullptr && s_->prompts_in_round == 0) answers = &std::get<Answers>(*reply = Answers{});
+    if (answers == nullptr) {
+      // Declined: this method is over; the next request abandons it (RFC 4256 §3.4 allows it).
+      s_->kbd_declined = true;
+      next_method();
+      return;
+    }
+    if (answers->values.size() != s_->prompts_in_round) {
+      // The library, not the server, enforces one answer per prompt.
+      result_ = ClientAuthFailed{"the answer callback gave " + std::to_string(answers->values.size()) +
+                                     " answers to " + std::to_string(s_->prompts_in_round) + " prompts",
+                                 transport::DisconnectReason::by_application};
+      return;
+    }
+    Bytes m;
+    wire::Writer w(m);
+    w.byte(msg_userauth_info_response).uint32(static_cast<std::uint32_t>(answers->values.size()));
+    for (const auto& a : answers->values) w.string(a.view());
+    out_.push_back(std::move(m));  // the owner pads it and wipes it once sent
+    s_->step = State::Step::kbd_answered;
+    return;
+  }
+  if (s_->step == State::Step::password_asking && s_->password_box) {
+    std::optional<PasswordReply> reply;
+    {
+      std::lock_guard lock(s_->password_box->mutex);
+      reply = std::move(s_->password_box->reply);
+      if (reply) s_->password_box->cancelled = true;
+    }
+    if (!reply) return;
+    s_->password_box.reset();
+    auto* password = std::get_if<crypto::SecretBytes>(&*reply);
+    if (password == nullptr) {
+      s_->password_declined = true;
+      next_method();
+      return;
+    }
+    Bytes m;
+    wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
+        .string(std::string_view("ssh-connection")).string(std::string_view("password"))
+        .boolean(false).string(password->view());
+    out_.push_back(std::move(m));
+    s_->step = State::Step::password_sent;
+  }
+}
+
+}  // namespace parley::auth

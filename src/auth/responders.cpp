@@ -1,0 +1,697 @@
+#include "parley/auth/responders.hpp"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <liboath/oath.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <initializer_list>
+#include <mutex>
+#include <thread>
+
+#include "parley/auth/server_text.hpp"
+
+namespace parley::auth {
+namespace {
+
+using crypto::SecretBytes;
+using Slots = std::vector<std::optional<SecretBytes>>;
+
+// Bounds for server text shown to the user or matched against.
+constexpr std::size_t kMaxNameShown = 256;
+constexpr std::size_t kMaxInstructionShown = 8 * 1024;
+constexpr std::size_t kMaxPromptShown = 1024;
+constexpr std::size_t kMaxPromptMatched = 4096;
+constexpr std::size_t kMaxTtyLine = 4096;
+
+// ---------------------------------------------------------------------------
+// Text helpers (ASCII case folding: every word matched below is ASCII).
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = lower(c);
+  return out;
+}
+
+bool space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+bool word_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || u >= 0x80;
+}
+
+/// Whether lower-cased `text` holds one of `words` as a whole word (letters,
+/// digits and non-ASCII bytes form words), so "code" does not match "decoder".
+template <std::size_t N>
+bool has_word(std::string_view text, const std::array<std::string_view, N>& words) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!word_char(text[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && word_char(text[j])) ++j;
+    const std::string_view word = text.substr(i, j - i);
+    if (std::find(words.begin(), words.end(), word) != words.end()) return true;
+    i = j;
+  }
+  return false;
+}
+
+bool has_any(std::string_view text, std::initializer_list<std::string_view> parts) {
+  return std::any_of(parts.begin(), parts.end(),
+                     [&](std::string_view p) { return contains(text, p); });
+}
+
+/// The prompt as matched by totp() and rules(): what the user would be shown,
+/// without the marks, so hidden characters cannot steer a match.
+std::string visible_prompt(const Prompt& prompt) {
+  return std::string(trim(sanitize_server_text(prompt.text, kMaxPromptMatched, false)));
+}
+
+// ---------------------------------------------------------------------------
+// seed_password
+
+/// Seed 000: "password" or "passcode" anywhere, any case, gets the password;
+/// everything else an empty answer.
+class SeedPassword final : public PromptResponder {
+ public:
+  explicit SeedPassword(SecretBytes password) : password_(std::move(password)) {}
+
+  void answer(const UserInfoRequest& request, Slots& answers) override {
+    for (std::size_t i = 0; i < answers.size() && i < request.prompts.size(); ++i) {
+      if (answers[i]) continue;
+      const std::string text = lower(request.prompts[i].text);
+      answers[i] =
+          contains(text, "password") || contains(text, "passcode") ? password_ : SecretBytes();
+    }
+  }
+  std::string_view name() const override { return "seed-password"; }
+
+ private:
+  SecretBytes password_;
+};
+
+// ---------------------------------------------------------------------------
+// saved_password
+
+// Words that make a prompt ask for something other than the account password.
+constexpr std::array<std::string_view, 30> kNotAccountPassword = {
+    "otp",   "totp",     "hotp",   "oath",   "token",      "code",    "verification", "verify",
+    "pin",   "passcode", "new",    "retype", "again",      "confirm", "current",      "old",
+    "email", "mail",     "bank",   "vpn",    "wifi",       "wi",      "fi",           "sms",
+    "2fa",   "mfa",      "secret", "key",    "passphrase", "service"};
+
+/// One word naming the user or host in an account-password prompt.
+bool subject_ok(std::string_view x) {
+  if (x.empty() || std::any_of(x.begin(), x.end(), space)) return false;
+  // "user@host": the host is the server's name for itself, whatever it is.
+  if (contains(x, "@")) return true;
+  return !has_word(x, kNotAccountPassword);
+}
+
+bool account_password_prompt(const Prompt& prompt) {
+  if (prompt.echo) return false;
+  // A prompt with escapes, controls or invisible characters shows something
+  // other than what it says; sanitizing would change it.
+  if (sanitize_server_text(prompt.text, prompt.text.size(), false) != prompt.text) return false;
+  std::string text = lower(trim(prompt.text));
+  if (!text.empty() && text.back() == ':') text.pop_back();
+  const std::string_view t = trim(text);
+  if (has_any(t, {"one-time", "one time", "onetime"})) return false;
+
+  static constexpr std::array<std::string_view, 7> kExact = {
+      "password",       "enter password",   "enter your password", "your password",
+      "login password", "account password", "user password"};
+  if (std::find(kExact.begin(), kExact.end(), t) != kExact.end()) return true;
+
+  constexpr std::string_view kPossessive = "'s password";  // "user@host's password"
+  if (t.ends_with(kPossessive)) return subject_ok(t.substr(0, t.size() - kPossessive.size()));
+  constexpr std::string_view kBracketed = ") password";  // "(user@host) password"
+  if (t.starts_with("(") && t.ends_with(kBracketed))
+    return subject_ok(t.substr(1, t.size() - 1 - kBracketed.size()));
+  for (std::string_view prefix : {"password for ", "[sudo] password for "}) {
+    if (t.starts_with(prefix)) return subject_ok(t.substr(prefix.size()));
+  }
+  return false;
+}
+
+class SavedPassword final : public PromptResponder {
+ public:
+  explicit SavedPassword(SecretBytes password) : password_(std::move(password)) {}
+
+  void answer(const UserInfoRequest& request, Slots& answers) override {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < answers.size() && i < request.prompts.size(); ++i) {
+      if (answers[i] || !account_password_prompt(request.prompts[i])) continue;
+      // Asked again: the server refused it; replaying only adds a failure.
+      if (sent_) return;
+      answers[i] = password_;
+      sent_ = true;
+    }
+  }
+  std::string_view name() const override { return "saved-password"; }
+
+ private:
+  std::mutex mutex_;
+  SecretBytes password_;
+  bool sent_ = false;
+};
+
+// ---------------------------------------------------------------------------
+// totp
+
+constexpr std::array<std::string_view, 9> kCodeWords = {
+    "otp", "totp", "oath", "token", "tokencode", "passcode", "2fa", "mfa", "authenticator"};
+// A code other than the current TOTP, or not a code at all.
+constexpr std::array<std::string_view, 10> kNotTotpWords = {
+    "pin", "backup", "recovery", "scratch", "sms", "email", "emailed", "mail", "sent", "texted"};
+
+bool code_prompt(const Prompt& prompt) {
+  const std::string text = lower(visible_prompt(prompt));
+  // "Password & verification code" wants both in one answer; "one-time
+  // password" is a code, not the account password.
+  std::string rest = text;
+  for (std::string_view otp : {"one-time password", "one time password", "onetime password"}) {
+    for (auto at = rest.find(otp); at != std::string::npos; at = rest.find(otp))
+      rest.erase(at, otp.size());
+  }
+  if (contains(rest, "password") || has_word(text, kNotTotpWords)) return false;
+  return has_word(text, kCodeWords) ||
+         has_any(text, {"verification code", "one-time", "one time", "onetime", "security code",
+                        "authentication code", "auth code", "two-factor", "two factor"});
+}
+
+/// liboath needs one global initialisation (its crypto backend); never undone,
+/// since other code in the process may use it too.
+bool oath_ready() {
+  static const bool ready = oath_init() == OATH_OK;
+  return ready;
+}
+
+bool totp_valid(const TotpSecret& s) {
+  return !s.key.empty() && s.digits >= 6 && s.digits <= 8 && s.period.count() > 0;
+}
+
+/// The RFC 6238 code for the step holding `unix_time`, as ASCII digits.
+std::optional<SecretBytes> totp_code(const TotpSecret& secret, std::int64_t unix_time) {
+  if (!oath_ready() || !totp_valid(secret)) return std::nullopt;
+  int flags = 0;
+  if (secret.algorithm == TotpAlgorithm::sha256) flags = OATH_TOTP_HMAC_SHA256;
+  if (secret.algorithm == TotpAlgorithm::sha512) flags = OATH_TOTP_HMAC_SHA512;
+  char digits[16] = {};
+  const auto key = secret.key.view();
+  const int rc = oath_totp_generate2(
+      reinterpret_cast<const char*>(key.data()), key.size(), static_cast<time_t>(unix_time),
+      static_cast<unsigned>(secret.period.count()), 0, secret.digits, flags, digits);
+  std::optional<SecretBytes> code;
+  if (rc == OATH_OK) code.emplace(as_bytes(std::string_view(digits, secret.digits)));
+  crypto::secure_wipe(digits, sizeof digits);
+  return code;
+}
+
+class Totp final : public PromptResponder {
+ public:
+  Totp(TotpSecret secret, TotpClock clock, TotpSleep sleep)
+      : secret_(std::move(secret)), clock_(std::move(clock)), sleep_(std::move(sleep)) {}
+
+  void answer(const UserInfoRequest& request, Slots& answers) override {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < answers.size() && i < request.prompts.size(); ++i) {
+      if (answers[i] || !code_prompt(request.prompts[i])) continue;
+      if (auto code = next_code()) answers[i] = std::move(*code);
+    }
+  }
+  std::string_view name() const override { return "totp"; }
+
+ private:
+  // A clock that does not reach the next step after this many waits is broken;
+  // leave the prompt unanswered rather than spin.
+  static constexpr int kMaxWaits = 4;
+
+  std::int64_t step_now() const {
+    if (!clock_) return -1;
+    const auto seconds = clock_().time_since_epoch().count();
+    return seconds < 0 ? -1 : seconds / secret_.period.count();
+  }
+
+  std::optional<SecretBytes> next_code() {
+    if (!totp_valid(secret_)) return std::nullopt;
+    std::int64_t step = step_now();
+    if (step < 0) return std::nullopt;
+    if (last_step_ && step <= *last_step_) {
+      // RFC 6238 §5.2: a verifier accepts each step once; a second code from
+      // the same step would be refused, so wait for the next one.
+      const std::int64_t next = *last_step_ + 1;
+      for (int waits = 0; waits < kMaxWaits && step < next; ++waits) {
+        if (!sleep_) return std::nullopt;
+        sleep_(std::chrono::sys_seconds(std::chrono::seconds(next * secret_.period.count())));
+        step = step_now();
+      }
+      if (step < next) return std::nullopt;
+    }
+    auto code = totp_code(secret_, step * secret_.period.count());
+    if (code) last_step_ = step;
+    return code;
+  }
+
+  std::mutex mutex_;
+  TotpSecret secret_;
+  TotpClock clock_;
+  TotpSleep sleep_;
+  std::optional<std::int64_t> last_step_;
+};
+
+// ---------------------------------------------------------------------------
+// parse_totp_secret
+
+int base32_value(std::uint8_t c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a';
+  if (c >= '2' && c <= '7') return c - '2' + 26;
+  return -1;
+}
+
+/// RFC 4648 base32, decoded straight into SecretBytes (no std::string copy).
+std::expected<SecretBytes, std::string> base32_decode(BytesView text) {
+  std::size_t count = 0;
+  bool padding = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const std::uint8_t c = text[i];
+    if (c == ' ' || c == '\t') continue;
+    if (c == '=') {
+      padding = true;
+      continue;
+    }
+    if (base32_value(c) < 0)
+      return std::unexpected("invalid base32 character at position " + std::to_string(i + 1));
+    if (padding) return std::unexpected(std::string("base32 text continues after '=' padding"));
+    ++count;
+  }
+  if (count == 0) return std::unexpected(std::string("the secret is empty"));
+  // 5 bits a character: 1, 3 or 6 characters left over cannot end a byte.
+  if (const std::size_t r = count % 8; r == 1 || r == 3 || r == 6)
+    return std::unexpected(
+        std::string("base32 secret has an impossible length (a character missing?)"));
+  const std::size_t size = count * 5 / 8;
+  if (size < 10)
+    return std::unexpected(std::string(
+        "the secret is shorter than 80 bits (16 base32 characters): was it copied whole?"));
+  SecretBytes key(size);
+  auto out = key.mutable_view();
+  std::uint32_t bits = 0;
+  int held = 0;
+  std::size_t n = 0;
+  for (const std::uint8_t c : text) {
+    const int v = base32_value(c);
+    if (v < 0) continue;
+    bits = (bits << 5) | static_cast<std::uint32_t>(v);
+    held += 5;
+    if (held >= 8) {
+      held -= 8;
+      out[n++] = static_cast<std::uint8_t>(bits >> held);
+      bits &= (1u << held) - 1;
+    }
+  }
+  crypto::secure_wipe(&bits, sizeof bits);
+  return key;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+/// Percent-decodes a URI query value into `out`; returns the decoded length.
+std::optional<std::size_t> percent_decode(std::string_view value, std::span<std::uint8_t> out) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '%') {
+      if (i + 2 >= value.size()) return std::nullopt;
+      const int hi = hex_value(value[i + 1]), lo = hex_value(value[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out[n++] = static_cast<std::uint8_t>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out[n++] = static_cast<std::uint8_t>(value[i] == '+' ? ' ' : value[i]);
+    }
+  }
+  return n;
+}
+
+std::optional<unsigned> parse_number(std::string_view s, unsigned min, unsigned max) {
+  unsigned v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < min || v > max) return std::nullopt;
+  return v;
+}
+
+std::expected<TotpSecret, std::string> parse_otpauth(std::string_view uri) {
+  constexpr std::string_view kScheme = "otpauth://";
+  std::string_view rest = uri.substr(kScheme.size());
+  const std::size_t slash = rest.find('/');
+  const std::string type = lower(rest.substr(0, slash));
+  if (type == "hotp")
+    return std::unexpected(std::string("otpauth URI is for HOTP (counter-based codes), not TOTP"));
+  if (type != "totp" || slash == std::string_view::npos)
+    return std::unexpected(std::string("not an otpauth://totp/ URI"));
+  rest = rest.substr(slash + 1);
+  if (const std::size_t hash = rest.find('#'); hash != std::string_view::npos)
+    rest = rest.substr(0, hash);
+  const std::size_t question = rest.find('?');
+  if (question == std::string_view::npos)
+    return std::unexpected(std::string("otpauth URI has no secret parameter"));
+  std::string_view query = rest.substr(question + 1);
+
+  TotpSecret secret;
+  bool have_secret = false, have_algorithm = false, have_digits = false, have_period = false;
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const std::size_t eq = param.find('=');
+    const std::string key = lower(param.substr(0, eq));
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+    auto once = [&](bool& seen) -> std::optional<std::string> {
+      if (seen) return "otpauth URI repeats the " + key + " parameter";
+      seen = true;
+      return std::nullopt;
+    };
+    if (key == "secret") {
+      if (auto e = once(have_secret)) return std::unexpected(*e);
+      SecretBytes raw(value.size());
+      const auto n = percent_decode(value, raw.mutable_view());
+      if (!n) return std::unexpected(std::string("otpauth URI secret has a bad %-escape"));
+      auto key_bytes = base32_decode(raw.view().first(*n));
+      if (!key_bytes) return std::unexpected("otpauth URI secret: " + key_bytes.error());
+      secret.key = std::move(*key_bytes);
+    } else if (key == "algorithm") {
+      if (auto e = once(have_algorithm)) return std::unexpected(*e);
+      const std::string name = lower(value);
+      if (name == "sha1") {
+        secret.algorithm = TotpAlgorithm::sha1;
+      } else if (name == "sha256") {
+        secret.algorithm = TotpAlgorithm::sha256;
+      } else if (name == "sha512") {
+        secret.algorithm = TotpAlgorithm::sha512;
+      } else {
+        return std::unexpected(std::string("otpauth URI algorithm must be SHA1, SHA256 or SHA512"));
+      }
+    } else if (key == "digits") {
+      if (auto e = once(have_digits)) return std::unexpected(*e);
+      const auto digits = parse_number(value, 6, 8);
+      if (!digits) return std::unexpected(std::string("otpauth URI digits must be 6, 7 or 8"));
+      secret.digits = *digits;
+    } else if (key == "period") {
+      if (auto e = once(have_period)) return std::unexpected(*e);
+      const auto period = parse_number(value, 1, 3600);
+      if (!period)
+        return std::unexpected(std::string("otpauth URI period must be 1 to 3600 seconds"));
+      secret.period = std::chrono::seconds(*period);
+    }
+    // issuer, image, ...: labels only.
+  }
+  if (!have_secret) return std::unexpected(std::string("otpauth URI has no secret parameter"));
+  return secret;
+}
+
+// ---------------------------------------------------------------------------
+// terminal
+
+class Terminal final : public PromptResponder {
+ public:
+  explicit Terminal(TerminalIo& io, std::unique_ptr<TerminalIo> owned = nullptr)
+      : owned_(std::move(owned)), io_(io) {}
+
+  void answer(const UserInfoRequest& request, Slots& answers) override {
+    const std::size_t count = std::min(answers.size(), request.prompts.size());
+    const bool to_ask =
+        std::any_of(answers.begin(), answers.begin() + static_cast<std::ptrdiff_t>(count),
+                    [](const auto& a) { return !a.has_value(); });
+    // RFC 4256 §3.2: name and instruction are shown even with no prompts.
+    if (!to_ask && !request.prompts.empty()) return;
+    show_header(request);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (answers[i]) continue;
+      const Prompt& prompt = request.prompts[i];
+      const std::string text = sanitize_server_text(prompt.text, kMaxPromptShown, false);
+      io_.write(text.empty() ? std::string("[server] ") : mark_server_text(text));
+      auto line = io_.read_line(prompt.echo);
+      if (!line) return;  // no terminal or end of input: the rest stay unanswered
+      answers[i] = std::move(*line);
+    }
+  }
+  std::string_view name() const override { return "terminal"; }
+
+ private:
+  void show_header(const UserInfoRequest& request) {
+    std::string header;
+    if (const auto name = sanitize_server_text(request.name, kMaxNameShown, false);
+        !trim(name).empty())
+      header += mark_server_text(name) + "\n";
+    if (const auto text = sanitize_server_text(request.instruction, kMaxInstructionShown, true);
+        !trim(text).empty()) {
+      header += mark_server_text(text);
+      if (header.back() != '\n') header += '\n';
+    }
+    if (!header.empty()) io_.write(header);
+  }
+
+  std::unique_ptr<TerminalIo> owned_;
+  TerminalIo& io_;
+};
+
+/// Closes a file descriptor on every path out.
+struct Fd {
+  int fd;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+// ---------------------------------------------------------------------------
+// rules
+
+bool glob(const std::string& pattern, const std::string& text) {
+  return ::fnmatch(pattern.c_str(), text.c_str(), FNM_CASEFOLD) == 0;
+}
+
+bool host_matches(const std::string& pattern, const HostIdentity& host) {
+  return glob(pattern, host.host) || glob(pattern, host.host + ":" + std::to_string(host.port));
+}
+
+bool prompt_matches(const std::string& pattern, const std::string& prompt) {
+  if (pattern.empty()) return false;
+  if (pattern.find_first_of("*?[") != std::string::npos) return glob(pattern, prompt);
+  return contains(lower(prompt), lower(pattern));
+}
+
+class Rules final : public PromptResponder {
+ public:
+  explicit Rules(std::vector<Rule> rules) : rules_(std::move(rules)) {}
+
+  void answer(const UserInfoRequest& request, Slots& answers) override {
+    for (std::size_t i = 0; i < answers.size() && i < request.prompts.size(); ++i) {
+      if (answers[i]) continue;
+      const std::string prompt = visible_prompt(request.prompts[i]);
+      for (const Rule& rule : rules_) {
+        if (host_matches(rule.host_pattern, request.host) &&
+            prompt_matches(rule.prompt_pattern, prompt)) {
+          answers[i] = rule.secret;
+          break;
+        }
+      }
+    }
+  }
+  std::string_view name() const override { return "rules"; }
+
+ private:
+  std::vector<Rule> rules_;
+};
+
+// ---------------------------------------------------------------------------
+// first_of
+
+class FirstOf final : public PromptResponder {
+ public:
+  explicit FirstOf(std::vector<ResponderPtr> responders) : responders_(std::move(responders)) {}
+
+  void answer(const UserInfoRequest& request, Slots& answers) override {
+    for (const auto& responder : responders_) {
+      if (!responder) continue;
+      // Each responder sees answered prompts as engaged empty slots: it knows
+      // not to answer them but never sees (or replaces) another's secret.
+      Slots scratch(answers.size());
+      for (std::size_t i = 0; i < answers.size(); ++i) {
+        if (answers[i]) scratch[i].emplace();
+      }
+      responder->answer(request, scratch);
+      for (std::size_t i = 0; i < answers.size() && i < scratch.size(); ++i) {
+        if (!answers[i] && scratch[i]) answers[i] = std::move(scratch[i]);
+      }
+    }
+  }
+  void on_verdict(Verdict verdict) override {
+    for (const auto& responder : responders_) {
+      if (responder) responder->on_verdict(verdict);
+    }
+  }
+  std::string_view name() const override { return "first-of"; }
+
+ private:
+  std::vector<ResponderPtr> responders_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Public API
+
+ResponderPtr seed_password(SecretBytes password) {
+  return std::make_shared<SeedPassword>(std::move(password));
+}
+
+ResponderPtr saved_password(SecretBytes password) {
+  return std::make_shared<SavedPassword>(std::move(password));
+}
+
+TotpClock system_totp_clock() {
+  return [] { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); };
+}
+
+TotpSleep system_totp_sleep() {
+  return [](std::chrono::sys_seconds until) { std::this_thread::sleep_until(until); };
+}
+
+ResponderPtr totp(TotpSecret secret, TotpClock clock, TotpSleep sleep) {
+  return std::make_shared<Totp>(std::move(secret), std::move(clock), std::move(sleep));
+}
+
+std::expected<TotpSecret, std::string> parse_totp_secret(std::string_view text) {
+  const std::string_view trimmed = trim(text);
+  if (lower(trimmed.substr(0, 10)) == "otpauth://") return parse_otpauth(trimmed);
+  auto key = base32_decode(as_bytes(trimmed));
+  if (!key) return std::unexpected(key.error());
+  TotpSecret secret;
+  secret.key = std::move(*key);
+  return secret;
+}
+
+void TtyTerminal::write(std::string_view text) {
+  const Fd tty(::open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC));
+  if (tty.fd < 0) return;
+  while (!text.empty()) {
+    const ssize_t n = ::write(tty.fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+std::optional<SecretBytes> TtyTerminal::read_line(bool echo) {
+  const Fd tty(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (tty.fd < 0) return std::nullopt;
+  termios saved{};
+  const bool hide = !echo && ::tcgetattr(tty.fd, &saved) == 0;
+  if (hide) {
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    quiet.c_lflag |= ECHONL;  // still move to the next line on Enter
+    ::tcsetattr(tty.fd, TCSAFLUSH, &quiet);
+  }
+  // Read byte by byte into a fixed secret buffer: nothing typed is ever in a
+  // growable (reallocating, unwiped) container.
+  SecretBytes buffer(kMaxTtyLine);
+  std::size_t n = 0;
+  bool any = false, too_long = false;
+  for (;;) {
+    std::uint8_t c = 0;
+    const ssize_t r = ::read(tty.fd, &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    any = true;
+    if (c == '\n') break;
+    if (n < buffer.size()) {
+      buffer.mutable_view()[n++] = c;
+    } else {
+      too_long = true;
+    }
+    crypto::secure_wipe(&c, sizeof c);
+  }
+  if (hide) ::tcsetattr(tty.fd, TCSAFLUSH, &saved);
+  if (!any || too_long) return std::nullopt;
+  if (n > 0 && buffer.view()[n - 1] == '\r') --n;
+  return SecretBytes(buffer.view().first(n));
+}
+
+ResponderPtr terminal(TerminalIo& io) {
+  return std::make_shared<Terminal>(io);
+}
+
+ResponderPtr terminal() {
+  auto tty = std::make_unique<TtyTerminal>();
+  TerminalIo& io = *tty;
+  return std::make_shared<Terminal>(io, std::move(tty));
+}
+
+ResponderPtr rules(std::vector<Rule> rules) {
+  return std::make_shared<Rules>(std::move(rules));
+}
+
+ResponderPtr first_of(std::vector<ResponderPtr> responders) {
+  return std::make_shared<FirstOf>(std::move(responders));
+}
+
+std::function<void(const UserInfoRequest&, ReplyTo<InfoReply>)> user_info_callback(
+    ResponderPtr responder, std::shared_ptr<std::size_t> unanswered) {
+  return [responder = std::move(responder), unanswered = std::move(unanswered)](
+             const UserInfoRequest& request, ReplyTo<InfoReply> reply) {
+    const std::size_t count = request.prompts.size();
+    Slots slots(count);
+    if (responder) responder->answer(request, slots);
+    slots.resize(count);  // RFC 4256 §3.4: exactly one answer per prompt
+    Answers answers;
+    answers.values.reserve(count);
+    std::size_t missing = 0;
+    for (auto& slot : slots) {
+      if (slot) {
+        answers.values.push_back(std::move(*slot));
+      } else {
+        answers.values.emplace_back();
+        ++missing;
+      }
+    }
+    if (unanswered) *unanswered = missing;
+    reply(InfoReply(std::move(answers)));
+  };
+}
+
+}  // namespace parley::auth

@@ -257,6 +257,9 @@ std::expected<FileText, SysError> read_file(const fs::path& path) {
   if (fd.get() < 0) return std::unexpected(SysError{"cannot open", errno});
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return std::unexpected(SysError{"cannot stat", errno});
+  // /dev/null (UserKnownHostsFile=/dev/null, a common way to keep no record)
+  // reads as an empty file, as in OpenSSH.
+  if (S_ISCHR(st.st_mode) && path == "/dev/null") return FileText{};
   if (!S_ISREG(st.st_mode)) return std::unexpected(SysError{"not a regular file", EINVAL});
   if (st.st_size > max_file_size) return std::unexpected(SysError{"too large", EFBIG});
   FileText out{std::string(static_cast<std::size_t>(st.st_size), '\0'), st.st_mode & 07777};
@@ -546,9 +549,12 @@ std::expected<void, std::string> add_known_host(const fs::path& path, std::strin
   auto line = KnownHosts::format_line(host, port, key, hashed, rng);
   if (!line) return std::unexpected(path.string() + ": " + line.error());
 
+  std::error_code ec;
+  // A device (UserKnownHostsFile=/dev/null) takes the line and keeps nothing, as
+  // OpenSSH's append does; it must never be replaced by a renamed file.
+  if (fs::is_character_file(path, ec)) return {};
   // Replace what a symlink points at, not the link (dotfile managers link ~/.ssh files).
   fs::path target = path;
-  std::error_code ec;
   if (fs::is_symlink(path, ec)) {
     target = fs::canonical(path, ec);
     if (ec) return std::unexpected(path.string() + ": cannot follow symlink: " + ec.message());

@@ -110,14 +110,17 @@ struct ClientAuthConfig {
   std::size_t max_prompts = 64;
   std::size_t max_text_bytes = 64 * 1024;  // name, instruction, a prompt, a banner
   std::size_t max_rounds = 32;             // rounds in one keyboard-interactive attempt
-  std::size_t max_attempts = 8;            // attempts per method
+  /// Attempts of keyboard-interactive, and of password, per connection: 3, as
+  /// OpenSSH's NumberOfPasswordPrompts (each failed one may count towards an
+  /// account lockout on the server).
+  std::size_t max_attempts = 3;
 };
 
 /// How client authentication ended.
 struct ClientAuthSucceeded {};
 struct ClientAuthFailed {
-  /// One line for the user: "no more authentication methods to try (server allows:
-  /// publickey,keyboard-interactive)", "server asked 2 questions; 1 had no answer", ...
+  /// One line for the user: "Permission denied (publickey,keyboard-interactive).",
+  /// "server asked 10000 questions in one round (limit 64)", ...
   std::string reason;
   transport::DisconnectReason disconnect = transport::DisconnectReason::no_more_auth_methods_available;
 };

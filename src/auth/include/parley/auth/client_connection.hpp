@@ -53,6 +53,11 @@ class ClientConnection final : public transport::Endpoint {
   /// How the connection ended, once it has (our disconnect or the server's).
   const std::optional<transport::Disconnected>& disconnected() const { return disconnected_; }
   void disconnect(transport::DisconnectReason reason, std::string_view description);
+  /// Asks the driver to write what was queued outside an endpoint call (a
+  /// local stream's completion); harmless inside one.
+  void request_flush() {
+    if (wake_) wake_();
+  }
 
  private:
   void dispatch();

@@ -213,8 +213,8 @@ ResponderPtr first_of(std::vector<ResponderPtr> responders);
 
 /// The on_user_info_request callback built from a responder: prompts no
 /// responder answered get an empty answer (the seed's batch behaviour) and are
-/// counted in `unanswered` (set per round, for the one-line failure reason:
-/// pass it to ClientAuth::note_unanswered()). The reply always holds exactly one
+/// counted in `unanswered` (set per round, for the one-line failure reason the
+/// application gives, as the parley command does). The reply always holds exactly one
 /// answer per prompt (RFC 4256 §3.4). It replies before returning, on the
 /// calling thread.
 std::function<void(const UserInfoRequest&, ReplyTo<InfoReply>)> user_info_callback(

@@ -1,0 +1,48 @@
+// Runs one client session over a ClientConnection, bridged to local
+// descriptors: what `parley host command` does.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/auth/client_connection.hpp"
+#include "parley/connection/session.hpp"
+
+namespace parley::driver {
+
+struct ClientSessionOptions {
+  /// The command to run; empty: the login shell ("shell").
+  std::string command;
+  /// Request a pseudo-terminal with this type and size.
+  std::optional<connection::PtyRequest> pty;
+  /// Variables to send ("env"); the server decides which it accepts.
+  std::vector<connection::EnvRequest> env;
+  /// Local ends: the session's input, output and error output.
+  int stdin_fd = 0;
+  int stdout_fd = 1;
+  int stderr_fd = 2;
+};
+
+struct ClientSessionResult {
+  /// How the remote command ended, if it said.
+  std::optional<std::uint32_t> exit_status;
+  std::optional<connection::ExitSignal> exit_signal;
+  /// Set when the session could not run: the connection, the authentication or
+  /// the session request failed (one line, for the user).
+  std::string error;
+};
+
+/// Connects to host:port, drives `connection` through key exchange and
+/// authentication, opens one session as `options` says, copies the local
+/// descriptors to it and its output back, and returns once the channel and
+/// the connection are closed. `connect_timeout` bounds connecting and
+/// authenticating, not the session.
+ClientSessionResult run_session(const std::string& host, std::uint16_t port,
+                                auth::ClientConnection& connection,
+                                const ClientSessionOptions& options,
+                                std::chrono::milliseconds connect_timeout);
+
+}  // namespace parley::driver

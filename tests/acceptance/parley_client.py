@@ -1,0 +1,124 @@
+"""The parley command against parleyd: a command's output and status, known_hosts
+(accept-new, then a changed key refused), publickey, the account password from
+the environment answered by saved_password (and nothing secret in any log at
+trace level), batch mode's one-line reason for unanswered prompts, and a hostile
+banner shown sanitized and marked.
+Usage: parley_client.py PARLEYD PARLEY"""
+import os
+import subprocess
+import sys
+import tempfile
+
+from common import check, finish, keygen, mkpasswd, start_parleyd, stop
+
+PASSWORD = "pw-Quokka-7731"
+
+
+def parley(exe, port, *args, env=None, stdin=b"", timeout=30):
+    e = dict(os.environ)
+    e.pop("PARLEY_PASSWORD", None)
+    if env:
+        e.update(env)
+    return subprocess.run([exe, "-p", str(port), *args], input=stdin, capture_output=True,
+                          timeout=timeout, env=e)
+
+
+def main():
+    parleyd, exe = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory(prefix="parley-client-") as tmp:
+        key = os.path.join(tmp, "client")
+        keygen(key)
+        ak = os.path.join(tmp, "authorized_keys")
+        with open(ak, "w") as f:
+            f.write(open(key + ".pub").read())
+        kh = os.path.join(tmp, "known_hosts")
+        log = os.path.join(tmp, "parleyd.log")
+
+        # Publickey, a command, its output and status; the host key learned (accept-new).
+        proc, port = start_parleyd(parleyd, tmp, ["--authorized-keys", ak], log)
+        try:
+            common = ["-i", key, "-o", f"UserKnownHostsFile={kh}", "-o", "BatchMode=yes"]
+            r = parley(exe, port, *common, "-o", "StrictHostKeyChecking=accept-new", "me@127.0.0.1",
+                       "echo hi; echo err >&2; exit 3")
+            check(r.stdout == b"hi\n", f"exec: stdout is 'hi\\n' (got {r.stdout!r})")
+            check(b"err" in r.stderr, "exec: stderr carries 'err'")
+            check(r.returncode == 3, f"exec: parley exits with the command's status 3 (got {r.returncode})")
+            check(b"Permanently added" in r.stderr and os.path.exists(kh) and f"[127.0.0.1]:{port}" in open(kh).read(),
+                  "accept-new: the host key is added to known_hosts as [127.0.0.1]:PORT")
+            r = parley(exe, port, *common, "-o", "StrictHostKeyChecking=yes", "me@127.0.0.1", "cat", stdin=b"x" * 300000)
+            check(r.returncode == 0 and r.stdout == b"x" * 300000,
+                  "strict checking: the known key is accepted and 300 kB go through cat")
+            r = parley(exe, port, *common, "-o", "StrictHostKeyChecking=yes", "me@127.0.0.1")
+            check(r.returncode == 0, f"no command and no terminal: a shell reading empty stdin ends (status {r.returncode})")
+        finally:
+            stop(proc)
+
+        # The same address with another host key: refused before any secret is sent.
+        other = os.path.join(tmp, "otherhost")
+        keygen(other)
+        log_before = os.path.getsize(log)
+        proc = subprocess.Popen([parleyd, "--port", str(port), "--host-key", other, "--authorized-keys", ak],
+                                stdout=subprocess.PIPE, stderr=open(log, "ab"))
+        proc.stdout.readline()
+        try:
+            r = parley(exe, port, *common, "-o", "StrictHostKeyChecking=accept-new", "me@127.0.0.1", "true")
+            check(r.returncode == 255 and b"REMOTE HOST IDENTIFICATION HAS CHANGED" in r.stderr,
+                  f"a changed host key is refused with OpenSSH's warning (status {r.returncode})")
+            impostor_log = open(log, "rb").read()[log_before:]
+            check(b"connection open" in impostor_log and b"authenticated" not in impostor_log
+                  and b"auth: user=" not in impostor_log,
+                  "the impostor saw the connection but no authentication request at all")
+        finally:
+            stop(proc)
+
+        # The account password from the environment, through keyboard-interactive, at trace level.
+        pwfile = os.path.join(tmp, "passwords")
+        with open(pwfile, "w") as f:
+            f.write("alice:" + mkpasswd("yescrypt", PASSWORD) + "\n")
+        trace_log = os.path.join(tmp, "parleyd-trace.log")
+        proc, port = start_parleyd(parleyd, tmp, ["--password-file", pwfile, "--log-level", "trace"], trace_log)
+        try:
+            base = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
+            r = parley(exe, port, "-vvv", *base, "-o", "PreferredAuthentications=keyboard-interactive",
+                       "alice@127.0.0.1", "echo in as $PARLEY_USER", env={"PARLEY_PASSWORD": PASSWORD})
+            check(r.returncode == 0 and r.stdout == b"in as alice\n",
+                  f"PARLEY_PASSWORD answers the 'Password:' prompt (status {r.returncode}, {r.stdout!r})")
+            r2 = parley(exe, port, "-vvv", *base, "-o", "PreferredAuthentications=password",
+                        "alice@127.0.0.1", "true", env={"PARLEY_PASSWORD": PASSWORD})
+            check(r2.returncode == 0, f"PARLEY_PASSWORD also serves the password method (status {r2.returncode})")
+            r3 = parley(exe, port, *base, "-o", "PreferredAuthentications=keyboard-interactive",
+                        "alice@127.0.0.1", "true", env={"PARLEY_PASSWORD": "wrong-" + PASSWORD})
+            check(r3.returncode == 255 and b"Permission denied" in r3.stderr,
+                  f"a wrong password: status 255 and 'Permission denied' ({r3.stderr[-200:]!r})")
+        finally:
+            stop(proc)
+        everything = open(trace_log, "rb").read() + r.stderr + r2.stderr + r3.stderr
+        check(PASSWORD.encode() not in everything, "no password in the server's trace log or parley's -vvv output")
+
+        # Batch mode with nothing to answer the demo's question: one clear line.
+        proc, port = start_parleyd(parleyd, tmp, [], log)
+        try:
+            r = parley(exe, port, *base, "admin@127.0.0.1", "true")
+            check(r.returncode == 255, f"batch mode, unanswered question: status 255 (got {r.returncode})")
+            check(b"had no answer (batch mode)" in r.stderr and b"server asked 1 question" in r.stderr,
+                  f"the reason says the question had no answer in batch mode ({r.stderr.strip()[-160:]!r})")
+        finally:
+            stop(proc)
+
+        # A hostile banner: escape sequences, OSC 52, a bidi override.
+        banner = "Hello\x1b[2J\x1b]52;c;ZXZpbA==\x07 \u202egnp.exe world"
+        proc, port = start_parleyd(parleyd, tmp, ["--authorized-keys", ak, "--banner", banner], log)
+        try:
+            r = parley(exe, port, "-i", key, *base, "me@127.0.0.1", "true")
+            err = r.stderr.decode(errors="replace")
+            check(r.returncode == 0, "a login with a banner works")
+            check("[server] Hello" in err, f"the banner is shown, marked as the server's ({err[:120]!r})")
+            check("\x1b" not in err and "\u202e" not in err and "ZXZpbA" not in err,
+                  "escape sequences, the OSC 52 payload and the bidi override are gone")
+        finally:
+            stop(proc)
+    return finish("parley_client")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -211,6 +211,10 @@ int main(int argc, char** argv) {
   // ---- authentication
   auto aconfig = std::make_shared<auth::ClientAuthConfig>();
   aconfig->user = user;
+  // Without a terminal nothing can change between attempts (the saved password is
+  // never replayed), so a second try could only fail again, slowly (a TOTP retry
+  // waits for the next time step) and towards a lockout: one attempt each.
+  if (!can_ask) aconfig->max_attempts = 1;
   if (options.contains("preferredauthentications")) {
     aconfig->methods.clear();
     std::stringstream list(options["preferredauthentications"]);

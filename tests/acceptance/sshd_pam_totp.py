@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""The parley command against a real OpenSSH sshd whose keyboard-interactive goes
+through PAM: pam_unix asks the account password, then pam_oath asks a TOTP code
+("One-time password (OATH) for `USER': "), after publickey
+(AuthenticationMethods publickey,keyboard-interactive). parley answers both from
+the environment (PARLEY_PASSWORD, PARLEY_TOTP as base32). Checks the login and the
+command's status, batch mode's reason when the TOTP prompt has no answer, a wrong
+TOTP secret refused, and no secret (password, TOTP code, TOTP secret) in parley's
+-vvv output or sshd's log.
+
+Needs root, openssh-server, libpam-oath (pam_oath.so) and oathtool (to cross-check
+the test's own TOTP codes); fails, not skips, without them.
+Everything lives in a temporary directory, except what sshd and PAM need outside it,
+all removed at the end: the test user (only if this script created it; a
+pre-existing one gets its password hash back), /etc/pam.d/parley-sshd-PID (sshd uses
+its program name as the PAM service, so it runs as a copy named that way), and
+/run/sshd (only if this script created it).
+Usage: sshd_pam_totp.py PARLEY"""
+import base64
+import glob
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import check, finish, keygen
+
+SSHD = "/usr/sbin/sshd"
+OATHTOOL = "/usr/bin/oathtool"
+USER = "parleypam"
+PASSWORD = "pw-Wombat-" + secrets.token_hex(6)
+PAM_OATH_PATHS = ["/lib/x86_64-linux-gnu/security/pam_oath.so",
+                  "/usr/lib/x86_64-linux-gnu/security/pam_oath.so",
+                  *glob.glob("/lib/*/security/pam_oath.so"), *glob.glob("/usr/lib/*/security/pam_oath.so"),
+                  "/lib/security/pam_oath.so", "/usr/lib/security/pam_oath.so"]
+
+
+def totp(key, unix_time, period=30, digits=6):
+    """RFC 6238 with HMAC-SHA1, as pam_oath's HOTP/T30/6."""
+    mac = hmac.new(key, struct.pack(">Q", int(unix_time) // period), hashlib.sha1).digest()
+    off = mac[-1] & 15
+    return "%0*d" % (digits, (struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 10 ** digits)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def parley(exe, port, key, command, env, timeout=20):
+    """parley at trace level (-vvv) in batch mode; status None if killed at `timeout`."""
+    e = {k: v for k, v in os.environ.items()
+         if k not in ("PARLEY_PASSWORD", "PARLEY_PASSWORD_FILE", "PARLEY_TOTP", "PARLEY_TOTP_FILE")}
+    e.update(env)
+    args = [exe, "-vvv", "-p", str(port), "-i", key, "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", f"{USER}@127.0.0.1", command]
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env=e)
+    except subprocess.TimeoutExpired as t:  # killed: reported as status None with what it wrote
+        r = subprocess.CompletedProcess(args, None, t.stdout or b"", t.stderr or b"")
+    r.seconds = time.monotonic() - t0
+    return r
+
+
+def children(pid):
+    """The pids of `pid`'s child processes (sshd's per-connection processes)."""
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = open(stat).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.split("/")[2]))
+    return found
+
+
+def stop_sshd(proc):
+    """Lets sshd's connection processes end (a killed client's one may sit in PAM's
+    failure delay) so that sshd reaps them, then stops sshd and any still left."""
+    deadline = time.monotonic() + 5
+    while children(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = children(proc.pid)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for pid in left:
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            pass
+
+
+def tail(data, n=400):
+    return data.decode(errors="replace").strip()[-n:]
+
+
+def main():
+    exe = sys.argv[1]
+    started = time.time()
+    # ctest's timeout sends SIGTERM: leave through `finally`, which undoes the setup.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("sshd_pam_totp: terminated"))
+    pam_oath = next((p for p in PAM_OATH_PATHS if os.path.exists(p)), None)
+    if pam_oath is None:
+        check(False, "pam_oath.so is installed (libpam-oath); looked in " + ", ".join(dict.fromkeys(PAM_OATH_PATHS)))
+        return finish("sshd_pam_totp")
+    for tool in (SSHD, OATHTOOL):
+        if not os.access(tool, os.X_OK):
+            check(False, f"{tool} is installed")
+            return finish("sshd_pam_totp")
+
+    service = f"parley-sshd-{os.getpid()}"
+    pam_file = os.path.join("/etc/pam.d", service)
+    tmp = tempfile.mkdtemp(prefix="parley-pam-")
+    created_user = False
+    saved_hash = None  # a pre-existing user's shadow hash, put back at the end
+    created_run_sshd = False
+    wrote_pam = False
+    sshd = None
+    log_path = os.path.join(tmp, "sshd.log")
+    results = []
+    try:
+        # sshd reads authorized_keys as the user: the directory must be traversable.
+        os.chmod(tmp, 0o711)
+        home = os.path.join(tmp, "home")
+        if subprocess.run(["id", USER], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "-M", "-s", "/bin/sh", "-d", home, USER], check=True)
+            created_user = True
+            os.mkdir(home, 0o755)
+            shutil.chown(home, USER)
+        else:
+            entry = subprocess.run(["getent", "shadow", USER], capture_output=True, check=True).stdout.decode()
+            saved_hash = entry.split(":")[1]
+        subprocess.run(["chpasswd"], input=f"{USER}:{PASSWORD}\n".encode(), check=True)
+
+        # The TOTP secret: hex for pam_oath's users file, base32 for parley.
+        secret = secrets.token_bytes(20)
+        secret_hex = secret.hex()
+        secret_b32 = base64.b32encode(secret).decode()
+        users_oath = os.path.join(tmp, "users.oath")
+        fd = os.open(users_oath, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"HOTP/T30/6 {USER} - {secret_hex}\n")
+        os.chown(users_oath, 0, 0)
+        now = int(time.time())
+        ours = totp(secret, now)
+        theirs = subprocess.run([OATHTOOL, "--totp", "-N", f"@{now}", secret_hex],
+                                capture_output=True, check=True).stdout.decode().strip()
+        check(ours == theirs, "the test's TOTP matches oathtool's for the same secret and time")
+
+        key = os.path.join(tmp, "client")
+        keygen(key)
+        ak = os.path.join(tmp, "authorized_keys")
+        shutil.copy(key + ".pub", ak)
+        os.chmod(ak, 0o644)
+        hostkey = os.path.join(tmp, "hostkey")
+        keygen(hostkey)
+
+        # PAM: the password (pam_unix), then the TOTP code (pam_oath).
+        if os.path.exists(pam_file):
+            raise SystemExit(f"{pam_file} already exists")
+        with open(pam_file, "x") as f:
+            wrote_pam = True
+            f.write("# written by parley's sshd_pam_totp.py; removed when it ends\n"
+                    "auth required pam_unix.so\n"
+                    f"auth required {pam_oath} usersfile={users_oath} window=10 digits=6\n"
+                    "account required pam_unix.so\n"
+                    "session required pam_permit.so\n")
+        copy = os.path.join(tmp, service)
+        shutil.copy2(SSHD, copy)
+
+        if not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", 0o755)
+            created_run_sshd = True
+        port = free_port()
+        config = os.path.join(tmp, "sshd_config")
+        with open(config, "w") as f:
+            f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {hostkey}\nPidFile none\n"
+                    "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n"
+                    "PubkeyAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n"
+                    f"AuthorizedKeysFile {ak}\nStrictModes no\nLogLevel VERBOSE\nPermitRootLogin no\n")
+        sshd = subprocess.Popen([copy, "-D", "-e", "-f", config], stdin=subprocess.DEVNULL,
+                                stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+        if not wait_for_port(port, sshd):
+            check(False, f"sshd starts on 127.0.0.1:{port} (log: {tail(open(log_path, 'rb').read())!r})")
+            return finish("sshd_pam_totp")
+
+        def sshd_log():
+            return open(log_path, "rb").read().decode(errors="replace")
+
+        # a) publickey, then the password and the TOTP code from the environment.
+        r = parley(exe, port, key, "echo pam-ok; exit 4", {"PARLEY_PASSWORD": PASSWORD, "PARLEY_TOTP": secret_b32})
+        results.append(r)
+        ok = r.stdout == b"pam-ok\n" and r.returncode == 4
+        check(ok, f"publickey + password + TOTP: stdout 'pam-ok\\n' and status 4 "
+                  f"(got {r.stdout!r}, status {r.returncode}, {r.seconds:.1f} s)")
+        if not ok:
+            print("--- parley stderr (tail)\n" + tail(r.stderr, 3000) + "\n--- sshd log\n" + sshd_log(), flush=True)
+
+        # b) batch mode, the password only: the TOTP prompt gets an empty answer.
+        r = parley(exe, port, key, "echo should-not-run", {"PARLEY_PASSWORD": PASSWORD})
+        results.append(r)
+        ok = r.returncode == 255 and b"had no answer (batch mode)" in r.stderr and b"should-not-run" not in r.stdout
+        check(ok, f"no TOTP secret, batch mode: status 255 and 'had no answer (batch mode)' "
+                  f"(status {r.returncode}, {r.seconds:.1f} s, {tail(r.stderr, 200)!r})")
+        if not ok:
+            print("--- parley stderr (tail)\n" + tail(r.stderr, 3000) + "\n--- sshd log\n" + sshd_log(), flush=True)
+
+        # c) a wrong TOTP secret: refused, and promptly (sshd's PAM failure delay is
+        # about 2 s an attempt; 20 s also keeps the whole run under a minute).
+        wrong_b32 = base64.b32encode(secrets.token_bytes(20)).decode()
+        r = parley(exe, port, key, "echo should-not-run",
+                   {"PARLEY_PASSWORD": PASSWORD, "PARLEY_TOTP": wrong_b32}, timeout=20)
+        results.append(r)
+        ok = r.returncode == 255 and b"Permission denied" in r.stderr and b"should-not-run" not in r.stdout
+        check(ok, f"a wrong TOTP secret: status 255 and 'Permission denied' within 20 s "
+                  f"(status {r.returncode}{' = killed at 20 s' if r.returncode is None else ''}, "
+                  f"{r.seconds:.1f} s, {tail(r.stderr, 200)!r})")
+        if not ok:
+            print("--- parley stderr (tail)\n" + tail(r.stderr, 3000) + "\n--- sshd log\n" + sshd_log(), flush=True)
+
+        # d) no secret anywhere: parley's -vvv output (all three runs) and sshd's log.
+        ended = time.time()
+        codes = {totp(secret, t) for t in range(int(started) - 30 * 11, int(ended) + 30 * 11, 30)}
+        codes |= {totp(base64.b32decode(wrong_b32), t) for t in range(int(started) - 30, int(ended) + 30, 30)}
+        outputs = b"".join(x.stdout + x.stderr for x in results).decode(errors="replace")
+        stop_sshd(sshd)
+        log = sshd_log()
+        for where, text in (("parley's -vvv output", outputs), ("sshd's log", log)):
+            check(PASSWORD not in text, f"the password is not in {where}")
+            leaked = sorted(c for c in codes if re.search(rf"(?<!\d){c}(?!\d)", text))
+            check(not leaked, f"no TOTP code is in {where}" + (f" (found {leaked})" if leaked else ""))
+            check(all(s.lower() not in text.lower() for s in (secret_b32, secret_hex, wrong_b32)),
+                  f"the TOTP secret (base32 or hex) is not in {where}")
+        check(f"Partial publickey for {USER}" in log and f"Accepted keyboard-interactive/pam for {USER}" in log,
+              "sshd logged publickey as partial, then keyboard-interactive/pam accepted (both factors used)")
+    finally:
+        if sshd is not None and sshd.poll() is None:
+            stop_sshd(sshd)
+        if wrote_pam and os.path.exists(pam_file):
+            os.unlink(pam_file)
+        if created_user:
+            for _ in range(20):  # a session's processes may take a moment to go
+                if subprocess.run(["userdel", USER], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.25)
+            else:
+                print(f"warning: could not remove the user {USER}", flush=True)
+        elif saved_hash is not None:
+            subprocess.run(["chpasswd", "-e"], input=f"{USER}:{saved_hash}\n".encode())
+        if created_run_sshd:
+            try:
+                os.rmdir("/run/sshd")
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"({time.time() - started:.1f} s)")
+    return finish("sshd_pam_totp")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,6 @@
 // a key type not yet listed for it is added, not refused.
 #include "parley/auth/known_hosts.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,8 +19,8 @@
 #include <utility>
 #include <variant>
 
+#include "parley/crypto/file_io.hpp"
 #include "parley/crypto/hmac.hpp"
-#include "parley/wire/unique_fd.hpp"
 
 namespace parley::auth {
 namespace fs = std::filesystem;
@@ -40,9 +39,7 @@ constexpr std::string_view revoked_marker = "@revoked";
 constexpr std::string_view ca_marker = "@cert-authority";
 // Far above any real known_hosts file (a line is ~100 bytes); it only stops a
 // wrong path (a log, a device) from being read into memory whole.
-constexpr off_t max_file_size = off_t{64} << 20;
-// Attempts at finding an unused temporary name before giving up.
-constexpr int max_temp_attempts = 16;
+constexpr std::size_t max_file_size = std::size_t{64} << 20;
 constexpr std::uint16_t default_port = 22;
 
 /// A comma-separated pattern list, kept as written (matched lazily per host).
@@ -236,138 +233,10 @@ std::string problem(std::string_view name, std::size_t line_no, std::string_view
 // ---------------------------------------------------------------------------
 // Files
 
-/// A failed system call: what was attempted and errno.
-struct SysError {
-  std::string_view what;
-  int err;
-};
+using crypto::FileError;
+using crypto::FileText;
 
-std::string io_failure(const fs::path& path, SysError e) {
-  return path.string() + ": " + std::string(e.what) + ": " + std::strerror(e.err);
-}
-
-/// A whole regular file and its permission bits.
-struct FileText {
-  std::string text;
-  mode_t mode = 0;
-};
-
-std::expected<FileText, SysError> read_file(const fs::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return std::unexpected(SysError{"cannot open", errno});
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return std::unexpected(SysError{"cannot stat", errno});
-  // /dev/null (UserKnownHostsFile=/dev/null, a common way to keep no record)
-  // reads as an empty file, as in OpenSSH.
-  if (S_ISCHR(st.st_mode) && path == "/dev/null") return FileText{};
-  if (!S_ISREG(st.st_mode)) return std::unexpected(SysError{"not a regular file", EINVAL});
-  if (st.st_size > max_file_size) return std::unexpected(SysError{"too large", EFBIG});
-  FileText out{std::string(static_cast<std::size_t>(st.st_size), '\0'), st.st_mode & 07777};
-  std::size_t done = 0;
-  while (done < out.text.size()) {
-    const ssize_t n = ::read(fd.get(), out.text.data() + done, out.text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::unexpected(SysError{"cannot read", errno});
-    if (n == 0) break;  // shrank while being read: use what is there
-    done += static_cast<std::size_t>(n);
-  }
-  out.text.resize(done);
-  return out;
-}
-
-std::expected<void, SysError> write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::unexpected(SysError{"cannot write temporary file", errno});
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return {};
-}
-
-fs::path directory_of(const fs::path& path) {
-  fs::path dir = path.parent_path();
-  return dir.empty() ? fs::path(".") : dir;
-}
-
-/// Makes a rename in `dir` durable.
-std::expected<void, SysError> sync_directory(const fs::path& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return std::unexpected(SysError{"cannot open directory", errno});
-  // Some filesystems cannot sync a directory (EINVAL); nothing more can be done there.
-  if (::fsync(fd.get()) != 0 && errno != EINVAL) {
-    return std::unexpected(SysError{"cannot sync directory", errno});
-  }
-  return {};
-}
-
-/// A file written in full and synced under a fresh name beside its final path;
-/// removed on destruction unless commit() renamed it into place. (The same
-/// scheme as crypto's private key files.)
-class TempFile {
- public:
-  /// Creates the file exclusively (never following or reusing an existing
-  /// name) with exactly `mode`, writes `data`, and syncs it.
-  static std::expected<TempFile, std::string> write(const fs::path& final_path,
-                                                    std::string_view data, mode_t mode,
-                                                    crypto::Random& rng) {
-    for (int attempt = 0; attempt < max_temp_attempts; ++attempt) {
-      std::array<std::uint8_t, 6> suffix{};
-      rng.fill(suffix);
-      TempFile tmp(directory_of(final_path) /
-                   ("." + final_path.filename().string() + ".tmp-" + to_hex(suffix)));
-      UniqueFd fd(
-          ::open(tmp.path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-      if (fd.get() < 0 && errno == EEXIST) {
-        tmp.path_.clear();  // someone else's file: not ours to remove
-        continue;
-      }
-      if (fd.get() < 0) {
-        const int err = errno;
-        tmp.path_.clear();
-        return std::unexpected(io_failure(final_path, {"cannot create temporary file", err}));
-      }
-      // The umask may have narrowed the mode; the file keeps exactly the old one.
-      if (::fchmod(fd.get(), mode) != 0) {
-        return std::unexpected(io_failure(final_path, {"cannot set temporary file mode", errno}));
-      }
-      if (auto w = write_all(fd.get(), data); !w) {
-        return std::unexpected(io_failure(final_path, w.error()));
-      }
-      // The data must be on disk before the rename makes it the file.
-      if (::fsync(fd.get()) != 0) {
-        return std::unexpected(io_failure(final_path, {"cannot sync temporary file", errno}));
-      }
-      if (fd.close() != 0) {
-        return std::unexpected(io_failure(final_path, {"cannot close temporary file", errno}));
-      }
-      return tmp;
-    }
-    return std::unexpected(
-        io_failure(final_path, {"cannot find an unused temporary file name", EEXIST}));
-  }
-
-  TempFile(TempFile&& other) noexcept : path_(std::exchange(other.path_, {})) {}
-  TempFile& operator=(TempFile&&) = delete;
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-
-  /// Atomically replaces `final_path` with this file (POSIX rename).
-  std::expected<void, std::string> commit(const fs::path& final_path) {
-    if (::rename(path_.c_str(), final_path.c_str()) != 0) {
-      return std::unexpected(io_failure(final_path, {"cannot rename into place", errno}));
-    }
-    path_.clear();
-    return {};
-  }
-
- private:
-  explicit TempFile(fs::path path) : path_(std::move(path)) {}
-  fs::path path_;
-};
+std::string io_failure(const fs::path& path, const FileError& e) { return e.describe(path); }
 
 /// Creates the file's directory (mode 0700, like ~/.ssh) if it is missing.
 std::expected<void, std::string> ensure_directory(const fs::path& dir) {
@@ -448,7 +317,10 @@ KnownHosts& KnownHosts::operator=(KnownHosts&&) noexcept = default;
 KnownHosts::~KnownHosts() = default;
 
 std::expected<KnownHosts, std::string> KnownHosts::load(const fs::path& path) {
-  auto file = read_file(path);
+  // /dev/null (UserKnownHostsFile=/dev/null, a common way to keep no record)
+  // reads as empty, as in OpenSSH.
+  if (path == "/dev/null") return parse({}, path.string());
+  auto file = crypto::read_file(path, max_file_size);
   if (!file) {
     if (file.error().err == ENOENT) return parse({}, path.string());
     return std::unexpected(io_failure(path, file.error()));
@@ -559,10 +431,10 @@ std::expected<void, std::string> add_known_host(const fs::path& path, std::strin
     target = fs::canonical(path, ec);
     if (ec) return std::unexpected(path.string() + ": cannot follow symlink: " + ec.message());
   }
-  if (auto dir = ensure_directory(directory_of(target)); !dir) return std::unexpected(dir.error());
+  if (auto dir = ensure_directory(crypto::directory_of(target)); !dir) return std::unexpected(dir.error());
 
   FileText file{{}, 0600};
-  if (auto old = read_file(target)) {
+  if (auto old = crypto::read_file(target, max_file_size)) {
     file = std::move(*old);
   } else if (old.error().err != ENOENT) {
     return std::unexpected(io_failure(target, old.error()));
@@ -571,12 +443,8 @@ std::expected<void, std::string> add_known_host(const fs::path& path, std::strin
   file.text += *line;
   file.text += '\n';
 
-  auto tmp = TempFile::write(target, file.text, file.mode, rng);
-  if (!tmp) return std::unexpected(tmp.error());
-  if (auto r = tmp->commit(target); !r) return r;
-  if (auto r = sync_directory(directory_of(target)); !r) {
+  if (auto r = crypto::replace_file(target, file.text, file.mode, rng); !r)
     return std::unexpected(io_failure(target, r.error()));
-  }
   return {};
 }
 

@@ -4,21 +4,14 @@
 
 #include <type_traits>
 
+#include "parley/auth/server_text.hpp"
+
 namespace parleyd {
 namespace {
 
 namespace transport = parley::transport;
 namespace crypto = parley::crypto;
-
-/// Peer-supplied text made safe for a log line: printable ASCII only, bounded.
-std::string printable(std::string_view text, std::size_t max = 128) {
-  std::string out;
-  for (char c : text.substr(0, max)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-  }
-  return out;
-}
+using parley::auth::printable_for_log;
 
 std::string describe(const transport::Negotiated& n) {
   std::string s = "kex=" + std::string(transport::name(n.kex)) +
@@ -103,11 +96,11 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
             const auto& version = self->transport().peer_version();
             spdlog::info("{}: {} done: {} client='{}'", peer, e.first ? "key exchange" : "rekey",
                          describe(e.algorithms),
-                         version ? printable(transport::software_version(*version)) : std::string());
+                         version ? printable_for_log(transport::software_version(*version)) : std::string());
           } else if constexpr (std::is_same_v<E, transport::ServiceStarted>) {
-            spdlog::debug("{}: service {} started", peer, printable(e.service));
+            spdlog::debug("{}: service {} started", peer, printable_for_log(e.service));
           } else if constexpr (std::is_same_v<E, transport::Disconnected>) {
-            spdlog::info("{}: disconnected: {} ({})", peer, printable(e.description),
+            spdlog::info("{}: disconnected: {} ({})", peer, printable_for_log(e.description),
                          transport::to_string(e.reason));
           }
         },
@@ -120,10 +113,10 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
           if constexpr (std::is_same_v<E, parley::auth::AuditRecord>) {
             // The audit line: never an answer or a password, never prompt text.
             spdlog::info("auth: user='{}' method={} provider={} prompts={} round={} outcome={} peer={}",
-                         printable(e.user, 64), printable(e.method, 32),
+                         printable_for_log(e.user, 64), printable_for_log(e.method, 32),
                          e.provider.empty() ? "-" : e.provider, e.prompts, e.round, e.outcome, peer);
           } else if constexpr (std::is_same_v<E, parley::auth::Authenticated>) {
-            spdlog::info("{}: user '{}' authenticated", peer, printable(e.user, 64));
+            spdlog::info("{}: user '{}' authenticated", peer, printable_for_log(e.user, 64));
           } else if constexpr (std::is_same_v<E, parley::auth::AuthDisconnect>) {
             spdlog::info("{}: authentication ended the connection: {}", peer, e.description);
           }

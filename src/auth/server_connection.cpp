@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "parley/auth/server_text.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
@@ -15,15 +16,6 @@ namespace {
 using connection::ChannelId;
 using connection::OpenFailure;
 
-/// Peer-chosen text made safe for a log line.
-std::string printable(std::string_view text, std::size_t max = 128) {
-  std::string out;
-  for (char c : text.substr(0, max)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-  }
-  return out;
-}
 
 bool glob_match(const std::string& pattern, const std::string& text) {
   return ::fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
@@ -112,7 +104,7 @@ class ServerConnection::Io final : public connection::ChannelIo {
   }
   void reject(OpenFailure reason, std::string_view description) override {
     if (slot_.confirmed || slot_.kind == Slot::Kind::forwarded_tcpip) return;
-    conn_.note("channel " + std::to_string(slot_.id) + " open failed: " + printable(description));
+    conn_.note("channel " + std::to_string(slot_.id) + " open failed: " + printable_for_log(description));
     conn_.channels_.reject(slot_.id, reason, description);
     conn_.request_flush();
     // The id is free again: forget the slot once the handler's call has returned.
@@ -354,7 +346,7 @@ void ServerConnection::handle_channel_event(connection::Event& event) {
           } else if constexpr (std::is_same_v<E, connection::OpenFailed>) {
             auto owned = std::move(it->second);
             slots_.erase(it);
-            note("forwarded-tcpip refused by the client: " + printable(e.description));
+            note("forwarded-tcpip refused by the client: " + printable_for_log(e.description));
             owned->handler->on_closed();
           } else if constexpr (std::is_same_v<E, connection::RequestReply>) {
             // We send no channel requests that want a reply.
@@ -393,7 +385,7 @@ void ServerConnection::handle_open(connection::OpenRequested& e) {
   if (e.type == "direct-tcpip") {
     auto target = connection::parse_tcpip_open(e.extra);
     if (!target) return fail(target.error());
-    const std::string where = printable(target->host, 256) + ":" + std::to_string(target->port);
+    const std::string where = printable_for_log(target->host, 256) + ":" + std::to_string(target->port);
     if (!policy_->allow_local_forwarding || !permitted(policy_->permit_open, target->host, target->port)) {
       note("direct-tcpip to " + where + " refused: not permitted");
       channels_.reject(e.id, OpenFailure::administratively_prohibited, "open failed");
@@ -412,7 +404,7 @@ void ServerConnection::handle_open(connection::OpenRequested& e) {
     if (s.handler->attach(*s.io)) s.io->confirm();
     return;
   }
-  note("channel type '" + printable(e.type, 64) + "' refused");
+  note("channel type '" + printable_for_log(e.type, 64) + "' refused");
   channels_.reject(e.id, OpenFailure::unknown_channel_type, "unknown channel type");
 }
 
@@ -440,7 +432,7 @@ void ServerConnection::handle_request(Slot& slot, connection::Request& e) {
       ok = h.on_start(*r);
       slot.started = ok;
       note("session " + std::to_string(e.id) + ": " + e.type +
-           (r->kind == connection::StartRequest::Kind::subsystem ? " " + printable(r->command, 64) : "") +
+           (r->kind == connection::StartRequest::Kind::subsystem ? " " + printable_for_log(r->command, 64) : "") +
            (ok ? "" : " refused"));
     }
   } else if (e.type == "window-change") {
@@ -464,7 +456,7 @@ void ServerConnection::handle_global(connection::GlobalRequest& e) {
   if (e.name == "tcpip-forward" || e.name == "cancel-tcpip-forward") {
     auto r = connection::parse_forward_request(e.data);
     if (!r) return fail(r.error());
-    const std::string where = printable(r->address, 256) + ":" + std::to_string(r->port);
+    const std::string where = printable_for_log(r->address, 256) + ":" + std::to_string(r->port);
     auto key = std::make_pair(r->address, r->port);
     if (e.name == "cancel-tcpip-forward") {
       ok = listeners_.erase(key) > 0;

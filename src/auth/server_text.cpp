@@ -268,4 +268,13 @@ std::string mark_server_text(std::string_view sanitized) {
   return out;
 }
 
+std::string printable_for_log(std::string_view text, std::size_t max) {
+  std::string out;
+  for (char c : text.substr(0, max)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  return out;
+}
+
 }  // namespace parley::auth

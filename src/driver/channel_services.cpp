@@ -31,6 +31,7 @@
 #include "pumps.hpp"
 #include "parley/driver/services.hpp"
 #include "parley/wire/reader.hpp"
+#include "parley/wire/unique_fd.hpp"
 
 extern char** environ;
 
@@ -291,23 +292,7 @@ struct Spawn {
   Spawn& operator=(const Spawn&) = delete;
 };
 
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    reset();
-    fd = std::exchange(o.fd, -1);
-    return *this;
-  }
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-  int release() { return std::exchange(fd, -1); }
-};
+using Fd = parley::UniqueFd;
 
 bool make_pipe(Fd& read_end, Fd& write_end) {
   int p[2];
@@ -349,23 +334,23 @@ bool ProcessState::start(const connection::StartRequest& request) {
   std::string tty;
   if (pty_) {
     master = Fd(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (master.fd < 0 || ::grantpt(master.fd) != 0 || ::unlockpt(master.fd) != 0) return false;
+    if (master.get() < 0 || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0) return false;
     std::array<char, 128> name{};
-    if (::ptsname_r(master.fd, name.data(), name.size()) != 0) return false;
+    if (::ptsname_r(master.get(), name.data(), name.size()) != 0) return false;
     tty = name.data();
     slave = Fd(::open(tty.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (slave.fd < 0) return false;
+    if (slave.get() < 0) return false;
     termios t{};
-    if (::tcgetattr(slave.fd, &t) == 0) {
+    if (::tcgetattr(slave.get(), &t) == 0) {
       apply_modes(pty_->modes, t);
-      ::tcsetattr(slave.fd, TCSANOW, &t);
+      ::tcsetattr(slave.get(), TCSANOW, &t);
     }
     winsize ws{};
     ws.ws_col = static_cast<unsigned short>(pty_->cols);
     ws.ws_row = static_cast<unsigned short>(pty_->rows);
     ws.ws_xpixel = static_cast<unsigned short>(pty_->width_px);
     ws.ws_ypixel = static_cast<unsigned short>(pty_->height_px);
-    ::ioctl(master.fd, TIOCSWINSZ, &ws);
+    ::ioctl(master.get(), TIOCSWINSZ, &ws);
     // After setsid the child opens the terminal by name: its first terminal
     // without O_NOCTTY becomes its controlling one.
     posix_spawn_file_actions_addopen(&spawn.actions, 0, tty.c_str(), O_RDWR, 0);
@@ -373,9 +358,9 @@ bool ProcessState::start(const connection::StartRequest& request) {
     posix_spawn_file_actions_adddup2(&spawn.actions, 0, 2);
   } else {
     if (!make_pipe(in_r, in_w) || !make_pipe(out_r, out_w) || !make_pipe(err_r, err_w)) return false;
-    posix_spawn_file_actions_adddup2(&spawn.actions, in_r.fd, 0);
-    posix_spawn_file_actions_adddup2(&spawn.actions, out_w.fd, 1);
-    posix_spawn_file_actions_adddup2(&spawn.actions, err_w.fd, 2);
+    posix_spawn_file_actions_adddup2(&spawn.actions, in_r.get(), 0);
+    posix_spawn_file_actions_adddup2(&spawn.actions, out_w.get(), 1);
+    posix_spawn_file_actions_adddup2(&spawn.actions, err_w.get(), 2);
   }
   // Nothing else of ours leaks into the program (Asio's sockets are not close-on-exec).
   posix_spawn_file_actions_addclosefrom_np(&spawn.actions, 3);

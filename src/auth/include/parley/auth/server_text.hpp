@@ -43,4 +43,9 @@ std::string sanitize_server_text(std::string_view text, std::size_t max_bytes, b
 /// does not start another line; empty text stays empty.
 std::string mark_server_text(std::string_view sanitized);
 
+/// Peer-chosen text (a user name, a channel type, a client version) made safe
+/// for one log line: printable ASCII only (anything else becomes '?'), at most
+/// `max` bytes, so it can neither forge lines nor hide in escapes.
+std::string printable_for_log(std::string_view text, std::size_t max = 128);
+
 }  // namespace parley::auth

@@ -24,6 +24,7 @@
 #include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
+#include "sshd.hpp"
 #include "test_support.hpp"
 
 namespace parley::test {
@@ -34,107 +35,14 @@ namespace crypto = parley::crypto;
 namespace transport = parley::transport;
 namespace msg = parley::transport::msg;
 
-constexpr const char* sshd_binary = "/usr/sbin/sshd";  // sshd insists on an absolute path
 constexpr auto client_timeout = 30s;
 
 /// One sshd for the whole binary, with Ed25519, ECDSA P-256 and RSA-3072 host
 /// keys and its algorithm lists left at their defaults.
-class Sshd {
- public:
-  static Sshd& instance() {
-    static Sshd sshd;
-    return sshd;
-  }
-
-  const std::string& error() const { return error_; }
-  std::uint16_t port() const { return port_; }
-  bool running() { return process_ && process_->running(); }
-  std::string log() const { return read_text_file(dir_ / "sshd.log"); }
-  /// Our expected host key of a type (from ssh-keygen's .pub file).
-  const crypto::PublicKey* key(crypto::KeyType type) const {
-    auto it = keys_.find(type);
-    return it == keys_.end() ? nullptr : &it->second;
-  }
-  /// A user key sshd accepts for user() (listed in its AuthorizedKeysFile).
-  const crypto::PrivateKey& user_key() const { return *user_key_; }
-  /// The account we log in as: the one running the tests (sshd runs as it too).
-  const std::string& user() const { return user_; }
-
- private:
-  Sshd() { error_ = start(); }
-
-  std::string start() {
-    if (::access(sshd_binary, X_OK) != 0)
-      return std::string(sshd_binary) + " is missing (install openssh-server)";
-    if (::access("/usr/bin/ssh-keygen", X_OK) != 0) return "/usr/bin/ssh-keygen is missing";
-    // sshd wants its privilege-separation directory.
-    std::error_code ec;
-    std::filesystem::create_directories("/run/sshd", ec);
-    ::chmod("/run/sshd", 0755);
-
-    std::string config;
-    const std::pair<const char*, crypto::KeyType> types[] = {{"ed25519", crypto::KeyType::ed25519},
-                                                             {"ecdsa", crypto::KeyType::ecdsa_p256},
-                                                             {"rsa", crypto::KeyType::rsa}};
-    for (auto [name, type] : types) {
-      const auto path = dir_ / ("ssh_host_" + std::string(name) + "_key");
-      if (auto err = ssh_keygen_generate(name, path)) return *err;
-      std::string pub = read_text_file(path.string() + ".pub");
-      auto key = crypto::PublicKey::from_openssh(pub.substr(0, pub.find('\n')));
-      if (!key) return "cannot parse " + path.string() + ".pub";
-      keys_.emplace(type, *key);
-      config += "HostKey " + path.string() + "\n";
-    }
-    // A user key of ours for the one test that needs to get past authentication.
-    user_key_ = crypto::PrivateKey::generate_ed25519(rng_);
-    const auto authorized_keys = dir_ / "authorized_keys";
-    if (!write_text_file(authorized_keys, user_key_->public_key().to_openssh("parley-test") + "\n"))
-      return "cannot write " + authorized_keys.string();
-    config += "AuthorizedKeysFile " + authorized_keys.string() + "\n";
-    if (const passwd* pw = ::getpwuid(::getuid()))
-      user_ = pw->pw_name;
-    else
-      return "no passwd entry for uid " + std::to_string(::getuid());
-
-    config += "PidFile " + (dir_ / "sshd.pid").string() + "\n";
-    config +=
-        "ListenAddress 127.0.0.1\nUsePAM no\nStrictModes no\nLogLevel DEBUG\nMaxStartups 100\n";
-    // free_port() can race with another process taking the port: retry a few times.
-    std::string failure;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      port_ = free_port();
-      const auto config_path = dir_ / "sshd_config";
-      if (!write_text_file(config_path, config + "Port " + std::to_string(port_) + "\n"))
-        return "cannot write " + config_path.string();
-      std::string spawn_error;
-      process_ = ChildProcess::spawn({sshd_binary, "-D", "-e", "-f", config_path.string()},
-                                     dir_ / "sshd.log", &spawn_error);
-      if (!process_) return spawn_error;
-      failure = wait_listening();
-      if (failure.empty()) return {};
-    }
-    return failure;
-  }
-
-  /// "" once sshd accepts connections, else why not.
-  std::string wait_listening() {
-    for (int i = 0; i < 200; ++i) {
-      if (port_open(port_)) return {};
-      if (!process_->running()) return "sshd exited; log:\n" + log();
-      std::this_thread::sleep_for(50ms);
-    }
-    return "sshd did not start listening on port " + std::to_string(port_) + "; log:\n" + log();
-  }
-
-  TempDir dir_;
-  std::uint16_t port_ = 0;
-  std::map<crypto::KeyType, crypto::PublicKey> keys_;
-  std::optional<ChildProcess> process_;
-  crypto::SystemRandom rng_;
-  std::optional<crypto::PrivateKey> user_key_;
-  std::string user_;
-  std::string error_;
-};
+Sshd& sshd() {
+  static Sshd instance(SshdOptions{{"ed25519", "ecdsa", "rsa"}, "DEBUG", ""});
+  return instance;
+}
 
 /// What one client connection saw.
 struct Outcome {
@@ -196,7 +104,7 @@ Bytes userauth_publickey_request(const transport::Transport& t, std::string_view
 /// Handles the client's events according to `plan`, recording them in `out`.
 transport::TransportEndpoint::Handler scripted_client(Plan plan, Outcome& out) {
   return [plan, &out](transport::Transport& t, transport::Event& event) {
-    const std::string user = plan == Plan::userauth_none ? "tester" : Sshd::instance().user();
+    const std::string user = plan == Plan::userauth_none ? "tester" : sshd().user();
     auto done = [&] { t.disconnect(transport::DisconnectReason::by_application, "done"); };
     std::visit(
         [&](auto& e) {
@@ -219,7 +127,7 @@ transport::TransportEndpoint::Handler scripted_client(Plan plan, Outcome& out) {
             if (id == msg::userauth_failure) {
               if (plan == Plan::userauth_then_rekey && !out.userauth_failure) {
                 out.userauth_failure = true;
-                t.send(userauth_publickey_request(t, user, Sshd::instance().user_key()));
+                t.send(userauth_publickey_request(t, user, sshd().user_key()));
               } else {
                 out.userauth_failure = true;
                 done();
@@ -282,7 +190,7 @@ std::vector<int> cleartext_message_numbers(const Bytes& stream) {
 
 /// The end of sshd's log, for failure messages.
 std::string sshd_log_tail() {
-  const std::string log = Sshd::instance().log();
+  const std::string log = sshd().log();
   return "sshd log (tail):\n" + log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
 }
 
@@ -293,7 +201,7 @@ struct Forced {
 
 class ClientAgainstSshd : public testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(Sshd::instance().error(), "") << "sshd could not be started"; }
+  void SetUp() override { ASSERT_EQ(sshd().error(), "") << "sshd could not be started"; }
 
   /// Connects to sshd with `config`, checking the host key against our .pub files.
   Outcome connect(transport::TransportConfig config, Plan plan, bool accept_key = true,
@@ -303,7 +211,7 @@ class ClientAgainstSshd : public testing::Test {
     config.verify_host_key = [&out, accept_key](const crypto::PublicKey& key) {
       ++out.verify_calls;
       out.offered_type = key.type();
-      const crypto::PublicKey* expected = Sshd::instance().key(key.type());
+      const crypto::PublicKey* expected = sshd().key(key.type());
       out.key_matched = expected != nullptr && *expected == key;
       return accept_key && out.key_matched;
     };
@@ -312,7 +220,7 @@ class ClientAgainstSshd : public testing::Test {
     endpoint.transport().request_service("ssh-userauth");  // queued until the key exchange is done
     RecordingEndpoint recorder(endpoint);
     auto result =
-        driver::run_client("127.0.0.1", Sshd::instance().port(), recorder, client_timeout);
+        driver::run_client("127.0.0.1", sshd().port(), recorder, client_timeout);
     if (!result) out.driver_error = result.error();
     if (sent) *sent = recorder.sent;
     return out;
@@ -372,7 +280,7 @@ TEST_P(ForcedAlgorithm, KexServiceAndUserauthRoundTrip) {
     EXPECT_EQ(crypto::name(n.mac_c2s), f.name);
     EXPECT_EQ(crypto::name(n.mac_s2c), f.name);
   }
-  EXPECT_TRUE(Sshd::instance().running());
+  EXPECT_TRUE(sshd().running());
 }
 
 void PrintTo(const Forced& f, std::ostream* os) {
@@ -450,7 +358,7 @@ TEST_F(ClientAgainstSshd, RejectedHostKeyEndsConnection) {
   EXPECT_TRUE(out.service_accepted.empty());
   EXPECT_EQ(cleartext_message_numbers(sent),
             (std::vector<int>{msg::kexinit, msg::kex_ecdh_init, msg::disconnect}));
-  EXPECT_TRUE(Sshd::instance().running());
+  EXPECT_TRUE(sshd().running());
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "parley/crypto/random.hpp"
 #include "parley/wire/reader.hpp"
 #include "ssh_test_client.hpp"
+#include "sshd.hpp"
 #include "test_support.hpp"
 
 namespace parley::test {
@@ -27,97 +28,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* sshd_binary = "/usr/sbin/sshd";  // sshd insists on an absolute path
-constexpr const char* sftp_server = "/usr/lib/openssh/sftp-server";
-
-/// One sshd for the whole binary (as in openssh_server_interop_test.cpp, with
-/// only an Ed25519 host key, and the sftp subsystem), accepting a user key of
-/// ours for the account running the tests.
-class Sshd {
- public:
-  static Sshd& instance() {
-    static Sshd sshd;
-    return sshd;
-  }
-
-  const std::string& error() const { return error_; }
-  std::uint16_t port() const { return port_; }
-  bool running() { return process_ && process_->running(); }
-  std::string log() const { return read_text_file(dir_ / "sshd.log"); }
-  const crypto::PrivateKey& user_key() const { return *user_key_; }
-  const std::string& user() const { return user_; }
-
- private:
-  Sshd() { error_ = start(); }
-
-  std::string start() {
-    if (::access(sshd_binary, X_OK) != 0)
-      return std::string(sshd_binary) + " is missing (install openssh-server)";
-    if (::access("/usr/bin/ssh-keygen", X_OK) != 0) return "/usr/bin/ssh-keygen is missing";
-    std::error_code ec;
-    std::filesystem::create_directories("/run/sshd", ec);  // its privilege-separation directory
-    ::chmod("/run/sshd", 0755);
-
-    const auto host_key = dir_ / "ssh_host_ed25519_key";
-    if (auto err = ssh_keygen_generate("ed25519", host_key)) return *err;
-    std::string config = "HostKey " + host_key.string() + "\n";
-    user_key_ = crypto::PrivateKey::generate_ed25519(rng_);
-    const auto authorized_keys = dir_ / "authorized_keys";
-    if (!write_text_file(authorized_keys, user_key_->public_key().to_openssh("parley-test") + "\n"))
-      return "cannot write " + authorized_keys.string();
-    config += "AuthorizedKeysFile " + authorized_keys.string() + "\n";
-    if (const passwd* pw = ::getpwuid(::getuid()))
-      user_ = pw->pw_name;
-    else
-      return "no passwd entry for uid " + std::to_string(::getuid());
-    config += "PidFile " + (dir_ / "sshd.pid").string() + "\n";
-    config += "Subsystem sftp " + std::string(sftp_server) + "\n";
-    // Not DEBUG: with -e, a session's debug lines would reach the client's stderr.
-    config +=
-        "ListenAddress 127.0.0.1\nUsePAM no\nStrictModes no\nLogLevel VERBOSE\nMaxStartups 100\n"
-        "PermitRootLogin prohibit-password\nPrintMotd no\nPrintLastLog no\n";
-    std::string failure;
-    for (int attempt = 0; attempt < 3; ++attempt) {  // free_port() can race with another process
-      port_ = free_port();
-      const auto config_path = dir_ / "sshd_config";
-      if (!write_text_file(config_path, config + "Port " + std::to_string(port_) + "\n"))
-        return "cannot write " + config_path.string();
-      std::string spawn_error;
-      process_ = ChildProcess::spawn({sshd_binary, "-D", "-e", "-f", config_path.string()},
-                                     dir_ / "sshd.log", &spawn_error);
-      if (!process_) return spawn_error;
-      failure = wait_listening();
-      if (failure.empty()) return {};
-    }
-    return failure;
-  }
-
-  std::string wait_listening() {
-    for (int i = 0; i < 200; ++i) {
-      if (port_open(port_)) return {};
-      if (!process_->running()) return "sshd exited; log:\n" + log();
-      std::this_thread::sleep_for(50ms);
-    }
-    return "sshd did not start listening on port " + std::to_string(port_) + "; log:\n" + log();
-  }
-
-  TempDir dir_;
-  std::uint16_t port_ = 0;
-  std::optional<ChildProcess> process_;
-  crypto::SystemRandom rng_;
-  std::optional<crypto::PrivateKey> user_key_;
-  std::string user_;
-  std::string error_;
-};
-
-std::string sshd_log_tail() {
-  const std::string log = Sshd::instance().log();
-  return "sshd log (tail):\n" + log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+/// One sshd for the whole binary, with the sftp subsystem.
+Sshd& sshd() {
+  static Sshd instance(SshdOptions{{"ed25519"}, "VERBOSE",
+                                   "Subsystem sftp /usr/lib/openssh/sftp-server\n"
+                                   "PermitRootLogin prohibit-password\nPrintMotd no\nPrintLastLog no\n"});
+  return instance;
 }
+
+std::string sshd_log_tail() { return sshd().log_tail(); }
 
 class SessionAgainstSshd : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(Sshd::instance().error(), "") << "sshd could not be started"; }
+  void SetUp() override { ASSERT_EQ(sshd().error(), "") << "sshd could not be started"; }
   void TearDown() override {
     if (HasFailure()) std::printf("%s\n", sshd_log_tail().c_str());
   }
@@ -126,15 +49,15 @@ class SessionAgainstSshd : public ::testing::Test {
   static std::unique_ptr<SshTestClient> login(SshClientOptions options = {}) {
     auto c = std::make_unique<SshTestClient>(std::move(options));
     const std::string error =
-        c->login("127.0.0.1", Sshd::instance().port(), Sshd::instance().user(), Sshd::instance().user_key());
+        c->login("127.0.0.1", sshd().port(), sshd().user(), sshd().user_key());
     EXPECT_EQ(error, "");
     if (!error.empty()) return nullptr;
     return c;
   }
 
   static ExecResult run(const std::string& command, std::string_view input = {}) {
-    return exec("127.0.0.1", Sshd::instance().port(), Sshd::instance().user(),
-                Sshd::instance().user_key(), command, input);
+    return exec("127.0.0.1", sshd().port(), sshd().user(),
+                sshd().user_key(), command, input);
   }
 };
 
@@ -148,7 +71,7 @@ TEST_F(SessionAgainstSshd, ExecStdoutStderrAndExitStatus) {
   ASSERT_TRUE(r.disconnected.has_value());
   EXPECT_EQ(r.disconnected->error, transport::TransportError::local_disconnect)
       << r.disconnected->description;
-  EXPECT_TRUE(Sshd::instance().running());
+  EXPECT_TRUE(sshd().running());
 }
 
 // 8 MiB through `cat`: sshd's window (2 MiB) makes us wait for its adjusts, and

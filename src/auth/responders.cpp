@@ -204,34 +204,6 @@ bool code_prompt(const Prompt& prompt) {
                         "authentication code", "auth code", "two-factor", "two factor"});
 }
 
-/// liboath needs one global initialisation (its crypto backend); never undone,
-/// since other code in the process may use it too.
-bool oath_ready() {
-  static const bool ready = oath_init() == OATH_OK;
-  return ready;
-}
-
-bool totp_valid(const TotpSecret& s) {
-  return !s.key.empty() && s.digits >= 6 && s.digits <= 8 && s.period.count() > 0;
-}
-
-/// The RFC 6238 code for the step holding `unix_time`, as ASCII digits.
-std::optional<SecretBytes> totp_code(const TotpSecret& secret, std::int64_t unix_time) {
-  if (!oath_ready() || !totp_valid(secret)) return std::nullopt;
-  int flags = 0;
-  if (secret.algorithm == TotpAlgorithm::sha256) flags = OATH_TOTP_HMAC_SHA256;
-  if (secret.algorithm == TotpAlgorithm::sha512) flags = OATH_TOTP_HMAC_SHA512;
-  char digits[16] = {};
-  const auto key = secret.key.view();
-  const int rc = oath_totp_generate2(
-      reinterpret_cast<const char*>(key.data()), key.size(), static_cast<time_t>(unix_time),
-      static_cast<unsigned>(secret.period.count()), 0, secret.digits, flags, digits);
-  std::optional<SecretBytes> code;
-  if (rc == OATH_OK) code.emplace(as_bytes(std::string_view(digits, secret.digits)));
-  crypto::secure_wipe(digits, sizeof digits);
-  return code;
-}
-
 class Totp final : public PromptResponder {
  public:
   Totp(TotpSecret secret, TotpClock clock, TotpSleep sleep)
@@ -258,7 +230,7 @@ class Totp final : public PromptResponder {
   }
 
   std::optional<SecretBytes> next_code() {
-    if (!totp_valid(secret_)) return std::nullopt;
+    if (!totp_usable(secret_)) return std::nullopt;
     std::int64_t step = step_now();
     if (step < 0) return std::nullopt;
     if (last_step_ && step <= *last_step_) {
@@ -692,6 +664,34 @@ std::function<void(const UserInfoRequest&, ReplyTo<InfoReply>)> user_info_callba
     if (unanswered) *unanswered = missing;
     reply(InfoReply(std::move(answers)));
   };
+}
+
+/// liboath needs one global initialisation (its crypto backend); never undone,
+/// since other code in the process may use it too.
+static bool oath_ready() {
+  static const bool ready = oath_init() == OATH_OK;
+  return ready;
+}
+
+bool totp_usable(const TotpSecret& s) {
+  return !s.key.empty() && s.digits >= 6 && s.digits <= 8 && s.period.count() > 0;
+}
+
+/// The RFC 6238 code for the step holding `unix_time`, as ASCII digits.
+std::optional<SecretBytes> totp_code(const TotpSecret& secret, std::int64_t unix_time) {
+  if (!oath_ready() || !totp_usable(secret)) return std::nullopt;
+  int flags = 0;
+  if (secret.algorithm == TotpAlgorithm::sha256) flags = OATH_TOTP_HMAC_SHA256;
+  if (secret.algorithm == TotpAlgorithm::sha512) flags = OATH_TOTP_HMAC_SHA512;
+  char digits[16] = {};
+  const auto key = secret.key.view();
+  const int rc = oath_totp_generate2(
+      reinterpret_cast<const char*>(key.data()), key.size(), static_cast<time_t>(unix_time),
+      static_cast<unsigned>(secret.period.count()), 0, secret.digits, flags, digits);
+  std::optional<SecretBytes> code;
+  if (rc == OATH_OK) code.emplace(as_bytes(std::string_view(digits, secret.digits)));
+  crypto::secure_wipe(digits, sizeof digits);
+  return code;
 }
 
 }  // namespace parley::auth

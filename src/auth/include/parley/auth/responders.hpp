@@ -117,6 +117,13 @@ struct TotpSecret {
   std::chrono::seconds period{30};  // the time step X of RFC 6238
 };
 
+/// True if the secret can make codes: a key, 6..8 digits, a period.
+bool totp_usable(const TotpSecret& secret);
+/// The RFC 6238 code (liboath) for the time step holding `unix_time`, as ASCII
+/// digits; nullopt if the secret is not usable. Shared with the server's TOTP
+/// provider (parley::otp).
+std::optional<crypto::SecretBytes> totp_code(const TotpSecret& secret, std::int64_t unix_time);
+
 /// Reads the current time, in whole seconds (injected so tests can replay
 /// RFC 6238's vectors, which run to the year 2603: past what a nanosecond
 /// system_clock::time_point holds).

@@ -1,0 +1,72 @@
+// The TOTP keyboard-interactive provider: "Verification code: " (echo off),
+// checked against a TotpStore on a worker, with a per-user rate limit.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "parley/auth/password.hpp"  // BlockingRunner
+#include "parley/auth/provider.hpp"
+#include "parley/otp/store.hpp"
+
+namespace parley::otp {
+
+/// Failed codes per user: after `max_failures` within `period`, every code for
+/// that user is refused (unchecked) until the oldest failure is `period` old.
+/// In memory and bounded: at most `max_users` users are tracked (the stalest
+/// entries are dropped first). Thread-safe.
+class RateLimiter {
+ public:
+  RateLimiter(std::size_t max_failures = 5, std::chrono::seconds period = std::chrono::minutes(5),
+              std::size_t max_users = 100000);
+  /// True if `user` may try a code at `now`.
+  bool allow(const std::string& user, std::int64_t now) const;
+  void failed(const std::string& user, std::int64_t now);
+  void succeeded(const std::string& user);
+  std::size_t tracked() const;
+
+ private:
+  std::size_t max_failures_;
+  std::int64_t period_;
+  std::size_t max_users_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::vector<std::int64_t>, std::less<>> failures_;
+};
+
+/// Reads the time, as Unix seconds (injected so tests use a fixed clock).
+using UnixClock = std::function<std::int64_t()>;
+UnixClock system_unix_clock();
+
+struct TotpProviderConfig {
+  std::shared_ptr<TotpStore> store;
+  auth::BlockingRunner run;  // where store I/O runs (a worker pool)
+  std::shared_ptr<RateLimiter> limiter;
+  UnixClock clock = system_unix_clock();
+  Policy policy;
+  std::string prompt = "Verification code: ";
+};
+
+/// One attempt: asks once; a wrong, replayed or rate-limited code, a user with
+/// no secret and a store error all reject (the client may start a new attempt,
+/// counted by MaxAuthTries). Users without a secret are asked all the same, so
+/// the prompt does not reveal who has one.
+class TotpProvider final : public auth::KeyboardInteractiveProvider {
+ public:
+  explicit TotpProvider(std::shared_ptr<const TotpProviderConfig> config) : config_(std::move(config)) {}
+  std::string_view name() const override { return "totp"; }
+  void start(const auth::AttemptInfo& attempt, auth::Responder respond) override;
+  void answer(std::vector<crypto::SecretBytes> answers, auth::Responder respond) override;
+
+ private:
+  std::shared_ptr<const TotpProviderConfig> config_;
+  std::string user_;
+  std::string peer_;
+};
+
+}  // namespace parley::otp

@@ -50,6 +50,10 @@ struct TotpProviderConfig {
   UnixClock clock = system_unix_clock();
   Policy policy;
   std::string prompt = "Verification code: ";
+  /// Told why a code was refused or could not be checked, for the server's log:
+  /// (user, peer, what happened). Never carries the code. May be called from a
+  /// worker thread.
+  std::function<void(std::string_view user, std::string_view peer, std::string_view what)> on_result;
 };
 
 /// One attempt: asks once; a wrong, replayed or rate-limited code, a user with

@@ -1,0 +1,184 @@
+// The TOTP keyboard-interactive provider and its per-user rate limit, with a
+// fixed clock. The store here is an in-memory TotpStore (the file stores have
+// their own tests in otp_store_test); it counts what reaches it, so the tests
+// can tell a code that was checked from one refused before checking.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "parley/otp/provider.hpp"
+
+namespace parley::otp {
+namespace {
+
+using auth::Accept;
+using auth::Challenge;
+using auth::Outcome;
+using auth::Reject;
+
+crypto::SecretBytes secret_of(std::string_view text) { return crypto::SecretBytes(as_bytes(text)); }
+
+/// Accepts "123456" once per step for "alice"; "error" users make the store fail.
+class MemoryStore final : public TotpStore {
+ public:
+  std::string describe() const override { return "memory"; }
+  std::expected<Verdict, StoreError> redeem(std::string_view user, const crypto::SecretBytes& code,
+                                            std::int64_t unix_time, const Policy& policy) override {
+    ++calls;
+    last_window = policy.window;
+    if (user == "error") return std::unexpected(StoreError{"state", 3, "cannot be saved"});
+    if (user != "alice") return Verdict::no_secret;
+    if (as_chars(code.view()) != "123456") return Verdict::wrong;
+    const std::int64_t step = unix_time / 30;
+    if (step <= last_step) return Verdict::replayed;
+    last_step = step;
+    return Verdict::accepted;
+  }
+  std::expected<void, StoreError> enroll(std::string_view, const Enrollment&) override { return {}; }
+
+  std::atomic<int> calls{0};
+  unsigned last_window = 99;
+  std::int64_t last_step = -1;
+};
+
+struct Harness {
+  std::shared_ptr<MemoryStore> store = std::make_shared<MemoryStore>();
+  std::int64_t now = 1'700'000'000;
+  std::vector<std::string> results;
+  std::shared_ptr<TotpProviderConfig> config = [this] {
+    auto c = std::make_shared<TotpProviderConfig>();
+    c->store = store;
+    c->limiter = std::make_shared<RateLimiter>(3, std::chrono::seconds(60));
+    c->clock = [this] { return now; };
+    c->policy.window = 2;
+    c->on_result = [this](std::string_view, std::string_view, std::string_view what) {
+      results.emplace_back(what);
+    };
+    return c;
+  }();
+
+  /// Runs one attempt for `user` answering `code`; returns the final outcome.
+  Outcome attempt(const std::string& user, std::string_view code) {
+    TotpProvider provider(config);
+    auto box = std::make_shared<auth::detail::Mailbox>();
+    provider.start(auth::AttemptInfo{user, "ssh-connection", "127.0.0.1:5", {}, {}, {}}, auth::Responder(box));
+    EXPECT_TRUE(box->outcome.has_value());
+    const auto* challenge = std::get_if<Challenge>(&*box->outcome);
+    EXPECT_NE(challenge, nullptr);
+    if (!challenge) return Reject{};
+    EXPECT_EQ(challenge->prompts.size(), 1u);
+    EXPECT_EQ(challenge->prompts[0].text, "Verification code: ");
+    EXPECT_FALSE(challenge->prompts[0].echo);
+    auto box2 = std::make_shared<auth::detail::Mailbox>();
+    std::vector<crypto::SecretBytes> answers;
+    answers.push_back(secret_of(code));
+    provider.answer(std::move(answers), auth::Responder(box2));
+    EXPECT_TRUE(box2->outcome.has_value());
+    return box2->outcome ? *box2->outcome : Outcome{Reject{}};
+  }
+};
+
+bool is_accept(const Outcome& o) { return std::holds_alternative<Accept>(o); }
+
+TEST(TotpProvider, RightCodeOnceThenReplayRefused) {
+  Harness h;
+  EXPECT_TRUE(is_accept(h.attempt("alice", "123456")));
+  EXPECT_EQ(h.store->last_window, 2u) << "the policy's window reaches the store";
+  EXPECT_FALSE(is_accept(h.attempt("alice", "123456")));
+  ASSERT_EQ(h.results.size(), 2u);
+  EXPECT_EQ(h.results[0], "accepted");
+  EXPECT_EQ(h.results[1], "code already used (replayed)");
+}
+
+TEST(TotpProvider, UsersWithoutSecretAreAskedAndRejected) {
+  Harness h;
+  EXPECT_FALSE(is_accept(h.attempt("mallory", "123456")));  // attempt() checked the prompt
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0], "no TOTP secret for this user");
+}
+
+TEST(TotpProvider, StoreErrorFailsClosed) {
+  Harness h;
+  EXPECT_FALSE(is_accept(h.attempt("error", "123456")));
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0], "store error: state:3: cannot be saved");
+}
+
+TEST(TotpProvider, RateLimitRefusesWithoutCheckingThenRecovers) {
+  Harness h;
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(is_accept(h.attempt("alice", "000000")));
+  EXPECT_EQ(h.store->calls.load(), 3);
+  EXPECT_FALSE(is_accept(h.attempt("alice", "123456"))) << "limited: even the right code";
+  EXPECT_EQ(h.store->calls.load(), 3) << "the store was not consulted";
+  EXPECT_EQ(h.results.back(), "too many wrong codes: refused without checking");
+  h.now += 61;  // the failures age out
+  EXPECT_TRUE(is_accept(h.attempt("alice", "123456")));
+  EXPECT_EQ(h.config->limiter->tracked(), 0u) << "a success clears the user's failures";
+}
+
+TEST(TotpProvider, RateLimitIsPerUser) {
+  Harness h;
+  for (int i = 0; i < 3; ++i) h.attempt("bob", "000000");
+  EXPECT_TRUE(is_accept(h.attempt("alice", "123456")));
+}
+
+TEST(TotpProvider, RunsOnTheRunnerAndFailsClosedWhenItIsFull) {
+  Harness h;
+  std::vector<std::function<void()>> queued;
+  bool full = false;
+  h.config->run = [&](std::function<void()> job) {
+    if (full) return false;
+    queued.push_back(std::move(job));
+    return true;
+  };
+  TotpProvider provider(h.config);
+  auto box = std::make_shared<auth::detail::Mailbox>();
+  provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}}, auth::Responder(box));
+  auto box2 = std::make_shared<auth::detail::Mailbox>();
+  std::vector<crypto::SecretBytes> answers;
+  answers.push_back(secret_of("123456"));
+  provider.answer(std::move(answers), auth::Responder(box2));
+  EXPECT_FALSE(box2->outcome.has_value()) << "nothing decided on the calling thread";
+  ASSERT_EQ(queued.size(), 1u);
+  std::thread worker(queued[0]);
+  worker.join();
+  ASSERT_TRUE(box2->outcome.has_value());
+  EXPECT_TRUE(is_accept(*box2->outcome));
+
+  full = true;
+  h.now += 30;
+  EXPECT_FALSE(is_accept(h.attempt("alice", "123456")));
+  EXPECT_EQ(h.results.back(), "worker pool full: refused");
+}
+
+TEST(TotpProvider, WrongNumberOfAnswersRejected) {
+  Harness h;
+  TotpProvider provider(h.config);
+  auto box = std::make_shared<auth::detail::Mailbox>();
+  provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}}, auth::Responder(box));
+  auto box2 = std::make_shared<auth::detail::Mailbox>();
+  std::vector<crypto::SecretBytes> answers;
+  answers.push_back(secret_of("123456"));
+  answers.push_back(secret_of("123456"));
+  provider.answer(std::move(answers), auth::Responder(box2));
+  ASSERT_TRUE(box2->outcome.has_value());
+  EXPECT_FALSE(is_accept(*box2->outcome));
+  EXPECT_EQ(h.store->calls.load(), 0);
+}
+
+TEST(RateLimiter, BoundedNumberOfUsers) {
+  RateLimiter limiter(2, std::chrono::seconds(60), 100);
+  for (int i = 0; i < 1000; ++i) limiter.failed("user" + std::to_string(i), 1000 + i);
+  EXPECT_LE(limiter.tracked(), 100u);
+  // The newest are kept: user999 has one failure, so one more blocks it.
+  limiter.failed("user999", 2000);
+  EXPECT_FALSE(limiter.allow("user999", 2001));
+  EXPECT_TRUE(limiter.allow("user0", 2001));
+}
+
+}  // namespace
+}  // namespace parley::otp

@@ -12,6 +12,8 @@ packages=(
   openssh-client openssh-server
   python3 python3-pexpect python3-asyncssh whois
   liboath-dev oathtool libpam-oath
+  libqrencode-dev qrencode zbar-tools imagemagick
+  libpam0g-dev libpam-wrapper libpamtest0-dev libpam-google-authenticator
   tmux procps
 )
 

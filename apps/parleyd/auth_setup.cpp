@@ -8,6 +8,10 @@
 
 #include "parley/auth/authorized_keys.hpp"
 #include "parley/auth/higher_or_lower.hpp"
+#include "parley/auth/server_text.hpp"
+#include "parley/otp/provider.hpp"
+#include "parley/otp/store.hpp"
+#include "parley/pam/pam_provider.hpp"
 #include "parley/passwd/password_file.hpp"
 
 namespace parleyd {
@@ -18,7 +22,8 @@ using parley::auth::ServerAuthConfig;
 
 bool known_step(std::string_view s) {
   return s == "publickey" || s == "password" || s == "keyboard-interactive" ||
-         s == "keyboard-interactive:higher-or-lower" || s == "keyboard-interactive:password";
+         s == "keyboard-interactive:higher-or-lower" || s == "keyboard-interactive:password" ||
+         s == "keyboard-interactive:totp" || s == "keyboard-interactive:pam";
 }
 
 /// The authorized_keys path for `user`: %u and %h replaced; empty if the user has
@@ -104,6 +109,43 @@ std::expected<std::shared_ptr<const ServerAuthConfig>, std::string> build_auth_c
   config->named_providers["higher-or-lower"] = [&rng](const AttemptInfo&) {
     return std::make_unique<parley::auth::HigherOrLower>(rng);
   };
+  if (!s.totp_users_oath.empty() || !s.totp_google_authenticator.empty()) {
+    auto totp = std::make_shared<parley::otp::TotpProviderConfig>();
+    totp->store = !s.totp_users_oath.empty()
+                      ? std::shared_ptr<parley::otp::TotpStore>(
+                            parley::otp::users_oath_store(s.totp_users_oath, rng))
+                      : std::shared_ptr<parley::otp::TotpStore>(
+                            parley::otp::google_authenticator_store(s.totp_google_authenticator, rng));
+    totp->run = pool_submit;
+    totp->limiter = std::make_shared<parley::otp::RateLimiter>(s.totp_max_failures, s.totp_failure_period);
+    totp->policy.window = s.totp_window;
+    totp->on_result = [](std::string_view user, std::string_view peer, std::string_view what) {
+      // The user name and peer are the client's words: printable only.
+      spdlog::info("totp for {} from {}: {}", parley::auth::printable_for_log(user),
+                   parley::auth::printable_for_log(peer), what);
+    };
+    spdlog::info("totp secrets: {}", totp->store->describe());
+    std::shared_ptr<const parley::otp::TotpProviderConfig> shared = totp;
+    config->named_providers["totp"] = [shared](const AttemptInfo&) {
+      return std::make_unique<parley::otp::TotpProvider>(shared);
+    };
+  }
+  const bool pam_named = std::any_of(s.methods.begin(), s.methods.end(), [](const std::string& m) {
+    return m.find("keyboard-interactive:pam") != std::string::npos;
+  });
+  if (pam_named || !s.pam_service.empty()) {
+    parley::pam::PamConfig pam;
+    pam.service = s.pam_service.empty() ? "parley" : s.pam_service;
+    pam.max_conversations = s.pam_max_conversations;
+    pam.on_result = [](std::string_view user, std::string_view peer, std::string_view what) {
+      spdlog::info("pam for {} from {}: {}", parley::auth::printable_for_log(user),
+                   parley::auth::printable_for_log(peer), what);
+    };
+    auto service = parley::pam::make_pam_service(std::move(pam));
+    config->named_providers["pam"] = [service](const AttemptInfo&) {
+      return parley::pam::make_pam_provider(service);
+    };
+  }
   for (const auto& m : s.methods) {
     auto chain = parse_chain(m);
     if (!chain) return std::unexpected(chain.error());
@@ -116,12 +158,20 @@ std::expected<std::shared_ptr<const ServerAuthConfig>, std::string> build_auth_c
             "(or name a submethod: keyboard-interactive:higher-or-lower)");
       if (step == "keyboard-interactive:password" && !config->password)
         return std::unexpected("method '" + step + "' needs a password file");
+      if (step == "keyboard-interactive:totp" && !config->named_providers.contains("totp"))
+        return std::unexpected("method '" + step +
+                               "' needs a TOTP store (--totp-users-oath or --totp-google-authenticator)");
       if (step == "publickey" && !config->authorized_keys)
         return std::unexpected("method 'publickey' needs an authorized_keys setting");
     }
     config->chains.push_back(*chain);
   }
-  if (!config->password && !config->authorized_keys && config->chains.empty()) {
+  if (!s.pam_service.empty() && !config->password) {
+    // As sshd with KbdInteractiveAuthentication and UsePAM: plain
+    // keyboard-interactive is the PAM conversation.
+    config->keyboard_interactive = config->named_providers["pam"];
+  }
+  if (!config->password && !config->authorized_keys && config->chains.empty() && s.pam_service.empty()) {
     // Nothing configured: the demo challenge (seed 004).
     config->keyboard_interactive = config->named_providers["higher-or-lower"];
   }
@@ -129,8 +179,11 @@ std::expected<std::shared_ptr<const ServerAuthConfig>, std::string> build_auth_c
       s.users.empty() && !users_file && s.authorized_keys.empty() ? std::vector<std::string>{"admin"}
                                                                    : s.users;
   const bool keys = !s.authorized_keys.empty();
-  config->user_exists = [users_file, accounts, keys,
+  const bool system_users = config->named_providers.contains("pam");
+  config->user_exists = [users_file, accounts, keys, system_users,
                          pattern = s.authorized_keys](std::string_view user) {
+    if (system_users && safe_for_path(user) && ::getpwnam(std::string(user).c_str()) != nullptr)
+      return true;
     if (users_file && users_file->has_user(user)) return true;
     if (std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
     if (keys && safe_for_path(user)) {

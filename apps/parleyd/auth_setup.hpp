@@ -2,6 +2,7 @@
 // userauth core's configuration.
 #pragma once
 
+#include <chrono>
 #include <expected>
 #include <memory>
 #include <string>
@@ -23,6 +24,18 @@ struct AuthSettings {
   std::vector<std::string> users;
   std::string banner;
   parley::auth::AuthLimits limits;
+  /// keyboard-interactive:totp: one store (users.oath path, or a per-user
+  /// google-authenticator file pattern), the window and the rate limit.
+  std::string totp_users_oath;
+  std::string totp_google_authenticator;
+  unsigned totp_window = 1;
+  std::size_t totp_max_failures = 5;
+  std::chrono::seconds totp_failure_period{300};
+  /// keyboard-interactive:pam: the PAM service. Empty: PAM only when a chain
+  /// names it (service "parley"). Set explicitly, PAM also answers a plain
+  /// "keyboard-interactive" when there is no password file, as sshd does.
+  std::string pam_service;
+  std::size_t pam_max_conversations = 64;
 };
 
 /// Builds the configuration; the error names what is wrong (file:line for the

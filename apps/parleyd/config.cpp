@@ -150,6 +150,8 @@ class Loader {
         {"limits", [](Loader& l, const Item& i) { l.section(i, limits_keys()); }},
         {"session", [](Loader& l, const Item& i) { l.section(i, session_keys()); }},
         {"forwarding", [](Loader& l, const Item& i) { l.section(i, forwarding_keys()); }},
+        {"totp", [](Loader& l, const Item& i) { l.section(i, totp_keys()); }},
+        {"pam", [](Loader& l, const Item& i) { l.section(i, pam_keys()); }},
     };
     return keys;
   }
@@ -258,13 +260,62 @@ class Loader {
     return keys;
   }
 
+  static std::span<const Key> totp_keys() {
+    static const Key keys[] = {
+        {"users_oath",
+         [](Loader& l, const Item& i) {
+           if (!l.one_totp_store(i)) return;
+           if (auto s = l.nonempty_string(i)) l.config_.totp.users_oath = l.path(i, Text{*s, i.line});
+         }},
+        {"google_authenticator",
+         [](Loader& l, const Item& i) {
+           if (!l.one_totp_store(i)) return;
+           auto s = l.nonempty_string(i);
+           if (s && l.pattern_ok(i, *s)) l.config_.totp.google_authenticator = std::move(*s);
+         }},
+        {"window",
+         [](Loader& l, const Item& i) {
+           if (auto v = l.integer(i, 0, 10)) l.config_.totp.window = static_cast<unsigned>(*v);
+         }},
+        {"max_failures",
+         [](Loader& l, const Item& i) {
+           if (auto v = l.integer(i, 1, 1000)) l.config_.totp.max_failures = static_cast<std::size_t>(*v);
+         }},
+        {"failure_period",
+         [](Loader& l, const Item& i) {
+           if (auto v = l.integer(i, 1, 86400)) l.config_.totp.failure_period = std::chrono::seconds(*v);
+         }},
+    };
+    return keys;
+  }
+
+  static std::span<const Key> pam_keys() {
+    static const Key keys[] = {
+        {"service",
+         [](Loader& l, const Item& i) {
+           auto s = l.nonempty_string(i);
+           if (s && (s->find('/') != std::string::npos || *s == "." || *s == ".."))
+             return l.fail(i.line, i.name + ": a PAM service is a name in /etc/pam.d, not a path");
+           if (s) l.config_.pam.service = std::move(*s);
+         }},
+        {"max_conversations",
+         [](Loader& l, const Item& i) {
+           if (auto v = l.integer(i, 1, 100000))
+             l.config_.pam.max_conversations = static_cast<std::size_t>(*v);
+         }},
+    };
+    return keys;
+  }
+
   static std::span<const Section> sections() {
     static const Section all[] = {{"", top_keys()},
                                   {"algorithms", algorithms_keys()},
                                   {"auth", auth_keys()},
                                   {"limits", limits_keys()},
                                   {"session", session_keys()},
-                                  {"forwarding", forwarding_keys()}};
+                                  {"forwarding", forwarding_keys()},
+                                  {"totp", totp_keys()},
+                                  {"pam", pam_keys()}};
     return all;
   }
 
@@ -485,22 +536,42 @@ class Loader {
     out = std::move(list);
   }
 
+  /// At most one TOTP store; the error goes on the later of the two lines.
+  bool one_totp_store(const Item& item) {
+    if (totp_store_line_ == 0) {
+      totp_store_line_ = item.line;
+      return true;
+    }
+    fail(std::max(item.line, totp_store_line_),
+         "totp: give users_oath or google_authenticator, not both");
+    return false;
+  }
+
+  /// Checks a path pattern's '%' sequences now, so expand_path_pattern() never
+  /// meets one it does not know.
+  bool pattern_ok(const Item& item, std::string_view pattern) {
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+      if (pattern[i] != '%') continue;
+      if (i + 1 == pattern.size()) {
+        fail(item.line, item.name + ": '%' at the end (write %% for a literal '%')");
+        return false;
+      }
+      const char next = pattern[i + 1];
+      if (next != 'u' && next != 'h' && next != '%') {
+        fail(item.line, item.name + ": unknown token '%" + std::string(1, next) +
+                            "' (known: %u user name, %h home directory, %% a '%')");
+        return false;
+      }
+      ++i;
+    }
+    return true;
+  }
+
   void authorized_keys(const Item& item) {
     auto pattern = string(item);
     if (!pattern) return;
     if (pattern->empty()) return fail(item.line, item.name + ": empty path");
-    // Check the '%' sequences now, so expand_path_pattern() never meets one it
-    // does not know.
-    for (std::size_t i = 0; i < pattern->size(); ++i) {
-      if ((*pattern)[i] != '%') continue;
-      if (i + 1 == pattern->size())
-        return fail(item.line, item.name + ": '%' at the end (write %% for a literal '%')");
-      const char next = (*pattern)[i + 1];
-      if (next != 'u' && next != 'h' && next != '%')
-        return fail(item.line, item.name + ": unknown token '%" + std::string(1, next) +
-                                   "' (known: %u user name, %h home directory, %% a '%')");
-      ++i;
-    }
+    if (!pattern_ok(item, *pattern)) return;
     // A pattern with %h is anchored at the user's home, whatever else it says.
     const bool uses_home = pattern->find("%h") != std::string::npos;
     config_.authorized_keys = uses_home ? *pattern : resolve(*pattern);
@@ -647,6 +718,7 @@ class Loader {
   fs::path base_;
   Config config_;
   std::optional<ConfigError> error_;
+  std::size_t totp_store_line_ = 0;
 };
 
 /// The directory relative paths in the file are taken from. Absolute, so the

@@ -61,6 +61,22 @@ struct ForwardingSettings {
   std::optional<bool> gateway_ports;           // remote listeners on the requested address
 };
 
+/// Where TOTP secrets are and how codes are checked, from [totp]
+/// (keyboard-interactive:totp).
+struct TotpSettings {
+  std::optional<std::string> users_oath;            // pam_oath's users.oath (resolved like host_keys)
+  std::optional<std::string> google_authenticator;  // per-user file pattern (%h, %u)
+  std::optional<unsigned> window;                   // steps each side, 0..10; default 1
+  std::optional<std::size_t> max_failures;          // wrong codes per user per period; default 5
+  std::optional<std::chrono::seconds> failure_period;  // default 300 s
+};
+
+/// The PAM service for keyboard-interactive:pam, from [pam].
+struct PamSettings {
+  std::optional<std::string> service;             // /etc/pam.d/<service>; default "parley"
+  std::optional<std::size_t> max_conversations;   // at once; default 64
+};
+
 /// A loaded configuration. Only valid values get here: algorithm names are
 /// already parsed, paths already resolved, numbers already range-checked.
 struct Config {
@@ -99,11 +115,13 @@ struct Config {
   Limits limits;
   SessionSettings session;
   ForwardingSettings forwarding;
+  TotpSettings totp;
+  PamSettings pam;
 };
 
 /// The keyboard-interactive submethods a method chain may name.
-inline constexpr std::string_view known_keyboard_interactive_submethods[] = {"higher-or-lower",
-                                                                             "password"};
+inline constexpr std::string_view known_keyboard_interactive_submethods[] = {
+    "higher-or-lower", "password", "totp", "pam"};
 
 /// Reads and validates the configuration file at `path`. The first problem (the
 /// one nearest the top of the file) is returned with its line: TOML syntax, an

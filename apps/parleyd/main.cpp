@@ -28,6 +28,7 @@
 #include "config.hpp"
 #include "session.hpp"
 #include "state_dir.hpp"
+#include "totp_enroll.hpp"
 
 namespace {
 
@@ -55,6 +56,8 @@ struct Flags {
   std::string config_file;
   std::optional<std::size_t> max_auth_tries;
   std::optional<unsigned> login_grace_time;
+  std::string totp_users_oath, totp_google_authenticator, pam_service;
+  std::optional<unsigned> totp_window;
   std::optional<parleyd::Config> file;  // the loaded --config, below the flags
   // Sessions and forwarding.
   std::optional<std::string> shell, sftp_server;
@@ -269,6 +272,17 @@ int run(const Flags& f) {
     auth.limits.max_requests = l.max_requests;
     auth.limits.failure_delay = l.failure_delay;
   }
+  auth.totp_users_oath = f.totp_users_oath;
+  auth.totp_google_authenticator = f.totp_google_authenticator;
+  auth.pam_service = f.pam_service;
+  if (f.file) {
+    const auto& t = f.file->totp;
+    if (t.window) auth.totp_window = *t.window;
+    if (t.max_failures) auth.totp_max_failures = *t.max_failures;
+    if (t.failure_period) auth.totp_failure_period = *t.failure_period;
+    if (f.file->pam.max_conversations) auth.pam_max_conversations = *f.file->pam.max_conversations;
+  }
+  if (f.totp_window) auth.totp_window = *f.totp_window;
   if (f.max_auth_tries) auth.limits.max_failures = *f.max_auth_tries;
   if (f.login_grace_time) auth.limits.login_grace = std::chrono::seconds(*f.login_grace_time);
   auto built = parleyd::build_auth_config(auth, rng, [](std::function<void()> job) {
@@ -281,7 +295,8 @@ int run(const Flags& f) {
   std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = *built;
   auto sessions = session_setup(f);
   // The demo (nothing configured: Higher or Lower for admin) greets its shells.
-  if (f.demo || (f.password_file.empty() && f.authorized_keys.empty() && f.auth_methods.empty())) {
+  if (f.demo || (f.password_file.empty() && f.authorized_keys.empty() && f.auth_methods.empty() &&
+                    f.pam_service.empty())) {
     auto demo = std::make_shared<parleyd::SessionSetup>(*sessions);
     demo->welcome = demo_welcome;
     sessions = demo;
@@ -351,6 +366,18 @@ int main(int argc, char** argv) {
       ->type_name("LIST");
   app.add_option("--user", f.users, "An account for methods without a user database (repeatable)")
       ->type_name("NAME");
+  auto* totp_oath = app.add_option("--totp-users-oath", f.totp_users_oath,
+                                   "TOTP secrets for keyboard-interactive:totp in pam_oath's users.oath file");
+  app.add_option("--totp-google-authenticator", f.totp_google_authenticator,
+                 "TOTP secrets in per-user google-authenticator files; %h home, %u user "
+                 "(e.g. %h/.google_authenticator)")
+      ->excludes(totp_oath);
+  app.add_option("--totp-window", f.totp_window,
+                 "TOTP time steps accepted on each side of the current one (default 1)")
+      ->check(CLI::Range(0, 10));
+  app.add_option("--pam-service", f.pam_service,
+                 "PAM service for keyboard-interactive (/etc/pam.d/NAME); also what plain "
+                 "keyboard-interactive uses when there is no password file");
   app.add_option("--banner", f.banner, "Text shown to clients before authentication");
   app.add_option("--max-auth-tries", f.max_auth_tries,
                  "Failed authentication attempts before disconnect (default 6)")
@@ -397,6 +424,8 @@ int main(int argc, char** argv) {
       ->type_name("LIST");
   demo->excludes("--listen")->excludes("--port")->excludes("--host-key")->excludes("--password-file")
       ->excludes("--authorized-keys")->excludes("--auth-methods")->excludes("--config");
+  parleyd::TotpEnrollFlags totp_enroll;
+  auto* totp_enroll_command = parleyd::add_totp_enroll_command(app, totp_enroll);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -421,6 +450,11 @@ int main(int argc, char** argv) {
     if (c.password_file && unset("--password-file")) f.password_file = *c.password_file;
     if (c.authorized_keys && unset("--authorized-keys")) f.authorized_keys = *c.authorized_keys;
     if (!c.users.empty() && unset("--user")) f.users = c.users;
+    if (unset("--totp-users-oath") && unset("--totp-google-authenticator")) {
+      if (c.totp.users_oath) f.totp_users_oath = *c.totp.users_oath;
+      if (c.totp.google_authenticator) f.totp_google_authenticator = *c.totp.google_authenticator;
+    }
+    if (c.pam.service && unset("--pam-service")) f.pam_service = *c.pam.service;
     if (unset("--allow-tcp-forwarding")) f.allow_tcp_forwarding = "config";
     if (!c.methods.empty() && unset("--auth-methods")) {
       f.auth_methods.clear();
@@ -432,6 +466,9 @@ int main(int argc, char** argv) {
     }
     f.file = std::move(*loaded);
   }
+  if (totp_enroll_command->parsed())
+    return parleyd::run_totp_enroll(totp_enroll, {f.totp_users_oath, f.totp_google_authenticator},
+                                    f.log_level, std::cout, std::cerr);
   if (f.demo) {  // for now the same as the defaults
     f.listen = "127.0.0.1";
     f.port = 2222;

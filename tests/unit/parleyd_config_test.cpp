@@ -115,6 +115,14 @@ TEST(ParleydConfig, ExampleFileLoadsWithTheValuesItShows) {
   EXPECT_EQ(config->forwarding.permit_listen,
             (std::vector<std::string>{"localhost:8080", "localhost:0"}));
   EXPECT_EQ(config->forwarding.gateway_ports, false);
+
+  EXPECT_EQ(config->totp.users_oath, "/etc/users.oath");
+  EXPECT_FALSE(config->totp.google_authenticator);
+  EXPECT_EQ(config->totp.window, 1u);
+  EXPECT_EQ(config->totp.max_failures, 5u);
+  EXPECT_EQ(config->totp.failure_period, std::chrono::seconds(300));
+  EXPECT_EQ(config->pam.service, "parley");
+  EXPECT_EQ(config->pam.max_conversations, 64u);
 }
 
 void expect_all_defaults(const Config& config) {
@@ -150,6 +158,13 @@ void expect_all_defaults(const Config& config) {
   EXPECT_FALSE(config.forwarding.permit_open);
   EXPECT_FALSE(config.forwarding.permit_listen);
   EXPECT_FALSE(config.forwarding.gateway_ports);
+  EXPECT_FALSE(config.totp.users_oath);
+  EXPECT_FALSE(config.totp.google_authenticator);
+  EXPECT_FALSE(config.totp.window);
+  EXPECT_FALSE(config.totp.max_failures);
+  EXPECT_FALSE(config.totp.failure_period);
+  EXPECT_FALSE(config.pam.service);
+  EXPECT_FALSE(config.pam.max_conversations);
 }
 
 TEST(ParleydConfig, EmptyFileMeansEveryDefault) {
@@ -722,14 +737,14 @@ TEST(ParleydConfig, UnknownMethodOrSubmethod) {
             "password, keyboard-interactive) in 'publickey,pasword'");
 
   const std::string file = "/etc/parley/parleyd.conf:1: ";
-  EXPECT_EQ(refusal("auth.methods = ['keyboard-interactive:pam']"),
+  EXPECT_EQ(refusal("auth.methods = ['keyboard-interactive:sms']"),
             file +
-                "auth.methods: unknown keyboard-interactive submethod 'pam' (known: "
-                "higher-or-lower, password) in 'keyboard-interactive:pam'");
+                "auth.methods: unknown keyboard-interactive submethod 'sms' (known: "
+                "higher-or-lower, password, totp, pam) in 'keyboard-interactive:sms'");
   EXPECT_EQ(refusal("auth.methods = ['keyboard-interactive:']"),
             file +
                 "auth.methods: unknown keyboard-interactive submethod '' (known: "
-                "higher-or-lower, password) in 'keyboard-interactive:'");
+                "higher-or-lower, password, totp, pam) in 'keyboard-interactive:'");
   EXPECT_EQ(
       refusal("auth.methods = ['password:higher-or-lower']"),
       file + "auth.methods: method 'password' takes no submethod in 'password:higher-or-lower'");
@@ -754,6 +769,47 @@ TEST(ParleydConfig, BadUserNames) {
   EXPECT_EQ(refused("auth.users = ['']").line, 1u);
   EXPECT_EQ(refused("auth.users = ['" + std::string(65, 'a') + "']").line, 1u);
   EXPECT_EQ(accepted("auth.users = ['" + std::string(64, 'a') + "']").users.size(), 1u);
+}
+
+TEST(ParleydConfig, TotpAndPamSettingsAreRead) {
+  auto config = accepted(lines({
+      "[auth]",
+      "methods = ['password,keyboard-interactive:totp', 'keyboard-interactive:pam']",
+      "[totp]",
+      "users_oath = 'users.oath'",
+      "window = 0",
+      "max_failures = 2",
+      "failure_period = 60",
+      "[pam]",
+      "service = 'sshd'",
+      "max_conversations = 8",
+  }));
+  EXPECT_EQ(config.methods.size(), 2u);
+  EXPECT_EQ(config.totp.users_oath, "/etc/parley/users.oath");
+  EXPECT_FALSE(config.totp.google_authenticator.has_value());
+  EXPECT_EQ(config.totp.window, 0u);
+  EXPECT_EQ(config.totp.max_failures, 2u);
+  EXPECT_EQ(config.totp.failure_period, std::chrono::seconds(60));
+  EXPECT_EQ(config.pam.service, "sshd");
+  EXPECT_EQ(config.pam.max_conversations, 8u);
+  auto ga = accepted("totp.google_authenticator = '%h/.google_authenticator'");
+  EXPECT_EQ(ga.totp.google_authenticator, "%h/.google_authenticator");
+}
+
+TEST(ParleydConfig, BadTotpAndPamValues) {
+  const std::string file = "/etc/parley/parleyd.conf:";
+  EXPECT_EQ(refused(lines({"[totp]", "users_oath = 'a'", "google_authenticator = '%h/x'"})).message(),
+            file + "3: totp: give users_oath or google_authenticator, not both");
+  EXPECT_EQ(refusal("totp.google_authenticator = '%h/%x'"),
+            file +
+                "1: totp.google_authenticator: unknown token '%x' (known: %u user name, %h home "
+                "directory, %% a '%')");
+  EXPECT_EQ(refused("totp.window = 11").line, 1u);
+  EXPECT_EQ(refused("totp.max_failures = 0").line, 1u);
+  EXPECT_EQ(refused(lines({"[pam]", "service = '/etc/pam.d/x'"})).message(),
+            file + "2: pam.service: a PAM service is a name in /etc/pam.d, not a path");
+  EXPECT_EQ(refused(lines({"[pam]", "sevrice = 'x'"})).line, 2u);
+  EXPECT_EQ(refused("auth.methods = ['keyboard-interactive:otp']").line, 1u);
 }
 
 TEST(ParleydConfig, BadPaths) {

@@ -53,6 +53,16 @@ std::string expand(std::string_view pattern, std::string_view user) {
   return out;
 }
 
+/// getpwnam_r: user_exists runs on several I/O threads at once.
+bool system_user_exists(std::string_view user) {
+  passwd entry{};
+  passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  const std::string name(user);
+  return ::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
+         found != nullptr;
+}
+
 /// A user name that may be put into a path: no separators, no dot-dot.
 bool safe_for_path(std::string_view user) {
   return !user.empty() && user.size() <= 64 && user != "." && user != ".." &&
@@ -182,8 +192,7 @@ std::expected<std::shared_ptr<const ServerAuthConfig>, std::string> build_auth_c
   const bool system_users = config->named_providers.contains("pam");
   config->user_exists = [users_file, accounts, keys, system_users,
                          pattern = s.authorized_keys](std::string_view user) {
-    if (system_users && safe_for_path(user) && ::getpwnam(std::string(user).c_str()) != nullptr)
-      return true;
+    if (system_users && safe_for_path(user) && system_user_exists(user)) return true;
     if (users_file && users_file->has_user(user)) return true;
     if (std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
     if (keys && safe_for_path(user)) {

@@ -6,7 +6,9 @@
 // or the file named by $PARLEY_PASSWORD_FILE, the TOTP secret (base32 or an
 // otpauth:// URI) from $PARLEY_TOTP or $PARLEY_TOTP_FILE. Prompts nobody
 // answers go to the terminal, or, without one (batch), get the seed's empty
-// answer, and the failure says so.
+// answer, and the failure says so. Keys come from -i / IdentityFile, ~/.ssh/id_*
+// and the ssh-agent at $SSH_AUTH_SOCK (or IdentityAgent), in OpenSSH's order.
+#include <fnmatch.h>
 #include <pwd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -16,16 +18,20 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "agent_socket.hpp"
 #include "parley/auth/client_connection.hpp"
 #include "parley/auth/known_hosts.hpp"
 #include "parley/auth/responders.hpp"
@@ -41,6 +47,7 @@ namespace crypto = parley::crypto;
 namespace driver = parley::driver;
 namespace transport = parley::transport;
 namespace connection = parley::connection;
+namespace app = parley::app;
 
 constexpr int exit_failure = 255;  // as ssh: connection or authentication error
 
@@ -99,20 +106,199 @@ std::optional<crypto::SecretBytes> secret_from_environment(const char* name) {
   return secret;
 }
 
-/// ssh_config-style -o options, names case-insensitive.
-std::map<std::string, std::string> parse_options(const std::vector<std::string>& list) {
-  std::map<std::string, std::string> out;
-  for (const auto& o : list) {
-    const auto eq = o.find_first_of("= ");
-    if (eq == std::string::npos) fail("bad option '" + o + "' (write Option=value)");
-    std::string name = o.substr(0, eq);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (!out.contains(name)) out[name] = o.substr(eq + 1);  // as ssh: the first one wins
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// ---- -o options, as ssh_config(5) names them (case-insensitive)
+
+/// Options parley reads.
+const std::set<std::string>& read_options() {
+  static const std::set<std::string> names = {
+      "batchmode", "challengeresponseauthentication", "ciphers", "connecttimeout",
+      "globalknownhostsfile", "hashknownhosts", "hostkeyalgorithms", "identitiesonly",
+      "identityagent", "identityfile", "kbdinteractiveauthentication", "kexalgorithms",
+      "loglevel", "macs", "numberofpasswordprompts", "passwordauthentication",
+      "passwordpromptrule" /* parley's own */, "port", "preferredauthentications",
+      "pubkeyauthentication", "requesttty", "sendenv", "setenv", "stricthostkeychecking",
+      "user", "userknownhostsfile"};
+  return names;
+}
+
+/// Options ssh knows that parley accepts and ignores (a debug line says so): each
+/// one either has no effect here or only asks for something parley never does.
+const std::set<std::string>& ignored_options() {
+  static const std::set<std::string> names = {
+      "addkeystoagent", "addressfamily", "canonicalizefallbacklocal", "canonicalizehostname",
+      "canonicalizemaxdots", "canonicalizepermittedcnames", "canonicaldomains",
+      "casignaturealgorithms", "certificatefile", "checkhostip", "clearallforwardings",
+      "compression", "connectionattempts", "controlmaster", "controlpath", "controlpersist",
+      "enablesshkeysign", "escapechar", "exitonforwardfailure", "fingerprinthash",
+      "forwardagent", "forwardx11", "forwardx11timeout", "forwardx11trusted", "gatewayports",
+      "gssapiauthentication", "gssapidelegatecredentials", "hostbasedacceptedalgorithms",
+      "hostbasedauthentication", "ipqos", "kbdinteractivedevices", "logverbose",
+      "nohostauthenticationforlocalhost", "obscurekeystroketiming", "pkcs11provider",
+      "permitlocalcommand", "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes", "rekeylimit",
+      "requiredrsasize", "securitykeyprovider", "serveralivecountmax", "serveraliveinterval",
+      "streamlocalbindmask", "streamlocalbindunlink", "syslogfacility", "tcpkeepalive",
+      "updatehostkeys", "verifyhostkeydns", "visualhostkey", "xauthlocation"};
+  return names;
+}
+
+/// Options ssh knows whose effect parley cannot give and must not silently drop
+/// (where it connects, what it runs, what it trusts): refused with their name.
+const std::set<std::string>& unsupported_options() {
+  static const std::set<std::string> names = {
+      "bindaddress", "bindinterface", "dynamicforward", "forkafterauthentication", "host",
+      "hostkeyalias", "hostname", "include", "knownhostscommand", "localcommand",
+      "localforward", "match", "proxycommand", "proxyjump", "proxyusefdpass",
+      "remotecommand", "remoteforward", "revokedhostkeys", "sessiontype", "stdinnull",
+      "tag", "tunnel", "tunneldevice"};
+  return names;
+}
+
+/// The -o options given, in order; names lower-cased. As in ssh_config, the first
+/// value of an option wins, except for the ones that accumulate (IdentityFile, ...).
+class Options {
+ public:
+  explicit Options(const std::vector<std::string>& list) {
+    for (const auto& o : list) {
+      const auto eq = o.find_first_of("= \t");
+      if (eq == std::string::npos || eq == 0) fail("command-line line 0: missing argument in '" + o + "' (write Option=value)");
+      std::string name = o.substr(0, eq);
+      const auto start = o.find_first_not_of("= \t", eq);
+      std::string value = start == std::string::npos ? std::string() : o.substr(start);
+      const std::string key = lower(name);
+      if (unsupported_options().contains(key)) fail("option " + name + " is not supported by parley");
+      if (!read_options().contains(key) && !ignored_options().contains(key))
+        fail("command-line: line 0: Bad configuration option: " + key);  // ssh's words
+      if (value.empty()) fail("command-line line 0: missing argument for " + name);
+      if (ignored_options().contains(key)) {
+        ignored_.push_back(name);
+        continue;
+      }
+      values_.emplace_back(key, std::move(value));
+    }
   }
+  std::optional<std::string> get(const std::string& name) const {
+    for (const auto& [k, v] : values_)
+      if (k == name) return v;
+    return std::nullopt;
+  }
+  std::vector<std::string> all(const std::string& name) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : values_)
+      if (k == name) out.push_back(v);
+    return out;
+  }
+  /// yes/no options (ssh also takes true/false); anything else is an error.
+  std::optional<bool> flag(const std::string& name, std::string_view shown) const {
+    auto v = get(name);
+    if (!v) return std::nullopt;
+    const std::string l = lower(*v);
+    if (l == "yes" || l == "true") return true;
+    if (l == "no" || l == "false") return false;
+    fail("bad value for " + std::string(shown) + ": '" + *v + "' (yes or no)");
+  }
+  const std::vector<std::string>& ignored() const { return ignored_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> values_;
+  std::vector<std::string> ignored_;
+};
+
+/// A decimal number in [min, max], or a fatal error naming the option.
+long number(const std::string& text, std::string_view option, long min, long max) {
+  long v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
+    fail("bad value for " + std::string(option) + ": '" + text + "'");
+  return v;
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, sep);)
+    if (!part.empty()) out.push_back(part);
   return out;
 }
 
-bool yes(const std::string& v) { return v == "yes" || v == "true"; }
+/// An algorithm list as ssh_config takes it: "a,b" replaces the default, "+a,b"
+/// appends, "-a,b" removes (names parley lacks are ignored: they are not offered
+/// anyway), "^a,b" puts them first.
+template <class T, class Parse>
+void apply_algorithms(const std::optional<std::string>& value, std::string_view option, Parse parse,
+                      std::vector<T>& target) {
+  if (!value) return;
+  const char op = (*value)[0] == '+' || (*value)[0] == '-' || (*value)[0] == '^' ? (*value)[0] : '\0';
+  const std::string list = op ? value->substr(1) : *value;
+  if (op == '-') {
+    for (const auto& name : split(list, ',')) {
+      std::string ignored;
+      if (auto one = parse(name, &ignored))
+        for (const auto& alg : *one) std::erase(target, alg);
+    }
+  } else {
+    std::string bad;
+    auto parsed = parse(list, &bad);
+    if (!parsed)
+      fail(std::string(option) + ": " + (bad.empty() ? "malformed list '" + list + "'" : "unsupported algorithm '" + bad + "'"));
+    if (op == '+') {
+      for (const auto& alg : *parsed)
+        if (std::find(target.begin(), target.end(), alg) == target.end()) target.push_back(alg);
+    } else if (op == '^') {
+      for (const auto& alg : target)
+        if (std::find(parsed->begin(), parsed->end(), alg) == parsed->end()) parsed->push_back(alg);
+      target = std::move(*parsed);
+    } else {
+      target = std::move(*parsed);
+    }
+  }
+  if (target.empty()) fail(std::string(option) + " '" + *value + "' leaves no algorithm");
+}
+
+/// Where the agent is: IdentityAgent (none, SSH_AUTH_SOCK, $VAR or a path), by
+/// default $SSH_AUTH_SOCK. Empty: no agent.
+std::string agent_path(const std::optional<std::string>& identity_agent) {
+  const std::string v = identity_agent.value_or("SSH_AUTH_SOCK");
+  if (lower(v) == "none") return {};
+  const char* env = nullptr;
+  if (v == "SSH_AUTH_SOCK") env = std::getenv("SSH_AUTH_SOCK");
+  else if (v.size() > 1 && v[0] == '$') env = std::getenv(v.c_str() + 1);
+  else return expand_home(v);
+  return env ? env : "";
+}
+
+/// An identity file: its private key if parley can load it, its public key (from
+/// the private key or FILE.pub, so an encrypted key held by the agent still counts).
+struct IdentityFile {
+  std::string path;
+  std::optional<crypto::PrivateKey> private_key;
+  std::optional<crypto::PublicKey> public_key;
+  std::string load_error;
+};
+
+IdentityFile load_identity(const std::string& path) {
+  IdentityFile f{path, std::nullopt, std::nullopt, {}};
+  if (auto key = crypto::load_private_key(path)) {
+    f.public_key = key->public_key();
+    f.private_key = std::move(*key);
+    return f;
+  } else {
+    f.load_error = key.error().message;
+  }
+  std::ifstream pub(path + ".pub");
+  std::string line;
+  if (pub && std::getline(pub, line))
+    if (auto key = crypto::PublicKey::from_openssh(line)) f.public_key = std::move(*key);
+  return f;
+}
+
+std::string describe(const crypto::PublicKey& key) {
+  return key.fingerprint() + " (" + std::string(crypto::key_type_name(key.type())) + ")";
+}
 
 }  // namespace
 
@@ -123,9 +309,7 @@ int main(int argc, char** argv) {
   app.add_option("-l", a.login, "User to log in as");
   app.add_option("-i", a.identities, "Private key file (unencrypted OpenSSH format; repeatable)")
       ->allow_extra_args(false);
-  app.add_option("-o", a.options, "Option=value: StrictHostKeyChecking, UserKnownHostsFile, BatchMode, "
-                                  "Port, User, IdentityFile, PreferredAuthentications, "
-                                  "PasswordPromptRule (saved|seed)")
+  app.add_option("-o", a.options, "Option=value, as ssh_config(5): see docs/client.md for the list")
       ->allow_extra_args(false);
   app.add_flag("-v", a.verbose, "More log output (repeatable); never secrets");
   app.add_flag("-t", a.force_tty, "Request a terminal");
@@ -140,43 +324,59 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : exit_failure;
   }
 
-  spdlog::set_default_logger(spdlog::stderr_color_st("parley"));
-  spdlog::set_level(a.verbose >= 3 ? spdlog::level::trace
-                    : a.verbose == 2 ? spdlog::level::debug
-                    : a.verbose == 1 ? spdlog::level::info
-                                     : spdlog::level::warn);
-  auto options = parse_options(a.options);
+  // Multi-threaded sink: nothing logs from another thread today, but a callback may.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("parley"));
+  const Options options(a.options);
+  // -v wins over LogLevel, as ssh's -v does.
+  spdlog::level::level_enum level = spdlog::level::warn;
+  if (auto l = options.get("loglevel"); l && a.verbose == 0) {
+    const std::string v = lower(*l);
+    if (v == "quiet" || v == "fatal") level = spdlog::level::critical;
+    else if (v == "error") level = spdlog::level::err;
+    else if (v == "info") level = spdlog::level::warn;
+    else if (v == "verbose" || v == "debug" || v == "debug1") level = spdlog::level::info;
+    else if (v == "debug2") level = spdlog::level::debug;
+    else if (v == "debug3") level = spdlog::level::trace;
+    else fail("bad value for LogLevel: '" + *l + "'");
+  }
+  if (a.verbose > 0)
+    level = a.verbose >= 3 ? spdlog::level::trace : a.verbose == 2 ? spdlog::level::debug : spdlog::level::info;
+  spdlog::set_level(level);
+  for (const auto& name : options.ignored()) spdlog::debug("option {} is not implemented by parley: ignored", name);
 
   std::string host = a.destination;
-  std::string user = options.contains("user") ? options["user"] : local_user();
+  std::string user = options.get("user").value_or(local_user());
   if (const auto at = host.rfind('@'); at != std::string::npos) {
     user = host.substr(0, at);
     host = host.substr(at + 1);
   }
   if (a.login) user = *a.login;
   std::uint16_t port = 22;
-  if (options.contains("port")) port = static_cast<std::uint16_t>(std::stoi(options["port"]));
+  if (auto p = options.get("port")) port = static_cast<std::uint16_t>(number(*p, "Port", 1, 65535));
   if (a.port) port = *a.port;
   std::string command;
   for (const auto& part : a.command) command += (command.empty() ? "" : " ") + part;
 
-  const bool batch = options.contains("batchmode") && yes(options["batchmode"]);
+  const bool batch = options.flag("batchmode", "BatchMode").value_or(false);
   const bool tty_in = ::isatty(0) != 0;
   const bool can_ask = !batch && ::access("/dev/tty", R_OK | W_OK) == 0;
 
   static crypto::SystemRandom rng;
 
   // ---- the server's host key, before anything else
-  const std::string known_hosts = expand_home(
-      options.contains("userknownhostsfile") ? options["userknownhostsfile"] : "~/.ssh/known_hosts");
-  const std::string strict = options.contains("stricthostkeychecking") ? options["stricthostkeychecking"] : "ask";
+  const std::string known_hosts = expand_home(options.get("userknownhostsfile").value_or("~/.ssh/known_hosts"));
+  std::vector<std::filesystem::path> known_hosts_files{known_hosts};
+  for (const auto& g : options.all("globalknownhostsfile"))
+    for (const auto& f : split(g, ' ')) known_hosts_files.emplace_back(expand_home(f));
+  const bool hash_known_hosts = options.flag("hashknownhosts", "HashKnownHosts").value_or(false);
+  const std::string strict = lower(options.get("stricthostkeychecking").value_or("ask"));
   auth::StrictHostKeyChecking policy = auth::StrictHostKeyChecking::yes;
   if (strict == "accept-new") policy = auth::StrictHostKeyChecking::accept_new;
   else if (strict == "no" || strict == "off") policy = auth::StrictHostKeyChecking::no;
   else if (strict != "yes" && strict != "ask") fail("bad StrictHostKeyChecking '" + strict + "'");
   auto report = [](std::string_view line) { std::cerr << line << "\n"; };
   auto strict_verifier =
-      auth::known_hosts_verifier({known_hosts}, host, port, policy, false, rng, report);
+      auth::known_hosts_verifier(known_hosts_files, host, port, policy, hash_known_hosts, rng, report);
   transport::HostKeyVerifier verify = strict_verifier;
   if (strict == "ask" && can_ask) {
     // OpenSSH's question for a host we have never seen; everything else as "yes".
@@ -194,7 +394,7 @@ int main(int argc, char** argv) {
           report("Host key verification failed.");
           return false;
         }
-        if (auto added = auth::add_known_host(known_hosts, host, port, key, false, rng); !added)
+        if (auto added = auth::add_known_host(known_hosts, host, port, key, hash_known_hosts, rng); !added)
           report("Failed to add the host to the list of known hosts (" + known_hosts + ").");
         else
           report("Warning: Permanently added '" + auth::known_hosts_name(host, port) + "' (" +
@@ -207,33 +407,117 @@ int main(int argc, char** argv) {
   auto tconfig = std::make_shared<transport::TransportConfig>();
   tconfig->role = transport::Role::client;
   tconfig->verify_host_key = verify;
+  {
+    using P = transport::AlgorithmPreferences;
+    apply_algorithms(options.get("kexalgorithms"), "KexAlgorithms", &P::parse_kex, tconfig->algorithms.kex);
+    apply_algorithms(options.get("hostkeyalgorithms"), "HostKeyAlgorithms", &P::parse_host_key,
+                     tconfig->algorithms.host_key);
+    apply_algorithms(options.get("ciphers"), "Ciphers", &P::parse_ciphers, tconfig->algorithms.ciphers);
+    apply_algorithms(options.get("macs"), "MACs", &P::parse_macs, tconfig->algorithms.macs);
+  }
 
   // ---- authentication
   auto aconfig = std::make_shared<auth::ClientAuthConfig>();
   aconfig->user = user;
+  if (auto n = options.get("numberofpasswordprompts"))
+    aconfig->max_attempts = static_cast<std::size_t>(number(*n, "NumberOfPasswordPrompts", 0, 100));
   // Without a terminal nothing can change between attempts (the saved password is
   // never replayed), so a second try could only fail again, slowly (a TOTP retry
   // waits for the next time step) and towards a lockout: one attempt each.
-  if (!can_ask) aconfig->max_attempts = 1;
-  if (options.contains("preferredauthentications")) {
-    aconfig->methods.clear();
-    std::stringstream list(options["preferredauthentications"]);
-    for (std::string m; std::getline(list, m, ',');) aconfig->methods.push_back(m);
-  }
+  if (!can_ask) aconfig->max_attempts = std::min<std::size_t>(aconfig->max_attempts, 1);
+  if (auto list = options.get("preferredauthentications")) aconfig->methods = split(*list, ',');
+  struct MethodSwitch {
+    const char* option;
+    const char* shown;
+    const char* method;
+  };
+  for (const MethodSwitch& m : {MethodSwitch{"pubkeyauthentication", "PubkeyAuthentication", "publickey"},
+                                MethodSwitch{"passwordauthentication", "PasswordAuthentication", "password"},
+                                MethodSwitch{"kbdinteractiveauthentication", "KbdInteractiveAuthentication",
+                                             "keyboard-interactive"},
+                                MethodSwitch{"challengeresponseauthentication", "ChallengeResponseAuthentication",
+                                             "keyboard-interactive"}})
+    if (options.flag(m.option, m.shown) == false) std::erase(aconfig->methods, std::string(m.method));
+
+  // Keys, in OpenSSH's order: agent keys that are also identity files (in the
+  // files' order; the agent signs), the agent's other keys (unless IdentitiesOnly),
+  // then the identity files the agent does not hold.
   std::vector<std::string> key_files = a.identities;
-  if (options.contains("identityfile")) key_files.push_back(options["identityfile"]);
+  for (const auto& f : options.all("identityfile")) key_files.push_back(f);
   const bool explicit_keys = !key_files.empty();
   if (!explicit_keys)
     for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"}) key_files.push_back("~/.ssh/" + std::string(name));
+  std::vector<IdentityFile> files;
   for (const auto& f : key_files) {
     const std::string path = expand_home(f);
-    if (!explicit_keys && !std::filesystem::exists(path)) continue;
-    auto key = crypto::load_private_key(path);
-    if (!key) {
-      if (explicit_keys) std::cerr << "parley: cannot use " << path << ": " << key.error().message << "\n";
+    if (!explicit_keys && !std::filesystem::exists(path) && !std::filesystem::exists(path + ".pub")) continue;
+    files.push_back(load_identity(path));
+  }
+  const bool identities_only = options.flag("identitiesonly", "IdentitiesOnly").value_or(false);
+  std::shared_ptr<app::AgentSocket> agent;
+  std::vector<parley::auth::agent::Identity> agent_ids;
+  const bool publickey = std::find(aconfig->methods.begin(), aconfig->methods.end(), "publickey") != aconfig->methods.end();
+  if (const std::string sock = agent_path(options.get("identityagent")); publickey && !sock.empty()) {
+    if (auto connected = app::AgentSocket::connect(sock); !connected) {
+      spdlog::debug("no ssh-agent: {}", connected.error());
+    } else {
+      agent = std::make_shared<app::AgentSocket>(std::move(*connected));
+      if (auto ids = agent->identities(std::chrono::seconds(10)); !ids) {
+        spdlog::debug("ssh-agent at {}: {}", sock, ids.error());
+        agent.reset();
+      } else {
+        agent_ids = std::move(*ids);
+        spdlog::debug("ssh-agent at {} holds {} key(s)", sock, agent_ids.size());
+      }
+    }
+  }
+  std::vector<bool> agent_used(agent_ids.size(), false);
+  auto add_agent_key = [&](std::size_t i) {
+    const auto& id = agent_ids[i];
+    agent_used[i] = true;
+    auth::ExternalKey external{*id.key, id.comment, nullptr};
+    // The agent is asked on the connection's thread, as ssh does, within 60 s.
+    external.sign = [agent, blob = id.blob, fp = describe(*id.key)](
+                        parley::Bytes data, crypto::SignatureAlg alg, auth::ReplyTo<auth::SignReply> reply) {
+      auto signature = agent->sign(blob, data, alg, std::chrono::seconds(60));
+      crypto::secure_wipe(data.data(), data.size());
+      if (!signature) {
+        spdlog::info("ssh-agent did not sign with {}: {}", fp, signature.error());
+        return reply(auth::Decline{});
+      }
+      spdlog::debug("ssh-agent signed with {} using {}", fp, crypto::name(alg));
+      reply(std::move(*signature));
+    };
+    spdlog::info("will offer {} from the agent ('{}')", describe(*id.key), auth::printable_for_log(id.comment, 64));
+    aconfig->agent_keys.push_back(std::move(external));
+  };
+  std::vector<bool> file_in_agent(files.size(), false);
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    if (!files[f].public_key) continue;
+    for (std::size_t i = 0; i < agent_ids.size(); ++i) {
+      if (!agent_ids[i].key || *agent_ids[i].key != *files[f].public_key) continue;
+      file_in_agent[f] = true;
+      if (!agent_used[i]) add_agent_key(i);
+    }
+  }
+  for (std::size_t i = 0; i < agent_ids.size(); ++i) {
+    if (agent_used[i]) continue;
+    if (!agent_ids[i].key) {
+      spdlog::debug("ssh-agent key '{}' is of a type parley does not use: skipped",
+                    auth::printable_for_log(agent_ids[i].comment, 64));
       continue;
     }
-    aconfig->keys.push_back(std::move(*key));
+    if (identities_only) continue;
+    add_agent_key(i);
+  }
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    if (file_in_agent[f]) continue;
+    if (files[f].private_key) {
+      spdlog::info("will offer {} from {}", describe(*files[f].public_key), files[f].path);
+      aconfig->keys.push_back(*files[f].private_key);
+    } else if (explicit_keys) {
+      std::cerr << "parley: cannot use " << files[f].path << ": " << files[f].load_error << "\n";
+    }
   }
 
   auto password = secret_from_environment("PARLEY_PASSWORD");
@@ -243,7 +527,10 @@ int main(int argc, char** argv) {
     if (!parsed) fail("$PARLEY_TOTP: " + parsed.error());
     totp = std::move(*parsed);
   }
-  const bool seed_rule = options.contains("passwordpromptrule") && options["passwordpromptrule"] == "seed";
+  const std::string prompt_rule = options.get("passwordpromptrule").value_or("saved");
+  if (prompt_rule != "saved" && prompt_rule != "seed")
+    fail("bad value for PasswordPromptRule: '" + prompt_rule + "' (saved or seed)");
+  const bool seed_rule = prompt_rule == "seed";
   std::vector<auth::ResponderPtr> chain;
   if (password) chain.push_back(seed_rule ? auth::seed_password(*password) : auth::saved_password(*password));
   if (totp) chain.push_back(auth::totp(std::move(*totp)));
@@ -288,7 +575,15 @@ int main(int argc, char** argv) {
   // ---- the session
   driver::ClientSessionOptions session;
   session.command = command;
-  const bool want_tty = !a.no_tty && (a.force_tty || (command.empty() && tty_in));
+  bool want_tty = command.empty() && tty_in;
+  if (auto r = options.get("requesttty")) {
+    const std::string v = lower(*r);
+    if (v == "no") want_tty = false;
+    else if (v == "yes" || v == "force") want_tty = true;
+    else if (v != "auto") fail("bad value for RequestTTY: '" + *r + "' (no, yes, force or auto)");
+  }
+  if (a.force_tty) want_tty = true;
+  if (a.no_tty) want_tty = false;
   std::optional<termios> saved_termios;
   if (want_tty) {
     connection::PtyRequest pty;
@@ -303,7 +598,35 @@ int main(int argc, char** argv) {
     }
     session.pty = pty;
   }
-  if (const char* lang = std::getenv("LANG")) session.env.push_back({"LANG", lang});
+  // SendEnv patterns pick variables from our environment; SetEnv sets them outright.
+  // (LANG as before when neither names anything.)
+  std::vector<std::string> send_env;
+  for (const auto& v : options.all("sendenv"))
+    for (const auto& pattern : split(v, ' ')) send_env.push_back(pattern);
+  if (send_env.empty()) send_env.push_back("LANG");
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    const std::string name = entry.substr(0, eq);
+    for (const auto& pattern : send_env)
+      if (::fnmatch(pattern.c_str(), name.c_str(), 0) == 0) {
+        session.env.push_back({name, entry.substr(eq + 1)});
+        break;
+      }
+  }
+  for (const auto& v : options.all("setenv"))
+    for (const auto& assignment : split(v, ' ')) {
+      const auto eq = assignment.find('=');
+      if (eq == std::string::npos || eq == 0) fail("bad SetEnv '" + assignment + "' (write NAME=value)");
+      session.env.push_back({assignment.substr(0, eq), assignment.substr(eq + 1)});
+    }
+
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(60);
+  if (auto t = options.get("connecttimeout"); t && lower(*t) != "none") {
+    const long seconds = number(*t, "ConnectTimeout", 0, 24 * 3600);
+    if (seconds > 0) connect_timeout = std::chrono::seconds(seconds);
+  }
 
   if (want_tty && tty_in) {  // keystrokes go to the remote terminal as typed
     termios t{};
@@ -313,7 +636,7 @@ int main(int argc, char** argv) {
       ::tcsetattr(0, TCSADRAIN, &t);
     }
   }
-  auto result = driver::run_session(host, port, conn, session, std::chrono::seconds(60));
+  auto result = driver::run_session(host, port, conn, session, connect_timeout);
   if (saved_termios) ::tcsetattr(0, TCSADRAIN, &*saved_termios);
   if (!result.error.empty()) {
     std::string reason = result.error;

@@ -1,6 +1,7 @@
 #include "parley/auth/client_auth.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "parley/transport/messages.hpp"
 #include "parley/wire/name_list.hpp"
@@ -13,6 +14,17 @@ namespace {
 namespace msg = transport::msg;
 constexpr std::uint8_t msg_userauth_pk_ok = 60;           // also PASSWD_CHANGEREQ, INFO_REQUEST
 constexpr std::uint8_t msg_userauth_info_response = 61;
+
+/// The signature algorithm a key signs with: what PrivateKey::signature_algs()
+/// prefers (RSA: rsa-sha2-512, never SHA-1 "ssh-rsa").
+crypto::SignatureAlg preferred_alg(crypto::KeyType type) {
+  switch (type) {
+    case crypto::KeyType::ed25519: return crypto::SignatureAlg::ssh_ed25519;
+    case crypto::KeyType::ecdsa_p256: return crypto::SignatureAlg::ecdsa_sha2_nistp256;
+    case crypto::KeyType::rsa: return crypto::SignatureAlg::rsa_sha2_512;
+  }
+  return crypto::SignatureAlg::ssh_ed25519;
+}
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -28,6 +40,7 @@ struct ClientAuth::State {
   enum class Step : std::uint8_t {
     none_sent,        // the "none" request that lists the server's methods
     pk_query,         // publickey without signature: waiting for PK_OK or FAILURE
+    pk_signing,       // PK_OK for an external key: its signer is at work
     pk_signed,        // signed publickey request sent
     password_asking,  // on_password_request in progress
     password_sent,
@@ -36,7 +49,7 @@ struct ClientAuth::State {
     kbd_answered,     // INFO_RESPONSE sent
     done,
   } step = Step::none_sent;
-  std::size_t key_index = 0;       // next key for publickey
+  std::size_t key_index = 0;       // next key for publickey: agent_keys, then keys
   std::size_t password_attempts = 0;
   std::size_t kbd_attempts = 0;
   std::size_t kbd_round = 0;
@@ -45,6 +58,9 @@ struct ClientAuth::State {
   bool kbd_declined = false;
   std::shared_ptr<detail::ReplyBox<InfoReply>> info_box;
   std::shared_ptr<detail::ReplyBox<PasswordReply>> password_box;
+  std::shared_ptr<detail::ReplyBox<SignReply>> sign_box;
+  Bytes pending_request;  // the signed publickey request, waiting for its signature
+  Bytes signed_data;      // what the external signer signs (wiped once answered)
   std::vector<std::string> tried;  // methods attempted, for the failure message
 };
 
@@ -61,6 +77,11 @@ ClientAuth::~ClientAuth() {
     std::lock_guard lock(s_->password_box->mutex);
     s_->password_box->cancelled = true;
   }
+  if (s_->sign_box) {
+    std::lock_guard lock(s_->sign_box->mutex);
+    s_->sign_box->cancelled = true;
+  }
+  crypto::secure_wipe(s_->signed_data.data(), s_->signed_data.size());
 }
 
 std::vector<Bytes> ClientAuth::take_messages() {
@@ -113,6 +134,17 @@ void ClientAuth::handle(BytesView payload) {
     for (auto n : methods.names()) server_methods_.emplace_back(n);
     // A failure ends the attempt in progress: move past what just failed.
     switch (s_->step) {
+      case State::Step::pk_signing:  // not asked for: the signer's late answer is dropped
+        if (s_->sign_box) {
+          std::lock_guard lock(s_->sign_box->mutex);
+          s_->sign_box->cancelled = true;
+        }
+        s_->sign_box.reset();
+        crypto::secure_wipe(s_->signed_data.data(), s_->signed_data.size());
+        s_->signed_data.clear();
+        s_->pending_request.clear();
+        ++s_->key_index;
+        break;
       case State::Step::pk_query:
       case State::Step::pk_signed: ++s_->key_index; break;
       case State::Step::kbd_started:
@@ -125,7 +157,8 @@ void ClientAuth::handle(BytesView payload) {
     return;
   }
   if (id == msg_userauth_pk_ok) {
-    if (s_->step == State::Step::pk_query) return send_signed();
+    if (s_->step == State::Step::pk_query)
+      return s_->key_index < config_->agent_keys.size() ? ask_signer() : send_signed();
     if (s_->step == State::Step::kbd_started || s_->step == State::Step::kbd_answered)
       return info_request(payload);
     if (s_->step == State::Step::password_sent) {
@@ -143,7 +176,8 @@ void ClientAuth::handle(BytesView payload) {
 void ClientAuth::next_method() {
   for (const auto& method : config_->methods) {
     if (std::find(server_methods_.begin(), server_methods_.end(), method) == server_methods_.end()) continue;
-    if (method == "publickey" && s_->key_index < config_->keys.size()) return send_query();
+    if (method == "publickey" && s_->key_index < config_->agent_keys.size() + config_->keys.size())
+      return send_query();
     if (method == "keyboard-interactive" && !s_->kbd_declined && config_->on_user_info_request &&
         s_->kbd_attempts < config_->max_attempts)
       return start_keyboard_interactive();
@@ -159,18 +193,64 @@ void ClientAuth::next_method() {
 
 void ClientAuth::send_query() {
   method_ = "publickey";
-  const auto& key = config_->keys[s_->key_index];
-  const auto alg = key.signature_algs().front();
+  const auto n_agent = config_->agent_keys.size();
+  const crypto::PublicKey& key = s_->key_index < n_agent ? config_->agent_keys[s_->key_index].key
+                                                         : config_->keys[s_->key_index - n_agent].public_key();
+  const auto alg = s_->key_index < n_agent ? preferred_alg(key.type())
+                                           : config_->keys[s_->key_index - n_agent].signature_algs().front();
   Bytes m;
   wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
       .string(std::string_view("ssh-connection")).string(std::string_view("publickey"))
-      .boolean(false).string(crypto::name(alg)).string(key.public_key().blob());
+      .boolean(false).string(crypto::name(alg)).string(key.blob());
   out_.push_back(std::move(m));
   s_->step = State::Step::pk_query;
 }
 
+void ClientAuth::ask_signer() {
+  const auto& external = config_->agent_keys[s_->key_index];
+  const auto alg = preferred_alg(external.key.type());
+  Bytes m;
+  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
+      .string(std::string_view("ssh-connection")).string(std::string_view("publickey"))
+      .boolean(true).string(crypto::name(alg)).string(external.key.blob());
+  Bytes signed_data;
+  wire::Writer(signed_data).string(BytesView(s_->session_id));
+  signed_data.insert(signed_data.end(), m.begin(), m.end());
+  s_->pending_request = std::move(m);
+  s_->signed_data = signed_data;
+  s_->step = State::Step::pk_signing;
+  s_->sign_box = std::make_shared<detail::ReplyBox<SignReply>>();
+  s_->sign_box->wake = wake_;
+  if (!external.sign) return signer_replied(Decline{});
+  external.sign(std::move(signed_data), alg, ReplyTo<SignReply>(s_->sign_box));
+  poll();
+}
+
+void ClientAuth::signer_replied(SignReply reply) {
+  s_->sign_box.reset();
+  const auto& external = config_->agent_keys[s_->key_index];
+  const auto alg = preferred_alg(external.key.type());
+  const auto* signature = std::get_if<Bytes>(&reply);
+  // The blob goes out as the signer made it, but only if it is a signature by this
+  // key, with this algorithm, over this request: an agent that ignored the RSA flags
+  // (an "ssh-rsa" SHA-1 signature) or signed something else costs this key only.
+  const bool good = signature != nullptr && external.key.verify(alg, *signature, s_->signed_data);
+  crypto::secure_wipe(s_->signed_data.data(), s_->signed_data.size());
+  s_->signed_data.clear();
+  if (!good) {
+    s_->pending_request.clear();
+    ++s_->key_index;
+    next_method();
+    return;
+  }
+  Bytes m = std::exchange(s_->pending_request, {});
+  wire::Writer(m).string(BytesView(*signature));
+  out_.push_back(std::move(m));
+  s_->step = State::Step::pk_signed;
+}
+
 void ClientAuth::send_signed() {
-  const auto& key = config_->keys[s_->key_index];
+  const auto& key = config_->keys[s_->key_index - config_->agent_keys.size()];
   const auto alg = key.signature_algs().front();
   Bytes m;
   wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
@@ -266,6 +346,17 @@ void ClientAuth::info_request(BytesView payload) {
 
 void ClientAuth::poll() {
   if (result_) return;
+  if (s_->step == State::Step::pk_signing && s_->sign_box) {
+    std::optional<SignReply> reply;
+    {
+      std::lock_guard lock(s_->sign_box->mutex);
+      reply = std::move(s_->sign_box->reply);
+      if (reply) s_->sign_box->cancelled = true;  // one signature per request
+    }
+    if (!reply) return;
+    signer_replied(std::move(*reply));
+    return;
+  }
   if (s_->step == State::Step::kbd_answering && s_->info_box) {
     std::optional<InfoReply> reply;
     {

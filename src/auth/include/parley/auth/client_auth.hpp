@@ -62,6 +62,9 @@ struct Answers {
 };
 using InfoReply = std::variant<Decline, Answers>;          // default: Decline
 using PasswordReply = std::variant<Decline, crypto::SecretBytes>;
+/// An external signer's answer: the SSH signature blob (string alg-name, string
+/// sig), sent to the server as it is, or Decline (refused: the next key is tried).
+using SignReply = std::variant<Decline, Bytes>;
 
 namespace detail {
 template <class Reply>
@@ -94,12 +97,28 @@ class ReplyTo {
   std::shared_ptr<detail::ReplyBox<Reply>> box_;
 };
 
+/// A key whose private half is elsewhere (an ssh-agent): the core queries the
+/// server with `key` and, on PK_OK, asks `sign` for a signature over `data` with
+/// `alg` (rsa-sha2-512 for RSA keys, as for local keys). `data` is the RFC 4252
+/// §7 signature input: never log it. Answer through the ReplyTo, now or later,
+/// from any thread. A signature that does not verify with `key` counts as a
+/// refusal, so a confused signer costs one key, not the connection.
+struct ExternalKey {
+  crypto::PublicKey key;
+  std::string comment;  // for the application's logs (the agent's, arbitrary bytes)
+  std::function<void(Bytes data, crypto::SignatureAlg alg, ReplyTo<SignReply> reply)> sign;
+};
+
 /// The application's side of client authentication. Unset callbacks decline.
 struct ClientAuthConfig {
   std::string user;
   /// Methods in the order to try them, among those the server allows.
   std::vector<std::string> methods = {"publickey", "keyboard-interactive", "password"};
-  /// Keys for publickey, tried in order (each first as a query, then signed).
+  /// Keys for publickey, each first as a query, then signed. `agent_keys` are
+  /// tried first, in order, then `keys`. OpenSSH's order is the application's to
+  /// build: agent keys that are also identity files (in the files' order), the
+  /// other agent keys (unless IdentitiesOnly), then the files the agent lacks.
+  std::vector<ExternalKey> agent_keys;
   std::vector<crypto::PrivateKey> keys;
   /// Seed 000's callbacks, asynchronous-capable: answer through the ReplyTo.
   std::function<void(const UserInfoRequest&, ReplyTo<InfoReply>)> on_user_info_request;
@@ -155,6 +174,8 @@ class ClientAuth {
   void next_method();
   void send_query();
   void send_signed();
+  void ask_signer();
+  void signer_replied(SignReply reply);
   void ask_password();
   void start_keyboard_interactive();
   void info_request(BytesView payload);

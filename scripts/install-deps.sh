@@ -13,7 +13,7 @@ packages=(
   python3 python3-pexpect python3-asyncssh whois
   liboath-dev oathtool libpam-oath
   libqrencode-dev qrencode zbar-tools imagemagick
-  libpam0g-dev libpam-wrapper libpamtest0-dev libpam-google-authenticator
+  libpam0g-dev libpam-wrapper libpamtest0-dev python3-pypamtest libpam-google-authenticator
   tmux procps
 )
 

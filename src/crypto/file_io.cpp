@@ -77,7 +77,8 @@ std::expected<void, FileError> sync_directory(const fs::path& dir) {
 }
 
 std::expected<TempFile, FileError> TempFile::write(const fs::path& final_path, std::string_view data,
-                                                   mode_t mode, Random& rng) {
+                                                   mode_t mode, Random& rng,
+                                                   std::optional<FileOwner> owner) {
   for (int attempt = 0; attempt < max_temp_attempts; ++attempt) {
     std::array<std::uint8_t, 6> suffix{};
     rng.fill(suffix);
@@ -95,6 +96,17 @@ std::expected<TempFile, FileError> TempFile::write(const fs::path& final_path, s
     }
     // The umask may have narrowed the mode; the file's mode must be exact.
     if (::fchmod(fd.get(), mode) != 0) return std::unexpected(FileError{"cannot set temporary file mode", errno});
+    if (owner) {
+      struct stat st {};
+      if (::fstat(fd.get(), &st) != 0) return std::unexpected(FileError{"cannot stat temporary file", errno});
+      if (st.st_uid != owner->uid || st.st_gid != owner->gid) {
+        if (::fchown(fd.get(), owner->uid, owner->gid) != 0)
+          return std::unexpected(FileError{"cannot give the new file the old file's owner", errno});
+        // fchown may clear set-id bits: set the exact mode again.
+        if (::fchmod(fd.get(), mode) != 0)
+          return std::unexpected(FileError{"cannot set temporary file mode", errno});
+      }
+    }
     if (auto w = write_all(fd.get(), data); !w) return std::unexpected(w.error());
     // The data must be on disk before the rename makes it the file.
     if (::fsync(fd.get()) != 0) return std::unexpected(FileError{"cannot sync temporary file", errno});

@@ -486,7 +486,7 @@ class GoogleAuthenticatorStore final : public TotpStore {
       before = after = std::min(policy.window, max_window);
       size = before + after + 1;
     }
-    const auto step = match_steps(ga.secret, code, tm + skew - before, tm + skew + after);
+    const auto step = match_code_between(ga.secret, code, tm + skew - before, tm + skew + after);
     if (!step) return std::nullopt;
     std::vector<std::int64_t> blocked;
     if (ga.disallow_reuse)

@@ -181,87 +181,17 @@ std::expected<void, StoreError> flock_exclusive(const fs::path& path, int fd) {
   }
 }
 
-namespace {
-
-std::expected<void, StoreError> write_all(const fs::path& tmp, int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::unexpected(system_error(tmp, "cannot write", errno));
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return {};
-}
-
-/// Removes the temporary file unless disarmed.
-struct TempGuard {
-  explicit TempGuard(fs::path p) : path(std::move(p)) {}
-  TempGuard(const TempGuard&) = delete;
-  TempGuard& operator=(const TempGuard&) = delete;
-  fs::path path;
-  bool armed = true;
-  ~TempGuard() {
-    if (armed) ::unlink(path.c_str());
-  }
-};
-
-}  // namespace
-
 std::expected<void, StoreError> replace_atomically(const fs::path& path, std::string_view data,
                                                    const ReplaceOptions& options, crypto::Random& rng) {
-  static constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  constexpr int attempts = 16;
-  UniqueFd fd;
-  std::optional<TempGuard> guard;
-  for (int i = 0; i < attempts && fd.get() < 0; ++i) {
-    std::string name = path.filename().string() + "~";
-    for (int k = 0; k < 6; ++k) name += alphabet[rng.uniform(static_cast<std::uint32_t>(alphabet.size()))];
-    const fs::path tmp = path.parent_path() / name;
-    fd = UniqueFd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, options.mode));
-    if (fd.get() >= 0) {
-      guard.emplace(tmp);
-      break;
-    }
-    if (errno != EEXIST) return std::unexpected(system_error(tmp, "cannot create temporary file", errno));
-  }
-  if (!guard) return std::unexpected(error_at(path, 0, "cannot find an unused temporary file name"));
-  const fs::path& tmp = guard->path;
-  // The umask may have narrowed the mode; the mode must be exact.
-  if (::fchmod(fd.get(), options.mode) != 0) return std::unexpected(system_error(tmp, "cannot set mode", errno));
-  if (options.uid || options.gid) {
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return std::unexpected(system_error(tmp, "cannot stat", errno));
-    const uid_t uid = options.uid.value_or(st.st_uid);
-    const gid_t gid = options.gid.value_or(st.st_gid);
-    if ((uid != st.st_uid || gid != st.st_gid) && ::fchown(fd.get(), uid, gid) != 0)
-      return std::unexpected(system_error(tmp, "cannot give the new file the old file's owner", errno));
-    // fchown may clear set-id bits; set the mode again (it was exact before).
-    if (::fchmod(fd.get(), options.mode) != 0) return std::unexpected(system_error(tmp, "cannot set mode", errno));
-  }
-  if (auto w = write_all(tmp, fd.get(), data); !w) return w;
-  if (::fsync(fd.get()) != 0) return std::unexpected(system_error(tmp, "cannot sync", errno));
-  if (fd.close() != 0) return std::unexpected(system_error(tmp, "cannot close", errno));
+  auto failed = [&](const crypto::FileError& e) { return std::unexpected(error_at(path, 0, e.describe(path))); };
+  auto tmp = crypto::TempFile::write(path, data, options.mode, rng, options.owner);
+  if (!tmp) return failed(tmp.error());
   if (options.before_rename) {
     if (auto check = options.before_rename(); !check) return check;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return std::unexpected(system_error(path, "cannot rename the new file into place", errno));
-  guard->armed = false;
-  if (auto synced = crypto::sync_directory(crypto::directory_of(path)); !synced)
-    return std::unexpected(error_at(path, 0, synced.error().describe(crypto::directory_of(path))));
+  if (auto r = tmp->commit(path); !r) return failed(r.error());
+  if (auto synced = crypto::sync_directory(crypto::directory_of(path)); !synced) return failed(synced.error());
   return {};
-}
-
-std::optional<std::int64_t> match_steps(const TotpSecret& secret, const crypto::SecretBytes& code,
-                                        std::int64_t first, std::int64_t last) {
-  if (!auth::totp_usable(secret) || code.size() != secret.digits || !all_digits(code.view())) return std::nullopt;
-  std::optional<std::int64_t> found;
-  for (std::int64_t step = std::max<std::int64_t>(first, 0); step <= last; ++step) {
-    const crypto::SecretBytes expected = code_at(secret, step);
-    // No early exit: the time taken does not tell which step matched.
-    if (!expected.empty() && crypto::constant_time_equal(expected.view(), code.view())) found = step;
-  }
-  return found;
 }
 
 bool equal_text(const crypto::SecretBytes& code, std::string_view text) {

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "parley/crypto/file_io.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/crypto/secret.hpp"
 #include "parley/otp/store.hpp"
@@ -121,23 +122,18 @@ std::expected<void, StoreError> flock_exclusive(const fs::path& path, int fd);
 struct ReplaceOptions {
   mode_t mode = 0600;
   /// Give the new file this owner (fchown) when it is not who creates it.
-  std::optional<uid_t> uid;
-  std::optional<gid_t> gid;
+  std::optional<crypto::FileOwner> owner;
   /// Called after the new file is written and synced, right before the
   /// rename: an error aborts the replacement (the temporary file is removed).
   std::function<std::expected<void, StoreError>()> before_rename;
 };
 
-/// Writes `data` to a fresh "NAME~XXXXXX" beside `path` (O_EXCL|O_NOFOLLOW,
-/// exactly `mode`, synced), renames it over `path` and syncs the directory.
-/// On failure nothing but the temporary file was touched, and it is removed.
+/// crypto::TempFile (a fresh file beside `path`, O_EXCL|O_NOFOLLOW, exactly
+/// `mode`, synced) with the store's owner and last-moment check, renamed over
+/// `path`; then the directory is synced. On failure nothing but the temporary
+/// file was touched, and it is removed.
 std::expected<void, StoreError> replace_atomically(const fs::path& path, std::string_view data,
                                                    const ReplaceOptions& options, crypto::Random& rng);
-
-/// The latest step in [first, last] whose code equals `code`: every step is
-/// computed and compared in constant time (no early exit). nullopt if none.
-std::optional<std::int64_t> match_steps(const TotpSecret& secret, const crypto::SecretBytes& code,
-                                        std::int64_t first, std::int64_t last);
 
 /// The code as text, for the constant-time comparisons against file text.
 bool equal_text(const crypto::SecretBytes& code, std::string_view text);

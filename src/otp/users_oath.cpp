@@ -259,7 +259,7 @@ class UsersOathStore final : public TotpStore {
                         std::chrono::seconds(e->type.period)};
       const std::int64_t now = time_step(secret, unix_time);
       if (now < 0) continue;
-      const auto step = match_steps(secret, code, now - window, now + window);
+      const auto step = match_code_between(secret, code, now - window, now + window);
       if (!step) continue;
       if (const auto last = recorded_step(*e, secret, now, window); last && *step <= *last) return Verdict::replayed;
       auto saved = record(file, *parsed, *e, code, *step, now, unix_time);
@@ -302,8 +302,7 @@ class UsersOathStore final : public TotpStore {
     if (*opened) {
       old_text = (*opened)->text.view();
       options.mode = (*opened)->st.st_mode & 07777;
-      options.uid = (*opened)->st.st_uid;
-      options.gid = (*opened)->st.st_gid;
+      options.owner = crypto::FileOwner{(*opened)->st.st_uid, (*opened)->st.st_gid};
     }
     auto parsed = parse_users_file(path_, old_text);
     if (!parsed) return std::unexpected(parsed.error());
@@ -390,8 +389,7 @@ class UsersOathStore final : public TotpStore {
     o.mode = 0600;
     if (old) {
       o.mode = old->st.st_mode & 07777;
-      o.uid = old->st.st_uid;
-      o.gid = old->st.st_gid;
+      o.owner = crypto::FileOwner{old->st.st_uid, old->st.st_gid};
     }
     return o;
   }
@@ -477,12 +475,12 @@ class UsersOathStore final : public TotpStore {
                                                    std::int64_t window) {
     if (!e.last_otp) return std::nullopt;
     const crypto::SecretBytes last(as_bytes(*e.last_otp));
-    std::optional<std::int64_t> found = match_steps(secret, last, now - window, now + window);
+    std::optional<std::int64_t> found = match_code_between(secret, last, now - window, now + window);
     if (e.timestamp) {
       const std::int64_t at = time_step(secret, *e.timestamp);
       const std::int64_t reach = std::max(window, recorded_step_search);
       if (at >= 0) {
-        if (auto s = match_steps(secret, last, at - reach, at + reach); s && (!found || *s > *found)) found = s;
+        if (auto s = match_code_between(secret, last, at - reach, at + reach); s && (!found || *s > *found)) found = s;
       }
     }
     return found;
@@ -517,8 +515,7 @@ class UsersOathStore final : public TotpStore {
     }
     ReplaceOptions options;
     options.mode = file.st.st_mode & 07777;
-    options.uid = file.st.st_uid;
-    options.gid = file.st.st_gid;
+    options.owner = crypto::FileOwner{file.st.st_uid, file.st.st_gid};
     return replace_atomically(path_, text.view(), options, rng_);
   }
 
@@ -541,8 +538,7 @@ class UsersOathStore final : public TotpStore {
       if (i != *hit) text += parsed->lines[i].raw;
     ReplaceOptions options;
     options.mode = (*opened)->st.st_mode & 07777;
-    options.uid = (*opened)->st.st_uid;
-    options.gid = (*opened)->st.st_gid;
+    options.owner = crypto::FileOwner{(*opened)->st.st_uid, (*opened)->st.st_gid};
     if (auto w = replace_atomically(scratch_path_, text, options, rng_); !w) return std::unexpected(w.error());
     return true;
   }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <expected>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,14 +40,23 @@ std::filesystem::path directory_of(const std::filesystem::path& path);
 /// Makes a rename in `dir` durable.
 std::expected<void, FileError> sync_directory(const std::filesystem::path& dir);
 
+/// Who a new file should belong to, when not to whoever creates it (a file
+/// rewritten for its owner by a privileged process).
+struct FileOwner {
+  uid_t uid;
+  gid_t gid;
+};
+
 /// A file written in full and synced under a fresh name beside its final path;
 /// removed on destruction unless commit() renamed it into place.
 class TempFile {
  public:
   /// Creates the file exclusively (never following or reusing an existing name)
-  /// with exactly `mode`, writes `data`, and syncs it. `rng` names it.
+  /// with exactly `mode` (and `owner`, if given), writes `data`, and syncs it.
+  /// `rng` names it.
   static std::expected<TempFile, FileError> write(const std::filesystem::path& final_path,
-                                                  std::string_view data, mode_t mode, Random& rng);
+                                                  std::string_view data, mode_t mode, Random& rng,
+                                                  std::optional<FileOwner> owner = std::nullopt);
   TempFile(TempFile&& other) noexcept;
   TempFile& operator=(TempFile&&) = delete;
   TempFile(const TempFile&) = delete;

@@ -161,8 +161,8 @@ std::unique_ptr<TotpStore> users_oath_store(std::filesystem::path path, crypto::
 /// an error with file and line, the file untouched.
 ///
 /// Updates are written as the module writes them (an option's line replaced
-/// in place, or inserted after line 1) to "FILE~XXXXXX" and renamed over the
-/// file, keeping its mode (0400 or 0600). Stores and parleyd processes
+/// in place, or inserted after line 1) to a temporary file beside it and
+/// renamed over the file, keeping its mode (0400 or 0600). Stores and parleyd processes
 /// serialize on an flock(2) of the file; the module does not lock, but checks
 /// before its rename that the file is the one it read (inode, size, mtime), and
 /// so does this store, refusing (an error) if it changed.

@@ -21,6 +21,13 @@ std::int64_t time_step(const TotpSecret& secret, std::int64_t unix_time);
 /// the secret is unusable (no key, digits outside 6..8, no period).
 crypto::SecretBytes code_at(const TotpSecret& secret, std::int64_t step);
 
+/// The latest step in [first, last] whose code equals `code`. Every step is
+/// computed and compared in constant time, with no early exit, so the time
+/// taken does not tell which step (if any) matched. nullopt if none does, or if
+/// `code` has the wrong length or a non-digit.
+std::optional<std::int64_t> match_code_between(const TotpSecret& secret, const crypto::SecretBytes& code,
+                                               std::int64_t first, std::int64_t last);
+
 /// The time step in [now-window, now+window] whose code equals `code`, compared
 /// in constant time; nullopt if none does (or `code` has the wrong length or a
 /// non-digit). When several match (they cannot, short of a collision) the

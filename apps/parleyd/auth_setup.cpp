@@ -1,6 +1,5 @@
 #include "auth_setup.hpp"
 
-#include <pwd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -9,6 +8,7 @@
 #include "parley/auth/authorized_keys.hpp"
 #include "parley/auth/higher_or_lower.hpp"
 #include "parley/auth/server_text.hpp"
+#include "parley/auth/system_user.hpp"
 #include "parley/otp/provider.hpp"
 #include "parley/otp/store.hpp"
 #include "parley/pam/pam_provider.hpp"
@@ -36,10 +36,9 @@ std::string expand(std::string_view pattern, std::string_view user) {
       if (c == 'u') {
         out += user;
       } else if (c == 'h') {
-        std::string name(user);
-        const passwd* pw = ::getpwnam(name.c_str());
-        if (pw == nullptr || pw->pw_dir == nullptr) return {};
-        out += pw->pw_dir;
+        auto found = parley::auth::find_system_user(user);
+        if (!found || !*found || (*found)->home.empty()) return {};
+        out += (*found)->home;
       } else if (c == '%') {
         out += '%';
       } else {
@@ -53,14 +52,10 @@ std::string expand(std::string_view pattern, std::string_view user) {
   return out;
 }
 
-/// getpwnam_r: user_exists runs on several I/O threads at once.
+/// user_exists runs on several I/O threads at once: a thread-safe lookup.
 bool system_user_exists(std::string_view user) {
-  passwd entry{};
-  passwd* found = nullptr;
-  std::vector<char> buffer(16384);
-  const std::string name(user);
-  return ::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
-         found != nullptr;
+  auto found = parley::auth::find_system_user(user);
+  return found && found->has_value();
 }
 
 /// A user name that may be put into a path: no separators, no dot-dot.

@@ -1,6 +1,7 @@
 #include "totp_enroll.hpp"
 
-#include <pwd.h>
+#include "parley/auth/system_user.hpp"
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -66,18 +67,11 @@ std::string this_host() {
 
 /// The user's home directory from the password database.
 std::expected<std::string, std::string> home_of(const std::string& user) {
-  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-  std::vector<char> buffer(size > 0 ? static_cast<std::size_t>(size) : 16384);
-  passwd entry{};
-  passwd* found = nullptr;
-  int rc = 0;
-  while ((rc = ::getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
-         buffer.size() < (1u << 20))
-    buffer.resize(buffer.size() * 2);
-  if (rc != 0) return std::unexpected("cannot look up user " + user + ": " + std::strerror(rc));
-  if (found == nullptr || entry.pw_dir == nullptr || entry.pw_dir[0] == '\0')
+  auto found = parley::auth::find_system_user(user);
+  if (!found) return std::unexpected("cannot look up user " + user + ": " + std::strerror(found.error()));
+  if (!*found || (*found)->home.empty())
     return std::unexpected("no such user " + user + " (the file pattern needs their home directory)");
-  return std::string(entry.pw_dir);
+  return (*found)->home;
 }
 
 /// Where `user` already has a secret, if they do: users.oath, a TOTP line

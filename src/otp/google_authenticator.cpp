@@ -2,7 +2,6 @@
 // google-authenticator-libpam's PAM module (20191231) does it, under the
 // user's file-system identity when parleyd runs as root. See store.hpp.
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <mutex>
 
 #include "parley/otp/enroll.hpp"  // base32_encode
+#include "parley/auth/system_user.hpp"
 #include "parley/otp/store.hpp"
 #include "store_io.hpp"
 
@@ -47,21 +47,10 @@ struct Account {
 };
 
 std::expected<std::optional<Account>, StoreError> look_up(const std::string& pattern, const std::string& user) {
-  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-  if (size <= 0) size = 4096;
-  std::vector<char> buf(static_cast<std::size_t>(size));
-  while (true) {
-    struct passwd pw {};
-    struct passwd* result = nullptr;
-    const int rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &result);
-    if (rc == ERANGE && buf.size() < (1u << 20)) {
-      buf.resize(buf.size() * 2);
-      continue;
-    }
-    if (rc != 0) return std::unexpected(system_error(pattern, "cannot look the user up", rc));
-    if (result == nullptr) return std::optional<Account>();
-    return std::optional<Account>(Account{pw.pw_uid, pw.pw_gid, pw.pw_dir ? pw.pw_dir : ""});
-  }
+  auto found = auth::find_system_user(user);
+  if (!found) return std::unexpected(system_error(pattern, "cannot look the user up", found.error()));
+  if (!*found) return std::optional<Account>();
+  return std::optional<Account>(Account{(*found)->uid, (*found)->gid, (*found)->home});
 }
 
 bool needs_home(std::string_view pattern) {

@@ -1,6 +1,7 @@
 #include "parley/pam/pam_provider.hpp"
 
-#include <pwd.h>
+#include "parley/auth/system_user.hpp"
+
 #include <security/pam_appl.h>
 #include <unistd.h>
 
@@ -32,19 +33,8 @@ struct PamService::Shared {
 namespace {
 
 bool system_user_exists(std::string_view user) {
-  const std::string name(user);
-  long hint = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-  std::vector<char> buffer(hint > 0 ? static_cast<std::size_t>(hint) : 4096);
-  for (;;) {
-    passwd pw{};
-    passwd* found = nullptr;
-    const int rc = ::getpwnam_r(name.c_str(), &pw, buffer.data(), buffer.size(), &found);
-    if (rc == ERANGE && buffer.size() < (1u << 20)) {
-      buffer.resize(buffer.size() * 2);
-      continue;
-    }
-    return rc == 0 && found != nullptr;
-  }
+  auto found = auth::find_system_user(user);
+  return found && found->has_value();
 }
 
 /// "address:port" or "[v6-address]:port" -> the address.

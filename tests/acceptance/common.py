@@ -2,7 +2,9 @@
 parleyd on a free port, and driving real OpenSSH `ssh` through a pseudo-terminal."""
 import os
 import re
+import socket
 import subprocess
+import time
 
 import pexpect
 
@@ -77,3 +79,24 @@ def answer_question(child, right):
 def outcome(child):
     """0 if ssh authenticated, 1 if permission was denied, 2 on EOF."""
     return child.expect([b"Authenticated to 127.0.0.1", b"Permission denied", pexpect.EOF])
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers that need one given)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, seconds=10):
+    """True once 127.0.0.1:port accepts connections; False if `proc` exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False

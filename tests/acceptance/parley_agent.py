@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from common import check, finish, keygen, start_parleyd, stop
+from common import check, finish, free_port, keygen, start_parleyd, stop, wait_for_port
 
 SSH_AGENT = "/usr/bin/ssh-agent"
 SSH_ADD = "/usr/bin/ssh-add"
@@ -163,24 +163,6 @@ def sshstr(b):
 
 def pub_blob(pub_path):
     return base64.b64decode(open(pub_path).read().split()[1])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, proc, seconds=10):
-    def up():
-        if proc.poll() is not None:
-            return True
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            return False
-    return wait_for(up, seconds) and proc.poll() is None
 
 
 def main():

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from common import check, finish, keygen
+from common import check, finish, free_port, keygen, wait_for_port
 
 SSHD = "/usr/sbin/sshd"
 OATHTOOL = "/usr/bin/oathtool"
@@ -49,25 +49,6 @@ def totp(key, unix_time, period=30, digits=6):
     mac = hmac.new(key, struct.pack(">Q", int(unix_time) // period), hashlib.sha1).digest()
     off = mac[-1] & 15
     return "%0*d" % (digits, (struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 10 ** digits)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, proc, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
 def parley(exe, port, key, command, env, timeout=20):

@@ -9,6 +9,7 @@
 #include "parley/auth/higher_or_lower.hpp"
 #include "parley/auth/server_text.hpp"
 #include "parley/auth/system_user.hpp"
+#include "parley/login/account.hpp"
 #include "parley/otp/provider.hpp"
 #include "parley/otp/store.hpp"
 #include "parley/pam/pam_provider.hpp"
@@ -58,6 +59,35 @@ bool system_user_exists(std::string_view user) {
   return found && found->has_value();
 }
 
+bool os_account(std::string_view user) {
+  auto found = parley::login::find_account(user);
+  return found && found->has_value();
+}
+
+/// Why no user could ever log in with this configuration, or nullopt. A
+/// second factor alone, or --user alone, is no way in: the server refuses to
+/// start rather than fall back to anything.
+std::optional<std::string> missing_way_in(const AuthSettings& s, const ServerAuthConfig& config) {
+  if (!config.chains.empty()) {
+    const bool question = std::any_of(config.chains.begin(), config.chains.end(), [](const auto& c) {
+      return std::find(c.begin(), c.end(), "keyboard-interactive:higher-or-lower") != c.end();
+    });
+    if (question && s.users.empty())
+      return "keyboard-interactive:higher-or-lower lets in only the --user accounts: name at least one";
+    return std::nullopt;
+  }
+  if (config.password || config.authorized_keys || config.keyboard_interactive) return std::nullopt;
+  std::string what = "no way to log in is configured: give --password-file, --authorized-keys, "
+                     "--pam-service or --auth-methods (or run the demo with --demo)";
+  if (!s.totp_users_oath.empty() || !s.totp_google_authenticator.empty())
+    what += "; a TOTP store is a second factor: name it in a chain after a first factor, e.g. "
+            "--auth-methods password,keyboard-interactive:totp";
+  if (!s.users.empty())
+    what += "; --user names accounts for --demo or keyboard-interactive:higher-or-lower and enables "
+            "no login by itself";
+  return what;
+}
+
 /// A user name that may be put into a path: no separators, no dot-dot.
 bool safe_for_path(std::string_view user) {
   return !user.empty() && user.size() <= 64 && user != "." && user != ".." &&
@@ -84,8 +114,9 @@ std::expected<std::vector<std::string>, std::string> parse_chain(std::string_vie
   return steps;
 }
 
-std::expected<std::shared_ptr<const ServerAuthConfig>, std::string> build_auth_config(
-    const AuthSettings& s, parley::crypto::Random& rng, parley::auth::BlockingRunner pool_submit) {
+std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
+                                                        parley::crypto::Random& rng,
+                                                        parley::auth::BlockingRunner pool_submit) {
   auto config = std::make_shared<ServerAuthConfig>();
   config->banner = s.banner;
   config->limits = s.limits;
@@ -176,28 +207,93 @@ std::expected<std::shared_ptr<const ServerAuthConfig>, std::string> build_auth_c
     // keyboard-interactive is the PAM conversation.
     config->keyboard_interactive = config->named_providers["pam"];
   }
-  if (!config->password && !config->authorized_keys && config->chains.empty() && s.pam_service.empty()) {
-    // Nothing configured: the demo challenge (seed 004).
+  if (s.demo) {
+    if (config->password || config->authorized_keys || !config->chains.empty() || !s.pam_service.empty())
+      return std::unexpected("--demo runs the Higher or Lower demo alone: drop the other methods");
     config->keyboard_interactive = config->named_providers["higher-or-lower"];
+  } else if (auto missing = missing_way_in(s, *config)) {
+    return std::unexpected(*missing);
   }
+  const bool question = s.demo || std::any_of(config->chains.begin(), config->chains.end(), [](const auto& c) {
+                          return std::find(c.begin(), c.end(), "keyboard-interactive:higher-or-lower") != c.end();
+                        });
   const std::vector<std::string> accounts =
-      s.users.empty() && !users_file && s.authorized_keys.empty() ? std::vector<std::string>{"admin"}
-                                                                   : s.users;
+      s.demo && s.users.empty() ? std::vector<std::string>{"admin"} : s.users;
+
+  // As root, sessions are the user's: who that is must be settled now.
+  std::optional<parley::login::Account> session_user;
+  if (s.as_root && !s.demo) {
+    if (!s.session_user.empty()) {
+      auto found = parley::login::find_account(s.session_user);
+      if (!found) return std::unexpected("session_user: " + found.error());
+      if (!*found) return std::unexpected("session_user '" + s.session_user + "' is not an account of this system");
+      if ((*found)->uid == 0) return std::unexpected("session_user '" + s.session_user + "' is root: virtual users never get root sessions");
+      if (auto why = parley::login::login_refusal(**found, parley::login::days_since_epoch()))
+        return std::unexpected("session_user '" + s.session_user + "' cannot run sessions: " + *why);
+      session_user = **found;
+    } else {
+      std::vector<std::string> virtual_names;
+      if (users_file)
+        for (const auto& name : users_file->users())
+          if (!os_account(name)) virtual_names.push_back(name);
+      if (question)
+        for (const auto& name : accounts)
+          if (!os_account(name)) virtual_names.push_back(name);
+      if (!virtual_names.empty()) {
+        std::string list;
+        for (const auto& n : virtual_names) list += (list.empty() ? "" : ", ") + n;
+        return std::unexpected("users that are not accounts of this system (" + list +
+                               ") need a session_user (--session-user) to run their sessions as");
+      }
+    }
+  }
+
   const bool keys = !s.authorized_keys.empty();
   const bool system_users = config->named_providers.contains("pam");
-  config->user_exists = [users_file, accounts, keys, system_users,
+  const bool as_root = s.as_root && !s.demo;  // the demo's sessions are no OS logins
+  config->user_exists = [users_file, accounts, keys, system_users, question, as_root, session_user,
                          pattern = s.authorized_keys](std::string_view user) {
-    if (system_users && safe_for_path(user) && system_user_exists(user)) return true;
+    if (!safe_for_path(user)) return false;
+    if (as_root) {
+      // Sessions run as this account: it must be one sshd would let in.
+      auto found = parley::login::find_account(user);
+      if (!found) return false;
+      if (*found) {
+        if (auto why = parley::login::login_refusal(**found, parley::login::days_since_epoch())) {
+          spdlog::info("login of '{}' refused: {}", user, *why);
+          return false;
+        }
+      } else if (!session_user) {
+        return false;  // a virtual user with nobody to run as
+      }
+    }
+    if (system_users && system_user_exists(user)) return true;
     if (users_file && users_file->has_user(user)) return true;
-    if (std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
-    if (keys && safe_for_path(user)) {
+    if (question && std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
+    if (keys) {
       const std::string path = expand(pattern, user);
       std::error_code ec;
       if (!path.empty() && std::filesystem::exists(path, ec)) return true;
     }
     return false;
   };
-  return config;
+  config->method_permitted = [rule = s.permit_root_login](std::string_view user, std::string_view method) {
+    auto found = parley::login::find_account(user);
+    if (!found) return false;
+    return !*found || parley::login::root_login_allowed(rule, (*found)->uid, method);
+  };
+  BuiltAuth built;
+  built.config = config;
+  if (s.as_root && !s.demo) {
+    built.run_as = [session_user](const std::string& user) -> std::expected<parley::login::Account, std::string> {
+      auto found = parley::login::find_account(user);
+      if (!found) return std::unexpected(found.error());
+      if (*found) return **found;
+      if (session_user) return *session_user;
+      return std::unexpected("'" + user + "' is not an account of this system and there is no session_user");
+    };
+  }
+  return built;
 }
 
 }  // namespace parleyd

@@ -10,10 +10,22 @@
 
 #include "parley/auth/server_auth.hpp"
 #include "parley/crypto/random.hpp"
+#include "parley/login/account.hpp"
 
 namespace parleyd {
 
 struct AuthSettings {
+  /// The Higher or Lower demo (--demo): the question lets in `users` (default
+  /// admin). Without it a configuration must say how users log in.
+  bool demo = false;
+  /// parleyd runs as root: sessions run as the account of the user who logged
+  /// in, and accounts sshd would refuse (locked, expired, no shell) are refused.
+  bool as_root = false;
+  /// The account sessions of virtual users (names that are not OS accounts)
+  /// run as when parleyd runs as root; never root. Empty: such logins refused.
+  std::string session_user;
+  /// OpenSSH's PermitRootLogin, for accounts with uid 0.
+  parley::login::RootLogin permit_root_login = parley::login::RootLogin::prohibit_password;
   std::string password_file;    // user:hash lines; enables password logins
   std::string authorized_keys;  // path pattern: %u = user name, %h = home directory
   /// AuthenticationMethods: each entry "step,step,..." with steps publickey,
@@ -38,11 +50,25 @@ struct AuthSettings {
   std::size_t pam_max_conversations = 64;
 };
 
-/// Builds the configuration; the error names what is wrong (file:line for the
-/// password file). Password checks run on `pool_submit`.
-std::expected<std::shared_ptr<const parley::auth::ServerAuthConfig>, std::string> build_auth_config(
-    const AuthSettings& settings, parley::crypto::Random& rng,
-    parley::auth::BlockingRunner pool_submit);
+/// Whom a login's sessions run as (parleyd as root): the OS account of that
+/// name, else the session_user; an error refuses the session.
+using AccountResolver =
+    std::function<std::expected<parley::login::Account, std::string>(const std::string& user)>;
+
+struct BuiltAuth {
+  std::shared_ptr<const parley::auth::ServerAuthConfig> config;
+  /// Set when parleyd runs as root (and not for the demo, whose sessions are
+  /// the built-in command shell).
+  AccountResolver run_as;
+};
+
+/// Builds the configuration. Fails closed: a configuration that leaves no
+/// complete way to log in, or (as root) virtual users without a session_user,
+/// is an error naming what is missing (file:line for the password file).
+/// Password checks run on `pool_submit`.
+std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& settings,
+                                                        parley::crypto::Random& rng,
+                                                        parley::auth::BlockingRunner pool_submit);
 
 /// Parses one "step,step" chain; the error names the unknown step.
 std::expected<std::vector<std::string>, std::string> parse_chain(std::string_view text);

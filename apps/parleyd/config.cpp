@@ -145,6 +145,7 @@ class Loader {
            if (auto v = l.integer(i, 0, 1024)) l.config_.threads = static_cast<unsigned>(*v);
          }},
         {"banner", [](Loader& l, const Item& i) { l.banner(i); }},
+        {"demo", [](Loader& l, const Item& i) { l.config_.demo = l.boolean(i); }},
         {"algorithms", [](Loader& l, const Item& i) { l.section(i, algorithms_keys()); }},
         {"auth", [](Loader& l, const Item& i) { l.section(i, auth_keys()); }},
         {"limits", [](Loader& l, const Item& i) { l.section(i, limits_keys()); }},
@@ -189,6 +190,14 @@ class Loader {
         {"authorized_keys", [](Loader& l, const Item& i) { l.authorized_keys(i); }},
         {"methods", [](Loader& l, const Item& i) { l.methods(i); }},
         {"users", [](Loader& l, const Item& i) { l.users(i); }},
+        {"permit_root_login",
+         [](Loader& l, const Item& i) {
+           auto s = l.string(i);
+           if (!s) return;
+           if (*s != "no" && *s != "prohibit-password" && *s != "without-password" && *s != "yes")
+             return l.fail(i.line, i.name + ": must be \"no\", \"prohibit-password\" or \"yes\"");
+           l.config_.permit_root_login = std::move(*s);
+         }},
     };
     return keys;
   }
@@ -236,6 +245,8 @@ class Loader {
              l.config_.session.sftp_server = std::move(*s);
          }},
         {"accept_env", [](Loader& l, const Item& i) { l.accept_env(i); }},
+        {"session_user",
+         [](Loader& l, const Item& i) { l.config_.session.session_user = l.nonempty_string(i); }},
         {"max_sessions",
          [](Loader& l, const Item& i) {
            if (auto v = l.integer(i, 1, 1000))

@@ -48,6 +48,8 @@ struct Limits {
 struct SessionSettings {
   std::optional<std::string> shell;        // default: the login shell of parleyd's user
   std::optional<std::string> sftp_server;  // "" disables the sftp subsystem
+  /// As root: the account virtual users' sessions run as (never root).
+  std::optional<std::string> session_user;
   std::optional<std::vector<std::string>> accept_env;  // patterns; default LANG, LC_*
   std::optional<std::size_t> max_sessions;             // per connection, 1..1000; default 10
 };
@@ -91,6 +93,8 @@ struct Config {
   std::optional<unsigned> threads;       // 0: one per CPU
   /// Text sent to clients before authentication (RFC 4252 §5.4), not a file name.
   std::optional<std::string> banner;
+  /// The Higher or Lower demo (parleyd --demo).
+  std::optional<bool> demo;
 
   // [algorithms]: preference lists, most preferred first; never empty when set.
   std::optional<std::vector<parley::transport::KexAlg>> kex;
@@ -111,6 +115,8 @@ struct Config {
   /// Accounts allowed in by methods that have no user database of their own
   /// (keyboard-interactive:higher-or-lower).
   std::vector<std::string> users;
+  /// OpenSSH's PermitRootLogin: "no", "prohibit-password" or "yes".
+  std::optional<std::string> permit_root_login;
 
   Limits limits;
   SessionSettings session;

@@ -1,10 +1,11 @@
 // parleyd: the parley SSH server. Key exchange with every algorithm parley
-// implements, then user authentication: for now one account, `admin`, let in
-// through the "Higher or Lower" keyboard-interactive challenge of seed 004
-// (configured users, passwords and chains are the next steps).
+// implements, user authentication by the configured methods and chains (or,
+// with --demo only, seed 004's "Higher or Lower" question), then sessions run
+// as the user who logged in when parleyd runs as root.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -23,6 +24,7 @@
 #include "parley/crypto/random.hpp"
 #include "parley/driver/server.hpp"
 #include "parley/driver/worker_pool.hpp"
+#include "parley/login/account.hpp"
 #include "parley/transport/transport.hpp"
 #include "auth_setup.hpp"
 #include "config.hpp"
@@ -57,6 +59,8 @@ struct Flags {
   std::optional<std::size_t> max_auth_tries;
   std::optional<unsigned> login_grace_time;
   std::string totp_users_oath, totp_google_authenticator, pam_service;
+  std::string session_user;
+  std::string permit_root_login = "prohibit-password";
   std::optional<unsigned> totp_window;
   std::optional<parleyd::Config> file;  // the loaded --config, below the flags
   // Sessions and forwarding.
@@ -272,6 +276,10 @@ int run(const Flags& f) {
     auth.limits.max_requests = l.max_requests;
     auth.limits.failure_delay = l.failure_delay;
   }
+  auth.demo = f.demo;
+  auth.as_root = ::geteuid() == 0;
+  auth.session_user = f.session_user;
+  auth.permit_root_login = *parley::login::parse_root_login(f.permit_root_login);
   auth.totp_users_oath = f.totp_users_oath;
   auth.totp_google_authenticator = f.totp_google_authenticator;
   auth.pam_service = f.pam_service;
@@ -292,15 +300,25 @@ int run(const Flags& f) {
     std::cerr << "parleyd: " << built.error() << "\n";
     return exit_usage;
   }
-  std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = *built;
-  auto sessions = session_setup(f);
-  // The demo (nothing configured: Higher or Lower for admin) greets its shells.
-  if (f.demo || (f.password_file.empty() && f.authorized_keys.empty() && f.auth_methods.empty() &&
-                    f.pam_service.empty())) {
-    auto demo = std::make_shared<parleyd::SessionSetup>(*sessions);
-    demo->welcome = demo_welcome;
-    sessions = demo;
+  std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = built->config;
+  auto setup = std::make_shared<parleyd::SessionSetup>(*session_setup(f));
+  if (built->run_as) {
+    // As root: each session runs as the account of the user who logged in.
+    setup->process.run_as = built->run_as;
+    setup->process.login_records = true;
   }
+  setup->process.log = [](std::string_view line) { spdlog::info("{}", line); };
+  if (f.demo) {
+    if (::geteuid() == 0) {
+      // Answering a question must never give a shell on the machine: as root the
+      // demo's sessions are the built-in command shell.
+      setup->command_shell = true;
+      spdlog::info("demo as root: sessions are the built-in command shell");
+    } else {
+      setup->welcome = demo_welcome;
+    }
+  }
+  std::shared_ptr<const parleyd::SessionSetup> sessions = setup;
   driver::Server server(options, driver::ConnectionFactory([shared_config, shared_auth, sessions](
                                                                driver::ConnectionContext& context,
                                                                transport::Instant now) {
@@ -351,7 +369,8 @@ int main(int argc, char** argv) {
                  "~/.local/state/parleyd)")
       ->type_name("DIR");
   auto* demo = app.add_flag("--demo", f.demo,
-                            "Listen on 127.0.0.1:2222 with the state directory's host key");
+                            "The Higher or Lower demo: the question lets in admin (or the --user "
+                            "accounts); as root its sessions are the built-in command shell");
   app.add_option("--password-file", f.password_file,
                  "File of user:hash lines (crypt(3) hashes as mkpasswd writes them); enables "
                  "password and keyboard-interactive password logins instead of the demo challenge")
@@ -378,6 +397,15 @@ int main(int argc, char** argv) {
   app.add_option("--pam-service", f.pam_service,
                  "PAM service for keyboard-interactive (/etc/pam.d/NAME); also what plain "
                  "keyboard-interactive uses when there is no password file");
+  app.add_option("--session-user", f.session_user,
+                 "As root: the unprivileged account sessions of virtual users (password-file "
+                 "names that are not accounts of this system) run as")
+      ->type_name("NAME");
+  app.add_option("--permit-root-login", f.permit_root_login,
+                 "Logins of uid 0 as OpenSSH's PermitRootLogin: no, prohibit-password (publickey "
+                 "only) or yes")
+      ->check(CLI::IsMember({"no", "prohibit-password", "without-password", "yes"}))
+      ->capture_default_str();
   app.add_option("--banner", f.banner, "Text shown to clients before authentication");
   app.add_option("--max-auth-tries", f.max_auth_tries,
                  "Failed authentication attempts before disconnect (default 6)")
@@ -422,8 +450,7 @@ int main(int argc, char** argv) {
   app.add_option("--host-key-algorithms", f.host_key_algorithms,
                  "Host key signature algorithms, comma-separated")
       ->type_name("LIST");
-  demo->excludes("--listen")->excludes("--port")->excludes("--host-key")->excludes("--password-file")
-      ->excludes("--authorized-keys")->excludes("--auth-methods")->excludes("--config");
+  demo->excludes("--password-file")->excludes("--authorized-keys")->excludes("--auth-methods");
   parleyd::TotpEnrollFlags totp_enroll;
   auto* totp_enroll_command = parleyd::add_totp_enroll_command(app, totp_enroll);
   try {
@@ -455,6 +482,9 @@ int main(int argc, char** argv) {
       if (c.totp.google_authenticator) f.totp_google_authenticator = *c.totp.google_authenticator;
     }
     if (c.pam.service && unset("--pam-service")) f.pam_service = *c.pam.service;
+    if (c.demo && unset("--demo")) f.demo = *c.demo;
+    if (c.session.session_user && unset("--session-user")) f.session_user = *c.session.session_user;
+    if (c.permit_root_login && unset("--permit-root-login")) f.permit_root_login = *c.permit_root_login;
     if (unset("--allow-tcp-forwarding")) f.allow_tcp_forwarding = "config";
     if (!c.methods.empty() && unset("--auth-methods")) {
       f.auth_methods.clear();
@@ -469,10 +499,5 @@ int main(int argc, char** argv) {
   if (totp_enroll_command->parsed())
     return parleyd::run_totp_enroll(totp_enroll, {f.totp_users_oath, f.totp_google_authenticator},
                                     f.log_level, std::cout, std::cerr);
-  if (f.demo) {  // for now the same as the defaults
-    f.listen = "127.0.0.1";
-    f.port = 2222;
-    f.host_keys.clear();
-  }
   return run(f);
 }

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "parley/auth/server_text.hpp"
+#include "parley/connection/command_shell.hpp"
 
 namespace parleyd {
 namespace {
@@ -127,7 +128,11 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
   conn->set_observer(std::move(observer));
   if (sessions) {
     parley::driver::SessionFactory factory;
-    if (!sessions->welcome.empty()) {
+    if (sessions->command_shell) {
+      factory = [](parley::driver::ConnectionContext&, const std::string& user) {
+        return parley::connection::make_command_shell(user);
+      };
+    } else if (!sessions->welcome.empty()) {
       factory = [process = sessions->process, text = sessions->welcome](
                     parley::driver::ConnectionContext& ctx, const std::string& user) {
         return with_welcome(parley::driver::make_process_session(ctx, process, user), text);

@@ -16,6 +16,8 @@ struct SessionSetup {
   parley::driver::ProcessOptions process;
   /// Text shown at the start of every shell session (the demo's welcome); empty: none.
   std::string welcome;
+  /// Sessions are the built-in command shell, never a process (the demo as root).
+  bool command_shell = false;
 };
 
 /// Builds the Endpoint for a new connection. Logs key exchanges, one audit line

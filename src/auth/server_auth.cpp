@@ -269,6 +269,7 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
     return;
   }
   if (std::holds_alternative<Accept>(outcome) && config_->user_exists(*user_)) {
+    if (!permitted(wire_method(a.step))) return fail_attempt("not-permitted", now);
     audit("accept");
     const std::string step = a.step;
     return complete_step(step, "", now);
@@ -318,6 +319,7 @@ void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Inst
       .string(alg_name)
       .string(blob);
   if (!key->verify(*alg, signature, signed_data)) return fail_attempt("bad-signature", now);
+  if (!permitted("publickey")) return fail_attempt("not-permitted", now);
   audit("accept");
   complete_step(*step, key->fingerprint(), now);
 }
@@ -347,6 +349,10 @@ std::optional<std::string> ServerAuth::step_for(std::string_view method) const {
   for (const auto& step : next_steps())
     if (wire_method(step) == method) return step;
   return std::nullopt;
+}
+
+bool ServerAuth::permitted(std::string_view method) const {
+  return !config_->method_permitted || config_->method_permitted(*user_, method);
 }
 
 void ServerAuth::complete_step(const std::string& step, std::string fingerprint, Instant now) {

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -30,6 +29,8 @@
 #include "context.hpp"
 #include "pumps.hpp"
 #include "parley/driver/services.hpp"
+#include "parley/login/records.hpp"
+#include "parley/login/spawn.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/unique_fd.hpp"
 
@@ -125,23 +126,11 @@ void apply_modes(BytesView modes, termios& t) {
   }
 }
 
-struct Account {
-  std::string name;
-  std::string home = "/";
-  std::string shell = "/bin/sh";
-};
-
-Account account_of_this_process() {
-  Account a;
-  std::array<char, 4096> buf{};
-  passwd pw{};
-  passwd* found = nullptr;
-  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
-    if (pw.pw_name) a.name = pw.pw_name;
-    if (pw.pw_dir && *pw.pw_dir) a.home = pw.pw_dir;
-    if (pw.pw_shell && *pw.pw_shell) a.shell = pw.pw_shell;
-  }
-  return a;
+/// The account a session of `user` runs as: the one run_as names, or ours.
+std::expected<login::Account, std::string> session_account(const ProcessOptions& options,
+                                                           const std::string& user) {
+  if (options.run_as) return options.run_as(user);
+  return login::current_account();
 }
 
 class ProcessState : public std::enable_shared_from_this<ProcessState> {
@@ -213,8 +202,12 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   void input_failed() {}
 
  private:
-  std::vector<std::string> environment(const Account& account, const std::string& shell,
+  std::vector<std::string> environment(const login::Account& account, const std::string& shell,
                                        const std::string& tty) const;
+  void log(std::string_view line) const {
+    if (options_.log) options_.log(line);
+  }
+  void end_login_record();
   void watch_exit(int pidfd);
   void try_finish();
 
@@ -228,11 +221,12 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   std::optional<int> status_;
   bool finished_ = false;
   std::unique_ptr<Descriptor> master_, stdout_, stderr_, stdin_, pidfd_;
+  std::optional<login::LoginRecord> record_;  // written to utmp at start: ended at exit
   OutFlow<Descriptor> out_, err_;
   InFlow<Descriptor> in_;
 };
 
-std::vector<std::string> ProcessState::environment(const Account& account, const std::string& shell,
+std::vector<std::string> ProcessState::environment(const login::Account& account, const std::string& shell,
                                                    const std::string& tty) const {
   std::vector<std::string> env;
   auto set = [&](const std::string& name, const std::string& value) {
@@ -248,13 +242,14 @@ std::vector<std::string> ProcessState::environment(const Account& account, const
     if (!e.name.empty() && e.name.find('=') == std::string::npos &&
         e.name.find('\0') == std::string::npos && e.value.find('\0') == std::string::npos)
       set(e.name, e.value);
-  // The program runs as this process's account, so USER, LOGNAME and HOME are
-  // that account's (what whoami says); the name the client logged in with is
-  // PARLEY_USER, for programs that serve several logins from one account.
+  // USER, LOGNAME and HOME are the account's the program runs as (what whoami
+  // says); the name the client logged in with is PARLEY_USER, for programs that
+  // serve several logins from one account (a virtual user's session_user).
   const std::string account_name = account.name.empty() ? user_ : account.name;
   set("USER", account_name);
   set("LOGNAME", account_name);
   set("HOME", account.home);
+  set("MAIL", "/var/mail/" + account_name);
   set("PARLEY_USER", user_);
   set("SHELL", shell);
   set("PATH", options_.path);
@@ -267,30 +262,6 @@ std::vector<std::string> ProcessState::environment(const Account& account, const
   }
   return env;
 }
-
-/// posix_spawn with the file actions and attributes a session's child needs.
-struct Spawn {
-  posix_spawn_file_actions_t actions{};
-  posix_spawnattr_t attr{};
-  Spawn() {
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attr);
-    // A new session (the terminal becomes its controlling one), default signal
-    // dispositions (we ignore SIGPIPE and block SIGINT/SIGTERM) and an empty mask.
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  }
-  ~Spawn() {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-  }
-  Spawn(const Spawn&) = delete;
-  Spawn& operator=(const Spawn&) = delete;
-};
 
 using Fd = parley::UniqueFd;
 
@@ -308,7 +279,15 @@ bool make_pipe(Fd& read_end, Fd& write_end) {
 
 bool ProcessState::start(const connection::StartRequest& request) {
   if (pid_ > 0) return false;
-  const Account account = account_of_this_process();
+  auto found = session_account(options_, user_);
+  if (!found) {
+    log("session refused: " + found.error());
+    return false;
+  }
+  const login::Account& account = *found;
+  // Another account's credentials: taken on in the child (we are root).
+  std::optional<login::Credentials> as;
+  if (options_.run_as) as = login::Credentials{account.uid, account.gid, account.groups};
   const std::string shell = options_.shell.empty() ? account.shell : options_.shell;
   std::string program = shell;
   std::vector<std::string> args;
@@ -329,7 +308,7 @@ bool ProcessState::start(const connection::StartRequest& request) {
       break;
   }
 
-  Spawn spawn;
+  login::SpawnSpec spec;
   Fd master, slave, in_r, in_w, out_r, out_w, err_r, err_w;
   std::string tty;
   if (pty_) {
@@ -340,6 +319,11 @@ bool ProcessState::start(const connection::StartRequest& request) {
     tty = name.data();
     slave = Fd(::open(tty.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (slave.get() < 0) return false;
+    // The terminal is the user's while the session runs (as login and sshd).
+    if (as && !login::claim_terminal(slave.get(), account.uid, account.gid)) {
+      log("session refused: cannot give " + tty + " to " + account.name + ": " + std::strerror(errno));
+      return false;
+    }
     termios t{};
     if (::tcgetattr(slave.get(), &t) == 0) {
       apply_modes(pty_->modes, t);
@@ -351,31 +335,30 @@ bool ProcessState::start(const connection::StartRequest& request) {
     ws.ws_xpixel = static_cast<unsigned short>(pty_->width_px);
     ws.ws_ypixel = static_cast<unsigned short>(pty_->height_px);
     ::ioctl(master.get(), TIOCSWINSZ, &ws);
-    // After setsid the child opens the terminal by name: its first terminal
-    // without O_NOCTTY becomes its controlling one.
-    posix_spawn_file_actions_addopen(&spawn.actions, 0, tty.c_str(), O_RDWR, 0);
-    posix_spawn_file_actions_adddup2(&spawn.actions, 0, 1);
-    posix_spawn_file_actions_adddup2(&spawn.actions, 0, 2);
+    spec.tty = tty;
   } else {
     if (!make_pipe(in_r, in_w) || !make_pipe(out_r, out_w) || !make_pipe(err_r, err_w)) return false;
-    posix_spawn_file_actions_adddup2(&spawn.actions, in_r.get(), 0);
-    posix_spawn_file_actions_adddup2(&spawn.actions, out_w.get(), 1);
-    posix_spawn_file_actions_adddup2(&spawn.actions, err_w.get(), 2);
+    spec.stdin_fd = in_r.get();
+    spec.stdout_fd = out_w.get();
+    spec.stderr_fd = err_w.get();
   }
-  // Nothing else of ours leaks into the program (Asio's sockets are not close-on-exec).
-  posix_spawn_file_actions_addclosefrom_np(&spawn.actions, 3);
-  posix_spawn_file_actions_addchdir_np(&spawn.actions, account.home.c_str());
-
-  const auto env = environment(account, shell, tty);
-  std::vector<char*> argv, envp;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  if (::posix_spawn(&pid, program.c_str(), &spawn.actions, &spawn.attr, argv.data(), envp.data()) != 0)
+  spec.program = program;
+  spec.argv = std::move(args);
+  spec.env = environment(account, shell, tty);
+  spec.cwd = account.home;
+  spec.as = std::move(as);
+  auto spawned = login::spawn(spec);
+  if (!spawned) {
+    log("session for " + account.name + " failed: " + spawned.error());
     return false;
+  }
+  const pid_t pid = *spawned;
   pid_ = pid;
+  if (pty_ && options_.login_records) {
+    record_ = login::LoginRecord{account.name, account.uid, tty, peer_.address, pid};
+    const std::string written = login::record_login(*record_);
+    log("login recorded on " + tty + (written.empty() ? std::string(": no record file writable") : " in " + written));
+  }
 
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {  // cannot watch it: do not leave it running unwatched
@@ -426,6 +409,7 @@ void ProcessState::watch_exit(int pidfd) {
     }
     self->status_ = st;
     self->pidfd_.reset();
+    self->end_login_record();
     if (self->io == nullptr) return;
     if (self->master_) {
       // The terminal stays open while anything the shell left behind holds it:
@@ -441,6 +425,12 @@ void ProcessState::watch_exit(int pidfd) {
     }
     self->try_finish();
   });
+}
+
+void ProcessState::end_login_record() {
+  if (!record_) return;
+  login::record_logout(*record_);
+  record_.reset();
 }
 
 void ProcessState::try_finish() {

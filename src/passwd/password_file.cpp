@@ -212,6 +212,12 @@ bool PasswordFile::has_user(std::string_view user) const {
   return hashes_.contains(user);
 }
 
+std::vector<std::string> PasswordFile::users() const {
+  std::vector<std::string> names;
+  for (const auto& [name, hash] : hashes_) names.push_back(name);
+  return names;
+}
+
 bool PasswordFile::verify(std::string_view user, const crypto::SecretBytes& password) const {
   const auto entry = hashes_.find(user);
   const bool known = entry != hashes_.end();

@@ -64,6 +64,11 @@ struct ServerAuthConfig {
   /// Whether a user exists. An unknown user goes through the same challenges
   /// and fails the same way; a provider's Accept for them becomes a Reject.
   std::function<bool(std::string_view user)> user_exists = [](std::string_view) { return true; };
+  /// Whether `user` may complete a step by `method` ("publickey", "password",
+  /// "keyboard-interactive"): OpenSSH's PermitRootLogin, refused accounts.
+  /// Asked only once the step would succeed; a refusal fails exactly as a wrong
+  /// answer does (same reply, same delay). Empty: every method is permitted.
+  std::function<bool(std::string_view user, std::string_view method)> method_permitted;
   /// Sent once, before the first reply, if not empty (RFC 4252 §5.4).
   std::string banner;
   AuthLimits limits;
@@ -127,6 +132,7 @@ class ServerAuth {
   std::vector<std::string> next_steps() const;
   std::optional<std::string> step_for(std::string_view method) const;
   void complete_step(const std::string& step, std::string fingerprint, Instant now);
+  bool permitted(std::string_view method) const;
   void collect(Instant now);
   void apply(Outcome outcome, Instant now);
   void fail_attempt(std::string_view outcome, Instant now);

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "parley/connection/channel_handler.hpp"
+#include "parley/login/account.hpp"
 
 namespace parley::driver {
 
@@ -34,12 +37,22 @@ class ConnectionContext {
   std::unique_ptr<Impl> impl_;
 };
 
-/// How sessions run programs. Programs run as the user the server runs as, in
-/// its home directory, with the environment a login would have: HOME, USER,
-/// LOGNAME (that account's), SHELL, PATH, SSH_CONNECTION, SSH_CLIENT, (with a
-/// terminal) TERM and SSH_TTY, PARLEY_USER (the name the client logged in
-/// with), plus what the client set through the env allow-list.
+/// How sessions run programs. Programs run as the account `run_as` names for
+/// the user who logged in (without it: the account the server runs as), in that
+/// account's home directory, with the environment a login would have: HOME,
+/// USER, LOGNAME (that account's), SHELL, PATH, MAIL, SSH_CONNECTION,
+/// SSH_CLIENT, (with a terminal) TERM and SSH_TTY, PARLEY_USER (the name the
+/// client logged in with), plus what the client set through the env allow-list.
 struct ProcessOptions {
+  /// The account a session of `user` runs as; an error refuses the session
+  /// (and is logged). Empty: this process's own account, unchanged (an
+  /// application server). Taking on another account needs root.
+  std::function<std::expected<login::Account, std::string>(const std::string& user)> run_as;
+  /// Sessions with a terminal are written to utmp, wtmp and lastlog (a server
+  /// running as root, as sshd does).
+  bool login_records = false;
+  /// Lines about sessions for the server's log (refusals, records written).
+  std::function<void(std::string_view)> log;
   /// The shell for "shell" and for running "exec" commands (as `shell -c
   /// command`); empty: the login shell in the password database.
   std::string shell;

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/crypto/secret.hpp"
 
@@ -50,6 +51,9 @@ class PasswordFile {
 
   /// True if the file has an entry for `user`.
   bool has_user(std::string_view user) const;
+
+  /// The user names in the file, sorted.
+  std::vector<std::string> users() const;
 
   /// True only if `user` has an entry and `password` hashes to it. Runs
   /// crypt_rn(3) in all cases: for an unknown user it hashes against a fixed

@@ -69,11 +69,14 @@ bool os_account(std::string_view user) {
 /// start rather than fall back to anything.
 std::optional<std::string> missing_way_in(const AuthSettings& s, const ServerAuthConfig& config) {
   if (!config.chains.empty()) {
-    const bool question = std::any_of(config.chains.begin(), config.chains.end(), [](const auto& c) {
-      return std::find(c.begin(), c.end(), "keyboard-interactive:higher-or-lower") != c.end();
+    // A chain of nothing but the question has no user database: only --user names.
+    const bool question_alone = std::any_of(config.chains.begin(), config.chains.end(), [](const auto& c) {
+      return std::all_of(c.begin(), c.end(), [](const std::string& step) {
+        return step == "keyboard-interactive:higher-or-lower";
+      });
     });
-    if (question && s.users.empty())
-      return "keyboard-interactive:higher-or-lower lets in only the --user accounts: name at least one";
+    if (question_alone && s.users.empty())
+      return "keyboard-interactive:higher-or-lower alone lets in only the --user accounts: name at least one";
     return std::nullopt;
   }
   if (config.password || config.authorized_keys || config.keyboard_interactive) return std::nullopt;
@@ -169,6 +172,7 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
   const bool pam_named = std::any_of(s.methods.begin(), s.methods.end(), [](const std::string& m) {
     return m.find("keyboard-interactive:pam") != std::string::npos;
   });
+  std::string pam_service_name;
   if (pam_named || !s.pam_service.empty()) {
     parley::pam::PamConfig pam;
     pam.service = s.pam_service.empty() ? "parley" : s.pam_service;
@@ -177,6 +181,7 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
       spdlog::info("pam for {} from {}: {}", parley::auth::printable_for_log(user),
                    parley::auth::printable_for_log(peer), what);
     };
+    pam_service_name = pam.service;
     auto service = parley::pam::make_pam_service(std::move(pam));
     config->named_providers["pam"] = [service](const AttemptInfo&) {
       return parley::pam::make_pam_provider(service);
@@ -284,6 +289,7 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
   };
   BuiltAuth built;
   built.config = config;
+  built.pam_service = pam_service_name;
   if (s.as_root && !s.demo) {
     built.run_as = [session_user](const std::string& user) -> std::expected<parley::login::Account, std::string> {
       auto found = parley::login::find_account(user);

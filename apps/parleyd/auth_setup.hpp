@@ -60,6 +60,9 @@ struct BuiltAuth {
   /// Set when parleyd runs as root (and not for the demo, whose sessions are
   /// the built-in command shell).
   AccountResolver run_as;
+  /// The PAM service logins go through (--pam-service, or "parley" when a
+  /// chain names keyboard-interactive:pam); empty: no PAM.
+  std::string pam_service;
 };
 
 /// Builds the configuration. Fails closed: a configuration that leaves no

@@ -303,9 +303,12 @@ int run(const Flags& f) {
   std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = built->config;
   auto setup = std::make_shared<parleyd::SessionSetup>(*session_setup(f));
   if (built->run_as) {
-    // As root: each session runs as the account of the user who logged in.
+    // As root: each session runs as the account of the user who logged in,
+    // inside a PAM session when logins go through PAM (sshd's UsePAM).
     setup->process.run_as = built->run_as;
     setup->process.login_records = true;
+    setup->pam_service = built->pam_service;
+    setup->run_blocking = [](std::function<void()> job) { return password_pool.submit(std::move(job)); };
   }
   setup->process.log = [](std::string_view line) { spdlog::info("{}", line); };
   if (f.demo) {

@@ -2,10 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include "parley/auth/server_text.hpp"
 #include "parley/connection/command_shell.hpp"
+#include "parley/pam/pam_login.hpp"
 
 namespace parleyd {
 namespace {
@@ -73,6 +76,169 @@ class Welcome final : public parley::connection::ChannelHandler {
   bool pty_ = false;
 };
 
+/// One connection's PAM login session, shared with the worker job that opens
+/// it. Everything but `login`'s opening and closing happens on the
+/// connection's thread; the mutex guards what the worker touches.
+struct PamLoginState {
+  enum class Status { pending, ready, failed };
+  std::mutex mutex;
+  Status status = Status::pending;
+  std::unique_ptr<parley::pam::PamLogin> login;
+  std::string error;
+  /// Reaches the connection's thread; cleared (under the mutex) when the
+  /// connection ends, so a late worker never posts to a connection, or an
+  /// io_context, that is gone.
+  std::function<void(std::function<void()>)> post;
+  std::vector<std::function<void()>> waiters;  // connection thread only
+
+  void ready_on_connection_thread() {
+    auto run = std::move(waiters);
+    waiters.clear();
+    for (auto& w : run) w();
+  }
+};
+
+/// Held by the connection (inside its session factory): when the connection
+/// ends it cuts the worker's way back and closes the PAM session on the pool.
+struct PamLoginGuard {
+  std::shared_ptr<PamLoginState> state = std::make_shared<PamLoginState>();
+  parley::auth::BlockingRunner run_blocking;
+  std::string service;
+
+  void open(std::string user, std::string rhost) {
+    auto s = state;
+    std::string service_name = service;
+    const bool queued = run_blocking([s, service_name, user, rhost] {
+      auto opened = parley::pam::PamLogin::open(service_name, user, rhost);
+      if (opened)
+        spdlog::info("{}: PAM session opened for '{}'", rhost, printable_for_log(user, 64));
+      else
+        spdlog::warn("{}: PAM session for '{}' failed: {}", rhost, printable_for_log(user, 64), opened.error());
+      std::lock_guard lock(s->mutex);
+      if (opened) {
+        s->login = std::move(*opened);
+        s->status = PamLoginState::Status::ready;
+      } else {
+        s->error = opened.error();
+        s->status = PamLoginState::Status::failed;
+      }
+      if (s->post) s->post([s] { s->ready_on_connection_thread(); });
+    });
+    if (!queued) {
+      std::lock_guard lock(state->mutex);
+      state->status = PamLoginState::Status::failed;
+      state->error = "the worker pool is full";
+    }
+  }
+
+  ~PamLoginGuard() {
+    std::unique_ptr<parley::pam::PamLogin> login;
+    {
+      std::lock_guard lock(state->mutex);
+      state->post = nullptr;
+      state->waiters.clear();
+      login = std::move(state->login);
+    }
+    if (!login) return;
+    // pam_close_session may block: on the pool, or here if the pool refuses.
+    auto shared = std::make_shared<std::unique_ptr<parley::pam::PamLogin>>(std::move(login));
+    if (!run_blocking([shared] { shared->reset(); })) shared->reset();
+  }
+};
+
+/// A process session that starts only once the connection's PAM login session
+/// is open: the start request is answered at once, the program is started
+/// (with PAM's variables) when PAM is done, and input that arrives meanwhile is
+/// held without being consumed, so the client's window bounds it.
+class AfterPamLogin final : public parley::connection::ChannelHandler {
+ public:
+  AfterPamLogin(std::shared_ptr<PamLoginState> state, std::unique_ptr<ChannelHandler> inner)
+      : core_(std::make_shared<Core>(std::move(state), std::move(inner))) {}
+  ~AfterPamLogin() override { core_.reset(); }
+
+  bool attach(parley::connection::ChannelIo& io) override {
+    core_->io = &io;
+    return core_->inner->attach(io);
+  }
+  void on_data(parley::BytesView data) override {
+    if (core_->started) return core_->inner->on_data(data);
+    core_->held.insert(core_->held.end(), data.begin(), data.end());
+  }
+  void on_eof() override {
+    if (core_->started) return core_->inner->on_eof();
+    core_->eof = true;
+  }
+  void on_writable() override { core_->inner->on_writable(); }
+  void on_closed() override {
+    core_->io = nullptr;
+    core_->inner->on_closed();
+  }
+  bool on_pty(const parley::connection::PtyRequest& p) override { return core_->inner->on_pty(p); }
+  bool on_env(const parley::connection::EnvRequest& e) override { return core_->inner->on_env(e); }
+  void on_window_change(const parley::connection::WindowChange& w) override {
+    core_->inner->on_window_change(w);
+  }
+  bool on_signal(std::string_view name) override { return core_->inner->on_signal(name); }
+  bool on_start(const parley::connection::StartRequest& r) override {
+    if (core_->start_asked) return false;
+    core_->start_asked = true;
+    std::unique_lock lock(core_->state->mutex);
+    switch (core_->state->status) {
+      case PamLoginState::Status::ready:
+        lock.unlock();
+        return core_->start(r);
+      case PamLoginState::Status::failed:
+        return false;
+      case PamLoginState::Status::pending:
+        break;
+    }
+    core_->state->waiters.push_back([weak = std::weak_ptr<Core>(core_), r] {
+      if (auto c = weak.lock()) c->start_later(r);
+    });
+    return true;  // answered now; the program follows once PAM is done
+  }
+
+ private:
+  struct Core {
+    Core(std::shared_ptr<PamLoginState> s, std::unique_ptr<ChannelHandler> h)
+        : state(std::move(s)), inner(std::move(h)) {}
+    std::shared_ptr<PamLoginState> state;
+    std::unique_ptr<ChannelHandler> inner;
+    parley::connection::ChannelIo* io = nullptr;
+    bool start_asked = false, started = false, eof = false;
+    parley::Bytes held;
+
+    bool start(const parley::connection::StartRequest& r) {
+      for (const auto& entry : state->login->environment()) {
+        const auto eq = entry.find('=');
+        inner->on_env(parley::connection::EnvRequest{entry.substr(0, eq), entry.substr(eq + 1)});
+      }
+      if (!inner->on_start(r)) return false;
+      started = true;
+      if (!held.empty()) {
+        parley::Bytes data = std::move(held);
+        held.clear();
+        inner->on_data(data);
+      }
+      if (eof) inner->on_eof();
+      return true;
+    }
+    void start_later(const parley::connection::StartRequest& r) {
+      if (io == nullptr) return;
+      if (state->status == PamLoginState::Status::ready && start(r)) return;
+      const std::string why = "parleyd: the session could not start (" +
+                              (state->status == PamLoginState::Status::ready ? std::string("program")
+                                                                              : "PAM: " + state->error) +
+                              ")\r\n";
+      io->write_stderr(parley::as_bytes(why));
+      io->exit_status(1);
+      io->eof();
+      io->close();
+    }
+  };
+  std::shared_ptr<Core> core_;
+};
+
 }  // namespace
 
 std::unique_ptr<parley::connection::ChannelHandler> with_welcome(
@@ -125,10 +291,35 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
         event);
   };
   observer.on_channel = [peer](std::string_view line) { spdlog::info("{}: {}", peer, line); };
+  std::shared_ptr<PamLoginGuard> pam_login;
+  if (sessions && !sessions->pam_service.empty() && sessions->run_blocking) {
+    // sshd's UsePAM: the PAM session opens once the user is in, off this thread.
+    pam_login = std::make_shared<PamLoginGuard>();
+    pam_login->run_blocking = sessions->run_blocking;
+    pam_login->service = sessions->pam_service;
+    pam_login->state->post = [&context](std::function<void()> fn) { context.post(std::move(fn)); };
+    const std::string rhost = context.peer().address;
+    auto on_auth = std::move(observer.on_auth);
+    observer.on_auth = [on_auth, weak = std::weak_ptr<PamLoginGuard>(pam_login), rhost,
+                        peer](const parley::auth::AuthEvent& event) {
+      on_auth(event);
+      if (const auto* in = std::get_if<parley::auth::Authenticated>(&event))
+        if (auto guard = weak.lock()) {
+          spdlog::debug("{}: opening the PAM session", peer);
+          guard->open(in->user, rhost);
+        }
+    };
+  }
   conn->set_observer(std::move(observer));
   if (sessions) {
     parley::driver::SessionFactory factory;
-    if (sessions->command_shell) {
+    if (pam_login) {
+      factory = [pam_login, process = sessions->process](parley::driver::ConnectionContext& ctx,
+                                                         const std::string& user) {
+        return std::make_unique<AfterPamLogin>(pam_login->state,
+                                               parley::driver::make_process_session(ctx, process, user));
+      };
+    } else if (sessions->command_shell) {
       factory = [](parley::driver::ConnectionContext&, const std::string& user) {
         return parley::connection::make_command_shell(user);
       };

@@ -18,6 +18,12 @@ struct SessionSetup {
   std::string welcome;
   /// Sessions are the built-in command shell, never a process (the demo as root).
   bool command_shell = false;
+  /// As root with a PAM service (sshd's UsePAM): a PAM login session
+  /// (pam_acct_mgmt, pam_setcred, pam_open_session) is opened on `run_blocking`
+  /// once the user is in, every session waits for it and gets pam_getenvlist's
+  /// variables, and it is closed (on `run_blocking`) when the connection ends.
+  std::string pam_service;
+  parley::auth::BlockingRunner run_blocking;
 };
 
 /// Builds the Endpoint for a new connection. Logs key exchanges, one audit line

@@ -42,6 +42,7 @@ ConnectionContext::ConnectionContext(std::unique_ptr<Impl> impl) : impl_(std::mo
 ConnectionContext::~ConnectionContext() = default;
 const PeerInfo& ConnectionContext::peer() const { return impl_->peer; }
 const PeerInfo& ConnectionContext::local() const { return impl_->local; }
+void ConnectionContext::post(std::function<void()> fn) { asio::post(impl_->executor, std::move(fn)); }
 
 namespace {
 

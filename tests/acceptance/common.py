@@ -41,11 +41,33 @@ def mkpasswd(scheme, password):
     return r.stdout.decode().strip()
 
 
+# As root, parleyd runs the sessions of users that are not accounts of the system
+# (password files, keys/%u) as a session_user; the tests share this one.
+SESSION_USER = "parley-session-test"
+
+
+def session_user():
+    """The unprivileged account virtual users' sessions run as when the tests run as
+    root (created once, shell /bin/sh, home /); None when not root."""
+    if os.geteuid() != 0:
+        return None
+    if subprocess.run(["id", SESSION_USER], capture_output=True).returncode != 0:
+        r = subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/",
+                            "--shell", "/bin/sh", SESSION_USER], capture_output=True)
+        if r.returncode not in (0, 9):  # 9: made meanwhile by a test running in parallel
+            raise SystemExit(f"useradd {SESSION_USER}: {r.stderr.decode().strip()}")
+    return SESSION_USER
+
+
 def start_parleyd(parleyd, tmp, args, log_path):
-    """Starts parleyd on a free port with a fresh host key; returns (process, port)."""
+    """Starts parleyd on a free port with a fresh host key; returns (process, port).
+    As root, virtual users run as SESSION_USER unless `args` name a session user and
+    the configuration is not the demo."""
     key = os.path.join(tmp, "hostkey")
     if not os.path.exists(key):
         keygen(key)
+    if session_user() and "--session-user" not in args and "--demo" not in args:
+        args = [*args, "--session-user", SESSION_USER]
     proc = subprocess.Popen([parleyd, "--port", "0", "--host-key", key, *args],
                             stdout=subprocess.PIPE, stderr=open(log_path, "ab"))
     m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())

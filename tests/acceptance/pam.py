@@ -18,12 +18,14 @@ import time
 
 import pexpect
 
-from common import SSH, check, finish, start_parleyd, stop
+from common import SSH, check, finish, session_user, start_parleyd, stop
 
 PARLEYD, EXAMPLES, WRAPPER, MODULE_DIR, TEST_MODULE = map(os.path.abspath, sys.argv[1:6])
 PASSWORD = "pam-matrix-secret"
 PIN = "8642097531"
-USER = "nobody"  # pam_matrix's user must also exist for parleyd (getpwnam)
+# pam_matrix's user must also be an account parleyd lets log in (getpwnam, a
+# working shell): the tests' session user as root, else nobody.
+USER = session_user() or "nobody"
 
 
 def ssh(port, user, command="echo pam-ok-$((6*7))"):
@@ -76,7 +78,9 @@ def main():
             f.write(f"auth required {TEST_MODULE} mode=block\n"
                     f"auth required {matrix} passdb={passdb}\n"
                     f"auth required {TEST_MODULE} mode=ask colour=blue pin={PIN}\n"
-                    f"account required {TEST_MODULE} mode=account\n")
+                    f"account required {TEST_MODULE} mode=account\n"
+                    # As root parleyd opens a PAM session for the login (sshd's UsePAM).
+                    f"session required {matrix} passdb={passdb}\n")
         shutil.copy(os.path.join(EXAMPLES, "pam.conf"), tmp)
         env = dict(os.environ, LD_PRELOAD=WRAPPER, PAM_WRAPPER="1", PAM_WRAPPER_SERVICE_DIR=services,
                    PAM_WRAPPER_DISABLE_DEEPBIND="1", UID_WRAPPER_DISABLE_DEEPBIND="1",
@@ -120,7 +124,9 @@ def main():
         finally:
             stop(proc)
         log = open(os.path.join(tmp, "log")).read()
-        check("pam for nobody" in log and "accepted" in log, "PAM results are logged")
+        check(f"pam for {USER}" in log and "accepted" in log, "PAM results are logged")
+        check(f"PAM session opened for '{USER}'" in log or os.geteuid() != 0,
+              "as root, the login gets a PAM session (sshd's UsePAM)")
         leaked = [s for s in (PASSWORD, PIN) if s in log]
         check(not leaked, "no password or PIN in the trace log")
     finally:

@@ -96,7 +96,7 @@ def main():
         check(PASSWORD.encode() not in everything, "no password in the server's trace log or parley's -vvv output")
 
         # Batch mode with nothing to answer the demo's question: one clear line.
-        proc, port = start_parleyd(parleyd, tmp, [], log)
+        proc, port = start_parleyd(parleyd, tmp, ["--demo"], log)
         try:
             r = parley(exe, port, *base, "admin@127.0.0.1", "true")
             check(r.returncode == 255, f"batch mode, unanswered question: status 255 (got {r.returncode})")

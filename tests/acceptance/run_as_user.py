@@ -38,7 +38,8 @@ ROOT_PASSWORD = "r00t-only-in-this-file"
 PAM_SERVICE = "parley-run-as-test"
 PAM_FILE = f"/etc/pam.d/{PAM_SERVICE}"
 REPORT = ('id -un; echo "HOME=$HOME"; pwd; stat -c "%U:%G:%a" "$(tty)"; '
-          'cat /etc/shadow >/dev/null 2>&1; echo "shadow=$?"; echo "PU=$PARLEY_USER"')
+          'cat /etc/shadow >/dev/null 2>&1; echo "shadow=$?"; echo "PU=$PARLEY_USER"; '
+          'echo "PM=$PARLEY_PAM_MARK"')
 
 
 def ssh_base(port, opts=()):
@@ -91,6 +92,8 @@ def report_of(text):
             r["shadow"] = l[7:]
         elif l.startswith("PU="):
             r["parley_user"] = l[3:]
+        elif l.startswith("PM="):
+            r["pam_mark"] = l[3:]
         elif re.fullmatch(r"[^:\s]+:[^:\s]+:\d+", l):
             r["tty"] = l
         elif l.startswith("/"):
@@ -177,9 +180,21 @@ def os_users_checks(tmp, key, pub):
     set_password(PW_USER, PASSWORD)
     key_account = useradd(KEY_USER)
     install_key(key_account, pub)
+    # The session stack records when PAM opens and closes sessions (pam_exec) and
+    # sets a variable the sessions must see (pam_env, through pam_getenvlist).
+    hook_log = os.path.join(tmp, "pam-sessions.log")
+    hook = os.path.join(tmp, "pam-hook.sh")
+    with open(hook, "w") as f:
+        f.write(f'#!/bin/sh\necho "$PAM_TYPE $PAM_USER" >> {hook_log}\n')
+    os.chmod(hook, 0o755)
+    envfile = os.path.join(tmp, "pam-environment")
+    with open(envfile, "w") as f:
+        f.write("PARLEY_PAM_MARK=set-by-pam-env\n")
     with open(PAM_FILE, "w") as f:
         f.write("auth required pam_unix.so\naccount required pam_unix.so\n"
-                "session required pam_unix.so\n")
+                "session required pam_unix.so\n"
+                f"session optional pam_exec.so {hook}\n"
+                f"session required pam_env.so readenv=1 envfile={envfile} user_readenv=0\n")
     log_path = os.path.join(tmp, "parleyd-os.log")
     proc, port = start_parleyd(PARLEYD, tmp, ["--pam-service", PAM_SERVICE, "--authorized-keys",
                                               "%h/.ssh/authorized_keys", "--log-level", "debug"], log_path)
@@ -187,14 +202,27 @@ def os_users_checks(tmp, key, pub):
         # The password user, through PAM's pam_unix (keyboard-interactive).
         out, denied = password_run(port, PW_USER, PASSWORD, "keyboard-interactive", REPORT)
         check(not denied, "password user: pam_unix lets the right password in")
-        check_report(report_of(out), PW_USER, pw_account.pw_dir, "password user")
+        rep = report_of(out)
+        check_report(rep, PW_USER, pw_account.pw_dir, "password user")
+        check(rep.get("pam_mark") == "set-by-pam-env",
+              f"password user: the session has pam_env's variable (got {rep.get('pam_mark')!r})")
         out, denied = password_run(port, PW_USER, "wrong-" + PASSWORD, "keyboard-interactive", "true")
         check(denied, "password user: a wrong password is refused")
 
         # The key user, from ~/.ssh/authorized_keys.
         r = key_run(port, key, KEY_USER, REPORT)
         check(r.returncode == 0, f"key user: logged in (status {r.returncode}, {r.stderr.strip()!r})")
-        check_report(report_of(r.stdout), KEY_USER, key_account.pw_dir, "key user")
+        rep = report_of(r.stdout)
+        check_report(rep, KEY_USER, key_account.pw_dir, "key user")
+        check(rep.get("pam_mark") == "set-by-pam-env",
+              f"key user: a key login gets a PAM session too (got {rep.get('pam_mark')!r})")
+        time.sleep(0.5)
+        events = open(hook_log).read().split("\n") if os.path.exists(hook_log) else []
+        for user in (PW_USER, KEY_USER):
+            opened = f"open_session {user}" in events
+            closed = f"close_session {user}" in events
+            check(opened and closed and events.index(f"open_session {user}") < events.index(f"close_session {user}"),
+                  f"PAM opened {user}'s session before it ran and closed it after ({events})")
 
         # Files put with sftp belong to the user who put them.
         local = os.path.join(tmp, "payload.txt")

@@ -18,7 +18,7 @@ import time
 
 import pexpect
 
-from common import SSH, answer_question, check, finish, keygen, start_parleyd, stop
+from common import SSH, answer_question, check, finish, keygen, session_user, start_parleyd, stop
 
 PARLEYD = sys.argv[1]
 TMUX = "/usr/bin/tmux"
@@ -66,17 +66,19 @@ def exec_checks(port, key):
     check(r.returncode == 3, f"exec: exit status 3 (got {r.returncode})")
 
     # 2. The environment of a login.
-    # Logged in under another name: the program still runs as parleyd's account, so
-    # USER/LOGNAME/HOME are that account's, and PARLEY_USER is the login name.
+    # Logged in under a name that is no account of the system: the program runs as
+    # parleyd's account (as root: the session user), so USER/LOGNAME/HOME are that
+    # account's, and PARLEY_USER is the login name.
+    runs_as = pwd.getpwnam(session_user()) if session_user() else ME
     r = subprocess.run([*ssh_args(port, key, user="visitor"),
                         "echo $HOME; echo $USER; echo $SHELL; echo $PATH; echo $SSH_CONNECTION; "
                         "echo $LOGNAME; echo $PARLEY_USER"], capture_output=True, timeout=60)
     lines = r.stdout.decode(errors="replace").split("\n")
     lines += [""] * (7 - len(lines))
     home, user, shell, path, conn, logname, parley_user = lines[:7]
-    check(home == ME.pw_dir, f"env: HOME is the passwd home {ME.pw_dir} (got {home!r})")
-    check(user == ME.pw_name and logname == ME.pw_name,
-          f"env: USER and LOGNAME are the account's, {ME.pw_name} (got {user!r}, {logname!r})")
+    check(home == runs_as.pw_dir, f"env: HOME is the passwd home {runs_as.pw_dir} (got {home!r})")
+    check(user == runs_as.pw_name and logname == runs_as.pw_name,
+          f"env: USER and LOGNAME are the account's, {runs_as.pw_name} (got {user!r}, {logname!r})")
     check(parley_user == "visitor", f"env: PARLEY_USER is the login name (got {parley_user!r})")
     check(shell.startswith("/") and len(shell) > 1, f"env: SHELL is a nonempty absolute path (got {shell!r})")
     check("/usr/bin" in path.split(":"), f"env: PATH contains /usr/bin (got {path!r})")
@@ -164,8 +166,10 @@ def tmux_checks(port, key, tmp):
 
 
 def demo_checks(tmp):
-    """7. The demo: Higher or Lower for admin, then the welcome and a shell."""
-    proc, port = start_parleyd(PARLEYD, tmp, [], os.path.join(tmp, "demo.log"))
+    """7. The demo: Higher or Lower for admin, then the welcome and a shell: a system
+    shell run as parleyd's account, or as root the built-in command shell."""
+    as_root = os.geteuid() == 0
+    proc, port = start_parleyd(PARLEYD, tmp, ["--demo"], os.path.join(tmp, "demo.log"))
     try:
         child = pexpect.spawn(SSH, ["-F", "/dev/null", "-tt", "-p", str(port), "-o", "StrictHostKeyChecking=no",
                                     "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
@@ -173,13 +177,17 @@ def demo_checks(tmp):
                               timeout=20, env=dict(os.environ, TERM="dumb"))
         try:
             answer_question(child, right=True)
-            i = child.expect([re.escape("Welcome to parley. You answered the question; here is your shell."),
-                              pexpect.EOF, pexpect.TIMEOUT])
-            check(i == 0, "demo: the right answer gets the welcome line")
-            child.sendline("echo $((6*7))")
+            welcome = ("parley command shell. Type 'help'." if as_root else
+                       "Welcome to parley. You answered the question; here is your shell.")
+            i = child.expect([re.escape(welcome), pexpect.EOF, pexpect.TIMEOUT])
+            check(i == 0, f"demo: the right answer gets the welcome line ({welcome})")
+            if as_root:
+                child.send(b"echo 42\r")
+            else:
+                child.sendline("echo $((6*7))")
             i = child.expect([rb"\r\n42\r\n", pexpect.EOF, pexpect.TIMEOUT])
-            check(i == 0, "demo: the shell after the welcome runs echo $((6*7)) -> 42")
-            child.sendline("exit")
+            check(i == 0, "demo: the shell after the welcome echoes 42")
+            child.send(b"exit\r")
             i = child.expect([pexpect.EOF, pexpect.TIMEOUT])
             child.close()
             check(i == 0 and child.exitstatus == 0, f"demo: exit ends ssh with status 0 (got {child.exitstatus})")

@@ -93,6 +93,9 @@ TEST(ParleydConfig, ExampleFileLoadsWithTheValuesItShows) {
             (std::vector<std::vector<std::string>>{
                 {"publickey"}, {"password", "keyboard-interactive:higher-or-lower"}}));
   EXPECT_EQ(config->users, std::vector<std::string>{"admin"});
+  EXPECT_EQ(config->permit_root_login, "prohibit-password");
+  EXPECT_EQ(config->demo, false);
+  EXPECT_EQ(config->session.session_user, "parley-guest");
 
   EXPECT_EQ(config->limits.max_auth_tries, 6u);
   EXPECT_EQ(config->limits.login_grace_time, std::chrono::seconds(120));
@@ -150,6 +153,9 @@ void expect_all_defaults(const Config& config) {
   EXPECT_EQ(config.limits.max_requests, defaults.max_requests);
   EXPECT_EQ(config.limits.failure_delay, defaults.failure_delay);
   EXPECT_FALSE(config.session.shell);
+  EXPECT_FALSE(config.session.session_user);
+  EXPECT_FALSE(config.permit_root_login);
+  EXPECT_FALSE(config.demo);
   EXPECT_FALSE(config.session.sftp_server);
   EXPECT_FALSE(config.session.accept_env);
   EXPECT_FALSE(config.session.max_sessions);

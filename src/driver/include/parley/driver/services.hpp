@@ -31,6 +31,9 @@ class ConnectionContext {
 
   const PeerInfo& peer() const;
   const PeerInfo& local() const;
+  /// Runs `fn` on the connection's thread; callable from any thread while the
+  /// connection lives (a caller on another thread must make sure it does).
+  void post(std::function<void()> fn);
   Impl& impl() { return *impl_; }
 
  private:

@@ -42,10 +42,17 @@ def mkpasswd(scheme, password):
 
 
 def start_parleyd(parleyd, tmp, args, log_path):
-    """Starts parleyd on a free port with a fresh host key; returns (process, port)."""
+    """Starts parleyd on a free port with a fresh host key; returns (process, port).
+    Every test connects from 127.0.0.1, so unless `args` set them, the per-source
+    penalties are off and MaxStartups has no random early drop (as OpenSSH's own
+    regression tests run sshd); flood.py tests those limits."""
     key = os.path.join(tmp, "hostkey")
     if not os.path.exists(key):
         keygen(key)
+    if "--per-source-penalties" not in args:
+        args = [*args, "--per-source-penalties", "no"]
+    if "--max-startups" not in args:
+        args = [*args, "--max-startups", "1000"]
     proc = subprocess.Popen([parleyd, "--port", "0", "--host-key", key, *args],
                             stdout=subprocess.PIPE, stderr=open(log_path, "ab"))
     m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())

@@ -126,6 +126,7 @@ def main():
         # Per-source limits on: the flood holds at most 32 unauthenticated
         # connections, below MaxStartups' start, so 127.0.0.2 is never dropped.
         "--max-startups", "64:30:200", "--per-source-max-startups", "32",
+        "--per-source-penalties", "yes",  # OpenSSH's defaults
         "--max-queued-checks", str(MAX_QUEUED_CHECKS)], log)
     try:
         # The baseline: a login before the flood.

@@ -253,7 +253,9 @@ class Loader {
            l.count(i, 1, 16, l.config_.limits.max_checks_per_connection);
          }},
         {"max_queued_checks",
-         [](Loader& l, const Item& i) { l.count(i, 1, 1000000, l.config_.limits.max_queued_checks); }},
+         [](Loader& l, const Item& i) {
+           l.count(i, 1, 1000000, l.config_.limits.max_queued_checks);
+         }},
     };
     return keys;
   }

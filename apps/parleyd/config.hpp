@@ -51,8 +51,8 @@ struct Limits {
   unsigned per_source_netblock4 = 32;                  // per_source_netblock_size = "32:128"
   unsigned per_source_netblock6 = 128;
   parley::driver::PenaltyPolicy per_source_penalties;  // "crash:90 authfail:5 noauth:1 ..."
-  std::size_t max_checks_per_connection = 1;  // password/TOTP checks queued or running
-  std::size_t max_queued_checks = 1024;       // checks waiting for a worker, all connections
+  std::size_t max_checks_per_connection = 1;           // password/TOTP checks queued or running
+  std::size_t max_queued_checks = 1024;  // checks waiting for a worker, all connections
 };
 
 /// What sessions run and which variables clients may set, from [session].

@@ -386,9 +386,10 @@ int run(const Flags& f) {
   server.wait();
   signal_waiter.join();
   const auto checks = password_pool.stats();
-  spdlog::info("checks queued at most {} at once (bound {}), {} refused; {} connections refused "
-               "before authentication",
-               checks.high_water, checks.max_queued, checks.refused, server.refused_connections());
+  spdlog::info(
+      "checks queued at most {} at once (bound {}), {} refused; {} connections refused "
+      "before authentication",
+      checks.high_water, checks.max_queued, checks.refused, server.refused_connections());
   spdlog::info("stopped");
   return 0;
 }

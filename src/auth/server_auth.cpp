@@ -186,7 +186,8 @@ void ServerAuth::start_keyboard_interactive(std::string_view submethods, const B
                                             Instant now) {
   method_ = "keyboard-interactive";
   attempt_ = std::make_unique<Attempt>();
-  attempt_->info = AttemptInfo{*user_, *service_, peer_, split_commas(submethods), session_id, {}, {}};
+  attempt_->info =
+      AttemptInfo{*user_, *service_, peer_, split_commas(submethods), session_id, {}, {}};
   attempt_->info.completed = completed_;
   attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
   attempt_->step = *step_for("keyboard-interactive");
@@ -198,12 +199,14 @@ void ServerAuth::start_keyboard_interactive(std::string_view submethods, const B
     if (auto it = config_->named_providers.find(sub); it != config_->named_providers.end()) {
       attempt_->provider = it->second(attempt_->info);
     } else if (sub == "password" && config_->password) {
-      attempt_->provider = std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
+      attempt_->provider =
+          std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
     }
   } else if (config_->keyboard_interactive) {
     attempt_->provider = config_->keyboard_interactive(attempt_->info);
   } else if (config_->password) {
-    attempt_->provider = std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
+    attempt_->provider =
+        std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
   }
   if (!attempt_->provider) return fail_attempt("no-provider", now);
   attempt_->mailbox->wake = wake_;

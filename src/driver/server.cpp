@@ -50,10 +50,14 @@ SourceAddress source_address(const asio::ip::address& a) {
 PreauthEnd preauth_end(transport::PreauthState state, bool crashed) {
   if (crashed) return PreauthEnd::crash;
   switch (state) {
-    case transport::PreauthState::authenticated: return PreauthEnd::authenticated;
-    case transport::PreauthState::grace_exceeded: return PreauthEnd::grace_exceeded;
-    case transport::PreauthState::attempted: return PreauthEnd::authfail;
-    case transport::PreauthState::pending: break;
+    case transport::PreauthState::authenticated:
+      return PreauthEnd::authenticated;
+    case transport::PreauthState::grace_exceeded:
+      return PreauthEnd::grace_exceeded;
+    case transport::PreauthState::attempted:
+      return PreauthEnd::authfail;
+    case transport::PreauthState::pending:
+      break;
   }
   return PreauthEnd::noauth;
 }
@@ -99,8 +103,7 @@ struct Server::Impl {
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn, PeerInfo peer,
-                                       PeerInfo local,
-                                       std::optional<SourceLimiter::Ticket> ticket);
+                                       PeerInfo local, std::optional<SourceLimiter::Ticket> ticket);
   /// Adds `c` to the registry and counts it; false once stop() has begun.
   bool enroll(Connection* c);
   void remove(Connection* c);
@@ -221,8 +224,8 @@ asio::awaitable<void> Server::Impl::accept_loop() {
   }
 }
 
-asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn,
-                                                   PeerInfo peer, PeerInfo local,
+asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn, PeerInfo peer,
+                                                   PeerInfo local,
                                                    std::optional<SourceLimiter::Ticket> ticket) {
   // Outlives the endpoint, whose listener writes it.
   auto state = transport::PreauthState::pending;
@@ -237,8 +240,8 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
     std::unique_ptr<transport::Endpoint> endpoint = factory(context, transport::Clock::now());
     if (!endpoint) state = transport::PreauthState::authenticated;  // our refusal: no penalty
     if (endpoint && ticket) {
-      const bool reports = endpoint->set_preauth_listener(
-          [this, &state, t = *ticket](transport::PreauthState s) {
+      const bool reports =
+          endpoint->set_preauth_listener([this, &state, t = *ticket](transport::PreauthState s) {
             state = s;
             // An authenticated connection no longer counts toward MaxStartups.
             if (s == transport::PreauthState::authenticated) limiter->authenticated(t);

@@ -41,12 +41,23 @@ std::optional<Seconds> duration(std::string_view s) {
     double unit = 1;
     if (j < s.size()) {
       switch (s[j] | 0x20) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case 'w': unit = 604800; break;
-        default: return std::nullopt;
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
+        case 'w':
+          unit = 604800;
+          break;
+        default:
+          return std::nullopt;
       }
       ++j;
     }
@@ -58,11 +69,16 @@ std::optional<Seconds> duration(std::string_view s) {
 
 std::string_view reason_for(PreauthEnd how) {
   switch (how) {
-    case PreauthEnd::crash: return "penalty: caused crash";
-    case PreauthEnd::authfail: return "penalty: failed authentication";
-    case PreauthEnd::noauth: return "penalty: connections without attempting authentication";
-    case PreauthEnd::grace_exceeded: return "penalty: exceeded LoginGraceTime";
-    case PreauthEnd::authenticated: break;
+    case PreauthEnd::crash:
+      return "penalty: caused crash";
+    case PreauthEnd::authfail:
+      return "penalty: failed authentication";
+    case PreauthEnd::noauth:
+      return "penalty: connections without attempting authentication";
+    case PreauthEnd::grace_exceeded:
+      return "penalty: exceeded LoginGraceTime";
+    case PreauthEnd::authenticated:
+      break;
   }
   return "";
 }
@@ -108,7 +124,8 @@ std::string SourceAddress::to_string(unsigned bits) const {
 std::expected<MaxStartups, std::string> parse_max_startups(std::string_view text) {
   const auto parts = split(text, ":");
   const std::string bad = "MaxStartups '" + std::string(text) + "': ";
-  if (parts.size() != 1 && parts.size() != 3) return std::unexpected(bad + "want start:rate:full or a number");
+  if (parts.size() != 1 && parts.size() != 3)
+    return std::unexpected(bad + "want start:rate:full or a number");
   std::vector<std::size_t> v;
   for (auto p : parts) {
     auto n = number(p);
@@ -131,7 +148,8 @@ std::expected<MaxStartups, std::string> parse_max_startups(std::string_view text
   return m;
 }
 
-std::expected<std::pair<unsigned, unsigned>, std::string> parse_netblock_size(std::string_view text) {
+std::expected<std::pair<unsigned, unsigned>, std::string> parse_netblock_size(
+    std::string_view text) {
   const auto parts = split(text, ":");
   const std::string bad = "PerSourceNetBlockSize '" + std::string(text) + "': ";
   if (parts.empty() || parts.size() > 2) return std::unexpected(bad + "want v4bits[:v6bits]");
@@ -142,7 +160,8 @@ std::expected<std::pair<unsigned, unsigned>, std::string> parse_netblock_size(st
   return std::pair<unsigned, unsigned>(static_cast<unsigned>(*v4), static_cast<unsigned>(*v6));
 }
 
-std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text, PenaltyPolicy base) {
+std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
+                                                          PenaltyPolicy base) {
   PenaltyPolicy p = base;
   const std::string bad = "PerSourcePenalties '" + std::string(text) + "': ";
   for (auto token : split(text, " ,\t")) {
@@ -155,7 +174,8 @@ std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
       continue;
     }
     const std::size_t colon = token.find(':');
-    if (colon == std::string_view::npos) return std::unexpected(bad + "'" + std::string(token) + "' is not key:value");
+    if (colon == std::string_view::npos)
+      return std::unexpected(bad + "'" + std::string(token) + "' is not key:value");
     const std::string_view key = token.substr(0, colon);
     const std::string_view value = token.substr(colon + 1);
     auto set_time = [&](Seconds& field) -> bool {
@@ -171,23 +191,37 @@ std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
       return true;
     };
     auto set_overflow = [&](PenaltyOverflow& field) -> bool {
-      if (value == "permissive") field = PenaltyOverflow::permissive;
-      else if (value == "deny-all") field = PenaltyOverflow::deny_all;
-      else return false;
+      if (value == "permissive")
+        field = PenaltyOverflow::permissive;
+      else if (value == "deny-all")
+        field = PenaltyOverflow::deny_all;
+      else
+        return false;
       return true;
     };
     bool ok = false;
-    if (key == "crash") ok = set_time(p.crash);
-    else if (key == "authfail") ok = set_time(p.authfail);
-    else if (key == "noauth") ok = set_time(p.noauth);
-    else if (key == "grace-exceeded") ok = set_time(p.grace_exceeded);
-    else if (key == "max") ok = set_time(p.max);
-    else if (key == "min") ok = set_time(p.min);
-    else if (key == "max-sources4") ok = set_count(p.max_sources4);
-    else if (key == "max-sources6") ok = set_count(p.max_sources6);
-    else if (key == "overflow") ok = set_overflow(p.overflow);
-    else if (key == "overflow6") ok = set_overflow(p.overflow6);
-    else return std::unexpected(bad + "unknown key '" + std::string(key) + "'");
+    if (key == "crash")
+      ok = set_time(p.crash);
+    else if (key == "authfail")
+      ok = set_time(p.authfail);
+    else if (key == "noauth")
+      ok = set_time(p.noauth);
+    else if (key == "grace-exceeded")
+      ok = set_time(p.grace_exceeded);
+    else if (key == "max")
+      ok = set_time(p.max);
+    else if (key == "min")
+      ok = set_time(p.min);
+    else if (key == "max-sources4")
+      ok = set_count(p.max_sources4);
+    else if (key == "max-sources6")
+      ok = set_count(p.max_sources6);
+    else if (key == "overflow")
+      ok = set_overflow(p.overflow);
+    else if (key == "overflow6")
+      ok = set_overflow(p.overflow6);
+    else
+      return std::unexpected(bad + "unknown key '" + std::string(key) + "'");
     if (!ok) return std::unexpected(bad + "bad value for '" + std::string(key) + "'");
     p.enabled = true;
   }
@@ -196,11 +230,16 @@ std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
 
 std::string_view to_string(Refusal r) {
   switch (r) {
-    case Refusal::startups_full: return "past MaxStartups (full)";
-    case Refusal::startups_random_drop: return "past MaxStartups (random early drop)";
-    case Refusal::per_source: return "past PerSourceMaxStartups";
-    case Refusal::penalised: return "penalised source";
-    case Refusal::penalty_table_full: return "too many penalised addresses";
+    case Refusal::startups_full:
+      return "past MaxStartups (full)";
+    case Refusal::startups_random_drop:
+      return "past MaxStartups (random early drop)";
+    case Refusal::per_source:
+      return "past PerSourceMaxStartups";
+    case Refusal::penalised:
+      return "penalised source";
+    case Refusal::penalty_table_full:
+      return "too many penalised addresses";
   }
   return "?";
 }
@@ -228,15 +267,17 @@ bool SourceLimiter::drop_for_startups(std::size_t startups, Refusal& why) {
 }
 
 std::expected<SourceLimiter::Ticket, Refusal> SourceLimiter::admit(const SourceAddress& peer,
-                                                                    Instant now) {
+                                                                   Instant now) {
   std::lock_guard lock(mutex_);
   const SourceAddress block = netblock(peer);
   // A penalised source is refused first, before it can take a MaxStartups slot.
   if (limits_.penalties.enabled) {
     Table& t = peer.v6 ? v6_ : v4_;
     expire(t, now);
-    const std::size_t max_sources = peer.v6 ? limits_.penalties.max_sources6 : limits_.penalties.max_sources4;
-    const PenaltyOverflow overflow = peer.v6 ? limits_.penalties.overflow6 : limits_.penalties.overflow;
+    const std::size_t max_sources =
+        peer.v6 ? limits_.penalties.max_sources6 : limits_.penalties.max_sources4;
+    const PenaltyOverflow overflow =
+        peer.v6 ? limits_.penalties.overflow6 : limits_.penalties.overflow;
     if (overflow == PenaltyOverflow::deny_all && t.by_source.size() >= max_sources)
       return std::unexpected(Refusal::penalty_table_full);
     if (auto it = t.by_source.find(block); it != t.by_source.end() && it->second.active)
@@ -289,11 +330,20 @@ std::optional<PenaltyNotice> SourceLimiter::penalise(const SourceAddress& peer, 
   if (!p.enabled) return std::nullopt;
   Seconds amount{0};
   switch (how) {
-    case PreauthEnd::authenticated: return std::nullopt;
-    case PreauthEnd::crash: amount = p.crash; break;
-    case PreauthEnd::authfail: amount = p.authfail; break;
-    case PreauthEnd::noauth: amount = p.noauth; break;
-    case PreauthEnd::grace_exceeded: amount = p.grace_exceeded; break;
+    case PreauthEnd::authenticated:
+      return std::nullopt;
+    case PreauthEnd::crash:
+      amount = p.crash;
+      break;
+    case PreauthEnd::authfail:
+      amount = p.authfail;
+      break;
+    case PreauthEnd::noauth:
+      amount = p.noauth;
+      break;
+    case PreauthEnd::grace_exceeded:
+      amount = p.grace_exceeded;
+      break;
   }
   if (amount <= Seconds::zero()) return std::nullopt;
   const auto step = std::chrono::duration_cast<Instant::duration>(amount);
@@ -311,7 +361,8 @@ std::optional<PenaltyNotice> SourceLimiter::penalise(const SourceAddress& peer, 
   auto it = t.by_source.find(block);
   if (it == t.by_source.end()) {
     // deny-all: a full table takes no new sources (admit() refuses everyone instead).
-    if (t.by_source.size() >= max_sources && overflow == PenaltyOverflow::deny_all) return std::nullopt;
+    if (t.by_source.size() >= max_sources && overflow == PenaltyOverflow::deny_all)
+      return std::nullopt;
     // As srclimit.c, a first penalty is not capped by `max`; accrual is.
     Penalty fresh{now + step, step > threshold, reason};
     t.by_source.emplace(block, fresh);

@@ -838,10 +838,11 @@ TEST(ParleydConfig, PreauthenticationBounds) {
   EXPECT_EQ(defaults.limits.max_checks_per_connection, 1u);
   EXPECT_EQ(defaults.limits.max_queued_checks, 1024u);
 
-  const Config c = accepted(lines({"[limits]", "max_startups = '5:50:20'", "per_source_max_startups = 3",
-                                   "per_source_netblock_size = '24:64'",
-                                   "per_source_penalties = 'noauth:2 min:30s overflow6:deny-all'",
-                                   "max_checks_per_connection = 2", "max_queued_checks = 64"}));
+  const Config c =
+      accepted(lines({"[limits]", "max_startups = '5:50:20'", "per_source_max_startups = 3",
+                      "per_source_netblock_size = '24:64'",
+                      "per_source_penalties = 'noauth:2 min:30s overflow6:deny-all'",
+                      "max_checks_per_connection = 2", "max_queued_checks = 64"}));
   EXPECT_EQ(c.limits.max_startups.start, 5u);
   EXPECT_EQ(c.limits.max_startups.rate, 50u);
   EXPECT_EQ(c.limits.max_startups.full, 20u);

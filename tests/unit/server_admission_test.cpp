@@ -2,12 +2,11 @@
 // SourceLimiter are closed at accept before the server sends a byte, endpoints
 // report their pre-authentication phase, and a penalty is told once.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <mutex>
@@ -58,7 +57,8 @@ class Phased final : public transport::Endpoint {
     const std::string text(data.begin(), data.end());
     if (text.find("auth") != std::string::npos && listener_)
       listener_(transport::PreauthState::authenticated);
-    if (text.find("try") != std::string::npos && listener_) listener_(transport::PreauthState::attempted);
+    if (text.find("try") != std::string::npos && listener_)
+      listener_(transport::PreauthState::attempted);
   }
   void peer_closed(transport::Instant) override { closed_ = true; }
   void on_time(transport::Instant) override {}
@@ -96,7 +96,9 @@ struct Fixture {
       notices.push_back(n);
     };
     server = std::make_unique<driver::Server>(
-        options, [phased](const driver::PeerInfo&, transport::Instant now) -> std::unique_ptr<transport::Endpoint> {
+        options,
+        [phased](const driver::PeerInfo&,
+                 transport::Instant now) -> std::unique_ptr<transport::Endpoint> {
           if (phased) return std::make_unique<Phased>();
           static crypto::SystemRandom rng;
           auto config = test::default_configs().second;

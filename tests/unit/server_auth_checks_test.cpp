@@ -29,7 +29,9 @@ Bytes kbdint_request(std::string_view user) {
   Bytes p;
   wire::Writer w(p);
   w.byte(transport::msg::userauth_request).string(user).string(std::string_view("ssh-connection"));
-  w.string(std::string_view("keyboard-interactive")).string(std::string_view{}).string(std::string_view{});
+  w.string(std::string_view("keyboard-interactive"))
+      .string(std::string_view{})
+      .string(std::string_view{});
   return p;
 }
 
@@ -132,7 +134,7 @@ TEST(PreauthChecks, AConnectionHoldsAtMostOneQueuedOrRunningCheck) {
   c.config->limits.max_failures = 1000;
   c.feed(password_request("alice", "guess 1"));
   c.feed(password_request("alice", "guess 2"));  // aborts 1; 1 still holds the slot
-  EXPECT_EQ(c.queue.size(), 1u);                  // 2 failed closed instead of queueing
+  EXPECT_EQ(c.queue.size(), 1u);                 // 2 failed closed instead of queueing
   EXPECT_EQ(c.last_sent(), transport::msg::userauth_failure);
   for (int i = 0; i < 50; ++i) c.feed(password_request("alice", "guess n"));
   EXPECT_EQ(c.queue.size(), 1u);
@@ -161,11 +163,18 @@ TEST(PreauthChecks, ProvidersGetTheAttemptsBoundedCancellableRunner) {
   c.config->password = nullptr;
   auto ran = std::make_shared<int>(0);
   struct Blocking final : KeyboardInteractiveProvider {
-    explicit Blocking(AttemptInfo info, std::shared_ptr<int> ran) : info_(std::move(info)), ran_(std::move(ran)) {}
+    explicit Blocking(AttemptInfo info, std::shared_ptr<int> ran)
+        : info_(std::move(info)), ran_(std::move(ran)) {}
     std::string_view name() const override { return "blocking"; }
-    void start(const AttemptInfo&, Responder r) override { r(Challenge{"", "", {Prompt{"Code: ", false}}}); }
+    void start(const AttemptInfo&, Responder r) override {
+      r(Challenge{"", "", {Prompt{"Code: ", false}}});
+    }
     void answer(std::vector<crypto::SecretBytes>, Responder r) override {
-      if (!info_.run_blocking([ran = ran_, r] { ++*ran; r(Reject{}); })) r(Reject{});
+      if (!info_.run_blocking([ran = ran_, r] {
+            ++*ran;
+            r(Reject{});
+          }))
+        r(Reject{});
     }
     AttemptInfo info_;
     std::shared_ptr<int> ran_;
@@ -212,7 +221,8 @@ TEST(PreauthPhase, ReportsAttemptThenSuccess) {
   Checks c;
   c.feed(password_request("alice", "correct horse"));
   c.run_queue();
-  EXPECT_EQ(c.phases, (std::vector<PreauthState>{PreauthState::attempted, PreauthState::authenticated}));
+  EXPECT_EQ(c.phases,
+            (std::vector<PreauthState>{PreauthState::attempted, PreauthState::authenticated}));
 }
 
 TEST(PreauthPhase, ReportsLoginGraceExceeded) {

@@ -131,8 +131,8 @@ TEST(SourceLimiter, NetBlockSizeGroupsIPv4ByPrefix) {
   limits.netblock4 = 24;
   SourceLimiter limiter(limits, rng.fn());
   ASSERT_TRUE(limiter.admit(addr("198.51.100.7"), t0));
-  EXPECT_FALSE(limiter.admit(addr("198.51.100.200"), t0));  // same /24
-  EXPECT_TRUE(limiter.admit(addr("198.51.101.7"), t0));     // next /24
+  EXPECT_FALSE(limiter.admit(addr("198.51.100.200"), t0));       // same /24
+  EXPECT_TRUE(limiter.admit(addr("198.51.101.7"), t0));          // next /24
   EXPECT_FALSE(limiter.admit(addr("::ffff:198.51.100.9"), t0));  // IPv4-mapped is IPv4
 }
 
@@ -262,7 +262,7 @@ TEST(SourceLimiter, PenaltyOverflowDenyAllRefusesEveryoneOfThatFamily) {
   auto refused = limiter.admit(addr("203.0.113.9"), t0);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error(), Refusal::penalty_table_full);
-  EXPECT_TRUE(limiter.admit(addr("2001:db8::1"), t0));  // overflow6 is permissive
+  EXPECT_TRUE(limiter.admit(addr("2001:db8::1"), t0));       // overflow6 is permissive
   EXPECT_TRUE(limiter.admit(addr("203.0.113.9"), t0 + 2s));  // both expired
 }
 
@@ -275,7 +275,8 @@ TEST(SourceLimiter, PenaltyNoticesAreRateLimited) {
     if (limiter.penalise(a, PreauthEnd::crash, t0)) ++given;
   }
   EXPECT_EQ(given, SourceLimiter::notices_per_window);
-  auto later = limiter.penalise(addr("10.1.0.1"), PreauthEnd::crash, t0 + SourceLimiter::notice_window);
+  auto later =
+      limiter.penalise(addr("10.1.0.1"), PreauthEnd::crash, t0 + SourceLimiter::notice_window);
   ASSERT_TRUE(later);
   EXPECT_EQ(later->suppressed, 50 - SourceLimiter::notices_per_window);
 }

@@ -86,10 +86,12 @@ struct SourceLimits {
 /// "10:30:100" or "10" (start = full). Errors name the bad part.
 std::expected<MaxStartups, std::string> parse_max_startups(std::string_view text);
 /// "32:128" or "24" (IPv4 only).
-std::expected<std::pair<unsigned, unsigned>, std::string> parse_netblock_size(std::string_view text);
+std::expected<std::pair<unsigned, unsigned>, std::string> parse_netblock_size(
+    std::string_view text);
 /// "yes", "no", or space/comma-separated "crash:90 authfail:5s max:10m overflow:deny-all ...";
 /// keys not named keep their value in `base`.
-std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text, PenaltyPolicy base = {});
+std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
+                                                          PenaltyPolicy base = {});
 
 /// Why a connection was refused at accept.
 enum class Refusal {
@@ -163,7 +165,9 @@ class SourceLimiter {
   };
 
   SourceAddress netblock(const SourceAddress& a) const;
-  unsigned bits(const SourceAddress& a) const { return a.v6 ? limits_.netblock6 : limits_.netblock4; }
+  unsigned bits(const SourceAddress& a) const {
+    return a.v6 ? limits_.netblock6 : limits_.netblock4;
+  }
   bool drop_for_startups(std::size_t startups, Refusal& why);
   void expire(Table& t, Instant now);
   std::optional<PenaltyNotice> notice(const SourceAddress& source, std::string_view reason,

@@ -53,10 +53,13 @@ def first_bytes(source, port):
         return b""
 
 
-def password_flooder(port, stats, lock):
+def password_flooder(port, stats, lock, queued):
     """One connection: key exchange, then 128 password requests back to back."""
     try:
-        sock = connect_from(FLOOD, port, timeout=20)
+        try:
+            sock = connect_from(FLOOD, port, timeout=20)
+        finally:
+            queued.release()  # in parleyd's accept queue ahead of the no-auth flood
         t = paramiko.Transport(sock)
         t.start_client(timeout=20)
     except Exception:  # refused at accept (or penalised): counted, not an error
@@ -136,12 +139,18 @@ def main():
         lock = threading.Lock()
         pw = {"connected": 0, "refused": 0, "requests": 0, "cut": 0}
         na = {"served": 0, "refused": 0}
-        flooders = [threading.Thread(target=password_flooder, args=(port, pw, lock))
+        queued = threading.Semaphore(0)
+        flooders = [threading.Thread(target=password_flooder, args=(port, pw, lock, queued))
                     for _ in range(PASSWORD_FLOODERS)]
-        flooders += [threading.Thread(target=noauth_flooder, args=(port, NOAUTH_CONNECTIONS // 25, na, lock))
-                     for _ in range(25)]
         for t in flooders:
             t.start()
+        for _ in range(PASSWORD_FLOODERS):
+            queued.acquire(timeout=30)
+        noauth = [threading.Thread(target=noauth_flooder, args=(port, NOAUTH_CONNECTIONS // 25, na, lock))
+                  for _ in range(25)]
+        for t in noauth:
+            t.start()
+        flooders += noauth
         # Logins spread over the flood, each timed.
         times = []
         while any(t.is_alive() for t in flooders) or len(times) < 5:

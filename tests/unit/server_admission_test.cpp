@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "parley/driver/server.hpp"
@@ -57,6 +59,8 @@ class Phased final : public transport::Endpoint {
     const std::string text(data.begin(), data.end());
     if (text.find("auth") != std::string::npos && listener_)
       listener_(transport::PreauthState::authenticated);
+    if (text.find("late") != std::string::npos && listener_)
+      listener_(transport::PreauthState::grace_exceeded);
     if (text.find("try") != std::string::npos && listener_)
       listener_(transport::PreauthState::attempted);
   }
@@ -189,6 +193,50 @@ TEST(ServerAdmission, AFailedAttemptIsPenalisedAsAuthfail) {
   f.settle();
   ASSERT_EQ(f.notice_count(), 1u);
   EXPECT_EQ(f.notices[0].reason, "penalty: failed authentication");
+}
+
+TEST(ServerAdmission, ExceedingTheLoginGraceTimeIsPenalisedAsGraceExceeded) {
+  driver::SourceLimits limits;
+  limits.penalties.grace_exceeded = driver::Seconds(40);
+  Fixture f(limits);
+  const int a = connect_loopback(f.server->port());
+  EXPECT_EQ(first_line(a), "hello\r\n");
+  ASSERT_EQ(::send(a, "late", 4, 0), 4);
+  std::this_thread::sleep_for(100ms);
+  ::close(a);
+  f.settle();
+  ASSERT_EQ(f.notice_count(), 1u);
+  EXPECT_EQ(f.notices[0].reason, "penalty: exceeded LoginGraceTime");
+  EXPECT_DOUBLE_EQ(f.notices[0].duration.count(), 40.0);
+}
+
+TEST(ServerAdmission, AConnectionWhoseCodeFailsIsPenalisedAsACrash) {
+  driver::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.source_limits = driver::SourceLimits{};
+  std::atomic<int> notices{0};
+  std::string reason;
+  options.on_penalty = [&](const driver::PenaltyNotice& n) {
+    reason = std::string(n.reason);
+    ++notices;
+  };
+  driver::Server server(
+      options,
+      [](const driver::PeerInfo&, transport::Instant) -> std::unique_ptr<transport::Endpoint> {
+        throw std::runtime_error("bug");
+      });
+  ASSERT_TRUE(server.start());
+  const int a = connect_loopback(server.port());
+  EXPECT_EQ(first_line(a), "");
+  ::close(a);
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  while (notices == 0 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(notices.load(), 1);
+  EXPECT_EQ(reason, "penalty: caused crash");  // crash:90 is past min:15 at once
+  const int b = connect_loopback(server.port());
+  EXPECT_EQ(first_line(b), "");
+  ::close(b);
 }
 
 TEST(ServerAdmission, AnAuthenticatedConnectionIsNotPenalised) {

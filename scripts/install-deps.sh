@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   openssh-client openssh-server
-  python3 python3-pexpect python3-asyncssh whois
+  python3 python3-pexpect python3-asyncssh python3-paramiko whois
   liboath-dev oathtool libpam-oath
   libqrencode-dev qrencode zbar-tools imagemagick
   libpam0g-dev libpam-wrapper libpamtest0-dev python3-pypamtest libpam-google-authenticator

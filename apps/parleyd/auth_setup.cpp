@@ -165,8 +165,13 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
     };
     spdlog::info("totp secrets: {}", totp->store->describe());
     std::shared_ptr<const parley::otp::TotpProviderConfig> shared = totp;
-    config->named_providers["totp"] = [shared](const AttemptInfo&) {
-      return std::make_unique<parley::otp::TotpProvider>(shared);
+    config->named_providers["totp"] = [shared](const AttemptInfo& attempt) {
+      if (!attempt.run_blocking) return std::make_unique<parley::otp::TotpProvider>(shared);
+      // The store runs on the attempt's runner: bounded per connection, and
+      // dropped before it runs if the attempt is aborted.
+      auto own = std::make_shared<parley::otp::TotpProviderConfig>(*shared);
+      own->run = attempt.run_blocking;
+      return std::make_unique<parley::otp::TotpProvider>(std::move(own));
     };
   }
   const bool pam_named = std::any_of(s.methods.begin(), s.methods.end(), [](const std::string& m) {

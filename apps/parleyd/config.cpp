@@ -226,6 +226,45 @@ class Loader {
            if (auto v = l.integer(i, 0, 10000))
              l.config_.limits.failure_delay = std::chrono::milliseconds(*v);
          }},
+        {"max_startups",
+         [](Loader& l, const Item& i) {
+           auto s = l.string(i);
+           if (!s) return;
+           auto m = parley::driver::parse_max_startups(*s);
+           if (!m) return l.fail(i.line, i.name + ": " + m.error());
+           l.config_.limits.max_startups = *m;
+         }},
+        {"per_source_max_startups",
+         [](Loader& l, const Item& i) {
+           std::size_t n = 0;
+           if (auto v = l.integer(i, 1, 1000000)) n = static_cast<std::size_t>(*v);
+           if (n != 0) l.config_.limits.per_source_max_startups = n;
+         }},
+        {"per_source_netblock_size",
+         [](Loader& l, const Item& i) {
+           auto s = l.string(i);
+           if (!s) return;
+           auto n = parley::driver::parse_netblock_size(*s);
+           if (!n) return l.fail(i.line, i.name + ": " + n.error());
+           l.config_.limits.per_source_netblock4 = n->first;
+           l.config_.limits.per_source_netblock6 = n->second;
+         }},
+        {"per_source_penalties",
+         [](Loader& l, const Item& i) {
+           auto s = l.string(i);
+           if (!s) return;
+           auto p = parley::driver::parse_penalties(*s);
+           if (!p) return l.fail(i.line, i.name + ": " + p.error());
+           l.config_.limits.per_source_penalties = *p;
+         }},
+        {"max_checks_per_connection",
+         [](Loader& l, const Item& i) {
+           l.count(i, 1, 16, l.config_.limits.max_checks_per_connection);
+         }},
+        {"max_queued_checks",
+         [](Loader& l, const Item& i) {
+           l.count(i, 1, 1000000, l.config_.limits.max_queued_checks);
+         }},
     };
     return keys;
   }

@@ -15,6 +15,7 @@
 
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/packet_cipher.hpp"
+#include "parley/driver/source_limiter.hpp"
 #include "parley/transport/algorithms.hpp"
 
 namespace parleyd {
@@ -42,6 +43,16 @@ struct Limits {
   std::size_t max_rounds = 16;                   // keyboard-interactive rounds in one attempt
   std::size_t max_requests = 128;                // userauth requests in one connection
   std::chrono::milliseconds failure_delay{300};  // pause before each failure reply
+
+  // Pre-authentication bounds, as sshd's options of the same names (whose
+  // syntax the strings take); defaults are OpenSSH 9.8's.
+  parley::driver::MaxStartups max_startups;            // max_startups = "10:30:100"
+  std::optional<std::size_t> per_source_max_startups;  // none
+  unsigned per_source_netblock4 = 32;                  // per_source_netblock_size = "32:128"
+  unsigned per_source_netblock6 = 128;
+  parley::driver::PenaltyPolicy per_source_penalties;  // "crash:90 authfail:5 noauth:1 ..."
+  std::size_t max_checks_per_connection = 1;           // password/TOTP checks queued or running
+  std::size_t max_queued_checks = 1024;  // checks waiting for a worker, all connections
 };
 
 /// What sessions run and which variables clients may set, from [session].

@@ -70,6 +70,9 @@ struct Flags {
   std::string allow_tcp_forwarding = "no";
   std::vector<std::string> permit_open, permit_listen;
   bool gateway_ports = false;
+  // Pre-authentication bounds (sshd's MaxStartups, PerSource*); over [limits].
+  std::optional<std::string> max_startups, per_source_netblock_size, per_source_penalties;
+  std::optional<std::size_t> per_source_max_startups, max_checks_per_connection, max_queued_checks;
 };
 
 /// Welcome shown at the start of the demo's shell sessions.
@@ -212,6 +215,46 @@ void raise_descriptor_limit() {
   spdlog::debug("open-file limit {}", static_cast<unsigned long long>(lim.rlim_cur));
 }
 
+/// The pre-authentication bounds: [limits] with the flags over it.
+struct PreauthBounds {
+  driver::SourceLimits sources;
+  std::size_t max_checks_per_connection = 1;
+  std::size_t max_queued_checks = 1024;
+};
+
+std::expected<PreauthBounds, std::string> preauth_bounds(const Flags& f) {
+  const parleyd::Limits l = f.file ? f.file->limits : parleyd::Limits{};
+  PreauthBounds b;
+  b.sources.max_startups = l.max_startups;
+  b.sources.per_source_max_startups = l.per_source_max_startups;
+  b.sources.netblock4 = l.per_source_netblock4;
+  b.sources.netblock6 = l.per_source_netblock6;
+  b.sources.penalties = l.per_source_penalties;
+  b.max_checks_per_connection = l.max_checks_per_connection;
+  b.max_queued_checks = l.max_queued_checks;
+  if (f.max_startups) {
+    auto m = driver::parse_max_startups(*f.max_startups);
+    if (!m) return std::unexpected("--max-startups: " + m.error());
+    b.sources.max_startups = *m;
+  }
+  if (f.per_source_max_startups) b.sources.per_source_max_startups = *f.per_source_max_startups;
+  if (f.per_source_netblock_size) {
+    auto n = driver::parse_netblock_size(*f.per_source_netblock_size);
+    if (!n) return std::unexpected("--per-source-netblock-size: " + n.error());
+    b.sources.netblock4 = n->first;
+    b.sources.netblock6 = n->second;
+  }
+  if (f.per_source_penalties) {
+    // As sshd_config: keys not named keep their default.
+    auto p = driver::parse_penalties(*f.per_source_penalties, b.sources.penalties);
+    if (!p) return std::unexpected("--per-source-penalties: " + p.error());
+    b.sources.penalties = *p;
+  }
+  if (f.max_checks_per_connection) b.max_checks_per_connection = *f.max_checks_per_connection;
+  if (f.max_queued_checks) b.max_queued_checks = *f.max_queued_checks;
+  return b;
+}
+
 int run(const Flags& f) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
   spdlog::set_level(spdlog::level::from_str(f.log_level));
@@ -258,8 +301,18 @@ int run(const Flags& f) {
   options.threads = f.threads;
   // One configuration shared by every connection.
   auto shared_config = std::make_shared<const transport::TransportConfig>(config);
+  auto bounds = preauth_bounds(f);
+  if (!bounds) {
+    std::cerr << "parleyd: " << bounds.error() << "\n";
+    return exit_usage;
+  }
+  options.source_limits = bounds->sources;
+  options.on_penalty = [](const driver::PenaltyNotice& n) {
+    spdlog::info("source {} penalised for {:.0f} s: {}{}", n.netblock, n.duration.count(), n.reason,
+                 n.suppressed ? " (" + std::to_string(n.suppressed) + " more not logged)" : "");
+  };
   // Password checks (deliberately slow hashes) run here, never on an I/O thread.
-  static parley::driver::WorkerPool password_pool(2, 1024);
+  static parley::driver::WorkerPool password_pool(2, bounds->max_queued_checks);
   parleyd::AuthSettings auth;
   auth.password_file = f.password_file;
   auth.authorized_keys = f.authorized_keys;
@@ -293,6 +346,7 @@ int run(const Flags& f) {
   if (f.totp_window) auth.totp_window = *f.totp_window;
   if (f.max_auth_tries) auth.limits.max_failures = *f.max_auth_tries;
   if (f.login_grace_time) auth.limits.login_grace = std::chrono::seconds(*f.login_grace_time);
+  auth.limits.max_pending_checks = bounds->max_checks_per_connection;
   auto built = parleyd::build_auth_config(auth, rng, [](std::function<void()> job) {
     return password_pool.submit(std::move(job));
   });
@@ -352,6 +406,11 @@ int run(const Flags& f) {
   });
   server.wait();
   signal_waiter.join();
+  const auto checks = password_pool.stats();
+  spdlog::info(
+      "checks queued at most {} at once (bound {}), {} refused; {} connections refused "
+      "before authentication",
+      checks.high_water, checks.max_queued, checks.refused, server.refused_connections());
   spdlog::info("stopped");
   return 0;
 }
@@ -416,6 +475,26 @@ int main(int argc, char** argv) {
   app.add_option("--login-grace-time", f.login_grace_time,
                  "Seconds to complete authentication (default 120)")
       ->check(CLI::Range(1, 3600));
+  app.add_option("--max-startups", f.max_startups,
+                 "Unauthenticated connections as sshd's MaxStartups start:rate:full (default "
+                 "10:30:100)")
+      ->type_name("S:R:F");
+  app.add_option("--per-source-max-startups", f.per_source_max_startups,
+                 "Unauthenticated connections per source netblock (default: no limit)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--per-source-netblock-size", f.per_source_netblock_size,
+                 "Prefix lengths grouping addresses into a source, V4[:V6] (default 32:128)")
+      ->type_name("V4:V6");
+  app.add_option("--per-source-penalties", f.per_source_penalties,
+                 "sshd's PerSourcePenalties, e.g. 'authfail:5 noauth:1 min:15' or 'no' "
+                 "(default crash:90 authfail:5 noauth:1 grace-exceeded:10 max:600 min:15)")
+      ->type_name("LIST");
+  app.add_option("--max-checks-per-connection", f.max_checks_per_connection,
+                 "Password/TOTP checks one connection may have queued or running (default 1)")
+      ->check(CLI::Range(1, 16));
+  app.add_option("--max-queued-checks", f.max_queued_checks,
+                 "Password/TOTP checks waiting for a worker, all connections (default 1024)")
+      ->check(CLI::Range(1, 1000000));
   app.add_option("--shell", f.shell, "Shell for sessions (default: the login shell of this user)")
       ->type_name("PATH");
   app.add_option("--sftp-server", f.sftp_server,

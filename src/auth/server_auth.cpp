@@ -105,6 +105,7 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
   user_ = user;
   service_ = service;
   abort_attempt();
+  if (method != "none") preauth(transport::PreauthState::attempted);
 
   if (!banner_sent_ && !config_->banner.empty()) {
     Bytes banner;
@@ -153,7 +154,7 @@ class PasswordMethod final : public KeyboardInteractiveProvider {
       : config_(config), password_(std::move(password)) {}
   std::string_view name() const override { return "password"; }
   void start(const AttemptInfo& attempt, Responder respond) override {
-    PasswordProvider::check(config_.password, config_.run_blocking, attempt.user,
+    PasswordProvider::check(config_.password, attempt.run_blocking, attempt.user,
                             std::move(password_), std::move(respond));
   }
   void answer(std::vector<crypto::SecretBytes>, Responder respond) override { respond(Reject{}); }
@@ -171,7 +172,8 @@ bool ServerAuth::keyboard_interactive_offered() const {
 
 void ServerAuth::start_password(crypto::SecretBytes password, Instant now) {
   attempt_ = std::make_unique<Attempt>();
-  attempt_->info = AttemptInfo{*user_, *service_, peer_, {}, session_id_, {}};
+  attempt_->info = AttemptInfo{*user_, *service_, peer_, {}, session_id_, {}, {}};
+  attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
   attempt_->provider = std::make_unique<PasswordMethod>(*config_, std::move(password));
   attempt_->step = *step_for("password");
   attempt_->mailbox->wake = wake_;
@@ -184,8 +186,10 @@ void ServerAuth::start_keyboard_interactive(std::string_view submethods, const B
                                             Instant now) {
   method_ = "keyboard-interactive";
   attempt_ = std::make_unique<Attempt>();
-  attempt_->info = AttemptInfo{*user_, *service_, peer_, split_commas(submethods), session_id, {}};
+  attempt_->info =
+      AttemptInfo{*user_, *service_, peer_, split_commas(submethods), session_id, {}, {}};
   attempt_->info.completed = completed_;
+  attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
   attempt_->step = *step_for("keyboard-interactive");
   // A chain step "keyboard-interactive:NAME" chooses the provider; the client's
   // submethods are only a hint (RFC 4256 §3.1) and do not.
@@ -195,12 +199,14 @@ void ServerAuth::start_keyboard_interactive(std::string_view submethods, const B
     if (auto it = config_->named_providers.find(sub); it != config_->named_providers.end()) {
       attempt_->provider = it->second(attempt_->info);
     } else if (sub == "password" && config_->password) {
-      attempt_->provider = std::make_unique<PasswordProvider>(config_->password, config_->run_blocking);
+      attempt_->provider =
+          std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
     }
   } else if (config_->keyboard_interactive) {
     attempt_->provider = config_->keyboard_interactive(attempt_->info);
   } else if (config_->password) {
-    attempt_->provider = std::make_unique<PasswordProvider>(config_->password, config_->run_blocking);
+    attempt_->provider =
+        std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
   }
   if (!attempt_->provider) return fail_attempt("no-provider", now);
   attempt_->mailbox->wake = wake_;
@@ -363,6 +369,7 @@ void ServerAuth::complete_step(const std::string& step, std::string fingerprint,
   for (const auto& chain : chains_) {
     if (chain == completed_steps_) {
       done_ = true;
+      preauth(transport::PreauthState::authenticated);
       out_.push_back(Bytes{transport::msg::userauth_success});
       events_.push_back(Authenticated{*user_, *service_});
       return;
@@ -418,6 +425,41 @@ void ServerAuth::abort_attempt() {
   attempt_.reset();
 }
 
+BlockingRunner ServerAuth::attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const {
+  if (!config_->run_blocking) return {};
+  return [run = config_->run_blocking, mailbox, pending = pending_checks_,
+          limit = config_->limits.max_pending_checks](std::function<void()> job) {
+    // A connection holds at most `limit` checks queued or running, so a client
+    // that pipelines requests cannot fill the pool's (global) queue alone.
+    if (pending->fetch_add(1) >= limit) {
+      pending->fetch_sub(1);
+      return false;
+    }
+    auto guarded = [job = std::move(job), mailbox, pending] {
+      struct Release {
+        std::atomic<std::size_t>& n;
+        ~Release() { n.fetch_sub(1); }
+      } release{*pending};
+      {
+        // RFC 4252 §5: a new request (or the connection's end) aborted the
+        // attempt: its check is dropped before the hash is computed.
+        std::lock_guard lock(mailbox->mutex);
+        if (mailbox->cancelled) return;
+      }
+      job();
+    };
+    if (run(std::move(guarded))) return true;
+    pending->fetch_sub(1);  // refused by the pool: never run
+    return false;
+  };
+}
+
+void ServerAuth::preauth(transport::PreauthState state) {
+  if (preauth_ == state || preauth_ == transport::PreauthState::authenticated) return;
+  preauth_ = state;
+  if (preauth_listener_) preauth_listener_(state);
+}
+
 void ServerAuth::audit(std::string_view outcome) {
   AuditRecord rec;
   rec.user = user_.value_or("");
@@ -443,8 +485,10 @@ void ServerAuth::disconnect(transport::DisconnectReason reason, std::string desc
 
 void ServerAuth::on_time(Instant now) {
   if (closed_ || done_) return;
-  if (now >= grace_deadline_)
+  if (now >= grace_deadline_) {
+    preauth(transport::PreauthState::grace_exceeded);
     return disconnect(transport::DisconnectReason::by_application, "login grace time exceeded");
+  }
   collect(now);
   if (hold_until_ && now >= *hold_until_) {
     hold_until_.reset();

@@ -20,6 +20,7 @@
 
 #include "drive.hpp"
 #include "context.hpp"
+#include "parley/crypto/random.hpp"
 
 namespace parley::driver {
 namespace {
@@ -30,6 +31,42 @@ using asio::ip::tcp;
 constexpr auto stop_grace = std::chrono::seconds(5);
 /// Pause after an accept error such as EMFILE, so the loop does not spin.
 constexpr auto accept_backoff = std::chrono::milliseconds(100);
+
+SourceAddress source_address(const asio::ip::address& a) {
+  SourceAddress s;
+  if (a.is_v6() && !a.to_v6().is_v4_mapped()) {
+    s.v6 = true;
+    const auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), s.bytes.begin());
+    return s;
+  }
+  const auto b = a.is_v4() ? a.to_v4().to_bytes()
+                           : asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_bytes();
+  std::copy(b.begin(), b.end(), s.bytes.begin());
+  return s;
+}
+
+/// How a connection's pre-authentication phase ended, for PerSourcePenalties.
+PreauthEnd preauth_end(transport::PreauthState state, bool crashed) {
+  if (crashed) return PreauthEnd::crash;
+  switch (state) {
+    case transport::PreauthState::authenticated:
+      return PreauthEnd::authenticated;
+    case transport::PreauthState::grace_exceeded:
+      return PreauthEnd::grace_exceeded;
+    case transport::PreauthState::attempted:
+      return PreauthEnd::authfail;
+    case transport::PreauthState::pending:
+      break;
+  }
+  return PreauthEnd::noauth;
+}
+
+/// The random early drop's dice.
+std::uint32_t uniform(std::uint32_t bound) {
+  static crypto::SystemRandom rng;
+  return rng.uniform(bound);
+}
 
 }  // namespace
 
@@ -60,11 +97,13 @@ struct Connection : std::enable_shared_from_this<Connection> {
 };
 
 struct Server::Impl {
-  Impl(ServerOptions o, ConnectionFactory f) : options(std::move(o)), factory(std::move(f)) {}
+  Impl(ServerOptions o, ConnectionFactory f) : options(std::move(o)), factory(std::move(f)) {
+    if (options.source_limits) limiter.emplace(*options.source_limits, uniform);
+  }
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn, PeerInfo peer,
-                                       PeerInfo local);
+                                       PeerInfo local, std::optional<SourceLimiter::Ticket> ticket);
   /// Adds `c` to the registry and counts it; false once stop() has begun.
   bool enroll(Connection* c);
   void remove(Connection* c);
@@ -72,6 +111,8 @@ struct Server::Impl {
   ServerOptions options;
   ConnectionFactory factory;
   std::uint16_t port = 0;
+  std::optional<SourceLimiter> limiter;  // options.source_limits
+  std::atomic<std::size_t> refused{0};
 
   // Declared before the io_context: connection frames destroyed with the
   // io_context still unregister themselves here.
@@ -159,16 +200,36 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       continue;
     }
     PeerInfo local{here.address().to_string(), here.port()};
+    std::optional<SourceLimiter::Ticket> ticket;
+    if (limiter) {
+      // As sshd: a penalised source, or one past MaxStartups or
+      // PerSourceMaxStartups, is closed before it is sent a byte.
+      auto admitted = limiter->admit(source_address(remote.address()), transport::Clock::now());
+      if (!admitted) {
+        refused.fetch_add(1, std::memory_order_relaxed);
+        socket.close(ec);
+        continue;
+      }
+      ticket = *admitted;
+    }
     auto conn = std::make_shared<Connection>(std::move(socket), *this);
-    if (!enroll(conn.get())) co_return;  // stop() has begun
+    if (!enroll(conn.get())) {  // stop() has begun
+      if (ticket) limiter->ended(*ticket, PreauthEnd::authenticated, transport::Clock::now());
+      co_return;
+    }
     auto executor = conn->socket.get_executor();
-    asio::co_spawn(executor, run_connection(std::move(conn), std::move(peer), std::move(local)),
+    asio::co_spawn(executor,
+                   run_connection(std::move(conn), std::move(peer), std::move(local), ticket),
                    asio::detached);
   }
 }
 
-asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn,
-                                                   PeerInfo peer, PeerInfo local) {
+asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn, PeerInfo peer,
+                                                   PeerInfo local,
+                                                   std::optional<SourceLimiter::Ticket> ticket) {
+  // Outlives the endpoint, whose listener writes it.
+  auto state = transport::PreauthState::pending;
+  bool crashed = false;
   // Nothing a single connection does may take the server down.
   try {
     std::error_code ec;
@@ -177,10 +238,33 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
     ConnectionContext context(std::make_unique<ConnectionContext::Impl>(
         ConnectionContext::Impl{conn->socket.get_executor(), std::move(peer), std::move(local)}));
     std::unique_ptr<transport::Endpoint> endpoint = factory(context, transport::Clock::now());
+    if (!endpoint) state = transport::PreauthState::authenticated;  // our refusal: no penalty
+    if (endpoint && ticket) {
+      const bool reports =
+          endpoint->set_preauth_listener([this, &state, t = *ticket](transport::PreauthState s) {
+            state = s;
+            // An authenticated connection no longer counts toward MaxStartups.
+            if (s == transport::PreauthState::authenticated) limiter->authenticated(t);
+          });
+      if (!reports) {
+        state = transport::PreauthState::authenticated;
+        limiter->authenticated(*ticket);
+      }
+    }
     if (endpoint) co_await detail::drive(conn->socket, conn->timer, *endpoint);
   } catch (...) {
+    crashed = true;
   }
   conn->abort();
+  if (ticket) {
+    auto notice = limiter->ended(*ticket, preauth_end(state, crashed), transport::Clock::now());
+    if (notice && options.on_penalty) {
+      try {
+        options.on_penalty(*notice);
+      } catch (...) {  // a logging failure must not take the server down
+      }
+    }
+  }
 }
 
 Server::Server(ServerOptions options, EndpointFactory factory)
@@ -247,6 +331,10 @@ std::uint16_t Server::port() const {
 
 std::size_t Server::active_connections() const {
   return impl_->active.load(std::memory_order_relaxed);
+}
+
+std::size_t Server::refused_connections() const {
+  return impl_->refused.load(std::memory_order_relaxed);
 }
 
 void Server::stop() {

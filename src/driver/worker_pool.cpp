@@ -1,5 +1,7 @@
 #include "parley/driver/worker_pool.hpp"
 
+#include <algorithm>
+
 namespace parley::driver {
 
 WorkerPool::WorkerPool(unsigned threads, std::size_t max_queued) : max_queued_(max_queued) {
@@ -19,8 +21,12 @@ WorkerPool::~WorkerPool() {
 bool WorkerPool::submit(std::function<void()> job) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || jobs_.size() >= max_queued_) return false;
+    if (stopping_ || jobs_.size() >= max_queued_) {
+      ++refused_;
+      return false;
+    }
     jobs_.push_back(std::move(job));
+    high_water_ = std::max(high_water_, jobs_.size());
   }
   ready_.notify_one();
   return true;
@@ -29,6 +35,11 @@ bool WorkerPool::submit(std::function<void()> job) {
 std::size_t WorkerPool::queued() const {
   std::lock_guard lock(mutex_);
   return jobs_.size();
+}
+
+WorkerPool::Stats WorkerPool::stats() const {
+  std::lock_guard lock(mutex_);
+  return Stats{max_queued_, high_water_, refused_};
 }
 
 void WorkerPool::run() {

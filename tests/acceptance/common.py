@@ -61,11 +61,17 @@ def session_user():
 
 def start_parleyd(parleyd, tmp, args, log_path):
     """Starts parleyd on a free port with a fresh host key; returns (process, port).
-    As root, virtual users run as SESSION_USER unless `args` name a session user and
-    the configuration is not the demo."""
+    Every test connects from 127.0.0.1, so unless `args` set them, the per-source
+    penalties are off and MaxStartups has no random early drop (as OpenSSH's own
+    regression tests run sshd); flood.py tests those limits. As root, virtual users
+    run as SESSION_USER unless `args` name a session user or ask for the demo."""
     key = os.path.join(tmp, "hostkey")
     if not os.path.exists(key):
         keygen(key)
+    if "--per-source-penalties" not in args:
+        args = [*args, "--per-source-penalties", "no"]
+    if "--max-startups" not in args:
+        args = [*args, "--max-startups", "1000"]
     if session_user() and "--session-user" not in args and "--demo" not in args:
         args = [*args, "--session-user", SESSION_USER]
     proc = subprocess.Popen([parleyd, "--port", "0", "--host-key", key, *args],

@@ -60,7 +60,9 @@ class ParleydServer {
 
     const std::pair<const char*, const char*> keys[] = {
         {"ed25519", "ssh-ed25519"}, {"ecdsa", "ecdsa-sha2-nistp256"}, {"rsa", "ssh-rsa"}};
-    std::vector<std::string> argv{parleyd_path().string(), "--demo", "--port", "0", "--log-level", "debug"};
+    // Every ssh run here leaves without logging in: no per-source penalties.
+    std::vector<std::string> argv{parleyd_path().string(), "--demo", "--port", "0", "--log-level", "debug",
+                                  "--per-source-penalties", "no", "--max-startups", "1000"};
     for (auto [type, key_type] : keys) {
       const auto path = dir_ / ("host_" + std::string(type));
       if (auto err = ssh_keygen_generate(type, path)) return *err;

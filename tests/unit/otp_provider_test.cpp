@@ -65,7 +65,7 @@ struct Harness {
   Outcome attempt(const std::string& user, std::string_view code) {
     TotpProvider provider(config);
     auto box = std::make_shared<auth::detail::Mailbox>();
-    provider.start(auth::AttemptInfo{user, "ssh-connection", "127.0.0.1:5", {}, {}, {}}, auth::Responder(box));
+    provider.start(auth::AttemptInfo{user, "ssh-connection", "127.0.0.1:5", {}, {}, {}, {}}, auth::Responder(box));
     EXPECT_TRUE(box->outcome.has_value());
     const auto* challenge = std::get_if<Challenge>(&*box->outcome);
     EXPECT_NE(challenge, nullptr);
@@ -137,7 +137,7 @@ TEST(TotpProvider, RunsOnTheRunnerAndFailsClosedWhenItIsFull) {
   };
   TotpProvider provider(h.config);
   auto box = std::make_shared<auth::detail::Mailbox>();
-  provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}}, auth::Responder(box));
+  provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}}, auth::Responder(box));
   auto box2 = std::make_shared<auth::detail::Mailbox>();
   std::vector<crypto::SecretBytes> answers;
   answers.push_back(secret_of("123456"));
@@ -159,7 +159,7 @@ TEST(TotpProvider, WrongNumberOfAnswersRejected) {
   Harness h;
   TotpProvider provider(h.config);
   auto box = std::make_shared<auth::detail::Mailbox>();
-  provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}}, auth::Responder(box));
+  provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}}, auth::Responder(box));
   auto box2 = std::make_shared<auth::detail::Mailbox>();
   std::vector<crypto::SecretBytes> answers;
   answers.push_back(secret_of("123456"));

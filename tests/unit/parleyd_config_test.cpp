@@ -831,5 +831,44 @@ TEST(ParleydConfig, BadPaths) {
             file + "auth.authorized_keys: '%' at the end (write %% for a literal '%')");
 }
 
+TEST(ParleydConfig, PreauthenticationBounds) {
+  const Config defaults = accepted("");
+  EXPECT_EQ(defaults.limits.max_startups.start, 10u);
+  EXPECT_EQ(defaults.limits.max_startups.rate, 30u);
+  EXPECT_EQ(defaults.limits.max_startups.full, 100u);
+  EXPECT_FALSE(defaults.limits.per_source_max_startups);
+  EXPECT_EQ(defaults.limits.per_source_netblock4, 32u);
+  EXPECT_EQ(defaults.limits.per_source_netblock6, 128u);
+  EXPECT_TRUE(defaults.limits.per_source_penalties.enabled);
+  EXPECT_DOUBLE_EQ(defaults.limits.per_source_penalties.noauth.count(), 1.0);
+  EXPECT_EQ(defaults.limits.max_checks_per_connection, 1u);
+  EXPECT_EQ(defaults.limits.max_queued_checks, 1024u);
+
+  const Config c =
+      accepted(lines({"[limits]", "max_startups = '5:50:20'", "per_source_max_startups = 3",
+                      "per_source_netblock_size = '24:64'",
+                      "per_source_penalties = 'noauth:2 min:30s overflow6:deny-all'",
+                      "max_checks_per_connection = 2", "max_queued_checks = 64"}));
+  EXPECT_EQ(c.limits.max_startups.start, 5u);
+  EXPECT_EQ(c.limits.max_startups.rate, 50u);
+  EXPECT_EQ(c.limits.max_startups.full, 20u);
+  EXPECT_EQ(c.limits.per_source_max_startups, 3u);
+  EXPECT_EQ(c.limits.per_source_netblock4, 24u);
+  EXPECT_EQ(c.limits.per_source_netblock6, 64u);
+  EXPECT_DOUBLE_EQ(c.limits.per_source_penalties.noauth.count(), 2.0);
+  EXPECT_DOUBLE_EQ(c.limits.per_source_penalties.min.count(), 30.0);
+  EXPECT_DOUBLE_EQ(c.limits.per_source_penalties.authfail.count(), 5.0);
+  EXPECT_EQ(c.limits.per_source_penalties.overflow6, parley::driver::PenaltyOverflow::deny_all);
+  EXPECT_EQ(c.limits.max_checks_per_connection, 2u);
+  EXPECT_EQ(c.limits.max_queued_checks, 64u);
+
+  EXPECT_FALSE(accepted("limits.per_source_penalties = 'no'").limits.per_source_penalties.enabled);
+  EXPECT_EQ(refused("limits.max_startups = '30:10:20'").line, 1u);
+  EXPECT_EQ(refused("limits.max_startups = 10").line, 1u);
+  EXPECT_EQ(refused("limits.per_source_netblock_size = '33'").line, 1u);
+  EXPECT_EQ(refused("limits.per_source_penalties = 'noauth'").line, 1u);
+  EXPECT_EQ(refused("limits.max_checks_per_connection = 0").line, 1u);
+}
+
 }  // namespace
 }  // namespace parleyd

@@ -39,5 +39,21 @@ TEST(WorkerPool, AThrowingJobDoesNotStopThePool) {
   EXPECT_EQ(done.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
 }
 
+TEST(WorkerPool, StatsRecordTheQueueHighWaterMarkAndRefusals) {
+  WorkerPool pool(1, 3);
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  ASSERT_TRUE(pool.submit([gate] { gate.wait(); }));  // occupies the worker
+  while (pool.queued() != 0) std::this_thread::yield();
+  for (int i = 0; i < 5; ++i) pool.submit([] {});
+  const auto during = pool.stats();
+  EXPECT_EQ(during.max_queued, 3u);
+  EXPECT_EQ(during.high_water, 3u);
+  EXPECT_EQ(during.refused, 2u);
+  release.set_value();
+  while (pool.queued() != 0) std::this_thread::yield();
+  EXPECT_EQ(pool.stats().high_water, 3u);  // a mark, not the current depth
+}
+
 }  // namespace
 }  // namespace parley::driver

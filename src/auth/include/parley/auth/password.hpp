@@ -16,10 +16,6 @@ namespace parley::auth {
 using PasswordVerifier =
     std::function<bool(std::string_view user, const crypto::SecretBytes& password)>;
 
-/// Runs a blocking job off the I/O thread (a worker pool); false if it cannot
-/// take the job now (the pool is full), in which case the attempt fails closed.
-using BlockingRunner = std::function<bool(std::function<void()> job)>;
-
 /// Keyboard-interactive asking "Password: " with echo off.
 class PasswordProvider final : public KeyboardInteractiveProvider {
  public:

@@ -47,6 +47,10 @@ struct CompletedMethod {
   std::string key_fingerprint;  // for publickey: the verified key's SHA256 fingerprint
 };
 
+/// Runs a blocking job off the I/O thread (a worker pool); false if it cannot
+/// take the job now (the pool is full), in which case the attempt fails closed.
+using BlockingRunner = std::function<bool(std::function<void()> job)>;
+
 /// What a provider may know about the attempt.
 struct AttemptInfo {
   std::string user;
@@ -55,6 +59,11 @@ struct AttemptInfo {
   std::vector<std::string> submethods;  // as the client sent them (a hint only)
   Bytes session_id;
   std::vector<CompletedMethod> completed;
+  /// Where this attempt's blocking work (a password hash, a TOTP store) runs:
+  /// the server's pool, at most AuthLimits::max_pending_checks jobs per
+  /// connection, and a job still queued when the attempt is aborted (a new
+  /// request, a disconnect) is dropped before it runs. Empty: run in place.
+  BlockingRunner run_blocking;
 };
 
 namespace detail {

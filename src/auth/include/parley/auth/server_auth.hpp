@@ -4,6 +4,7 @@
 // its next deadline. The core, not providers, enforces the protocol and limits.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,6 +19,7 @@
 #include "parley/auth/password.hpp"
 #include "parley/auth/provider.hpp"
 #include "parley/crypto/keys.hpp"
+#include "parley/transport/endpoint.hpp"
 #include "parley/transport/error.hpp"
 #include "parley/transport/transport.hpp"
 #include "parley/wire/bytes.hpp"
@@ -37,6 +39,9 @@ struct AuthLimits {
   /// Every failure is answered no sooner than this after its request arrived,
   /// so timing does not tell a known user from an unknown one.
   std::chrono::milliseconds failure_delay{300};
+  /// Password/TOTP checks queued or running per connection; a request beyond
+  /// this fails its attempt closed (the pool's own queue bound is global).
+  std::size_t max_pending_checks = 1;
 };
 
 struct ServerAuthConfig {
@@ -46,7 +51,8 @@ struct ServerAuthConfig {
   /// Password checking. When set, "password" is offered (RFC 4252 §8) and, by
   /// default, keyboard-interactive asks "Password: " (as Maverick Synergy does).
   std::shared_ptr<const PasswordVerifier> password;
-  /// Where password checks run (a worker pool); empty: in place.
+  /// Where password checks run (a worker pool); empty: in place. Each attempt
+  /// gets it bounded and cancellable as AttemptInfo::run_blocking.
   BlockingRunner run_blocking;
   /// The public keys a user may log in with (publickey, RFC 4252 §7); empty: not offered.
   std::function<std::vector<crypto::PublicKey>(std::string_view user)> authorized_keys;
@@ -112,6 +118,12 @@ class ServerAuth {
   std::optional<Instant> next_deadline() const;
   /// How an asynchronous Responder reaches the driver (called from any thread).
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
+  /// Told, inside handle()/on_time(), each time the pre-authentication phase
+  /// changes (first real attempt, success, login grace time exceeded): a
+  /// server's admission control (MaxStartups, PerSourcePenalties) listens.
+  void set_preauth_listener(std::function<void(transport::PreauthState)> listener) {
+    preauth_listener_ = std::move(listener);
+  }
 
   /// Messages to send, in order.
   std::vector<Bytes> take_messages();
@@ -138,6 +150,10 @@ class ServerAuth {
   void fail_attempt(std::string_view outcome, Instant now);
   void send_failure(Instant now, bool delay);
   void abort_attempt();
+  /// config_->run_blocking for one attempt: bounded per connection, and
+  /// dropped before it runs once `mailbox` is cancelled (the attempt aborted).
+  BlockingRunner attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const;
+  void preauth(transport::PreauthState state);
   void disconnect(transport::DisconnectReason reason, std::string description);
   void audit(std::string_view outcome);
   std::string methods() const;
@@ -166,6 +182,12 @@ class ServerAuth {
   std::vector<std::string> completed_steps_;
   std::vector<CompletedMethod> completed_;
   Instant last_input_{};
+  // Checks this connection has queued or running (shared with the jobs, which
+  // may outlive the connection).
+  std::shared_ptr<std::atomic<std::size_t>> pending_checks_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
+  std::function<void(transport::PreauthState)> preauth_listener_;
+  transport::PreauthState preauth_ = transport::PreauthState::pending;
 };
 
 }  // namespace parley::auth

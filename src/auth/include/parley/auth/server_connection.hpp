@@ -74,6 +74,10 @@ class ServerConnection final : public transport::Endpoint {
   void on_output_written(Instant now) override;
   bool closed() const override { return transport_.closed(); }
   void set_wake(std::function<void()> wake) override;
+  bool set_preauth_listener(std::function<void(transport::PreauthState)> listener) override {
+    auth_.set_preauth_listener(std::move(listener));
+    return true;
+  }
 
   const transport::Transport& transport() const { return transport_; }
   void set_observer(ConnectionObserver observer) { observer_ = std::move(observer); }

@@ -11,9 +11,11 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "parley/driver/services.hpp"
+#include "parley/driver/source_limiter.hpp"
 #include "parley/transport/endpoint.hpp"
 
 namespace parley::driver {
@@ -24,6 +26,16 @@ struct ServerOptions {
   unsigned threads = 0;       // 0 = std::thread::hardware_concurrency()
   /// Connections beyond this many are closed as soon as they are accepted.
   std::size_t max_connections = 100000;
+  /// Admission control for connections not yet authenticated, as sshd's
+  /// MaxStartups, PerSourceMaxStartups, PerSourceNetBlockSize and
+  /// PerSourcePenalties: a refused connection is closed at accept, before any
+  /// byte is sent. Endpoints report their phase through
+  /// Endpoint::set_preauth_listener(); those that do not count as authenticated.
+  /// nullopt: no admission control (parleyd always sets it).
+  std::optional<SourceLimits> source_limits;
+  /// Called (from any server thread) when a source's penalty becomes active;
+  /// the limiter already rate-limits these.
+  std::function<void(const PenaltyNotice&)> on_penalty;
 };
 
 
@@ -59,6 +71,8 @@ class Server {
   void wait();
   /// Connections currently open.
   std::size_t active_connections() const;
+  /// Connections refused by source_limits since start().
+  std::size_t refused_connections() const;
 
   struct Impl;
 

@@ -26,12 +26,22 @@ class WorkerPool {
   bool submit(std::function<void()> job);
   std::size_t queued() const;
 
+  /// What the queue has been through, for logs and tests.
+  struct Stats {
+    std::size_t max_queued = 0;  // the bound
+    std::size_t high_water = 0;  // the most jobs ever waiting at once (<= max_queued)
+    std::size_t refused = 0;     // submit() calls turned away
+  };
+  Stats stats() const;
+
  private:
   void run();
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> jobs_;
   std::size_t max_queued_;
+  std::size_t high_water_ = 0;
+  std::size_t refused_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

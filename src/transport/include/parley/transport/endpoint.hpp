@@ -9,6 +9,16 @@
 
 namespace parley::transport {
 
+/// Where a server connection's pre-authentication phase stands, for admission
+/// control: OpenSSH's MaxStartups counts connections not yet authenticated, and
+/// PerSourcePenalties looks at how that phase ended.
+enum class PreauthState {
+  pending,         // nothing but "none" tried yet
+  attempted,       // a real authentication attempt was made
+  grace_exceeded,  // the login grace time passed
+  authenticated,
+};
+
 /// One connection's protocol state, as a driver sees it. A driver:
 ///  - writes everything take_output() yields, in order;
 ///  - calls receive() with bytes read, peer_closed() on EOF or a read error;
@@ -33,6 +43,14 @@ class Endpoint {
   /// asynchronous authentication provider): `wake` may be called from any thread
   /// and leads to an on_time() call on the endpoint's own thread. Default: unused.
   virtual void set_wake(std::function<void()> wake) { (void)wake; }
+  /// Asks the endpoint to report its PreauthState through `listener` (on its
+  /// own thread, inside the calls above) each time it changes. Returns false
+  /// if it has no pre-authentication phase (the default): a server then counts
+  /// it as authenticated from the start.
+  virtual bool set_preauth_listener(std::function<void(PreauthState)> listener) {
+    (void)listener;
+    return false;
+  }
 };
 
 /// A Transport whose events go to a handler (the layer above). The handler runs

@@ -1,0 +1,428 @@
+#include "parley/driver/source_limiter.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+#include <vector>
+
+namespace parley::driver {
+namespace {
+
+std::vector<std::string_view> split(std::string_view s, std::string_view separators) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (start < s.size()) {
+    std::size_t end = s.find_first_of(separators, start);
+    if (end == std::string_view::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::optional<std::size_t> number(std::string_view s) {
+  std::size_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+/// sshd_config(5) TIME FORMATS: "90", "90s", "10m", "1h30m".
+std::optional<Seconds> duration(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  double total = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t j = i;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
+    auto n = number(s.substr(i, j - i));
+    if (!n) return std::nullopt;
+    double unit = 1;
+    if (j < s.size()) {
+      switch (s[j] | 0x20) {
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
+        case 'w':
+          unit = 604800;
+          break;
+        default:
+          return std::nullopt;
+      }
+      ++j;
+    }
+    total += static_cast<double>(*n) * unit;
+    i = j;
+  }
+  return Seconds(total);
+}
+
+std::string_view reason_for(PreauthEnd how) {
+  switch (how) {
+    case PreauthEnd::crash:
+      return "penalty: caused crash";
+    case PreauthEnd::authfail:
+      return "penalty: failed authentication";
+    case PreauthEnd::noauth:
+      return "penalty: connections without attempting authentication";
+    case PreauthEnd::grace_exceeded:
+      return "penalty: exceeded LoginGraceTime";
+    case PreauthEnd::authenticated:
+      break;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::optional<SourceAddress> SourceAddress::parse(std::string_view text) {
+  const std::string s(text);
+  SourceAddress a;
+  if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) return a;
+  if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) != 1) return std::nullopt;
+  // ::ffff:a.b.c.d is an IPv4 peer on a dual-stack socket: group it as IPv4.
+  static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(std::begin(mapped), std::end(mapped), a.bytes.begin())) {
+    std::copy(a.bytes.begin() + 12, a.bytes.end(), a.bytes.begin());
+    std::fill(a.bytes.begin() + 4, a.bytes.end(), 0);
+    return a;
+  }
+  a.v6 = true;
+  return a;
+}
+
+SourceAddress SourceAddress::masked(unsigned bits) const {
+  SourceAddress out = *this;
+  const unsigned width = v6 ? 128 : 32;
+  bits = std::min(bits, width);
+  for (unsigned i = 0; i < width / 8; ++i) {
+    const unsigned first = i * 8;
+    if (first >= bits)
+      out.bytes[i] = 0;
+    else if (bits - first < 8)
+      out.bytes[i] &= static_cast<std::uint8_t>(0xff00u >> (bits - first));
+  }
+  return out;
+}
+
+std::string SourceAddress::to_string(unsigned bits) const {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof text);
+  return std::string(text) + "/" + std::to_string(bits);
+}
+
+std::expected<MaxStartups, std::string> parse_max_startups(std::string_view text) {
+  const auto parts = split(text, ":");
+  const std::string bad = "MaxStartups '" + std::string(text) + "': ";
+  if (parts.size() != 1 && parts.size() != 3)
+    return std::unexpected(bad + "want start:rate:full or a number");
+  std::vector<std::size_t> v;
+  for (auto p : parts) {
+    auto n = number(p);
+    if (!n) return std::unexpected(bad + "'" + std::string(p) + "' is not a number");
+    v.push_back(*n);
+  }
+  MaxStartups m;
+  if (v.size() == 1) {
+    m.start = m.full = v[0];
+    m.rate = 100;
+  } else {
+    m.start = v[0];
+    m.rate = static_cast<unsigned>(std::min<std::size_t>(v[1], 101));
+    m.full = v[2];
+  }
+  // As sshd's servconf.c: start <= full, rate within 1..100, full > 0.
+  if (m.full == 0) return std::unexpected(bad + "full must be at least 1");
+  if (m.start > m.full) return std::unexpected(bad + "start must not exceed full");
+  if (m.rate < 1 || m.rate > 100) return std::unexpected(bad + "rate must be 1 to 100");
+  return m;
+}
+
+std::expected<std::pair<unsigned, unsigned>, std::string> parse_netblock_size(
+    std::string_view text) {
+  const auto parts = split(text, ":");
+  const std::string bad = "PerSourceNetBlockSize '" + std::string(text) + "': ";
+  if (parts.empty() || parts.size() > 2) return std::unexpected(bad + "want v4bits[:v6bits]");
+  auto v4 = number(parts[0]);
+  auto v6 = parts.size() == 2 ? number(parts[1]) : std::optional<std::size_t>(128);
+  if (!v4 || *v4 > 32) return std::unexpected(bad + "IPv4 bits must be 0 to 32");
+  if (!v6 || *v6 > 128) return std::unexpected(bad + "IPv6 bits must be 0 to 128");
+  return std::pair<unsigned, unsigned>(static_cast<unsigned>(*v4), static_cast<unsigned>(*v6));
+}
+
+std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
+                                                          PenaltyPolicy base) {
+  PenaltyPolicy p = base;
+  const std::string bad = "PerSourcePenalties '" + std::string(text) + "': ";
+  for (auto token : split(text, " ,\t")) {
+    if (token == "yes") {
+      p.enabled = true;
+      continue;
+    }
+    if (token == "no") {
+      p.enabled = false;
+      continue;
+    }
+    const std::size_t colon = token.find(':');
+    if (colon == std::string_view::npos)
+      return std::unexpected(bad + "'" + std::string(token) + "' is not key:value");
+    const std::string_view key = token.substr(0, colon);
+    const std::string_view value = token.substr(colon + 1);
+    auto set_time = [&](Seconds& field) -> bool {
+      auto d = duration(value);
+      if (!d) return false;
+      field = *d;
+      return true;
+    };
+    auto set_count = [&](std::size_t& field) -> bool {
+      auto n = number(value);
+      if (!n || *n == 0) return false;
+      field = *n;
+      return true;
+    };
+    auto set_overflow = [&](PenaltyOverflow& field) -> bool {
+      if (value == "permissive")
+        field = PenaltyOverflow::permissive;
+      else if (value == "deny-all")
+        field = PenaltyOverflow::deny_all;
+      else
+        return false;
+      return true;
+    };
+    bool ok = false;
+    if (key == "crash")
+      ok = set_time(p.crash);
+    else if (key == "authfail")
+      ok = set_time(p.authfail);
+    else if (key == "noauth")
+      ok = set_time(p.noauth);
+    else if (key == "grace-exceeded")
+      ok = set_time(p.grace_exceeded);
+    else if (key == "max")
+      ok = set_time(p.max);
+    else if (key == "min")
+      ok = set_time(p.min);
+    else if (key == "max-sources4")
+      ok = set_count(p.max_sources4);
+    else if (key == "max-sources6")
+      ok = set_count(p.max_sources6);
+    else if (key == "overflow")
+      ok = set_overflow(p.overflow);
+    else if (key == "overflow6")
+      ok = set_overflow(p.overflow6);
+    else
+      return std::unexpected(bad + "unknown key '" + std::string(key) + "'");
+    if (!ok) return std::unexpected(bad + "bad value for '" + std::string(key) + "'");
+    p.enabled = true;
+  }
+  return p;
+}
+
+std::string_view to_string(Refusal r) {
+  switch (r) {
+    case Refusal::startups_full:
+      return "past MaxStartups (full)";
+    case Refusal::startups_random_drop:
+      return "past MaxStartups (random early drop)";
+    case Refusal::per_source:
+      return "past PerSourceMaxStartups";
+    case Refusal::penalised:
+      return "penalised source";
+    case Refusal::penalty_table_full:
+      return "too many penalised addresses";
+  }
+  return "?";
+}
+
+SourceLimiter::SourceLimiter(SourceLimits limits, Uniform uniform)
+    : limits_(std::move(limits)), uniform_(std::move(uniform)) {}
+
+SourceAddress SourceLimiter::netblock(const SourceAddress& a) const {
+  return a.masked(bits(a));
+}
+
+bool SourceLimiter::drop_for_startups(std::size_t startups, Refusal& why) {
+  // sshd.c should_drop_connection(): nothing below start; everything from full
+  // on; between them rate% at start, rising linearly to 100% at full.
+  const MaxStartups& m = limits_.max_startups;
+  if (startups < m.start) return false;
+  why = Refusal::startups_full;
+  if (startups >= m.full || m.rate >= 100) return true;
+  why = Refusal::startups_random_drop;
+  std::size_t p = 100 - m.rate;
+  p *= startups - m.start;
+  p /= m.full - m.start;
+  p += m.rate;
+  return uniform_(100) < p;
+}
+
+std::expected<SourceLimiter::Ticket, Refusal> SourceLimiter::admit(const SourceAddress& peer,
+                                                                   Instant now) {
+  std::lock_guard lock(mutex_);
+  const SourceAddress block = netblock(peer);
+  // A penalised source is refused first, before it can take a MaxStartups slot.
+  if (limits_.penalties.enabled) {
+    Table& t = peer.v6 ? v6_ : v4_;
+    expire(t, now);
+    const std::size_t max_sources =
+        peer.v6 ? limits_.penalties.max_sources6 : limits_.penalties.max_sources4;
+    const PenaltyOverflow overflow =
+        peer.v6 ? limits_.penalties.overflow6 : limits_.penalties.overflow;
+    if (overflow == PenaltyOverflow::deny_all && t.by_source.size() >= max_sources)
+      return std::unexpected(Refusal::penalty_table_full);
+    if (auto it = t.by_source.find(block); it != t.by_source.end() && it->second.active)
+      return std::unexpected(Refusal::penalised);
+  }
+  Refusal why{};
+  if (drop_for_startups(unauthenticated_, why)) return std::unexpected(why);
+  if (limits_.per_source_max_startups) {
+    auto it = per_source_.find(block);
+    if (it != per_source_.end() && it->second >= *limits_.per_source_max_startups)
+      return std::unexpected(Refusal::per_source);
+  }
+  const Ticket ticket = next_ticket_++;
+  open_.emplace(ticket, Unauthenticated{block, false});
+  ++unauthenticated_;
+  ++per_source_[block];
+  return ticket;
+}
+
+void SourceLimiter::authenticated(Ticket ticket) {
+  std::lock_guard lock(mutex_);
+  auto it = open_.find(ticket);
+  if (it == open_.end() || it->second.authenticated) return;
+  it->second.authenticated = true;
+  --unauthenticated_;
+  if (auto s = per_source_.find(it->second.source); s != per_source_.end() && --s->second == 0)
+    per_source_.erase(s);
+}
+
+std::optional<PenaltyNotice> SourceLimiter::ended(Ticket ticket, PreauthEnd how, Instant now) {
+  SourceAddress source;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = open_.find(ticket);
+    if (it == open_.end()) return std::nullopt;
+    const bool was_authenticated = it->second.authenticated;
+    source = it->second.source;
+    open_.erase(it);
+    if (was_authenticated) return std::nullopt;  // sshd penalises pre-authentication ends only
+    --unauthenticated_;
+    if (auto s = per_source_.find(source); s != per_source_.end() && --s->second == 0)
+      per_source_.erase(s);
+  }
+  return penalise(source, how, now);
+}
+
+std::optional<PenaltyNotice> SourceLimiter::penalise(const SourceAddress& peer, PreauthEnd how,
+                                                     Instant now) {
+  const PenaltyPolicy& p = limits_.penalties;
+  if (!p.enabled) return std::nullopt;
+  Seconds amount{0};
+  switch (how) {
+    case PreauthEnd::authenticated:
+      return std::nullopt;
+    case PreauthEnd::crash:
+      amount = p.crash;
+      break;
+    case PreauthEnd::authfail:
+      amount = p.authfail;
+      break;
+    case PreauthEnd::noauth:
+      amount = p.noauth;
+      break;
+    case PreauthEnd::grace_exceeded:
+      amount = p.grace_exceeded;
+      break;
+  }
+  if (amount <= Seconds::zero()) return std::nullopt;
+  const auto step = std::chrono::duration_cast<Instant::duration>(amount);
+  const auto cap = std::chrono::duration_cast<Instant::duration>(p.max);
+  const auto threshold = std::chrono::duration_cast<Instant::duration>(p.min);
+  const std::string_view reason = reason_for(how);
+
+  std::lock_guard lock(mutex_);
+  const SourceAddress block = netblock(peer);
+  Table& t = peer.v6 ? v6_ : v4_;
+  const std::size_t max_sources = peer.v6 ? p.max_sources6 : p.max_sources4;
+  const PenaltyOverflow overflow = peer.v6 ? p.overflow6 : p.overflow;
+  expire(t, now);
+
+  auto it = t.by_source.find(block);
+  if (it == t.by_source.end()) {
+    // deny-all: a full table takes no new sources (admit() refuses everyone instead).
+    if (t.by_source.size() >= max_sources && overflow == PenaltyOverflow::deny_all)
+      return std::nullopt;
+    // As srclimit.c, a first penalty is not capped by `max`; accrual is.
+    Penalty fresh{now + step, step > threshold, reason};
+    t.by_source.emplace(block, fresh);
+    t.by_expiry.emplace(fresh.expiry, block);
+    // permissive: the soonest-to-expire penalties make room.
+    while (t.by_source.size() > max_sources) {
+      auto first = t.by_expiry.begin();
+      t.by_source.erase(first->second);
+      t.by_expiry.erase(first);
+    }
+    if (!fresh.active || !t.by_source.contains(block)) return std::nullopt;
+    return notice(block, reason, amount, now);
+  }
+  // An existing penalty accumulates, up to `max` from now; it becomes active
+  // once more than `min` is outstanding.
+  Penalty& existing = it->second;
+  t.by_expiry.erase({existing.expiry, block});
+  existing.expiry += step;
+  if (existing.expiry - now > cap) existing.expiry = now + cap;
+  existing.reason = reason;
+  t.by_expiry.emplace(existing.expiry, block);
+  if (existing.active || existing.expiry - now <= threshold) return std::nullopt;
+  existing.active = true;
+  return notice(block, reason, std::chrono::duration_cast<Seconds>(existing.expiry - now), now);
+}
+
+void SourceLimiter::expire(Table& t, Instant now) {
+  while (!t.by_expiry.empty() && t.by_expiry.begin()->first < now) {
+    t.by_source.erase(t.by_expiry.begin()->second);
+    t.by_expiry.erase(t.by_expiry.begin());
+  }
+}
+
+std::optional<PenaltyNotice> SourceLimiter::notice(const SourceAddress& source,
+                                                   std::string_view reason, Seconds duration,
+                                                   Instant now) {
+  if (now - window_start_ >= notice_window) {
+    window_start_ = now;
+    window_notices_ = 0;
+  }
+  if (window_notices_ >= notices_per_window) {
+    ++suppressed_;
+    return std::nullopt;
+  }
+  ++window_notices_;
+  PenaltyNotice n{source.to_string(bits(source)), reason, duration, suppressed_};
+  suppressed_ = 0;
+  return n;
+}
+
+std::size_t SourceLimiter::unauthenticated() const {
+  std::lock_guard lock(mutex_);
+  return unauthenticated_;
+}
+
+std::size_t SourceLimiter::penalised_sources(Instant now) {
+  std::lock_guard lock(mutex_);
+  expire(v4_, now);
+  expire(v6_, now);
+  return v4_.by_source.size() + v6_.by_source.size();
+}
+
+}  // namespace parley::driver

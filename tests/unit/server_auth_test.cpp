@@ -2,6 +2,7 @@
 // core's, whatever the provider does.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "parley/auth/higher_or_lower.hpp"
@@ -612,6 +613,96 @@ TEST(Chains, AlternativesAreOffered) {
   EXPECT_EQ(r.text(), "publickey,password");
   h.feed(password_request("alice", "pw"));
   EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);  // the second alternative alone
+}
+
+TEST(Chains, PublickeyStepCannotBeSatisfiedTwiceBySameKey) {
+  // OpenSSH (auth2-pubkey.c) refuses a key already used in a completed step:
+  // "publickey,publickey" must take two different keys.
+  KeyHarness h;
+  h.config->authorized_keys = [&h](std::string_view) {
+    return std::vector<crypto::PublicKey>{h.alice_key.public_key(), h.other_key.public_key()};
+  };
+  h.config->chains = {{"publickey", "publickey"}};
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  ASSERT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  {
+    wire::Reader r(h.sent.back());
+    r.byte();
+    EXPECT_EQ(r.text(), "publickey");
+    EXPECT_TRUE(r.boolean());  // partial success: one step done
+  }
+  // The same key again: no PK_OK to a query, no second step from a signature.
+  h.feed(h.pk_request("alice", h.alice_key, false, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_EQ(h.outcomes().back(), "key-already-used");
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  ASSERT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_EQ(h.outcomes().back(), "key-already-used");
+  EXPECT_FALSE(h.get().authenticated());
+  {
+    wire::Reader r(h.sent.back());
+    r.byte();
+    EXPECT_EQ(r.text(), "publickey");
+    EXPECT_FALSE(r.boolean());
+  }
+  // Another key completes the chain.
+  h.feed(h.pk_request("alice", h.other_key, true, crypto::SignatureAlg::ecdsa_sha2_nistp256, h.sid));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+  EXPECT_TRUE(h.get().authenticated());
+}
+
+TEST(Publickey, AuthorizedKeysAreReadOffTheIoThread) {
+  // Reading authorized_keys may block (a slow or hostile home directory): it
+  // runs on the BlockingRunner, as password checks do, never in handle().
+  KeyHarness h;
+  std::vector<std::function<void()>> jobs;
+  h.config->run_blocking = [&](std::function<void()> job) {
+    jobs.push_back(std::move(job));
+    return true;
+  };
+  std::atomic<int> lookups{0};
+  std::thread::id lookup_thread;
+  h.config->authorized_keys = [&](std::string_view user) {
+    ++lookups;
+    lookup_thread = std::this_thread::get_id();
+    return user == "alice" ? std::vector<crypto::PublicKey>{h.alice_key.public_key()}
+                           : std::vector<crypto::PublicKey>{};
+  };
+  int woken = 0;
+  h.get().set_wake([&] { ++woken; });
+  auto run_on_worker = [&] {
+    std::thread worker([&] {
+      for (auto& j : jobs) j();
+    });
+    worker.join();
+    jobs.clear();
+    h.get().on_time(h.now);
+    h.drain();
+  };
+
+  h.feed(h.pk_request("alice", h.alice_key, false, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(lookups.load(), 0) << "authorized_keys was read on the I/O thread";
+  EXPECT_TRUE(h.sent.empty());
+  ASSERT_EQ(jobs.size(), 1u);
+  run_on_worker();
+  EXPECT_EQ(lookups.load(), 1);
+  EXPECT_NE(lookup_thread, std::this_thread::get_id());
+  EXPECT_GE(woken, 1);
+  ASSERT_EQ(h.last_sent(), 60);  // PK_OK
+
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(lookups.load(), 1);
+  ASSERT_EQ(jobs.size(), 1u);
+  run_on_worker();
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+  EXPECT_TRUE(h.get().authenticated());
+
+  // A full pool fails closed.
+  KeyHarness full;
+  full.config->run_blocking = [](std::function<void()>) { return false; };
+  full.feed(full.pk_request("alice", full.alice_key, true, crypto::SignatureAlg::ssh_ed25519, full.sid));
+  EXPECT_EQ(full.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(full.get().authenticated());
 }
 
 }  // namespace

@@ -48,7 +48,9 @@ struct ServerAuthConfig {
   std::shared_ptr<const PasswordVerifier> password;
   /// Where password checks run (a worker pool); empty: in place.
   BlockingRunner run_blocking;
-  /// The public keys a user may log in with (publickey, RFC 4252 §7); empty: not offered.
+  /// The public keys a user may log in with (publickey, RFC 4252 §7); empty: not
+  /// offered. It may block (it reads the user's files): it runs on `run_blocking`
+  /// when that is set, so it must be thread-safe.
   std::function<std::vector<crypto::PublicKey>(std::string_view user)> authorized_keys;
   /// Signature algorithms accepted for publickey (no SHA-1 "ssh-rsa").
   std::vector<crypto::SignatureAlg> publickey_algorithms{
@@ -159,6 +161,7 @@ class ServerAuth {
   std::string method_;
   std::vector<std::string> completed_steps_;
   std::vector<CompletedMethod> completed_;
+  std::vector<crypto::PublicKey> used_keys_;  // keys that completed a publickey step
   Instant last_input_{};
 };
 

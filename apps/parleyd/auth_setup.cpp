@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "parley/auth/authorized_keys.hpp"
@@ -102,11 +104,21 @@ std::expected<std::shared_ptr<const ServerAuthConfig>, std::string> build_auth_c
     config->run_blocking = std::move(pool_submit);
   }
   if (!s.authorized_keys.empty()) {
+    // Runs on the worker pool (ServerAuth hands it to run_blocking): it reads
+    // the user's files, which may be slow or hostile.
     config->authorized_keys = [pattern = s.authorized_keys](std::string_view user) {
       if (!safe_for_path(user)) return std::vector<parley::crypto::PublicKey>{};
       const std::string path = expand(pattern, user);
       if (path.empty()) return std::vector<parley::crypto::PublicKey>{};
-      auto keys = parley::auth::load_authorized_keys(path);
+      // StrictModes: the file belongs to root or the user, whose home bounds the
+      // directory walk; a name that is not an OS account (a virtual user) owns
+      // nothing, so its file must belong to root or to this server's account.
+      parley::auth::KeyFileOwner owner{::geteuid(), {}};
+      if (auto found = parley::auth::find_system_user(user); found && *found) {
+        owner.uid = (*found)->uid;
+        owner.home = (*found)->home;
+      }
+      auto keys = parley::auth::load_authorized_keys(path, owner);
       for (const auto& p : keys.problems) spdlog::warn("authorized_keys {}", p);
       return keys.keys;
     };

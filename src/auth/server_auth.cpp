@@ -65,7 +65,13 @@ ServerAuth::ServerAuth(std::shared_ptr<const ServerAuthConfig> config, std::stri
       peer_(std::move(peer)),
       grace_deadline_(now + config_->limits.login_grace) {}
 
-ServerAuth::~ServerAuth() = default;
+ServerAuth::~ServerAuth() { wipe_held_requests(); }
+
+void ServerAuth::wipe_held_requests() {
+  // Held USERAUTH_REQUESTs may carry passwords: wipe them before they are freed.
+  for (Bytes& request : held_in_) crypto::secure_wipe(request.data(), request.size());
+  held_in_.clear();
+}
 
 void ServerAuth::handle(BytesView payload, const Bytes& session_id, Instant now) {
   if (closed_) return;
@@ -509,7 +515,7 @@ void ServerAuth::disconnect(transport::DisconnectReason reason, std::string desc
   closed_ = true;
   attempt_.reset();
   held_out_.clear();
-  held_in_.clear();
+  wipe_held_requests();
   hold_until_.reset();
   events_.push_back(AuthDisconnect{reason, std::move(description)});
 }

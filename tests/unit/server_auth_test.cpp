@@ -347,6 +347,37 @@ TEST(ServerAuth, LateAsynchronousAnswerAfterAbortIsDropped) {
 }
 
 // The seed's provider, through the core.
+TEST(ServerAuth, LateCompletionNeverWakesAfterTheAttemptIsGone) {
+  // A worker (password pool, PAM thread) answers just as the connection goes
+  // away. Its wake reaches the driver (an executor that dies with the server):
+  // once the attempt is cancelled no wake may be running or start, or the
+  // wake touches what the server freed.
+  auto mailbox = std::make_shared<detail::Mailbox>();
+  auto driver_state = std::make_unique<int>(7);  // stands for the driver's io_context
+  int* state = driver_state.get();
+  std::atomic<bool> in_wake{false};
+  std::atomic<int> seen{0};
+  mailbox->wake = [&in_wake, &seen, state] {
+    in_wake = true;
+    std::this_thread::sleep_for(100ms);  // the wake is slow to reach the executor
+    seen = *state;
+  };
+  std::thread worker([mailbox] {
+    const Responder respond(mailbox);
+    respond(Accept{});
+  });
+  while (!in_wake) std::this_thread::yield();
+  {
+    // What ~Attempt does when the connection is destroyed...
+    std::lock_guard lock(mailbox->mutex);
+    mailbox->cancelled = true;
+    mailbox->wake = nullptr;
+  }
+  driver_state.reset();  // ...and then the server frees its state.
+  worker.join();
+  EXPECT_EQ(seen.load(), 7);
+}
+
 TEST(HigherOrLower, AsksTheSeedsQuestionAndChecksTheAnswer) {
   crypto::DeterministicRandom rng(4);
   HigherOrLower p(rng, 3);

@@ -134,6 +134,7 @@ class ServerAuth {
   void fail_attempt(std::string_view outcome, Instant now);
   void send_failure(Instant now, bool delay);
   void abort_attempt();
+  void wipe_held_requests();
   void disconnect(transport::DisconnectReason reason, std::string description);
   void audit(std::string_view outcome);
   std::string methods() const;
@@ -153,7 +154,7 @@ class ServerAuth {
   // arrive meanwhile wait behind them, in order.
   std::optional<Instant> hold_until_;
   Fifo<Bytes> held_out_;
-  Fifo<Bytes> held_in_;
+  Fifo<Bytes> held_in_;  // may hold passwords: wiped when dropped (wipe_held_requests)
   std::vector<Bytes> out_;
   Fifo<AuthEvent> events_;
   std::function<void()> wake_;

@@ -88,6 +88,9 @@ class ServerConnection final : public transport::Endpoint {
   void take_output(Bytes& out) override;
   void on_output_written(Instant now) override;
   bool closed() const override { return transport_.closed(); }
+  /// False while replies queued during a pending key exchange pass the
+  /// transport's bound (Transport::input_paused()): the driver stops reading.
+  bool wants_input() const override { return !transport_.input_paused(); }
   void set_wake(std::function<void()> wake) override;
 
   const transport::Transport& transport() const { return transport_; }

@@ -48,7 +48,8 @@ std::expected<void, std::string> check_private_dir(const std::filesystem::path& 
   if ((st.st_mode & 022) != 0) {
     char octal[8];
     std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return std::unexpected("bad permissions " + std::string(octal) + " for state directory " + dir.string() +
+    return std::unexpected("bad permissions " + std::string(octal) + " for state directory " +
+                           dir.string() +
                            ": it must not be writable by group or others (chmod 700)");
   }
   return {};

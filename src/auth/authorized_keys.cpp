@@ -85,7 +85,8 @@ std::optional<std::string> insecure_directory(const fs::path& file, const KeyFil
   }
   for (fs::path dir = real.parent_path();; dir = dir.parent_path()) {
     struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0) return "cannot stat directory " + dir.string() + ": " + std::strerror(errno);
+    if (::stat(dir.c_str(), &st) != 0)
+      return "cannot stat directory " + dir.string() + ": " + std::strerror(errno);
     const bool root_sticky = st.st_uid == 0 && (st.st_mode & S_ISVTX) != 0;
     if (!owner_and_mode_ok(st, owner.uid) && !root_sticky)
       return "bad ownership or modes for directory " + dir.string();
@@ -97,7 +98,9 @@ std::optional<std::string> insecure_directory(const fs::path& file, const KeyFil
 }  // namespace
 
 AuthorizedKeys load_authorized_keys(const fs::path& path, const KeyFileOwner& owner) {
-  auto refuse = [&](const std::string& why) { return AuthorizedKeys{{}, {path.string() + ": " + why}}; };
+  auto refuse = [&](const std::string& why) {
+    return AuthorizedKeys{{}, {path.string() + ": " + why}};
+  };
   // O_NONBLOCK: a FIFO put in place of the file must not hang a worker on open().
   const Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
@@ -105,7 +108,8 @@ AuthorizedKeys load_authorized_keys(const fs::path& path, const KeyFileOwner& ow
     return refuse(std::string("cannot be opened: ") + std::strerror(errno));
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return refuse(std::string("cannot stat: ") + std::strerror(errno));
+  if (::fstat(fd.get(), &st) != 0)
+    return refuse(std::string("cannot stat: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return refuse("not a regular file; not used");
   if (!owner_and_mode_ok(st, owner.uid)) return refuse("bad ownership or modes for file; not used");
   if (static_cast<std::size_t>(st.st_size) > max_authorized_keys_bytes)
@@ -119,7 +123,8 @@ AuthorizedKeys load_authorized_keys(const fs::path& path, const KeyFileOwner& ow
     if (n < 0) return refuse(std::string("cannot be read: ") + std::strerror(errno));
     if (n == 0) break;
     if (text.size() + static_cast<std::size_t>(n) > max_authorized_keys_bytes)  // grew while read
-      return refuse("larger than " + std::to_string(max_authorized_keys_bytes) + " bytes; not used");
+      return refuse("larger than " + std::to_string(max_authorized_keys_bytes) +
+                    " bytes; not used");
     text.append(buffer.data(), static_cast<std::size_t>(n));
   }
   AuthorizedKeys keys = parse_authorized_keys(text);

@@ -65,7 +65,9 @@ ServerAuth::ServerAuth(std::shared_ptr<const ServerAuthConfig> config, std::stri
       peer_(std::move(peer)),
       grace_deadline_(now + config_->limits.login_grace) {}
 
-ServerAuth::~ServerAuth() { wipe_held_requests(); }
+ServerAuth::~ServerAuth() {
+  wipe_held_requests();
+}
 
 void ServerAuth::wipe_held_requests() {
   // Held USERAUTH_REQUESTs may carry passwords: wipe them before they are freed.
@@ -287,7 +289,10 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
     if (a.publickey && a.publickey->query) {
       // RFC 4252 §7: the key would do; no partial success on a mere query.
       Bytes ok;
-      wire::Writer(ok).byte(msg_userauth_pk_ok).string(a.publickey->alg_name).string(a.publickey->key.blob());
+      wire::Writer(ok)
+          .byte(msg_userauth_pk_ok)
+          .string(a.publickey->alg_name)
+          .string(a.publickey->key.blob());
       out_.push_back(std::move(ok));
       audit("key-ok");
       attempt_.reset();
@@ -302,7 +307,8 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
     return complete_step(step, "", now);
   }
   if (a.publickey)
-    return fail_attempt(a.publickey->refusal->empty() ? "key-not-accepted" : *a.publickey->refusal, now);
+    return fail_attempt(a.publickey->refusal->empty() ? "key-not-accepted" : *a.publickey->refusal,
+                        now);
   fail_attempt("reject", now);
 }
 
@@ -336,14 +342,15 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
         *refusal = "key-not-accepted";
         return respond(Reject{});
       }
-      if (request.alg && !request.key.verify(*request.alg, request.signature, request.signed_data)) {
+      if (request.alg &&
+          !request.key.verify(*request.alg, request.signature, request.signed_data)) {
         *refusal = "bad-signature";
         return respond(Reject{});
       }
       respond(Accept{});
     };
     if (!config_->run_blocking) return job();  // no pool configured: in place (tests, tools)
-    if (!config_->run_blocking(job)) {  // overloaded: fail closed
+    if (!config_->run_blocking(job)) {         // overloaded: fail closed
       *refusal_ = "key-not-accepted";
       respond(Reject{});
     }

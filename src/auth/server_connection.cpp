@@ -84,14 +84,17 @@ std::string normalised_bind_address(std::string_view address) {
 
 }  // namespace
 
-bool open_permitted(const std::vector<std::string>& rules, std::string_view host, std::uint32_t port) {
+bool open_permitted(const std::vector<std::string>& rules, std::string_view host,
+                    std::uint32_t port) {
   return any_rule(rules, port, [&](const std::string& rule_host) { return rule_host == host; });
 }
 
-bool listen_permitted(const std::vector<std::string>& rules, std::string_view address, std::uint32_t port) {
+bool listen_permitted(const std::vector<std::string>& rules, std::string_view address,
+                      std::uint32_t port) {
   const std::string wanted = normalised_bind_address(address);
-  return any_rule(rules, port,
-                  [&](const std::string& rule_host) { return normalised_bind_address(rule_host) == wanted; });
+  return any_rule(rules, port, [&](const std::string& rule_host) {
+    return normalised_bind_address(rule_host) == wanted;
+  });
 }
 
 // ---- per-channel state ----------------------------------------------------
@@ -431,7 +434,8 @@ void ServerConnection::handle_open(connection::OpenRequested& e) {
     auto target = connection::parse_tcpip_open(e.extra);
     if (!target) return fail(target.error());
     const std::string where = printable_for_log(target->host, 256) + ":" + std::to_string(target->port);
-    if (!policy_->allow_local_forwarding || !open_permitted(policy_->permit_open, target->host, target->port)) {
+    if (!policy_->allow_local_forwarding ||
+        !open_permitted(policy_->permit_open, target->host, target->port)) {
       note("direct-tcpip to " + where + " refused: not permitted");
       channels_.reject(e.id, OpenFailure::administratively_prohibited, "open failed");
       return;

@@ -1,3 +1,5 @@
+#include "parley/auth/authorized_keys.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -6,7 +8,6 @@
 #include <fstream>
 #include <string>
 
-#include "parley/auth/authorized_keys.hpp"
 #include "transport_pair.hpp"
 
 namespace parley::auth {
@@ -39,7 +40,8 @@ TEST(AuthorizedKeys, LinesWithOptionsOrGarbageAreReportedNotUsed) {
 }
 
 TEST(AuthorizedKeys, MissingFileIsAProblemNotACrash) {
-  AuthorizedKeys k = load_authorized_keys("/nonexistent/authorized_keys", KeyFileOwner{::geteuid(), {}});
+  AuthorizedKeys k =
+      load_authorized_keys("/nonexistent/authorized_keys", KeyFileOwner{::geteuid(), {}});
   EXPECT_TRUE(k.keys.empty());
   ASSERT_EQ(k.problems.size(), 1u);
 }

@@ -613,7 +613,8 @@ TEST(KeyFile, HostKeyReadableByGroupOrOthersIsRefusedAsUnprotected) {
     EXPECT_EQ(loaded.error().code, CryptoError::io_error);
     EXPECT_NE(loaded.error().message.find("UNPROTECTED PRIVATE KEY FILE"), std::string::npos)
         << loaded.error().message;
-    EXPECT_NE(loaded.error().message.find(path.string()), std::string::npos) << loaded.error().message;
+    EXPECT_NE(loaded.error().message.find(path.string()), std::string::npos)
+        << loaded.error().message;
     // The bootstrap path must not serve it either, nor replace it with a new key.
     auto served = load_or_generate_host_key(path, rng);
     ASSERT_FALSE(served.has_value()) << std::oct << mode;

@@ -1,13 +1,12 @@
 // The Asio driver: one process serves thousands of concurrent connections with
 // a thread per core, each completing key exchange, and stop() ends them all.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -268,7 +267,8 @@ TEST(Driver, EndpointThatWantsNoInputIsNotReadUntilWoken) {
   gate.open_and_wake();
   writer.join();
   const auto end = std::chrono::steady_clock::now() + 20s;
-  while (gate.received < total && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
+  while (gate.received < total && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(10ms);
   EXPECT_EQ(gate.received.load(), total) << "reading did not resume after the wake";
   ::close(fd);
   server.stop();
@@ -279,15 +279,18 @@ TEST(Driver, StopEndsAConnectionThatWantsNoInputPromptly) {
   driver::ServerOptions options;
   options.port = 0;
   options.threads = 1;
-  auto server = std::make_unique<driver::Server>(
-      options, [&](const driver::PeerInfo&, transport::Instant) { return std::make_unique<GatedEndpoint>(gate); });
+  auto server =
+      std::make_unique<driver::Server>(options, [&](const driver::PeerInfo&, transport::Instant) {
+        return std::make_unique<GatedEndpoint>(gate);
+      });
   ASSERT_TRUE(server->start().has_value());
   const int fd = connect_loopback(server->port());
   ASSERT_GE(fd, 0);
   const std::string chunk(256 * 1024, 'x');
   ASSERT_GT(::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL), 0);
   const auto paused_by = std::chrono::steady_clock::now() + 10s;
-  while (gate.received < 64 * 1024 && std::chrono::steady_clock::now() < paused_by) std::this_thread::sleep_for(10ms);
+  while (gate.received < 64 * 1024 && std::chrono::steady_clock::now() < paused_by)
+    std::this_thread::sleep_for(10ms);
   std::this_thread::sleep_for(200ms);  // in the pause now (no deadline: it would wait forever)
   const auto start = std::chrono::steady_clock::now();
   server->stop();
@@ -372,13 +375,16 @@ TEST(Driver, WorkerPoolCompletionAfterTheServerStoppedTouchesNothingFreed) {
         return true;
       });
   driver::WorkerPool pool(1, 8);  // outlives the server, as parleyd's does
-  aconfig->run_blocking = [&pool](std::function<void()> job) { return pool.submit(std::move(job)); };
+  aconfig->run_blocking = [&pool](std::function<void()> job) {
+    return pool.submit(std::move(job));
+  };
   driver::ServerOptions options;
   options.port = 0;
   options.threads = 1;
-  auto server = std::make_unique<driver::Server>(options, [&](const driver::PeerInfo&, transport::Instant now) {
-    return std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng, "peer", now);
-  });
+  auto server = std::make_unique<driver::Server>(
+      options, [&](const driver::PeerInfo&, transport::Instant now) {
+        return std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng, "peer", now);
+      });
   ASSERT_TRUE(server->start().has_value());
 
   auto client_config = test::default_configs().first;
@@ -386,12 +392,17 @@ TEST(Driver, WorkerPoolCompletionAfterTheServerStoppedTouchesNothingFreed) {
   crypto::SystemRandom crng;
   std::thread client_thread([&, port = server->port()] {
     transport::TransportEndpoint client(
-        client_config, crng, transport::Clock::now(), [](transport::Transport& t, transport::Event& e) {
+        client_config, crng, transport::Clock::now(),
+        [](transport::Transport& t, transport::Event& e) {
           if (!std::holds_alternative<transport::ServiceAccepted>(e)) return;
           Bytes req;
-          wire::Writer(req).byte(transport::msg::userauth_request).string(std::string_view("alice"))
-              .string(std::string_view("ssh-connection")).string(std::string_view("password"))
-              .boolean(false).string(std::string_view("hunter2"));
+          wire::Writer(req)
+              .byte(transport::msg::userauth_request)
+              .string(std::string_view("alice"))
+              .string(std::string_view("ssh-connection"))
+              .string(std::string_view("password"))
+              .boolean(false)
+              .string(std::string_view("hunter2"));
           t.send_secret(req);
         });
     client.transport().request_service("ssh-userauth");
@@ -399,7 +410,8 @@ TEST(Driver, WorkerPoolCompletionAfterTheServerStoppedTouchesNothingFreed) {
   });
   {
     std::unique_lock lock(gate_mutex);
-    ASSERT_TRUE(gate_changed.wait_for(lock, 20s, [&] { return checking; })) << "the check never started";
+    ASSERT_TRUE(gate_changed.wait_for(lock, 20s, [&] { return checking; }))
+        << "the check never started";
   }
   server->stop();
   server.reset();  // connections, io_contexts and their executors are gone

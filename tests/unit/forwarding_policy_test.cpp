@@ -79,7 +79,8 @@ class ForwardListeners : public ::testing::Test {
     auto tconfig = std::make_shared<transport::TransportConfig>(test::default_configs().second);
     auto aconfig = std::make_shared<auth::ServerAuthConfig>();
     aconfig->authorized_keys = [pub = user_key_->public_key()](std::string_view name) {
-      return name == "tester" ? std::vector<crypto::PublicKey>{pub} : std::vector<crypto::PublicKey>{};
+      return name == "tester" ? std::vector<crypto::PublicKey>{pub}
+                              : std::vector<crypto::PublicKey>{};
     };
     auto policy = std::make_shared<auth::ChannelPolicy>();
     policy->allow_remote_forwarding = true;
@@ -88,10 +89,12 @@ class ForwardListeners : public ::testing::Test {
     options.port = 0;
     options.threads = 1;
     server_ = std::make_unique<driver::Server>(
-        options, driver::ConnectionFactory([this, tconfig, aconfig, policy](driver::ConnectionContext& context,
-                                                                             transport::Instant now) {
+        options,
+        driver::ConnectionFactory([this, tconfig, aconfig, policy](
+                                      driver::ConnectionContext& context, transport::Instant now) {
           auto conn = std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng_, "peer", now);
-          conn->set_channel_services(policy, driver::make_channel_services(context, driver::ProcessOptions{}));
+          conn->set_channel_services(
+              policy, driver::make_channel_services(context, driver::ProcessOptions{}));
           return conn;
         }));
     auto started = server_->start();
@@ -119,14 +122,17 @@ TEST_F(ForwardListeners, TcpipForwardListenersPerConnectionAreCapped) {
   ASSERT_EQ(c.login("127.0.0.1", server_->port(), "tester", *user_key_), "");
   // Port 0: the server picks a free port, so each request is a new listener.
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(global(c, "tcpip-forward", forward_request("localhost", 0)), std::optional<bool>(true)) << i;
+    EXPECT_EQ(global(c, "tcpip-forward", forward_request("localhost", 0)),
+              std::optional<bool>(true))
+        << i;
   EXPECT_EQ(global(c, "tcpip-forward", forward_request("localhost", 0)), std::optional<bool>(false))
       << "a fourth listener past max_forward_listeners = 3";
   EXPECT_FALSE(c.disconnected().has_value()) << "refused, not disconnected";
   // Another connection has its own allowance.
   test::SshTestClient other;
   ASSERT_EQ(other.login("127.0.0.1", server_->port(), "tester", *user_key_), "");
-  EXPECT_EQ(global(other, "tcpip-forward", forward_request("localhost", 0)), std::optional<bool>(true));
+  EXPECT_EQ(global(other, "tcpip-forward", forward_request("localhost", 0)),
+            std::optional<bool>(true));
 }
 
 }  // namespace

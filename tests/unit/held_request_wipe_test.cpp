@@ -80,7 +80,7 @@ struct Held {
     auth->handle(password_request("wrong"), sid, now);
     EXPECT_TRUE(auth->take_messages().empty()) << "the failure is held for the delay";
     Bytes second = password_request(marker);
-    auth->handle(second, sid, now);  // held behind the first
+    auth->handle(second, sid, now);                     // held behind the first
     crypto::secure_wipe(second.data(), second.size());  // as ServerConnection wipes its copy
   }
 };
@@ -110,9 +110,7 @@ TEST(HeldRequests, TheCheckSeesAnUnwipedBlock) {
   // The detector itself works: a freed buffer holding the marker is found.
   found = 0;
   armed = true;
-  {
-    Bytes plain(marker.begin(), marker.end());
-  }
+  { Bytes plain(marker.begin(), marker.end()); }
   armed = false;
   EXPECT_EQ(found.load(), 1);
 }

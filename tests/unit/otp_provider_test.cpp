@@ -159,13 +159,15 @@ TEST(TotpProvider, RunsOnTheRunnerAndFailsClosedWhenItIsFull) {
 class SlowStore final : public TotpStore {
  public:
   std::string describe() const override { return "slow"; }
-  std::expected<Verdict, StoreError> redeem(std::string_view, const crypto::SecretBytes&, std::int64_t,
-                                            const Policy&) override {
+  std::expected<Verdict, StoreError> redeem(std::string_view, const crypto::SecretBytes&,
+                                            std::int64_t, const Policy&) override {
     ++calls;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     return Verdict::wrong;
   }
-  std::expected<void, StoreError> enroll(std::string_view, const Enrollment&) override { return {}; }
+  std::expected<void, StoreError> enroll(std::string_view, const Enrollment&) override {
+    return {};
+  }
   std::atomic<int> calls{0};
 };
 
@@ -185,7 +187,8 @@ TEST(TotpProvider, RateLimitCheckedAndCountedInOneStepUnderParallelGuesses) {
     threads.emplace_back([&] {
       TotpProvider provider(config);
       auto box = std::make_shared<auth::detail::Mailbox>();
-      provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}}, auth::Responder(box));
+      provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}},
+                     auth::Responder(box));
       while (!go.load()) std::this_thread::yield();
       auto box2 = std::make_shared<auth::detail::Mailbox>();
       std::vector<crypto::SecretBytes> answers;

@@ -1,12 +1,13 @@
 // The userauth core on its own (sans-I/O): protocol rules and limits are the
 // core's, whatever the provider does.
+#include "parley/auth/server_auth.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
 #include "parley/auth/higher_or_lower.hpp"
-#include "parley/auth/server_auth.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
@@ -677,7 +678,8 @@ TEST(Chains, PublickeyStepCannotBeSatisfiedTwiceBySameKey) {
     EXPECT_FALSE(r.boolean());
   }
   // Another key completes the chain.
-  h.feed(h.pk_request("alice", h.other_key, true, crypto::SignatureAlg::ecdsa_sha2_nistp256, h.sid));
+  h.feed(
+      h.pk_request("alice", h.other_key, true, crypto::SignatureAlg::ecdsa_sha2_nistp256, h.sid));
   EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
   EXPECT_TRUE(h.get().authenticated());
 }
@@ -731,7 +733,8 @@ TEST(Publickey, AuthorizedKeysAreReadOffTheIoThread) {
   // A full pool fails closed.
   KeyHarness full;
   full.config->run_blocking = [](std::function<void()>) { return false; };
-  full.feed(full.pk_request("alice", full.alice_key, true, crypto::SignatureAlg::ssh_ed25519, full.sid));
+  full.feed(
+      full.pk_request("alice", full.alice_key, true, crypto::SignatureAlg::ssh_ed25519, full.sid));
   EXPECT_EQ(full.last_sent(), transport::msg::userauth_failure);
   EXPECT_FALSE(full.get().authenticated());
 }

@@ -49,7 +49,8 @@ struct ChannelPolicy {
 /// The host part matches the client's text exactly, or "*" matches any: no
 /// pattern is matched against a name before it is resolved, since the name a
 /// client sends says nothing about the address it resolves to. Port "*" is any.
-bool open_permitted(const std::vector<std::string>& rules, std::string_view host, std::uint32_t port);
+bool open_permitted(const std::vector<std::string>& rules, std::string_view host,
+                    std::uint32_t port);
 
 /// OpenSSH's PermitListen for a "tcpip-forward" bind address and port. The
 /// address is normalised before the comparison, on both sides: "", "*",
@@ -57,7 +58,8 @@ bool open_permitted(const std::vector<std::string>& rules, std::string_view host
 /// "127.0.0.1" and "::1" one loopback address, so a rule for "localhost" does not
 /// let a client ask for "" (every interface) and "0.0.0.0" covers its spellings.
 /// A rule host "*" matches any address; other hosts match exactly (case aside).
-bool listen_permitted(const std::vector<std::string>& rules, std::string_view address, std::uint32_t port);
+bool listen_permitted(const std::vector<std::string>& rules, std::string_view address,
+                      std::uint32_t port);
 
 /// What the application hears about a connection (for logs): transport events,
 /// authentication events and channel activity. Never carries a secret.

@@ -27,7 +27,8 @@ std::expected<void, KeyFileError> save_private_key(const std::filesystem::path& 
                                                    const PrivateKey& key, std::string_view comment,
                                                    Random& rng);
 
-/// Loads `path` (refused as load_private_key() refuses it), or if it does not exist generates an Ed25519 key and saves it there.
+/// Loads `path` (refused as load_private_key() refuses it), or if it does not exist generates an
+/// Ed25519 key and saves it there.
 std::expected<PrivateKey, KeyFileError> load_or_generate_host_key(const std::filesystem::path& path,
                                                                   Random& rng);
 

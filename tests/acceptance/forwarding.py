@@ -509,6 +509,33 @@ def main():
             fwd.stop()
         srv.stop()
 
+    # Issue 11: bind addresses are compared by meaning (as OpenSSH's PermitListen): a rule
+    # for localhost does not admit '*' (ssh sends "", every interface), which GatewayPorts
+    # would otherwise bind on every interface; a rule for 0.0.0.0 admits it.
+    port = free_port()
+    srv = Server(tmp, "listen-any", ["--allow-tcp-forwarding", "remote", "--gateway-ports",
+                                     "--permit-listen", f"localhost:{port}"])
+    try:
+        r = srv.background("-R", f"*:{port}:{ECHO}")
+        status = r.exit_status()
+        r.stop()
+        check(status not in (0, None) and "remote port forwarding failed" in r.stderr(),
+              f"--permit-listen localhost:{port}: ssh -R '*:{port}:...' (every interface) is refused (status {status})")
+        check(not accepts(port), "nothing listens on the refused every-interface port")
+    finally:
+        srv.stop()
+    srv = Server(tmp, "listen-all", ["--allow-tcp-forwarding", "remote", "--gateway-ports",
+                                     "--permit-listen", f"0.0.0.0:{port}"])
+    fwd = None
+    try:
+        fwd = srv.background("-R", f"*:{port}:{ECHO}")
+        ok = fwd.wait_port(port) and echo_roundtrip(port, b"every\n") == b"every\n"
+        check(ok, f"--permit-listen 0.0.0.0:{port}: ssh -R '*:{port}:...' works")
+    finally:
+        if fwd:
+            fwd.stop()
+        srv.stop()
+
     echo.close()
     other.close()
     greeter.close()

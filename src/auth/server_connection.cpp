@@ -58,7 +58,7 @@ template <typename HostMatches>
 bool any_rule(const std::vector<std::string>& rules, std::uint32_t port, HostMatches host_matches) {
   if (rules.empty()) return true;
   for (const auto& text : rules) {
-    if (text == "any") return true;
+    if (text == "any" || text == "*") return true;  // "*" alone: any host, any port
     const auto rule = parse_rule(text);
     if (!rule || (rule->port && *rule->port != port)) continue;
     if (rule->host == "*" || host_matches(rule->host)) return true;

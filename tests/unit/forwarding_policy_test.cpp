@@ -44,6 +44,8 @@ TEST(PermitOpen, StarHostAndStarPortAndAny) {
   EXPECT_FALSE(open_permitted(Rules{"*:443"}, "anything.example", 80));
   EXPECT_TRUE(open_permitted(Rules{"db.example:*"}, "db.example", 1));
   EXPECT_TRUE(open_permitted(Rules{"any"}, "x", 1));
+  EXPECT_TRUE(open_permitted(Rules{"*"}, "x", 1));
+  EXPECT_FALSE(open_permitted(Rules{"db.example"}, "db.example", 1)) << "no port: matches nothing";
   EXPECT_TRUE(open_permitted(Rules{}, "x", 1));
 }
 

@@ -2,6 +2,7 @@
 
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -53,12 +54,7 @@ std::string expand(std::string_view pattern, std::string_view user) {
   return out;
 }
 
-/// user_exists runs on several I/O threads at once: a thread-safe lookup.
-bool system_user_exists(std::string_view user) {
-  auto found = parley::auth::find_system_user(user);
-  return found && found->has_value();
-}
-
+/// Thread-safe (user_exists runs on several I/O threads at once).
 bool os_account(std::string_view user) {
   auto found = parley::login::find_account(user);
   return found && found->has_value();
@@ -136,11 +132,21 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
     config->run_blocking = std::move(pool_submit);
   }
   if (!s.authorized_keys.empty()) {
+    // Runs on the worker pool (ServerAuth hands it to run_blocking): it reads
+    // the user's files, which may be slow or hostile.
     config->authorized_keys = [pattern = s.authorized_keys](std::string_view user) {
       if (!safe_for_path(user)) return std::vector<parley::crypto::PublicKey>{};
       const std::string path = expand(pattern, user);
       if (path.empty()) return std::vector<parley::crypto::PublicKey>{};
-      auto keys = parley::auth::load_authorized_keys(path);
+      // StrictModes: the file belongs to root or the user, whose home bounds the
+      // directory walk; a name that is not an OS account (a virtual user) owns
+      // nothing, so its file must belong to root or to this server's account.
+      parley::auth::KeyFileOwner owner{::geteuid(), {}};
+      if (auto found = parley::auth::find_system_user(user); found && *found) {
+        owner.uid = (*found)->uid;
+        owner.home = (*found)->home;
+      }
+      auto keys = parley::auth::load_authorized_keys(path, owner);
       for (const auto& p : keys.problems) spdlog::warn("authorized_keys {}", p);
       return keys.keys;
     };
@@ -277,7 +283,7 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
         return false;  // a virtual user with nobody to run as
       }
     }
-    if (system_users && system_user_exists(user)) return true;
+    if (system_users && os_account(user)) return true;
     if (users_file && users_file->has_user(user)) return true;
     if (question && std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
     if (keys) {

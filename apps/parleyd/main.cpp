@@ -362,6 +362,13 @@ int run(const Flags& f) {
     setup->process.run_as = built->run_as;
     setup->process.login_records = true;
     setup->pam_service = built->pam_service;
+    // ssh -R below port 1024 for root only, as sshd's bind_permitted().
+    auto policy = std::make_shared<parley::auth::ChannelPolicy>(*setup->policy);
+    policy->may_bind_privileged_port = [run_as = built->run_as](std::string_view user) {
+      auto account = run_as(std::string(user));
+      return account && account->uid == 0;
+    };
+    setup->policy = std::move(policy);
     setup->run_blocking = [](std::function<void()> job) { return password_pool.submit(std::move(job)); };
   }
   setup->process.log = [](std::string_view line) { spdlog::info("{}", line); };

@@ -13,7 +13,8 @@ namespace parleyd {
 std::expected<std::filesystem::path, std::string> default_state_dir();
 
 /// Creates `dir` (and its parents) if missing; the directory itself gets mode
-/// 0700 since it holds a private key.
+/// 0700 since it holds a private key. A directory (new or not) that this process
+/// does not own, or that its group or others may write, is refused.
 std::expected<void, std::string> ensure_private_dir(const std::filesystem::path& dir);
 
 }  // namespace parleyd

@@ -11,6 +11,7 @@ namespace {
 
 constexpr std::uint8_t msg_info_request = 60;   // RFC 4256 §3.2
 constexpr std::uint8_t msg_info_response = 61;  // RFC 4256 §3.4
+constexpr std::uint8_t msg_userauth_pk_ok = 60;  // RFC 4252 §7
 constexpr std::size_t max_name_bytes = 256;
 
 std::vector<std::string> split_commas(std::string_view s) {
@@ -39,6 +40,14 @@ struct ServerAuth::Attempt {
   std::size_t rounds = 0;
   std::size_t last_prompts = 0;
   std::string step;  // the chain step this attempt would complete
+  /// Set for a publickey attempt: what to answer once the key is found authorized.
+  struct Publickey {
+    bool query = false;  // no signature: answer PK_OK (RFC 4252 §7)
+    std::string alg_name;
+    crypto::PublicKey key;
+    std::shared_ptr<std::string> refusal;  // why the check rejected (set before it answers)
+  };
+  std::optional<Publickey> publickey;
 
   ~Attempt() {
     // A late asynchronous answer after an abort is dropped (RFC 4252 §5: a new
@@ -56,7 +65,15 @@ ServerAuth::ServerAuth(std::shared_ptr<const ServerAuthConfig> config, std::stri
       peer_(std::move(peer)),
       grace_deadline_(now + config_->limits.login_grace) {}
 
-ServerAuth::~ServerAuth() = default;
+ServerAuth::~ServerAuth() {
+  wipe_held_requests();
+}
+
+void ServerAuth::wipe_held_requests() {
+  // Held USERAUTH_REQUESTs may carry passwords: wipe them before they are freed.
+  for (Bytes& request : held_in_) crypto::secure_wipe(request.data(), request.size());
+  held_in_.clear();
+}
 
 void ServerAuth::handle(BytesView payload, const Bytes& session_id, Instant now) {
   if (closed_) return;
@@ -275,13 +292,86 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
     return;
   }
   if (std::holds_alternative<Accept>(outcome) && config_->user_exists(*user_)) {
+    if (a.publickey && a.publickey->query) {
+      // RFC 4252 §7: the key would do; no partial success on a mere query.
+      Bytes ok;
+      wire::Writer(ok)
+          .byte(msg_userauth_pk_ok)
+          .string(a.publickey->alg_name)
+          .string(a.publickey->key.blob());
+      out_.push_back(std::move(ok));
+      audit("key-ok");
+      attempt_.reset();
+      return;
+    }
     if (!permitted(wire_method(a.step))) return fail_attempt("not-permitted", now);
     audit("accept");
     const std::string step = a.step;
+    if (a.publickey) {
+      used_keys_.push_back(a.publickey->key);
+      return complete_step(step, a.publickey->key.fingerprint(), now);
+    }
     return complete_step(step, "", now);
   }
+  if (a.publickey)
+    return fail_attempt(a.publickey->refusal->empty() ? "key-not-accepted" : *a.publickey->refusal,
+                        now);
   fail_attempt("reject", now);
 }
+
+namespace {
+
+/// The publickey check as a one-shot provider: reading authorized_keys may block
+/// (a slow home directory, a network file system), so it runs on the
+/// BlockingRunner as password checks do, and the signature is verified there too.
+class PublickeyCheck final : public KeyboardInteractiveProvider {
+ public:
+  struct Request {
+    std::string user;
+    crypto::PublicKey key;
+    std::optional<crypto::SignatureAlg> alg;  // with a signature
+    Bytes signature;
+    Bytes signed_data;
+  };
+  PublickeyCheck(std::shared_ptr<const ServerAuthConfig> config, Request request,
+                 std::shared_ptr<std::string> refusal)
+      : config_(std::move(config)), request_(std::move(request)), refusal_(std::move(refusal)) {}
+  std::string_view name() const override { return "publickey"; }
+  void start(const AttemptInfo& info, Responder respond) override {
+    auto job = [config = config_, request = std::move(request_), refusal = refusal_, respond] {
+      bool authorized = config->user_exists(request.user);
+      if (authorized) {
+        authorized = false;
+        for (const auto& k : config->authorized_keys(request.user))
+          if (k == request.key) authorized = true;
+      }
+      if (!authorized) {
+        *refusal = "key-not-accepted";
+        return respond(Reject{});
+      }
+      if (request.alg &&
+          !request.key.verify(*request.alg, request.signature, request.signed_data)) {
+        *refusal = "bad-signature";
+        return respond(Reject{});
+      }
+      respond(Accept{});
+    };
+    // The attempt's runner: bounded per connection, dropped if the attempt is aborted.
+    if (!info.run_blocking) return job();  // no pool configured: in place (tests, tools)
+    if (!info.run_blocking(job)) {         // overloaded: fail closed
+      *refusal_ = "key-not-accepted";
+      respond(Reject{});
+    }
+  }
+  void answer(std::vector<crypto::SecretBytes>, Responder respond) override { respond(Reject{}); }
+
+ private:
+  std::shared_ptr<const ServerAuthConfig> config_;
+  Request request_;
+  std::shared_ptr<std::string> refusal_;
+};
+
+}  // namespace
 
 void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now) {
   method_ = "publickey";
@@ -297,37 +387,40 @@ void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Inst
   const auto alg = crypto::signature_alg_from_name(alg_name);
   const auto& allowed = config_->publickey_algorithms;
   auto key = crypto::PublicKey::from_blob(blob);
-  bool authorized = alg && std::find(allowed.begin(), allowed.end(), *alg) != allowed.end() && key &&
-                    key->type() == crypto::key_type_for(*alg) && config_->user_exists(*user_);
-  if (authorized) {
-    authorized = false;
-    for (const auto& k : config_->authorized_keys(*user_))
-      if (k == *key) authorized = true;
+  if (!alg || std::find(allowed.begin(), allowed.end(), *alg) == allowed.end() || !key ||
+      key->type() != crypto::key_type_for(*alg))
+    return fail_attempt("key-not-accepted", now);
+  // As OpenSSH (auth2-pubkey.c): a key that already completed a step of this
+  // chain is refused, so "publickey,publickey" takes two different keys.
+  if (std::find(used_keys_.begin(), used_keys_.end(), *key) != used_keys_.end())
+    return fail_attempt("key-already-used", now);
+
+  PublickeyCheck::Request check{*user_, *key, std::nullopt, {}, {}};
+  if (has_signature) {
+    check.alg = *alg;
+    check.signature.assign(signature.begin(), signature.end());
+    // RFC 4252 §7: the signature covers the session id and this request.
+    wire::Writer(check.signed_data)
+        .string(session_id)
+        .byte(transport::msg::userauth_request)
+        .string(*user_)
+        .string(*service_)
+        .string(std::string_view("publickey"))
+        .boolean(true)
+        .string(alg_name)
+        .string(blob);
   }
-  if (!authorized) return fail_attempt("key-not-accepted", now);
-  if (!has_signature) {
-    // RFC 4252 §7: the key would do; no partial success on a mere query.
-    Bytes ok;
-    wire::Writer(ok).byte(60).string(alg_name).string(blob);  // SSH_MSG_USERAUTH_PK_OK
-    out_.push_back(std::move(ok));
-    audit("key-ok");
-    return;
-  }
-  // RFC 4252 §7: the signature covers the session id and this request.
-  Bytes signed_data;
-  wire::Writer(signed_data)
-      .string(session_id)
-      .byte(transport::msg::userauth_request)
-      .string(*user_)
-      .string(*service_)
-      .string(std::string_view("publickey"))
-      .boolean(true)
-      .string(alg_name)
-      .string(blob);
-  if (!key->verify(*alg, signature, signed_data)) return fail_attempt("bad-signature", now);
-  if (!permitted("publickey")) return fail_attempt("not-permitted", now);
-  audit("accept");
-  complete_step(*step, key->fingerprint(), now);
+  auto refusal = std::make_shared<std::string>();
+  attempt_ = std::make_unique<Attempt>();
+  attempt_->info = AttemptInfo{*user_, *service_, peer_, {}, session_id_, {}, {}};
+  attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
+  attempt_->provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);
+  attempt_->step = *step;
+  attempt_->publickey = Attempt::Publickey{!has_signature, alg_name, *key, refusal};
+  attempt_->mailbox->wake = wake_;
+  attempt_->waiting = true;
+  attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
+  collect(now);
 }
 
 std::vector<std::vector<std::string>> ServerAuth::effective_chains(const ServerAuthConfig& config) {
@@ -478,7 +571,7 @@ void ServerAuth::disconnect(transport::DisconnectReason reason, std::string desc
   closed_ = true;
   attempt_.reset();
   held_out_.clear();
-  held_in_.clear();
+  wipe_held_requests();
   hold_until_.reset();
   events_.push_back(AuthDisconnect{reason, std::move(description)});
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "parley/auth/server_text.hpp"
 #include "parley/transport/messages.hpp"
@@ -28,25 +29,72 @@ bool env_allowed(const std::vector<std::string>& allow, const std::string& name)
 
 }  // namespace
 
-bool permitted(const std::vector<std::string>& rules, std::string_view host, std::uint32_t port) {
+namespace {
+
+/// One "host:port" rule split into its parts ("[address]:port" unbracketed);
+/// nullopt for a rule that names no port. `port` empty means any port.
+struct Rule {
+  std::string host;
+  std::optional<std::uint32_t> port;
+};
+
+std::optional<Rule> parse_rule(const std::string& rule) {
+  const auto colon = rule.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  Rule out;
+  out.host = rule.substr(0, colon);
+  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']')
+    out.host = out.host.substr(1, out.host.size() - 2);
+  const std::string port = rule.substr(colon + 1);
+  if (port == "*") return out;
+  std::uint32_t p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || end != port.data() + port.size()) return std::nullopt;
+  out.port = p;
+  return out;
+}
+
+template <typename HostMatches>
+bool any_rule(const std::vector<std::string>& rules, std::uint32_t port, HostMatches host_matches) {
   if (rules.empty()) return true;
-  const std::string h(host);
-  for (const auto& rule : rules) {
-    if (rule == "any" || rule == "*") return true;
-    const auto colon = rule.rfind(':');
-    if (colon == std::string::npos) continue;
-    std::string rule_host = rule.substr(0, colon);
-    if (rule_host.size() >= 2 && rule_host.front() == '[' && rule_host.back() == ']')
-      rule_host = rule_host.substr(1, rule_host.size() - 2);
-    const std::string rule_port = rule.substr(colon + 1);
-    if (rule_port != "*") {
-      std::uint32_t p = 0;
-      auto [end, ec] = std::from_chars(rule_port.data(), rule_port.data() + rule_port.size(), p);
-      if (ec != std::errc() || end != rule_port.data() + rule_port.size() || p != port) continue;
-    }
-    if (glob_match(rule_host, h)) return true;
+  for (const auto& text : rules) {
+    if (text == "any" || text == "*") return true;  // "*" alone: any host, any port
+    const auto rule = parse_rule(text);
+    if (!rule || (rule->port && *rule->port != port)) continue;
+    if (rule->host == "*" || host_matches(rule->host)) return true;
   }
   return false;
+}
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+/// A bind address as what it means (RFC 4254 §7.1): every interface, loopback,
+/// or one named address (lowercased).
+std::string normalised_bind_address(std::string_view address) {
+  const std::string a = lowercase(address);
+  if (a.empty() || a == "*" || a == "0.0.0.0" || a == "::") return "0.0.0.0";
+  if (a == "localhost" || a == "127.0.0.1" || a == "::1") return "localhost";
+  return a;
+}
+
+}  // namespace
+
+bool open_permitted(const std::vector<std::string>& rules, std::string_view host,
+                    std::uint32_t port) {
+  return any_rule(rules, port, [&](const std::string& rule_host) { return rule_host == host; });
+}
+
+bool listen_permitted(const std::vector<std::string>& rules, std::string_view address,
+                      std::uint32_t port) {
+  const std::string wanted = normalised_bind_address(address);
+  return any_rule(rules, port, [&](const std::string& rule_host) {
+    return normalised_bind_address(rule_host) == wanted;
+  });
 }
 
 // ---- per-channel state ----------------------------------------------------
@@ -386,7 +434,8 @@ void ServerConnection::handle_open(connection::OpenRequested& e) {
     auto target = connection::parse_tcpip_open(e.extra);
     if (!target) return fail(target.error());
     const std::string where = printable_for_log(target->host, 256) + ":" + std::to_string(target->port);
-    if (!policy_->allow_local_forwarding || !permitted(policy_->permit_open, target->host, target->port)) {
+    if (!policy_->allow_local_forwarding ||
+        !open_permitted(policy_->permit_open, target->host, target->port)) {
       note("direct-tcpip to " + where + " refused: not permitted");
       channels_.reject(e.id, OpenFailure::administratively_prohibited, "open failed");
       return;
@@ -461,9 +510,16 @@ void ServerConnection::handle_global(connection::GlobalRequest& e) {
     if (e.name == "cancel-tcpip-forward") {
       ok = listeners_.erase(key) > 0;
     } else if (!services_ || !policy_ || !policy_->allow_remote_forwarding ||
-               !permitted(policy_->permit_listen, r->address.empty() ? "localhost" : r->address, r->port) ||
-               r->port > 65535 || listeners_.contains(key)) {
+               !listen_permitted(policy_->permit_listen, r->address, r->port) || r->port > 65535 ||
+               listeners_.contains(key)) {
       note("tcpip-forward " + where + " refused");
+    } else if (r->port != 0 && r->port < 1024 &&
+               !(policy_->may_bind_privileged_port && policy_->may_bind_privileged_port(user_))) {
+      // sshd's bind_permitted(): ports below IPPORT_RESERVED for uid 0 only.
+      note("tcpip-forward " + where + " refused: a privileged port, and the user is not root");
+    } else if (listeners_.size() >= policy_->max_forward_listeners) {
+      note("tcpip-forward " + where + " refused: " + std::to_string(listeners_.size()) +
+           " listeners already (max_forward_listeners)");
     } else {
       connection::ForwardRequest bind = *r;
       if (!policy_->gateway_ports) bind.address = "127.0.0.1";  // as OpenSSH without GatewayPorts

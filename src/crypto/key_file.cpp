@@ -2,6 +2,8 @@
 #include "parley/crypto/key_file.hpp"
 
 #include <cerrno>
+#include <cstdio>
+#include <optional>
 #include <utility>
 
 #include "parley/crypto/file_io.hpp"
@@ -37,6 +39,21 @@ class WipeOnExit {
   std::string& s_;
 };
 
+/// OpenSSH's sshkey_perm_ok: a private key file that anyone but its owner may
+/// read, write or run is refused ("UNPROTECTED PRIVATE KEY FILE!"), whatever it
+/// holds: a key others could read is no longer only ours. (sshd checks only
+/// files it owns; a group or others bit is refused here whoever owns the file.)
+std::optional<KeyFileError> permissions_problem(const fs::path& path, mode_t mode) {
+  if ((mode & 077) == 0) return std::nullopt;
+  char octal[8];
+  std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode & 07777));
+  return KeyFileError{CryptoError::io_error,
+                      "UNPROTECTED PRIVATE KEY FILE: permissions " + std::string(octal) + " for '" +
+                          path.string() +
+                          "' are too open; a private key file must not be accessible by others "
+                          "(chmod 600); this key is ignored"};
+}
+
 std::expected<PrivateKey, KeyFileError> parse_key_file(const fs::path& path, std::string& text) {
   WipeOnExit wipe(text);
   auto key = PrivateKey::from_openssh(text);
@@ -49,6 +66,10 @@ std::expected<PrivateKey, KeyFileError> parse_key_file(const fs::path& path, std
 std::expected<PrivateKey, KeyFileError> load_private_key(const fs::path& path) {
   auto file = read_file(path, max_key_file_size);
   if (!file) return std::unexpected(io_failure(path, file.error()));
+  if (auto bad = permissions_problem(path, file->mode)) {
+    secure_wipe(file->text.data(), file->text.size());
+    return std::unexpected(*bad);
+  }
   return parse_key_file(path, file->text);
 }
 
@@ -78,7 +99,13 @@ std::expected<void, KeyFileError> save_private_key(const fs::path& path, const P
 std::expected<PrivateKey, KeyFileError> load_or_generate_host_key(const fs::path& path,
                                                                   Random& rng) {
   auto r = read_file(path, max_key_file_size);
-  if (r) return parse_key_file(path, r->text);
+  if (r) {
+    if (auto bad = permissions_problem(path, r->mode)) {
+      secure_wipe(r->text.data(), r->text.size());
+      return std::unexpected(*bad);
+    }
+    return parse_key_file(path, r->text);
+  }
   // Only a missing file means "first start"; any other failure (permissions, a
   // directory) must not be papered over with a fresh key.
   if (r.error().err != ENOENT) return std::unexpected(io_failure(path, r.error()));

@@ -102,10 +102,21 @@ asio::awaitable<WaitResult> wait_readable(tcp::socket& socket, asio::steady_time
 /// Lets work that finishes on another thread (an asynchronous authentication
 /// provider) interrupt the connection's wait. Touched only on the connection's thread.
 struct WakeLink {
-  tcp::socket* socket = nullptr;  // null once drive() has returned
-  bool waiting = false;           // in the readability wait: cancelling it is safe
+  tcp::socket* socket = nullptr;        // null once drive() has returned
+  asio::steady_timer* timer = nullptr;  // null once drive() has returned
+  bool waiting = false;                 // in the readability wait: cancelling it is safe
+  bool pausing = false;                 // in pause(): cancelling the timer is safe
   bool woken = false;
 };
+
+/// Waits, reading nothing, until `deadline` (if any) passes; true if it did.
+/// A wake or Server::stop() (which expires the timer) ends the wait early.
+asio::awaitable<bool> pause(asio::steady_timer& timer, std::optional<Clock::time_point> deadline) {
+  timer.expires_at(deadline ? *deadline : Clock::time_point::max());
+  std::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_return !ec;
+}
 
 enum class ReadResult { drained, peer_gone, endpoint_closed, yield };
 
@@ -126,7 +137,8 @@ ReadResult read_available(tcp::socket& socket, transport::Endpoint& endpoint, By
     if (endpoint.closed()) return ReadResult::endpoint_closed;
     endpoint.take_output(out);
     total += n;
-    if (out.size() >= max_pending_output || total >= max_read_per_turn) return ReadResult::yield;
+    if (out.size() >= max_pending_output || total >= max_read_per_turn || !endpoint.wants_input())
+      return ReadResult::yield;
   }
 }
 
@@ -161,12 +173,14 @@ asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
   socket.non_blocking(true);
   auto link = std::make_shared<WakeLink>();
   link->socket = &socket;
+  link->timer = &timer;
   endpoint.set_wake([link, executor = socket.get_executor()] {
     asio::post(executor, [link] {
       if (link->socket == nullptr) return;
       link->woken = true;
       std::error_code ignored;
       if (link->waiting) link->socket->cancel(ignored);  // never a write in progress
+      if (link->pausing) link->timer->cancel();
     });
   });
   struct Unlink {
@@ -174,6 +188,7 @@ asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
     transport::Endpoint& endpoint;
     ~Unlink() {
       link.socket = nullptr;
+      link.timer = nullptr;
       endpoint.set_wake(nullptr);
     }
   } unlink{*link, endpoint};
@@ -224,6 +239,17 @@ asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
       socket.shutdown(tcp::socket::shutdown_both, ignored);
       socket.close(ignored);
       co_return;
+    }
+
+    if (!endpoint.wants_input()) {
+      // The endpoint holds all the output it may (replies queued behind a key
+      // exchange): read nothing more, so the peer cannot make it queue without
+      // bound, until a deadline (the kex timeout) or a wake changes that.
+      link->pausing = true;
+      const bool deadline_passed = co_await pause(timer, endpoint.next_deadline());
+      link->pausing = false;
+      if (deadline_passed) endpoint.on_time(Clock::now());
+      continue;
     }
 
     // Wait for input or the endpoint's next deadline, whichever comes first.

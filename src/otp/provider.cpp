@@ -19,8 +19,23 @@ bool RateLimiter::allow(const std::string& user, std::int64_t now) const {
   return static_cast<std::size_t>(recent) < max_failures_;
 }
 
+bool RateLimiter::try_acquire(const std::string& user, std::int64_t now) {
+  std::lock_guard lock(mutex_);
+  if (const auto it = failures_.find(user); it != failures_.end()) {
+    const auto recent = std::count_if(it->second.begin(), it->second.end(),
+                                      [&](std::int64_t t) { return t > now - period_; });
+    if (static_cast<std::size_t>(recent) >= max_failures_) return false;
+  }
+  record_failure(user, now);
+  return true;
+}
+
 void RateLimiter::failed(const std::string& user, std::int64_t now) {
   std::lock_guard lock(mutex_);
+  record_failure(user, now);
+}
+
+void RateLimiter::record_failure(const std::string& user, std::int64_t now) {
   if (!failures_.contains(user) && failures_.size() >= max_users_) {
     // Full: drop the entries whose failures have all aged out; if none have,
     // the one with the stalest last failure.
@@ -86,7 +101,9 @@ void TotpProvider::answer(std::vector<crypto::SecretBytes> answers, auth::Respon
   auto report = [config, user = user_, peer = peer_](std::string_view what) {
     if (config->on_result) config->on_result(user, peer, what);
   };
-  if (config->limiter && !config->limiter->allow(user_, now)) {
+  // The try counts as a failure from here until the store accepts the code:
+  // checking and counting apart would let parallel guesses all pass the check.
+  if (config->limiter && !config->limiter->try_acquire(user_, now)) {
     report("too many wrong codes: refused without checking");
     return respond(auth::Reject{});
   }
@@ -96,7 +113,6 @@ void TotpProvider::answer(std::vector<crypto::SecretBytes> answers, auth::Respon
     if (!verdict) {
       // The state could not be read or saved: fail closed.
       report("store error: " + verdict.error().message());
-      if (config->limiter) config->limiter->failed(user, now);
       return respond(auth::Reject{});
     }
     report(describe(*verdict));
@@ -104,8 +120,7 @@ void TotpProvider::answer(std::vector<crypto::SecretBytes> answers, auth::Respon
       if (config->limiter) config->limiter->succeeded(user);
       return respond(auth::Accept{});
     }
-    if (config->limiter) config->limiter->failed(user, now);
-    respond(auth::Reject{});
+    respond(auth::Reject{});  // already counted by try_acquire()
   };
   if (!config->run) return job();
   if (!config->run(job)) {

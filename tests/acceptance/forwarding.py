@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """TCP forwarding with real OpenSSH `ssh` against parleyd, to a local echo server:
 ssh -W and ssh -L (direct-tcpip) with 1 MiB and parallel transfers, refusal when
-forwarding is off, --permit-open allow-lists (exact and pattern), connect failures,
+forwarding is off, --permit-open allow-lists (exact host or '*', no patterns), connect failures,
 ssh -R (tcpip-forward, fixed and dynamic ports, parallel connections), refusal and
 --permit-listen for -R, and the -R listener going away with its client.
 Exits non-zero on any failure (run by ctest)."""
@@ -396,14 +396,16 @@ def main():
     finally:
         srv.stop()
 
+    # Issue 11: as OpenSSH's PermitOpen, the host matches exactly (or is '*'), never as a
+    # pattern: a name matched before DNS says nothing about where it leads.
     srv = Server(tmp, "pattern", ["--allow-tcp-forwarding", "local", "--permit-open", "127.0.0.*:*"])
     try:
         rc1, out1, _ = srv.stdio(ECHO, b"one\n")
         rc2, out2, _ = srv.stdio(OTHER, b"two\n")
-        check(rc1 == 0 and out1 == b"one\n" and rc2 == 0 and out2 == b"two\n",
-              f"--permit-open '127.0.0.*:*' allows both echo servers (status {rc1}, {rc2})")
-        rc, out, err = srv.stdio(f"localhost:{echo.port}", b"x")
-        check(rc not in (0, None) and out == b"", f"--permit-open '127.0.0.*:*' refuses localhost (status {rc})")
+        check(rc1 not in (0, None) and out1 == b"" and rc2 not in (0, None) and out2 == b"",
+              f"--permit-open '127.0.0.*:*' is no pattern: both echo servers are refused (status {rc1}, {rc2})")
+        check(f"direct-tcpip to {ECHO} refused: not permitted" in srv.log(),
+              "the destination a pattern would have matched is logged as refused")
     finally:
         srv.stop()
 
@@ -502,6 +504,33 @@ def main():
         fwd = None
         check(wait_until(lambda: not accepts(allowed)), "the permitted listener goes away with its client")
         check(srv.proc.poll() is None, "parleyd (listen) is still running")
+    finally:
+        if fwd:
+            fwd.stop()
+        srv.stop()
+
+    # Issue 11: bind addresses are compared by meaning (as OpenSSH's PermitListen): a rule
+    # for localhost does not admit '*' (ssh sends "", every interface), which GatewayPorts
+    # would otherwise bind on every interface; a rule for 0.0.0.0 admits it.
+    port = free_port()
+    srv = Server(tmp, "listen-any", ["--allow-tcp-forwarding", "remote", "--gateway-ports",
+                                     "--permit-listen", f"localhost:{port}"])
+    try:
+        r = srv.background("-R", f"*:{port}:{ECHO}")
+        status = r.exit_status()
+        r.stop()
+        check(status not in (0, None) and "remote port forwarding failed" in r.stderr(),
+              f"--permit-listen localhost:{port}: ssh -R '*:{port}:...' (every interface) is refused (status {status})")
+        check(not accepts(port), "nothing listens on the refused every-interface port")
+    finally:
+        srv.stop()
+    srv = Server(tmp, "listen-all", ["--allow-tcp-forwarding", "remote", "--gateway-ports",
+                                     "--permit-listen", f"0.0.0.0:{port}"])
+    fwd = None
+    try:
+        fwd = srv.background("-R", f"*:{port}:{ECHO}")
+        ok = fwd.wait_port(port) and echo_roundtrip(port, b"every\n") == b"every\n"
+        check(ok, f"--permit-listen 0.0.0.0:{port}: ssh -R '*:{port}:...' works")
     finally:
         if fwd:
             fwd.stop()

@@ -305,7 +305,7 @@ def root_checks(tmp, key, pub):
     os.makedirs(keydir, exist_ok=True)
     shutil.copy(pub, os.path.join(keydir, "root.keys"))
     common = ["--password-file", pwfile, "--authorized-keys", os.path.join(keydir, "%u.keys"),
-              "--session-user", SESSION_USER, "--log-level", "debug"]
+              "--session-user", SESSION_USER, "--log-level", "debug", "--allow-tcp-forwarding", "remote"]
 
     log_path = os.path.join(tmp, "parleyd-root.log")
     proc, port = start_parleyd(PARLEYD, tmp, common, log_path)
@@ -318,6 +318,22 @@ def root_checks(tmp, key, pub):
         r = key_run(port, key, "root", "id -un", tty=False)
         check(r.returncode == 0 and r.stdout.strip() == "root",
               f"prohibit-password (default): root by key runs as root (got {r.stdout.strip()!r})")
+        # ssh -R on a port below 1024: root only, as sshd.
+        r = subprocess.run([*ssh_base(port, ["-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                                             "-o", "ExitOnForwardFailure=yes", "-R", "1022:127.0.0.1:9"]),
+                            "root@127.0.0.1", "echo forwarded"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and "forwarded" in r.stdout,
+              f"root may listen on port 1022 with ssh -R ({r.returncode}, {r.stderr.strip()!r})")
+        child = pexpect.spawn(SSH, [*ssh_base(port, ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
+                                                     "-o", "ExitOnForwardFailure=yes", "-R", "1022:127.0.0.1:9"])[1:],
+                                    "visitor@127.0.0.1", "echo forwarded"], timeout=30, encoding="utf-8")
+        child.expect(r"[Pp]assword: ")
+        child.sendline(PASSWORD)
+        child.expect(pexpect.EOF)
+        child.close()
+        check(child.exitstatus == 255 and "forwarded" not in (child.before or ""),
+              f"a user who is not root may not listen on port 1022 (status {child.exitstatus})")
+        check("1022 refused: a privileged port" in open(log_path).read(), "the log says why -R 1022 was refused")
         out, denied = password_run(port, "visitor", PASSWORD, "password", REPORT)
         rep = report_of(out)
         check(not denied and rep.get("id") == SESSION_USER,

@@ -599,7 +599,7 @@ auth::ExternalKey recording_key(const crypto::PublicKey& pub, std::vector<SignCa
 
 TEST(ExternalKeyCore, AgentKeysComeFirstAndTheSignatureIsSentAsTheSignerMadeIt) {
   crypto::SystemRandom rng;
-  auto rsa = crypto::load_private_key(std::filesystem::path(PARLEY_TEST_DATA_DIR) / "test_rsa");
+  std::optional<crypto::PrivateKey> rsa = test::test_host_key("rsa");  // git keeps test data 0644
   ASSERT_TRUE(rsa.has_value());
   const auto local = crypto::PrivateKey::generate_ed25519(rng);
   auto c = std::make_shared<auth::ClientAuthConfig>();
@@ -646,7 +646,7 @@ TEST(ExternalKeyCore, ARefusalOrAWrongSignatureMovesToTheNextKey) {
   crypto::SystemRandom rng;
   const auto held = crypto::PrivateKey::generate_ed25519(rng);
   const auto other = crypto::PrivateKey::generate_ed25519(rng);
-  auto rsa = crypto::load_private_key(std::filesystem::path(PARLEY_TEST_DATA_DIR) / "test_rsa");
+  std::optional<crypto::PrivateKey> rsa = test::test_host_key("rsa");  // git keeps test data 0644
   ASSERT_TRUE(rsa.has_value());
   const auto local = crypto::PrivateKey::generate_ed25519(rng);
   auto c = std::make_shared<auth::ClientAuthConfig>();
@@ -756,7 +756,7 @@ TEST_F(ClientAuthTest, AnAgentKeySignsAndTheCommandRuns) {
 }
 
 TEST_F(ClientAuthTest, AnRsaAgentSignatureMayArriveLaterFromAnotherThread) {
-  auto rsa = crypto::load_private_key(std::filesystem::path(PARLEY_TEST_DATA_DIR) / "test_rsa");
+  std::optional<crypto::PrivateKey> rsa = test::test_host_key("rsa");  // git keeps test data 0644
   ASSERT_TRUE(rsa.has_value());
   extra_authorized_.push_back(rsa->public_key());
   start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });

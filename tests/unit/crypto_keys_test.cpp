@@ -473,6 +473,7 @@ TEST(KeyFile, MissingOrUnreadableFileNamesThePath) {
   EXPECT_EQ(directory.error().code, CryptoError::io_error);
 
   write_text(dir / "garbage", "not a key\n");
+  fs::permissions(dir / "garbage", fs::perms(0600));
   auto garbage = load_private_key(dir / "garbage");
   ASSERT_FALSE(garbage.has_value());
   EXPECT_EQ(garbage.error().code, CryptoError::malformed_key);
@@ -587,6 +588,7 @@ TEST(KeyFile, LoadOrGenerateGeneratesOnceThenReloads) {
 
   // A file that is there but broken is an error, not a reason to make a new key.
   write_text(path, "broken");
+  fs::permissions(path, fs::perms(0600));
   auto broken = load_or_generate_host_key(path, rng2);
   ASSERT_FALSE(broken.has_value());
   EXPECT_EQ(broken.error().code, CryptoError::malformed_key);
@@ -595,6 +597,36 @@ TEST(KeyFile, LoadOrGenerateGeneratesOnceThenReloads) {
   // Nor is a missing directory.
   auto nodir = load_or_generate_host_key(dir / "no" / "key", rng2);
   EXPECT_FALSE(nodir.has_value());
+}
+
+TEST(KeyFile, HostKeyReadableByGroupOrOthersIsRefusedAsUnprotected) {
+  // OpenSSH's sshkey_perm_ok: "UNPROTECTED PRIVATE KEY FILE!", the key ignored.
+  TempDir dir;
+  SystemRandom rng;
+  const fs::path path = dir / "ssh_host_ed25519_key";
+  const PrivateKey key = PrivateKey::generate_ed25519(rng);
+  ASSERT_TRUE(save_private_key(path, key, "host", rng).has_value());
+  for (unsigned mode : {0640u, 0604u, 0620u, 0602u, 0610u, 0644u, 0660u}) {
+    fs::permissions(path, fs::perms(mode));
+    auto loaded = load_private_key(path);
+    ASSERT_FALSE(loaded.has_value()) << std::oct << mode;
+    EXPECT_EQ(loaded.error().code, CryptoError::io_error);
+    EXPECT_NE(loaded.error().message.find("UNPROTECTED PRIVATE KEY FILE"), std::string::npos)
+        << loaded.error().message;
+    EXPECT_NE(loaded.error().message.find(path.string()), std::string::npos)
+        << loaded.error().message;
+    // The bootstrap path must not serve it either, nor replace it with a new key.
+    auto served = load_or_generate_host_key(path, rng);
+    ASSERT_FALSE(served.has_value()) << std::oct << mode;
+    EXPECT_NE(served.error().message.find("UNPROTECTED PRIVATE KEY FILE"), std::string::npos);
+  }
+  for (unsigned mode : {0600u, 0400u}) {
+    fs::permissions(path, fs::perms(mode));
+    auto loaded = load_private_key(path);
+    ASSERT_TRUE(loaded.has_value()) << std::oct << mode << ": " << loaded.error().message;
+    EXPECT_TRUE(loaded->public_key() == key.public_key());
+    EXPECT_TRUE(load_or_generate_host_key(path, rng).has_value());
+  }
 }
 
 // ---------------------------------------------------------------------------

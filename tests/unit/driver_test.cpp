@@ -1,19 +1,22 @@
 // The Asio driver: one process serves thousands of concurrent connections with
 // a thread per core, each completing key exchange, and stop() ends them all.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "parley/driver/client.hpp"
 #include "parley/driver/server.hpp"
+#include "parley/driver/worker_pool.hpp"
 #include "parley/transport/endpoint.hpp"
 #include "transport_pair.hpp"
 
@@ -200,6 +203,101 @@ class SlowProvider final : public auth::KeyboardInteractiveProvider {
   std::mutex& m_;
 };
 
+/// Takes 64 KiB, then wants no input until the test opens the gate and wakes it.
+struct Gate {
+  std::atomic<std::size_t> received{0};
+  std::atomic<bool> open{false};
+  std::mutex mutex;
+  std::function<void()> wake;  // the driver's, while it drives the endpoint
+  void open_and_wake() {
+    open = true;
+    std::lock_guard lock(mutex);
+    if (wake) wake();
+  }
+};
+
+class GatedEndpoint final : public transport::Endpoint {
+ public:
+  explicit GatedEndpoint(Gate& gate) : gate_(gate) {}
+  void receive(BytesView data, transport::Instant) override { gate_.received += data.size(); }
+  void peer_closed(transport::Instant) override { closed_ = true; }
+  void on_time(transport::Instant) override {}
+  std::optional<transport::Instant> next_deadline() const override { return std::nullopt; }
+  void take_output(Bytes&) override {}
+  bool closed() const override { return closed_; }
+  bool wants_input() const override { return gate_.open || gate_.received < 64 * 1024; }
+  void set_wake(std::function<void()> wake) override {
+    std::lock_guard lock(gate_.mutex);
+    gate_.wake = std::move(wake);
+  }
+
+ private:
+  Gate& gate_;
+  bool closed_ = false;
+};
+
+TEST(Driver, EndpointThatWantsNoInputIsNotReadUntilWoken) {
+  // What bounds the replies queued behind a pending key exchange: the driver
+  // stops reading while the endpoint wants no input, so the peer's bytes stay
+  // in the kernel's buffers (and then the peer's), not in our memory.
+  Gate gate;
+  driver::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  driver::Server server(options, [&](const driver::PeerInfo&, transport::Instant) {
+    return std::make_unique<GatedEndpoint>(gate);
+  });
+  ASSERT_TRUE(server.start().has_value());
+  const int fd = connect_loopback(server.port());
+  ASSERT_GE(fd, 0);
+  constexpr std::size_t total = 16 * 1024 * 1024;
+  std::atomic<std::size_t> written{0};
+  std::thread writer([&] {
+    const std::string chunk(64 * 1024, 'x');
+    while (written < total) {
+      const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      written += static_cast<std::size_t>(n);
+    }
+  });
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_LE(gate.received.load(), 2u * 64 * 1024) << "the driver kept reading";
+  EXPECT_LT(written.load(), total) << "the peer could write everything: nothing pushed back";
+
+  gate.open_and_wake();
+  writer.join();
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  while (gate.received < total && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(gate.received.load(), total) << "reading did not resume after the wake";
+  ::close(fd);
+  server.stop();
+}
+
+TEST(Driver, StopEndsAConnectionThatWantsNoInputPromptly) {
+  Gate gate;
+  driver::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  auto server =
+      std::make_unique<driver::Server>(options, [&](const driver::PeerInfo&, transport::Instant) {
+        return std::make_unique<GatedEndpoint>(gate);
+      });
+  ASSERT_TRUE(server->start().has_value());
+  const int fd = connect_loopback(server->port());
+  ASSERT_GE(fd, 0);
+  const std::string chunk(256 * 1024, 'x');
+  ASSERT_GT(::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL), 0);
+  const auto paused_by = std::chrono::steady_clock::now() + 10s;
+  while (gate.received < 64 * 1024 && std::chrono::steady_clock::now() < paused_by)
+    std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(200ms);  // in the pause now (no deadline: it would wait forever)
+  const auto start = std::chrono::steady_clock::now();
+  server->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  ::close(fd);
+}
+
 TEST(Driver, AsynchronousProviderAnswersReachTheClient) {
   std::vector<std::thread> threads;
   std::mutex threads_mutex;
@@ -253,6 +351,79 @@ TEST(Driver, AsynchronousProviderAnswersReachTheClient) {
   server.stop();
   std::lock_guard lock(threads_mutex);
   for (auto& t : threads) t.join();
+}
+
+TEST(Driver, WorkerPoolCompletionAfterTheServerStoppedTouchesNothingFreed) {
+  // A password check still running on the worker pool when the server stops
+  // (and is destroyed) completes afterwards: its answer must go nowhere. Run
+  // under ASan, any use of the freed connection or io_context is an error.
+  crypto::SystemRandom rng;
+  auto tconfig = std::make_shared<transport::TransportConfig>(test::default_configs().second);
+  tconfig->role = transport::Role::server;
+  auto aconfig = std::make_shared<auth::ServerAuthConfig>();
+  std::mutex gate_mutex;
+  std::condition_variable gate_changed;
+  bool checking = false, release = false, checked = false;
+  aconfig->password = std::make_shared<const auth::PasswordVerifier>(
+      [&](std::string_view, const crypto::SecretBytes&) {
+        std::unique_lock lock(gate_mutex);
+        checking = true;
+        gate_changed.notify_all();
+        gate_changed.wait(lock, [&] { return release; });
+        checked = true;
+        gate_changed.notify_all();
+        return true;
+      });
+  driver::WorkerPool pool(1, 8);  // outlives the server, as parleyd's does
+  aconfig->run_blocking = [&pool](std::function<void()> job) {
+    return pool.submit(std::move(job));
+  };
+  driver::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  auto server = std::make_unique<driver::Server>(
+      options, [&](const driver::PeerInfo&, transport::Instant now) {
+        return std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng, "peer", now);
+      });
+  ASSERT_TRUE(server->start().has_value());
+
+  auto client_config = test::default_configs().first;
+  client_config.role = transport::Role::client;
+  crypto::SystemRandom crng;
+  std::thread client_thread([&, port = server->port()] {
+    transport::TransportEndpoint client(
+        client_config, crng, transport::Clock::now(),
+        [](transport::Transport& t, transport::Event& e) {
+          if (!std::holds_alternative<transport::ServiceAccepted>(e)) return;
+          Bytes req;
+          wire::Writer(req)
+              .byte(transport::msg::userauth_request)
+              .string(std::string_view("alice"))
+              .string(std::string_view("ssh-connection"))
+              .string(std::string_view("password"))
+              .boolean(false)
+              .string(std::string_view("hunter2"));
+          t.send_secret(req);
+        });
+    client.transport().request_service("ssh-userauth");
+    (void)driver::run_client("127.0.0.1", port, client, std::chrono::seconds(20));
+  });
+  {
+    std::unique_lock lock(gate_mutex);
+    ASSERT_TRUE(gate_changed.wait_for(lock, 20s, [&] { return checking; }))
+        << "the check never started";
+  }
+  server->stop();
+  server.reset();  // connections, io_contexts and their executors are gone
+  client_thread.join();
+  {
+    std::lock_guard lock(gate_mutex);
+    release = true;
+  }
+  gate_changed.notify_all();
+  std::unique_lock lock(gate_mutex);
+  EXPECT_TRUE(gate_changed.wait_for(lock, 20s, [&] { return checked; }));
+  // The pool's destructor waits for the job's end: its late answer goes nowhere.
 }
 
 }  // namespace

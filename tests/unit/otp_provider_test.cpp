@@ -155,6 +155,54 @@ TEST(TotpProvider, RunsOnTheRunnerAndFailsClosedWhenItIsFull) {
   EXPECT_EQ(h.results.back(), "worker pool full: refused");
 }
 
+/// A store that takes a moment over each code, so guesses overlap.
+class SlowStore final : public TotpStore {
+ public:
+  std::string describe() const override { return "slow"; }
+  std::expected<Verdict, StoreError> redeem(std::string_view, const crypto::SecretBytes&,
+                                            std::int64_t, const Policy&) override {
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return Verdict::wrong;
+  }
+  std::expected<void, StoreError> enroll(std::string_view, const Enrollment&) override {
+    return {};
+  }
+  std::atomic<int> calls{0};
+};
+
+TEST(TotpProvider, RateLimitCheckedAndCountedInOneStepUnderParallelGuesses) {
+  // Many connections guessing at once: a check-then-count limiter lets every
+  // guess past the check before the first failure is counted.
+  auto store = std::make_shared<SlowStore>();
+  auto config = std::make_shared<TotpProviderConfig>();
+  config->store = store;
+  config->limiter = std::make_shared<RateLimiter>(3, std::chrono::seconds(60));
+  config->clock = [] { return std::int64_t{1'700'000'000}; };
+  constexpr int guessers = 32;
+  std::atomic<int> rejected{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < guessers; ++i) {
+    threads.emplace_back([&] {
+      TotpProvider provider(config);
+      auto box = std::make_shared<auth::detail::Mailbox>();
+      provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}},
+                     auth::Responder(box));
+      while (!go.load()) std::this_thread::yield();
+      auto box2 = std::make_shared<auth::detail::Mailbox>();
+      std::vector<crypto::SecretBytes> answers;
+      answers.push_back(secret_of("000000"));
+      provider.answer(std::move(answers), auth::Responder(box2));
+      if (box2->outcome && std::holds_alternative<Reject>(*box2->outcome)) ++rejected;
+    });
+  }
+  go = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(rejected.load(), guessers);
+  EXPECT_EQ(store->calls.load(), 3) << "only max_failures guesses may reach the store";
+}
+
 TEST(TotpProvider, WrongNumberOfAnswersRejected) {
   Harness h;
   TotpProvider provider(h.config);
@@ -178,6 +226,18 @@ TEST(RateLimiter, BoundedNumberOfUsers) {
   limiter.failed("user999", 2000);
   EXPECT_FALSE(limiter.allow("user999", 2001));
   EXPECT_TRUE(limiter.allow("user0", 2001));
+}
+
+TEST(RateLimiter, TryCountsTheTryAsAFailureUntilItSucceeds) {
+  RateLimiter limiter(2, std::chrono::seconds(60));
+  EXPECT_TRUE(limiter.try_acquire("carol", 1000));
+  EXPECT_TRUE(limiter.try_acquire("carol", 1000));
+  EXPECT_FALSE(limiter.try_acquire("carol", 1000)) << "two tries in flight use up the limit";
+  limiter.succeeded("carol");
+  EXPECT_TRUE(limiter.try_acquire("carol", 1000));
+  EXPECT_TRUE(limiter.try_acquire("carol", 1000));
+  EXPECT_FALSE(limiter.try_acquire("carol", 1059));
+  EXPECT_TRUE(limiter.try_acquire("carol", 1060)) << "tries age out like failures";
 }
 
 }  // namespace

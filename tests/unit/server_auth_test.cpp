@@ -1,11 +1,13 @@
 // The userauth core on its own (sans-I/O): protocol rules and limits are the
 // core's, whatever the provider does.
+#include "parley/auth/server_auth.hpp"
+
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "parley/auth/higher_or_lower.hpp"
-#include "parley/auth/server_auth.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
@@ -346,6 +348,37 @@ TEST(ServerAuth, LateAsynchronousAnswerAfterAbortIsDropped) {
 }
 
 // The seed's provider, through the core.
+TEST(ServerAuth, LateCompletionNeverWakesAfterTheAttemptIsGone) {
+  // A worker (password pool, PAM thread) answers just as the connection goes
+  // away. Its wake reaches the driver (an executor that dies with the server):
+  // once the attempt is cancelled no wake may be running or start, or the
+  // wake touches what the server freed.
+  auto mailbox = std::make_shared<detail::Mailbox>();
+  auto driver_state = std::make_unique<int>(7);  // stands for the driver's io_context
+  int* state = driver_state.get();
+  std::atomic<bool> in_wake{false};
+  std::atomic<int> seen{0};
+  mailbox->wake = [&in_wake, &seen, state] {
+    in_wake = true;
+    std::this_thread::sleep_for(100ms);  // the wake is slow to reach the executor
+    seen = *state;
+  };
+  std::thread worker([mailbox] {
+    const Responder respond(mailbox);
+    respond(Accept{});
+  });
+  while (!in_wake) std::this_thread::yield();
+  {
+    // What ~Attempt does when the connection is destroyed...
+    std::lock_guard lock(mailbox->mutex);
+    mailbox->cancelled = true;
+    mailbox->wake = nullptr;
+  }
+  driver_state.reset();  // ...and then the server frees its state.
+  worker.join();
+  EXPECT_EQ(seen.load(), 7);
+}
+
 TEST(HigherOrLower, AsksTheSeedsQuestionAndChecksTheAnswer) {
   crypto::DeterministicRandom rng(4);
   HigherOrLower p(rng, 3);
@@ -612,6 +645,158 @@ TEST(Chains, AlternativesAreOffered) {
   EXPECT_EQ(r.text(), "publickey,password");
   h.feed(password_request("alice", "pw"));
   EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);  // the second alternative alone
+}
+
+TEST(Chains, PublickeyStepCannotBeSatisfiedTwiceBySameKey) {
+  // OpenSSH (auth2-pubkey.c) refuses a key already used in a completed step:
+  // "publickey,publickey" must take two different keys.
+  KeyHarness h;
+  h.config->authorized_keys = [&h](std::string_view) {
+    return std::vector<crypto::PublicKey>{h.alice_key.public_key(), h.other_key.public_key()};
+  };
+  h.config->chains = {{"publickey", "publickey"}};
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  ASSERT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  {
+    wire::Reader r(h.sent.back());
+    r.byte();
+    EXPECT_EQ(r.text(), "publickey");
+    EXPECT_TRUE(r.boolean());  // partial success: one step done
+  }
+  // The same key again: no PK_OK to a query, no second step from a signature.
+  h.feed(h.pk_request("alice", h.alice_key, false, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_EQ(h.outcomes().back(), "key-already-used");
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  ASSERT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_EQ(h.outcomes().back(), "key-already-used");
+  EXPECT_FALSE(h.get().authenticated());
+  {
+    wire::Reader r(h.sent.back());
+    r.byte();
+    EXPECT_EQ(r.text(), "publickey");
+    EXPECT_FALSE(r.boolean());
+  }
+  // Another key completes the chain.
+  h.feed(
+      h.pk_request("alice", h.other_key, true, crypto::SignatureAlg::ecdsa_sha2_nistp256, h.sid));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+  EXPECT_TRUE(h.get().authenticated());
+}
+
+TEST(Publickey, AuthorizedKeysAreReadOffTheIoThread) {
+  // Reading authorized_keys may block (a slow or hostile home directory): it
+  // runs on the BlockingRunner, as password checks do, never in handle().
+  KeyHarness h;
+  std::vector<std::function<void()>> jobs;
+  h.config->run_blocking = [&](std::function<void()> job) {
+    jobs.push_back(std::move(job));
+    return true;
+  };
+  std::atomic<int> lookups{0};
+  std::thread::id lookup_thread;
+  h.config->authorized_keys = [&](std::string_view user) {
+    ++lookups;
+    lookup_thread = std::this_thread::get_id();
+    return user == "alice" ? std::vector<crypto::PublicKey>{h.alice_key.public_key()}
+                           : std::vector<crypto::PublicKey>{};
+  };
+  int woken = 0;
+  h.get().set_wake([&] { ++woken; });
+  auto run_on_worker = [&] {
+    std::thread worker([&] {
+      for (auto& j : jobs) j();
+    });
+    worker.join();
+    jobs.clear();
+    h.get().on_time(h.now);
+    h.drain();
+  };
+
+  h.feed(h.pk_request("alice", h.alice_key, false, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(lookups.load(), 0) << "authorized_keys was read on the I/O thread";
+  EXPECT_TRUE(h.sent.empty());
+  ASSERT_EQ(jobs.size(), 1u);
+  run_on_worker();
+  EXPECT_EQ(lookups.load(), 1);
+  EXPECT_NE(lookup_thread, std::this_thread::get_id());
+  EXPECT_GE(woken, 1);
+  ASSERT_EQ(h.last_sent(), 60);  // PK_OK
+
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(lookups.load(), 1);
+  ASSERT_EQ(jobs.size(), 1u);
+  run_on_worker();
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
+  EXPECT_TRUE(h.get().authenticated());
+
+  // A full pool fails closed.
+  KeyHarness full;
+  full.config->run_blocking = [](std::function<void()>) { return false; };
+  full.feed(
+      full.pk_request("alice", full.alice_key, true, crypto::SignatureAlg::ssh_ed25519, full.sid));
+  EXPECT_EQ(full.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(full.get().authenticated());
+}
+
+}  // namespace
+}  // namespace parley::auth
+
+// Issue 11: PermitRootLogin and refused accounts go through method_permitted,
+// asked only once a step would succeed; a refusal is the same failure reply as a
+// wrong answer, and a PK_OK query is still answered.
+namespace parley::auth {
+namespace {
+
+TEST(MethodPermitted, RefusedPasswordLooksLikeAWrongPassword) {
+  PasswordHarness h;
+  std::vector<std::string> asked;
+  h.config->method_permitted = [&asked](std::string_view user, std::string_view method) {
+    asked.push_back(std::string(user) + "/" + std::string(method));
+    return method != "password";
+  };
+  h.feed(password_request("alice", "correct horse"));
+  h.run_jobs();
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(h.get().authenticated());
+  EXPECT_EQ(h.outcomes().back(), "not-permitted");
+  EXPECT_EQ(asked, std::vector<std::string>{"alice/password"});
+  const Bytes refused = h.sent.back();
+
+  // A wrong password gets the very same bytes back.
+  PasswordHarness wrong;
+  wrong.config->method_permitted = h.config->method_permitted;
+  wrong.feed(password_request("alice", "Tr0ub4dor&3"));
+  wrong.run_jobs();
+  EXPECT_EQ(wrong.sent.back(), refused);
+  EXPECT_EQ(asked.size(), 1u);  // not asked for a step that failed anyway
+}
+
+TEST(MethodPermitted, KeyboardInteractivePasswordIsAskedAsKeyboardInteractive) {
+  PasswordHarness h;
+  std::vector<std::string> methods;
+  h.config->method_permitted = [&methods](std::string_view, std::string_view method) {
+    methods.emplace_back(method);
+    return false;
+  };
+  h.feed(request("alice", "keyboard-interactive"));
+  h.feed(info_response({"correct horse"}));
+  h.run_jobs();
+  EXPECT_FALSE(h.get().authenticated());
+  EXPECT_EQ(methods, std::vector<std::string>{"keyboard-interactive"});
+}
+
+TEST(MethodPermitted, PublickeyQueryAnsweredSignatureRefusedWhenNotPermitted) {
+  KeyHarness h;
+  h.config->method_permitted = [](std::string_view, std::string_view method) {
+    return method != "publickey";
+  };
+  h.feed(h.pk_request("alice", h.alice_key, false, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(h.last_sent(), 60);  // PK_OK, as sshd: the rule is applied when the step completes
+  h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  EXPECT_FALSE(h.get().authenticated());
+  EXPECT_EQ(h.outcomes().back(), "not-permitted");
 }
 
 }  // namespace

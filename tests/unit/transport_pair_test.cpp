@@ -235,6 +235,39 @@ TEST(TransportPair, RekeyAfterByteLimit) {
   EXPECT_EQ(payloads(p.server_events), sent);
 }
 
+TEST(TransportPair, OutputQueuedDuringPendingRekeyIsBoundedByPausingInput) {
+  // A peer that leaves a key exchange open while asking for replies must not
+  // make us queue them without bound: past max_kex_queue, input_paused() tells
+  // the driver to stop reading, until our NEWKEYS lets the queue go.
+  auto [client, server] = test::default_configs();
+  server.max_kex_queue = 64 * 1024;
+  TransportPair p(client, server);
+  p.client.request_service("ssh-userauth");
+  p.pump();
+  ASSERT_FALSE(p.server.input_paused());
+  p.server.request_rekey(p.now);  // our KEXINIT goes out; the peer does not answer yet
+  Bytes kexinit;
+  p.server.take_output(kexinit);
+  std::vector<Bytes> sent;
+  for (std::uint32_t i = 0; i < 4000 && !p.server.input_paused(); ++i) {
+    sent.push_back(app_message(i, 1 + i % 7));  // small replies: 6..12 bytes each
+    p.server.send(sent.back());
+  }
+  ASSERT_TRUE(p.server.input_paused()) << "4000 queued replies and still reading";
+  // Each counts its bytes plus kex_queue_overhead: 64 KiB holds 64 KiB / (9 + 64)
+  // of them on average, about 900; paused as soon as the bound was passed.
+  EXPECT_GT(sent.size(), 800u);
+  EXPECT_LT(sent.size(), 1000u);
+  // The key exchange completes (the peer's messages are the ones it waits for)
+  // and the queue drains: reading resumes and nothing queued is lost.
+  p.client.receive(kexinit, p.now);
+  p.pump();
+  expect_no_disconnect(p);
+  EXPECT_FALSE(p.server.input_paused());
+  EXPECT_EQ(p.server.kex_count(), 2u);
+  EXPECT_EQ(payloads(p.client_events), sent);
+}
+
 TEST(TransportPair, RekeyAfterTimeLimit) {
   auto [client, server] = test::default_configs();
   client.rekey_interval = std::chrono::seconds(60);

@@ -54,7 +54,9 @@ struct ServerAuthConfig {
   /// Where password checks run (a worker pool); empty: in place. Each attempt
   /// gets it bounded and cancellable as AttemptInfo::run_blocking.
   BlockingRunner run_blocking;
-  /// The public keys a user may log in with (publickey, RFC 4252 §7); empty: not offered.
+  /// The public keys a user may log in with (publickey, RFC 4252 §7); empty: not
+  /// offered. It may block (it reads the user's files): it runs on `run_blocking`
+  /// when that is set, so it must be thread-safe.
   std::function<std::vector<crypto::PublicKey>(std::string_view user)> authorized_keys;
   /// Signature algorithms accepted for publickey (no SHA-1 "ssh-rsa").
   std::vector<crypto::SignatureAlg> publickey_algorithms{
@@ -154,6 +156,7 @@ class ServerAuth {
   /// dropped before it runs once `mailbox` is cancelled (the attempt aborted).
   BlockingRunner attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const;
   void preauth(transport::PreauthState state);
+  void wipe_held_requests();
   void disconnect(transport::DisconnectReason reason, std::string description);
   void audit(std::string_view outcome);
   std::string methods() const;
@@ -173,7 +176,7 @@ class ServerAuth {
   // arrive meanwhile wait behind them, in order.
   std::optional<Instant> hold_until_;
   Fifo<Bytes> held_out_;
-  Fifo<Bytes> held_in_;
+  Fifo<Bytes> held_in_;  // may hold passwords: wiped when dropped (wipe_held_requests)
   std::vector<Bytes> out_;
   Fifo<AuthEvent> events_;
   std::function<void()> wake_;
@@ -181,6 +184,7 @@ class ServerAuth {
   std::string method_;
   std::vector<std::string> completed_steps_;
   std::vector<CompletedMethod> completed_;
+  std::vector<crypto::PublicKey> used_keys_;  // keys that completed a publickey step
   Instant last_input_{};
   // Checks this connection has queued or running (shared with the jobs, which
   // may outlive the connection).

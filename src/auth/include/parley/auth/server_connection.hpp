@@ -28,21 +28,42 @@ struct ChannelPolicy {
   /// channels are told to stop producing (the peer's windows aside).
   std::size_t max_output_backlog = 1024 * 1024;
   /// "direct-tcpip" (ssh -L, ssh -W): off unless allowed; then only to
-  /// destinations matching `permit_open` ("host:port", host may be a pattern,
-  /// port may be "*"; empty list: any destination).
+  /// destinations matching `permit_open` (see open_permitted(); empty list: any
+  /// destination).
   bool allow_local_forwarding = false;
   std::vector<std::string> permit_open;
-  /// "tcpip-forward" (ssh -R): off unless allowed; `permit_listen` as above for
-  /// the requested address and port. Listeners bind to loopback unless
-  /// `gateway_ports` (OpenSSH's GatewayPorts) lets the client choose.
+  /// "tcpip-forward" (ssh -R): off unless allowed; then only on addresses and
+  /// ports matching `permit_listen` (see listen_permitted(); empty list: any).
+  /// Listeners bind to loopback unless `gateway_ports` (OpenSSH's GatewayPorts)
+  /// lets the client choose.
   bool allow_remote_forwarding = false;
   std::vector<std::string> permit_listen;
   bool gateway_ports = false;
+  /// "tcpip-forward" listeners one connection may hold at once; requests past
+  /// it are refused (each listener is a socket and a port on this host).
+  std::size_t max_forward_listeners = 16;
+  /// Whether `user` may listen on a port below 1024 (ssh -R 80:...): as sshd,
+  /// only the superuser (the server's run-as rule says who that is). Empty:
+  /// nobody, so an embedding server never binds privileged ports for a client.
+  std::function<bool(std::string_view user)> may_bind_privileged_port;
 };
 
-/// True if `host`:`port` matches one of `rules` ("host:port" with shell-style
-/// host patterns and "*" for any port; an empty list matches everything).
-bool permitted(const std::vector<std::string>& rules, std::string_view host, std::uint32_t port);
+/// OpenSSH's PermitOpen: true if `host`:`port` matches one of `rules`
+/// ("host:port", "[address]:port" or "any"; an empty list matches everything).
+/// The host part matches the client's text exactly, or "*" matches any: no
+/// pattern is matched against a name before it is resolved, since the name a
+/// client sends says nothing about the address it resolves to. Port "*" is any.
+bool open_permitted(const std::vector<std::string>& rules, std::string_view host,
+                    std::uint32_t port);
+
+/// OpenSSH's PermitListen for a "tcpip-forward" bind address and port. The
+/// address is normalised before the comparison, on both sides: "", "*",
+/// "0.0.0.0" and "::" are one "every interface" address, "localhost",
+/// "127.0.0.1" and "::1" one loopback address, so a rule for "localhost" does not
+/// let a client ask for "" (every interface) and "0.0.0.0" covers its spellings.
+/// A rule host "*" matches any address; other hosts match exactly (case aside).
+bool listen_permitted(const std::vector<std::string>& rules, std::string_view address,
+                      std::uint32_t port);
 
 /// What the application hears about a connection (for logs): transport events,
 /// authentication events and channel activity. Never carries a secret.
@@ -73,6 +94,9 @@ class ServerConnection final : public transport::Endpoint {
   void take_output(Bytes& out) override;
   void on_output_written(Instant now) override;
   bool closed() const override { return transport_.closed(); }
+  /// False while replies queued during a pending key exchange pass the
+  /// transport's bound (Transport::input_paused()): the driver stops reading.
+  bool wants_input() const override { return !transport_.input_paused(); }
   void set_wake(std::function<void()> wake) override;
   bool set_preauth_listener(std::function<void(transport::PreauthState)> listener) override {
     auth_.set_preauth_listener(std::move(listener));

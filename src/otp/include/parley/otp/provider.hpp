@@ -25,13 +25,20 @@ class RateLimiter {
  public:
   RateLimiter(std::size_t max_failures = 5, std::chrono::seconds period = std::chrono::minutes(5),
               std::size_t max_users = 100000);
-  /// True if `user` may try a code at `now`.
+  /// Checks and counts in one step: true if `user` may try a code at `now`, and
+  /// the try is then counted as a failure until succeeded() clears it. Many
+  /// guesses at once (parallel connections) therefore cannot all pass the check
+  /// before the first of them is counted: at most max_failures run per period.
+  bool try_acquire(const std::string& user, std::int64_t now);
+  /// True if `user` may try a code at `now` (counts nothing).
   bool allow(const std::string& user, std::int64_t now) const;
   void failed(const std::string& user, std::int64_t now);
   void succeeded(const std::string& user);
   std::size_t tracked() const;
 
  private:
+  void record_failure(const std::string& user, std::int64_t now);  // with mutex_ held
+
   std::size_t max_failures_;
   std::int64_t period_;
   std::size_t max_users_;

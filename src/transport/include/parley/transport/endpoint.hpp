@@ -35,6 +35,11 @@ class Endpoint {
   /// Appends pending output to `out`.
   virtual void take_output(Bytes& out) = 0;
   virtual bool closed() const = 0;
+  /// False while the endpoint may take no more input (it has queued all the
+  /// output it may hold: a key exchange is pending). The driver then reads
+  /// nothing from the socket and waits for next_deadline() or a wake; it asks
+  /// again after every call. Default: always true.
+  virtual bool wants_input() const { return true; }
   /// Everything take_output() yielded so far has been written to the socket.
   /// Endpoints that produce output on their own (channels) use it to resume
   /// after holding back for a peer that was not reading. Default: unused.
@@ -80,6 +85,7 @@ class TransportEndpoint final : public Endpoint {
   std::optional<Instant> next_deadline() const override { return transport_.next_deadline(); }
   void take_output(Bytes& out) override { transport_.take_output(out); }
   bool closed() const override { return transport_.closed(); }
+  bool wants_input() const override { return !transport_.input_paused(); }
 
   Transport& transport() { return transport_; }
 

@@ -73,7 +73,17 @@ struct TransportConfig {
   std::chrono::seconds kex_timeout{60};
   /// Client: lines a server may send before its version line.
   std::size_t max_preversion_lines = 1024;
+  /// Messages of the layer above queued while a key exchange is pending (their
+  /// bytes plus kex_queue_overhead each): past this, input_paused() is true and
+  /// the driver stops reading from the peer until the queue drains, so a peer
+  /// that keeps a key exchange open while asking for replies cannot make us
+  /// queue them without bound.
+  std::size_t max_kex_queue = 4 * 1024 * 1024;
 };
+
+/// What one queued message is counted as beyond its bytes (its allocation and
+/// bookkeeping), so a flood of tiny replies is bounded too.
+inline constexpr std::size_t kex_queue_overhead = 64;
 
 // ---- Events handed to the layer above ----
 
@@ -152,6 +162,13 @@ class Transport {
   /// output buffer, or held back until a key exchange finishes. Layers above use
   /// it to stop producing while the peer is not reading.
   std::size_t pending_output() const { return out_.size() + pending_bytes_; }
+  /// True while the messages queued for the end of a key exchange exceed
+  /// max_kex_queue: read nothing more from the peer until it is false again
+  /// (once our NEWKEYS has gone out, or the connection has closed). Only the
+  /// peer's key exchange messages, or the kex timeout, end the pause.
+  bool input_paused() const {
+    return pending_bytes_ + pending_.size() * kex_queue_overhead > config_->max_kex_queue;
+  }
   std::optional<Event> poll_event();
   /// Optional: hands each upper-layer message (number 50 and up) to `sink` from
   /// inside receive() instead of queueing a Message event, saving a copy of every

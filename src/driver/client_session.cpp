@@ -14,6 +14,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "drive.hpp"
+#include "parley/auth/server_text.hpp"
 #include "pumps.hpp"
 
 namespace parley::driver {
@@ -158,7 +159,8 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
             bridge->to_stderr.done = bridge->err == nullptr;
             detail::pump_out(bridge, bridge->from_stdin);
           } else if constexpr (std::is_same_v<E, connection::OpenFailed>) {
-            result.error = "channel open failed: " + e.description;
+            // Server text, shown to the user: made safe like every other.
+            result.error = "channel open failed: " + auth::sanitize_server_text(e.description, 256, false);
             c.disconnect(transport::DisconnectReason::by_application, "channel open failed");
           } else if constexpr (std::is_same_v<E, connection::RequestReply>) {
             if (replies_expected == 0) return;
@@ -184,7 +186,12 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
             if (e.type == "exit-status") {
               if (auto s = connection::parse_exit_status(e.data)) result.exit_status = s->status;
             } else if (e.type == "exit-signal") {
-              if (auto s = connection::parse_exit_signal(e.data)) result.exit_signal = *s;
+              if (auto s = connection::parse_exit_signal(e.data)) {
+                // The signal name and message are the server's words, printed by parley.
+                s->name = auth::sanitize_server_text(s->name, 64, false);
+                s->message = auth::sanitize_server_text(s->message, 256, false);
+                result.exit_signal = std::move(*s);
+              }
             } else if (e.want_reply) {
               c.channels().reply(e.id, false);
             }

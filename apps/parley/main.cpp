@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "agent_socket.hpp"
+#include "raw_terminal.hpp"
 #include "parley/auth/client_connection.hpp"
 #include "parley/auth/known_hosts.hpp"
 #include "parley/auth/responders.hpp"
@@ -359,6 +360,9 @@ int main(int argc, char** argv) {
 
   const bool batch = options.flag("batchmode", "BatchMode").value_or(false);
   const bool tty_in = ::isatty(0) != 0;
+  // From here on the terminal is put back as it is now on every way out (a
+  // signal included), also while a password is read without echo.
+  app::RawTerminal terminal(0);
   const bool can_ask = !batch && ::access("/dev/tty", R_OK | W_OK) == 0;
 
   static crypto::SystemRandom rng;
@@ -586,7 +590,6 @@ int main(int argc, char** argv) {
   }
   if (a.force_tty) want_tty = true;
   if (a.no_tty) want_tty = false;
-  std::optional<termios> saved_termios;
   if (want_tty) {
     connection::PtyRequest pty;
     const char* term = std::getenv("TERM");
@@ -630,16 +633,11 @@ int main(int argc, char** argv) {
     if (seconds > 0) connect_timeout = std::chrono::seconds(seconds);
   }
 
-  if (want_tty && tty_in) {  // keystrokes go to the remote terminal as typed
-    termios t{};
-    if (::tcgetattr(0, &t) == 0) {
-      saved_termios = t;
-      ::cfmakeraw(&t);
-      ::tcsetattr(0, TCSADRAIN, &t);
-    }
-  }
+  // Keystrokes go to the remote terminal as typed, but only once the session
+  // starts: authentication prompts are read in the terminal's own mode.
+  if (want_tty && tty_in) session.on_session_start = [&terminal] { terminal.make_raw(); };
   auto result = driver::run_session(host, port, conn, session, connect_timeout);
-  if (saved_termios) ::tcsetattr(0, TCSADRAIN, &*saved_termios);
+  terminal.restore();
   if (!result.error.empty()) {
     std::string reason = result.error;
     if (*unanswered > 0)

@@ -71,6 +71,13 @@ struct Bridge : std::enable_shared_from_this<Bridge> {
     if (io) io->close();
   }
 
+  /// Cancels every wait on the local descriptors (the session is over).
+  void stop_local_io() {
+    std::error_code ignored;
+    for (auto* d : {in.get(), out.get(), err.get()})
+      if (d) d->cancel(ignored);
+  }
+
   asio::any_io_executor executor_;
   std::unique_ptr<Descriptor> in, out, err;
   detail::OutFlow<Descriptor> from_stdin;
@@ -136,6 +143,7 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
         [&](auto& e) {
           using E = std::decay_t<decltype(e)>;
           if constexpr (std::is_same_v<E, connection::OpenConfirmed>) {
+            if (options.on_session_start) options.on_session_start();
             for (const auto& v : options.env) c.channels().request(e.id, "env", false, connection::encode(v));
             if (options.pty) {
               c.channels().request(e.id, "pty-req", true, connection::encode(*options.pty));
@@ -196,7 +204,11 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
               c.channels().reply(e.id, false);
             }
           } else if constexpr (std::is_same_v<E, connection::Closed>) {
+            // As ssh: the session is over when the server closes the channel, whatever
+            // our stdin is (a terminal or a pipe that stays open). A read still waiting
+            // on it would keep the loop, and parley, alive until the user typed ^D.
             bridge->io = nullptr;
+            bridge->stop_local_io();
             c.disconnect(transport::DisconnectReason::by_application, "disconnected by user");
           } else if constexpr (std::is_same_v<E, connection::GlobalRequest>) {
             if (e.want_reply) c.channels().global_reply(false);  // as ssh: hostkeys-00 etc.
@@ -240,6 +252,9 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
         } catch (const std::exception& e) {
           connect_error = std::string("connection failed: ") + e.what();
         }
+        // The connection is gone (or never came): nothing more to read locally.
+        bridge->io = nullptr;
+        bridge->stop_local_io();
       },
       asio::detached);
   io.run();

@@ -85,8 +85,9 @@ void ClientConnection::dispatch() {
       // RFC 4253 §10: the accept names the service we asked for, once. Any other
       // name, or a second accept, is a server that does not follow the protocol.
       if (auth_ || accepted->service != service_userauth) {
-        transport_.disconnect(transport::DisconnectReason::protocol_error,
-                              auth_ ? "a second SERVICE_ACCEPT" : "SERVICE_ACCEPT for a service not requested");
+        transport_.disconnect(
+            transport::DisconnectReason::protocol_error,
+            auth_ ? "a second SERVICE_ACCEPT" : "SERVICE_ACCEPT for a service not requested");
         continue;
       }
       auth_ = std::make_unique<ClientAuth>(auth_config_, host_);
@@ -152,7 +153,8 @@ void ClientConnection::handle_message(std::span<std::uint8_t> payload, std::uint
       // A client opens its channels itself; one the server opens (an X11 or agent
       // channel, a forwarded port we never asked for) is refused as OpenSSH's
       // client refuses a type it does not expect, and never reaches the application.
-      channels_.reject(open->id, connection::OpenFailure::administratively_prohibited, "open failed");
+      channels_.reject(open->id, connection::OpenFailure::administratively_prohibited,
+                       "open failed");
       continue;
     }
     if (on_channel_event) on_channel_event(*this, *e);

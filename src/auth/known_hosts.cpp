@@ -12,7 +12,6 @@
 //     which lets a man in the middle who only has to offer another key type
 //     collect the password.
 #include "parley/auth/known_hosts.hpp"
-#include "parley/auth/known_hosts.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -399,7 +398,7 @@ HostKeyCheck KnownHosts::check(std::string_view host, std::uint16_t port,
 }
 
 std::vector<crypto::KeyType> KnownHosts::known_types(std::string_view host,
-                                                    std::uint16_t port) const {
+                                                     std::uint16_t port) const {
   const std::string name = known_hosts_name(host, port);
   std::vector<crypto::KeyType> out;
   for (const Entry& e : entries_) {
@@ -410,10 +409,9 @@ std::vector<crypto::KeyType> KnownHosts::known_types(std::string_view host,
   return out;
 }
 
-std::vector<crypto::SignatureAlg> order_host_key_algorithms(const std::vector<fs::path>& files,
-                                                            std::string_view host,
-                                                            std::uint16_t port,
-                                                            std::vector<crypto::SignatureAlg> algorithms) {
+std::vector<crypto::SignatureAlg> order_host_key_algorithms(
+    const std::vector<fs::path>& files, std::string_view host, std::uint16_t port,
+    std::vector<crypto::SignatureAlg> algorithms) {
   std::vector<crypto::KeyType> known;
   for (const fs::path& file : files) {
     auto kh = KnownHosts::load(file);
@@ -603,13 +601,15 @@ transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std
     }
     if (asking) {
       // sshconnect.c confirm(): "yes" or the fingerprint itself accepts.
-      auto answer = policy.ask("The authenticity of host '" + name + "' can't be established.\n" +
-                               type + " key fingerprint is " + key.fingerprint() + ".\n" +
-                               "This key is not known by any other names.\n" +
-                               "Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
+      auto answer =
+          policy.ask("The authenticity of host '" + name + "' can't be established.\n" + type +
+                     " key fingerprint is " + key.fingerprint() + ".\n" +
+                     "This key is not known by any other names.\n" +
+                     "Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
       if (!answer || (*answer != "yes" && *answer != key.fingerprint())) return fail();
     }
-    if (auto added = add_known_host(files.front(), host, port, key, policy.hash_new_entries, *random);
+    if (auto added =
+            add_known_host(files.front(), host, port, key, policy.hash_new_entries, *random);
         !added) {
       say(added.error());
       say("Failed to add the host to the list of known hosts (" + files.front().string() + ").");

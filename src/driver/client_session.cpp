@@ -168,7 +168,8 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
             detail::pump_out(bridge, bridge->from_stdin);
           } else if constexpr (std::is_same_v<E, connection::OpenFailed>) {
             // Server text, shown to the user: made safe like every other.
-            result.error = "channel open failed: " + auth::sanitize_server_text(e.description, 256, false);
+            result.error =
+                "channel open failed: " + auth::sanitize_server_text(e.description, 256, false);
             c.disconnect(transport::DisconnectReason::by_application, "channel open failed");
           } else if constexpr (std::is_same_v<E, connection::RequestReply>) {
             if (replies_expected == 0) return;

@@ -10,12 +10,11 @@
 //     the user only sanitised, like every other server text.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <functional>
@@ -122,7 +121,10 @@ TEST(ClientAuth, PkOkForAnotherKeyIsRefused) {
   ASSERT_EQ(query.size(), 1u);
   // PK_OK naming the second key, which was never offered (only the first was).
   Bytes pk_ok;
-  wire::Writer(pk_ok).byte(60).string(std::string_view("ssh-ed25519")).string(BytesView(other.public_key().blob()));
+  wire::Writer(pk_ok)
+      .byte(60)
+      .string(std::string_view("ssh-ed25519"))
+      .string(BytesView(other.public_key().blob()));
   core.handle(pk_ok);
   for (const Bytes& m : core.take_messages()) {
     wire::Reader r(m);
@@ -153,7 +155,10 @@ TEST(ClientAuth, PkOkForTheOfferedKeyIsSigned) {
   core.handle(failure);
   ASSERT_EQ(core.take_messages().size(), 1u);
   Bytes pk_ok;
-  wire::Writer(pk_ok).byte(60).string(std::string_view("ssh-ed25519")).string(BytesView(offered.public_key().blob()));
+  wire::Writer(pk_ok)
+      .byte(60)
+      .string(std::string_view("ssh-ed25519"))
+      .string(BytesView(offered.public_key().blob()));
   core.handle(pk_ok);
   auto out = core.take_messages();
   ASSERT_EQ(out.size(), 1u);
@@ -181,7 +186,8 @@ class ScriptedServer {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(listener_, 1) != 0 ||
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        ::listen(listener_, 1) != 0 ||
         ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
       throw std::runtime_error("cannot listen");
     port_ = ntohs(a.sin_port);
@@ -266,8 +272,12 @@ std::uint32_t sender_channel(BytesView open) {
 /// Confirms the client's session channel as channel 0 on our side.
 void confirm(BytesView open, transport::Transport& t) {
   Bytes m;
-  wire::Writer(m).byte(channel_open_confirmation).uint32(sender_channel(open)).uint32(0)
-      .uint32(2 * 1024 * 1024).uint32(32 * 1024);
+  wire::Writer(m)
+      .byte(channel_open_confirmation)
+      .uint32(sender_channel(open))
+      .uint32(0)
+      .uint32(2 * 1024 * 1024)
+      .uint32(32 * 1024);
   t.send(m);
 }
 
@@ -289,7 +299,8 @@ SessionRun run_session_against(std::uint16_t port) {
   crypto::SystemRandom rng;
   auto aconfig = std::make_shared<auth::ClientAuthConfig>();
   aconfig->user = "u";
-  auth::ClientConnection conn(client_config(), aconfig, "127.0.0.1", port, rng, transport::Clock::now());
+  auth::ClientConnection conn(client_config(), aconfig, "127.0.0.1", port, rng,
+                              transport::Clock::now());
   int out[2];
   EXPECT_EQ(::pipe(out), 0);
   const int null_in = ::open("/dev/null", O_RDONLY);
@@ -303,7 +314,8 @@ SessionRun run_session_against(std::uint16_t port) {
   ::close(out[1]);
   ::close(null_in);
   char buf[4096];
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) r.out.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
+    r.out.append(buf, static_cast<std::size_t>(n));
   ::close(out[0]);
   return r;
 }
@@ -319,7 +331,8 @@ TEST(ClientSession, ExitSignalNameIsSanitised) {
       const std::uint32_t id = 0;  // the client's first channel
       if (r.uint32() != id || r.text() != "exec") return;
       t.send(Bytes{channel_success, 0, 0, 0, 0});
-      request(t, id, "exit-signal", connection::encode(connection::ExitSignal{hostile, false, hostile}));
+      request(t, id, "exit-signal",
+              connection::encode(connection::ExitSignal{hostile, false, hostile}));
       t.send(Bytes{channel_eof, 0, 0, 0, 0});
       t.send(Bytes{channel_close, 0, 0, 0, 0});
     }
@@ -327,7 +340,8 @@ TEST(ClientSession, ExitSignalNameIsSanitised) {
   auto r = run_session_against(server.port());
   ASSERT_TRUE(r.result.exit_signal.has_value()) << r.result.error;
   EXPECT_FALSE(has_escape_or_control(r.result.exit_signal->name)) << r.result.exit_signal->name;
-  EXPECT_NE(r.result.exit_signal->name.find("KILL"), std::string::npos) << "the printable part stays";
+  EXPECT_NE(r.result.exit_signal->name.find("KILL"), std::string::npos)
+      << "the printable part stays";
   EXPECT_FALSE(has_escape_or_control(r.result.exit_signal->message));
 }
 
@@ -335,8 +349,12 @@ TEST(ClientSession, ChannelOpenFailureTextIsSanitised) {
   ScriptedServer server([](BytesView m, transport::Transport& t) {
     if (m[0] != channel_open) return;
     Bytes f;
-    wire::Writer(f).byte(channel_open_failure).uint32(sender_channel(m)).uint32(1)
-        .string(std::string_view(hostile)).string(std::string_view(""));
+    wire::Writer(f)
+        .byte(channel_open_failure)
+        .uint32(sender_channel(m))
+        .uint32(1)
+        .string(std::string_view(hostile))
+        .string(std::string_view(""));
     t.send(f);
   });
   auto r = run_session_against(server.port());
@@ -355,8 +373,14 @@ TEST(ClientConnection, ChannelOpenFromTheServerIsRefused) {
       t.send(Bytes{channel_success, 0, 0, 0, 0});
       // The server opens a channel of its own: an X11 channel nobody asked for.
       Bytes open;
-      wire::Writer(open).byte(channel_open).string(std::string_view("x11")).uint32(7)
-          .uint32(2 * 1024 * 1024).uint32(32 * 1024).string(std::string_view("127.0.0.1")).uint32(6000);
+      wire::Writer(open)
+          .byte(channel_open)
+          .string(std::string_view("x11"))
+          .uint32(7)
+          .uint32(2 * 1024 * 1024)
+          .uint32(32 * 1024)
+          .string(std::string_view("127.0.0.1"))
+          .uint32(6000);
       t.send(open);
       // Then the session ends; the client answers the open before it sees this
       // (it handles messages in order), so the answer is among what it sends.
@@ -369,11 +393,13 @@ TEST(ClientConnection, ChannelOpenFromTheServerIsRefused) {
   std::optional<Bytes> answer;
   for (const Bytes& m : server.received())
     if (m[0] == channel_open_failure || m[0] == channel_open_confirmation) answer = m;
-  ASSERT_TRUE(answer.has_value()) << "the server's CHANNEL_OPEN got no answer (" << r.result.error << ")";
+  ASSERT_TRUE(answer.has_value()) << "the server's CHANNEL_OPEN got no answer (" << r.result.error
+                                  << ")";
   wire::Reader a(*answer);
   EXPECT_EQ(a.byte(), channel_open_failure) << "refused, never confirmed";
   EXPECT_EQ(a.uint32(), 7u) << "to the server's channel number";
-  EXPECT_EQ(a.uint32(), static_cast<std::uint32_t>(connection::OpenFailure::administratively_prohibited));
+  EXPECT_EQ(a.uint32(),
+            static_cast<std::uint32_t>(connection::OpenFailure::administratively_prohibited));
   EXPECT_EQ(r.result.exit_status, std::optional<std::uint32_t>(0u)) << "the session itself went on";
 }
 

@@ -495,7 +495,6 @@ TEST_F(KnownHostsTest, AcceptNewAddsUnknownHostThenKnowsIt) {
                          "requested strict checking."));
     EXPECT_EQ(said.lines.back(), "Host key verification failed.");
     EXPECT_EQ(test::read_text_file(f), text);
-
   }
 }
 
@@ -520,11 +519,13 @@ TEST_F(KnownHostsTest, TypeSubstitutionIsRefusedAsChangedUnderYesAskAndAcceptNew
     auto verify = known_hosts_verifier({f}, "127.0.0.1", 2222, policy, rng_);
     EXPECT_FALSE(verify(ecdsa_)) << "an ECDSA key where only an Ed25519 key is known";
     EXPECT_EQ(asked, 0) << "nobody is asked about a host we know";
-    EXPECT_TRUE(contains(said.lines, "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @"));
+    EXPECT_TRUE(
+        contains(said.lines, "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @"));
     EXPECT_TRUE(contains(said.lines, ecdsa_.fingerprint() + "."));
     EXPECT_TRUE(contains(said.lines, "Offending key in " + f.string() + ":1"));
-    EXPECT_TRUE(contains(said.lines, "Host key for [127.0.0.1]:2222 has changed and you have "
-                                     "requested strict checking."));
+    EXPECT_TRUE(contains(said.lines,
+                         "Host key for [127.0.0.1]:2222 has changed and you have "
+                         "requested strict checking."));
     EXPECT_EQ(said.lines.back(), "Host key verification failed.");
     EXPECT_EQ(test::read_text_file(f), text) << "nothing is added";
     EXPECT_FALSE(secrets_off);
@@ -560,8 +561,9 @@ TEST_F(KnownHostsTest, NoWithAChangedKeyTurnsOffPasswordAndKeyboardInteractive) 
 
 TEST_F(KnownHostsTest, AskCountsTheGlobalFileAndRevokedLines) {
   const fs::path user = dir_ / "user_known_hosts";  // missing
-  const fs::path global = write("global_known_hosts", "@revoked [127.0.0.1]:2222 " + key_field(ed_a_) +
-                                                          "\n" + "known.example " + key_field(ed_b_) + "\n");
+  const fs::path global =
+      write("global_known_hosts", "@revoked [127.0.0.1]:2222 " + key_field(ed_a_) + "\n" +
+                                      "known.example " + key_field(ed_b_) + "\n");
   std::vector<std::string> questions;
   std::optional<std::string> answer = "yes";
   Said said;
@@ -588,10 +590,13 @@ TEST_F(KnownHostsTest, AskCountsTheGlobalFileAndRevokedLines) {
   answer = "no";
   EXPECT_FALSE(known_hosts_verifier({user, global}, "new.example", 22, policy, rng_)(ed_c_));
   ASSERT_EQ(questions.size(), 1u);
-  EXPECT_TRUE(questions[0].starts_with("The authenticity of host 'new.example' can't be established.\n"
-                                       "ED25519 key fingerprint is " + ed_c_.fingerprint() + ".\n"))
+  EXPECT_TRUE(
+      questions[0].starts_with("The authenticity of host 'new.example' can't be established.\n"
+                               "ED25519 key fingerprint is " +
+                               ed_c_.fingerprint() + ".\n"))
       << questions[0];
-  EXPECT_TRUE(questions[0].ends_with("Are you sure you want to continue connecting (yes/no/[fingerprint])? "));
+  EXPECT_TRUE(questions[0].ends_with(
+      "Are you sure you want to continue connecting (yes/no/[fingerprint])? "));
   EXPECT_FALSE(fs::exists(user));
   // The fingerprint as the answer accepts and adds to the user's file only.
   answer = ed_c_.fingerprint();
@@ -607,15 +612,19 @@ TEST_F(KnownHostsTest, AskCountsTheGlobalFileAndRevokedLines) {
 
 TEST_F(KnownHostsTest, HostKeyAlgorithmsPutTheKnownTypesFirst) {
   using crypto::SignatureAlg;
-  const fs::path user = write("user_known_hosts", "@revoked [127.0.0.1]:2222 " + key_field(ed_c_) + "\n" +
-                                                      "[127.0.0.1]:2222 " + key_field(rsa_) + "\n");
-  const fs::path global = write("global_known_hosts", "[127.0.0.1]:2222 " + key_field(ecdsa_) + "\n");
-  const std::vector<SignatureAlg> defaults{SignatureAlg::ssh_ed25519, SignatureAlg::ecdsa_sha2_nistp256,
+  const fs::path user =
+      write("user_known_hosts", "@revoked [127.0.0.1]:2222 " + key_field(ed_c_) + "\n" +
+                                    "[127.0.0.1]:2222 " + key_field(rsa_) + "\n");
+  const fs::path global =
+      write("global_known_hosts", "[127.0.0.1]:2222 " + key_field(ecdsa_) + "\n");
+  const std::vector<SignatureAlg> defaults{SignatureAlg::ssh_ed25519,
+                                           SignatureAlg::ecdsa_sha2_nistp256,
                                            SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256};
   // Known types first (revoked lines do not count), each part in its own order.
-  EXPECT_EQ(order_host_key_algorithms({user, global}, "127.0.0.1", 2222, defaults),
-            (std::vector<SignatureAlg>{SignatureAlg::ecdsa_sha2_nistp256, SignatureAlg::rsa_sha2_512,
-                                       SignatureAlg::rsa_sha2_256, SignatureAlg::ssh_ed25519}));
+  EXPECT_EQ(
+      order_host_key_algorithms({user, global}, "127.0.0.1", 2222, defaults),
+      (std::vector<SignatureAlg>{SignatureAlg::ecdsa_sha2_nistp256, SignatureAlg::rsa_sha2_512,
+                                 SignatureAlg::rsa_sha2_256, SignatureAlg::ssh_ed25519}));
   EXPECT_EQ(order_host_key_algorithms({global}, "127.0.0.1", 2222, defaults),
             (std::vector<SignatureAlg>{SignatureAlg::ecdsa_sha2_nistp256, SignatureAlg::ssh_ed25519,
                                        SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256}));

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "agent_socket.hpp"
+#include "raw_terminal.hpp"
 #include "parley/auth/client_connection.hpp"
 #include "parley/auth/known_hosts.hpp"
 #include "parley/auth/responders.hpp"
@@ -359,6 +360,9 @@ int main(int argc, char** argv) {
 
   const bool batch = options.flag("batchmode", "BatchMode").value_or(false);
   const bool tty_in = ::isatty(0) != 0;
+  // From here on the terminal is put back as it is now on every way out (a
+  // signal included), also while a password is read without echo.
+  app::RawTerminal terminal(0);
   const bool can_ask = !batch && ::access("/dev/tty", R_OK | W_OK) == 0;
 
   static crypto::SystemRandom rng;
@@ -366,58 +370,60 @@ int main(int argc, char** argv) {
   // ---- the server's host key, before anything else
   const std::string known_hosts = expand_home(options.get("userknownhostsfile").value_or("~/.ssh/known_hosts"));
   std::vector<std::filesystem::path> known_hosts_files{known_hosts};
-  for (const auto& g : options.all("globalknownhostsfile"))
+  // GlobalKnownHostsFile, by default ssh's two system files (missing ones are empty).
+  auto global_files = options.all("globalknownhostsfile");
+  if (global_files.empty()) global_files.push_back("/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2");
+  for (const auto& g : global_files)
     for (const auto& f : split(g, ' ')) known_hosts_files.emplace_back(expand_home(f));
   const bool hash_known_hosts = options.flag("hashknownhosts", "HashKnownHosts").value_or(false);
   const std::string strict = lower(options.get("stricthostkeychecking").value_or("ask"));
-  auth::StrictHostKeyChecking policy = auth::StrictHostKeyChecking::yes;
-  if (strict == "accept-new") policy = auth::StrictHostKeyChecking::accept_new;
-  else if (strict == "no" || strict == "off") policy = auth::StrictHostKeyChecking::no;
-  else if (strict != "yes" && strict != "ask") fail("bad StrictHostKeyChecking '" + strict + "'");
-  auto report = [](std::string_view line) { std::cerr << line << "\n"; };
-  auto strict_verifier =
-      auth::known_hosts_verifier(known_hosts_files, host, port, policy, hash_known_hosts, rng, report);
-  transport::HostKeyVerifier verify = strict_verifier;
-  if (strict == "ask" && can_ask) {
-    // OpenSSH's question for a host we have never seen; everything else as "yes".
-    verify = [=](const crypto::PublicKey& key) {
-      auto file = auth::KnownHosts::load(known_hosts);
-      if (file && file->check(host, port, key).status == auth::HostKeyStatus::unknown) {
-        auth::TtyTerminal tty;
-        tty.write("The authenticity of host '" + auth::known_hosts_name(host, port) +
-                  "' can't be established.\n" + std::string(crypto::key_type_name(key.type())) +
-                  " key fingerprint is " + key.fingerprint() + ".\n" +
-                  "Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
-        auto answer = tty.read_line(true);
-        const std::string text = answer ? std::string(parley::as_chars(answer->view())) : "";
-        if (text != "yes" && text != key.fingerprint()) {
-          report("Host key verification failed.");
-          return false;
-        }
-        if (auto added = auth::add_known_host(known_hosts, host, port, key, hash_known_hosts, rng); !added)
-          report("Failed to add the host to the list of known hosts (" + known_hosts + ").");
-        else
-          report("Warning: Permanently added '" + auth::known_hosts_name(host, port) + "' (" +
-                 std::string(crypto::key_type_name(key.type())) + ") to the list of known hosts.");
-        return true;
-      }
-      return strict_verifier(key);
+  auth::HostKeyPolicy policy;
+  if (strict == "yes") policy.strict = auth::StrictHostKeyChecking::yes;
+  else if (strict == "ask") policy.strict = auth::StrictHostKeyChecking::ask;
+  else if (strict == "accept-new") policy.strict = auth::StrictHostKeyChecking::accept_new;
+  else if (strict == "no" || strict == "off") policy.strict = auth::StrictHostKeyChecking::no;
+  else fail("bad StrictHostKeyChecking '" + strict + "'");
+  policy.hash_new_entries = hash_known_hosts;
+  policy.report = [](std::string_view line) { std::cerr << line << "\n"; };
+  if (can_ask) {
+    // OpenSSH's question, asked only about a host no file knows any key for.
+    policy.ask = [](std::string_view question) -> std::optional<std::string> {
+      auth::TtyTerminal tty;
+      tty.write(question);
+      auto answer = tty.read_line(true);
+      if (!answer) return std::nullopt;
+      return std::string(parley::as_chars(answer->view()));
     };
   }
+  // Under StrictHostKeyChecking=no a changed key is accepted, but, as in ssh, no
+  // password or keyboard-interactive answer may go to whoever holds it. The
+  // verifier runs during the key exchange, before authentication reads `aconfig`.
+  auto aconfig = std::make_shared<auth::ClientAuthConfig>();
+  policy.on_changed_key_accepted = [aconfig] {
+    std::erase(aconfig->methods, std::string("password"));
+    std::erase(aconfig->methods, std::string("keyboard-interactive"));
+  };
+  transport::HostKeyVerifier verify =
+      auth::known_hosts_verifier(known_hosts_files, host, port, std::move(policy), rng);
   auto tconfig = std::make_shared<transport::TransportConfig>();
   tconfig->role = transport::Role::client;
   tconfig->verify_host_key = verify;
   {
     using P = transport::AlgorithmPreferences;
     apply_algorithms(options.get("kexalgorithms"), "KexAlgorithms", &P::parse_kex, tconfig->algorithms.kex);
-    apply_algorithms(options.get("hostkeyalgorithms"), "HostKeyAlgorithms", &P::parse_host_key,
+    const auto host_key_algorithms = options.get("hostkeyalgorithms");
+    apply_algorithms(host_key_algorithms, "HostKeyAlgorithms", &P::parse_host_key,
                      tconfig->algorithms.host_key);
+    // As ssh: unless the user chose the order, the key types known_hosts holds
+    // for this host come first, so the server shows the key we can check.
+    if (!host_key_algorithms || (*host_key_algorithms)[0] == '+' || (*host_key_algorithms)[0] == '-')
+      tconfig->algorithms.host_key = auth::order_host_key_algorithms(
+          known_hosts_files, host, port, std::move(tconfig->algorithms.host_key));
     apply_algorithms(options.get("ciphers"), "Ciphers", &P::parse_ciphers, tconfig->algorithms.ciphers);
     apply_algorithms(options.get("macs"), "MACs", &P::parse_macs, tconfig->algorithms.macs);
   }
 
   // ---- authentication
-  auto aconfig = std::make_shared<auth::ClientAuthConfig>();
   aconfig->user = user;
   if (auto n = options.get("numberofpasswordprompts"))
     aconfig->max_attempts = static_cast<std::size_t>(number(*n, "NumberOfPasswordPrompts", 0, 100));
@@ -584,7 +590,6 @@ int main(int argc, char** argv) {
   }
   if (a.force_tty) want_tty = true;
   if (a.no_tty) want_tty = false;
-  std::optional<termios> saved_termios;
   if (want_tty) {
     connection::PtyRequest pty;
     const char* term = std::getenv("TERM");
@@ -628,16 +633,11 @@ int main(int argc, char** argv) {
     if (seconds > 0) connect_timeout = std::chrono::seconds(seconds);
   }
 
-  if (want_tty && tty_in) {  // keystrokes go to the remote terminal as typed
-    termios t{};
-    if (::tcgetattr(0, &t) == 0) {
-      saved_termios = t;
-      ::cfmakeraw(&t);
-      ::tcsetattr(0, TCSADRAIN, &t);
-    }
-  }
+  // Keystrokes go to the remote terminal as typed, but only once the session
+  // starts: authentication prompts are read in the terminal's own mode.
+  if (want_tty && tty_in) session.on_session_start = [&terminal] { terminal.make_raw(); };
   auto result = driver::run_session(host, port, conn, session, connect_timeout);
-  if (saved_termios) ::tcsetattr(0, TCSADRAIN, &*saved_termios);
+  terminal.restore();
   if (!result.error.empty()) {
     std::string reason = result.error;
     if (*unanswered > 0)

@@ -59,6 +59,8 @@ struct ClientAuth::State {
   std::shared_ptr<detail::ReplyBox<InfoReply>> info_box;
   std::shared_ptr<detail::ReplyBox<PasswordReply>> password_box;
   std::shared_ptr<detail::ReplyBox<SignReply>> sign_box;
+  std::string query_alg;  // the algorithm and key of the publickey query awaiting PK_OK
+  Bytes query_blob;
   Bytes pending_request;  // the signed publickey request, waiting for its signature
   Bytes signed_data;      // what the external signer signs (wiped once answered)
   std::vector<std::string> tried;  // methods attempted, for the failure message
@@ -157,8 +159,21 @@ void ClientAuth::handle(BytesView payload) {
     return;
   }
   if (id == msg_userauth_pk_ok) {
-    if (s_->step == State::Step::pk_query)
+    if (s_->step == State::Step::pk_query) {
+      // RFC 4252 §7: PK_OK repeats the algorithm and the key of the query. One for
+      // another key (or algorithm) answers no query of ours: signing on it would
+      // let the server steer which key signs. OpenSSH calls it "server replied
+      // with unknown key"; here it ends authentication as a protocol error.
+      std::string_view alg = r.text();
+      BytesView blob = r.string();
+      if (!r.finish() || alg != s_->query_alg ||
+          !std::equal(blob.begin(), blob.end(), s_->query_blob.begin(), s_->query_blob.end())) {
+        s_->step = State::Step::done;
+        result_ = refused("server sent PK_OK for a key that was not offered");
+        return;
+      }
       return s_->key_index < config_->agent_keys.size() ? ask_signer() : send_signed();
+    }
     if (s_->step == State::Step::kbd_started || s_->step == State::Step::kbd_answered)
       return info_request(payload);
     if (s_->step == State::Step::password_sent) {
@@ -203,6 +218,8 @@ void ClientAuth::send_query() {
       .string(std::string_view("ssh-connection")).string(std::string_view("publickey"))
       .boolean(false).string(crypto::name(alg)).string(key.blob());
   out_.push_back(std::move(m));
+  s_->query_alg = std::string(crypto::name(alg));
+  s_->query_blob = key.blob();
   s_->step = State::Step::pk_query;
 }
 

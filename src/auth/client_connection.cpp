@@ -5,6 +5,8 @@
 namespace parley::auth {
 namespace {
 
+constexpr std::string_view service_userauth = "ssh-userauth";
+
 /// The caller's config with a verifier that also remembers the key it accepted.
 std::shared_ptr<const transport::TransportConfig> recording(
     const std::shared_ptr<const transport::TransportConfig>& config,
@@ -78,8 +80,16 @@ void ClientConnection::dispatch() {
         host_.key_type = std::string(crypto::key_type_name((*verified_key_)->type()));
         host_.fingerprint = (*verified_key_)->fingerprint();
       }
-      transport_.request_service("ssh-userauth");
-    } else if (std::holds_alternative<transport::ServiceAccepted>(*e) && !auth_) {
+      transport_.request_service(service_userauth);
+    } else if (auto* accepted = std::get_if<transport::ServiceAccepted>(&*e)) {
+      // RFC 4253 §10: the accept names the service we asked for, once. Any other
+      // name, or a second accept, is a server that does not follow the protocol.
+      if (auth_ || accepted->service != service_userauth) {
+        transport_.disconnect(
+            transport::DisconnectReason::protocol_error,
+            auth_ ? "a second SERVICE_ACCEPT" : "SERVICE_ACCEPT for a service not requested");
+        continue;
+      }
       auth_ = std::make_unique<ClientAuth>(auth_config_, host_);
       auth_->set_wake(wake_);
       auth_->start(*transport_.session_id());
@@ -139,6 +149,14 @@ void ClientConnection::handle_message(std::span<std::uint8_t> payload, std::uint
     return;
   }
   while (auto e = channels_.poll_event()) {
+    if (auto* open = std::get_if<connection::OpenRequested>(&*e)) {
+      // A client opens its channels itself; one the server opens (an X11 or agent
+      // channel, a forwarded port we never asked for) is refused as OpenSSH's
+      // client refuses a type it does not expect, and never reaches the application.
+      channels_.reject(open->id, connection::OpenFailure::administratively_prohibited,
+                       "open failed");
+      continue;
+    }
     if (on_channel_event) on_channel_event(*this, *e);
     if (transport_.closed()) return;
   }

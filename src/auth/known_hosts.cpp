@@ -1,17 +1,22 @@
 // known_hosts files: parsing, lookup, atomic appends, and the host-key policy.
 //
-// One deliberate difference from OpenSSH (hostfile.c check_hostkeys_by_key_or_type):
-// OpenSSH calls a key "changed" when the host has any line with a different key,
-// whatever its type, and avoids false alarms by offering the server the key
-// types it already knows first (sshconnect2.c order_hostkeyalgs). Key types are
-// kept apart here instead: a different key of the same type is "changed", no
-// key of that type is "unknown". So under accept_new a server that switches to
-// a key type not yet listed for it is added, not refused.
+// Lookups keep key types apart (KnownHosts::check: a different key of the same
+// type is "changed", no key of that type "unknown"); the verifier then follows
+// OpenSSH's defence against a substituted host and goes one step further:
+//   - the client offers the key types it knows for the host first
+//     (sshconnect2.c order_hostkeyalgs; order_host_key_algorithms here), so an
+//     honest server shows the key we know;
+//   - a server at a known address that shows a key of a type not known for it,
+//     while a key of another type is, is treated as CHANGED under yes, ask and
+//     accept-new. OpenSSH's accept-new would add it (hostfile.c calls it new),
+//     which lets a man in the middle who only has to offer another key type
+//     collect the password.
 #include "parley/auth/known_hosts.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -392,6 +397,34 @@ HostKeyCheck KnownHosts::check(std::string_view host, std::uint16_t port,
   return out;
 }
 
+std::vector<crypto::KeyType> KnownHosts::known_types(std::string_view host,
+                                                     std::uint16_t port) const {
+  const std::string name = known_hosts_name(host, port);
+  std::vector<crypto::KeyType> out;
+  for (const Entry& e : entries_) {
+    const auto* k = std::get_if<KeyLine>(&e.what);
+    if (k == nullptr || k->revoked || !host_matches(e.hosts, name)) continue;
+    if (std::find(out.begin(), out.end(), k->key.type()) == out.end()) out.push_back(k->key.type());
+  }
+  return out;
+}
+
+std::vector<crypto::SignatureAlg> order_host_key_algorithms(
+    const std::vector<fs::path>& files, std::string_view host, std::uint16_t port,
+    std::vector<crypto::SignatureAlg> algorithms) {
+  std::vector<crypto::KeyType> known;
+  for (const fs::path& file : files) {
+    auto kh = KnownHosts::load(file);
+    if (!kh) continue;
+    for (const crypto::KeyType t : kh->known_types(host, port))
+      if (std::find(known.begin(), known.end(), t) == known.end()) known.push_back(t);
+  }
+  std::stable_partition(algorithms.begin(), algorithms.end(), [&](crypto::SignatureAlg alg) {
+    return std::find(known.begin(), known.end(), crypto::key_type_for(alg)) != known.end();
+  });
+  return algorithms;
+}
+
 std::expected<std::string, std::string> KnownHosts::format_line(std::string_view host,
                                                                 std::uint16_t port,
                                                                 const crypto::PublicKey& key,
@@ -449,14 +482,24 @@ std::expected<void, std::string> add_known_host(const fs::path& path, std::strin
 }
 
 transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std::string host,
-                                                std::uint16_t port, StrictHostKeyChecking policy,
+                                                std::uint16_t port, StrictHostKeyChecking strict,
                                                 bool hash_new_entries, crypto::Random& rng,
                                                 std::function<void(std::string_view)> report) {
+  HostKeyPolicy policy;
+  policy.strict = strict;
+  policy.hash_new_entries = hash_new_entries;
+  policy.report = std::move(report);
+  return known_hosts_verifier(std::move(files), std::move(host), port, std::move(policy), rng);
+}
+
+transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std::string host,
+                                                std::uint16_t port, HostKeyPolicy policy,
+                                                crypto::Random& rng) {
   crypto::Random* random = &rng;
-  return [files = std::move(files), host = std::move(host), port, policy, hash_new_entries, random,
-          report = std::move(report)](const crypto::PublicKey& key) -> bool {
+  return [files = std::move(files), host = std::move(host), port, policy = std::move(policy),
+          random](const crypto::PublicKey& key) -> bool {
     auto say = [&](std::string_view s) {
-      if (report) report(s);
+      if (policy.report) policy.report(s);
     };
     auto fail = [&] {
       say("Host key verification failed.");
@@ -468,9 +511,10 @@ transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std
     }
     const std::string name = known_hosts_name(host, port);
     const std::string type(type_label(key.type()));
-    const bool strict = policy != StrictHostKeyChecking::no;
+    const bool strict = policy.strict != StrictHostKeyChecking::no;
 
-    std::optional<FileCheck> revoked, known, changed;
+    // other_type: no line of this key's type, but lines of other types.
+    std::optional<FileCheck> revoked, known, changed, other_type;
     for (const fs::path& file : files) {
       auto kh = KnownHosts::load(file);
       if (!kh) {
@@ -493,6 +537,7 @@ transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std
           slot = &changed;
           break;
         case HostKeyStatus::unknown:
+          if (!c.lines.empty()) slot = &other_type;
           break;
       }
       if (slot != nullptr && !slot->has_value()) *slot = FileCheck{&file, std::move(c)};
@@ -513,36 +558,58 @@ transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std
       return fail();
     }
     if (known) return true;
-    if (changed) {
+    if (changed || other_type) {
       // sshconnect.c warn_changed_key() and HOST_CHANGED.
-      const std::string& offending_file = changed->file->string();
+      const FileCheck& offending = changed ? *changed : *other_type;
+      const std::string& offending_file = offending.file->string();
       say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
       say("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @");
       say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
       say("IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!");
       say("Someone could be eavesdropping on you right now (man-in-the-middle attack)!");
       say("It is also possible that a host key has just been changed.");
+      if (!changed) {
+        say("The host sent a key of a type that is not known for it (" + type +
+            "), while a key of another type is.");
+      }
       say("The fingerprint for the " + type + " key sent by the remote host is");
       say(key.fingerprint() + ".");
       say("Please contact your system administrator.");
       say("Add correct host key in " + files.front().string() + " to get rid of this message.");
-      say("Offending " + type + " key in " + offending_file + ":" +
-          std::to_string(changed->check.lines.front()));
+      say("Offending " + (changed ? type + " key" : std::string("key")) + " in " + offending_file +
+          ":" + std::to_string(offending.check.lines.front()));
       say("  remove with:");
       say("  ssh-keygen -f \"" + offending_file + "\" -R \"" + name + "\"");
       if (strict) {
         say("Host key for " + name + " has changed and you have requested strict checking.");
         return fail();
       }
+      // sshconnect.c: under "no" the connection goes on, without the methods
+      // that would hand a secret to whoever holds the new key.
+      say("Password and keyboard-interactive authentication are disabled to avoid "
+          "man-in-the-middle attacks.");
+      if (policy.on_changed_key_accepted) policy.on_changed_key_accepted();
       return true;
     }
-    // Unknown: no file has a key of this type for the host.
-    if (policy == StrictHostKeyChecking::yes) {
+    // Unknown: no file has any key for the host.
+    const bool asking = policy.strict == StrictHostKeyChecking::ask && policy.ask;
+    if (policy.strict == StrictHostKeyChecking::yes ||
+        (policy.strict == StrictHostKeyChecking::ask && !asking)) {
       say("No " + type + " host key is known for " + name +
           " and you have requested strict checking.");
       return fail();
     }
-    if (auto added = add_known_host(files.front(), host, port, key, hash_new_entries, *random);
+    if (asking) {
+      // sshconnect.c confirm(): "yes" or the fingerprint itself accepts.
+      auto answer =
+          policy.ask("The authenticity of host '" + name + "' can't be established.\n" + type +
+                     " key fingerprint is " + key.fingerprint() + ".\n" +
+                     "This key is not known by any other names.\n" +
+                     "Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
+      if (!answer || (*answer != "yes" && *answer != key.fingerprint())) return fail();
+    }
+    if (auto added =
+            add_known_host(files.front(), host, port, key, policy.hash_new_entries, *random);
         !added) {
       say(added.error());
       say("Failed to add the host to the list of known hosts (" + files.front().string() + ").");

@@ -14,6 +14,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "drive.hpp"
+#include "parley/auth/server_text.hpp"
 #include "pumps.hpp"
 
 namespace parley::driver {
@@ -68,6 +69,13 @@ struct Bridge : std::enable_shared_from_this<Bridge> {
   void input_eof() {}
   void input_failed() {  // our stdout went away: nobody reads the output any more
     if (io) io->close();
+  }
+
+  /// Cancels every wait on the local descriptors (the session is over).
+  void stop_local_io() {
+    std::error_code ignored;
+    for (auto* d : {in.get(), out.get(), err.get()})
+      if (d) d->cancel(ignored);
   }
 
   asio::any_io_executor executor_;
@@ -135,6 +143,7 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
         [&](auto& e) {
           using E = std::decay_t<decltype(e)>;
           if constexpr (std::is_same_v<E, connection::OpenConfirmed>) {
+            if (options.on_session_start) options.on_session_start();
             for (const auto& v : options.env) c.channels().request(e.id, "env", false, connection::encode(v));
             if (options.pty) {
               c.channels().request(e.id, "pty-req", true, connection::encode(*options.pty));
@@ -158,7 +167,9 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
             bridge->to_stderr.done = bridge->err == nullptr;
             detail::pump_out(bridge, bridge->from_stdin);
           } else if constexpr (std::is_same_v<E, connection::OpenFailed>) {
-            result.error = "channel open failed: " + e.description;
+            // Server text, shown to the user: made safe like every other.
+            result.error =
+                "channel open failed: " + auth::sanitize_server_text(e.description, 256, false);
             c.disconnect(transport::DisconnectReason::by_application, "channel open failed");
           } else if constexpr (std::is_same_v<E, connection::RequestReply>) {
             if (replies_expected == 0) return;
@@ -184,12 +195,21 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
             if (e.type == "exit-status") {
               if (auto s = connection::parse_exit_status(e.data)) result.exit_status = s->status;
             } else if (e.type == "exit-signal") {
-              if (auto s = connection::parse_exit_signal(e.data)) result.exit_signal = *s;
+              if (auto s = connection::parse_exit_signal(e.data)) {
+                // The signal name and message are the server's words, printed by parley.
+                s->name = auth::sanitize_server_text(s->name, 64, false);
+                s->message = auth::sanitize_server_text(s->message, 256, false);
+                result.exit_signal = std::move(*s);
+              }
             } else if (e.want_reply) {
               c.channels().reply(e.id, false);
             }
           } else if constexpr (std::is_same_v<E, connection::Closed>) {
+            // As ssh: the session is over when the server closes the channel, whatever
+            // our stdin is (a terminal or a pipe that stays open). A read still waiting
+            // on it would keep the loop, and parley, alive until the user typed ^D.
             bridge->io = nullptr;
+            bridge->stop_local_io();
             c.disconnect(transport::DisconnectReason::by_application, "disconnected by user");
           } else if constexpr (std::is_same_v<E, connection::GlobalRequest>) {
             if (e.want_reply) c.channels().global_reply(false);  // as ssh: hostkeys-00 etc.
@@ -233,6 +253,9 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
         } catch (const std::exception& e) {
           connect_error = std::string("connection failed: ") + e.what();
         }
+        // The connection is gone (or never came): nothing more to read locally.
+        bridge->io = nullptr;
+        bridge->stop_local_io();
       },
       asio::detached);
   io.run();

@@ -495,14 +495,142 @@ TEST_F(KnownHostsTest, AcceptNewAddsUnknownHostThenKnowsIt) {
                          "requested strict checking."));
     EXPECT_EQ(said.lines.back(), "Host key verification failed.");
     EXPECT_EQ(test::read_text_file(f), text);
-
-    // Another key type for the same host is a new key, added beside the first.
-    said.lines.clear();
-    EXPECT_TRUE(verify(ecdsa_));
-    EXPECT_EQ(said.lines, std::vector<std::string>{"Warning: Permanently added '[127.0.0.1]:2222' "
-                                                   "(ECDSA) to the list of known hosts."});
-    EXPECT_EQ(keygen_find(f, "[127.0.0.1]:2222"), lines({1, 2}));
   }
+}
+
+// Issue 11: a server at a known address showing a key type not known for it is
+// a substituted host until proven otherwise (stricter than OpenSSH's accept-new).
+TEST_F(KnownHostsTest, TypeSubstitutionIsRefusedAsChangedUnderYesAskAndAcceptNew) {
+  const std::string text = "[127.0.0.1]:2222 " + key_field(ed_a_) + "\n";
+  const fs::path f = write("known_hosts", text);
+  for (auto strict : {StrictHostKeyChecking::yes, StrictHostKeyChecking::ask,
+                      StrictHostKeyChecking::accept_new}) {
+    Said said;
+    int asked = 0;
+    bool secrets_off = false;
+    HostKeyPolicy policy;
+    policy.strict = strict;
+    policy.report = said.sink();
+    policy.ask = [&](std::string_view) -> std::optional<std::string> {
+      ++asked;
+      return "yes";
+    };
+    policy.on_changed_key_accepted = [&] { secrets_off = true; };
+    auto verify = known_hosts_verifier({f}, "127.0.0.1", 2222, policy, rng_);
+    EXPECT_FALSE(verify(ecdsa_)) << "an ECDSA key where only an Ed25519 key is known";
+    EXPECT_EQ(asked, 0) << "nobody is asked about a host we know";
+    EXPECT_TRUE(
+        contains(said.lines, "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @"));
+    EXPECT_TRUE(contains(said.lines, ecdsa_.fingerprint() + "."));
+    EXPECT_TRUE(contains(said.lines, "Offending key in " + f.string() + ":1"));
+    EXPECT_TRUE(contains(said.lines,
+                         "Host key for [127.0.0.1]:2222 has changed and you have "
+                         "requested strict checking."));
+    EXPECT_EQ(said.lines.back(), "Host key verification failed.");
+    EXPECT_EQ(test::read_text_file(f), text) << "nothing is added";
+    EXPECT_FALSE(secrets_off);
+    // The key that is known still is.
+    EXPECT_TRUE(verify(ed_a_));
+  }
+}
+
+TEST_F(KnownHostsTest, NoWithAChangedKeyTurnsOffPasswordAndKeyboardInteractive) {
+  const std::string text = "[127.0.0.1]:2222 " + key_field(ed_a_) + "\n";
+  const fs::path f = write("known_hosts", text);
+  const std::string line =
+      "Password and keyboard-interactive authentication are disabled to avoid man-in-the-middle "
+      "attacks.";
+  for (const PublicKey* changed : {&ed_b_, &ecdsa_}) {  // same type, and substituted type
+    Said said;
+    int calls = 0;
+    HostKeyPolicy policy;
+    policy.strict = StrictHostKeyChecking::no;
+    policy.report = said.sink();
+    policy.on_changed_key_accepted = [&] { ++calls; };
+    auto verify = known_hosts_verifier({f}, "127.0.0.1", 2222, policy, rng_);
+    EXPECT_TRUE(verify(*changed)) << "`no` goes on with a changed key";
+    EXPECT_EQ(calls, 1) << "and tells the caller to send no password or answer";
+    EXPECT_EQ(std::count(said.lines.begin(), said.lines.end(), line), 1) << "one line says so";
+    EXPECT_EQ(test::read_text_file(f), text);
+    said.lines.clear();
+    EXPECT_TRUE(verify(ed_a_));
+    EXPECT_EQ(calls, 1) << "the known key turns nothing off";
+    EXPECT_TRUE(said.lines.empty());
+  }
+}
+
+TEST_F(KnownHostsTest, AskCountsTheGlobalFileAndRevokedLines) {
+  const fs::path user = dir_ / "user_known_hosts";  // missing
+  const fs::path global =
+      write("global_known_hosts", "@revoked [127.0.0.1]:2222 " + key_field(ed_a_) + "\n" +
+                                      "known.example " + key_field(ed_b_) + "\n");
+  std::vector<std::string> questions;
+  std::optional<std::string> answer = "yes";
+  Said said;
+  HostKeyPolicy policy;
+  policy.strict = StrictHostKeyChecking::ask;
+  policy.report = said.sink();
+  policy.ask = [&](std::string_view q) {
+    questions.emplace_back(q);
+    return answer;
+  };
+  // Revoked in the global file: refused, never asked, nothing written.
+  EXPECT_FALSE(known_hosts_verifier({user, global}, "127.0.0.1", 2222, policy, rng_)(ed_a_));
+  EXPECT_TRUE(questions.empty());
+  EXPECT_TRUE(contains(said.lines, "@       WARNING: REVOKED HOST KEY DETECTED!               @"));
+  EXPECT_EQ(said.lines.back(), "Host key verification failed.");
+  EXPECT_FALSE(fs::exists(user));
+  // Known in the global file: accepted without a question.
+  EXPECT_TRUE(known_hosts_verifier({user, global}, "known.example", 22, policy, rng_)(ed_b_));
+  EXPECT_TRUE(questions.empty());
+  // A type substitution against the global file: refused without a question.
+  EXPECT_FALSE(known_hosts_verifier({user, global}, "known.example", 22, policy, rng_)(ecdsa_));
+  EXPECT_TRUE(questions.empty());
+  // Unknown everywhere: asked; "no" refuses and writes nothing.
+  answer = "no";
+  EXPECT_FALSE(known_hosts_verifier({user, global}, "new.example", 22, policy, rng_)(ed_c_));
+  ASSERT_EQ(questions.size(), 1u);
+  EXPECT_TRUE(
+      questions[0].starts_with("The authenticity of host 'new.example' can't be established.\n"
+                               "ED25519 key fingerprint is " +
+                               ed_c_.fingerprint() + ".\n"))
+      << questions[0];
+  EXPECT_TRUE(questions[0].ends_with(
+      "Are you sure you want to continue connecting (yes/no/[fingerprint])? "));
+  EXPECT_FALSE(fs::exists(user));
+  // The fingerprint as the answer accepts and adds to the user's file only.
+  answer = ed_c_.fingerprint();
+  EXPECT_TRUE(known_hosts_verifier({user, global}, "new.example", 22, policy, rng_)(ed_c_));
+  EXPECT_EQ(keygen_find(user, "new.example"), lines({1}));
+  EXPECT_TRUE(keygen_find(global, "new.example").empty());
+  // Without anyone to ask, `ask` is `yes`.
+  policy.ask = nullptr;
+  said.lines.clear();
+  EXPECT_FALSE(known_hosts_verifier({user, global}, "other.example", 22, policy, rng_)(ed_c_));
+  EXPECT_EQ(said.lines.back(), "Host key verification failed.");
+}
+
+TEST_F(KnownHostsTest, HostKeyAlgorithmsPutTheKnownTypesFirst) {
+  using crypto::SignatureAlg;
+  const fs::path user =
+      write("user_known_hosts", "@revoked [127.0.0.1]:2222 " + key_field(ed_c_) + "\n" +
+                                    "[127.0.0.1]:2222 " + key_field(rsa_) + "\n");
+  const fs::path global =
+      write("global_known_hosts", "[127.0.0.1]:2222 " + key_field(ecdsa_) + "\n");
+  const std::vector<SignatureAlg> defaults{SignatureAlg::ssh_ed25519,
+                                           SignatureAlg::ecdsa_sha2_nistp256,
+                                           SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256};
+  // Known types first (revoked lines do not count), each part in its own order.
+  EXPECT_EQ(
+      order_host_key_algorithms({user, global}, "127.0.0.1", 2222, defaults),
+      (std::vector<SignatureAlg>{SignatureAlg::ecdsa_sha2_nistp256, SignatureAlg::rsa_sha2_512,
+                                 SignatureAlg::rsa_sha2_256, SignatureAlg::ssh_ed25519}));
+  EXPECT_EQ(order_host_key_algorithms({global}, "127.0.0.1", 2222, defaults),
+            (std::vector<SignatureAlg>{SignatureAlg::ecdsa_sha2_nistp256, SignatureAlg::ssh_ed25519,
+                                       SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256}));
+  EXPECT_EQ(order_host_key_algorithms({user, global}, "unknown.example", 22, defaults), defaults);
+  EXPECT_EQ(order_host_key_algorithms({user, global}, "127.0.0.1", 22, defaults), defaults)
+      << "another port is another host";
 }
 
 TEST_F(KnownHostsTest, YesRefusesUnknownAndWritesNothing) {

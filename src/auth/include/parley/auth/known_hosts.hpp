@@ -18,6 +18,7 @@
 #include <expected>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,11 @@ class KnownHosts {
   /// this differs from OpenSSH).
   HostKeyCheck check(std::string_view host, std::uint16_t port, const crypto::PublicKey& key) const;
 
+  /// The key types of the lines for `host`:`port` that are not @revoked, in
+  /// file order, each once: what sshconnect2.c order_hostkeyalgs() asks
+  /// (hostfile.c lookups skip marked lines).
+  std::vector<crypto::KeyType> known_types(std::string_view host, std::uint16_t port) const;
+
   /// The name given to parse() (the path for load()).
   const std::string& name() const { return name_; }
   /// Every line that is not used, as "NAME:LINE: reason", in file order.
@@ -116,19 +122,51 @@ std::expected<void, std::string> add_known_host(const std::filesystem::path& pat
                                                 const crypto::PublicKey& key, bool hashed,
                                                 crypto::Random& rng);
 
-/// ssh_config(5) StrictHostKeyChecking, without "ask" (no prompting here).
+/// `algorithms` (the client's host key preference) with the algorithms whose key
+/// types `files` hold for `host`:`port` moved to the front, each part in its
+/// own order, as OpenSSH's order_hostkeyalgs(): a server that has the key we
+/// know then shows it, rather than another type we would have to refuse.
+/// Files that cannot be read add nothing (the verifier refuses them later).
+std::vector<crypto::SignatureAlg> order_host_key_algorithms(
+    const std::vector<std::filesystem::path>& files, std::string_view host, std::uint16_t port,
+    std::vector<crypto::SignatureAlg> algorithms);
+
+/// ssh_config(5) StrictHostKeyChecking.
 enum class StrictHostKeyChecking : std::uint8_t {
   yes,         // accept only keys already known; add nothing
-  accept_new,  // also accept and add keys for hosts (key types) not yet known; refuse changed keys
+  ask,         // as yes, but a host with no key at all is asked about (HostKeyPolicy::ask)
+  accept_new,  // also accept and add keys for hosts that have no key yet; refuse changed keys
   no,          // also accept changed keys (with the warning; nothing is written). Dangerous: it
                // gives no protection against a man in the middle once a key has changed
+};
+
+/// How known_hosts_verifier() decides, beyond the files.
+struct HostKeyPolicy {
+  StrictHostKeyChecking strict = StrictHostKeyChecking::yes;
+  /// HashKnownHosts: new lines are written hashed.
+  bool hash_new_entries = false;
+  /// For `ask`: shows `question` (several lines, ending in OpenSSH's "Are you
+  /// sure you want to continue connecting (yes/no/[fingerprint])? ") and returns
+  /// the user's answer; nullopt if nobody can answer. Unset: `ask` is `yes`.
+  std::function<std::optional<std::string>(std::string_view question)> ask;
+  /// User-facing lines, one at a time (may be unset).
+  std::function<void(std::string_view)> report;
+  /// Called when a changed key is accepted (only `no` does that), before the
+  /// verifier returns true. The caller must then send no password and no
+  /// keyboard-interactive answer on this connection, as OpenSSH does.
+  std::function<void()> on_changed_key_accepted;
 };
 
 /// A transport::HostKeyVerifier for `host`:`port` under `policy`.
 ///
 /// On every call it reads `files` afresh, as OpenSSH reads UserKnownHostsFile
 /// then GlobalKnownHostsFile: the key is known if any file knows it, revoked if
-/// any file revokes it, changed if any file has a different key of its type.
+/// any file revokes it, changed if any file has a different key of its type, or
+/// (stricter than OpenSSH, which would call it new) if no file has a key of its
+/// type but some file has a key of another type for the host: a server at a
+/// known address showing a type we have never seen for it is refused as changed
+/// under yes, ask and accept_new, and nothing is added. Every file counts in
+/// every mode: `ask` asks only about a host that no file knows any key for.
 /// New keys are added (accept_new, no) to files[0] only, hashed if
 /// `hash_new_entries` (HashKnownHosts). Revoked keys are refused under every
 /// policy, `no` included (OpenSSH would continue under `no`). A file that
@@ -144,11 +182,16 @@ enum class StrictHostKeyChecking : std::uint8_t {
 /// verification failed.", and the problems of lines for this host.
 ///
 /// Under `no` a changed key is accepted, but OpenSSH then also turns off
-/// password and keyboard-interactive authentication and all forwarding; this
-/// verifier cannot, so a caller offering `no` must do that itself.
+/// password and keyboard-interactive authentication and all forwarding; the
+/// verifier says so (one line) and calls on_changed_key_accepted, and the
+/// caller must do it.
 ///
 /// `rng` (for salts and temporary file names) is held by reference and must
 /// outlive the verifier; the verifier is as thread-safe as `rng` and `report`.
+transport::HostKeyVerifier known_hosts_verifier(std::vector<std::filesystem::path> files,
+                                                std::string host, std::uint16_t port,
+                                                HostKeyPolicy policy, crypto::Random& rng);
+/// The same with only the strictness, HashKnownHosts and a report.
 transport::HostKeyVerifier known_hosts_verifier(std::vector<std::filesystem::path> files,
                                                 std::string host, std::uint16_t port,
                                                 StrictHostKeyChecking policy, bool hash_new_entries,

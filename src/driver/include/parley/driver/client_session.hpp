@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,10 @@ struct ClientSessionOptions {
   std::optional<connection::PtyRequest> pty;
   /// Variables to send ("env"); the server decides which it accepts.
   std::vector<connection::EnvRequest> env;
+  /// Called once, when the session channel is open and before its requests go
+  /// out (authentication is over): where a local terminal goes raw, never
+  /// earlier, since authentication prompts need it as the user had it.
+  std::function<void()> on_session_start;
   /// Local ends: the session's input, output and error output.
   int stdin_fd = 0;
   int stdout_fd = 1;

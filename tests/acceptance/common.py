@@ -59,6 +59,16 @@ def session_user():
     return SESSION_USER
 
 
+def remove_user(user):
+    """userdel, retried while the user's last session processes go away; True once gone."""
+    for _ in range(20):
+        if subprocess.run(["userdel", user], capture_output=True).returncode == 0:
+            return True
+        time.sleep(0.25)
+    print(f"warning: could not remove the user {user}", flush=True)
+    return False
+
+
 def start_parleyd(parleyd, tmp, args, log_path):
     """Starts parleyd on a free port with a fresh host key; returns (process, port).
     Every test connects from 127.0.0.1, so unless `args` set them, the per-source

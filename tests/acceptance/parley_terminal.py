@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from common import check, finish, free_port, keygen, session_user, start_parleyd, stop, wait_for_port
+from common import remove_user, check, finish, free_port, keygen, session_user, start_parleyd, stop, wait_for_port
 
 SSHD = "/usr/sbin/sshd"
 USER = "parleyterm"
@@ -306,12 +306,7 @@ def main():
             except subprocess.TimeoutExpired:
                 sshd.kill()
         if created_user:
-            for _ in range(20):  # a session's processes may take a moment to go
-                if subprocess.run(["userdel", USER], capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.25)
-            else:
-                print(f"warning: could not remove the user {USER}", flush=True)
+            remove_user(USER)
         if created_run_sshd:
             shutil.rmtree("/run/sshd", ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from common import check, finish, free_port, keygen, wait_for_port
+from common import remove_user, check, finish, free_port, keygen, wait_for_port
 
 SSHD = "/usr/sbin/sshd"
 OATHTOOL = "/usr/bin/oathtool"
@@ -249,12 +249,7 @@ def main():
         if wrote_pam and os.path.exists(pam_file):
             os.unlink(pam_file)
         if created_user:
-            for _ in range(20):  # a session's processes may take a moment to go
-                if subprocess.run(["userdel", USER], capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.25)
-            else:
-                print(f"warning: could not remove the user {USER}", flush=True)
+            remove_user(USER)
         elif saved_hash is not None:
             subprocess.run(["chpasswd", "-e"], input=f"{USER}:{saved_hash}\n".encode())
         if created_run_sshd:

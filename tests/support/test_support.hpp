@@ -48,6 +48,9 @@ std::uint16_t free_port();
 /// True if something accepts TCP connections on 127.0.0.1:port.
 bool port_open(std::uint16_t port);
 
+/// A blocking TCP socket connected to 127.0.0.1:port, or -1; the caller closes it.
+int connect_loopback(std::uint16_t port);
+
 /// The whole file as text ("" if it cannot be read).
 std::string read_text_file(const std::filesystem::path& path);
 /// Writes `text` to `path`, replacing it; false on failure.

@@ -18,25 +18,14 @@
 #include "parley/driver/server.hpp"
 #include "parley/driver/worker_pool.hpp"
 #include "parley/transport/endpoint.hpp"
+#include "test_support.hpp"
 #include "transport_pair.hpp"
 
 namespace parley {
 namespace {
 
 using namespace std::chrono_literals;
-
-int connect_loopback(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using test::connect_loopback;
 
 /// Reads until "\r\n" or timeout; returns what was read.
 std::string read_line(int fd, std::chrono::milliseconds timeout) {

@@ -187,7 +187,7 @@ TEST(TotpProvider, RateLimitCheckedAndCountedInOneStepUnderParallelGuesses) {
     threads.emplace_back([&] {
       TotpProvider provider(config);
       auto box = std::make_shared<auth::detail::Mailbox>();
-      provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}},
+      provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}},
                      auth::Responder(box));
       while (!go.load()) std::this_thread::yield();
       auto box2 = std::make_shared<auth::detail::Mailbox>();

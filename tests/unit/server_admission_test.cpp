@@ -16,25 +16,14 @@
 
 #include "parley/driver/server.hpp"
 #include "parley/transport/endpoint.hpp"
+#include "test_support.hpp"
 #include "transport_pair.hpp"
 
 namespace parley {
 namespace {
 
 using namespace std::chrono_literals;
-
-int connect_loopback(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using test::connect_loopback;
 
 /// The first line the server sends; "" if it closes first (or says nothing for 3 s).
 std::string first_line(int fd) {

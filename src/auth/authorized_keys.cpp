@@ -87,6 +87,9 @@ std::optional<std::string> insecure_directory(const fs::path& file, const KeyFil
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0)
       return "cannot stat directory " + dir.string() + ": " + std::strerror(errno);
+    // Laxer than sshd in one case: a root-owned sticky directory (/tmp). Its
+    // sticky bit keeps other users from renaming or removing what it holds, so
+    // a path through it cannot be swapped; sshd refuses it outright.
     const bool root_sticky = st.st_uid == 0 && (st.st_mode & S_ISVTX) != 0;
     if (!owner_and_mode_ok(st, owner.uid) && !root_sticky)
       return "bad ownership or modes for directory " + dir.string();

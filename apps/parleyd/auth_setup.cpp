@@ -54,10 +54,14 @@ std::string expand(std::string_view pattern, std::string_view user) {
   return out;
 }
 
-/// Thread-safe (user_exists runs on several I/O threads at once).
+/// True if `user` is a name of the password database.
 bool os_account(std::string_view user) {
   auto found = parley::login::find_account(user);
   return found && found->has_value();
+}
+
+bool names_the_question(const std::vector<std::string>& chain) {
+  return std::find(chain.begin(), chain.end(), "keyboard-interactive:higher-or-lower") != chain.end();
 }
 
 /// Why no user could ever log in with this configuration, or nullopt. A
@@ -230,9 +234,8 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
   } else if (auto missing = missing_way_in(s, *config)) {
     return std::unexpected(*missing);
   }
-  const bool question = s.demo || std::any_of(config->chains.begin(), config->chains.end(), [](const auto& c) {
-                          return std::find(c.begin(), c.end(), "keyboard-interactive:higher-or-lower") != c.end();
-                        });
+  const bool question =
+      s.demo || std::any_of(config->chains.begin(), config->chains.end(), names_the_question);
   const std::vector<std::string> accounts =
       s.demo && s.users.empty() ? std::vector<std::string>{"admin"} : s.users;
 
@@ -246,7 +249,9 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
       if ((*found)->uid == 0) return std::unexpected("session_user '" + s.session_user + "' is root: virtual users never get root sessions");
       if (auto why = parley::login::login_refusal(**found, parley::login::days_since_epoch()))
         return std::unexpected("session_user '" + s.session_user + "' cannot run sessions: " + *why);
-      session_user = **found;
+      auto grouped = parley::login::with_groups(**found);
+      if (!grouped) return std::unexpected("session_user: " + grouped.error());
+      session_user = std::move(*grouped);
     } else {
       std::vector<std::string> virtual_names;
       if (users_file)
@@ -270,12 +275,12 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
   config->user_exists = [users_file, accounts, keys, system_users, question, as_root, session_user,
                          pattern = s.authorized_keys](std::string_view user) {
     if (!safe_for_path(user)) return false;
+    const auto os = parley::login::find_account(user);  // once per decision
+    if (!os) return false;
     if (as_root) {
       // Sessions run as this account: it must be one sshd would let in.
-      auto found = parley::login::find_account(user);
-      if (!found) return false;
-      if (*found) {
-        if (auto why = parley::login::login_refusal(**found, parley::login::days_since_epoch())) {
+      if (*os) {
+        if (auto why = parley::login::login_refusal(**os, parley::login::days_since_epoch())) {
           spdlog::info("login of '{}' refused: {}", user, *why);
           return false;
         }
@@ -283,7 +288,7 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
         return false;  // a virtual user with nobody to run as
       }
     }
-    if (system_users && os_account(user)) return true;
+    if (system_users && *os) return true;
     if (users_file && users_file->has_user(user)) return true;
     if (question && std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
     if (keys) {
@@ -305,7 +310,7 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
     built.run_as = [session_user](const std::string& user) -> std::expected<parley::login::Account, std::string> {
       auto found = parley::login::find_account(user);
       if (!found) return std::unexpected(found.error());
-      if (*found) return **found;
+      if (*found) return parley::login::with_groups(std::move(**found));
       if (session_user) return *session_user;
       return std::unexpected("'" + user + "' is not an account of this system and there is no session_user");
     };

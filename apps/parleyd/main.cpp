@@ -364,9 +364,10 @@ int run(const Flags& f) {
     setup->pam_service = built->pam_service;
     // ssh -R below port 1024 for root only, as sshd's bind_permitted().
     auto policy = std::make_shared<parley::auth::ChannelPolicy>(*setup->policy);
-    policy->may_bind_privileged_port = [run_as = built->run_as](std::string_view user) {
-      auto account = run_as(std::string(user));
-      return account && account->uid == 0;
+    // Virtual users run as the session user, which is never root.
+    policy->may_bind_privileged_port = [](std::string_view user) {
+      auto found = parley::login::find_account(user);
+      return found && *found && (*found)->uid == 0;
     };
     setup->policy = std::move(policy);
     setup->run_blocking = [](std::function<void()> job) { return password_pool.submit(std::move(job)); };

@@ -154,7 +154,7 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
     std::string submethods(r.utf8(1024));
     if (!r.finish())
       return disconnect(transport::DisconnectReason::protocol_error, "malformed keyboard-interactive request");
-    return start_keyboard_interactive(submethods, session_id, now);
+    return start_keyboard_interactive(submethods, now);
   }
   // A method we do not offer: a failed attempt, answered like any other.
   method_ = method;
@@ -187,27 +187,30 @@ bool ServerAuth::keyboard_interactive_offered() const {
   return config_->keyboard_interactive || config_->password;
 }
 
-void ServerAuth::start_password(crypto::SecretBytes password, Instant now) {
+ServerAuth::Attempt& ServerAuth::new_attempt(std::string step, std::vector<std::string> submethods) {
   attempt_ = std::make_unique<Attempt>();
-  attempt_->info = AttemptInfo{*user_, *service_, peer_, {}, session_id_, {}, {}};
+  attempt_->info = AttemptInfo{*user_, *service_, peer_, std::move(submethods), session_id_, completed_, {}};
   attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
-  attempt_->provider = std::make_unique<PasswordMethod>(*config_, std::move(password));
-  attempt_->step = *step_for("password");
+  attempt_->step = std::move(step);
+  return *attempt_;
+}
+
+void ServerAuth::start_attempt(Instant now) {
   attempt_->mailbox->wake = wake_;
   attempt_->waiting = true;
   attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
   collect(now);
 }
 
-void ServerAuth::start_keyboard_interactive(std::string_view submethods, const Bytes& session_id,
-                                            Instant now) {
+void ServerAuth::start_password(crypto::SecretBytes password, Instant now) {
+  new_attempt(*step_for("password")).provider =
+      std::make_unique<PasswordMethod>(*config_, std::move(password));
+  start_attempt(now);
+}
+
+void ServerAuth::start_keyboard_interactive(std::string_view submethods, Instant now) {
   method_ = "keyboard-interactive";
-  attempt_ = std::make_unique<Attempt>();
-  attempt_->info =
-      AttemptInfo{*user_, *service_, peer_, split_commas(submethods), session_id, {}, {}};
-  attempt_->info.completed = completed_;
-  attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
-  attempt_->step = *step_for("keyboard-interactive");
+  new_attempt(*step_for("keyboard-interactive"), split_commas(submethods));
   // A chain step "keyboard-interactive:NAME" chooses the provider; the client's
   // submethods are only a hint (RFC 4256 §3.1) and do not.
   const std::size_t colon = attempt_->step.find(':');
@@ -226,10 +229,7 @@ void ServerAuth::start_keyboard_interactive(std::string_view submethods, const B
         std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
   }
   if (!attempt_->provider) return fail_attempt("no-provider", now);
-  attempt_->mailbox->wake = wake_;
-  attempt_->waiting = true;
-  attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
-  collect(now);
+  start_attempt(now);
 }
 
 void ServerAuth::handle_info_response(BytesView payload, Instant now) {
@@ -339,12 +339,10 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
   std::string_view name() const override { return "publickey"; }
   void start(const AttemptInfo& info, Responder respond) override {
     auto job = [config = config_, request = std::move(request_), refusal = refusal_, respond] {
-      bool authorized = config->user_exists(request.user);
-      if (authorized) {
-        authorized = false;
-        for (const auto& k : config->authorized_keys(request.user))
-          if (k == request.key) authorized = true;
-      }
+      // Whether the user exists is decided once, in apply(), as for every method.
+      bool authorized = false;
+      for (const auto& k : config->authorized_keys(request.user))
+        if (k == request.key) authorized = true;
       if (!authorized) {
         *refusal = "key-not-accepted";
         return respond(Reject{});
@@ -411,16 +409,10 @@ void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Inst
         .string(blob);
   }
   auto refusal = std::make_shared<std::string>();
-  attempt_ = std::make_unique<Attempt>();
-  attempt_->info = AttemptInfo{*user_, *service_, peer_, {}, session_id_, {}, {}};
-  attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
-  attempt_->provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);
-  attempt_->step = *step;
-  attempt_->publickey = Attempt::Publickey{!has_signature, alg_name, *key, refusal};
-  attempt_->mailbox->wake = wake_;
-  attempt_->waiting = true;
-  attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
-  collect(now);
+  Attempt& a = new_attempt(*step);
+  a.provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);
+  a.publickey = Attempt::Publickey{!has_signature, alg_name, *key, refusal};
+  start_attempt(now);
 }
 
 std::vector<std::vector<std::string>> ServerAuth::effective_chains(const ServerAuthConfig& config) {

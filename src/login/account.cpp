@@ -26,25 +26,14 @@ int with_buffer(std::vector<char>& buffer, Lookup lookup) {
   }
 }
 
-std::expected<std::optional<Account>, std::string> from_passwd(const passwd& pw) {
+Account from_passwd(const passwd& pw) {
   Account a;
   a.name = pw.pw_name ? pw.pw_name : "";
   a.uid = pw.pw_uid;
   a.gid = pw.pw_gid;
   a.home = pw.pw_dir && *pw.pw_dir ? pw.pw_dir : "/";
   a.shell = pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh";
-  int count = 32;
-  for (int tries = 0; tries < 8; ++tries) {
-    a.groups.resize(static_cast<std::size_t>(count));
-    int n = count;
-    if (::getgrouplist(a.name.c_str(), a.gid, a.groups.data(), &n) >= 0) {
-      a.groups.resize(static_cast<std::size_t>(n));
-      return a;
-    }
-    if (n <= count) n = count * 2;  // glibc tells the size it needs; be sure to grow
-    count = n;
-  }
-  return std::unexpected("cannot list the groups of '" + a.name + "'");
+  return a;
 }
 
 bool refusal_shell(std::string_view shell) {
@@ -70,6 +59,20 @@ std::expected<std::optional<Account>, std::string> find_account(std::string_view
   return from_passwd(entry);
 }
 
+std::expected<Account, std::string> with_groups(Account a) {
+  int count = 32;
+  for (int tries = 0; tries < 8; ++tries) {
+    a.groups.resize(static_cast<std::size_t>(count));
+    int n = count;
+    if (::getgrouplist(a.name.c_str(), a.gid, a.groups.data(), &n) >= 0) {
+      a.groups.resize(static_cast<std::size_t>(n));
+      return a;
+    }
+    count = n > count ? n : count * 2;  // glibc says the size it needs; grow regardless
+  }
+  return std::unexpected("cannot list the groups of '" + a.name + "'");
+}
+
 std::expected<Account, std::string> current_account() {
   std::vector<char> buffer(16384);
   passwd entry{};
@@ -81,9 +84,7 @@ std::expected<Account, std::string> current_account() {
   if (rc != 0) return std::unexpected(std::string("password database: ") + std::strerror(rc));
   if (found == nullptr)
     return std::unexpected("uid " + std::to_string(uid) + " has no entry in the password database");
-  auto account = from_passwd(entry);
-  if (!account) return std::unexpected(account.error());
-  return std::move(**account);
+  return from_passwd(entry);
 }
 
 std::optional<std::string> login_refusal(const Account& account, long today) {

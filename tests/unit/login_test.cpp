@@ -121,17 +121,20 @@ TEST(Spawn, AProgramThatCannotRunIsAnErrorNotAChild) {
 
 TEST(Spawn, AsRootTheChildTakesTheAccountsCredentialsForGood) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)";
-  auto nobody = find_account("nobody");
-  ASSERT_TRUE(nobody && *nobody);
+  auto found = find_account("nobody");
+  ASSERT_TRUE(found && *found);
+  auto nobody = with_groups(**found);
+  ASSERT_TRUE(nobody) << nobody.error();
+  EXPECT_FALSE(nobody->groups.empty());  // at least its primary group
   SpawnSpec spec;
   spec.program = "/bin/sh";
   // id, then an attempt to get root back (su/sudo are not there to help: a raw setuid).
   spec.argv = {"sh", "-c", "id -u; id -g; id -G; cat /etc/shadow >/dev/null 2>&1; echo shadow=$?"};
   spec.cwd = "/";
-  spec.as = Credentials{(*nobody)->uid, (*nobody)->gid, (*nobody)->groups};
+  spec.as = Credentials{nobody->uid, nobody->gid, nobody->groups};
   auto [status, out] = run(spec);
   EXPECT_EQ(status, 0);
-  const std::string uid = std::to_string((*nobody)->uid), gid = std::to_string((*nobody)->gid);
+  const std::string uid = std::to_string(nobody->uid), gid = std::to_string(nobody->gid);
   EXPECT_EQ(out, uid + "\n" + gid + "\n" + gid + "\nshadow=1\n");
 }
 

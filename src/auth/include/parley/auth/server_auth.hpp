@@ -137,7 +137,11 @@ class ServerAuth {
   void process(BytesView payload, const Bytes& session_id, Instant now);
   void handle_request(BytesView payload, const Bytes& session_id, Instant now);
   void handle_info_response(BytesView payload, Instant now);
-  void start_keyboard_interactive(std::string_view submethods, const Bytes& session_id, Instant now);
+  /// A new attempt at `step` with its AttemptInfo and bounded runner; the
+  /// caller sets its provider, then start_attempt() runs it.
+  Attempt& new_attempt(std::string step, std::vector<std::string> submethods = {});
+  void start_attempt(Instant now);
+  void start_keyboard_interactive(std::string_view submethods, Instant now);
   void start_password(crypto::SecretBytes password, Instant now);
   void handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now);
   bool keyboard_interactive_offered() const;

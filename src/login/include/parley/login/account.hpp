@@ -12,9 +12,9 @@
 
 namespace parley::login {
 
-/// An account of the password database, with its supplementary groups
-/// resolved (what initgroups(3) would set), so that a forked child can take
-/// them on without touching /etc/group.
+/// An account of the password database. `groups` (what initgroups(3) would
+/// set) is filled only by with_groups(), for a session about to start, so a
+/// forked child can take them on without touching /etc/group.
 struct Account {
   std::string name;
   uid_t uid = 0;
@@ -24,9 +24,13 @@ struct Account {
   std::vector<gid_t> groups;
 };
 
-/// getpwnam_r(3) and getgrouplist(3); thread-safe. nullopt: no such account.
-/// The error says why the lookup itself failed.
+/// getpwnam_r(3); thread-safe. nullopt: no such account. The error says why
+/// the lookup itself failed. `groups` is left empty.
 std::expected<std::optional<Account>, std::string> find_account(std::string_view name);
+
+/// The account with its supplementary groups (getgrouplist(3)); reads the group
+/// database, so only for a session about to start.
+std::expected<Account, std::string> with_groups(Account account);
 
 /// The account parleyd itself runs as (geteuid()).
 std::expected<Account, std::string> current_account();

@@ -162,20 +162,20 @@ class Loader {
     static const Key keys[] = {
         {"kex",
          [](Loader& l, const Item& i) {
-           l.algorithms(i, "key exchange algorithm", &P::parse_kex, P{}.kex, l.config_.kex);
+           l.algorithms(i, "key exchange algorithm", &P::parse_kex, P::supported().kex, l.config_.kex);
          }},
         {"host_key_algorithms",
          [](Loader& l, const Item& i) {
-           l.algorithms(i, "host key algorithm", &P::parse_host_key, P{}.host_key,
+           l.algorithms(i, "host key algorithm", &P::parse_host_key, P::supported().host_key,
                         l.config_.host_key_algorithms);
          }},
         {"ciphers",
          [](Loader& l, const Item& i) {
-           l.algorithms(i, "cipher", &P::parse_ciphers, P{}.ciphers, l.config_.ciphers);
+           l.algorithms(i, "cipher", &P::parse_ciphers, P::supported().ciphers, l.config_.ciphers);
          }},
         {"macs",
          [](Loader& l, const Item& i) {
-           l.algorithms(i, "MAC", &P::parse_macs, P{}.macs, l.config_.macs);
+           l.algorithms(i, "MAC", &P::parse_macs, P::supported().macs, l.config_.macs);
          }},
     };
     return keys;

@@ -6,6 +6,7 @@
 // scalar multiplications / exponentiations themselves plus a few small
 // allocations.
 #include "parley/crypto/kex.hpp"
+#include "parley/crypto/mlkem.hpp"
 #include "ossl_ptr.hpp"
 
 #include <openssl/bn.h>
@@ -315,6 +316,88 @@ class DhKeyPair final : public KexKeyPair {
   Bytes public_;
 };
 
+// ---------------------------------------------------------------------------
+// mlkem768x25519-sha256 (draft-ietf-sshm-mlkem-hybrid-kex; OpenSSH 10's
+// encoding): C_INIT = ek || X25519 public, S_REPLY = ciphertext || X25519
+// public, K = SHA-256(K_PQ || K_CL), which the transport hashes as a string.
+
+namespace kem = mlkem768;
+constexpr std::size_t x25519_size = X25519KeyPair::key_size;
+static_assert(mlkem768_x25519_init_size == kem::encapsulation_key_size + x25519_size);
+static_assert(mlkem768_x25519_reply_size == kem::ciphertext_size + x25519_size);
+
+std::expected<SecretBytes, CryptoError> combine(const SecretBytes& k_pq, const SecretBytes& k_cl) {
+  SecretBytes k(32);
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  unsigned int len = 0;
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), digest_md(HashAlg::sha256), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), k_pq.view().data(), k_pq.size()) != 1 ||
+      EVP_DigestUpdate(ctx.get(), k_cl.view().data(), k_cl.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), k.mutable_view().data(), &len) != 1 || len != k.size()) {
+    return std::unexpected(CryptoError::internal);
+  }
+  return k;
+}
+
+class HybridKeyPair final : public KexKeyPair {
+ public:
+  static KexResult generate(Random& rng) {
+    auto kem_pair = kem::generate(rng);
+    if (!kem_pair) return std::unexpected(kem_pair.error());
+    auto x = X25519KeyPair::generate(rng);
+    if (!x) return std::unexpected(x.error());
+    std::unique_ptr<HybridKeyPair> pair(new HybridKeyPair(std::move(kem_pair->dk), std::move(*x)));
+    pair->public_.reserve(mlkem768_x25519_init_size);
+    pair->public_.assign(kem_pair->ek.begin(), kem_pair->ek.end());
+    const BytesView xp = pair->x25519_->public_value();
+    pair->public_.insert(pair->public_.end(), xp.begin(), xp.end());
+    return pair;
+  }
+
+  BytesView public_value() const override { return public_; }
+
+  std::expected<SecretBytes, CryptoError> derive(BytesView reply) override {
+    if (reply.size() != mlkem768_x25519_reply_size)
+      return std::unexpected(CryptoError::invalid_public_value);
+    // Any well-sized ciphertext decapsulates (implicit rejection); a tampered
+    // one gives a key the server does not have, so the host-key signature
+    // over H fails and the connection ends there.
+    auto k_pq = kem::decapsulate(dk_, reply.first(kem::ciphertext_size));
+    if (!k_pq) return std::unexpected(CryptoError::invalid_public_value);
+    auto k_cl = x25519_->derive(reply.subspan(kem::ciphertext_size));
+    if (!k_cl) return std::unexpected(k_cl.error());
+    return combine(*k_pq, *k_cl);
+  }
+
+ private:
+  HybridKeyPair(SecretBytes dk, std::unique_ptr<KexKeyPair> x)
+      : dk_(std::move(dk)), x25519_(std::move(x)) {}
+  SecretBytes dk_;
+  std::unique_ptr<KexKeyPair> x25519_;
+  Bytes public_;
+};
+
+std::expected<KexResponse, CryptoError> hybrid_respond(BytesView init, Random& rng) {
+  if (init.size() != mlkem768_x25519_init_size)
+    return std::unexpected(CryptoError::invalid_public_value);
+  // Encapsulation refuses a key failing FIPS 203 §7.2 (the modulus check).
+  auto enc = kem::encapsulate(init.first(kem::encapsulation_key_size), rng);
+  if (!enc) return std::unexpected(CryptoError::invalid_public_value);
+  auto x = X25519KeyPair::generate(rng);
+  if (!x) return std::unexpected(x.error());
+  auto k_cl = (*x)->derive(init.subspan(kem::encapsulation_key_size));
+  if (!k_cl) return std::unexpected(k_cl.error());
+  auto k = combine(enc->shared, *k_cl);
+  if (!k) return std::unexpected(k.error());
+  KexResponse out;
+  out.reply.reserve(mlkem768_x25519_reply_size);
+  out.reply.assign(enc->ciphertext.begin(), enc->ciphertext.end());
+  const BytesView xp = (*x)->public_value();
+  out.reply.insert(out.reply.end(), xp.begin(), xp.end());
+  out.shared = std::move(*k);
+  return out;
+}
+
 }  // namespace
 
 std::expected<std::unique_ptr<KexKeyPair>, CryptoError> KexKeyPair::generate(KexGroup group,
@@ -327,8 +410,21 @@ std::expected<std::unique_ptr<KexKeyPair>, CryptoError> KexKeyPair::generate(Kex
     case KexGroup::dh_group14:
     case KexGroup::dh_group16:
       return DhKeyPair::generate(dh_group(group), rng);
+    case KexGroup::mlkem768_x25519:
+      return HybridKeyPair::generate(rng);
   }
   return std::unexpected(CryptoError::internal);
+}
+
+std::expected<KexResponse, CryptoError> kex_respond(KexGroup group, BytesView peer_public,
+                                                    Random& rng) {
+  if (group == KexGroup::mlkem768_x25519) return hybrid_respond(peer_public, rng);
+  auto ours = KexKeyPair::generate(group, rng);
+  if (!ours) return std::unexpected(ours.error());
+  auto k = (*ours)->derive(peer_public);
+  if (!k) return std::unexpected(k.error());
+  const BytesView pub = (*ours)->public_value();
+  return KexResponse{Bytes(pub.begin(), pub.end()), std::move(*k)};
 }
 
 }  // namespace parley::crypto

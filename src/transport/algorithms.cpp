@@ -4,6 +4,7 @@ namespace parley::transport {
 
 std::string_view name(KexAlg alg) {
   switch (alg) {
+    case KexAlg::mlkem768x25519_sha256: return "mlkem768x25519-sha256";
     case KexAlg::curve25519_sha256: return "curve25519-sha256";
     case KexAlg::curve25519_sha256_libssh: return "curve25519-sha256@libssh.org";
     case KexAlg::ecdh_sha2_nistp256: return "ecdh-sha2-nistp256";
@@ -14,7 +15,8 @@ std::string_view name(KexAlg alg) {
 }
 
 std::optional<KexAlg> kex_from_name(std::string_view n) {
-  for (auto a : {KexAlg::curve25519_sha256, KexAlg::curve25519_sha256_libssh,
+  for (auto a : {KexAlg::mlkem768x25519_sha256, KexAlg::curve25519_sha256,
+                 KexAlg::curve25519_sha256_libssh,
                  KexAlg::ecdh_sha2_nistp256, KexAlg::dh_group16_sha512, KexAlg::dh_group14_sha256})
     if (name(a) == n) return a;
   return std::nullopt;
@@ -22,6 +24,7 @@ std::optional<KexAlg> kex_from_name(std::string_view n) {
 
 crypto::KexGroup kex_group(KexAlg alg) {
   switch (alg) {
+    case KexAlg::mlkem768x25519_sha256: return crypto::KexGroup::mlkem768_x25519;
     case KexAlg::curve25519_sha256:
     case KexAlg::curve25519_sha256_libssh: return crypto::KexGroup::x25519;
     case KexAlg::ecdh_sha2_nistp256: return crypto::KexGroup::nistp256;
@@ -38,6 +41,8 @@ crypto::HashAlg kex_hash(KexAlg alg) {
 bool kex_uses_mpint(KexAlg alg) {
   return alg == KexAlg::dh_group16_sha512 || alg == KexAlg::dh_group14_sha256;
 }
+
+bool kex_secret_is_string(KexAlg alg) { return alg == KexAlg::mlkem768x25519_sha256; }
 
 namespace {
 
@@ -62,6 +67,16 @@ std::optional<std::vector<T>> parse_list(std::string_view list, std::string* bad
 }
 
 }  // namespace
+
+const AlgorithmPreferences& AlgorithmPreferences::supported() {
+  static const AlgorithmPreferences all = [] {
+    AlgorithmPreferences p;
+    p.kex.insert(p.kex.end(), {KexAlg::ecdh_sha2_nistp256, KexAlg::dh_group14_sha256});
+    p.macs.insert(p.macs.end(), {crypto::MacAlg::hmac_sha2_256, crypto::MacAlg::hmac_sha2_512});
+    return p;
+  }();
+  return all;
+}
 
 std::optional<std::vector<KexAlg>> AlgorithmPreferences::parse_kex(std::string_view list,
                                                                    std::string* bad) {

@@ -17,6 +17,9 @@ constexpr std::string_view strict_c = "kex-strict-c-v00@openssh.com";
 constexpr std::string_view strict_s = "kex-strict-s-v00@openssh.com";
 constexpr std::string_view ext_info_c = "ext-info-c";
 constexpr std::uint64_t rekey_packets = std::uint64_t{1} << 31;  // far below seqno wrap
+// The largest string key-exchange value parley accepts: the hybrid's C_INIT
+// (1216 bytes) is the longest; the checks per method then want exact sizes.
+constexpr std::size_t max_kex_value = 2048;
 
 std::string sanitize(std::string_view text, std::size_t max = 256) {
   std::string out;
@@ -72,7 +75,8 @@ struct Transport::KexState {
   Bytes peer_kexinit;
   bool peer_kexinit_received = false;
   std::optional<Negotiated> algs;
-  std::unique_ptr<crypto::KexKeyPair> ephemeral;
+  std::unique_ptr<crypto::KexKeyPair> ephemeral;  // the client's
+  bool responded = false;                         // the server has answered the init
   bool ignore_next_kex_packet = false;
   bool sent_newkeys = false;
   std::unique_ptr<crypto::PacketCipher> next_in;
@@ -217,7 +221,7 @@ void Transport::handle_packet(std::span<std::uint8_t> payload, std::uint32_t seq
       kex_->ignore_next_kex_packet = false;  // the peer's wrong guess (RFC 4253 §7)
       return;
     }
-    if (config_->role == Role::server && id == msg::kex_ecdh_init && !kex_->ephemeral)
+    if (config_->role == Role::server && id == msg::kex_ecdh_init && !kex_->responded)
       return handle_kex_init_message(payload);
     if (config_->role == Role::client && id == msg::kex_ecdh_reply && kex_->ephemeral && !kex_->next_in)
       return handle_kex_reply_message(payload);
@@ -395,21 +399,24 @@ namespace {
 
 /// H = HASH(V_C || V_S || I_C || I_S || K_S || Q_C/e || Q_S/f || K) (RFC 4253 §8, RFC 5656 §4).
 Bytes exchange_hash(KexAlg kex, std::string_view v_c, std::string_view v_s, BytesView i_c,
-                    BytesView i_s, BytesView k_s, BytesView q_c, BytesView q_s, BytesView k_mpint) {
+                    BytesView i_s, BytesView k_s, BytesView q_c, BytesView q_s, BytesView k_enc) {
   Bytes buf;
   wire::Writer w(buf);
   w.string(v_c).string(v_s).string(i_c).string(i_s).string(k_s);
   if (kex_uses_mpint(kex)) w.mpint_unsigned(q_c).mpint_unsigned(q_s);
   else w.string(q_c).string(q_s);
-  w.raw(k_mpint);
+  w.raw(k_enc);
   Bytes h = crypto::digest(kex_hash(kex), buf);
   return h;
 }
 
-crypto::SecretBytes encode_k(const crypto::SecretBytes& k) {
+/// K as it is hashed: an mpint (RFC 4253 §8), or a string for the hybrid
+/// (draft-ietf-sshm-mlkem-hybrid-kex, as OpenSSH encodes it).
+crypto::SecretBytes encode_k(KexAlg kex, const crypto::SecretBytes& k) {
   Bytes tmp;
   tmp.reserve(k.size() + 5);
-  wire::Writer(tmp).mpint_unsigned(k.view());
+  if (kex_secret_is_string(kex)) wire::Writer(tmp).string(k.view());
+  else wire::Writer(tmp).mpint_unsigned(k.view());
   crypto::SecretBytes out(tmp);
   crypto::secure_wipe(tmp.data(), tmp.size());
   return out;
@@ -421,7 +428,7 @@ void Transport::handle_kex_init_message(BytesView payload) {
   const Negotiated& n = *kex_->algs;
   wire::Reader r(payload);
   r.byte();
-  BytesView q_c = kex_uses_mpint(n.kex) ? r.mpint_positive() : r.string(1024);
+  BytesView q_c = kex_uses_mpint(n.kex) ? r.mpint_positive() : r.string(max_kex_value);
   if (!r.finish()) return fail(TransportError::malformed_message, "malformed key exchange init");
 
   const crypto::PrivateKey* key = nullptr;
@@ -429,28 +436,26 @@ void Transport::handle_kex_init_message(BytesView payload) {
     if (k.type() == crypto::key_type_for(n.host_key)) key = &k;
   if (key == nullptr) return fail(TransportError::no_common_host_key_alg);
 
-  auto eph = crypto::KexKeyPair::generate(kex_group(n.kex), rng_);
-  if (!eph) return fail(TransportError::invalid_kex_value, "key generation failed");
-  kex_->ephemeral = std::move(*eph);
-  auto k = kex_->ephemeral->derive(q_c);
-  if (!k) return fail(TransportError::invalid_kex_value);
-  crypto::SecretBytes k_mpint = encode_k(*k);
+  auto response = crypto::kex_respond(kex_group(n.kex), q_c, rng_);
+  if (!response) return fail(TransportError::invalid_kex_value);
+  crypto::SecretBytes k_enc = encode_k(n.kex, response->shared);
+  kex_->responded = true;
 
   const Bytes& k_s = key->public_key().blob();
   std::string_view v_c = *ident_.version();
   Bytes h = exchange_hash(n.kex, v_c, our_version_, kex_->peer_kexinit, kex_->our_kexinit, k_s, q_c,
-                          kex_->ephemeral->public_value(), k_mpint.view());
+                          response->reply, k_enc.view());
   Bytes sig = key->sign(n.host_key, h);
 
   Bytes reply;
   wire::Writer w(reply);
   w.byte(msg::kex_ecdh_reply).string(k_s);
-  if (kex_uses_mpint(n.kex)) w.mpint_unsigned(kex_->ephemeral->public_value());
-  else w.string(kex_->ephemeral->public_value());
+  if (kex_uses_mpint(n.kex)) w.mpint_unsigned(response->reply);
+  else w.string(response->reply);
   w.string(sig);
   send_packet(reply);
 
-  if (!prepare_keys(k_mpint.view(), h)) return;
+  if (!prepare_keys(k_enc.view(), h)) return;
   send_newkeys();
 }
 
@@ -459,7 +464,7 @@ void Transport::handle_kex_reply_message(BytesView payload) {
   wire::Reader r(payload);
   r.byte();
   BytesView k_s = r.string(16384);
-  BytesView q_s = kex_uses_mpint(n.kex) ? r.mpint_positive() : r.string(1024);
+  BytesView q_s = kex_uses_mpint(n.kex) ? r.mpint_positive() : r.string(max_kex_value);
   BytesView sig = r.string(16384);
   if (!r.finish()) return fail(TransportError::malformed_message, "malformed key exchange reply");
 
@@ -472,10 +477,10 @@ void Transport::handle_kex_reply_message(BytesView payload) {
     return fail(TransportError::host_key_changed);
   auto k = kex_->ephemeral->derive(q_s);
   if (!k) return fail(TransportError::invalid_kex_value);
-  crypto::SecretBytes k_mpint = encode_k(*k);
+  crypto::SecretBytes k_enc = encode_k(n.kex, *k);
   std::string_view v_s = *ident_.version();
   Bytes h = exchange_hash(n.kex, our_version_, v_s, kex_->our_kexinit, kex_->peer_kexinit, k_s,
-                          kex_->ephemeral->public_value(), q_s, k_mpint.view());
+                          kex_->ephemeral->public_value(), q_s, k_enc.view());
   if (!host_key->verify(n.host_key, sig, h)) return fail(TransportError::bad_host_key_signature);
   if (server_host_key_.empty()) {
     if (!config_->verify_host_key || !config_->verify_host_key(*host_key))
@@ -483,11 +488,11 @@ void Transport::handle_kex_reply_message(BytesView payload) {
     server_host_key_.assign(k_s.begin(), k_s.end());
   }
 
-  if (!prepare_keys(k_mpint.view(), h)) return;
+  if (!prepare_keys(k_enc.view(), h)) return;
   send_newkeys();
 }
 
-bool Transport::prepare_keys(BytesView k_mpint, BytesView h) {
+bool Transport::prepare_keys(BytesView k_enc, BytesView h) {
   const Negotiated& n = *kex_->algs;
   if (!session_id_) session_id_ = Bytes(h.begin(), h.end());
   const auto hash = kex_hash(n.kex);
@@ -496,7 +501,7 @@ bool Transport::prepare_keys(BytesView k_mpint, BytesView h) {
   auto make = [&](crypto::CipherAlg cipher, crypto::MacAlg mac, char iv_letter,
                   crypto::Direction dir) {
     auto derive = [&](int offset, std::size_t len) {
-      return crypto::derive_ssh_key(hash, k_mpint, h, static_cast<char>(iv_letter + offset),
+      return crypto::derive_ssh_key(hash, k_enc, h, static_cast<char>(iv_letter + offset),
                                     *session_id_, len);
     };
     const crypto::CipherInfo info = crypto::info(cipher);

@@ -204,8 +204,11 @@ def main():
         if agent is None or empty is None:
             return finish("parley_agent")
         log = os.path.join(tmp, "parleyd.log")
+        # Step 7 forces group14 and hmac-sha2-512, offered only when configured.
         proc, port = start_parleyd(parleyd, tmp, ["--authorized-keys", os.path.join(akdir, "%u"),
-                                                  "--auth-methods", "publickey"], log)
+                                                  "--auth-methods", "publickey",
+                                                  "--kex", "mlkem768x25519-sha256,curve25519-sha256,diffie-hellman-group14-sha256",
+                                                  "--macs", "hmac-sha2-256-etm@openssh.com,hmac-sha2-512"], log)
         try:
             check(ssh_add(sock, keys["ed25519"]), "ssh-add puts the ed25519 test key in the agent")
 

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "parley/transport/algorithms.hpp"
 #include "test_support.hpp"
 
 namespace parley::test {
@@ -24,6 +25,17 @@ using namespace std::chrono_literals;
 
 constexpr const char* ssh_binary = "/usr/bin/ssh";
 constexpr const char* ssh_keygen_binary = "/usr/bin/ssh-keygen";
+
+/// `field` of AlgorithmPreferences::supported() as a comma-separated list.
+template <class Field, class Name>
+std::string supported_list(Field field, Name name) {
+  std::string out;
+  for (auto alg : transport::AlgorithmPreferences::supported().*field) {
+    if (!out.empty()) out += ",";
+    out += std::string(name(alg));
+  }
+  return out;
+}
 
 /// One parleyd for the whole binary, with an Ed25519, an ECDSA P-256 and an
 /// RSA-3072 host key made by ssh-keygen.
@@ -61,8 +73,14 @@ class ParleydServer {
     const std::pair<const char*, const char*> keys[] = {
         {"ed25519", "ssh-ed25519"}, {"ecdsa", "ecdsa-sha2-nistp256"}, {"rsa", "ssh-rsa"}};
     // Every ssh run here leaves without logging in: no per-source penalties.
+    // Every algorithm parley implements is offered, not only the defaults, so
+    // each can be forced from ssh.
     std::vector<std::string> argv{parleyd_path().string(), "--demo", "--port", "0", "--log-level", "debug",
-                                  "--per-source-penalties", "no", "--max-startups", "1000"};
+                                  "--per-source-penalties", "no", "--max-startups", "1000",
+                                  "--kex", supported_list(&transport::AlgorithmPreferences::kex,
+                                                          [](auto a) { return transport::name(a); }),
+                                  "--macs", supported_list(&transport::AlgorithmPreferences::macs,
+                                                           [](auto a) { return crypto::name(a); })};
     for (auto [type, key_type] : keys) {
       const auto path = dir_ / ("host_" + std::string(type));
       if (auto err = ssh_keygen_generate(type, path)) return *err;

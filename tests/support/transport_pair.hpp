@@ -133,7 +133,8 @@ inline Bytes client_kexinit(bool strict) {
   w.string(std::string_view("ssh-ed25519"));
   w.string(std::string_view("chacha20-poly1305@openssh.com"));
   w.string(std::string_view("chacha20-poly1305@openssh.com"));
-  w.string(std::string_view("hmac-sha2-256")).string(std::string_view("hmac-sha2-256"));
+  w.string(std::string_view("hmac-sha2-256-etm@openssh.com"))
+      .string(std::string_view("hmac-sha2-256-etm@openssh.com"));
   w.string(std::string_view("none")).string(std::string_view("none"));
   w.string(std::string_view("")).string(std::string_view(""));
   w.boolean(false).uint32(0);

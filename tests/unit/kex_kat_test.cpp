@@ -125,6 +125,7 @@ TEST_P(ExchangeHash, RecomputedFromTranscriptDecryptsFirstPacket) {
   client_config.role = transport::Role::client;
   server_config.role = transport::Role::server;
   client_config.algorithms.kex = {kex};
+  server_config.algorithms.kex = {kex};  // some are offered only when configured
   client_config.algorithms.host_key = {crypto::SignatureAlg::ssh_ed25519};
   client_config.algorithms.ciphers = {crypto::CipherAlg::aes128_gcm};
 
@@ -177,8 +178,17 @@ TEST_P(ExchangeHash, RecomputedFromTranscriptDecryptsFirstPacket) {
   ASSERT_TRUE(ours) << "client ephemeral not found among its random draws";
   auto k = ours->derive(q_s);
   ASSERT_TRUE(k.has_value());
+  // K enters the hash as an mpint (RFC 4253 §8), except for the hybrid, whose
+  // 32-byte SHA-256(K_PQ || K_CL) OpenSSH hashes as a string.
   Bytes k_mpint;
-  wire::Writer(k_mpint).mpint_unsigned(k->view());
+  if (kex == transport::KexAlg::mlkem768x25519_sha256) {
+    ASSERT_EQ(k->size(), 32u);
+    ASSERT_EQ(q_c.size(), crypto::mlkem768_x25519_init_size);
+    ASSERT_EQ(q_s.size(), crypto::mlkem768_x25519_reply_size);
+    wire::Writer(k_mpint).string(k->view());
+  } else {
+    wire::Writer(k_mpint).mpint_unsigned(k->view());
+  }
 
   // H = HASH(V_C || V_S || I_C || I_S || K_S || Q_C || Q_S || K).
   Bytes hashed;
@@ -214,7 +224,8 @@ TEST_P(ExchangeHash, RecomputedFromTranscriptDecryptsFirstPacket) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kex, ExchangeHash,
-                         ::testing::Values(transport::KexAlg::curve25519_sha256,
+                         ::testing::Values(transport::KexAlg::mlkem768x25519_sha256,
+                                           transport::KexAlg::curve25519_sha256,
                                            transport::KexAlg::curve25519_sha256_libssh,
                                            transport::KexAlg::ecdh_sha2_nistp256,
                                            transport::KexAlg::dh_group16_sha512,

@@ -335,7 +335,8 @@ Bytes guessing_kexinit(std::string_view kex) {
   for (int i = 0; i < 16; ++i) w.byte(0x22);
   w.string(kex).string(std::string_view("ssh-ed25519"));
   w.string(std::string_view("aes128-gcm@openssh.com")).string(std::string_view("aes128-gcm@openssh.com"));
-  w.string(std::string_view("hmac-sha2-256")).string(std::string_view("hmac-sha2-256"));
+  w.string(std::string_view("hmac-sha2-256-etm@openssh.com"))
+      .string(std::string_view("hmac-sha2-256-etm@openssh.com"));
   w.string(std::string_view("none")).string(std::string_view("none"));
   w.string(std::string_view("")).string(std::string_view(""));
   w.boolean(true).uint32(0);
@@ -370,12 +371,12 @@ int replies_in(const Bytes& output) {
 // RFC 4253 §7: a wrongly guessed first kex packet is silently ignored.
 TEST(KexGuess, WrongGuessIsIgnored) {
   ServerUnderTest s;
-  // The server prefers curve25519-sha256; the client's first choice differs.
+  // The server prefers mlkem768x25519-sha256; the client's first choice differs.
   Bytes garbage{transport::msg::kex_ecdh_init, 0, 0, 0, 3, 1, 2, 3};
   s.feed(client_ident);
-  s.feed(concat({test::plain_packet(guessing_kexinit("ecdh-sha2-nistp256,curve25519-sha256")),
+  s.feed(concat({test::plain_packet(guessing_kexinit("curve25519-sha256,mlkem768x25519-sha256")),
                  test::plain_packet(garbage),
-                 test::plain_packet(ecdh_init(crypto::KexGroup::nistp256))}));
+                 test::plain_packet(ecdh_init(crypto::KexGroup::x25519))}));
   EXPECT_FALSE(s.server.closed());
   EXPECT_EQ(replies_in(s.output), 1);
 }
@@ -383,8 +384,8 @@ TEST(KexGuess, WrongGuessIsIgnored) {
 TEST(KexGuess, RightGuessIsUsed) {
   ServerUnderTest s;
   s.feed(client_ident);
-  s.feed(concat({test::plain_packet(guessing_kexinit("curve25519-sha256")),
-                 test::plain_packet(ecdh_init(crypto::KexGroup::x25519))}));
+  s.feed(concat({test::plain_packet(guessing_kexinit("mlkem768x25519-sha256")),
+                 test::plain_packet(ecdh_init(crypto::KexGroup::mlkem768_x25519))}));
   EXPECT_FALSE(s.server.closed());
   EXPECT_EQ(replies_in(s.output), 1);
 }

@@ -44,8 +44,9 @@ std::string combo_name(const Combo& c) {
 
 std::vector<Combo> all_combos() {
   std::vector<Combo> out;
-  for (auto kex : {KexAlg::curve25519_sha256, KexAlg::curve25519_sha256_libssh,
-                   KexAlg::ecdh_sha2_nistp256, KexAlg::dh_group16_sha512, KexAlg::dh_group14_sha256})
+  for (auto kex : {KexAlg::mlkem768x25519_sha256, KexAlg::curve25519_sha256,
+                   KexAlg::curve25519_sha256_libssh, KexAlg::ecdh_sha2_nistp256,
+                   KexAlg::dh_group16_sha512, KexAlg::dh_group14_sha256})
     for (auto hk : {SignatureAlg::ssh_ed25519, SignatureAlg::ecdsa_sha2_nistp256,
                     SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256})
       for (auto cipher : {CipherAlg::chacha20_poly1305, CipherAlg::aes256_gcm, CipherAlg::aes128_gcm,
@@ -67,6 +68,10 @@ std::pair<TransportConfig, TransportConfig> configs_for(const Combo& c) {
   client.algorithms.host_key = {c.host_key};
   client.algorithms.ciphers = {c.cipher};
   if (!crypto::info(c.cipher).aead) client.algorithms.macs = {c.mac};
+  // The server offers what the combination needs, beyond its defaults where
+  // the combination is one offered only when configured.
+  server.algorithms.kex = client.algorithms.kex;
+  server.algorithms.macs = client.algorithms.macs;
   return {client, server};
 }
 

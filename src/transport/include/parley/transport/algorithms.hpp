@@ -17,6 +17,7 @@
 namespace parley::transport {
 
 enum class KexAlg : std::uint8_t {
+  mlkem768x25519_sha256,  // ML-KEM-768 + X25519 hybrid (OpenSSH 10's default)
   curve25519_sha256,
   curve25519_sha256_libssh,  // "curve25519-sha256@libssh.org", same method
   ecdh_sha2_nistp256,
@@ -30,21 +31,30 @@ crypto::KexGroup kex_group(KexAlg alg);
 crypto::HashAlg kex_hash(KexAlg alg);
 /// True for the finite-field groups, whose public values are mpints, not strings.
 bool kex_uses_mpint(KexAlg alg);
+/// True where the shared secret K enters the exchange hash and the key
+/// derivation as a string (the hybrid's 32-byte hash), not as an mpint.
+bool kex_secret_is_string(KexAlg alg);
 
-/// Which algorithms an endpoint offers, in preference order.
+/// Which algorithms an endpoint offers, in preference order. The defaults are
+/// the same in both roles and pass a hardening audit: a post-quantum hybrid
+/// first, no NIST-curve or 2048-bit exchange, and only encrypt-then-MAC MACs.
+/// The others (ecdh-sha2-nistp256, diffie-hellman-group14-sha256, hmac-sha2-256,
+/// hmac-sha2-512) are offered only when configured.
 struct AlgorithmPreferences {
-  std::vector<KexAlg> kex{KexAlg::curve25519_sha256, KexAlg::curve25519_sha256_libssh,
-                          KexAlg::ecdh_sha2_nistp256, KexAlg::dh_group16_sha512,
-                          KexAlg::dh_group14_sha256};
+  std::vector<KexAlg> kex{KexAlg::mlkem768x25519_sha256, KexAlg::curve25519_sha256,
+                          KexAlg::curve25519_sha256_libssh, KexAlg::dh_group16_sha512};
   std::vector<crypto::SignatureAlg> host_key{
       crypto::SignatureAlg::ssh_ed25519, crypto::SignatureAlg::ecdsa_sha2_nistp256,
       crypto::SignatureAlg::rsa_sha2_512, crypto::SignatureAlg::rsa_sha2_256};
   std::vector<crypto::CipherAlg> ciphers{
       crypto::CipherAlg::chacha20_poly1305, crypto::CipherAlg::aes128_gcm,
       crypto::CipherAlg::aes256_gcm, crypto::CipherAlg::aes128_ctr, crypto::CipherAlg::aes256_ctr};
-  std::vector<crypto::MacAlg> macs{
-      crypto::MacAlg::hmac_sha2_256_etm, crypto::MacAlg::hmac_sha2_512_etm,
-      crypto::MacAlg::hmac_sha2_256, crypto::MacAlg::hmac_sha2_512};
+  std::vector<crypto::MacAlg> macs{crypto::MacAlg::hmac_sha2_256_etm,
+                                   crypto::MacAlg::hmac_sha2_512_etm};
+
+  /// Every algorithm parley implements: the defaults, then those offered only
+  /// when configured. What a configuration may name.
+  static const AlgorithmPreferences& supported();
 
   /// Parses OpenSSH-style comma lists ("aes256-ctr,aes128-gcm@openssh.com"); an
   /// unknown name yields nullopt with that name in `bad`.

@@ -203,7 +203,7 @@ class Transport {
   void handle_disconnect(BytesView payload);
   void start_kex(Instant now);
   /// Derives both directions' keys from K and H into the KexState (false: failed).
-  bool prepare_keys(BytesView k_mpint, BytesView h);
+  bool prepare_keys(BytesView k_enc, BytesView h);
   void send_newkeys();
   void send_packet(BytesView payload, bool secret = false);
   void queue_or_send(BytesView payload, bool secret);

@@ -13,7 +13,6 @@
 // and encapsulation key) drives branches: SampleNTT's rejection sampling and
 // the §7.2 / §7.3 checks. Secret intermediates are wiped before return.
 #include "parley/crypto/mlkem.hpp"
-#include "ossl_ptr.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -24,6 +23,8 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+
+#include "ossl_ptr.hpp"
 
 #if OPENSSL_VERSION_NUMBER >= 0x30500000L
 #define PARLEY_MLKEM_OPENSSL 1
@@ -46,10 +47,10 @@ constexpr int du = 10;
 constexpr int dv = 4;
 constexpr std::uint32_t q = 3329;
 
-constexpr std::size_t poly_bytes = 384;                        // ByteEncode12 of one polynomial
-constexpr std::size_t pke_dk_size = poly_bytes * k;            // dk_PKE, 1152
-constexpr std::size_t c1_size = 32 * du * k;                   // 960
-constexpr std::size_t c2_size = 32 * dv;                       // 128
+constexpr std::size_t poly_bytes = 384;              // ByteEncode12 of one polynomial
+constexpr std::size_t pke_dk_size = poly_bytes * k;  // dk_PKE, 1152
+constexpr std::size_t c1_size = 32 * du * k;         // 960
+constexpr std::size_t c2_size = 32 * dv;             // 128
 constexpr std::size_t hash_offset = pke_dk_size + encapsulation_key_size;  // H(ek) inside dk
 constexpr std::size_t z_offset = hash_offset + 32;                         // z inside dk
 static_assert(encapsulation_key_size == poly_bytes * k + 32);
@@ -89,7 +90,9 @@ constexpr std::uint16_t reduce(std::uint32_t x) {
   return reduce_once(x - t * q);
 }
 
-constexpr std::uint16_t mul(std::uint32_t a, std::uint32_t b) { return reduce(a * b); }
+constexpr std::uint16_t mul(std::uint32_t a, std::uint32_t b) {
+  return reduce(a * b);
+}
 
 // floor(x / q) for x < 2^22, as a multiply and shift (checked exhaustively over
 // that range when the constants were chosen): Compress runs on secrets, and a
@@ -307,11 +310,14 @@ void sample_ntt(Keccak& keccak, BytesView rho, std::uint8_t a, std::uint8_t b, P
   std::copy(rho.begin(), rho.end(), seed.begin());
   seed[32] = a;
   seed[33] = b;
-  // 4 SHAKE128 blocks hold 448 candidates for 256 slots; each is accepted with
-  // probability 3329/4096, so running short happens with probability far
-  // below 2^-100. Should it happen, squeeze a longer output and parse again
-  // from the start: a shorter SHAKE output is a prefix of a longer one.
-  std::array<std::uint8_t, 4 * 168> first{};
+  // Three SHAKE128 blocks (504 bytes, 336 candidates each accepted with
+  // probability 3329/4096) fill the 256 coefficients about 99.3% of the time;
+  // otherwise squeeze twice as much and parse again from the start (a shorter
+  // SHAKE output is a prefix of a longer one, and OpenSSL 3.0 cannot squeeze
+  // twice). Three blocks rather than a length that never runs short: one
+  // permutation less per polynomial in the common case, and the longer path is
+  // taken by 8 of the 720 matrix entries in the ACVP vectors, so it is tested.
+  std::array<std::uint8_t, 3 * 168> first{};
   Bytes longer;
   std::span<std::uint8_t> buf = first;
   for (;;) {
@@ -391,7 +397,8 @@ void sample_cbd2(Keccak& keccak, BytesView s, std::uint8_t b, Poly& out) {
 }
 
 // Alg. 14 K-PKE.Encrypt(ek_PKE, m, r) into c (1088 bytes). ek_PKE has passed §7.2.
-[[maybe_unused]] void pke_encrypt(Keccak& keccak, BytesView ek, BytesView m, BytesView r, std::uint8_t* c) {
+[[maybe_unused]] void pke_encrypt(Keccak& keccak, BytesView ek, BytesView m, BytesView r,
+                                  std::uint8_t* c) {
   PolyVec t_hat;
   for (std::size_t i = 0; i < k; ++i) byte_decode12(ek.data() + i * poly_bytes, t_hat[i]);
   Matrix a_t;
@@ -451,7 +458,7 @@ void sample_cbd2(Keccak& keccak, BytesView s, std::uint8_t b, Poly& out) {
 #if !PARLEY_MLKEM_OPENSSL
 
 // Alg. 16 ML-KEM.KeyGen_internal(d, z).
-KeyPair keygen_internal(BytesView d, BytesView z) {
+std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
   Keccak keccak;
   KeyPair pair{Bytes(encapsulation_key_size), SecretBytes(decapsulation_key_size)};
   std::uint8_t* dk = pair.dk.mutable_view().data();
@@ -464,7 +471,7 @@ KeyPair keygen_internal(BytesView d, BytesView z) {
 }
 
 // Alg. 17 ML-KEM.Encaps_internal(ek, m).
-Encapsulation encaps_internal(BytesView ek, BytesView m) {
+std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesView m) {
   Keccak keccak;
   Wiped<std::array<std::uint8_t, 64>> m_h;  // m || H(ek)
   Wiped<std::array<std::uint8_t, 64>> k_r;  // (K, r) = G(m || H(ek))
@@ -477,7 +484,7 @@ Encapsulation encaps_internal(BytesView ek, BytesView m) {
 }
 
 // Alg. 18 ML-KEM.Decaps_internal(dk, c); dk has passed §7.3, c is 1088 bytes.
-SecretBytes decaps_internal(BytesView dk, BytesView c) {
+std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView c) {
   Keccak keccak;
   const BytesView dk_pke = dk.first(pke_dk_size);
   const BytesView ek_pke = dk.subspan(pke_dk_size, encapsulation_key_size);
@@ -515,11 +522,12 @@ SecretBytes decaps_internal(BytesView dk, BytesView c) {
 // libcrypto's ML-KEM (OpenSSL >= 3.5). UNTESTED here: the build machine has
 // OpenSSL 3.0, so this branch has never been compiled or run; the known-answer
 // tests in tests/unit/mlkem_test.cpp must pass on a 3.5 build before it is
-// trusted. Any libcrypto failure ends the process (ossl::libcrypto_failed):
-// the inputs have already passed the FIPS 203 §7 checks.
+// trusted. A key libcrypto will not import is refused; any other libcrypto
+// failure ends the process (ossl::libcrypto_failed), as the inputs have
+// already passed the FIPS 203 §7 checks.
 constexpr const char* alg_name = "ML-KEM-768";
 
-KeyPair keygen_internal(BytesView d, BytesView z) {
+std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
   Wiped<std::array<std::uint8_t, 64>> seed;  // d || z (EVP_PKEY-ML-KEM(7) "seed")
   std::copy(d.begin(), d.end(), seed.v.begin());
   std::copy(z.begin(), z.end(), seed.v.begin() + 32);
@@ -538,16 +546,19 @@ KeyPair keygen_internal(BytesView d, BytesView z) {
   if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, pair.ek.data(),
                                       pair.ek.size(), &ek_len) != 1 ||
       EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PRIV_KEY,
-                                      pair.dk.mutable_view().data(), pair.dk.size(), &dk_len) != 1 ||
+                                      pair.dk.mutable_view().data(), pair.dk.size(),
+                                      &dk_len) != 1 ||
       ek_len != encapsulation_key_size || dk_len != decapsulation_key_size) {
     libcrypto_failed("ML-KEM key export");
   }
   return pair;
 }
 
-Encapsulation encaps_internal(BytesView ek, BytesView m) {
-  ossl::PkeyPtr key(EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, ek.data(), ek.size()));
-  if (!key) libcrypto_failed("ML-KEM public key import");
+std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesView m) {
+  ossl::PkeyPtr key(
+      EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, ek.data(), ek.size()));
+  // Refused only if libcrypto's own checks disagree with §7.2 above.
+  if (!key) return std::unexpected(CryptoError::invalid_public_value);
   ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   Wiped<std::array<std::uint8_t, 32>> ikme;
   std::copy(m.begin(), m.end(), ikme.v.begin());
@@ -557,17 +568,19 @@ Encapsulation encaps_internal(BytesView ek, BytesView m) {
   Encapsulation out{Bytes(ciphertext_size), SecretBytes(shared_secret_size)};
   std::size_t c_len = ciphertext_size, k_len = shared_secret_size;
   if (!ctx || EVP_PKEY_encapsulate_init(ctx.get(), params) != 1 ||
-      EVP_PKEY_encapsulate(ctx.get(), out.ciphertext.data(), &c_len, out.shared.mutable_view().data(),
-                           &k_len) != 1 ||
+      EVP_PKEY_encapsulate(ctx.get(), out.ciphertext.data(), &c_len,
+                           out.shared.mutable_view().data(), &k_len) != 1 ||
       c_len != ciphertext_size || k_len != shared_secret_size) {
     libcrypto_failed("ML-KEM encapsulate");
   }
   return out;
 }
 
-SecretBytes decaps_internal(BytesView dk, BytesView c) {
-  ossl::PkeyPtr key(EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, dk.data(), dk.size()));
-  if (!key) libcrypto_failed("ML-KEM private key import");
+std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView c) {
+  ossl::PkeyPtr key(
+      EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, dk.data(), dk.size()));
+  // Refused if libcrypto checks more than §7.3 (e.g. the embedded ek's modulus).
+  if (!key) return std::unexpected(CryptoError::malformed_key);
   ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   SecretBytes out(shared_secret_size);
   std::size_t k_len = shared_secret_size;
@@ -633,7 +646,8 @@ bool encapsulation_key_valid(BytesView ek) {
 }
 
 bool decapsulation_key_valid(BytesView dk) {
-  // §7.3: type check (length), then hash check H(dk[384k : 768k + 32]) == dk[768k + 32 : 768k + 64].
+  // §7.3: type check (length), then hash check H(dk[384k : 768k + 32]) == dk[768k + 32 : 768k +
+  // 64].
   if (dk.size() != decapsulation_key_size) return false;
   std::array<std::uint8_t, 32> h{};
   Keccak().h(dk.subspan(pke_dk_size, encapsulation_key_size), h);

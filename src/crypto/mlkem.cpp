@@ -94,13 +94,21 @@ constexpr std::uint16_t mul(std::uint32_t a, std::uint32_t b) {
   return reduce(a * b);
 }
 
-// floor(x / q) for x < 2^22, as a multiply and shift (checked exhaustively over
-// that range when the constants were chosen): Compress runs on secrets, and a
-// hardware divide's time can depend on its operands.
+// floor(x / q) for x < 2^22 (Compress's numerators), as a multiply and shift:
+// Compress runs on secrets, and a hardware divide's time can depend on its
+// operands.
 constexpr std::uint32_t div_q(std::uint32_t x) {
   constexpr std::uint64_t m = 2580335;  // ceil(2^33 / q)
   return static_cast<std::uint32_t>((x * m) >> 33);
 }
+// div_q is non-decreasing, so matching floor(x / q) at both ends of every run
+// [jq, jq + q - 1] proves it exact on the whole range.
+static_assert([] {
+  for (std::uint32_t j = 0; j * q < (1u << 22); ++j) {
+    if (div_q(j * q) != j || div_q(j * q + q - 1) != j) return false;
+  }
+  return true;
+}());
 
 // §4.2.1 Compress_d: round(2^d / q * x) mod 2^d. floor((2^d x + 1664) / q) is
 // exactly that rounding, as q is odd.

@@ -527,10 +527,11 @@ std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView 
 
 #else  // PARLEY_MLKEM_OPENSSL
 
-// libcrypto's ML-KEM (OpenSSL >= 3.5). UNTESTED here: the build machine has
-// OpenSSL 3.0, so this branch has never been compiled or run; the known-answer
-// tests in tests/unit/mlkem_test.cpp must pass on a 3.5 build before it is
-// trusted. A key libcrypto will not import is refused; any other libcrypto
+// libcrypto's ML-KEM (OpenSSL >= 3.5). UNTESTED: the build machine has
+// OpenSSL 3.0, so this branch has never run; it was only compiled, against the
+// 3.0 headers with the two 3.5 parameter names defined by hand. The
+// known-answer tests in tests/unit/mlkem_test.cpp must pass on a 3.5 build
+// before it is trusted. A key libcrypto will not import is refused; any other libcrypto
 // failure ends the process (ossl::libcrypto_failed), as the inputs have
 // already passed the FIPS 203 §7 checks.
 constexpr const char* alg_name = "ML-KEM-768";

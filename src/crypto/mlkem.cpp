@@ -153,16 +153,52 @@ constexpr std::array<std::uint16_t, 128> gammas = [] {
 }();
 static_assert(zetas[1] == 1729 && gammas[0] == 17);
 
+// The NTTs multiply only by these public constants, so they use Shoup's
+// method in 16-bit arithmetic (which the compiler can vectorise): with
+// w' = floor(w 2^16 / q), hi = floor(a w' / 2^16) is floor(a w / q) or one
+// less for any a < 2^16, so a w - hi q, computed mod 2^16, is a w mod q or
+// that plus q.
+constexpr std::uint16_t shoup(std::uint16_t w) {
+  return static_cast<std::uint16_t>((std::uint32_t{w} << 16) / q);
+}
+constexpr std::array<std::uint16_t, 128> zetas_shoup = [] {
+  std::array<std::uint16_t, 128> z{};
+  for (std::size_t i = 0; i < 128; ++i) z[i] = shoup(zetas[i]);
+  return z;
+}();
+
+// x - q if x >= q, for x < 2q, in 16 bits without a branch.
+constexpr std::uint16_t reduce_once16(std::uint16_t x) {
+  const auto y = static_cast<std::uint16_t>(x - q);
+  return static_cast<std::uint16_t>(y + (q & (0u - (y >> 15))));
+}
+
+// a w mod q for a < 2^16 and a public constant w < q with w_shoup = shoup(w).
+constexpr std::uint16_t mul_const(std::uint16_t a, std::uint16_t w, std::uint16_t w_shoup) {
+  const auto hi = static_cast<std::uint16_t>((std::uint32_t{a} * w_shoup) >> 16);
+  return reduce_once16(static_cast<std::uint16_t>(a * w - hi * q));
+}
+static_assert([] {
+  for (std::uint32_t a = 0; a < 2 * q; ++a) {
+    for (const std::uint16_t w :
+         {std::uint16_t{1}, std::uint16_t{17}, std::uint16_t{3303}, std::uint16_t{q - 1}}) {
+      if (mul_const(static_cast<std::uint16_t>(a), w, shoup(w)) != a * w % q) return false;
+    }
+  }
+  return true;
+}());
+
 // Alg. 9: NTT, in place.
 void ntt(Poly& f) {
   std::size_t i = 1;
   for (std::size_t len = 128; len >= 2; len /= 2) {
     for (std::size_t start = 0; start < 256; start += 2 * len) {
-      const std::uint32_t zeta = zetas[i++];
+      const std::uint16_t zeta = zetas[i], zeta_shoup = zetas_shoup[i];
+      ++i;
       for (std::size_t j = start; j < start + len; ++j) {
-        const std::uint16_t t = mul(zeta, f[j + len]);
-        f[j + len] = reduce_once(f[j] + q - t);
-        f[j] = reduce_once(std::uint32_t{f[j]} + t);
+        const std::uint16_t t = mul_const(f[j + len], zeta, zeta_shoup);
+        f[j + len] = reduce_once16(static_cast<std::uint16_t>(f[j] + q - t));
+        f[j] = reduce_once16(static_cast<std::uint16_t>(f[j] + t));
       }
     }
   }
@@ -173,16 +209,17 @@ void inverse_ntt(Poly& f) {
   std::size_t i = 127;
   for (std::size_t len = 2; len <= 128; len *= 2) {
     for (std::size_t start = 0; start < 256; start += 2 * len) {
-      const std::uint32_t zeta = zetas[i--];
+      const std::uint16_t zeta = zetas[i], zeta_shoup = zetas_shoup[i];
+      --i;
       for (std::size_t j = start; j < start + len; ++j) {
         const std::uint16_t t = f[j];
-        f[j] = reduce_once(std::uint32_t{t} + f[j + len]);
-        f[j + len] = mul(zeta, f[j + len] + q - t);
+        f[j] = reduce_once16(static_cast<std::uint16_t>(t + f[j + len]));
+        f[j + len] = mul_const(static_cast<std::uint16_t>(f[j + len] + q - t), zeta, zeta_shoup);
       }
     }
   }
-  constexpr std::uint32_t inv128 = 3303;  // 128^-1 mod q
-  for (auto& c : f) c = mul(c, inv128);
+  constexpr std::uint16_t inv128 = 3303;  // 128^-1 mod q
+  for (auto& c : f) c = mul_const(c, inv128, shoup(inv128));
 }
 
 // out = sum_j a[j] x b[j] in T_q (Alg. 11 MultiplyNTTs with Alg. 12

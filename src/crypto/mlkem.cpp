@@ -13,7 +13,6 @@
 // and encapsulation key) drives branches: SampleNTT's rejection sampling and
 // the §7.2 / §7.3 checks. Secret intermediates are wiped before return.
 #include "parley/crypto/mlkem.hpp"
-#include "ossl_ptr.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -24,6 +23,8 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+
+#include "ossl_ptr.hpp"
 
 #if OPENSSL_VERSION_NUMBER >= 0x30500000L
 #define PARLEY_MLKEM_OPENSSL 1
@@ -46,10 +47,10 @@ constexpr int du = 10;
 constexpr int dv = 4;
 constexpr std::uint32_t q = 3329;
 
-constexpr std::size_t poly_bytes = 384;                        // ByteEncode12 of one polynomial
-constexpr std::size_t pke_dk_size = poly_bytes * k;            // dk_PKE, 1152
-constexpr std::size_t c1_size = 32 * du * k;                   // 960
-constexpr std::size_t c2_size = 32 * dv;                       // 128
+constexpr std::size_t poly_bytes = 384;              // ByteEncode12 of one polynomial
+constexpr std::size_t pke_dk_size = poly_bytes * k;  // dk_PKE, 1152
+constexpr std::size_t c1_size = 32 * du * k;         // 960
+constexpr std::size_t c2_size = 32 * dv;             // 128
 constexpr std::size_t hash_offset = pke_dk_size + encapsulation_key_size;  // H(ek) inside dk
 constexpr std::size_t z_offset = hash_offset + 32;                         // z inside dk
 static_assert(encapsulation_key_size == poly_bytes * k + 32);
@@ -89,15 +90,25 @@ constexpr std::uint16_t reduce(std::uint32_t x) {
   return reduce_once(x - t * q);
 }
 
-constexpr std::uint16_t mul(std::uint32_t a, std::uint32_t b) { return reduce(a * b); }
+constexpr std::uint16_t mul(std::uint32_t a, std::uint32_t b) {
+  return reduce(a * b);
+}
 
-// floor(x / q) for x < 2^22, as a multiply and shift (checked exhaustively over
-// that range when the constants were chosen): Compress runs on secrets, and a
-// hardware divide's time can depend on its operands.
+// floor(x / q) for x < 2^22 (Compress's numerators), as a multiply and shift:
+// Compress runs on secrets, and a hardware divide's time can depend on its
+// operands.
 constexpr std::uint32_t div_q(std::uint32_t x) {
   constexpr std::uint64_t m = 2580335;  // ceil(2^33 / q)
   return static_cast<std::uint32_t>((x * m) >> 33);
 }
+// div_q is non-decreasing, so matching floor(x / q) at both ends of every run
+// [jq, jq + q - 1] proves it exact on the whole range.
+static_assert([] {
+  for (std::uint32_t j = 0; j * q < (1u << 22); ++j) {
+    if (div_q(j * q) != j || div_q(j * q + q - 1) != j) return false;
+  }
+  return true;
+}());
 
 // §4.2.1 Compress_d: round(2^d / q * x) mod 2^d. floor((2^d x + 1664) / q) is
 // exactly that rounding, as q is odd.
@@ -142,16 +153,52 @@ constexpr std::array<std::uint16_t, 128> gammas = [] {
 }();
 static_assert(zetas[1] == 1729 && gammas[0] == 17);
 
+// The NTTs multiply only by these public constants, so they use Shoup's
+// method in 16-bit arithmetic (which the compiler can vectorise): with
+// w' = floor(w 2^16 / q), hi = floor(a w' / 2^16) is floor(a w / q) or one
+// less for any a < 2^16, so a w - hi q, computed mod 2^16, is a w mod q or
+// that plus q.
+constexpr std::uint16_t shoup(std::uint16_t w) {
+  return static_cast<std::uint16_t>((std::uint32_t{w} << 16) / q);
+}
+constexpr std::array<std::uint16_t, 128> zetas_shoup = [] {
+  std::array<std::uint16_t, 128> z{};
+  for (std::size_t i = 0; i < 128; ++i) z[i] = shoup(zetas[i]);
+  return z;
+}();
+
+// x - q if x >= q, for x < 2q, in 16 bits without a branch.
+constexpr std::uint16_t reduce_once16(std::uint16_t x) {
+  const auto y = static_cast<std::uint16_t>(x - q);
+  return static_cast<std::uint16_t>(y + (q & (0u - (y >> 15))));
+}
+
+// a w mod q for a < 2^16 and a public constant w < q with w_shoup = shoup(w).
+constexpr std::uint16_t mul_const(std::uint16_t a, std::uint16_t w, std::uint16_t w_shoup) {
+  const auto hi = static_cast<std::uint16_t>((std::uint32_t{a} * w_shoup) >> 16);
+  return reduce_once16(static_cast<std::uint16_t>(a * w - hi * q));
+}
+static_assert([] {
+  for (std::uint32_t a = 0; a < 2 * q; ++a) {
+    for (const std::uint16_t w :
+         {std::uint16_t{1}, std::uint16_t{17}, std::uint16_t{3303}, std::uint16_t{q - 1}}) {
+      if (mul_const(static_cast<std::uint16_t>(a), w, shoup(w)) != a * w % q) return false;
+    }
+  }
+  return true;
+}());
+
 // Alg. 9: NTT, in place.
 void ntt(Poly& f) {
   std::size_t i = 1;
   for (std::size_t len = 128; len >= 2; len /= 2) {
     for (std::size_t start = 0; start < 256; start += 2 * len) {
-      const std::uint32_t zeta = zetas[i++];
+      const std::uint16_t zeta = zetas[i], zeta_shoup = zetas_shoup[i];
+      ++i;
       for (std::size_t j = start; j < start + len; ++j) {
-        const std::uint16_t t = mul(zeta, f[j + len]);
-        f[j + len] = reduce_once(f[j] + q - t);
-        f[j] = reduce_once(std::uint32_t{f[j]} + t);
+        const std::uint16_t t = mul_const(f[j + len], zeta, zeta_shoup);
+        f[j + len] = reduce_once16(static_cast<std::uint16_t>(f[j] + q - t));
+        f[j] = reduce_once16(static_cast<std::uint16_t>(f[j] + t));
       }
     }
   }
@@ -162,16 +209,17 @@ void inverse_ntt(Poly& f) {
   std::size_t i = 127;
   for (std::size_t len = 2; len <= 128; len *= 2) {
     for (std::size_t start = 0; start < 256; start += 2 * len) {
-      const std::uint32_t zeta = zetas[i--];
+      const std::uint16_t zeta = zetas[i], zeta_shoup = zetas_shoup[i];
+      --i;
       for (std::size_t j = start; j < start + len; ++j) {
         const std::uint16_t t = f[j];
-        f[j] = reduce_once(std::uint32_t{t} + f[j + len]);
-        f[j + len] = mul(zeta, f[j + len] + q - t);
+        f[j] = reduce_once16(static_cast<std::uint16_t>(t + f[j + len]));
+        f[j + len] = mul_const(static_cast<std::uint16_t>(f[j + len] + q - t), zeta, zeta_shoup);
       }
     }
   }
-  constexpr std::uint32_t inv128 = 3303;  // 128^-1 mod q
-  for (auto& c : f) c = mul(c, inv128);
+  constexpr std::uint16_t inv128 = 3303;  // 128^-1 mod q
+  for (auto& c : f) c = mul_const(c, inv128, shoup(inv128));
 }
 
 // out = sum_j a[j] x b[j] in T_q (Alg. 11 MultiplyNTTs with Alg. 12
@@ -307,11 +355,14 @@ void sample_ntt(Keccak& keccak, BytesView rho, std::uint8_t a, std::uint8_t b, P
   std::copy(rho.begin(), rho.end(), seed.begin());
   seed[32] = a;
   seed[33] = b;
-  // 4 SHAKE128 blocks hold 448 candidates for 256 slots; each is accepted with
-  // probability 3329/4096, so running short happens with probability far
-  // below 2^-100. Should it happen, squeeze a longer output and parse again
-  // from the start: a shorter SHAKE output is a prefix of a longer one.
-  std::array<std::uint8_t, 4 * 168> first{};
+  // Three SHAKE128 blocks (504 bytes, 336 candidates each accepted with
+  // probability 3329/4096) fill the 256 coefficients about 99.3% of the time;
+  // otherwise squeeze twice as much and parse again from the start (a shorter
+  // SHAKE output is a prefix of a longer one, and OpenSSL 3.0 cannot squeeze
+  // twice). Three blocks rather than a length that never runs short: one
+  // permutation less per polynomial in the common case, and the longer path is
+  // taken by 8 of the 720 matrix entries in the ACVP vectors, so it is tested.
+  std::array<std::uint8_t, 3 * 168> first{};
   Bytes longer;
   std::span<std::uint8_t> buf = first;
   for (;;) {
@@ -391,7 +442,8 @@ void sample_cbd2(Keccak& keccak, BytesView s, std::uint8_t b, Poly& out) {
 }
 
 // Alg. 14 K-PKE.Encrypt(ek_PKE, m, r) into c (1088 bytes). ek_PKE has passed §7.2.
-[[maybe_unused]] void pke_encrypt(Keccak& keccak, BytesView ek, BytesView m, BytesView r, std::uint8_t* c) {
+[[maybe_unused]] void pke_encrypt(Keccak& keccak, BytesView ek, BytesView m, BytesView r,
+                                  std::uint8_t* c) {
   PolyVec t_hat;
   for (std::size_t i = 0; i < k; ++i) byte_decode12(ek.data() + i * poly_bytes, t_hat[i]);
   Matrix a_t;
@@ -451,7 +503,7 @@ void sample_cbd2(Keccak& keccak, BytesView s, std::uint8_t b, Poly& out) {
 #if !PARLEY_MLKEM_OPENSSL
 
 // Alg. 16 ML-KEM.KeyGen_internal(d, z).
-KeyPair keygen_internal(BytesView d, BytesView z) {
+std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
   Keccak keccak;
   KeyPair pair{Bytes(encapsulation_key_size), SecretBytes(decapsulation_key_size)};
   std::uint8_t* dk = pair.dk.mutable_view().data();
@@ -464,7 +516,7 @@ KeyPair keygen_internal(BytesView d, BytesView z) {
 }
 
 // Alg. 17 ML-KEM.Encaps_internal(ek, m).
-Encapsulation encaps_internal(BytesView ek, BytesView m) {
+std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesView m) {
   Keccak keccak;
   Wiped<std::array<std::uint8_t, 64>> m_h;  // m || H(ek)
   Wiped<std::array<std::uint8_t, 64>> k_r;  // (K, r) = G(m || H(ek))
@@ -477,7 +529,7 @@ Encapsulation encaps_internal(BytesView ek, BytesView m) {
 }
 
 // Alg. 18 ML-KEM.Decaps_internal(dk, c); dk has passed §7.3, c is 1088 bytes.
-SecretBytes decaps_internal(BytesView dk, BytesView c) {
+std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView c) {
   Keccak keccak;
   const BytesView dk_pke = dk.first(pke_dk_size);
   const BytesView ek_pke = dk.subspan(pke_dk_size, encapsulation_key_size);
@@ -512,14 +564,16 @@ SecretBytes decaps_internal(BytesView dk, BytesView c) {
 
 #else  // PARLEY_MLKEM_OPENSSL
 
-// libcrypto's ML-KEM (OpenSSL >= 3.5). UNTESTED here: the build machine has
-// OpenSSL 3.0, so this branch has never been compiled or run; the known-answer
-// tests in tests/unit/mlkem_test.cpp must pass on a 3.5 build before it is
-// trusted. Any libcrypto failure ends the process (ossl::libcrypto_failed):
-// the inputs have already passed the FIPS 203 §7 checks.
+// libcrypto's ML-KEM (OpenSSL >= 3.5). UNTESTED: the build machine has
+// OpenSSL 3.0, so this branch has never run; it was only compiled, against the
+// 3.0 headers with the two 3.5 parameter names defined by hand. The
+// known-answer tests in tests/unit/mlkem_test.cpp must pass on a 3.5 build
+// before it is trusted. A key libcrypto will not import is refused; any other libcrypto
+// failure ends the process (ossl::libcrypto_failed), as the inputs have
+// already passed the FIPS 203 §7 checks.
 constexpr const char* alg_name = "ML-KEM-768";
 
-KeyPair keygen_internal(BytesView d, BytesView z) {
+std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
   Wiped<std::array<std::uint8_t, 64>> seed;  // d || z (EVP_PKEY-ML-KEM(7) "seed")
   std::copy(d.begin(), d.end(), seed.v.begin());
   std::copy(z.begin(), z.end(), seed.v.begin() + 32);
@@ -538,16 +592,19 @@ KeyPair keygen_internal(BytesView d, BytesView z) {
   if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, pair.ek.data(),
                                       pair.ek.size(), &ek_len) != 1 ||
       EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PRIV_KEY,
-                                      pair.dk.mutable_view().data(), pair.dk.size(), &dk_len) != 1 ||
+                                      pair.dk.mutable_view().data(), pair.dk.size(),
+                                      &dk_len) != 1 ||
       ek_len != encapsulation_key_size || dk_len != decapsulation_key_size) {
     libcrypto_failed("ML-KEM key export");
   }
   return pair;
 }
 
-Encapsulation encaps_internal(BytesView ek, BytesView m) {
-  ossl::PkeyPtr key(EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, ek.data(), ek.size()));
-  if (!key) libcrypto_failed("ML-KEM public key import");
+std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesView m) {
+  ossl::PkeyPtr key(
+      EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, ek.data(), ek.size()));
+  // Refused only if libcrypto's own checks disagree with §7.2 above.
+  if (!key) return std::unexpected(CryptoError::invalid_public_value);
   ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   Wiped<std::array<std::uint8_t, 32>> ikme;
   std::copy(m.begin(), m.end(), ikme.v.begin());
@@ -557,17 +614,19 @@ Encapsulation encaps_internal(BytesView ek, BytesView m) {
   Encapsulation out{Bytes(ciphertext_size), SecretBytes(shared_secret_size)};
   std::size_t c_len = ciphertext_size, k_len = shared_secret_size;
   if (!ctx || EVP_PKEY_encapsulate_init(ctx.get(), params) != 1 ||
-      EVP_PKEY_encapsulate(ctx.get(), out.ciphertext.data(), &c_len, out.shared.mutable_view().data(),
-                           &k_len) != 1 ||
+      EVP_PKEY_encapsulate(ctx.get(), out.ciphertext.data(), &c_len,
+                           out.shared.mutable_view().data(), &k_len) != 1 ||
       c_len != ciphertext_size || k_len != shared_secret_size) {
     libcrypto_failed("ML-KEM encapsulate");
   }
   return out;
 }
 
-SecretBytes decaps_internal(BytesView dk, BytesView c) {
-  ossl::PkeyPtr key(EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, dk.data(), dk.size()));
-  if (!key) libcrypto_failed("ML-KEM private key import");
+std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView c) {
+  ossl::PkeyPtr key(
+      EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, dk.data(), dk.size()));
+  // Refused if libcrypto checks more than §7.3 (e.g. the embedded ek's modulus).
+  if (!key) return std::unexpected(CryptoError::malformed_key);
   ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   SecretBytes out(shared_secret_size);
   std::size_t k_len = shared_secret_size;
@@ -633,7 +692,8 @@ bool encapsulation_key_valid(BytesView ek) {
 }
 
 bool decapsulation_key_valid(BytesView dk) {
-  // §7.3: type check (length), then hash check H(dk[384k : 768k + 32]) == dk[768k + 32 : 768k + 64].
+  // §7.3: type check (length), then hash check H(dk[384k : 768k + 32]) == dk[768k + 32 : 768k +
+  // 64].
   if (dk.size() != decapsulation_key_size) return false;
   std::array<std::uint8_t, 32> h{};
   Keccak().h(dk.subspan(pke_dk_size, encapsulation_key_size), h);

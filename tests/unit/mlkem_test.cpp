@@ -2,6 +2,8 @@
 // (tests/data/mlkem768, see its README.md), plus round trips, implicit
 // rejection of a tampered ciphertext checked against an independent J(z || c),
 // and refusal of wrong-length and invalid keys.
+#include "parley/crypto/mlkem.hpp"
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -12,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "parley/crypto/mlkem.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -64,7 +65,9 @@ Bytes hex(const Case& c, const std::string& key) {
   return out;
 }
 
-std::string id(const Case& c) { return "tcId " + c.at("tcId"); }
+std::string id(const Case& c) {
+  return "tcId " + c.at("tcId");
+}
 
 // J(z || c) = SHAKE256(z || c, 32 bytes), through libcrypto directly, not parley.
 Bytes reference_j(BytesView z, BytesView c) {
@@ -81,7 +84,9 @@ Bytes reference_j(BytesView z, BytesView c) {
   return out;
 }
 
-Bytes bytes_of(const SecretBytes& s) { return Bytes(s.view().begin(), s.view().end()); }
+Bytes bytes_of(const SecretBytes& s) {
+  return Bytes(s.view().begin(), s.view().end());
+}
 
 // ---------------------------------------------------------------------------
 // ACVP known answers
@@ -240,8 +245,8 @@ TEST(MlKem768, WrongLengthsAreRefused) {
   ASSERT_TRUE(enc);
   const Bytes m(kem::seed_size, 1);
 
-  for (const std::size_t len : {std::size_t{0}, kem::encapsulation_key_size - 1,
-                                kem::encapsulation_key_size + 1}) {
+  for (const std::size_t len :
+       {std::size_t{0}, kem::encapsulation_key_size - 1, kem::encapsulation_key_size + 1}) {
     Bytes ek = pair->ek;
     ek.resize(len);
     EXPECT_FALSE(kem::encapsulation_key_valid(ek)) << len;
@@ -252,15 +257,16 @@ TEST(MlKem768, WrongLengthsAreRefused) {
     EXPECT_EQ(e1.error(), CryptoError::invalid_public_value);
     EXPECT_EQ(e2.error(), CryptoError::invalid_public_value);
   }
-  for (const std::size_t len : {std::size_t{0}, kem::ciphertext_size - 1, kem::ciphertext_size + 1}) {
+  for (const std::size_t len :
+       {std::size_t{0}, kem::ciphertext_size - 1, kem::ciphertext_size + 1}) {
     Bytes c = enc->ciphertext;
     c.resize(len);
     const auto key = kem::decapsulate(pair->dk, c);
     ASSERT_FALSE(key) << len;
     EXPECT_EQ(key.error(), CryptoError::invalid_public_value);
   }
-  for (const std::size_t len : {std::size_t{0}, kem::decapsulation_key_size - 1,
-                                kem::decapsulation_key_size + 1}) {
+  for (const std::size_t len :
+       {std::size_t{0}, kem::decapsulation_key_size - 1, kem::decapsulation_key_size + 1}) {
     Bytes raw = bytes_of(pair->dk);
     raw.resize(len);
     EXPECT_FALSE(kem::decapsulation_key_valid(raw)) << len;

@@ -243,14 +243,11 @@ Ended server_fed_tampered_init(Mutate mutate) {
   EXPECT_EQ(value.size(), crypto::mlkem768_x25519_init_size);
   mutate(value);
   f.payloads[1] = with_init_value(value);
-  Bytes out;
-  server.take_output(out);
   server.receive(replay(f, 2), now);
   Ended e;
   e.closed = server.closed();
-  Bytes after;
-  server.take_output(after);
-  e.wire_reason = test::plaintext_disconnect_reason(after);
+  server.take_output(s_out);  // after its identification and KEXINIT
+  e.wire_reason = test::plaintext_disconnect_reason(s_out);
   while (auto ev = server.poll_event())
     if (auto* d = std::get_if<Disconnected>(&*ev)) e.disconnected = *d;
   return e;

@@ -138,7 +138,7 @@ TEST_P(BadTag, CorruptedEncryptedPacketIsMacError) {
   auto [cipher, mac] = GetParam();
   auto [client, server] = test::default_configs();
   client.algorithms.ciphers = {cipher};
-  if (mac != crypto::MacAlg::implicit) client.algorithms.macs = {mac};
+  if (mac != crypto::MacAlg::implicit) client.algorithms.macs = server.algorithms.macs = {mac};
   test::TransportPair p(client, server);
   p.pump();
   ASSERT_EQ(p.server.kex_count(), 1u);
@@ -165,7 +165,7 @@ TEST_P(BadTag, CorruptedCiphertextIsMacError) {
   auto [cipher, mac] = GetParam();
   auto [client, server] = test::default_configs();
   client.algorithms.ciphers = {cipher};
-  if (mac != crypto::MacAlg::implicit) client.algorithms.macs = {mac};
+  if (mac != crypto::MacAlg::implicit) client.algorithms.macs = server.algorithms.macs = {mac};
   test::TransportPair p(client, server);
   p.pump();
   Bytes msg(100, 0x5e);

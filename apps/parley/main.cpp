@@ -233,31 +233,12 @@ template <class T, class Parse>
 void apply_algorithms(const std::optional<std::string>& value, std::string_view option, Parse parse,
                       std::vector<T>& target) {
   if (!value) return;
-  const char op = (*value)[0] == '+' || (*value)[0] == '-' || (*value)[0] == '^' ? (*value)[0] : '\0';
-  const std::string list = op ? value->substr(1) : *value;
-  if (op == '-') {
-    for (const auto& name : split(list, ',')) {
-      std::string ignored;
-      if (auto one = parse(name, &ignored))
-        for (const auto& alg : *one) std::erase(target, alg);
-    }
-  } else {
-    std::string bad;
-    auto parsed = parse(list, &bad);
-    if (!parsed)
-      fail(std::string(option) + ": " + (bad.empty() ? "malformed list '" + list + "'" : "unsupported algorithm '" + bad + "'"));
-    if (op == '+') {
-      for (const auto& alg : *parsed)
-        if (std::find(target.begin(), target.end(), alg) == target.end()) target.push_back(alg);
-    } else if (op == '^') {
-      for (const auto& alg : target)
-        if (std::find(parsed->begin(), parsed->end(), alg) == parsed->end()) parsed->push_back(alg);
-      target = std::move(*parsed);
-    } else {
-      target = std::move(*parsed);
-    }
-  }
-  if (target.empty()) fail(std::string(option) + " '" + *value + "' leaves no algorithm");
+  std::string bad;
+  auto list = transport::apply_list_syntax(target, *value, parse, &bad);
+  if (!list)
+    fail(std::string(option) + ": " + (bad.empty() ? "malformed list '" + *value + "'" : "unsupported algorithm '" + bad + "'"));
+  if (list->empty()) fail(std::string(option) + " '" + *value + "' leaves no algorithm");
+  target = std::move(*list);
 }
 
 /// Where the agent is: IdentityAgent (none, SSH_AUTH_SOCK, $VAR or a path), by

@@ -162,20 +162,20 @@ class Loader {
     static const Key keys[] = {
         {"kex",
          [](Loader& l, const Item& i) {
-           l.algorithms(i, "key exchange algorithm", &P::parse_kex, P::supported().kex, l.config_.kex);
+           l.algorithms(i, "key exchange algorithm", &P::parse_kex, P::supported().kex, P{}.kex, l.config_.kex);
          }},
         {"host_key_algorithms",
          [](Loader& l, const Item& i) {
-           l.algorithms(i, "host key algorithm", &P::parse_host_key, P::supported().host_key,
+           l.algorithms(i, "host key algorithm", &P::parse_host_key, P::supported().host_key, P{}.host_key,
                         l.config_.host_key_algorithms);
          }},
         {"ciphers",
          [](Loader& l, const Item& i) {
-           l.algorithms(i, "cipher", &P::parse_ciphers, P::supported().ciphers, l.config_.ciphers);
+           l.algorithms(i, "cipher", &P::parse_ciphers, P::supported().ciphers, P{}.ciphers, l.config_.ciphers);
          }},
         {"macs",
          [](Loader& l, const Item& i) {
-           l.algorithms(i, "MAC", &P::parse_macs, P::supported().macs, l.config_.macs);
+           l.algorithms(i, "MAC", &P::parse_macs, P::supported().macs, P{}.macs, l.config_.macs);
          }},
     };
     return keys;
@@ -558,15 +558,20 @@ class Loader {
     config_.banner = std::move(*text);
   }
 
+  /// An algorithm list: names, or one string in sshd_config's syntax against
+  /// the defaults ("+a" adds, "-a" removes, "^a" puts first).
   template <class T, class Parse>
   void algorithms(const Item& item, std::string_view what, Parse parse, const std::vector<T>& known,
-                  std::optional<std::vector<T>>& out) {
+                  const std::vector<T>& defaults, std::optional<std::vector<T>>& out) {
     auto texts = string_or_array(item);
     if (!texts) return;
+    const bool relative = texts->size() == 1 && !(*texts)[0].value.empty() &&
+                          std::string_view("+-^").find((*texts)[0].value[0]) != std::string_view::npos;
     std::vector<T> list;
     for (const auto& text : *texts) {
       std::string bad;
-      auto parsed = parse(text.value, &bad);
+      auto parsed = relative ? transport::apply_list_syntax(defaults, text.value, parse, &bad)
+                             : parse(text.value, &bad);
       if (!parsed) {
         if (bad.empty())
           return fail(text.line, item.name + ": empty algorithm name in '" + text.value + "'");

@@ -118,13 +118,15 @@ struct Failure {
   std::string message;
 };
 
-/// Applies one --kex/--ciphers/... list to `target`; a bad name is a usage error naming it.
+/// Applies one --kex/--ciphers/... list to `target`, in sshd_config's syntax
+/// ("+a" adds to the defaults, "-a" removes, "^a" puts first); a bad name is a
+/// usage error naming it.
 template <class T, class Parse>
 std::optional<Failure> apply_list(const std::optional<std::string>& list, std::string_view flag,
                                   std::string_view what, Parse parse, std::vector<T>& target) {
   if (!list) return std::nullopt;
   std::string bad;
-  auto parsed = parse(*list, &bad);
+  auto parsed = transport::apply_list_syntax(target, *list, parse, &bad);
   if (!parsed) {
     return Failure{exit_usage,
                    bad.empty()

@@ -280,6 +280,33 @@ TEST(ParleydConfig, AlgorithmsAreAStringOrAnArrayInTheOrderGiven) {
   EXPECT_FALSE(config.kex);
 }
 
+// sshd_config's syntax: "+" adds to the defaults, "-" removes, "^" puts first.
+TEST(ParleydConfig, AlgorithmsRelativeToTheDefaults) {
+  using transport::KexAlg;
+  using crypto::MacAlg;
+  auto config = accepted(lines({
+      "[algorithms]",
+      "kex = '+ecdh-sha2-nistp256,diffie-hellman-group14-sha256'",
+      "macs = '-hmac-sha2-512-etm@openssh.com'",
+      "ciphers = '^aes256-ctr'",
+  }));
+  EXPECT_EQ(config.kex, (std::vector<KexAlg>{KexAlg::mlkem768x25519_sha256,
+                                             KexAlg::curve25519_sha256,
+                                             KexAlg::curve25519_sha256_libssh,
+                                             KexAlg::dh_group16_sha512, KexAlg::ecdh_sha2_nistp256,
+                                             KexAlg::dh_group14_sha256}));
+  EXPECT_EQ(config.macs, (std::vector<MacAlg>{MacAlg::hmac_sha2_256_etm}));
+  ASSERT_TRUE(config.ciphers);
+  EXPECT_EQ(config.ciphers->front(), crypto::CipherAlg::aes256_ctr);
+  EXPECT_EQ(config.ciphers->size(), transport::AlgorithmPreferences{}.ciphers.size());
+
+  EXPECT_TRUE(refusal("algorithms.kex = '+nope'")
+                  .find("unknown key exchange algorithm 'nope'") != std::string::npos)
+      << refusal("algorithms.kex = '+nope'");
+  EXPECT_EQ(refusal("algorithms.macs = '-hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com'"),
+            "/etc/parley/parleyd.conf:1: algorithms.macs must name at least one algorithm");
+}
+
 TEST(ParleydConfig, EveryMethodAndSubmethodIsAccepted) {
   auto config = accepted(lines({
       "[auth]",

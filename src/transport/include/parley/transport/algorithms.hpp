@@ -2,6 +2,7 @@
 // (RFC 4253 §7.1: the first of the client's list that the server also has).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -66,6 +67,41 @@ struct AlgorithmPreferences {
   static std::optional<std::vector<crypto::MacAlg>> parse_macs(std::string_view list,
                                                                std::string* bad);
 };
+
+/// OpenSSH's list syntax (sshd_config and ssh_config) applied to `current`:
+/// "a,b" is the new list, "+a,b" appends what `current` lacks, "-a,b" removes
+/// (names parley lacks are ignored there: they are not offered anyway), "^a,b"
+/// puts them first. `parse` is one of AlgorithmPreferences' parsers; nullopt
+/// means it refused a name (in `bad`; empty for a malformed list). The result
+/// may be empty; the caller says whether that is allowed.
+template <class T, class Parse>
+std::optional<std::vector<T>> apply_list_syntax(std::vector<T> current, std::string_view spec,
+                                                Parse parse, std::string* bad) {
+  const char op = !spec.empty() && (spec[0] == '+' || spec[0] == '-' || spec[0] == '^') ? spec[0] : 0;
+  if (op) spec.remove_prefix(1);
+  if (op == '-') {
+    while (!spec.empty()) {
+      const std::size_t comma = spec.find(',');
+      std::string ignored;
+      if (auto one = parse(spec.substr(0, comma), &ignored))
+        for (const auto& alg : *one) std::erase(current, alg);
+      spec = comma == std::string_view::npos ? std::string_view{} : spec.substr(comma + 1);
+    }
+    return current;
+  }
+  auto parsed = parse(spec, bad);
+  if (!parsed) return std::nullopt;
+  if (op == '+') {
+    for (const auto& alg : *parsed)
+      if (std::find(current.begin(), current.end(), alg) == current.end()) current.push_back(alg);
+    return current;
+  }
+  if (op == '^') {
+    for (const auto& alg : current)
+      if (std::find(parsed->begin(), parsed->end(), alg) == parsed->end()) parsed->push_back(alg);
+  }
+  return parsed;
+}
 
 /// The outcome of negotiation for one key exchange.
 struct Negotiated {

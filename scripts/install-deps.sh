@@ -48,11 +48,11 @@ stamp="$OPENSSH10_DIR/.parley-openssh-version"
 
 openssh10_works() {  # $1: directory holding usr/bin/ssh, usr/sbin/sshd, usr/lib/openssh/*
   local d=$1 f
-  "$d/usr/bin/ssh" -V 2>&1 | grep -q '^OpenSSH_10\.0' || return 1
-  "$d/usr/sbin/sshd" -V 2>&1 | grep -q '^OpenSSH_10\.0' || return 1
+  [[ $("$d/usr/bin/ssh" -V 2>&1) == OpenSSH_10.0* ]] || return 1
+  [[ $("$d/usr/sbin/sshd" -V 2>&1) == OpenSSH_10.0* ]] || return 1
   for f in usr/bin/ssh usr/bin/ssh-keygen usr/sbin/sshd usr/lib/openssh/sshd-session usr/lib/openssh/sshd-auth; do
     [[ -x $d/$f ]] || return 1
-    if ldd "$d/$f" | grep -q 'not found'; then return 1; fi
+    if ldd "$d/$f" 2>&1 | grep 'not found' > /dev/null; then return 1; fi
   done
 }
 
@@ -104,7 +104,7 @@ else
 fi
 
 # The system's OpenSSH is still Debian 12's.
-if ! /usr/bin/ssh -V 2>&1 | grep -q '^OpenSSH_9\.2'; then
+if [[ $(/usr/bin/ssh -V 2>&1) != OpenSSH_9.2* ]]; then
   echo "install-deps: /usr/bin/ssh is not OpenSSH 9.2 any more: $(/usr/bin/ssh -V 2>&1)" >&2
   exit 1
 fi

@@ -1,7 +1,10 @@
 """Helpers shared by the acceptance scripts: checks with a closing tally, starting
-parleyd on a free port, and driving real OpenSSH `ssh` through a pseudo-terminal."""
+parleyd on a free port, driving real OpenSSH `ssh` through a pseudo-terminal, and a
+private OpenSSH sshd (the system's 9.2 or the 10.0 that scripts/install-deps.sh unpacks)."""
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -14,6 +17,9 @@ QUESTION = re.compile(rb"What is the highest number: (\d+) or (\d+)\? ")
 
 failures = []
 checks = [0]
+skipped = []
+# ctest's SKIP_RETURN_CODE for the scripts that may skip (only outside CI; see skip()).
+SKIP_STATUS = 77
 
 
 def check(cond, what):
@@ -24,10 +30,24 @@ def check(cond, what):
         failures.append(what)
 
 
+def skip(what):
+    """Records that a part could not run here. Under CI (CI=true) that is a failure:
+    CI must run every part, so a missing peer fails loudly there instead of hiding."""
+    if os.environ.get("CI") == "true":
+        check(False, f"{what} (CI=true: nothing may be skipped)")
+        return
+    print("SKIP " + what, flush=True)
+    skipped.append(what)
+
+
 def finish(name):
-    """Prints the 'N passed, M failed' line and returns the exit status."""
-    print(f"{name}: {checks[0] - len(failures)} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    """Prints the 'N passed, M failed' line and returns the exit status: 1 on any
+    failure, else SKIP_STATUS if a part was skipped, else 0."""
+    extra = f", {len(skipped)} parts skipped" if skipped else ""
+    print(f"{name}: {checks[0] - len(failures)} passed, {len(failures)} failed{extra}")
+    if failures:
+        return 1
+    return SKIP_STATUS if skipped else 0
 
 
 def keygen(path):
@@ -98,12 +118,13 @@ def stop(proc):
     proc.wait(timeout=10)
 
 
-def ssh(port, user, opts=()):
-    """`ssh -v` to 127.0.0.1 under pexpect, ignoring host keys, one password prompt."""
+def ssh(port, user, opts=(), exe=SSH, command="true"):
+    """`ssh -v` (the system's, or `exe`) to 127.0.0.1 under pexpect, ignoring host keys,
+    one password prompt."""
     args = ["-F", "/dev/null", "-v", "-p", str(port), "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", *opts,
-            f"{user}@127.0.0.1", "true"]
-    return pexpect.spawn(SSH, args, timeout=20)
+            f"{user}@127.0.0.1", command]
+    return pexpect.spawn(exe, args, timeout=20)
 
 
 def answer_question(child, right):
@@ -138,3 +159,141 @@ def wait_for_port(port, proc, seconds=10):
         except OSError:
             time.sleep(0.1)
     return False
+
+
+# OpenSSH installations: the system's (Debian 12: 9.2) and OpenSSH 10.0, whose packages
+# from bookworm-backports scripts/install-deps.sh unpacks into a private directory
+# (PARLEY_OPENSSH10, default below) without installing them.
+OPENSSH10_DEFAULT = "/opt/parley-peers/openssh-10.0"
+
+
+def openssh10_dir():
+    """Where install-deps.sh unpacked OpenSSH 10.0: $PARLEY_OPENSSH10, else the default.
+    install-deps.sh reads the same variable with the same default."""
+    return os.environ.get("PARLEY_OPENSSH10") or OPENSSH10_DEFAULT
+
+
+class OpenSsh:
+    """The programs of one OpenSSH tree: `root` is "/" for the system's, or the directory
+    a package was unpacked into (its usr/bin, usr/sbin, usr/lib/openssh)."""
+
+    def __init__(self, root):
+        self.root = root
+        self.ssh = os.path.join(root, "usr/bin/ssh")
+        self.ssh_keygen = os.path.join(root, "usr/bin/ssh-keygen")
+        self.sshd = os.path.join(root, "usr/sbin/sshd")
+        self.sshd_session = os.path.join(root, "usr/lib/openssh/sshd-session")
+        self.sshd_auth = os.path.join(root, "usr/lib/openssh/sshd-auth")
+
+    def version(self):
+        """'OpenSSH_10.0p2 ...' as `ssh -V` prints it, or None if it does not run."""
+        try:
+            r = subprocess.run([self.ssh, "-V"], capture_output=True, timeout=10)
+        except OSError:
+            return None
+        text = r.stderr.decode(errors="replace").strip()
+        return text if r.returncode == 0 and text.startswith("OpenSSH_") else None
+
+    def private(self):
+        """True for an unpacked tree: its sshd must be told where its helpers are."""
+        return os.path.realpath(self.root) != "/"
+
+
+SYSTEM_OPENSSH = OpenSsh("/")
+
+
+def openssh10(what):
+    """The private OpenSSH 10.0, or None after skip() (a failure under CI) when it is
+    missing or does not run; `what` names the part that needs it."""
+    o = OpenSsh(openssh10_dir())
+    v = o.version()
+    if v is None or not v.startswith("OpenSSH_10.0") or not os.access(o.sshd, os.X_OK):
+        skip(f"{what}: needs OpenSSH 10.0 unpacked in {o.root} (run scripts/install-deps.sh); "
+             f"found {v!r}")
+        return None
+    return o
+
+
+class SshdDidNotStart(RuntimeError):
+    """Sshd's sshd exited or did not listen; the message ends with its log."""
+
+
+class Sshd:
+    """A real OpenSSH sshd of `openssh` (SYSTEM_OPENSSH or a private tree) on a free
+    127.0.0.1 port, run in the foreground as the current user from `directory` with its
+    own host key and sshd_config (`config`: lines added to the basic ones), logging at
+    `log_level` into directory/sshd.log (read it with log()). A context manager: the
+    server is started on entry, stopped on exit; /run/sshd (sshd's privilege-separation
+    directory, needed as root) is made if missing and then removed.
+
+    OpenSSH 9.8 and later split sshd: the listener execs sshd-session (and 10.0 also
+    sshd-auth) from a compiled-in /usr/lib/openssh path, which for a private tree is the
+    system's (9.2, which has neither); SshdSessionPath and SshdAuthPath (sshd_config(5),
+    "intended for use by tests") point it at the tree's own."""
+
+    def __init__(self, openssh, directory, config=(), log_level="DEBUG"):
+        self.openssh = openssh
+        self.dir = directory
+        self.config = list(config)
+        self.log_level = log_level
+        self.port = None
+        self.proc = None
+        self.log_path = os.path.join(directory, "sshd.log")
+        self.made_run_sshd = False
+
+    def __enter__(self):
+        os.makedirs(self.dir, exist_ok=True)
+        hostkey = os.path.join(self.dir, "hostkey")
+        if not os.path.exists(hostkey):
+            subprocess.run([self.openssh.ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-f", hostkey],
+                           check=True)
+        self.port = free_port()
+        lines = [f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {hostkey}",
+                 "PidFile none", f"LogLevel {self.log_level}"]
+        if self.openssh.private():
+            lines += [f"SshdSessionPath {self.openssh.sshd_session}"]
+            if os.path.exists(self.openssh.sshd_auth):
+                lines += [f"SshdAuthPath {self.openssh.sshd_auth}"]
+        if os.path.exists(self.openssh.sshd_session):
+            # 9.8+: every test connects from 127.0.0.1; no penalties (as start_parleyd).
+            lines += ["PerSourcePenalties no"]
+        config = os.path.join(self.dir, "sshd_config")
+        with open(config, "w") as f:
+            f.write("\n".join([*lines, *self.config]) + "\n")
+        if not os.path.isdir("/run/sshd") and os.geteuid() == 0:
+            os.makedirs("/run/sshd", 0o755)
+            self.made_run_sshd = True
+        self.proc = subprocess.Popen([self.openssh.sshd, "-D", "-e", "-f", config],
+                                     stdin=subprocess.DEVNULL, stdout=open(self.log_path, "ab"),
+                                     stderr=subprocess.STDOUT)
+        if not wait_for_port(self.port, self.proc):
+            self.__exit__(None, None, None)
+            raise SshdDidNotStart(f"{self.openssh.sshd} did not start: {self.log()[-500:]!r}")
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.made_run_sshd:
+            shutil.rmtree("/run/sshd", ignore_errors=True)
+        return False
+
+    def log(self):
+        """Everything sshd (and its per-connection processes) logged so far."""
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_for_log(self, text, seconds=10):
+        """True once `text` is in the log (a connection's process writes its last
+        lines after the client has gone)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return True
+            time.sleep(0.05)
+        return False

@@ -25,11 +25,11 @@ import tempfile
 import threading
 import time
 
-from common import check, finish, free_port, keygen, start_parleyd, stop, wait_for_port
+from common import SYSTEM_OPENSSH, Sshd, SshdDidNotStart, check, finish, start_parleyd, stop
 
 SSH_AGENT = "/usr/bin/ssh-agent"
 SSH_ADD = "/usr/bin/ssh-add"
-SSHD = "/usr/sbin/sshd"
+SSHD = SYSTEM_OPENSSH.sshd
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
 
 
@@ -339,34 +339,21 @@ def main():
         sshd_dir = os.path.join(tmp, "sshd")
         os.mkdir(sshd_dir)
         os.chmod(tmp, 0o711)
-        hostkey = os.path.join(sshd_dir, "hostkey")
-        keygen(hostkey)
         ak = os.path.join(sshd_dir, "authorized_keys")
         with open(ak, "w") as f:
             f.write(open(keys["rsa"] + ".pub").read())
             f.write(open(keys["ed25519"] + ".pub").read())
         os.chmod(ak, 0o644)
-        created_run_sshd = False
-        if not os.path.isdir("/run/sshd"):
-            os.makedirs("/run/sshd", 0o755)
-            created_run_sshd = True
-        sport = free_port()
-        config = os.path.join(sshd_dir, "sshd_config")
-        with open(config, "w") as f:
-            f.write(f"Port {sport}\nListenAddress 127.0.0.1\nHostKey {hostkey}\nPidFile none\nUsePAM no\n"
-                    "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                    f"AuthorizedKeysFile {ak}\nStrictModes no\nLogLevel VERBOSE\nPermitRootLogin prohibit-password\n")
-        sshd_log = os.path.join(sshd_dir, "sshd.log")
-        sshd = subprocess.Popen([SSHD, "-D", "-e", "-f", config], stdin=subprocess.DEVNULL,
-                                stdout=open(sshd_log, "ab"), stderr=subprocess.STDOUT)
+        config = ["UsePAM no", "PubkeyAuthentication yes", "PasswordAuthentication no",
+                  "KbdInteractiveAuthentication no", f"AuthorizedKeysFile {ak}", "StrictModes no",
+                  "PermitRootLogin prohibit-password"]
         try:
-            up = wait_for_port(sport, sshd)
-            check(up, f"sshd starts on 127.0.0.1:{sport}")
-            if up:
+            with Sshd(SYSTEM_OPENSSH, sshd_dir, config, log_level="VERBOSE") as sshd:
+                sport = sshd.port
                 # The rsa key only: the agent holds both, IdentitiesOnly picks rsa.
                 r = parley(sport, "-o", "IdentitiesOnly=yes", "-i", keys["rsa"], f"{user}@127.0.0.1",
                            "echo sshd-rsa; exit 5", agent=sock)
-                text = open(sshd_log, "rb").read().decode(errors="replace")
+                text = sshd.log()
                 check(r.returncode == 5 and r.stdout == b"sshd-rsa\n",
                       f"sshd: the agent's rsa signature logs in ({r.returncode}, {last_line(r)!r})")
                 check("Accepted publickey" in text and "RSA SHA256:" in text,
@@ -377,15 +364,9 @@ def main():
                 r = parley(sport, f"{user}@127.0.0.1", "true", agent=empty_sock)
                 check(r.returncode == 255 and "Permission denied (publickey)." in last_line(r),
                       f"sshd: an empty agent is denied cleanly ({last_line(r)!r})")
+        except SshdDidNotStart as e:
+            check(False, f"sshd starts ({e})")
         finally:
-            sshd.terminate()
-            try:
-                sshd.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                sshd.kill()
-                sshd.wait()
-            if created_run_sshd:
-                shutil.rmtree("/run/sshd", ignore_errors=True)
             for a in (agent, empty):
                 a.terminate()
                 a.wait(timeout=10)

@@ -25,9 +25,9 @@ import time
 
 import pexpect
 
-from common import SSH_KEYGEN, check, finish, keygen, mkpasswd, start_parleyd, stop, free_port, wait_for_port
+from common import (SSH_KEYGEN, SYSTEM_OPENSSH, Sshd, SshdDidNotStart, check, finish, keygen, mkpasswd,
+                    start_parleyd, stop)
 
-SSHD = "/usr/sbin/sshd"
 PASSWORD = "pw-Numbat-5820"
 CHANGED = b"REMOTE HOST IDENTIFICATION HAS CHANGED"
 QUESTION = b"Are you sure you want to continue connecting"
@@ -150,35 +150,21 @@ def parleyd_cases(parleyd, exe, tmp):
 
 
 def sshd_cases(exe, tmp):
-    if os.geteuid() != 0 or not os.access(SSHD, os.X_OK):
+    if os.geteuid() != 0 or not os.access(SYSTEM_OPENSSH.sshd, os.X_OK):
         check(False, "root and /usr/sbin/sshd are available for the sshd cases")
         return
-    created_run_sshd = False
-    if not os.path.isdir("/run/sshd"):
-        os.makedirs("/run/sshd", 0o755)
-        created_run_sshd = True
-    try:
-        real = os.path.join(tmp, "real_ed25519")
-        for name, kind, strict, known in (("substitution", "ecdsa", "accept-new", "real"),
-                                          ("substitution-ask", "ecdsa", "ask", "real"),
-                                          ("changed-no", "ed25519", "no", "real")):
-            d = os.path.join(tmp, "sshd-" + name)
-            os.mkdir(d)
-            hostkey = os.path.join(d, "hostkey")
-            keygen_type(hostkey, kind)
-            port = free_port()
-            config = os.path.join(d, "sshd_config")
-            with open(config, "w") as f:
-                f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {hostkey}\nPidFile none\n"
-                        "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication yes\n"
-                        "PubkeyAuthentication no\nLogLevel DEBUG3\nPermitRootLogin no\n")
-            log = os.path.join(d, "sshd.log")
-            sshd = subprocess.Popen([SSHD, "-D", "-e", "-f", config], stdin=subprocess.DEVNULL,
-                                    stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-            try:
-                if not wait_for_port(port, sshd):
-                    check(False, f"sshd starts on 127.0.0.1:{port} ({open(log).read()[-300:]!r})")
-                    continue
+    real = os.path.join(tmp, "real_ed25519")
+    for name, kind, strict, known in (("substitution", "ecdsa", "accept-new", "real"),
+                                      ("substitution-ask", "ecdsa", "ask", "real"),
+                                      ("changed-no", "ed25519", "no", "real")):
+        d = os.path.join(tmp, "sshd-" + name)
+        os.mkdir(d)
+        keygen_type(os.path.join(d, "hostkey"), kind)  # Sshd uses the key it finds there
+        config = ["UsePAM yes", "KbdInteractiveAuthentication yes", "PasswordAuthentication yes",
+                  "PubkeyAuthentication no", "PermitRootLogin no"]
+        try:
+            with Sshd(SYSTEM_OPENSSH, d, config, log_level="DEBUG3") as sshd:
+                port = sshd.port
                 kh = os.path.join(d, "known_hosts")
                 text = f"[127.0.0.1]:{port} {pub(real)}\n"
                 open(kh, "w").write(text)
@@ -200,28 +186,21 @@ def sshd_cases(exe, tmp):
                               f"(status {r.returncode}, {r.stderr[-300:]!r})")
                 check(open(kh).read() == text, f"sshd, {strict}: known_hosts unchanged")
                 time.sleep(0.5)  # let sshd's connection process write its last lines
-            finally:
-                sshd.send_signal(signal.SIGTERM)
-                try:
-                    sshd.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    sshd.kill()
-                    sshd.wait()
-            server_log = open(log, errors="replace").read()
-            check("Server listening" in server_log or "debug" in server_log, f"sshd ({name}) logged at DEBUG3")
-            check("method password" not in server_log and "method keyboard-interactive" not in server_log
-                  and "input_userauth_info_response" not in server_log,
-                  f"sshd ({name}, {strict}): its DEBUG3 log shows no password and no keyboard-interactive request")
-            if strict != "no":
-                check("userauth-request" not in server_log,
-                      f"sshd ({name}, {strict}): no authentication request reached sshd at all")
-            else:
-                check("userauth-request" in server_log,
-                      "sshd (no): the connection did go on to authentication (so the check above means something)")
-            check(PASSWORD not in server_log, f"sshd ({name}): the password is not in its log")
-    finally:
-        if created_run_sshd:
-            shutil.rmtree("/run/sshd", ignore_errors=True)
+        except SshdDidNotStart as e:
+            check(False, f"sshd ({name}) starts ({e})")
+            continue
+        server_log = sshd.log()
+        check("Server listening" in server_log or "debug" in server_log, f"sshd ({name}) logged at DEBUG3")
+        check("method password" not in server_log and "method keyboard-interactive" not in server_log
+              and "input_userauth_info_response" not in server_log,
+              f"sshd ({name}, {strict}): its DEBUG3 log shows no password and no keyboard-interactive request")
+        if strict != "no":
+            check("userauth-request" not in server_log,
+                  f"sshd ({name}, {strict}): no authentication request reached sshd at all")
+        else:
+            check("userauth-request" in server_log,
+                  "sshd (no): the connection did go on to authentication (so the check above means something)")
+        check(PASSWORD not in server_log, f"sshd ({name}): the password is not in its log")
 
 
 def main():

@@ -25,9 +25,9 @@ import sys
 import tempfile
 import time
 
-from common import remove_user, check, finish, free_port, keygen, session_user, start_parleyd, stop, wait_for_port
+from common import SYSTEM_OPENSSH, Sshd, SshdDidNotStart, check, finish, remove_user, session_user, start_parleyd, stop
 
-SSHD = "/usr/sbin/sshd"
+SSHD = SYSTEM_OPENSSH.sshd
 USER = "parleyterm"
 PASSWORD = "pw-Bilby-" + secrets.token_hex(4)
 # capture-pane drops trailing blanks: the prompt's final space is not on the screen.
@@ -236,8 +236,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="parley-terminal-")
     os.chmod(tmp, 0o711)
     created_user = False
-    created_run_sshd = False
-    parleyd_proc = sshd = None
+    parleyd_proc = None
     try:
         # The terminal: a plain shell in a tmux pane, as a person's.
         env_line = f"env -i HOME={tmp} PATH=/usr/bin:/bin TERM=xterm PS1='$ ' /bin/bash --norc --noprofile"
@@ -272,43 +271,24 @@ def main():
         os.mkdir(home, 0o755)
         shutil.chown(home, USER)
         subprocess.run(["chpasswd"], input=f"{USER}:{PASSWORD}\n".encode(), check=True)
-        if not os.path.isdir("/run/sshd"):
-            os.makedirs("/run/sshd", 0o755)
-            created_run_sshd = True
-        hostkey = os.path.join(tmp, "sshd_hostkey")
-        keygen(hostkey)
-        sport = free_port()
-        config = os.path.join(tmp, "sshd_config")
-        with open(config, "w") as f:
-            f.write(f"Port {sport}\nListenAddress 127.0.0.1\nHostKey {hostkey}\nPidFile none\n"
-                    "UsePAM no\nKbdInteractiveAuthentication no\nPasswordAuthentication yes\n"
-                    "PubkeyAuthentication no\nPermitRootLogin no\nLogLevel VERBOSE\n")
-        slog = os.path.join(tmp, "sshd.log")
-        sshd = subprocess.Popen([SSHD, "-D", "-e", "-f", config], stdin=subprocess.DEVNULL,
-                                stdout=open(slog, "ab"), stderr=subprocess.STDOUT)
-        if not wait_for_port(sport, sshd):
-            check(False, f"sshd starts on 127.0.0.1:{sport}")
-            return finish("parley_terminal")
+        config = ["UsePAM no", "KbdInteractiveAuthentication no", "PasswordAuthentication yes",
+                  "PubkeyAuthentication no", "PermitRootLogin no"]
 
         def password(case):
             return type_password(case, f"{USER}@127.0.0.1's password: ")
 
-        run_cases(exe, tmp, sport, USER, password, "sshd")
-        check(PASSWORD not in open(slog, errors="replace").read(), "the password is not in sshd's log")
+        try:
+            with Sshd(SYSTEM_OPENSSH, os.path.join(tmp, "sshd"), config, log_level="VERBOSE") as sshd:
+                run_cases(exe, tmp, sshd.port, USER, password, "sshd")
+            check(PASSWORD not in sshd.log(), "the password is not in sshd's log")
+        except SshdDidNotStart as e:
+            check(False, f"sshd starts ({e})")
     finally:
         tmux("kill-server")
         if parleyd_proc is not None:
             stop(parleyd_proc)
-        if sshd is not None and sshd.poll() is None:
-            sshd.terminate()
-            try:
-                sshd.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                sshd.kill()
         if created_user:
             remove_user(USER)
-        if created_run_sshd:
-            shutil.rmtree("/run/sshd", ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return finish("parley_terminal")
 

@@ -299,7 +299,7 @@ struct Recorded {
 Recorded record_session(CipherAlg cipher, MacAlg mac) {
   auto [client, server] = test::default_configs();
   client.algorithms.ciphers = {cipher};
-  if (mac != MacAlg::implicit) client.algorithms.macs = {mac};
+  if (mac != MacAlg::implicit) client.algorithms.macs = server.algorithms.macs = {mac};
   TransportPair p(client, server);
   p.client.request_service("ssh-userauth");
   p.pump();
@@ -326,6 +326,7 @@ TEST_P(SplitAtEveryByte, ServerParsesEverySplit) {
     (void)client;
     crypto::DeterministicRandom rng(2);
     server.role = transport::Role::server;
+    if (mac != MacAlg::implicit) server.algorithms.macs = {mac};  // as recorded
     transport::Transport t(server, rng, test::test_epoch());
     BytesView all(rec.c2s);
     t.receive(all.first(split), test::test_epoch());
@@ -346,7 +347,7 @@ TEST_P(SplitAtEveryByte, ClientParsesEverySplitAndByteByByte) {
     (void)server;
     client.role = transport::Role::client;
     client.algorithms.ciphers = {cipher};
-    if (mac != MacAlg::implicit) client.algorithms.macs = {mac};
+    if (mac != MacAlg::implicit) client.algorithms.macs = server.algorithms.macs = {mac};
     crypto::DeterministicRandom rng(1);
     transport::Transport t(client, rng, test::test_epoch());
     t.request_service("ssh-userauth");

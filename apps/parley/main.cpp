@@ -123,7 +123,7 @@ const std::set<std::string>& read_options() {
       "loglevel", "macs", "numberofpasswordprompts", "passwordauthentication",
       "passwordpromptrule" /* parley's own */, "port", "preferredauthentications",
       "pubkeyauthentication", "requesttty", "sendenv", "setenv", "stricthostkeychecking",
-      "user", "userknownhostsfile"};
+      "user", "userknownhostsfile", "warnweakcrypto"};
   return names;
 }
 
@@ -553,10 +553,25 @@ int main(int argc, char** argv) {
     if (!banner.empty() && banner.back() != '\n') std::cerr << "\n";
   };
 
+  // As OpenSSH 10.1's WarnWeakCrypto: say so when the server could not agree a
+  // post-quantum key exchange (shown at the default LogLevel, not under -q).
+  bool warn_weak_crypto = true;
+  if (auto w = options.get("warnweakcrypto")) {
+    const std::string v = lower(*w);
+    if (v == "no") warn_weak_crypto = false;
+    else if (v != "yes") fail("bad value for WarnWeakCrypto: '" + *w + "' (yes or no)");
+  }
   auth::ClientConnection conn(tconfig, aconfig, host, port, rng, transport::Clock::now());
-  conn.on_transport = [](const transport::Event& e) {
-    if (auto* k = std::get_if<transport::KexDone>(&e))
-      spdlog::debug("key exchange done: {}", transport::name(k->algorithms.kex));
+  conn.on_transport = [warn_weak_crypto](const transport::Event& e) {
+    auto* k = std::get_if<transport::KexDone>(&e);
+    if (k == nullptr) return;
+    spdlog::info("key exchange done: {}", transport::name(k->algorithms.kex));
+    if (k->first && warn_weak_crypto && k->algorithms.kex != transport::KexAlg::mlkem768x25519_sha256 &&
+        spdlog::should_log(spdlog::level::warn)) {
+      std::cerr << "** WARNING: connection is not using a post-quantum key exchange algorithm.\n"
+                   "** This session may be vulnerable to \"store now, decrypt later\" attacks.\n"
+                   "** The server may need to be upgraded. See https://openssh.com/pq.html\n";
+    }
   };
 
   // ---- the session

@@ -96,9 +96,14 @@ def last_lines(text, n=3):
     return " | ".join(text.replace("\r", "").strip().splitlines()[-n:])
 
 
+PQ_WARNING = b"** WARNING: connection is not using a post-quantum key exchange algorithm."
+
+
 def parley_to_sshd(parley, openssh, tmp, name, expected):
     """Part c: parley logs into a private sshd of `openssh` as the current user with a key;
-    the sshd's DEBUG log must show `expected` agreed."""
+    the sshd's DEBUG log must show `expected` agreed. parley warns, as OpenSSH 10.1's ssh
+    does (WarnWeakCrypto), exactly when that is not the post-quantum exchange, and
+    -o WarnWeakCrypto=no silences it."""
     d = os.path.join(tmp, "sshd-" + re.sub(r"[^a-z0-9.]+", "-", name.lower()))
     os.mkdir(d)
     key = os.path.join(d, "client")
@@ -114,13 +119,16 @@ def parley_to_sshd(parley, openssh, tmp, name, expected):
     env.pop("PARLEY_PASSWORD", None)
     try:
         with Sshd(openssh, d, config, log_level="DEBUG") as server:
-            r = subprocess.run([parley, "-p", str(server.port), "-i", key, "-o", "BatchMode=yes",
-                                "-o", "IdentityAgent=none", "-o", "StrictHostKeyChecking=accept-new",
-                                "-o", f"UserKnownHostsFile={os.path.join(d, 'known_hosts')}",
-                                f"{user}@127.0.0.1", COMMAND],
-                               stdin=subprocess.DEVNULL, capture_output=True, timeout=60, env=env)
+            def run(*extra):
+                return subprocess.run([parley, "-p", str(server.port), "-i", key, "-o", "BatchMode=yes",
+                                       "-o", "IdentityAgent=none", "-o", "StrictHostKeyChecking=accept-new",
+                                       "-o", f"UserKnownHostsFile={os.path.join(d, 'known_hosts')}",
+                                       *extra, f"{user}@127.0.0.1", COMMAND],
+                                      stdin=subprocess.DEVNULL, capture_output=True, timeout=60, env=env)
+            r = run()
             server.wait_for_log("kex: algorithm:")
             kex = agreed_kex(server.log())
+            quiet = run("-o", "WarnWeakCrypto=no")
     except SshdDidNotStart as e:
         check(False, f"c. {name} sshd starts ({e})")
         return
@@ -128,6 +136,12 @@ def parley_to_sshd(parley, openssh, tmp, name, expected):
           f"c. parley logs into {name} sshd as {user} and runs a command "
           f"(status {r.returncode}, {r.stdout!r}, {r.stderr.decode(errors='replace')[-200:]!r})")
     check(kex == [expected], f"c. {name} sshd's log: 'kex: algorithm: {expected}' (agreed {kex})")
+    warned = PQ_WARNING in r.stderr
+    check(warned == (expected != MLKEM),
+          f"c. parley {'warns' if expected != MLKEM else 'does not warn'} that {expected} is not "
+          f"post-quantum (stderr {r.stderr.decode(errors='replace')[-300:]!r})")
+    check(quiet.returncode == 0 and PQ_WARNING not in quiet.stderr,
+          f"c. -o WarnWeakCrypto=no: no warning ({quiet.returncode}, {quiet.stderr[-200:]!r})")
 
 
 class KexRecorder(logging.Handler):

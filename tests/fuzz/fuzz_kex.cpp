@@ -17,6 +17,7 @@
 #include "parley/transport/packet.hpp"
 #include "parley/transport/transport.hpp"
 #include "parley/wire/writer.hpp"
+#include "kexinit.hpp"
 
 using namespace parley;
 
@@ -36,21 +37,6 @@ Bytes plain_packet(BytesView payload) {
   Bytes out;
   enc.encode(payload, rng, out);
   return out;
-}
-
-Bytes kexinit(std::string_view kex) {
-  Bytes p;
-  wire::Writer w(p);
-  w.byte(transport::msg::kexinit);
-  for (int i = 0; i < 16; ++i) w.byte(0x33);
-  w.string(kex).string(std::string_view("ssh-ed25519"));
-  w.string(std::string_view("aes128-gcm@openssh.com")).string(std::string_view("aes128-gcm@openssh.com"));
-  w.string(std::string_view("hmac-sha2-256-etm@openssh.com"))
-      .string(std::string_view("hmac-sha2-256-etm@openssh.com"));
-  w.string(std::string_view("none")).string(std::string_view("none"));
-  w.string(std::string_view("")).string(std::string_view(""));
-  w.boolean(false).uint32(0);
-  return p;
 }
 
 /// The exact length of the value the peer sends for `kex` to `role`.
@@ -109,7 +95,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   transport::Transport target(config, rng, start);
   static constexpr std::string_view ident = "SSH-2.0-fuzz\r\n";
   Bytes stream(ident.begin(), ident.end());
-  for (const Bytes& packet : {plain_packet(kexinit(transport::name(kex))), plain_packet(body)})
+  const Bytes offer = test::kexinit_payload(
+      {.kex = transport::name(kex), .cipher = "aes128-gcm@openssh.com", .cookie = 0x33});
+  for (const Bytes& packet : {plain_packet(offer), plain_packet(body)})
     stream.insert(stream.end(), packet.begin(), packet.end());
   target.receive(stream, start);
   Bytes out;

@@ -14,6 +14,7 @@
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
 #include "parley/transport/transport.hpp"
+#include "kexinit.hpp"
 #include "test_support.hpp"
 
 namespace parley::test {
@@ -124,21 +125,8 @@ inline Bytes plain_packet(BytesView payload) {
 
 /// A client KEXINIT payload; `strict` adds kex-strict-c-v00@openssh.com.
 inline Bytes client_kexinit(bool strict) {
-  Bytes p;
-  wire::Writer w(p);
-  w.byte(transport::msg::kexinit);
-  for (int i = 0; i < 16; ++i) w.byte(0x11);
-  w.string(std::string_view(strict ? "curve25519-sha256,kex-strict-c-v00@openssh.com"
-                                   : "curve25519-sha256"));
-  w.string(std::string_view("ssh-ed25519"));
-  w.string(std::string_view("chacha20-poly1305@openssh.com"));
-  w.string(std::string_view("chacha20-poly1305@openssh.com"));
-  w.string(std::string_view("hmac-sha2-256-etm@openssh.com"))
-      .string(std::string_view("hmac-sha2-256-etm@openssh.com"));
-  w.string(std::string_view("none")).string(std::string_view("none"));
-  w.string(std::string_view("")).string(std::string_view(""));
-  w.boolean(false).uint32(0);
-  return p;
+  return kexinit_payload({.kex = strict ? "curve25519-sha256,kex-strict-c-v00@openssh.com"
+                                        : "curve25519-sha256"});
 }
 
 /// The reason code of the DISCONNECT in a server's unencrypted output

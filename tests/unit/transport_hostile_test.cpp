@@ -329,18 +329,10 @@ namespace {
 
 /// A client KEXINIT with first_kex_packet_follows set and `kex` as its list.
 Bytes guessing_kexinit(std::string_view kex) {
-  Bytes p;
-  wire::Writer w(p);
-  w.byte(transport::msg::kexinit);
-  for (int i = 0; i < 16; ++i) w.byte(0x22);
-  w.string(kex).string(std::string_view("ssh-ed25519"));
-  w.string(std::string_view("aes128-gcm@openssh.com")).string(std::string_view("aes128-gcm@openssh.com"));
-  w.string(std::string_view("hmac-sha2-256-etm@openssh.com"))
-      .string(std::string_view("hmac-sha2-256-etm@openssh.com"));
-  w.string(std::string_view("none")).string(std::string_view("none"));
-  w.string(std::string_view("")).string(std::string_view(""));
-  w.boolean(true).uint32(0);
-  return p;
+  return test::kexinit_payload({.kex = kex,
+                                .cipher = "aes128-gcm@openssh.com",
+                                .first_kex_packet_follows = true,
+                                .cookie = 0x22});
 }
 
 Bytes ecdh_init(crypto::KexGroup group) {

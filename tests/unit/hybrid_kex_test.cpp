@@ -144,8 +144,7 @@ TEST(HybridKex, ClientRefusesReplyOfTheWrongLength) {
 TEST(HybridKex, TamperedCiphertextGivesADifferentSecret) {
   crypto::SystemRandom rng;
   auto client = client_pair(rng);
-  auto again = client_pair(rng);
-  ASSERT_TRUE(client && again);
+  ASSERT_TRUE(client);
   auto good = crypto::kex_respond(KexGroup::mlkem768_x25519, client->public_value(), rng);
   ASSERT_TRUE(good.has_value());
   Bytes reply = good->reply;

@@ -47,6 +47,7 @@ namespace auth = parley::auth;
 namespace crypto = parley::crypto;
 namespace driver = parley::driver;
 namespace transport = parley::transport;
+using parley::ascii_lower;
 namespace connection = parley::connection;
 namespace app = parley::app;
 
@@ -107,11 +108,6 @@ std::optional<crypto::SecretBytes> secret_from_environment(const char* name) {
   return secret;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 // ---- -o options, as ssh_config(5) names them (case-insensitive)
 
 /// Options parley reads.
@@ -170,7 +166,7 @@ class Options {
       std::string name = o.substr(0, eq);
       const auto start = o.find_first_not_of("= \t", eq);
       std::string value = start == std::string::npos ? std::string() : o.substr(start);
-      const std::string key = lower(name);
+      const std::string key = ascii_lower(name);
       if (unsupported_options().contains(key)) fail("option " + name + " is not supported by parley");
       if (!read_options().contains(key) && !ignored_options().contains(key))
         fail("command-line: line 0: Bad configuration option: " + key);  // ssh's words
@@ -197,7 +193,7 @@ class Options {
   std::optional<bool> flag(const std::string& name, std::string_view shown) const {
     auto v = get(name);
     if (!v) return std::nullopt;
-    const std::string l = lower(*v);
+    const std::string l = ascii_lower(*v);
     if (l == "yes" || l == "true") return true;
     if (l == "no" || l == "false") return false;
     fail("bad value for " + std::string(shown) + ": '" + *v + "' (yes or no)");
@@ -245,7 +241,7 @@ void apply_algorithms(const std::optional<std::string>& value, std::string_view 
 /// default $SSH_AUTH_SOCK. Empty: no agent.
 std::string agent_path(const std::optional<std::string>& identity_agent) {
   const std::string v = identity_agent.value_or("SSH_AUTH_SOCK");
-  if (lower(v) == "none") return {};
+  if (ascii_lower(v) == "none") return {};
   const char* env = nullptr;
   if (v == "SSH_AUTH_SOCK") env = std::getenv("SSH_AUTH_SOCK");
   else if (v.size() > 1 && v[0] == '$') env = std::getenv(v.c_str() + 1);
@@ -312,7 +308,7 @@ int main(int argc, char** argv) {
   // -v wins over LogLevel, as ssh's -v does.
   spdlog::level::level_enum level = spdlog::level::warn;
   if (auto l = options.get("loglevel"); l && a.verbose == 0) {
-    const std::string v = lower(*l);
+    const std::string v = ascii_lower(*l);
     if (v == "quiet" || v == "fatal") level = spdlog::level::critical;
     else if (v == "error") level = spdlog::level::err;
     else if (v == "info") level = spdlog::level::warn;
@@ -357,7 +353,7 @@ int main(int argc, char** argv) {
   for (const auto& g : global_files)
     for (const auto& f : split(g, ' ')) known_hosts_files.emplace_back(expand_home(f));
   const bool hash_known_hosts = options.flag("hashknownhosts", "HashKnownHosts").value_or(false);
-  const std::string strict = lower(options.get("stricthostkeychecking").value_or("ask"));
+  const std::string strict = ascii_lower(options.get("stricthostkeychecking").value_or("ask"));
   auth::HostKeyPolicy policy;
   if (strict == "yes") policy.strict = auth::StrictHostKeyChecking::yes;
   else if (strict == "ask") policy.strict = auth::StrictHostKeyChecking::ask;
@@ -557,7 +553,7 @@ int main(int argc, char** argv) {
   // post-quantum key exchange (shown at the default LogLevel, not under -q).
   bool warn_weak_crypto = true;
   if (auto w = options.get("warnweakcrypto")) {
-    const std::string v = lower(*w);
+    const std::string v = ascii_lower(*w);
     if (v == "no") warn_weak_crypto = false;
     else if (v != "yes") fail("bad value for WarnWeakCrypto: '" + *w + "' (yes or no)");
   }
@@ -579,7 +575,7 @@ int main(int argc, char** argv) {
   session.command = command;
   bool want_tty = command.empty() && tty_in;
   if (auto r = options.get("requesttty")) {
-    const std::string v = lower(*r);
+    const std::string v = ascii_lower(*r);
     if (v == "no") want_tty = false;
     else if (v == "yes" || v == "force") want_tty = true;
     else if (v != "auto") fail("bad value for RequestTTY: '" + *r + "' (no, yes, force or auto)");
@@ -624,7 +620,7 @@ int main(int argc, char** argv) {
     }
 
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(60);
-  if (auto t = options.get("connecttimeout"); t && lower(*t) != "none") {
+  if (auto t = options.get("connecttimeout"); t && ascii_lower(*t) != "none") {
     const long seconds = number(*t, "ConnectTimeout", 0, 24 * 3600);
     if (seconds > 0) connect_timeout = std::chrono::seconds(seconds);
   }

@@ -86,16 +86,6 @@ bool is_blank(char c) {
   return c == ' ' || c == '\t';
 }
 
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
-
 std::string_view skip_blanks(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size() && is_blank(s[i])) ++i;
@@ -145,7 +135,7 @@ bool patterns_match(std::string_view name, std::string_view list) {
     std::string_view sub = list.substr(0, comma);
     const bool negated = !sub.empty() && sub.front() == '!';
     if (negated) sub.remove_prefix(1);
-    if (glob_match(name, lower(sub))) {
+    if (glob_match(name, ascii_lower(sub))) {
       if (negated) return false;
       positive = true;
     }
@@ -312,8 +302,8 @@ std::string_view to_string(HostKeyStatus s) {
 
 std::string known_hosts_name(std::string_view host, std::uint16_t port) {
   // misc.c put_host_port(): the bare host for the default port.
-  if (port == 0 || port == default_port) return lower(host);
-  return "[" + lower(host) + "]:" + std::to_string(port);
+  if (port == 0 || port == default_port) return ascii_lower(host);
+  return "[" + ascii_lower(host) + "]:" + std::to_string(port);
 }
 
 KnownHosts::KnownHosts() = default;

@@ -32,16 +32,6 @@ constexpr std::size_t kMaxTtyLine = 4096;
 // ---------------------------------------------------------------------------
 // Text helpers (ASCII case folding: every word matched below is ASCII).
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
-}
-
 bool space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
@@ -103,7 +93,7 @@ class SeedPassword final : public PromptResponder {
   void answer(const UserInfoRequest& request, Slots& answers) override {
     for (std::size_t i = 0; i < answers.size() && i < request.prompts.size(); ++i) {
       if (answers[i]) continue;
-      const std::string text = lower(request.prompts[i].text);
+      const std::string text = ascii_lower(request.prompts[i].text);
       answers[i] =
           contains(text, "password") || contains(text, "passcode") ? password_ : SecretBytes();
     }
@@ -137,7 +127,7 @@ bool account_password_prompt(const Prompt& prompt) {
   // A prompt with escapes, controls or invisible characters shows something
   // other than what it says; sanitizing would change it.
   if (sanitize_server_text(prompt.text, prompt.text.size(), false) != prompt.text) return false;
-  std::string text = lower(trim(prompt.text));
+  std::string text = ascii_lower(trim(prompt.text));
   if (!text.empty() && text.back() == ':') text.pop_back();
   const std::string_view t = trim(text);
   if (has_any(t, {"one-time", "one time", "onetime"})) return false;
@@ -190,7 +180,7 @@ constexpr std::array<std::string_view, 10> kNotTotpWords = {
     "pin", "backup", "recovery", "scratch", "sms", "email", "emailed", "mail", "sent", "texted"};
 
 bool code_prompt(const Prompt& prompt) {
-  const std::string text = lower(visible_prompt(prompt));
+  const std::string text = ascii_lower(visible_prompt(prompt));
   // "Password & verification code" wants both in one answer; "one-time
   // password" is a code, not the account password.
   std::string rest = text;
@@ -313,7 +303,7 @@ std::expected<SecretBytes, std::string> base32_decode(BytesView text) {
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
-  c = lower(c);
+  c = ascii_lower(c);
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
@@ -346,7 +336,7 @@ std::expected<TotpSecret, std::string> parse_otpauth(std::string_view uri) {
   constexpr std::string_view kScheme = "otpauth://";
   std::string_view rest = uri.substr(kScheme.size());
   const std::size_t slash = rest.find('/');
-  const std::string type = lower(rest.substr(0, slash));
+  const std::string type = ascii_lower(rest.substr(0, slash));
   if (type == "hotp")
     return std::unexpected(std::string("otpauth URI is for HOTP (counter-based codes), not TOTP"));
   if (type != "totp" || slash == std::string_view::npos)
@@ -366,7 +356,7 @@ std::expected<TotpSecret, std::string> parse_otpauth(std::string_view uri) {
     const std::string_view param = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     const std::size_t eq = param.find('=');
-    const std::string key = lower(param.substr(0, eq));
+    const std::string key = ascii_lower(param.substr(0, eq));
     const std::string_view value =
         eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
     auto once = [&](bool& seen) -> std::optional<std::string> {
@@ -384,7 +374,7 @@ std::expected<TotpSecret, std::string> parse_otpauth(std::string_view uri) {
       secret.key = std::move(*key_bytes);
     } else if (key == "algorithm") {
       if (auto e = once(have_algorithm)) return std::unexpected(*e);
-      const std::string name = lower(value);
+      const std::string name = ascii_lower(value);
       if (name == "sha1") {
         secret.algorithm = TotpAlgorithm::sha1;
       } else if (name == "sha256") {
@@ -483,7 +473,7 @@ bool host_matches(const std::string& pattern, const HostIdentity& host) {
 bool prompt_matches(const std::string& pattern, const std::string& prompt) {
   if (pattern.empty()) return false;
   if (pattern.find_first_of("*?[") != std::string::npos) return glob(pattern, prompt);
-  return contains(lower(prompt), lower(pattern));
+  return contains(ascii_lower(prompt), ascii_lower(pattern));
 }
 
 class Rules final : public PromptResponder {
@@ -569,7 +559,7 @@ ResponderPtr totp(TotpSecret secret, TotpClock clock, TotpSleep sleep) {
 
 std::expected<TotpSecret, std::string> parse_totp_secret(std::string_view text) {
   const std::string_view trimmed = trim(text);
-  if (lower(trimmed.substr(0, 10)) == "otpauth://") return parse_otpauth(trimmed);
+  if (ascii_lower(trimmed.substr(0, 10)) == "otpauth://") return parse_otpauth(trimmed);
   auto key = base32_decode(as_bytes(trimmed));
   if (!key) return std::unexpected(key.error());
   TotpSecret secret;

@@ -8,10 +8,6 @@ namespace {
 constexpr std::size_t plain_block = 8;  // RFC 4253 §6: at least 8 without a cipher
 constexpr std::size_t min_padding = 4;
 
-std::uint32_t load_be32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-
 }  // namespace
 
 void PacketDecoder::set_cipher(std::unique_ptr<crypto::PacketCipher> cipher) {

@@ -1,16 +1,73 @@
 #!/usr/bin/env bash
-# Enforces the layering of STYLE.md: only src/crypto includes OpenSSL headers and
-# only src/driver (and apps/tests that drive sockets) include Asio. Exits non-zero
-# naming each offending line.
+# Enforces the layering of STYLE.md and docs/architecture.md. Exits non-zero naming
+# each offending line:
+#  - only src/crypto includes OpenSSL, and its public headers name no OpenSSL type;
+#  - only src/driver (and apps/tests that drive sockets) includes Asio;
+#  - each layer under src/ includes only its own headers and those of the layers
+#    below it, and its CMake target links only those (the table below), so no
+#    layer reaches up;
+#  - the sans-I/O cores (wire, transport, connection) include no thread, file,
+#    stream, terminal or OTP library, and read no clock and sleep.
+# Usage: layering_check.sh [ROOT]; tests/layering_check_test.sh checks that it fails.
 set -u
 root=${1:-.}
 status=0
-bad=$(grep -rnE '#\s*include\s*[<"]openssl/' "$root/src" "$root/apps" | grep -v "^$root/src/crypto/" || true)
-if [[ -n $bad ]]; then echo "OpenSSL included outside src/crypto:"; echo "$bad"; status=1; fi
-bad=$(grep -rnE '#\s*include\s*[<"]asio' "$root/src" | grep -v "^$root/src/driver/" || true)
-if [[ -n $bad ]]; then echo "Asio included outside src/driver:"; echo "$bad"; status=1; fi
+report() { echo "$1"; echo "$2"; status=1; }
+
+bad=$(grep -rnE '#\s*include\s*[<"]openssl/' "$root/src" "$root/apps" 2>/dev/null | grep -v "^$root/src/crypto/" || true)
+[[ -n $bad ]] && report "OpenSSL included outside src/crypto:" "$bad"
+bad=$(grep -rnE '#\s*include\s*[<"]asio' "$root/src" 2>/dev/null | grep -v "^$root/src/driver/" || true)
+[[ -n $bad ]] && report "Asio included outside src/driver:" "$bad"
 # The public headers of crypto must not leak OpenSSL types to the cores.
-bad=$(grep -rnE 'EVP_|OSSL_|BIGNUM|openssl' "$root/src/crypto/include" || true)
-if [[ -n $bad ]]; then echo "OpenSSL names in crypto's public headers:"; echo "$bad"; status=1; fi
+if [[ -d $root/src/crypto/include ]]; then
+  bad=$(grep -rnE 'EVP_|OSSL_|BIGNUM|openssl' "$root/src/crypto/include" || true)
+  [[ -n $bad ]] && report "OpenSSL names in crypto's public headers:" "$bad"
+fi
+
+# Which parley layers each layer may include (itself included). Lower layers first.
+declare -A allowed=(
+  [wire]="wire"
+  [crypto]="wire crypto"
+  [transport]="wire crypto transport"
+  [connection]="wire crypto transport connection"
+  [auth]="wire crypto transport connection auth"
+  [passwd]="wire crypto passwd"
+  [login]="wire login"
+  [otp]="wire crypto transport connection auth otp"
+  [pam]="wire crypto transport connection auth pam"
+  [driver]="wire crypto transport connection auth passwd login otp pam driver"
+)
+for dir in "$root"/src/*/; do
+  layer=$(basename "$dir")
+  if [[ -z ${allowed[$layer]+x} ]]; then
+    report "src/$layer is a layer layering_check.sh does not know:" "add it to the table"
+    continue
+  fi
+  while IFS= read -r hit; do
+    [[ -z $hit ]] && continue
+    used=$(sed -E 's/.*#\s*include\s*"parley\/([a-z_]+)\/.*/\1/' <<<"$hit")
+    if ! grep -qw -- "$used" <<<"${allowed[$layer]}"; then
+      report "src/$layer includes the higher layer '$used':" "$hit"
+    fi
+  done < <(grep -rnE '#\s*include\s*"parley/[a-z_]+/' "$dir" || true)
+  # And the libraries its CMake target links.
+  [[ -f $dir/CMakeLists.txt ]] || continue
+  for used in $(grep -oE 'parley_[a-z_]+' "$dir/CMakeLists.txt" | sed 's/^parley_//' | sort -u); do
+    if ! grep -qw -- "$used" <<<"${allowed[$layer]}"; then
+      report "src/$layer links the higher layer 'parley_$used':" "$dir/CMakeLists.txt"
+    fi
+  done
+done
+
+for layer in wire transport connection; do
+  [[ -d $root/src/$layer ]] || continue
+  bad=$(grep -rnE '#\s*include\s*<(thread|fstream|iostream|filesystem|termios\.h|liboath/oath\.h|security/pam_appl\.h)>' \
+        "$root/src/$layer" || true)
+  [[ -n $bad ]] && report "I/O, threads or OTP in the sans-I/O core src/$layer:" "$bad"
+  bad=$(grep -rnE '(steady_clock|system_clock|high_resolution_clock)::now\(|sleep_for|sleep_until|\bsleep\(' \
+        "$root/src/$layer" || true)
+  [[ -n $bad ]] && report "a clock read or a sleep in the sans-I/O core src/$layer (time is passed in):" "$bad"
+done
+
 if [[ $status -eq 0 ]]; then echo "layering ok"; fi
 exit $status

@@ -22,6 +22,7 @@
 #include "config.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/crypto/secret.hpp"
+#include "parley/crypto/base32.hpp"
 #include "parley/otp/enroll.hpp"
 #include "parley/otp/store.hpp"
 
@@ -232,7 +233,7 @@ int run_totp_enroll(const TotpEnrollFlags& flags, const TotpStoreLocation& fallb
     wipe(uri);
     return fail(exit_usage, "cannot draw the QR code: " + qr.error() + " (a shorter --issuer?)");
   }
-  std::string base32 = otp::base32_encode(enrollment->secret.key.view());
+  std::string base32 = crypto::base32_encode(enrollment->secret.key.view());
 
   std::unique_ptr<otp::TotpStore> store =
       users_oath ? otp::users_oath_store(where.users_oath, rng)

@@ -1,5 +1,7 @@
 #include "parley/auth/responders.hpp"
 
+#include "parley/crypto/base32.hpp"
+
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <liboath/oath.h>
@@ -249,55 +251,12 @@ class Totp final : public PromptResponder {
 // ---------------------------------------------------------------------------
 // parse_totp_secret
 
-int base32_value(std::uint8_t c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a';
-  if (c >= '2' && c <= '7') return c - '2' + 26;
-  return -1;
-}
-
-/// RFC 4648 base32, decoded straight into SecretBytes (no std::string copy).
-std::expected<SecretBytes, std::string> base32_decode(BytesView text) {
-  std::size_t count = 0;
-  bool padding = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const std::uint8_t c = text[i];
-    if (c == ' ' || c == '\t') continue;
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    if (base32_value(c) < 0)
-      return std::unexpected("invalid base32 character at position " + std::to_string(i + 1));
-    if (padding) return std::unexpected(std::string("base32 text continues after '=' padding"));
-    ++count;
-  }
-  if (count == 0) return std::unexpected(std::string("the secret is empty"));
-  // 5 bits a character: 1, 3 or 6 characters left over cannot end a byte.
-  if (const std::size_t r = count % 8; r == 1 || r == 3 || r == 6)
-    return std::unexpected(
-        std::string("base32 secret has an impossible length (a character missing?)"));
-  const std::size_t size = count * 5 / 8;
-  if (size < 10)
+/// A TOTP key from base32: at least 80 bits, as RFC 4226 §4 asks of a shared secret.
+std::expected<SecretBytes, std::string> totp_key(BytesView base32) {
+  auto key = crypto::base32_decode(base32);
+  if (key && key->size() < 10)
     return std::unexpected(std::string(
         "the secret is shorter than 80 bits (16 base32 characters): was it copied whole?"));
-  SecretBytes key(size);
-  auto out = key.mutable_view();
-  std::uint32_t bits = 0;
-  int held = 0;
-  std::size_t n = 0;
-  for (const std::uint8_t c : text) {
-    const int v = base32_value(c);
-    if (v < 0) continue;
-    bits = (bits << 5) | static_cast<std::uint32_t>(v);
-    held += 5;
-    if (held >= 8) {
-      held -= 8;
-      out[n++] = static_cast<std::uint8_t>(bits >> held);
-      bits &= (1u << held) - 1;
-    }
-  }
-  crypto::secure_wipe(&bits, sizeof bits);
   return key;
 }
 
@@ -369,7 +328,7 @@ std::expected<TotpSecret, std::string> parse_otpauth(std::string_view uri) {
       SecretBytes raw(value.size());
       const auto n = percent_decode(value, raw.mutable_view());
       if (!n) return std::unexpected(std::string("otpauth URI secret has a bad %-escape"));
-      auto key_bytes = base32_decode(raw.view().first(*n));
+      auto key_bytes = totp_key(raw.view().first(*n));
       if (!key_bytes) return std::unexpected("otpauth URI secret: " + key_bytes.error());
       secret.key = std::move(*key_bytes);
     } else if (key == "algorithm") {
@@ -560,7 +519,7 @@ ResponderPtr totp(TotpSecret secret, TotpClock clock, TotpSleep sleep) {
 std::expected<TotpSecret, std::string> parse_totp_secret(std::string_view text) {
   const std::string_view trimmed = trim(text);
   if (ascii_lower(trimmed.substr(0, 10)) == "otpauth://") return parse_otpauth(trimmed);
-  auto key = base32_decode(as_bytes(trimmed));
+  auto key = totp_key(as_bytes(trimmed));
   if (!key) return std::unexpected(key.error());
   TotpSecret secret;
   secret.key = std::move(*key);

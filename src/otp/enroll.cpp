@@ -1,5 +1,7 @@
 #include "parley/otp/enroll.hpp"
 
+#include "parley/crypto/base32.hpp"
+
 #include <qrencode.h>
 
 #include <algorithm>
@@ -69,25 +71,6 @@ std::expected<Enrollment, std::string> make_enrollment(crypto::Random& rng,
   return enrollment;
 }
 
-std::string base32_encode(BytesView data) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  std::string out;
-  out.reserve((data.size() * 8 + 4) / 5);
-  std::uint32_t bits = 0;
-  int held = 0;
-  for (const std::uint8_t byte : data) {
-    bits = (bits << 8) | byte;
-    held += 8;
-    while (held >= 5) {
-      held -= 5;
-      out.push_back(alphabet[(bits >> held) & 31u]);
-    }
-    bits &= (1u << held) - 1;
-  }
-  if (held > 0) out.push_back(alphabet[(bits << (5 - held)) & 31u]);
-  crypto::secure_wipe(&bits, sizeof bits);
-  return out;
-}
 
 std::string percent_encode(std::string_view text) {
   static constexpr char hex[] = "0123456789ABCDEF";
@@ -122,7 +105,7 @@ std::string_view algorithm_name(TotpAlgorithm algorithm) {
 
 std::string otpauth_uri(std::string_view issuer, std::string_view account, const TotpSecret& secret) {
   const std::string label_issuer = percent_encode(issuer), label_account = percent_encode(account);
-  std::string base32 = base32_encode(secret.key.view());
+  std::string base32 = crypto::base32_encode(secret.key.view());
   // Reserved whole, so that appending never reallocates and leaves a copy of
   // the secret behind.
   std::string uri;

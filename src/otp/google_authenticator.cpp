@@ -15,7 +15,7 @@
 #include <utility>
 #include <mutex>
 
-#include "parley/otp/enroll.hpp"  // base32_encode
+#include "parley/crypto/base32.hpp"
 #include "parley/auth/system_user.hpp"
 #include "parley/otp/store.hpp"
 #include "store_io.hpp"
@@ -352,7 +352,7 @@ class GoogleAuthenticatorStore final : public TotpStore {
     SecretText text;
     text.reserve(256 + 9 * enrollment.scratch_codes.size());
     {
-      std::string b32 = base32_encode(s.key.view());
+      std::string b32 = crypto::base32_encode(s.key.view());
       text.append(b32);
       wipe_string(b32);
     }

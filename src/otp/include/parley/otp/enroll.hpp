@@ -43,9 +43,6 @@ struct EnrollOptions {
 std::expected<Enrollment, std::string> make_enrollment(crypto::Random& rng,
                                                        const EnrollOptions& options = {});
 
-/// RFC 4648 base32 in upper case without '=' padding, as otpauth URIs and
-/// google-authenticator files carry secrets. auth::parse_totp_secret reads it.
-std::string base32_encode(BytesView data);
 
 /// RFC 3986 percent-encoding: every byte but the unreserved A-Z a-z 0-9 - . _ ~
 /// becomes %XX (upper-case hex), so the result is safe in a URI path segment

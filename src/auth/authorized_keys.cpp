@@ -1,4 +1,5 @@
 #include "parley/auth/authorized_keys.hpp"
+#include "parley/wire/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -52,21 +53,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// Closes a descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 /// sshd's owner and mode rule for the file and each directory above it.
 bool owner_and_mode_ok(const struct stat& st, uid_t uid) {
   return (st.st_uid == 0 || st.st_uid == uid) && (st.st_mode & 022) == 0;
@@ -105,7 +91,7 @@ AuthorizedKeys load_authorized_keys(const fs::path& path, const KeyFileOwner& ow
     return AuthorizedKeys{{}, {path.string() + ": " + why}};
   };
   // O_NONBLOCK: a FIFO put in place of the file must not hang a worker on open().
-  const Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
     if (errno == ELOOP) return refuse("is a symbolic link; not used");
     return refuse(std::string("cannot be opened: ") + std::strerror(errno));

@@ -1,6 +1,7 @@
 #include "parley/auth/responders.hpp"
 
 #include "parley/crypto/base32.hpp"
+#include "parley/wire/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -407,17 +408,6 @@ class Terminal final : public PromptResponder {
   TerminalIo& io_;
 };
 
-/// Closes a file descriptor on every path out.
-struct Fd {
-  int fd;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 // ---------------------------------------------------------------------------
 // rules
 
@@ -527,10 +517,10 @@ std::expected<TotpSecret, std::string> parse_totp_secret(std::string_view text) 
 }
 
 void TtyTerminal::write(std::string_view text) {
-  const Fd tty(::open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC));
-  if (tty.fd < 0) return;
+  const UniqueFd tty(::open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC));
+  if (tty.get() < 0) return;
   while (!text.empty()) {
-    const ssize_t n = ::write(tty.fd, text.data(), text.size());
+    const ssize_t n = ::write(tty.get(), text.data(), text.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     text.remove_prefix(static_cast<std::size_t>(n));
@@ -538,15 +528,15 @@ void TtyTerminal::write(std::string_view text) {
 }
 
 std::optional<SecretBytes> TtyTerminal::read_line(bool echo) {
-  const Fd tty(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (tty.fd < 0) return std::nullopt;
+  const UniqueFd tty(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (tty.get() < 0) return std::nullopt;
   termios saved{};
-  const bool hide = !echo && ::tcgetattr(tty.fd, &saved) == 0;
+  const bool hide = !echo && ::tcgetattr(tty.get(), &saved) == 0;
   if (hide) {
     termios quiet = saved;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     quiet.c_lflag |= ECHONL;  // still move to the next line on Enter
-    ::tcsetattr(tty.fd, TCSAFLUSH, &quiet);
+    ::tcsetattr(tty.get(), TCSAFLUSH, &quiet);
   }
   // Read byte by byte into a fixed secret buffer: nothing typed is ever in a
   // growable (reallocating, unwiped) container.
@@ -555,7 +545,7 @@ std::optional<SecretBytes> TtyTerminal::read_line(bool echo) {
   bool any = false, too_long = false;
   for (;;) {
     std::uint8_t c = 0;
-    const ssize_t r = ::read(tty.fd, &c, 1);
+    const ssize_t r = ::read(tty.get(), &c, 1);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     any = true;
@@ -567,7 +557,7 @@ std::optional<SecretBytes> TtyTerminal::read_line(bool echo) {
     }
     crypto::secure_wipe(&c, sizeof c);
   }
-  if (hide) ::tcsetattr(tty.fd, TCSAFLUSH, &saved);
+  if (hide) ::tcsetattr(tty.get(), TCSAFLUSH, &saved);
   if (!any || too_long) return std::nullopt;
   if (n > 0 && buffer.view()[n - 1] == '\r') --n;
   return SecretBytes(buffer.view().first(n));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything with AddressSanitizer and
 # UndefinedBehaviorSanitizer (warnings are errors), runs every test under ctest,
-# then builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (60).
+# then builds the libFuzzer targets with clang and runs them within FUZZ_BUDGET (180 s in all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -18,7 +18,8 @@ ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900
 # Fuzzing: a separate clang build of the fuzz targets only. One budget
 # (FUZZ_BUDGET seconds, default 180) is shared by all targets, so adding a
 # target does not lengthen CI; FUZZ_SECONDS, if set, is the time per target.
-targets=(packet_decoder:packet server_connection:server channels:channels kex:kex)
+targets=(packet_decoder:packet server_connection:server channels:channels kex:kex session:session
+         decoders:decoders)
 FUZZ_BUDGET=${FUZZ_BUDGET:-180}
 FUZZ_SECONDS=${FUZZ_SECONDS:-$((FUZZ_BUDGET / ${#targets[@]}))}
 CC=clang-16 CXX=clang++-16 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -33,7 +34,7 @@ for t in "${targets[@]}"; do
       build/fuzz/corpus/$corpus tests/fuzz/seeds/$corpus > build/fuzz/fuzz_$name.log 2>&1; then
     echo "fuzz_$name found a crash:"; tail -n 60 build/fuzz/fuzz_$name.log; failed=$((failed + 1))
   else
-    grep -E '^stat::number_of_executed_units|Done [0-9]+ runs' build/fuzz/fuzz_$name.log || true
+    grep -E '^stat::number_of_executed_units|Done [0-9]+ runs|^reach:' build/fuzz/fuzz_$name.log || true
   fi
 done
 echo "fuzzing: $((${#targets[@]} - failed)) passed, $failed failed"

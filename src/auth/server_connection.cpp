@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <utility>
 
 #include "parley/auth/server_text.hpp"
 #include "parley/transport/messages.hpp"
@@ -110,6 +111,10 @@ struct ServerConnection::Slot {
   bool blocked = false;    // a write was cut short or found no room: owe on_writable()
   bool pty = false;
   bool started = false;
+  // Inside the handler's on_start(): its eof/exit/close wait until the request's
+  // reply is out, since nothing may follow our CLOSE (RFC 4254 §5.3).
+  bool starting = false;
+  std::vector<std::function<void()>> after_reply;
 };
 
 class ServerConnection::Io final : public connection::ChannelIo {
@@ -129,18 +134,22 @@ class ServerConnection::Io final : public connection::ChannelIo {
     conn_.request_flush();
   }
   void eof() override {
+    if (defer([this] { eof(); })) return;
     conn_.channels_.send_eof(slot_.id);
     conn_.request_flush();
   }
   void exit_status(std::uint32_t status) override {
+    if (defer([this, status] { exit_status(status); })) return;
     conn_.channels_.request(slot_.id, "exit-status", false, connection::encode(connection::ExitStatus{status}));
     conn_.request_flush();
   }
   void exit_signal(const connection::ExitSignal& signal) override {
+    if (defer([this, signal] { exit_signal(signal); })) return;
     conn_.channels_.request(slot_.id, "exit-signal", false, connection::encode(signal));
     conn_.request_flush();
   }
   void close() override {
+    if (defer([this] { close(); })) return;
     conn_.channels_.close(slot_.id);
     conn_.request_flush();
   }
@@ -160,6 +169,12 @@ class ServerConnection::Io final : public connection::ChannelIo {
   }
 
  private:
+  /// Keeps `op` for after the reply to the start request in progress, if any.
+  bool defer(std::function<void()> op) {
+    if (!slot_.starting) return false;
+    slot_.after_reply.push_back(std::move(op));
+    return true;
+  }
   std::size_t send(BytesView data, std::uint32_t extended) {
     const std::size_t n = std::min(data.size(), writable());
     const std::size_t sent = n == 0 ? 0 : conn_.channels_.send_data(slot_.id, data.first(n), extended);
@@ -478,7 +493,9 @@ void ServerConnection::handle_request(Slot& slot, connection::Request& e) {
     auto r = connection::parse_start(e.type, e.data);
     if (!r) return fail(r.error());
     if (!slot.started) {
+      slot.starting = true;
       ok = h.on_start(*r);
+      slot.starting = false;
       slot.started = ok;
       note("session " + std::to_string(e.id) + ": " + e.type +
            (r->kind == connection::StartRequest::Kind::subsystem ? " " + printable_for_log(r->command, 64) : "") +
@@ -497,6 +514,7 @@ void ServerConnection::handle_request(Slot& slot, connection::Request& e) {
   // Anything else (x11-req, auth-agent-req@openssh.com, keepalive@openssh.com,
   // eow@openssh.com, ...) fails, as OpenSSH answers what it does not offer.
   if (e.want_reply) channels_.reply(e.id, ok);
+  for (auto& op : std::exchange(slot.after_reply, {})) op();
 }
 
 void ServerConnection::handle_global(connection::GlobalRequest& e) {

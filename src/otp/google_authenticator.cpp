@@ -544,4 +544,10 @@ std::unique_ptr<TotpStore> google_authenticator_store(std::string pattern, crypt
   return std::make_unique<GoogleAuthenticatorStore>(std::move(pattern), rng);
 }
 
+std::expected<TotpSecret, StoreError> parse_google_authenticator(std::string_view text, std::string_view name) {
+  auto file = parse_ga_file(std::filesystem::path(name), text);
+  if (!file) return std::unexpected(std::move(file.error()));
+  return std::move(file->secret);
+}
+
 }  // namespace parley::otp

@@ -556,4 +556,16 @@ std::unique_ptr<TotpStore> users_oath_store(std::filesystem::path path, crypto::
   return std::make_unique<UsersOathStore>(std::move(path), rng);
 }
 
+std::expected<std::size_t, StoreError> parse_users_oath(std::string_view text, std::string_view name) {
+  auto file = parse_users_file(std::filesystem::path(name), text);
+  if (!file) return std::unexpected(std::move(file.error()));
+  return file->entries.size();
+}
+
+std::expected<std::size_t, StoreError> parse_users_oath_scratch(std::string_view text, std::string_view name) {
+  auto file = parse_scratch_file(std::filesystem::path(name), text);
+  if (!file) return std::unexpected(std::move(file.error()));
+  return file->entries.size();
+}
+
 }  // namespace parley::otp

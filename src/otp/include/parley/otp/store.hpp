@@ -173,4 +173,20 @@ std::unique_ptr<TotpStore> users_oath_store(std::filesystem::path path, crypto::
 /// digits, 1-60 s steps and a key of at least 10 bytes only.
 std::unique_ptr<TotpStore> google_authenticator_store(std::string pattern, crypto::Random& rng);
 
+/// The users.oath text `text` checked as users_oath_store() checks the file on
+/// every call (every line; the first bad one is the error, as "NAME:LINE:
+/// reason"), without touching a file: the number of token lines. The store
+/// reads the file and hands its text to the same parser.
+std::expected<std::size_t, StoreError> parse_users_oath(std::string_view text,
+                                                        std::string_view name = "users.oath");
+
+/// The same for the "<users.oath>.scratch" sidecar: the number of scratch entries.
+std::expected<std::size_t, StoreError> parse_users_oath_scratch(std::string_view text,
+                                                                std::string_view name = "users.oath.scratch");
+
+/// A google-authenticator file's text checked as google_authenticator_store()
+/// checks it, without touching a file: its TOTP secret and time step.
+std::expected<TotpSecret, StoreError> parse_google_authenticator(
+    std::string_view text, std::string_view name = ".google_authenticator");
+
 }  // namespace parley::otp

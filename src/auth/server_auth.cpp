@@ -2,17 +2,17 @@
 
 #include <algorithm>
 
-#include "parley/transport/messages.hpp"
-#include "parley/wire/reader.hpp"
-#include "parley/wire/writer.hpp"
+#include "parley/auth/messages.hpp"
 
 namespace parley::auth {
 namespace {
 
-constexpr std::uint8_t msg_info_request = 60;   // RFC 4256 §3.2
-constexpr std::uint8_t msg_info_response = 61;  // RFC 4256 §3.4
-constexpr std::uint8_t msg_userauth_pk_ok = 60;  // RFC 4252 §7
-constexpr std::size_t max_name_bytes = 256;
+/// What the decoders enforce: the configured limits on what a client sends.
+DecodeLimits decode_limits(const AuthLimits& limits) {
+  DecodeLimits d;
+  d.max_secret_bytes = limits.max_answer_bytes;
+  return d;
+}
 
 std::vector<std::string> split_commas(std::string_view s) {
   std::vector<std::string> out;
@@ -93,8 +93,8 @@ void ServerAuth::process(BytesView payload, const Bytes& session_id, Instant now
   last_input_ = now;
   session_id_ = session_id;
   switch (payload.empty() ? 0 : payload[0]) {
-    case transport::msg::userauth_request: return handle_request(payload, session_id, now);
-    case msg_info_response: return handle_info_response(payload, now);
+    case msg::userauth_request: return handle_request(payload, session_id, now);
+    case msg::userauth_info_response: return handle_info_response(payload, now);
     default:
       return disconnect(transport::DisconnectReason::protocol_error,
                         "unexpected message during user authentication");
@@ -105,56 +105,51 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
   if (++requests_ > config_->limits.max_requests)
     return disconnect(transport::DisconnectReason::protocol_error,
                       "too many authentication requests");
-  wire::Reader r(payload);
-  r.byte();
-  std::string user(r.utf8(max_name_bytes));
-  std::string service(r.utf8(max_name_bytes));
-  std::string method(r.text());
-  if (!r.ok())
+  auto request = UserauthRequest::decode(payload, decode_limits(config_->limits));
+  if (!request)
     return disconnect(transport::DisconnectReason::protocol_error, "malformed USERAUTH_REQUEST");
+  const std::string method(request->method());
   // RFC 4252 §5: a changed user name or service may not be continued; as OpenSSH, end.
-  if (user_ && (user != *user_ || service != *service_))
+  if (user_ && (request->user != *user_ || request->service != *service_))
     return disconnect(transport::DisconnectReason::protocol_error,
                       "change of user name or service during authentication");
-  if (service != "ssh-connection")
+  if (request->service != "ssh-connection")
     return disconnect(transport::DisconnectReason::service_not_available,
                       "service not available");
-  user_ = user;
-  service_ = service;
+  user_ = request->user;
+  service_ = request->service;
   abort_attempt();
   if (method != "none") preauth(transport::PreauthState::attempted);
 
-  if (!banner_sent_ && !config_->banner.empty()) {
-    Bytes banner;
-    wire::Writer(banner).byte(transport::msg::userauth_banner).string(config_->banner).string(std::string_view{});
-    out_.push_back(std::move(banner));
-  }
+  if (!banner_sent_ && !config_->banner.empty())
+    out_.push_back(UserauthBanner{config_->banner, ""}.encode());
   banner_sent_ = true;
 
+  // A known method whose fields did not decode: what it costs depends on the method.
+  const bool malformed = std::holds_alternative<MalformedFields>(request->fields);
   if (method == "none") {
-    if (!r.finish()) return disconnect(transport::DisconnectReason::protocol_error, "malformed none request");
+    if (malformed) return disconnect(transport::DisconnectReason::protocol_error, "malformed none request");
     return send_failure(now, /*delay=*/false);  // "none" is not a failed attempt (as OpenSSH)
   }
-  if (method == "publickey") return handle_publickey(r, session_id, now);
-  if (method == "password" && config_->password && step_for("password")) {
-    const bool change = r.boolean();
-    crypto::SecretBytes password(r.string(config_->limits.max_answer_bytes));
-    // RFC 4252 §8: a change request carries the new password too (not supported here).
-    if (change) crypto::SecretBytes new_password(r.string(config_->limits.max_answer_bytes));
-    if (!r.finish() || !wire::is_utf8_without_nul(as_chars(password.view()))) {
-      method_ = method;
-      return fail_attempt("malformed-password", now);
-    }
+  if (method == "publickey") {
     method_ = method;
-    if (change) return fail_attempt("password-change-unsupported", now);
-    return start_password(std::move(password), now);
+    if (malformed)
+      return disconnect(transport::DisconnectReason::protocol_error, "malformed publickey request");
+    return handle_publickey(std::get<PublickeyFields>(request->fields), session_id, now);
+  }
+  if (method == "password" && config_->password && step_for("password")) {
+    method_ = method;
+    if (malformed) return fail_attempt("malformed-password", now);
+    auto& fields = std::get<PasswordFields>(request->fields);
+    // RFC 4252 §8: a change request carries the new password too (not supported here).
+    if (fields.new_password) return fail_attempt("password-change-unsupported", now);
+    return start_password(std::move(fields.password), now);
   }
   if (method == "keyboard-interactive" && step_for("keyboard-interactive")) {
-    r.text();  // language tag, deprecated (RFC 4256 §3.1)
-    std::string submethods(r.utf8(1024));
-    if (!r.finish())
+    if (malformed)
       return disconnect(transport::DisconnectReason::protocol_error, "malformed keyboard-interactive request");
-    return start_keyboard_interactive(submethods, now);
+    return start_keyboard_interactive(
+        std::get<KeyboardInteractiveFields>(request->fields).submethods, now);
   }
   // A method we do not offer: a failed attempt, answered like any other.
   method_ = method;
@@ -238,25 +233,13 @@ void ServerAuth::handle_info_response(BytesView payload, Instant now) {
     return disconnect(transport::DisconnectReason::protocol_error, "unexpected INFO_RESPONSE");
   const std::size_t expected = *attempt_->outstanding;
   attempt_->outstanding.reset();
-  wire::Reader r(payload);
-  r.byte();
-  const std::uint32_t count = r.uint32();
-  // RFC 4256 §3.4: num-responses must equal num-prompts; otherwise a failure.
-  if (!r.ok() || count != expected) return fail_attempt("count-mismatch", now);
-  std::vector<crypto::SecretBytes> answers;
-  answers.reserve(count);
-  for (std::uint32_t i = 0; i < count; ++i) {
-    BytesView a = r.string(config_->limits.max_answer_bytes);
-    if (!r.ok()) break;
-    if (!wire::is_utf8_without_nul(as_chars(a))) {
-      r.fail(wire::DecodeError::not_utf8);
-      break;
-    }
-    answers.emplace_back(a);
-  }
-  if (!r.finish()) return fail_attempt("malformed-answers", now);
+  auto response = InfoResponse::decode(payload, expected, decode_limits(config_->limits));
+  if (!response)
+    return fail_attempt(
+        response.error().fault == DecodeFault::count_mismatch ? "count-mismatch" : "malformed-answers",
+        now);
   attempt_->waiting = true;
-  attempt_->provider->answer(std::move(answers), Responder(attempt_->mailbox));
+  attempt_->provider->answer(std::move(response->answers), Responder(attempt_->mailbox));
   collect(now);
 }
 
@@ -280,13 +263,8 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
       return fail_attempt("too-many-prompts", now);
     ++a.rounds;
     a.last_prompts = challenge->prompts.size();
-    Bytes req;
-    wire::Writer w(req);
-    w.byte(msg_info_request).string(challenge->name).string(challenge->instruction);
-    w.string(std::string_view{});  // language tag
-    w.uint32(static_cast<std::uint32_t>(challenge->prompts.size()));
-    for (const auto& p : challenge->prompts) w.string(p.text).boolean(p.echo);
-    out_.push_back(std::move(req));
+    out_.push_back(
+        InfoRequest{challenge->name, challenge->instruction, "", challenge->prompts}.encode());
     a.outstanding = challenge->prompts.size();
     audit("challenge");
     return;
@@ -294,12 +272,7 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
   if (std::holds_alternative<Accept>(outcome) && config_->user_exists(*user_)) {
     if (a.publickey && a.publickey->query) {
       // RFC 4252 §7: the key would do; no partial success on a mere query.
-      Bytes ok;
-      wire::Writer(ok)
-          .byte(msg_userauth_pk_ok)
-          .string(a.publickey->alg_name)
-          .string(a.publickey->key.blob());
-      out_.push_back(std::move(ok));
+      out_.push_back(PkOk{a.publickey->alg_name, a.publickey->key.blob()}.encode());
       audit("key-ok");
       attempt_.reset();
       return;
@@ -371,20 +344,15 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
 
 }  // namespace
 
-void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now) {
-  method_ = "publickey";
-  const bool has_signature = r.boolean();
-  const std::string alg_name(r.text());
-  const BytesView blob = r.string(16384);
-  const BytesView signature = has_signature ? r.string(16384) : BytesView{};
-  if (!r.finish())
-    return disconnect(transport::DisconnectReason::protocol_error, "malformed publickey request");
+void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& session_id,
+                                  Instant now) {
   const auto step = step_for("publickey");
   if (!step || !config_->authorized_keys) return fail_attempt("method-not-offered", now);
 
+  const std::string& alg_name = fields.algorithm;
   const auto alg = crypto::signature_alg_from_name(alg_name);
   const auto& allowed = config_->publickey_algorithms;
-  auto key = crypto::PublicKey::from_blob(blob);
+  auto key = crypto::PublicKey::from_blob(fields.key_blob);
   if (!alg || std::find(allowed.begin(), allowed.end(), *alg) == allowed.end() || !key ||
       key->type() != crypto::key_type_for(*alg))
     return fail_attempt("key-not-accepted", now);
@@ -394,19 +362,13 @@ void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Inst
     return fail_attempt("key-already-used", now);
 
   PublickeyCheck::Request check{*user_, *key, std::nullopt, {}, {}};
+  const bool has_signature = fields.signature.has_value();
   if (has_signature) {
     check.alg = *alg;
-    check.signature.assign(signature.begin(), signature.end());
+    check.signature = *fields.signature;
     // RFC 4252 §7: the signature covers the session id and this request.
-    wire::Writer(check.signed_data)
-        .string(session_id)
-        .byte(transport::msg::userauth_request)
-        .string(*user_)
-        .string(*service_)
-        .string(std::string_view("publickey"))
-        .boolean(true)
-        .string(alg_name)
-        .string(blob);
+    check.signed_data =
+        publickey_signed_data(session_id, *user_, *service_, alg_name, fields.key_blob);
   }
   auto refusal = std::make_shared<std::string>();
   Attempt& a = new_attempt(*step);
@@ -455,15 +417,13 @@ void ServerAuth::complete_step(const std::string& step, std::string fingerprint,
     if (chain == completed_steps_) {
       done_ = true;
       preauth(transport::PreauthState::authenticated);
-      out_.push_back(Bytes{transport::msg::userauth_success});
+      out_.push_back(UserauthSuccess{}.encode());
       events_.push_back(Authenticated{*user_, *service_});
       return;
     }
   }
   // RFC 4252 §5.1: a method succeeded but more are required: partial success.
-  Bytes partial;
-  wire::Writer(partial).byte(transport::msg::userauth_failure).string(methods()).boolean(true);
-  out_.push_back(std::move(partial));
+  out_.push_back(UserauthFailure{methods(), true}.encode());
   audit("partial-success");
 }
 
@@ -478,8 +438,7 @@ void ServerAuth::fail_attempt(std::string_view outcome, Instant now) {
 
 void ServerAuth::send_failure(Instant now, bool delay) {
   // RFC 4252 §5.1: the methods that can continue, and partial success (false).
-  Bytes failure;
-  wire::Writer(failure).byte(transport::msg::userauth_failure).string(methods()).boolean(false);
+  Bytes failure = UserauthFailure{methods(), false}.encode();
   const Instant release = last_input_ + config_->limits.failure_delay;
   if (delay && release > now) {
     held_out_.push_back(std::move(failure));
@@ -489,19 +448,13 @@ void ServerAuth::send_failure(Instant now, bool delay) {
   out_.push_back(std::move(failure));
 }
 
-std::string ServerAuth::methods() const {
-  std::vector<std::string_view> names;
-  const auto next = next_steps();
-  for (const auto& step : next) {
+std::vector<std::string> ServerAuth::methods() const {
+  std::vector<std::string> names;
+  for (const auto& step : next_steps()) {
     const std::string_view m = wire_method(step);
-    if (std::find(names.begin(), names.end(), m) == names.end()) names.push_back(m);
+    if (std::find(names.begin(), names.end(), m) == names.end()) names.emplace_back(m);
   }
-  std::string out;
-  for (auto m : names) {
-    if (!out.empty()) out += ',';
-    out += m;
-  }
-  return out;
+  return names;
 }
 
 void ServerAuth::abort_attempt() {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "parley/wire/fifo.hpp"
+#include "parley/auth/messages.hpp"
 #include "parley/auth/password.hpp"
 #include "parley/auth/provider.hpp"
 #include "parley/crypto/keys.hpp"
@@ -143,7 +144,7 @@ class ServerAuth {
   void start_attempt(Instant now);
   void start_keyboard_interactive(std::string_view submethods, Instant now);
   void start_password(crypto::SecretBytes password, Instant now);
-  void handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now);
+  void handle_publickey(const PublickeyFields& fields, const Bytes& session_id, Instant now);
   bool keyboard_interactive_offered() const;
   /// The configured chains, or one single-step chain per offered method.
   static std::vector<std::vector<std::string>> effective_chains(const ServerAuthConfig& config);
@@ -163,7 +164,8 @@ class ServerAuth {
   void wipe_held_requests();
   void disconnect(transport::DisconnectReason reason, std::string description);
   void audit(std::string_view outcome);
-  std::string methods() const;
+  /// The methods that can continue (RFC 4252 §5.1), for USERAUTH_FAILURE.
+  std::vector<std::string> methods() const;
 
   std::shared_ptr<const ServerAuthConfig> config_;
   std::vector<std::vector<std::string>> chains_;  // effective_chains(*config_), computed once

@@ -45,7 +45,7 @@ struct ServerAuth::Attempt {
     bool query = false;  // no signature: answer PK_OK (RFC 4252 §7)
     std::string alg_name;
     crypto::PublicKey key;
-    std::shared_ptr<std::string> refusal;  // why the check rejected (set before it answers)
+    std::shared_ptr<AuthError> refusal;  // why the check rejected (set before it answers)
   };
   std::optional<Publickey> publickey;
 
@@ -81,7 +81,7 @@ void ServerAuth::handle(BytesView payload, const Bytes& session_id, Instant now)
   if (hold_until_) {
     // A reply is being held for the uniform failure delay; keep order.
     if (held_in_.size() >= config_->limits.max_requests)
-      return disconnect(transport::DisconnectReason::protocol_error, "too many pending requests");
+      return disconnect(AuthError::too_many_pending_requests);
     held_in_.emplace_back(payload.begin(), payload.end());
     session_id_ = session_id;
     return;
@@ -96,26 +96,22 @@ void ServerAuth::process(BytesView payload, const Bytes& session_id, Instant now
     case msg::userauth_request: return handle_request(payload, session_id, now);
     case msg::userauth_info_response: return handle_info_response(payload, now);
     default:
-      return disconnect(transport::DisconnectReason::protocol_error,
-                        "unexpected message during user authentication");
+      return disconnect(AuthError::unexpected_message);
   }
 }
 
 void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Instant now) {
   if (++requests_ > config_->limits.max_requests)
-    return disconnect(transport::DisconnectReason::protocol_error,
-                      "too many authentication requests");
+    return disconnect(AuthError::too_many_requests);
   auto request = UserauthRequest::decode(payload, decode_limits(config_->limits));
   if (!request)
-    return disconnect(transport::DisconnectReason::protocol_error, "malformed USERAUTH_REQUEST");
+    return disconnect(AuthError::malformed_request);
   const std::string method(request->method());
   // RFC 4252 §5: a changed user name or service may not be continued; as OpenSSH, end.
   if (user_ && (request->user != *user_ || request->service != *service_))
-    return disconnect(transport::DisconnectReason::protocol_error,
-                      "change of user name or service during authentication");
+    return disconnect(AuthError::user_or_service_changed);
   if (request->service != "ssh-connection")
-    return disconnect(transport::DisconnectReason::service_not_available,
-                      "service not available");
+    return disconnect(AuthError::service_not_available);
   user_ = request->user;
   service_ = request->service;
   abort_attempt();
@@ -128,32 +124,32 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
   // A known method whose fields did not decode: what it costs depends on the method.
   const bool malformed = std::holds_alternative<MalformedFields>(request->fields);
   if (method == "none") {
-    if (malformed) return disconnect(transport::DisconnectReason::protocol_error, "malformed none request");
+    if (malformed) return disconnect(AuthError::malformed_none_request);
     return send_failure(now, /*delay=*/false);  // "none" is not a failed attempt (as OpenSSH)
   }
   if (method == "publickey") {
     method_ = method;
     if (malformed)
-      return disconnect(transport::DisconnectReason::protocol_error, "malformed publickey request");
+      return disconnect(AuthError::malformed_publickey_request);
     return handle_publickey(std::get<PublickeyFields>(request->fields), session_id, now);
   }
   if (method == "password" && config_->password && step_for("password")) {
     method_ = method;
-    if (malformed) return fail_attempt("malformed-password", now);
+    if (malformed) return fail_attempt(AuthError::malformed_password, now);
     auto& fields = std::get<PasswordFields>(request->fields);
     // RFC 4252 §8: a change request carries the new password too (not supported here).
-    if (fields.new_password) return fail_attempt("password-change-unsupported", now);
+    if (fields.new_password) return fail_attempt(AuthError::password_change_unsupported, now);
     return start_password(std::move(fields.password), now);
   }
   if (method == "keyboard-interactive" && step_for("keyboard-interactive")) {
     if (malformed)
-      return disconnect(transport::DisconnectReason::protocol_error, "malformed keyboard-interactive request");
+      return disconnect(AuthError::malformed_keyboard_interactive_request);
     return start_keyboard_interactive(
         std::get<KeyboardInteractiveFields>(request->fields).submethods, now);
   }
   // A method we do not offer: a failed attempt, answered like any other.
   method_ = method;
-  fail_attempt("method-not-offered", now);
+  fail_attempt(AuthError::method_not_offered, now);
 }
 
 namespace {
@@ -223,21 +219,22 @@ void ServerAuth::start_keyboard_interactive(std::string_view submethods, Instant
     attempt_->provider =
         std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
   }
-  if (!attempt_->provider) return fail_attempt("no-provider", now);
+  if (!attempt_->provider) return fail_attempt(AuthError::no_provider, now);
   start_attempt(now);
 }
 
 void ServerAuth::handle_info_response(BytesView payload, Instant now) {
   // RFC 4256 §3.4: only in answer to an outstanding INFO_REQUEST.
   if (!attempt_ || !attempt_->outstanding)
-    return disconnect(transport::DisconnectReason::protocol_error, "unexpected INFO_RESPONSE");
+    return disconnect(AuthError::response_without_request);
   const std::size_t expected = *attempt_->outstanding;
   attempt_->outstanding.reset();
   auto response = InfoResponse::decode(payload, expected, decode_limits(config_->limits));
   if (!response)
-    return fail_attempt(
-        response.error().fault == DecodeFault::count_mismatch ? "count-mismatch" : "malformed-answers",
-        now);
+    return fail_attempt(response.error().fault == DecodeFault::count_mismatch
+                            ? AuthError::response_count_mismatch
+                            : AuthError::malformed_answers,
+                        now);
   attempt_->waiting = true;
   attempt_->provider->answer(std::move(response->answers), Responder(attempt_->mailbox));
   collect(now);
@@ -258,9 +255,9 @@ void ServerAuth::collect(Instant now) {
 void ServerAuth::apply(Outcome outcome, Instant now) {
   Attempt& a = *attempt_;
   if (auto* challenge = std::get_if<Challenge>(&outcome)) {
-    if (a.rounds >= config_->limits.max_rounds) return fail_attempt("too-many-rounds", now);
+    if (a.rounds >= config_->limits.max_rounds) return fail_attempt(AuthError::too_many_rounds, now);
     if (challenge->prompts.size() > config_->limits.max_prompts)
-      return fail_attempt("too-many-prompts", now);
+      return fail_attempt(AuthError::too_many_prompts, now);
     ++a.rounds;
     a.last_prompts = challenge->prompts.size();
     out_.push_back(
@@ -277,7 +274,7 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
       attempt_.reset();
       return;
     }
-    if (!permitted(wire_method(a.step))) return fail_attempt("not-permitted", now);
+    if (!permitted(wire_method(a.step))) return fail_attempt(AuthError::not_permitted, now);
     audit("accept");
     const std::string step = a.step;
     if (a.publickey) {
@@ -287,9 +284,8 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
     return complete_step(step, "", now);
   }
   if (a.publickey)
-    return fail_attempt(a.publickey->refusal->empty() ? "key-not-accepted" : *a.publickey->refusal,
-                        now);
-  fail_attempt("reject", now);
+    return fail_attempt(*a.publickey->refusal, now);
+  fail_attempt(AuthError::rejected, now);
 }
 
 namespace {
@@ -307,7 +303,7 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
     Bytes signed_data;
   };
   PublickeyCheck(std::shared_ptr<const ServerAuthConfig> config, Request request,
-                 std::shared_ptr<std::string> refusal)
+                 std::shared_ptr<AuthError> refusal)
       : config_(std::move(config)), request_(std::move(request)), refusal_(std::move(refusal)) {}
   std::string_view name() const override { return "publickey"; }
   void start(const AttemptInfo& info, Responder respond) override {
@@ -317,12 +313,12 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
       for (const auto& k : config->authorized_keys(request.user))
         if (k == request.key) authorized = true;
       if (!authorized) {
-        *refusal = "key-not-accepted";
+        *refusal = AuthError::key_not_accepted;
         return respond(Reject{});
       }
       if (request.alg &&
           !request.key.verify(*request.alg, request.signature, request.signed_data)) {
-        *refusal = "bad-signature";
+        *refusal = AuthError::bad_signature;
         return respond(Reject{});
       }
       respond(Accept{});
@@ -330,7 +326,7 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
     // The attempt's runner: bounded per connection, dropped if the attempt is aborted.
     if (!info.run_blocking) return job();  // no pool configured: in place (tests, tools)
     if (!info.run_blocking(job)) {         // overloaded: fail closed
-      *refusal_ = "key-not-accepted";
+      *refusal_ = AuthError::key_not_accepted;
       respond(Reject{});
     }
   }
@@ -339,7 +335,7 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
  private:
   std::shared_ptr<const ServerAuthConfig> config_;
   Request request_;
-  std::shared_ptr<std::string> refusal_;
+  std::shared_ptr<AuthError> refusal_;
 };
 
 }  // namespace
@@ -347,7 +343,7 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
 void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& session_id,
                                   Instant now) {
   const auto step = step_for("publickey");
-  if (!step || !config_->authorized_keys) return fail_attempt("method-not-offered", now);
+  if (!step || !config_->authorized_keys) return fail_attempt(AuthError::method_not_offered, now);
 
   const std::string& alg_name = fields.algorithm;
   const auto alg = crypto::signature_alg_from_name(alg_name);
@@ -355,11 +351,11 @@ void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& se
   auto key = crypto::PublicKey::from_blob(fields.key_blob);
   if (!alg || std::find(allowed.begin(), allowed.end(), *alg) == allowed.end() || !key ||
       key->type() != crypto::key_type_for(*alg))
-    return fail_attempt("key-not-accepted", now);
+    return fail_attempt(AuthError::key_not_accepted, now);
   // As OpenSSH (auth2-pubkey.c): a key that already completed a step of this
   // chain is refused, so "publickey,publickey" takes two different keys.
   if (std::find(used_keys_.begin(), used_keys_.end(), *key) != used_keys_.end())
-    return fail_attempt("key-already-used", now);
+    return fail_attempt(AuthError::key_already_used, now);
 
   PublickeyCheck::Request check{*user_, *key, std::nullopt, {}, {}};
   const bool has_signature = fields.signature.has_value();
@@ -370,7 +366,8 @@ void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& se
     check.signed_data =
         publickey_signed_data(session_id, *user_, *service_, alg_name, fields.key_blob);
   }
-  auto refusal = std::make_shared<std::string>();
+  // Until the check says otherwise (an overloaded pool answers without a reason).
+  auto refusal = std::make_shared<AuthError>(AuthError::key_not_accepted);
   Attempt& a = new_attempt(*step);
   a.provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);
   a.publickey = Attempt::Publickey{!has_signature, alg_name, *key, refusal};
@@ -427,12 +424,11 @@ void ServerAuth::complete_step(const std::string& step, std::string fingerprint,
   audit("partial-success");
 }
 
-void ServerAuth::fail_attempt(std::string_view outcome, Instant now) {
-  audit(outcome);
+void ServerAuth::fail_attempt(AuthError error, Instant now) {
+  audit(audit_outcome(error).value_or(to_string(error)), error);
   attempt_.reset();
   if (++failures_ >= config_->limits.max_failures)
-    return disconnect(transport::DisconnectReason::protocol_error,
-                      "too many authentication failures");
+    return disconnect(AuthError::too_many_failures);
   send_failure(now, /*delay=*/true);
 }
 
@@ -498,7 +494,7 @@ void ServerAuth::preauth(transport::PreauthState state) {
   if (preauth_listener_) preauth_listener_(state);
 }
 
-void ServerAuth::audit(std::string_view outcome) {
+void ServerAuth::audit(std::string_view outcome, std::optional<AuthError> error) {
   AuditRecord rec;
   rec.user = user_.value_or("");
   rec.method = method_;
@@ -508,24 +504,26 @@ void ServerAuth::audit(std::string_view outcome) {
     rec.round = attempt_->rounds;
   }
   rec.outcome = std::string(outcome);
+  rec.error = error;
   events_.push_back(std::move(rec));
 }
 
-void ServerAuth::disconnect(transport::DisconnectReason reason, std::string description) {
+void ServerAuth::disconnect(AuthError error) {
   if (closed_) return;
   closed_ = true;
   attempt_.reset();
   held_out_.clear();
   wipe_held_requests();
   hold_until_.reset();
-  events_.push_back(AuthDisconnect{reason, std::move(description)});
+  events_.push_back(AuthDisconnect{disconnect_reason(error).value_or(transport::DisconnectReason::protocol_error),
+                                   std::string(to_string(error)), error});
 }
 
 void ServerAuth::on_time(Instant now) {
   if (closed_ || done_) return;
   if (now >= grace_deadline_) {
     preauth(transport::PreauthState::grace_exceeded);
-    return disconnect(transport::DisconnectReason::by_application, "login grace time exceeded");
+    return disconnect(AuthError::login_grace_exceeded);
   }
   collect(now);
   if (hold_until_ && now >= *hold_until_) {

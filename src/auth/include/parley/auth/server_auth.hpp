@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "parley/wire/fifo.hpp"
+#include "parley/auth/auth_error.hpp"
 #include "parley/auth/messages.hpp"
 #include "parley/auth/password.hpp"
 #include "parley/auth/provider.hpp"
@@ -91,6 +92,8 @@ struct AuditRecord {
   std::size_t prompts = 0;  // in the last round
   std::size_t round = 0;    // rounds asked in this attempt
   std::string outcome;      // "challenge", "accept", "reject", "aborted", "count-mismatch", ...
+  /// Set when the attempt failed: what the client or provider did (outcome is its audit_outcome).
+  std::optional<AuthError> error;
 };
 
 /// The user is in: the connection service may start.
@@ -102,7 +105,8 @@ struct Authenticated {
 /// The connection must end (the endpoint sends DISCONNECT with this reason).
 struct AuthDisconnect {
   transport::DisconnectReason reason;
-  std::string description;
+  std::string description;  // to_string(error)
+  AuthError error = AuthError::unexpected_message;
 };
 
 using AuthEvent = std::variant<AuditRecord, Authenticated, AuthDisconnect>;
@@ -154,7 +158,9 @@ class ServerAuth {
   bool permitted(std::string_view method) const;
   void collect(Instant now);
   void apply(Outcome outcome, Instant now);
-  void fail_attempt(std::string_view outcome, Instant now);
+  /// Ends the attempt in progress as a failure (USERAUTH_FAILURE after the uniform
+  /// delay), or the connection once max_failures is reached.
+  void fail_attempt(AuthError error, Instant now);
   void send_failure(Instant now, bool delay);
   void abort_attempt();
   /// config_->run_blocking for one attempt: bounded per connection, and
@@ -162,8 +168,9 @@ class ServerAuth {
   BlockingRunner attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const;
   void preauth(transport::PreauthState state);
   void wipe_held_requests();
-  void disconnect(transport::DisconnectReason reason, std::string description);
-  void audit(std::string_view outcome);
+  /// Ends the connection with disconnect_reason(error).
+  void disconnect(AuthError error);
+  void audit(std::string_view outcome, std::optional<AuthError> error = std::nullopt);
   /// The methods that can continue (RFC 4252 §5.1), for USERAUTH_FAILURE.
   std::vector<std::string> methods() const;
 

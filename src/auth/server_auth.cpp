@@ -35,8 +35,13 @@ struct ServerAuth::Attempt {
   std::unique_ptr<KeyboardInteractiveProvider> provider;
   std::shared_ptr<detail::Mailbox> mailbox = std::make_shared<detail::Mailbox>();
   AttemptInfo info;
-  bool waiting = false;                  // the provider has yet to answer
-  std::optional<std::size_t> outstanding;  // prompts of the INFO_REQUEST awaiting a response
+  /// The provider has yet to answer (start() or answer() was called).
+  struct AwaitingProvider {};
+  /// An INFO_REQUEST with this many prompts awaits its INFO_RESPONSE.
+  struct AwaitingResponse {
+    std::size_t prompts = 0;
+  };
+  std::variant<AwaitingProvider, AwaitingResponse> stage;
   std::size_t rounds = 0;
   std::size_t last_prompts = 0;
   std::string step;  // the chain step this attempt would complete
@@ -65,24 +70,40 @@ ServerAuth::ServerAuth(std::shared_ptr<const ServerAuthConfig> config, std::stri
       peer_(std::move(peer)),
       grace_deadline_(now + config_->limits.login_grace) {}
 
-ServerAuth::~ServerAuth() {
-  wipe_held_requests();
+ServerAuth::~ServerAuth() = default;  // held requests wipe themselves
+
+ServerAuth::HeldRequests& ServerAuth::HeldRequests::operator=(HeldRequests&& other) noexcept {
+  if (this != &other) {
+    wipe();
+    queue_ = std::exchange(other.queue_, {});
+  }
+  return *this;
 }
 
-void ServerAuth::wipe_held_requests() {
+Bytes ServerAuth::HeldRequests::pop() {
+  Bytes next = std::move(queue_.front());
+  queue_.pop_front();
+  return next;
+}
+
+void ServerAuth::HeldRequests::wipe() {
   // Held USERAUTH_REQUESTs may carry passwords: wipe them before they are freed.
-  for (Bytes& request : held_in_) crypto::secure_wipe(request.data(), request.size());
-  held_in_.clear();
+  for (Bytes& request : queue_) crypto::secure_wipe(request.data(), request.size());
+  queue_.clear();
+}
+
+ServerAuth::Attempt* ServerAuth::attempt() const {
+  const auto* attempting = std::get_if<Attempting>(&phase_);
+  return attempting ? attempting->attempt.get() : nullptr;
 }
 
 void ServerAuth::handle(BytesView payload, const Bytes& session_id, Instant now) {
-  if (closed_) return;
-  if (done_) return;  // RFC 4252 §5.1: requests after success are ignored
-  if (hold_until_) {
+  if (finished()) return;  // closed, or RFC 4252 §5.1: requests after success are ignored
+  if (auto* holding = std::get_if<Holding>(&phase_)) {
     // A reply is being held for the uniform failure delay; keep order.
-    if (held_in_.size() >= config_->limits.max_requests)
+    if (holding->requests.size() >= config_->limits.max_requests)
       return disconnect(AuthError::too_many_pending_requests);
-    held_in_.emplace_back(payload.begin(), payload.end());
+    holding->requests.push(payload);
     session_id_ = session_id;
     return;
   }
@@ -179,17 +200,20 @@ bool ServerAuth::keyboard_interactive_offered() const {
 }
 
 ServerAuth::Attempt& ServerAuth::new_attempt(std::string step, std::vector<std::string> submethods) {
-  attempt_ = std::make_unique<Attempt>();
-  attempt_->info = AttemptInfo{*user_, *service_, peer_, std::move(submethods), session_id_, completed_, {}};
-  attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
-  attempt_->step = std::move(step);
-  return *attempt_;
+  auto a = std::make_unique<Attempt>();
+  a->info = AttemptInfo{*user_, *service_, peer_, std::move(submethods), session_id_, completed_, {}};
+  a->info.run_blocking = attempt_runner(a->mailbox);
+  a->step = std::move(step);
+  Attempt& made = *a;
+  phase_ = Attempting{std::move(a)};
+  return made;
 }
 
 void ServerAuth::start_attempt(Instant now) {
-  attempt_->mailbox->wake = wake_;
-  attempt_->waiting = true;
-  attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
+  Attempt& a = *attempt();
+  a.mailbox->wake = wake_;
+  a.stage = Attempt::AwaitingProvider{};
+  a.provider->start(a.info, Responder(a.mailbox));
   collect(now);
 }
 
@@ -201,59 +225,57 @@ void ServerAuth::start_password(crypto::SecretBytes password, Instant now) {
 
 void ServerAuth::start_keyboard_interactive(std::string_view submethods, Instant now) {
   method_ = "keyboard-interactive";
-  new_attempt(*step_for("keyboard-interactive"), split_commas(submethods));
+  Attempt& a = new_attempt(*step_for("keyboard-interactive"), split_commas(submethods));
   // A chain step "keyboard-interactive:NAME" chooses the provider; the client's
   // submethods are only a hint (RFC 4256 §3.1) and do not.
-  const std::size_t colon = attempt_->step.find(':');
-  const std::string sub = colon == std::string::npos ? "" : attempt_->step.substr(colon + 1);
+  const std::size_t colon = a.step.find(':');
+  const std::string sub = colon == std::string::npos ? "" : a.step.substr(colon + 1);
   if (!sub.empty()) {
     if (auto it = config_->named_providers.find(sub); it != config_->named_providers.end()) {
-      attempt_->provider = it->second(attempt_->info);
+      a.provider = it->second(a.info);
     } else if (sub == "password" && config_->password) {
-      attempt_->provider =
-          std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
+      a.provider = std::make_unique<PasswordProvider>(config_->password, a.info.run_blocking);
     }
   } else if (config_->keyboard_interactive) {
-    attempt_->provider = config_->keyboard_interactive(attempt_->info);
+    a.provider = config_->keyboard_interactive(a.info);
   } else if (config_->password) {
-    attempt_->provider =
-        std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
+    a.provider = std::make_unique<PasswordProvider>(config_->password, a.info.run_blocking);
   }
-  if (!attempt_->provider) return fail_attempt(AuthError::no_provider, now);
+  if (!a.provider) return fail_attempt(AuthError::no_provider, now);
   start_attempt(now);
 }
 
 void ServerAuth::handle_info_response(BytesView payload, Instant now) {
   // RFC 4256 §3.4: only in answer to an outstanding INFO_REQUEST.
-  if (!attempt_ || !attempt_->outstanding)
-    return disconnect(AuthError::response_without_request);
-  const std::size_t expected = *attempt_->outstanding;
-  attempt_->outstanding.reset();
+  Attempt* a = attempt();
+  const auto* awaiting = a ? std::get_if<Attempt::AwaitingResponse>(&a->stage) : nullptr;
+  if (!awaiting) return disconnect(AuthError::response_without_request);
+  const std::size_t expected = awaiting->prompts;
+  a->stage = Attempt::AwaitingProvider{};
   auto response = InfoResponse::decode(payload, expected, decode_limits(config_->limits));
   if (!response)
     return fail_attempt(response.error().fault == DecodeFault::count_mismatch
                             ? AuthError::response_count_mismatch
                             : AuthError::malformed_answers,
                         now);
-  attempt_->waiting = true;
-  attempt_->provider->answer(std::move(response->answers), Responder(attempt_->mailbox));
+  a->provider->answer(std::move(response->answers), Responder(a->mailbox));
   collect(now);
 }
 
 void ServerAuth::collect(Instant now) {
-  if (!attempt_ || !attempt_->waiting) return;
+  Attempt* a = attempt();
+  if (!a || !std::holds_alternative<Attempt::AwaitingProvider>(a->stage)) return;
   std::optional<Outcome> outcome;
   {
-    std::lock_guard lock(attempt_->mailbox->mutex);
-    outcome.swap(attempt_->mailbox->outcome);
+    std::lock_guard lock(a->mailbox->mutex);
+    outcome.swap(a->mailbox->outcome);
   }
   if (!outcome) return;  // asynchronous: the Responder wakes us
-  attempt_->waiting = false;
   apply(std::move(*outcome), now);
 }
 
 void ServerAuth::apply(Outcome outcome, Instant now) {
-  Attempt& a = *attempt_;
+  Attempt& a = *attempt();
   if (auto* challenge = std::get_if<Challenge>(&outcome)) {
     if (a.rounds >= config_->limits.max_rounds) return fail_attempt(AuthError::too_many_rounds, now);
     if (challenge->prompts.size() > config_->limits.max_prompts)
@@ -262,7 +284,7 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
     a.last_prompts = challenge->prompts.size();
     out_.push_back(
         InfoRequest{challenge->name, challenge->instruction, "", challenge->prompts}.encode());
-    a.outstanding = challenge->prompts.size();
+    a.stage = Attempt::AwaitingResponse{challenge->prompts.size()};
     audit("challenge");
     return;
   }
@@ -271,7 +293,7 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
       // RFC 4252 §7: the key would do; no partial success on a mere query.
       out_.push_back(PkOk{a.publickey->alg_name, a.publickey->key.blob()}.encode());
       audit("key-ok");
-      attempt_.reset();
+      phase_ = Idle{};
       return;
     }
     if (!permitted(wire_method(a.step))) return fail_attempt(AuthError::not_permitted, now);
@@ -407,12 +429,12 @@ bool ServerAuth::permitted(std::string_view method) const {
 
 void ServerAuth::complete_step(const std::string& step, std::string fingerprint, Instant now) {
   (void)now;
-  attempt_.reset();
+  phase_ = Idle{};
   completed_steps_.push_back(step);
   completed_.push_back(CompletedMethod{std::string(wire_method(step)), std::move(fingerprint)});
   for (const auto& chain : chains_) {
     if (chain == completed_steps_) {
-      done_ = true;
+      phase_ = Succeeded{};
       preauth(transport::PreauthState::authenticated);
       out_.push_back(UserauthSuccess{}.encode());
       events_.push_back(Authenticated{*user_, *service_});
@@ -426,7 +448,7 @@ void ServerAuth::complete_step(const std::string& step, std::string fingerprint,
 
 void ServerAuth::fail_attempt(AuthError error, Instant now) {
   audit(audit_outcome(error).value_or(to_string(error)), error);
-  attempt_.reset();
+  phase_ = Idle{};
   if (++failures_ >= config_->limits.max_failures)
     return disconnect(AuthError::too_many_failures);
   send_failure(now, /*delay=*/true);
@@ -437,8 +459,9 @@ void ServerAuth::send_failure(Instant now, bool delay) {
   Bytes failure = UserauthFailure{methods(), false}.encode();
   const Instant release = last_input_ + config_->limits.failure_delay;
   if (delay && release > now) {
-    held_out_.push_back(std::move(failure));
-    hold_until_ = release;
+    Holding holding{release, {}, {}};
+    holding.replies.push_back(std::move(failure));
+    phase_ = std::move(holding);
     return;
   }
   out_.push_back(std::move(failure));
@@ -454,9 +477,9 @@ std::vector<std::string> ServerAuth::methods() const {
 }
 
 void ServerAuth::abort_attempt() {
-  if (!attempt_) return;
+  if (!attempt()) return;
   audit("aborted");
-  attempt_.reset();
+  phase_ = Idle{};
 }
 
 BlockingRunner ServerAuth::attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const {
@@ -498,10 +521,10 @@ void ServerAuth::audit(std::string_view outcome, std::optional<AuthError> error)
   AuditRecord rec;
   rec.user = user_.value_or("");
   rec.method = method_;
-  if (attempt_ && attempt_->provider) rec.provider = std::string(attempt_->provider->name());
-  if (attempt_) {
-    rec.prompts = attempt_->last_prompts;
-    rec.round = attempt_->rounds;
+  if (const Attempt* a = attempt()) {
+    if (a->provider) rec.provider = std::string(a->provider->name());
+    rec.prompts = a->last_prompts;
+    rec.round = a->rounds;
   }
   rec.outcome = std::string(outcome);
   rec.error = error;
@@ -509,41 +532,43 @@ void ServerAuth::audit(std::string_view outcome, std::optional<AuthError> error)
 }
 
 void ServerAuth::disconnect(AuthError error) {
-  if (closed_) return;
-  closed_ = true;
-  attempt_.reset();
-  held_out_.clear();
-  wipe_held_requests();
-  hold_until_.reset();
+  if (std::holds_alternative<Closed>(phase_)) return;
+  phase_ = Closed{};  // drops the attempt, held replies and (wiped) held requests
   events_.push_back(AuthDisconnect{disconnect_reason(error).value_or(transport::DisconnectReason::protocol_error),
                                    std::string(to_string(error)), error});
 }
 
 void ServerAuth::on_time(Instant now) {
-  if (closed_ || done_) return;
+  if (finished()) return;
   if (now >= grace_deadline_) {
     preauth(transport::PreauthState::grace_exceeded);
     return disconnect(AuthError::login_grace_exceeded);
   }
   collect(now);
-  if (hold_until_ && now >= *hold_until_) {
-    hold_until_.reset();
-    while (!held_out_.empty()) {
-      out_.push_back(std::move(held_out_.front()));
-      held_out_.pop_front();
+  auto* holding = std::get_if<Holding>(&phase_);
+  if (!holding || now < holding->until) return;
+  Holding held = std::move(*holding);
+  phase_ = Idle{};
+  while (!held.replies.empty()) {
+    out_.push_back(std::move(held.replies.front()));
+    held.replies.pop_front();
+  }
+  // The requests that waited, in order, until one is held again or the exchange ends.
+  while (!held.requests.empty() && !finished()) {
+    if (auto* again = std::get_if<Holding>(&phase_)) {
+      again->requests = std::move(held.requests);
+      break;
     }
-    while (!held_in_.empty() && !hold_until_ && !closed_ && !done_) {
-      Bytes next = std::move(held_in_.front());
-      held_in_.pop_front();
-      process(next, session_id_, now);
-      crypto::secure_wipe(next.data(), next.size());  // may hold answers
-    }
+    Bytes next = held.requests.pop();
+    process(next, session_id_, now);
+    crypto::secure_wipe(next.data(), next.size());  // may hold answers
   }
 }
 
 std::optional<Instant> ServerAuth::next_deadline() const {
-  if (closed_ || done_) return std::nullopt;
-  if (hold_until_ && *hold_until_ < grace_deadline_) return hold_until_;
+  if (finished()) return std::nullopt;
+  if (const auto* holding = std::get_if<Holding>(&phase_); holding && holding->until < grace_deadline_)
+    return holding->until;
   return grace_deadline_;
 }
 

@@ -3,17 +3,12 @@
 #include <algorithm>
 #include <utility>
 
-#include "parley/transport/messages.hpp"
-#include "parley/wire/name_list.hpp"
-#include "parley/wire/reader.hpp"
-#include "parley/wire/writer.hpp"
+#include "parley/auth/messages.hpp"
 
 namespace parley::auth {
 namespace {
 
-namespace msg = transport::msg;
-constexpr std::uint8_t msg_userauth_pk_ok = 60;           // also PASSWD_CHANGEREQ, INFO_REQUEST
-constexpr std::uint8_t msg_userauth_info_response = 61;
+constexpr std::string_view service_name = "ssh-connection";
 
 /// The signature algorithm a key signs with: what PrivateKey::signature_algs()
 /// prefers (RSA: rsa-sha2-512, never SHA-1 "ssh-rsa").
@@ -61,7 +56,6 @@ struct ClientAuth::State {
   std::shared_ptr<detail::ReplyBox<SignReply>> sign_box;
   std::string query_alg;  // the algorithm and key of the publickey query awaiting PK_OK
   Bytes query_blob;
-  Bytes pending_request;  // the signed publickey request, waiting for its signature
   Bytes signed_data;      // what the external signer signs (wiped once answered)
   std::vector<std::string> tried;  // methods attempted, for the failure message
 };
@@ -92,10 +86,7 @@ std::vector<Bytes> ClientAuth::take_messages() {
 
 void ClientAuth::start(const Bytes& session_id) {
   s_->session_id = session_id;
-  Bytes m;
-  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
-      .string(std::string_view("ssh-connection")).string(std::string_view("none"));
-  out_.push_back(std::move(m));
+  out_.push_back(UserauthRequest{config_->user, std::string(service_name), NoneFields{}}.encode());
   s_->step = State::Step::none_sent;
 }
 
@@ -110,30 +101,32 @@ ClientAuthFailed refused(std::string reason) {
 
 void ClientAuth::handle(BytesView payload) {
   if (result_ || payload.empty()) return;
-  wire::Reader r(payload);
-  const std::uint8_t id = r.byte();
+  const std::uint8_t id = payload.front();
   if (id == msg::userauth_banner) {
     // RFC 4252 §5.4: shown before authentication ends; bounded here, sanitized by the UI.
-    std::string text(r.utf8(std::max<std::size_t>(r.remaining(), 1)));
-    if (!r.ok()) return;  // not UTF-8: dropped rather than shown
+    auto banner = UserauthBanner::decode(payload);
+    if (!banner) return;  // not UTF-8 (or malformed): dropped rather than shown
+    std::string text = std::move(banner->message);
     if (text.size() > config_->max_text_bytes) text.resize(config_->max_text_bytes);
     if (config_->on_banner) config_->on_banner(text);
     return;
   }
   if (id == msg::userauth_success) {
+    if (!UserauthSuccess::decode(payload)) {
+      result_ = refused("malformed USERAUTH_SUCCESS from the server");
+      return;
+    }
     s_->step = State::Step::done;
     result_ = ClientAuthSucceeded{};
     return;
   }
   if (id == msg::userauth_failure) {
-    auto methods = r.name_list();
-    const bool partial = r.boolean();
-    if (auto done = r.finish(); !done) {
+    auto failure = UserauthFailure::decode(payload);
+    if (!failure) {
       result_ = refused("malformed USERAUTH_FAILURE from the server");
       return;
     }
-    server_methods_.clear();
-    for (auto n : methods.names()) server_methods_.emplace_back(n);
+    server_methods_ = std::move(failure->methods);
     // A failure ends the attempt in progress: move past what just failed.
     switch (s_->step) {
       case State::Step::pk_signing:  // not asked for: the signer's late answer is dropped
@@ -144,7 +137,6 @@ void ClientAuth::handle(BytesView payload) {
         s_->sign_box.reset();
         crypto::secure_wipe(s_->signed_data.data(), s_->signed_data.size());
         s_->signed_data.clear();
-        s_->pending_request.clear();
         ++s_->key_index;
         break;
       case State::Step::pk_query:
@@ -154,35 +146,37 @@ void ClientAuth::handle(BytesView payload) {
       case State::Step::kbd_answering: break;  // counted when started
       default: break;
     }
-    (void)partial;  // the server's list already says what may continue
+    // partial_success is not needed: the server's list already says what may continue.
     next_method();
     return;
   }
-  if (id == msg_userauth_pk_ok) {
-    if (s_->step == State::Step::pk_query) {
-      // RFC 4252 §7: PK_OK repeats the algorithm and the key of the query. One for
-      // another key (or algorithm) answers no query of ours: signing on it would
-      // let the server steer which key signs. OpenSSH calls it "server replied
-      // with unknown key"; here it ends authentication as a protocol error.
-      std::string_view alg = r.text();
-      BytesView blob = r.string();
-      if (!r.finish() || alg != s_->query_alg ||
-          !std::equal(blob.begin(), blob.end(), s_->query_blob.begin(), s_->query_blob.end())) {
-        s_->step = State::Step::done;
-        result_ = refused("server sent PK_OK for a key that was not offered");
-        return;
-      }
-      return s_->key_index < config_->agent_keys.size() ? ask_signer() : send_signed();
-    }
-    if (s_->step == State::Step::kbd_started || s_->step == State::Step::kbd_answered)
-      return info_request(payload);
-    if (s_->step == State::Step::password_sent) {
-      // PASSWD_CHANGEREQ: an expired password we cannot change here; try another method.
-      s_->password_declined = true;
-      next_method();
+  // 60 is method-specific (RFC 4250 §4.1.2): what it is depends on the request in progress.
+  static_assert(msg::userauth_pk_ok == msg::userauth_info_request &&
+                msg::userauth_pk_ok == msg::userauth_passwd_changereq);
+  if (id == msg::userauth_pk_ok && s_->step == State::Step::pk_query) {
+    // RFC 4252 §7: PK_OK repeats the algorithm and the key of the query. One for
+    // another key (or algorithm) answers no query of ours: signing on it would
+    // let the server steer which key signs. OpenSSH calls it "server replied
+    // with unknown key"; here it ends authentication as a protocol error.
+    auto ok = PkOk::decode(payload);
+    if (!ok || ok->algorithm != s_->query_alg || ok->key_blob != s_->query_blob) {
+      s_->step = State::Step::done;
+      result_ = refused("server sent PK_OK for a key that was not offered");
       return;
     }
-    result_ = refused("unexpected message 60 from the server");
+    return s_->key_index < config_->agent_keys.size() ? ask_signer() : send_signed();
+  }
+  if (id == msg::userauth_info_request &&
+      (s_->step == State::Step::kbd_started || s_->step == State::Step::kbd_answered))
+    return info_request(payload);
+  if (id == msg::userauth_passwd_changereq && s_->step == State::Step::password_sent) {
+    // An expired password we cannot change here; try another method.
+    s_->password_declined = true;
+    next_method();
+    return;
+  }
+  if (id == msg::userauth_pk_ok) {
+    result_ = refused("unexpected message " + std::to_string(id) + " from the server");
     return;
   }
   result_ = refused("unexpected userauth message " + std::to_string(id) + " from the server");
@@ -213,11 +207,9 @@ void ClientAuth::send_query() {
                                                          : config_->keys[s_->key_index - n_agent].public_key();
   const auto alg = s_->key_index < n_agent ? preferred_alg(key.type())
                                            : config_->keys[s_->key_index - n_agent].signature_algs().front();
-  Bytes m;
-  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
-      .string(std::string_view("ssh-connection")).string(std::string_view("publickey"))
-      .boolean(false).string(crypto::name(alg)).string(key.blob());
-  out_.push_back(std::move(m));
+  out_.push_back(UserauthRequest{config_->user, std::string(service_name),
+                                 PublickeyFields{std::string(crypto::name(alg)), key.blob(), std::nullopt}}
+                     .encode());
   s_->query_alg = std::string(crypto::name(alg));
   s_->query_blob = key.blob();
   s_->step = State::Step::pk_query;
@@ -226,14 +218,8 @@ void ClientAuth::send_query() {
 void ClientAuth::ask_signer() {
   const auto& external = config_->agent_keys[s_->key_index];
   const auto alg = preferred_alg(external.key.type());
-  Bytes m;
-  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
-      .string(std::string_view("ssh-connection")).string(std::string_view("publickey"))
-      .boolean(true).string(crypto::name(alg)).string(external.key.blob());
-  Bytes signed_data;
-  wire::Writer(signed_data).string(BytesView(s_->session_id));
-  signed_data.insert(signed_data.end(), m.begin(), m.end());
-  s_->pending_request = std::move(m);
+  Bytes signed_data = publickey_signed_data(s_->session_id, config_->user, service_name,
+                                            crypto::name(alg), external.key.blob());
   s_->signed_data = signed_data;
   s_->step = State::Step::pk_signing;
   s_->sign_box = std::make_shared<detail::ReplyBox<SignReply>>();
@@ -255,30 +241,28 @@ void ClientAuth::signer_replied(SignReply reply) {
   crypto::secure_wipe(s_->signed_data.data(), s_->signed_data.size());
   s_->signed_data.clear();
   if (!good) {
-    s_->pending_request.clear();
     ++s_->key_index;
     next_method();
     return;
   }
-  Bytes m = std::exchange(s_->pending_request, {});
-  wire::Writer(m).string(BytesView(*signature));
-  out_.push_back(std::move(m));
+  out_.push_back(UserauthRequest{config_->user, std::string(service_name),
+                                 PublickeyFields{std::string(crypto::name(alg)), external.key.blob(),
+                                                 *signature}}
+                     .encode());
   s_->step = State::Step::pk_signed;
 }
 
 void ClientAuth::send_signed() {
   const auto& key = config_->keys[s_->key_index - config_->agent_keys.size()];
   const auto alg = key.signature_algs().front();
-  Bytes m;
-  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
-      .string(std::string_view("ssh-connection")).string(std::string_view("publickey"))
-      .boolean(true).string(crypto::name(alg)).string(key.public_key().blob());
+  const Bytes blob = key.public_key().blob();
   // RFC 4252 §7: the signature covers the session id and the request so far.
-  Bytes signed_data;
-  wire::Writer(signed_data).string(BytesView(s_->session_id));
-  signed_data.insert(signed_data.end(), m.begin(), m.end());
-  wire::Writer(m).string(key.sign(alg, signed_data));
-  out_.push_back(std::move(m));
+  const Bytes signed_data =
+      publickey_signed_data(s_->session_id, config_->user, service_name, crypto::name(alg), blob);
+  Bytes signature = key.sign(alg, signed_data);
+  out_.push_back(UserauthRequest{config_->user, std::string(service_name),
+                                 PublickeyFields{std::string(crypto::name(alg)), blob, std::move(signature)}}
+                     .encode());
   s_->step = State::Step::pk_signed;
 }
 
@@ -297,53 +281,44 @@ void ClientAuth::start_keyboard_interactive() {
   method_ = "keyboard-interactive";
   ++s_->kbd_attempts;
   s_->kbd_round = 0;
-  Bytes m;
-  wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
-      .string(std::string_view("ssh-connection")).string(std::string_view("keyboard-interactive"))
-      .string(std::string_view{}).string(std::string_view{});  // language, submethods
-  out_.push_back(std::move(m));
+  // Language (deprecated, RFC 4256 §3.1) and submethods (a hint) empty.
+  out_.push_back(UserauthRequest{config_->user, std::string(service_name), KeyboardInteractiveFields{}}
+                     .encode());
   s_->step = State::Step::kbd_started;
 }
 
 void ClientAuth::info_request(BytesView payload) {
   const auto& c = *config_;
-  wire::Reader r(payload);
-  r.byte();
   // Bounds first: a server asking for 10 000 answers or sending a 1 MiB prompt is
   // refused before anything reaches the application.
-  UserInfoRequest request;
-  request.name = std::string(r.utf8(std::max<std::size_t>(r.remaining(), 1)));
-  request.instruction = std::string(r.utf8(std::max<std::size_t>(r.remaining(), 1)));
-  request.language = std::string(r.text());
-  const std::uint32_t count = r.uint32();
-  if (!r.ok()) {
-    result_ = refused("malformed keyboard-interactive request from the server");
-    return;
-  }
-  if (request.name.size() > c.max_text_bytes || request.instruction.size() > c.max_text_bytes) {
-    result_ = refused("server sent a keyboard-interactive text of more than " +
-                      std::to_string(c.max_text_bytes) + " bytes");
-    return;
-  }
-  if (count > c.max_prompts) {
-    result_ = refused("server asked " + std::to_string(count) + " questions in one round (limit " +
-                      std::to_string(c.max_prompts) + ")");
-    return;
-  }
-  for (std::uint32_t i = 0; i < count; ++i) {
-    std::string text(r.utf8(std::max<std::size_t>(r.remaining(), 1)));
-    const bool echo = r.boolean();
-    if (!r.ok()) break;
-    if (text.size() > c.max_text_bytes) {
-      result_ = refused("server sent a prompt of more than " + std::to_string(c.max_text_bytes) + " bytes");
-      return;
+  DecodeLimits limits;
+  limits.max_prompts = c.max_prompts;
+  limits.max_text_bytes = c.max_text_bytes;
+  auto decoded = InfoRequest::decode(payload, limits);
+  if (!decoded) {
+    const std::string max_text = std::to_string(c.max_text_bytes);
+    switch (decoded.error().fault) {
+      case DecodeFault::text_too_long:
+        result_ = refused("server sent a keyboard-interactive text of more than " + max_text + " bytes");
+        return;
+      case DecodeFault::too_many_prompts:
+        result_ = refused("server asked " + std::to_string(decoded.error().count) +
+                          " questions in one round (limit " + std::to_string(c.max_prompts) + ")");
+        return;
+      case DecodeFault::prompt_too_long:
+        result_ = refused("server sent a prompt of more than " + max_text + " bytes");
+        return;
+      default:
+        result_ = refused("malformed keyboard-interactive request from the server");
+        return;
     }
-    request.prompts.push_back(Prompt{std::move(text), echo});
   }
-  if (auto done = r.finish(); !done) {
-    result_ = refused("malformed keyboard-interactive request from the server");
-    return;
-  }
+  UserInfoRequest request;
+  request.name = std::move(decoded->name);
+  request.instruction = std::move(decoded->instruction);
+  request.language = std::move(decoded->language);
+  request.prompts = std::move(decoded->prompts);
+  const std::size_t count = request.prompts.size();
   if (++s_->kbd_round > c.max_rounds) {
     result_ = refused("server asked more than " + std::to_string(c.max_rounds) +
                       " keyboard-interactive rounds");
@@ -398,11 +373,8 @@ void ClientAuth::poll() {
                                  transport::DisconnectReason::by_application};
       return;
     }
-    Bytes m;
-    wire::Writer w(m);
-    w.byte(msg_userauth_info_response).uint32(static_cast<std::uint32_t>(answers->values.size()));
-    for (const auto& a : answers->values) w.string(a.view());
-    out_.push_back(std::move(m));  // the owner pads it and wipes it once sent
+    // The owner pads it and wipes it once sent.
+    out_.push_back(InfoResponse{std::move(answers->values)}.encode());
     s_->step = State::Step::kbd_answered;
     return;
   }
@@ -421,11 +393,9 @@ void ClientAuth::poll() {
       next_method();
       return;
     }
-    Bytes m;
-    wire::Writer(m).byte(msg::userauth_request).string(std::string_view(config_->user))
-        .string(std::string_view("ssh-connection")).string(std::string_view("password"))
-        .boolean(false).string(password->view());
-    out_.push_back(std::move(m));
+    out_.push_back(UserauthRequest{config_->user, std::string(service_name),
+                                   PasswordFields{std::move(*password), std::nullopt}}
+                       .encode());
     s_->step = State::Step::password_sent;
   }
 }

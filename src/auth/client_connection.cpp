@@ -1,5 +1,6 @@
 #include "parley/auth/client_connection.hpp"
 
+#include "parley/auth/messages.hpp"
 #include "parley/transport/messages.hpp"
 
 namespace parley::auth {
@@ -105,7 +106,7 @@ void ClientConnection::flush_auth() {
   if (!auth_) return;
   for (auto& m : auth_->take_messages()) {
     // Passwords and answers travel padded, and leave no copy behind.
-    const bool secret = m[0] == transport::msg::userauth_request || m[0] == 61;
+    const bool secret = m[0] == msg::userauth_request || m[0] == msg::userauth_info_response;
     if (secret)
       transport_.send_secret(m);
     else

@@ -2,17 +2,17 @@
 
 #include <algorithm>
 
-#include "parley/transport/messages.hpp"
-#include "parley/wire/reader.hpp"
-#include "parley/wire/writer.hpp"
+#include "parley/auth/messages.hpp"
 
 namespace parley::auth {
 namespace {
 
-constexpr std::uint8_t msg_info_request = 60;   // RFC 4256 §3.2
-constexpr std::uint8_t msg_info_response = 61;  // RFC 4256 §3.4
-constexpr std::uint8_t msg_userauth_pk_ok = 60;  // RFC 4252 §7
-constexpr std::size_t max_name_bytes = 256;
+/// What the decoders enforce: the configured limits on what a client sends.
+DecodeLimits decode_limits(const AuthLimits& limits) {
+  DecodeLimits d;
+  d.max_secret_bytes = limits.max_answer_bytes;
+  return d;
+}
 
 std::vector<std::string> split_commas(std::string_view s) {
   std::vector<std::string> out;
@@ -35,8 +35,13 @@ struct ServerAuth::Attempt {
   std::unique_ptr<KeyboardInteractiveProvider> provider;
   std::shared_ptr<detail::Mailbox> mailbox = std::make_shared<detail::Mailbox>();
   AttemptInfo info;
-  bool waiting = false;                  // the provider has yet to answer
-  std::optional<std::size_t> outstanding;  // prompts of the INFO_REQUEST awaiting a response
+  /// The provider has yet to answer (start() or answer() was called).
+  struct AwaitingProvider {};
+  /// An INFO_REQUEST with this many prompts awaits its INFO_RESPONSE.
+  struct AwaitingResponse {
+    std::size_t prompts = 0;
+  };
+  std::variant<AwaitingProvider, AwaitingResponse> stage;
   std::size_t rounds = 0;
   std::size_t last_prompts = 0;
   std::string step;  // the chain step this attempt would complete
@@ -45,7 +50,7 @@ struct ServerAuth::Attempt {
     bool query = false;  // no signature: answer PK_OK (RFC 4252 §7)
     std::string alg_name;
     crypto::PublicKey key;
-    std::shared_ptr<std::string> refusal;  // why the check rejected (set before it answers)
+    std::shared_ptr<AuthError> refusal;  // why the check rejected (set before it answers)
   };
   std::optional<Publickey> publickey;
 
@@ -65,24 +70,40 @@ ServerAuth::ServerAuth(std::shared_ptr<const ServerAuthConfig> config, std::stri
       peer_(std::move(peer)),
       grace_deadline_(now + config_->limits.login_grace) {}
 
-ServerAuth::~ServerAuth() {
-  wipe_held_requests();
+ServerAuth::~ServerAuth() = default;  // held requests wipe themselves
+
+ServerAuth::HeldRequests& ServerAuth::HeldRequests::operator=(HeldRequests&& other) noexcept {
+  if (this != &other) {
+    wipe();
+    queue_ = std::exchange(other.queue_, {});
+  }
+  return *this;
 }
 
-void ServerAuth::wipe_held_requests() {
+Bytes ServerAuth::HeldRequests::pop() {
+  Bytes next = std::move(queue_.front());
+  queue_.pop_front();
+  return next;
+}
+
+void ServerAuth::HeldRequests::wipe() {
   // Held USERAUTH_REQUESTs may carry passwords: wipe them before they are freed.
-  for (Bytes& request : held_in_) crypto::secure_wipe(request.data(), request.size());
-  held_in_.clear();
+  for (Bytes& request : queue_) crypto::secure_wipe(request.data(), request.size());
+  queue_.clear();
+}
+
+ServerAuth::Attempt* ServerAuth::attempt() const {
+  const auto* attempting = std::get_if<Attempting>(&phase_);
+  return attempting ? attempting->attempt.get() : nullptr;
 }
 
 void ServerAuth::handle(BytesView payload, const Bytes& session_id, Instant now) {
-  if (closed_) return;
-  if (done_) return;  // RFC 4252 §5.1: requests after success are ignored
-  if (hold_until_) {
+  if (finished()) return;  // closed, or RFC 4252 §5.1: requests after success are ignored
+  if (auto* holding = std::get_if<Holding>(&phase_)) {
     // A reply is being held for the uniform failure delay; keep order.
-    if (held_in_.size() >= config_->limits.max_requests)
-      return disconnect(transport::DisconnectReason::protocol_error, "too many pending requests");
-    held_in_.emplace_back(payload.begin(), payload.end());
+    if (holding->requests.size() >= config_->limits.max_requests)
+      return disconnect(AuthError::too_many_pending_requests);
+    holding->requests.push(payload);
     session_id_ = session_id;
     return;
   }
@@ -93,72 +114,63 @@ void ServerAuth::process(BytesView payload, const Bytes& session_id, Instant now
   last_input_ = now;
   session_id_ = session_id;
   switch (payload.empty() ? 0 : payload[0]) {
-    case transport::msg::userauth_request: return handle_request(payload, session_id, now);
-    case msg_info_response: return handle_info_response(payload, now);
+    case msg::userauth_request: return handle_request(payload, session_id, now);
+    case msg::userauth_info_response: return handle_info_response(payload, now);
     default:
-      return disconnect(transport::DisconnectReason::protocol_error,
-                        "unexpected message during user authentication");
+      return disconnect(AuthError::unexpected_message);
   }
 }
 
 void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Instant now) {
   if (++requests_ > config_->limits.max_requests)
-    return disconnect(transport::DisconnectReason::protocol_error,
-                      "too many authentication requests");
-  wire::Reader r(payload);
-  r.byte();
-  std::string user(r.utf8(max_name_bytes));
-  std::string service(r.utf8(max_name_bytes));
-  std::string method(r.text());
-  if (!r.ok())
-    return disconnect(transport::DisconnectReason::protocol_error, "malformed USERAUTH_REQUEST");
+    return disconnect(AuthError::too_many_requests);
+  auto request = UserauthRequest::decode(payload, decode_limits(config_->limits));
+  if (!request)
+    return disconnect(AuthError::malformed_request);
+  const std::string method(request->method());
   // RFC 4252 §5: a changed user name or service may not be continued; as OpenSSH, end.
-  if (user_ && (user != *user_ || service != *service_))
-    return disconnect(transport::DisconnectReason::protocol_error,
-                      "change of user name or service during authentication");
-  if (service != "ssh-connection")
-    return disconnect(transport::DisconnectReason::service_not_available,
-                      "service not available");
-  user_ = user;
-  service_ = service;
+  if (user_ && (request->user != *user_ || request->service != *service_))
+    return disconnect(AuthError::user_or_service_changed);
+  if (request->service != "ssh-connection")
+    return disconnect(AuthError::service_not_available);
+  user_ = request->user;
+  service_ = request->service;
   abort_attempt();
   if (method != "none") preauth(transport::PreauthState::attempted);
 
-  if (!banner_sent_ && !config_->banner.empty()) {
-    Bytes banner;
-    wire::Writer(banner).byte(transport::msg::userauth_banner).string(config_->banner).string(std::string_view{});
-    out_.push_back(std::move(banner));
-  }
+  if (!banner_sent_ && !config_->banner.empty())
+    out_.push_back(UserauthBanner{config_->banner, ""}.encode());
   banner_sent_ = true;
 
+  // A known method whose fields did not decode: what it costs depends on the method.
+  const bool malformed = std::holds_alternative<MalformedFields>(request->fields);
   if (method == "none") {
-    if (!r.finish()) return disconnect(transport::DisconnectReason::protocol_error, "malformed none request");
+    if (malformed) return disconnect(AuthError::malformed_none_request);
     return send_failure(now, /*delay=*/false);  // "none" is not a failed attempt (as OpenSSH)
   }
-  if (method == "publickey") return handle_publickey(r, session_id, now);
-  if (method == "password" && config_->password && step_for("password")) {
-    const bool change = r.boolean();
-    crypto::SecretBytes password(r.string(config_->limits.max_answer_bytes));
-    // RFC 4252 §8: a change request carries the new password too (not supported here).
-    if (change) crypto::SecretBytes new_password(r.string(config_->limits.max_answer_bytes));
-    if (!r.finish() || !wire::is_utf8_without_nul(as_chars(password.view()))) {
-      method_ = method;
-      return fail_attempt("malformed-password", now);
-    }
+  if (method == "publickey") {
     method_ = method;
-    if (change) return fail_attempt("password-change-unsupported", now);
-    return start_password(std::move(password), now);
+    if (malformed)
+      return disconnect(AuthError::malformed_publickey_request);
+    return handle_publickey(std::get<PublickeyFields>(request->fields), session_id, now);
+  }
+  if (method == "password" && config_->password && step_for("password")) {
+    method_ = method;
+    if (malformed) return fail_attempt(AuthError::malformed_password, now);
+    auto& fields = std::get<PasswordFields>(request->fields);
+    // RFC 4252 §8: a change request carries the new password too (not supported here).
+    if (fields.new_password) return fail_attempt(AuthError::password_change_unsupported, now);
+    return start_password(std::move(fields.password), now);
   }
   if (method == "keyboard-interactive" && step_for("keyboard-interactive")) {
-    r.text();  // language tag, deprecated (RFC 4256 §3.1)
-    std::string submethods(r.utf8(1024));
-    if (!r.finish())
-      return disconnect(transport::DisconnectReason::protocol_error, "malformed keyboard-interactive request");
-    return start_keyboard_interactive(submethods, now);
+    if (malformed)
+      return disconnect(AuthError::malformed_keyboard_interactive_request);
+    return start_keyboard_interactive(
+        std::get<KeyboardInteractiveFields>(request->fields).submethods, now);
   }
   // A method we do not offer: a failed attempt, answered like any other.
   method_ = method;
-  fail_attempt("method-not-offered", now);
+  fail_attempt(AuthError::method_not_offered, now);
 }
 
 namespace {
@@ -188,17 +200,20 @@ bool ServerAuth::keyboard_interactive_offered() const {
 }
 
 ServerAuth::Attempt& ServerAuth::new_attempt(std::string step, std::vector<std::string> submethods) {
-  attempt_ = std::make_unique<Attempt>();
-  attempt_->info = AttemptInfo{*user_, *service_, peer_, std::move(submethods), session_id_, completed_, {}};
-  attempt_->info.run_blocking = attempt_runner(attempt_->mailbox);
-  attempt_->step = std::move(step);
-  return *attempt_;
+  auto a = std::make_unique<Attempt>();
+  a->info = AttemptInfo{*user_, *service_, peer_, std::move(submethods), session_id_, completed_, {}};
+  a->info.run_blocking = attempt_runner(a->mailbox);
+  a->step = std::move(step);
+  Attempt& made = *a;
+  phase_ = Attempting{std::move(a)};
+  return made;
 }
 
 void ServerAuth::start_attempt(Instant now) {
-  attempt_->mailbox->wake = wake_;
-  attempt_->waiting = true;
-  attempt_->provider->start(attempt_->info, Responder(attempt_->mailbox));
+  Attempt& a = *attempt();
+  a.mailbox->wake = wake_;
+  a.stage = Attempt::AwaitingProvider{};
+  a.provider->start(a.info, Responder(a.mailbox));
   collect(now);
 }
 
@@ -210,101 +225,78 @@ void ServerAuth::start_password(crypto::SecretBytes password, Instant now) {
 
 void ServerAuth::start_keyboard_interactive(std::string_view submethods, Instant now) {
   method_ = "keyboard-interactive";
-  new_attempt(*step_for("keyboard-interactive"), split_commas(submethods));
+  Attempt& a = new_attempt(*step_for("keyboard-interactive"), split_commas(submethods));
   // A chain step "keyboard-interactive:NAME" chooses the provider; the client's
   // submethods are only a hint (RFC 4256 §3.1) and do not.
-  const std::size_t colon = attempt_->step.find(':');
-  const std::string sub = colon == std::string::npos ? "" : attempt_->step.substr(colon + 1);
+  const std::size_t colon = a.step.find(':');
+  const std::string sub = colon == std::string::npos ? "" : a.step.substr(colon + 1);
   if (!sub.empty()) {
     if (auto it = config_->named_providers.find(sub); it != config_->named_providers.end()) {
-      attempt_->provider = it->second(attempt_->info);
+      a.provider = it->second(a.info);
     } else if (sub == "password" && config_->password) {
-      attempt_->provider =
-          std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
+      a.provider = std::make_unique<PasswordProvider>(config_->password, a.info.run_blocking);
     }
   } else if (config_->keyboard_interactive) {
-    attempt_->provider = config_->keyboard_interactive(attempt_->info);
+    a.provider = config_->keyboard_interactive(a.info);
   } else if (config_->password) {
-    attempt_->provider =
-        std::make_unique<PasswordProvider>(config_->password, attempt_->info.run_blocking);
+    a.provider = std::make_unique<PasswordProvider>(config_->password, a.info.run_blocking);
   }
-  if (!attempt_->provider) return fail_attempt("no-provider", now);
+  if (!a.provider) return fail_attempt(AuthError::no_provider, now);
   start_attempt(now);
 }
 
 void ServerAuth::handle_info_response(BytesView payload, Instant now) {
   // RFC 4256 §3.4: only in answer to an outstanding INFO_REQUEST.
-  if (!attempt_ || !attempt_->outstanding)
-    return disconnect(transport::DisconnectReason::protocol_error, "unexpected INFO_RESPONSE");
-  const std::size_t expected = *attempt_->outstanding;
-  attempt_->outstanding.reset();
-  wire::Reader r(payload);
-  r.byte();
-  const std::uint32_t count = r.uint32();
-  // RFC 4256 §3.4: num-responses must equal num-prompts; otherwise a failure.
-  if (!r.ok() || count != expected) return fail_attempt("count-mismatch", now);
-  std::vector<crypto::SecretBytes> answers;
-  answers.reserve(count);
-  for (std::uint32_t i = 0; i < count; ++i) {
-    BytesView a = r.string(config_->limits.max_answer_bytes);
-    if (!r.ok()) break;
-    if (!wire::is_utf8_without_nul(as_chars(a))) {
-      r.fail(wire::DecodeError::not_utf8);
-      break;
-    }
-    answers.emplace_back(a);
-  }
-  if (!r.finish()) return fail_attempt("malformed-answers", now);
-  attempt_->waiting = true;
-  attempt_->provider->answer(std::move(answers), Responder(attempt_->mailbox));
+  Attempt* a = attempt();
+  const auto* awaiting = a ? std::get_if<Attempt::AwaitingResponse>(&a->stage) : nullptr;
+  if (!awaiting) return disconnect(AuthError::response_without_request);
+  const std::size_t expected = awaiting->prompts;
+  a->stage = Attempt::AwaitingProvider{};
+  auto response = InfoResponse::decode(payload, expected, decode_limits(config_->limits));
+  if (!response)
+    return fail_attempt(response.error().fault == DecodeFault::count_mismatch
+                            ? AuthError::response_count_mismatch
+                            : AuthError::malformed_answers,
+                        now);
+  a->provider->answer(std::move(response->answers), Responder(a->mailbox));
   collect(now);
 }
 
 void ServerAuth::collect(Instant now) {
-  if (!attempt_ || !attempt_->waiting) return;
+  Attempt* a = attempt();
+  if (!a || !std::holds_alternative<Attempt::AwaitingProvider>(a->stage)) return;
   std::optional<Outcome> outcome;
   {
-    std::lock_guard lock(attempt_->mailbox->mutex);
-    outcome.swap(attempt_->mailbox->outcome);
+    std::lock_guard lock(a->mailbox->mutex);
+    outcome.swap(a->mailbox->outcome);
   }
   if (!outcome) return;  // asynchronous: the Responder wakes us
-  attempt_->waiting = false;
   apply(std::move(*outcome), now);
 }
 
 void ServerAuth::apply(Outcome outcome, Instant now) {
-  Attempt& a = *attempt_;
+  Attempt& a = *attempt();
   if (auto* challenge = std::get_if<Challenge>(&outcome)) {
-    if (a.rounds >= config_->limits.max_rounds) return fail_attempt("too-many-rounds", now);
+    if (a.rounds >= config_->limits.max_rounds) return fail_attempt(AuthError::too_many_rounds, now);
     if (challenge->prompts.size() > config_->limits.max_prompts)
-      return fail_attempt("too-many-prompts", now);
+      return fail_attempt(AuthError::too_many_prompts, now);
     ++a.rounds;
     a.last_prompts = challenge->prompts.size();
-    Bytes req;
-    wire::Writer w(req);
-    w.byte(msg_info_request).string(challenge->name).string(challenge->instruction);
-    w.string(std::string_view{});  // language tag
-    w.uint32(static_cast<std::uint32_t>(challenge->prompts.size()));
-    for (const auto& p : challenge->prompts) w.string(p.text).boolean(p.echo);
-    out_.push_back(std::move(req));
-    a.outstanding = challenge->prompts.size();
+    out_.push_back(
+        InfoRequest{challenge->name, challenge->instruction, "", challenge->prompts}.encode());
+    a.stage = Attempt::AwaitingResponse{challenge->prompts.size()};
     audit("challenge");
     return;
   }
   if (std::holds_alternative<Accept>(outcome) && config_->user_exists(*user_)) {
     if (a.publickey && a.publickey->query) {
       // RFC 4252 §7: the key would do; no partial success on a mere query.
-      Bytes ok;
-      wire::Writer(ok)
-          .byte(msg_userauth_pk_ok)
-          .string(a.publickey->alg_name)
-          .string(a.publickey->key.blob());
-      out_.push_back(std::move(ok));
+      out_.push_back(PkOk{a.publickey->alg_name, a.publickey->key.blob()}.encode());
       audit("key-ok");
-      attempt_.reset();
+      phase_ = Idle{};
       return;
     }
-    if (!permitted(wire_method(a.step))) return fail_attempt("not-permitted", now);
+    if (!permitted(wire_method(a.step))) return fail_attempt(AuthError::not_permitted, now);
     audit("accept");
     const std::string step = a.step;
     if (a.publickey) {
@@ -314,9 +306,8 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
     return complete_step(step, "", now);
   }
   if (a.publickey)
-    return fail_attempt(a.publickey->refusal->empty() ? "key-not-accepted" : *a.publickey->refusal,
-                        now);
-  fail_attempt("reject", now);
+    return fail_attempt(*a.publickey->refusal, now);
+  fail_attempt(AuthError::rejected, now);
 }
 
 namespace {
@@ -334,7 +325,7 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
     Bytes signed_data;
   };
   PublickeyCheck(std::shared_ptr<const ServerAuthConfig> config, Request request,
-                 std::shared_ptr<std::string> refusal)
+                 std::shared_ptr<AuthError> refusal)
       : config_(std::move(config)), request_(std::move(request)), refusal_(std::move(refusal)) {}
   std::string_view name() const override { return "publickey"; }
   void start(const AttemptInfo& info, Responder respond) override {
@@ -344,12 +335,12 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
       for (const auto& k : config->authorized_keys(request.user))
         if (k == request.key) authorized = true;
       if (!authorized) {
-        *refusal = "key-not-accepted";
+        *refusal = AuthError::key_not_accepted;
         return respond(Reject{});
       }
       if (request.alg &&
           !request.key.verify(*request.alg, request.signature, request.signed_data)) {
-        *refusal = "bad-signature";
+        *refusal = AuthError::bad_signature;
         return respond(Reject{});
       }
       respond(Accept{});
@@ -357,7 +348,7 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
     // The attempt's runner: bounded per connection, dropped if the attempt is aborted.
     if (!info.run_blocking) return job();  // no pool configured: in place (tests, tools)
     if (!info.run_blocking(job)) {         // overloaded: fail closed
-      *refusal_ = "key-not-accepted";
+      *refusal_ = AuthError::key_not_accepted;
       respond(Reject{});
     }
   }
@@ -366,49 +357,39 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
  private:
   std::shared_ptr<const ServerAuthConfig> config_;
   Request request_;
-  std::shared_ptr<std::string> refusal_;
+  std::shared_ptr<AuthError> refusal_;
 };
 
 }  // namespace
 
-void ServerAuth::handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now) {
-  method_ = "publickey";
-  const bool has_signature = r.boolean();
-  const std::string alg_name(r.text());
-  const BytesView blob = r.string(16384);
-  const BytesView signature = has_signature ? r.string(16384) : BytesView{};
-  if (!r.finish())
-    return disconnect(transport::DisconnectReason::protocol_error, "malformed publickey request");
+void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& session_id,
+                                  Instant now) {
   const auto step = step_for("publickey");
-  if (!step || !config_->authorized_keys) return fail_attempt("method-not-offered", now);
+  if (!step || !config_->authorized_keys) return fail_attempt(AuthError::method_not_offered, now);
 
+  const std::string& alg_name = fields.algorithm;
   const auto alg = crypto::signature_alg_from_name(alg_name);
   const auto& allowed = config_->publickey_algorithms;
-  auto key = crypto::PublicKey::from_blob(blob);
+  auto key = crypto::PublicKey::from_blob(fields.key_blob);
   if (!alg || std::find(allowed.begin(), allowed.end(), *alg) == allowed.end() || !key ||
       key->type() != crypto::key_type_for(*alg))
-    return fail_attempt("key-not-accepted", now);
+    return fail_attempt(AuthError::key_not_accepted, now);
   // As OpenSSH (auth2-pubkey.c): a key that already completed a step of this
   // chain is refused, so "publickey,publickey" takes two different keys.
   if (std::find(used_keys_.begin(), used_keys_.end(), *key) != used_keys_.end())
-    return fail_attempt("key-already-used", now);
+    return fail_attempt(AuthError::key_already_used, now);
 
   PublickeyCheck::Request check{*user_, *key, std::nullopt, {}, {}};
+  const bool has_signature = fields.signature.has_value();
   if (has_signature) {
     check.alg = *alg;
-    check.signature.assign(signature.begin(), signature.end());
+    check.signature = *fields.signature;
     // RFC 4252 §7: the signature covers the session id and this request.
-    wire::Writer(check.signed_data)
-        .string(session_id)
-        .byte(transport::msg::userauth_request)
-        .string(*user_)
-        .string(*service_)
-        .string(std::string_view("publickey"))
-        .boolean(true)
-        .string(alg_name)
-        .string(blob);
+    check.signed_data =
+        publickey_signed_data(session_id, *user_, *service_, alg_name, fields.key_blob);
   }
-  auto refusal = std::make_shared<std::string>();
+  // Until the check says otherwise (an overloaded pool answers without a reason).
+  auto refusal = std::make_shared<AuthError>(AuthError::key_not_accepted);
   Attempt& a = new_attempt(*step);
   a.provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);
   a.publickey = Attempt::Publickey{!has_signature, alg_name, *key, refusal};
@@ -448,66 +429,57 @@ bool ServerAuth::permitted(std::string_view method) const {
 
 void ServerAuth::complete_step(const std::string& step, std::string fingerprint, Instant now) {
   (void)now;
-  attempt_.reset();
+  phase_ = Idle{};
   completed_steps_.push_back(step);
   completed_.push_back(CompletedMethod{std::string(wire_method(step)), std::move(fingerprint)});
   for (const auto& chain : chains_) {
     if (chain == completed_steps_) {
-      done_ = true;
+      phase_ = Succeeded{};
       preauth(transport::PreauthState::authenticated);
-      out_.push_back(Bytes{transport::msg::userauth_success});
+      out_.push_back(UserauthSuccess{}.encode());
       events_.push_back(Authenticated{*user_, *service_});
       return;
     }
   }
   // RFC 4252 §5.1: a method succeeded but more are required: partial success.
-  Bytes partial;
-  wire::Writer(partial).byte(transport::msg::userauth_failure).string(methods()).boolean(true);
-  out_.push_back(std::move(partial));
+  out_.push_back(UserauthFailure{methods(), true}.encode());
   audit("partial-success");
 }
 
-void ServerAuth::fail_attempt(std::string_view outcome, Instant now) {
-  audit(outcome);
-  attempt_.reset();
+void ServerAuth::fail_attempt(AuthError error, Instant now) {
+  audit(audit_outcome(error).value_or(to_string(error)), error);
+  phase_ = Idle{};
   if (++failures_ >= config_->limits.max_failures)
-    return disconnect(transport::DisconnectReason::protocol_error,
-                      "too many authentication failures");
+    return disconnect(AuthError::too_many_failures);
   send_failure(now, /*delay=*/true);
 }
 
 void ServerAuth::send_failure(Instant now, bool delay) {
   // RFC 4252 §5.1: the methods that can continue, and partial success (false).
-  Bytes failure;
-  wire::Writer(failure).byte(transport::msg::userauth_failure).string(methods()).boolean(false);
+  Bytes failure = UserauthFailure{methods(), false}.encode();
   const Instant release = last_input_ + config_->limits.failure_delay;
   if (delay && release > now) {
-    held_out_.push_back(std::move(failure));
-    hold_until_ = release;
+    Holding holding{release, {}, {}};
+    holding.replies.push_back(std::move(failure));
+    phase_ = std::move(holding);
     return;
   }
   out_.push_back(std::move(failure));
 }
 
-std::string ServerAuth::methods() const {
-  std::vector<std::string_view> names;
-  const auto next = next_steps();
-  for (const auto& step : next) {
+std::vector<std::string> ServerAuth::methods() const {
+  std::vector<std::string> names;
+  for (const auto& step : next_steps()) {
     const std::string_view m = wire_method(step);
-    if (std::find(names.begin(), names.end(), m) == names.end()) names.push_back(m);
+    if (std::find(names.begin(), names.end(), m) == names.end()) names.emplace_back(m);
   }
-  std::string out;
-  for (auto m : names) {
-    if (!out.empty()) out += ',';
-    out += m;
-  }
-  return out;
+  return names;
 }
 
 void ServerAuth::abort_attempt() {
-  if (!attempt_) return;
+  if (!attempt()) return;
   audit("aborted");
-  attempt_.reset();
+  phase_ = Idle{};
 }
 
 BlockingRunner ServerAuth::attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const {
@@ -545,54 +517,58 @@ void ServerAuth::preauth(transport::PreauthState state) {
   if (preauth_listener_) preauth_listener_(state);
 }
 
-void ServerAuth::audit(std::string_view outcome) {
+void ServerAuth::audit(std::string_view outcome, std::optional<AuthError> error) {
   AuditRecord rec;
   rec.user = user_.value_or("");
   rec.method = method_;
-  if (attempt_ && attempt_->provider) rec.provider = std::string(attempt_->provider->name());
-  if (attempt_) {
-    rec.prompts = attempt_->last_prompts;
-    rec.round = attempt_->rounds;
+  if (const Attempt* a = attempt()) {
+    if (a->provider) rec.provider = std::string(a->provider->name());
+    rec.prompts = a->last_prompts;
+    rec.round = a->rounds;
   }
   rec.outcome = std::string(outcome);
+  rec.error = error;
   events_.push_back(std::move(rec));
 }
 
-void ServerAuth::disconnect(transport::DisconnectReason reason, std::string description) {
-  if (closed_) return;
-  closed_ = true;
-  attempt_.reset();
-  held_out_.clear();
-  wipe_held_requests();
-  hold_until_.reset();
-  events_.push_back(AuthDisconnect{reason, std::move(description)});
+void ServerAuth::disconnect(AuthError error) {
+  if (std::holds_alternative<Closed>(phase_)) return;
+  phase_ = Closed{};  // drops the attempt, held replies and (wiped) held requests
+  events_.push_back(AuthDisconnect{disconnect_reason(error).value_or(transport::DisconnectReason::protocol_error),
+                                   std::string(to_string(error)), error});
 }
 
 void ServerAuth::on_time(Instant now) {
-  if (closed_ || done_) return;
+  if (finished()) return;
   if (now >= grace_deadline_) {
     preauth(transport::PreauthState::grace_exceeded);
-    return disconnect(transport::DisconnectReason::by_application, "login grace time exceeded");
+    return disconnect(AuthError::login_grace_exceeded);
   }
   collect(now);
-  if (hold_until_ && now >= *hold_until_) {
-    hold_until_.reset();
-    while (!held_out_.empty()) {
-      out_.push_back(std::move(held_out_.front()));
-      held_out_.pop_front();
+  auto* holding = std::get_if<Holding>(&phase_);
+  if (!holding || now < holding->until) return;
+  Holding held = std::move(*holding);
+  phase_ = Idle{};
+  while (!held.replies.empty()) {
+    out_.push_back(std::move(held.replies.front()));
+    held.replies.pop_front();
+  }
+  // The requests that waited, in order, until one is held again or the exchange ends.
+  while (!held.requests.empty() && !finished()) {
+    if (auto* again = std::get_if<Holding>(&phase_)) {
+      again->requests = std::move(held.requests);
+      break;
     }
-    while (!held_in_.empty() && !hold_until_ && !closed_ && !done_) {
-      Bytes next = std::move(held_in_.front());
-      held_in_.pop_front();
-      process(next, session_id_, now);
-      crypto::secure_wipe(next.data(), next.size());  // may hold answers
-    }
+    Bytes next = held.requests.pop();
+    process(next, session_id_, now);
+    crypto::secure_wipe(next.data(), next.size());  // may hold answers
   }
 }
 
 std::optional<Instant> ServerAuth::next_deadline() const {
-  if (closed_ || done_) return std::nullopt;
-  if (hold_until_ && *hold_until_ < grace_deadline_) return hold_until_;
+  if (finished()) return std::nullopt;
+  if (const auto* holding = std::get_if<Holding>(&phase_); holding && holding->until < grace_deadline_)
+    return holding->until;
   return grace_deadline_;
 }
 

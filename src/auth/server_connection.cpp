@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "parley/auth/messages.hpp"
 #include "parley/auth/server_text.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
@@ -321,7 +322,7 @@ void ServerConnection::dispatch(Instant now) {
 
 void ServerConnection::handle_message(std::span<std::uint8_t> payload, std::uint32_t seq, Instant now) {
   const std::uint8_t id = payload[0];
-  if (id >= 50 && id < 80) {
+  if (id >= msg::userauth_first && id <= msg::userauth_last) {
     if (!auth_.authenticated()) {
       auth_.handle(payload, *transport_.session_id(), now);
       flush_auth();

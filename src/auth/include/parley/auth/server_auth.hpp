@@ -12,10 +12,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "parley/wire/fifo.hpp"
+#include "parley/auth/auth_error.hpp"
+#include "parley/auth/messages.hpp"
 #include "parley/auth/password.hpp"
 #include "parley/auth/provider.hpp"
 #include "parley/crypto/keys.hpp"
@@ -90,6 +93,8 @@ struct AuditRecord {
   std::size_t prompts = 0;  // in the last round
   std::size_t round = 0;    // rounds asked in this attempt
   std::string outcome;      // "challenge", "accept", "reject", "aborted", "count-mismatch", ...
+  /// Set when the attempt failed: what the client or provider did (outcome is its audit_outcome).
+  std::optional<AuthError> error;
 };
 
 /// The user is in: the connection service may start.
@@ -101,7 +106,8 @@ struct Authenticated {
 /// The connection must end (the endpoint sends DISCONNECT with this reason).
 struct AuthDisconnect {
   transport::DisconnectReason reason;
-  std::string description;
+  std::string description;  // to_string(error)
+  AuthError error = AuthError::unexpected_message;
 };
 
 using AuthEvent = std::variant<AuditRecord, Authenticated, AuthDisconnect>;
@@ -130,10 +136,54 @@ class ServerAuth {
   /// Messages to send, in order.
   std::vector<Bytes> take_messages();
   std::optional<AuthEvent> poll_event();
-  bool authenticated() const { return done_; }
+  bool authenticated() const { return std::holds_alternative<Succeeded>(phase_); }
 
  private:
   struct Attempt;
+  /// Requests that arrived while a failure was held: they may carry passwords,
+  /// so they are wiped when dropped (processed, or the connection ended).
+  class HeldRequests {
+   public:
+    HeldRequests() = default;
+    HeldRequests(HeldRequests&& other) noexcept : queue_(std::exchange(other.queue_, {})) {}
+    HeldRequests& operator=(HeldRequests&& other) noexcept;
+    ~HeldRequests() { wipe(); }
+    bool empty() const { return queue_.empty(); }
+    std::size_t size() const { return queue_.size(); }
+    void push(BytesView request) { queue_.emplace_back(request.begin(), request.end()); }
+    /// The oldest request; the caller wipes it once processed.
+    Bytes pop();
+
+   private:
+    void wipe();
+    Fifo<Bytes> queue_;
+  };
+
+  // The phases of the exchange (RFC 4252 §5), each holding only what is valid in it.
+  /// Waiting for a request.
+  struct Idle {};
+  /// A method is being tried: its provider is at work or its INFO_REQUEST awaits a response.
+  struct Attempting {
+    std::unique_ptr<Attempt> attempt;
+  };
+  /// A failure is held back for the uniform delay; requests arriving meanwhile
+  /// wait behind it, in order.
+  struct Holding {
+    Instant until;
+    Fifo<Bytes> replies;
+    HeldRequests requests;
+  };
+  /// SUCCESS was sent: later requests are ignored (RFC 4252 §5.1).
+  struct Succeeded {};
+  /// The connection is ending (an AuthDisconnect was reported).
+  struct Closed {};
+  using Phase = std::variant<Idle, Attempting, Holding, Succeeded, Closed>;
+
+  /// The attempt in progress, if any.
+  Attempt* attempt() const;
+  bool finished() const {
+    return std::holds_alternative<Succeeded>(phase_) || std::holds_alternative<Closed>(phase_);
+  }
   void process(BytesView payload, const Bytes& session_id, Instant now);
   void handle_request(BytesView payload, const Bytes& session_id, Instant now);
   void handle_info_response(BytesView payload, Instant now);
@@ -143,7 +193,7 @@ class ServerAuth {
   void start_attempt(Instant now);
   void start_keyboard_interactive(std::string_view submethods, Instant now);
   void start_password(crypto::SecretBytes password, Instant now);
-  void handle_publickey(wire::Reader& r, const Bytes& session_id, Instant now);
+  void handle_publickey(const PublickeyFields& fields, const Bytes& session_id, Instant now);
   bool keyboard_interactive_offered() const;
   /// The configured chains, or one single-step chain per offered method.
   static std::vector<std::vector<std::string>> effective_chains(const ServerAuthConfig& config);
@@ -153,34 +203,30 @@ class ServerAuth {
   bool permitted(std::string_view method) const;
   void collect(Instant now);
   void apply(Outcome outcome, Instant now);
-  void fail_attempt(std::string_view outcome, Instant now);
+  /// Ends the attempt in progress as a failure (USERAUTH_FAILURE after the uniform
+  /// delay), or the connection once max_failures is reached.
+  void fail_attempt(AuthError error, Instant now);
   void send_failure(Instant now, bool delay);
   void abort_attempt();
   /// config_->run_blocking for one attempt: bounded per connection, and
   /// dropped before it runs once `mailbox` is cancelled (the attempt aborted).
   BlockingRunner attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const;
   void preauth(transport::PreauthState state);
-  void wipe_held_requests();
-  void disconnect(transport::DisconnectReason reason, std::string description);
-  void audit(std::string_view outcome);
-  std::string methods() const;
+  /// Ends the connection with disconnect_reason(error).
+  void disconnect(AuthError error);
+  void audit(std::string_view outcome, std::optional<AuthError> error = std::nullopt);
+  /// The methods that can continue (RFC 4252 §5.1), for USERAUTH_FAILURE.
+  std::vector<std::string> methods() const;
 
   std::shared_ptr<const ServerAuthConfig> config_;
   std::vector<std::vector<std::string>> chains_;  // effective_chains(*config_), computed once
   std::string peer_;
   Instant grace_deadline_;
   std::optional<std::string> user_, service_;
-  std::unique_ptr<Attempt> attempt_;
+  Phase phase_;
   std::size_t failures_ = 0;
   std::size_t requests_ = 0;
   bool banner_sent_ = false;
-  bool done_ = false;
-  bool closed_ = false;
-  // Replies held back until the uniform failure delay has passed; requests that
-  // arrive meanwhile wait behind them, in order.
-  std::optional<Instant> hold_until_;
-  Fifo<Bytes> held_out_;
-  Fifo<Bytes> held_in_;  // may hold passwords: wiped when dropped (wipe_held_requests)
   std::vector<Bytes> out_;
   Fifo<AuthEvent> events_;
   std::function<void()> wake_;

@@ -76,7 +76,6 @@ struct Transport::KexState {
   bool peer_kexinit_received = false;
   std::optional<Negotiated> algs;
   std::unique_ptr<crypto::KexKeyPair> ephemeral;  // the client's
-  bool responded = false;                         // the server has answered the init
   bool ignore_next_kex_packet = false;
   bool sent_newkeys = false;
   std::unique_ptr<crypto::PacketCipher> next_in;
@@ -221,7 +220,7 @@ void Transport::handle_packet(std::span<std::uint8_t> payload, std::uint32_t seq
       kex_->ignore_next_kex_packet = false;  // the peer's wrong guess (RFC 4253 §7)
       return;
     }
-    if (config_->role == Role::server && id == msg::kex_ecdh_init && !kex_->responded)
+    if (config_->role == Role::server && id == msg::kex_ecdh_init && !kex_->next_in)
       return handle_kex_init_message(payload);
     if (config_->role == Role::client && id == msg::kex_ecdh_reply && kex_->ephemeral && !kex_->next_in)
       return handle_kex_reply_message(payload);
@@ -439,7 +438,6 @@ void Transport::handle_kex_init_message(BytesView payload) {
   auto response = crypto::kex_respond(kex_group(n.kex), q_c, rng_);
   if (!response) return fail(TransportError::invalid_kex_value);
   crypto::SecretBytes k_enc = encode_k(n.kex, response->shared);
-  kex_->responded = true;
 
   const Bytes& k_s = key->public_key().blob();
   std::string_view v_c = *ident_.version();

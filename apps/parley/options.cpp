@@ -61,123 +61,52 @@ std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char
 
 // ---- -o options, as ssh_config(5) names them (case-insensitive)
 
+// clang-format off
 /// Options parley reads.
 const std::set<std::string>& read_options() {
-  static const std::set<std::string> names = {"batchmode",
-                                              "challengeresponseauthentication",
-                                              "ciphers",
-                                              "connecttimeout",
-                                              "globalknownhostsfile",
-                                              "hashknownhosts",
-                                              "hostkeyalgorithms",
-                                              "identitiesonly",
-                                              "identityagent",
-                                              "identityfile",
-                                              "kbdinteractiveauthentication",
-                                              "kexalgorithms",
-                                              "loglevel",
-                                              "macs",
-                                              "numberofpasswordprompts",
-                                              "passwordauthentication",
-                                              "passwordpromptrule" /* parley's own */,
-                                              "port",
-                                              "preferredauthentications",
-                                              "pubkeyauthentication",
-                                              "requesttty",
-                                              "sendenv",
-                                              "setenv",
-                                              "stricthostkeychecking",
-                                              "user",
-                                              "userknownhostsfile",
-                                              "warnweakcrypto"};
+  static const std::set<std::string> names = {
+      "batchmode", "challengeresponseauthentication", "ciphers", "connecttimeout",
+      "globalknownhostsfile", "hashknownhosts", "hostkeyalgorithms", "identitiesonly",
+      "identityagent", "identityfile", "kbdinteractiveauthentication", "kexalgorithms",
+      "loglevel", "macs", "numberofpasswordprompts", "passwordauthentication",
+      "passwordpromptrule" /* parley's own */, "port", "preferredauthentications",
+      "pubkeyauthentication", "requesttty", "sendenv", "setenv", "stricthostkeychecking",
+      "user", "userknownhostsfile", "warnweakcrypto"};
   return names;
 }
 
 /// Options ssh knows that parley accepts and ignores (a debug line says so): each
 /// one either has no effect here or only asks for something parley never does.
 const std::set<std::string>& ignored_options() {
-  static const std::set<std::string> names = {"addkeystoagent",
-                                              "addressfamily",
-                                              "canonicalizefallbacklocal",
-                                              "canonicalizehostname",
-                                              "canonicalizemaxdots",
-                                              "canonicalizepermittedcnames",
-                                              "canonicaldomains",
-                                              "casignaturealgorithms",
-                                              "certificatefile",
-                                              "checkhostip",
-                                              "clearallforwardings",
-                                              "compression",
-                                              "connectionattempts",
-                                              "controlmaster",
-                                              "controlpath",
-                                              "controlpersist",
-                                              "enablesshkeysign",
-                                              "escapechar",
-                                              "exitonforwardfailure",
-                                              "fingerprinthash",
-                                              "forwardagent",
-                                              "forwardx11",
-                                              "forwardx11timeout",
-                                              "forwardx11trusted",
-                                              "gatewayports",
-                                              "gssapiauthentication",
-                                              "gssapidelegatecredentials",
-                                              "hostbasedacceptedalgorithms",
-                                              "hostbasedauthentication",
-                                              "ipqos",
-                                              "kbdinteractivedevices",
-                                              "logverbose",
-                                              "nohostauthenticationforlocalhost",
-                                              "obscurekeystroketiming",
-                                              "pkcs11provider",
-                                              "permitlocalcommand",
-                                              "pubkeyacceptedalgorithms",
-                                              "pubkeyacceptedkeytypes",
-                                              "rekeylimit",
-                                              "requiredrsasize",
-                                              "securitykeyprovider",
-                                              "serveralivecountmax",
-                                              "serveraliveinterval",
-                                              "streamlocalbindmask",
-                                              "streamlocalbindunlink",
-                                              "syslogfacility",
-                                              "tcpkeepalive",
-                                              "updatehostkeys",
-                                              "verifyhostkeydns",
-                                              "visualhostkey",
-                                              "xauthlocation"};
+  static const std::set<std::string> names = {
+      "addkeystoagent", "addressfamily", "canonicalizefallbacklocal", "canonicalizehostname",
+      "canonicalizemaxdots", "canonicalizepermittedcnames", "canonicaldomains",
+      "casignaturealgorithms", "certificatefile", "checkhostip", "clearallforwardings",
+      "compression", "connectionattempts", "controlmaster", "controlpath", "controlpersist",
+      "enablesshkeysign", "escapechar", "exitonforwardfailure", "fingerprinthash",
+      "forwardagent", "forwardx11", "forwardx11timeout", "forwardx11trusted", "gatewayports",
+      "gssapiauthentication", "gssapidelegatecredentials", "hostbasedacceptedalgorithms",
+      "hostbasedauthentication", "ipqos", "kbdinteractivedevices", "logverbose",
+      "nohostauthenticationforlocalhost", "obscurekeystroketiming", "pkcs11provider",
+      "permitlocalcommand", "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes", "rekeylimit",
+      "requiredrsasize", "securitykeyprovider", "serveralivecountmax", "serveraliveinterval",
+      "streamlocalbindmask", "streamlocalbindunlink", "syslogfacility", "tcpkeepalive",
+      "updatehostkeys", "verifyhostkeydns", "visualhostkey", "xauthlocation"};
   return names;
 }
 
 /// Options ssh knows whose effect parley cannot give and must not silently drop
 /// (where it connects, what it runs, what it trusts): refused with their name.
 const std::set<std::string>& unsupported_options() {
-  static const std::set<std::string> names = {"bindaddress",
-                                              "bindinterface",
-                                              "dynamicforward",
-                                              "forkafterauthentication",
-                                              "host",
-                                              "hostkeyalias",
-                                              "hostname",
-                                              "include",
-                                              "knownhostscommand",
-                                              "localcommand",
-                                              "localforward",
-                                              "match",
-                                              "proxycommand",
-                                              "proxyjump",
-                                              "proxyusefdpass",
-                                              "remotecommand",
-                                              "remoteforward",
-                                              "revokedhostkeys",
-                                              "sessiontype",
-                                              "stdinnull",
-                                              "tag",
-                                              "tunnel",
-                                              "tunneldevice"};
+  static const std::set<std::string> names = {
+      "bindaddress", "bindinterface", "dynamicforward", "forkafterauthentication", "host",
+      "hostkeyalias", "hostname", "include", "knownhostscommand", "localcommand",
+      "localforward", "match", "proxycommand", "proxyjump", "proxyusefdpass",
+      "remotecommand", "remoteforward", "revokedhostkeys", "sessiontype", "stdinnull",
+      "tag", "tunnel", "tunneldevice"};
   return names;
 }
+// clang-format on
 
 /// The -o options given, in order; names lower-cased. As in ssh_config, the first
 /// value of an option wins, except for the ones that accumulate (IdentityFile, ...).

@@ -134,6 +134,21 @@ std::expected<login::Account, std::string> session_account(const ProcessOptions&
   return login::current_account();
 }
 
+using Fd = parley::UniqueFd;
+
+/// A session process's standard streams: a terminal's master and slave, or
+/// three pipes (our end and the program's of each).
+struct ProcessFds {
+  Fd master, slave, in_r, in_w, out_r, out_w, err_r, err_w;
+  std::string tty;  // the terminal's name, empty for pipes
+};
+
+/// The program a session runs and its argv (argv[0] included).
+struct SessionProgram {
+  std::string path;
+  std::vector<std::string> argv;
+};
+
 class ProcessState : public std::enable_shared_from_this<ProcessState> {
  public:
   ProcessState(ConnectionContext& context, ProcessOptions options, std::string user)
@@ -208,6 +223,11 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   void log(std::string_view line) const {
     if (options_.log) options_.log(line);
   }
+  bool open_terminal(ProcessFds& fds, const login::Account& account, bool give_to_account);
+  /// Starts the program; its pidfd, or nullopt (logged) if it did not start.
+  std::optional<int> spawn(const login::SpawnSpec& spec, const login::Account& account, const std::string& tty);
+  /// Takes our ends of `fds` as the flows' streams.
+  void own_streams(ProcessFds& fds);
   void end_login_record();
   void watch_exit(int pidfd);
   void try_finish();
@@ -264,8 +284,6 @@ std::vector<std::string> ProcessState::environment(const login::Account& account
   return env;
 }
 
-using Fd = parley::UniqueFd;
-
 bool make_pipe(Fd& read_end, Fd& write_end) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return false;
@@ -276,6 +294,29 @@ bool make_pipe(Fd& read_end, Fd& write_end) {
   // fills the pipe, so an idle session pays nothing for it. Best effort.
   ::fcntl(p[0], F_SETPIPE_SZ, 1024 * 1024);
   return true;
+}
+
+bool open_pipes(ProcessFds& fds) {
+  return make_pipe(fds.in_r, fds.in_w) && make_pipe(fds.out_r, fds.out_w) && make_pipe(fds.err_r, fds.err_w);
+}
+
+/// What runs for `request` under `shell`: a login shell, `shell -c command`, or
+/// the sftp server; nullopt if it may not run.
+std::optional<SessionProgram> session_program(const connection::StartRequest& request, const std::string& shell,
+                                              const ProcessOptions& options) {
+  const auto slash = shell.rfind('/');
+  const std::string shell_name = slash == std::string::npos ? shell : shell.substr(slash + 1);
+  switch (request.kind) {
+    case connection::StartRequest::Kind::shell:
+      return SessionProgram{shell, {"-" + shell_name}};  // a login shell, as login(1) and sshd start it
+    case connection::StartRequest::Kind::exec:
+      if (request.command.find('\0') != std::string::npos) return std::nullopt;
+      return SessionProgram{shell, {shell_name, "-c", request.command}};
+    case connection::StartRequest::Kind::subsystem:
+      if (request.command != "sftp" || options.sftp_server.empty()) return std::nullopt;
+      return SessionProgram{options.sftp_server, {options.sftp_server}};
+  }
+  return std::nullopt;
 }
 
 bool ProcessState::start(const connection::StartRequest& request) {
@@ -290,68 +331,65 @@ bool ProcessState::start(const connection::StartRequest& request) {
   std::optional<login::Credentials> as;
   if (options_.run_as) as = login::Credentials{account.uid, account.gid, account.groups};
   const std::string shell = options_.shell.empty() ? account.shell : options_.shell;
-  std::string program = shell;
-  std::vector<std::string> args;
-  const auto slash = shell.rfind('/');
-  const std::string shell_name = slash == std::string::npos ? shell : shell.substr(slash + 1);
-  switch (request.kind) {
-    case connection::StartRequest::Kind::shell:
-      args = {"-" + shell_name};  // a login shell, as login(1) and sshd start it
-      break;
-    case connection::StartRequest::Kind::exec:
-      if (request.command.find('\0') != std::string::npos) return false;
-      args = {shell_name, "-c", request.command};
-      break;
-    case connection::StartRequest::Kind::subsystem:
-      if (request.command != "sftp" || options_.sftp_server.empty()) return false;
-      program = options_.sftp_server;
-      args = {options_.sftp_server};
-      break;
-  }
+  auto program = session_program(request, shell, options_);
+  if (!program) return false;
 
   login::SpawnSpec spec;
-  Fd master, slave, in_r, in_w, out_r, out_w, err_r, err_w;
-  std::string tty;
+  ProcessFds fds;
+  if (pty_ ? !open_terminal(fds, account, as.has_value()) : !open_pipes(fds)) return false;
   if (pty_) {
-    master = Fd(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (master.get() < 0 || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0) return false;
-    std::array<char, 128> name{};
-    if (::ptsname_r(master.get(), name.data(), name.size()) != 0) return false;
-    tty = name.data();
-    slave = Fd(::open(tty.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (slave.get() < 0) return false;
-    // The terminal is the user's while the session runs (as login and sshd).
-    if (as && !login::claim_terminal(slave.get(), account.uid, account.gid)) {
-      log("session refused: cannot give " + tty + " to " + account.name + ": " + std::strerror(errno));
-      return false;
-    }
-    termios t{};
-    if (::tcgetattr(slave.get(), &t) == 0) {
-      apply_modes(pty_->modes, t);
-      ::tcsetattr(slave.get(), TCSANOW, &t);
-    }
-    winsize ws{};
-    ws.ws_col = static_cast<unsigned short>(pty_->cols);
-    ws.ws_row = static_cast<unsigned short>(pty_->rows);
-    ws.ws_xpixel = static_cast<unsigned short>(pty_->width_px);
-    ws.ws_ypixel = static_cast<unsigned short>(pty_->height_px);
-    ::ioctl(master.get(), TIOCSWINSZ, &ws);
-    spec.tty = tty;
+    spec.tty = fds.tty;
   } else {
-    if (!make_pipe(in_r, in_w) || !make_pipe(out_r, out_w) || !make_pipe(err_r, err_w)) return false;
-    spec.stdin_fd = in_r.get();
-    spec.stdout_fd = out_w.get();
-    spec.stderr_fd = err_w.get();
+    spec.stdin_fd = fds.in_r.get();
+    spec.stdout_fd = fds.out_w.get();
+    spec.stderr_fd = fds.err_w.get();
   }
-  spec.program = program;
-  spec.argv = std::move(args);
-  spec.env = environment(account, shell, tty);
+  spec.program = std::move(program->path);
+  spec.argv = std::move(program->argv);
+  spec.env = environment(account, shell, fds.tty);
   spec.cwd = account.home;
   spec.as = std::move(as);
+  const auto pidfd = spawn(spec, account, fds.tty);
+  if (!pidfd) return false;
+  own_streams(fds);
+  watch_exit(*pidfd);
+  writable();
+  return true;
+}
+
+bool ProcessState::open_terminal(ProcessFds& fds, const login::Account& account, bool give_to_account) {
+  fds.master = Fd(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (fds.master.get() < 0 || ::grantpt(fds.master.get()) != 0 || ::unlockpt(fds.master.get()) != 0) return false;
+  std::array<char, 128> name{};
+  if (::ptsname_r(fds.master.get(), name.data(), name.size()) != 0) return false;
+  fds.tty = name.data();
+  fds.slave = Fd(::open(fds.tty.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (fds.slave.get() < 0) return false;
+  // The terminal is the user's while the session runs (as login and sshd).
+  if (give_to_account && !login::claim_terminal(fds.slave.get(), account.uid, account.gid)) {
+    log("session refused: cannot give " + fds.tty + " to " + account.name + ": " + std::strerror(errno));
+    return false;
+  }
+  termios t{};
+  if (::tcgetattr(fds.slave.get(), &t) == 0) {
+    apply_modes(pty_->modes, t);
+    ::tcsetattr(fds.slave.get(), TCSANOW, &t);
+  }
+  winsize ws{};
+  ws.ws_col = static_cast<unsigned short>(pty_->cols);
+  ws.ws_row = static_cast<unsigned short>(pty_->rows);
+  ws.ws_xpixel = static_cast<unsigned short>(pty_->width_px);
+  ws.ws_ypixel = static_cast<unsigned short>(pty_->height_px);
+  ::ioctl(fds.master.get(), TIOCSWINSZ, &ws);
+  return true;
+}
+
+std::optional<int> ProcessState::spawn(const login::SpawnSpec& spec, const login::Account& account,
+                                       const std::string& tty) {
   auto spawned = login::spawn(spec);
   if (!spawned) {
     log("session for " + account.name + " failed: " + spawned.error());
-    return false;
+    return std::nullopt;
   }
   const pid_t pid = *spawned;
   pid_ = pid;
@@ -360,44 +398,41 @@ bool ProcessState::start(const connection::StartRequest& request) {
     const std::string written = login::record_login(*record_);
     log("login recorded on " + tty + (written.empty() ? std::string(": no record file writable") : " in " + written));
   }
-
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {  // cannot watch it: do not leave it running unwatched
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     pid_ = -1;
-    return false;
+    return std::nullopt;
   }
+  return pidfd;
+}
 
+void ProcessState::own_streams(ProcessFds& fds) {
   auto own = [&](Fd& fd) {
     auto d = std::make_unique<Descriptor>(executor_, fd.release());
     std::error_code ec;
     d->non_blocking(true, ec);  // Asio's read_some/write_some must not wait
     return d;
   };
+  in_ = InFlow<Descriptor>{};
+  in_.done = false;
   if (pty_) {
-    slave.reset();
-    master_ = own(master);
+    fds.slave.reset();
+    master_ = own(fds.master);
     out_ = OutFlow<Descriptor>{master_.get(), 0, false, false, false};
-    in_ = InFlow<Descriptor>{};
     in_.stream = master_.get();
-    in_.done = false;
-  } else {
-    in_r.reset();
-    out_w.reset();
-    err_w.reset();
-    stdin_ = own(in_w);
-    stdout_ = own(out_r);
-    stderr_ = own(err_r);
-    out_ = OutFlow<Descriptor>{stdout_.get(), 0, false, false, false};
-    err_ = OutFlow<Descriptor>{stderr_.get(), 1, false, false, false};
-    in_ = InFlow<Descriptor>{};
-    in_.stream = stdin_.get();
-    in_.done = false;
+    return;
   }
-  watch_exit(pidfd);
-  writable();
-  return true;
+  fds.in_r.reset();
+  fds.out_w.reset();
+  fds.err_w.reset();
+  stdin_ = own(fds.in_w);
+  stdout_ = own(fds.out_r);
+  stderr_ = own(fds.err_r);
+  out_ = OutFlow<Descriptor>{stdout_.get(), 0, false, false, false};
+  err_ = OutFlow<Descriptor>{stderr_.get(), 1, false, false, false};
+  in_.stream = stdin_.get();
 }
 
 void ProcessState::watch_exit(int pidfd) {

@@ -116,167 +116,211 @@ void drain(int fd, detail::InFlow<Descriptor>& f) {
   }
 }
 
+/// One session over a connection: opens the channel once authenticated, sends
+/// its requests, bridges the local descriptors to it and records how it ended.
+/// Touched only on the connection's thread.
+class SessionRun {
+ public:
+  SessionRun(asio::any_io_executor ex, const ClientSessionOptions& options)
+      : options_(options),
+        in_(ex, options.stdin_fd),
+        out_(ex, options.stdout_fd),
+        err_(ex, options.stderr_fd),
+        bridge_(std::make_shared<Bridge>(ex)) {}
+
+  void authenticated(auth::ClientConnection& c) {
+    if (c.channels().open("session")) return;
+    result_.error = "cannot open a session channel";
+    c.disconnect(transport::DisconnectReason::by_application, "no channel");
+  }
+  void event(auth::ClientConnection& c, connection::Event& event) {
+    std::visit([&](auto& e) { on(c, e); }, event);
+  }
+  /// The connection is gone (or never came): nothing more to read locally.
+  void stop() {
+    bridge_->io = nullptr;
+    bridge_->stop_local_io();
+  }
+  /// After the loop: writes what the session sent and we had not yet passed on,
+  /// and says why the session did not run, if it did not.
+  ClientSessionResult finish(const auth::ClientConnection& conn, const std::string& connect_error);
+
+ private:
+  void on(auth::ClientConnection& c, connection::OpenConfirmed& e);
+  void on(auth::ClientConnection& c, connection::OpenFailed& e) {
+    // Server text, shown to the user: made safe like every other.
+    result_.error = "channel open failed: " + auth::sanitize_server_text(e.description, 256, false);
+    c.disconnect(transport::DisconnectReason::by_application, "channel open failed");
+  }
+  void on(auth::ClientConnection& c, connection::RequestReply& e);
+  void on(auth::ClientConnection&, connection::Data& e) {
+    detail::queue_input(bridge_, e.extended == 1 ? bridge_->to_stderr : bridge_->to_stdout, e.bytes);
+  }
+  void on(auth::ClientConnection&, connection::Writable&) { detail::pump_out(bridge_, bridge_->from_stdin); }
+  void on(auth::ClientConnection& c, connection::Request& e);
+  void on(auth::ClientConnection& c, connection::Closed&) {
+    // As ssh: the session is over when the server closes the channel, whatever
+    // our stdin is (a terminal or a pipe that stays open). A read still waiting
+    // on it would keep the loop, and parley, alive until the user typed ^D.
+    stop();
+    c.disconnect(transport::DisconnectReason::by_application, "disconnected by user");
+  }
+  void on(auth::ClientConnection& c, connection::GlobalRequest& e) {
+    if (e.want_reply) c.channels().global_reply(false);  // as ssh: hostkeys-00 etc.
+  }
+  template <class Other>
+  void on(auth::ClientConnection&, Other&) {}  // nothing to do
+
+  /// The local descriptors, handed to the bridge once the channel is open.
+  void bridge_to(auth::ClientConnection& c, connection::ChannelId id);
+
+  const ClientSessionOptions& options_;
+  LocalFd in_, out_, err_;
+  std::shared_ptr<Bridge> bridge_;
+  std::unique_ptr<ClientChannelIo> channel_io_;
+  std::size_t replies_expected_ = 0;
+  bool started_ = false;
+  ClientSessionResult result_;
+};
+
+void SessionRun::on(auth::ClientConnection& c, connection::OpenConfirmed& e) {
+  if (options_.on_session_start) options_.on_session_start();
+  for (const auto& v : options_.env) c.channels().request(e.id, "env", false, connection::encode(v));
+  if (options_.pty) {
+    c.channels().request(e.id, "pty-req", true, connection::encode(*options_.pty));
+    ++replies_expected_;
+  }
+  connection::StartRequest start;
+  start.kind = options_.command.empty() ? connection::StartRequest::Kind::shell : connection::StartRequest::Kind::exec;
+  start.command = options_.command;
+  c.channels().request(e.id, connection::request_type(start), true, connection::encode(start));
+  ++replies_expected_;
+  bridge_to(c, e.id);
+}
+
+void SessionRun::bridge_to(auth::ClientConnection& c, connection::ChannelId id) {
+  channel_io_ = std::make_unique<ClientChannelIo>(c, id);
+  Bridge& b = *bridge_;
+  b.io = channel_io_.get();
+  b.in = std::move(in_.descriptor);
+  b.out = std::move(out_.descriptor);
+  b.err = std::move(err_.descriptor);
+  b.from_stdin = detail::OutFlow<Descriptor>{b.in.get(), 0, false, b.in == nullptr, false};
+  b.to_stdout.stream = b.out.get();
+  b.to_stdout.done = b.out == nullptr;
+  b.to_stderr.stream = b.err.get();
+  b.to_stderr.done = b.err == nullptr;
+  detail::pump_out(bridge_, b.from_stdin);
+}
+
+void SessionRun::on(auth::ClientConnection& c, connection::RequestReply& e) {
+  if (replies_expected_ == 0) return;
+  --replies_expected_;
+  if (replies_expected_ == 0) {  // the start request's reply
+    started_ = e.success;
+    if (!e.success) {
+      result_.error = (options_.command.empty() ? "shell" : "exec") + std::string(" request failed on channel 0");
+      c.channels().close(e.id);
+    }
+  } else if (!e.success) {
+    // As ssh: a refused terminal is reported and the session goes on.
+    const std::string_view text = "PTY allocation request failed on channel 0\r\n";
+    (void)!::write(options_.stderr_fd, text.data(), text.size());
+  }
+}
+
+void SessionRun::on(auth::ClientConnection& c, connection::Request& e) {
+  if (e.type == "exit-status") {
+    if (auto s = connection::parse_exit_status(e.data)) result_.exit_status = s->status;
+  } else if (e.type == "exit-signal") {
+    if (auto s = connection::parse_exit_signal(e.data)) {
+      // The signal name and message are the server's words, printed by parley.
+      s->name = auth::sanitize_server_text(s->name, 64, false);
+      s->message = auth::sanitize_server_text(s->message, 256, false);
+      result_.exit_signal = std::move(*s);
+    }
+  } else if (e.want_reply) {
+    c.channels().reply(e.id, false);
+  }
+}
+
+ClientSessionResult SessionRun::finish(const auth::ClientConnection& conn, const std::string& connect_error) {
+  drain(options_.stdout_fd, bridge_->to_stdout);
+  drain(options_.stderr_fd, bridge_->to_stderr);
+  bridge_->io = nullptr;
+  if (!result_.error.empty()) return result_;
+  if (!connect_error.empty()) {
+    result_.error = connect_error;
+  } else if (auto auth = conn.auth_result(); auth && std::holds_alternative<auth::ClientAuthFailed>(*auth)) {
+    result_.error = std::get<auth::ClientAuthFailed>(*auth).reason;
+  } else if (!conn.authenticated()) {
+    const auto& d = conn.disconnected();
+    result_.error = d ? "Connection closed: " + d->description : "Connection closed";
+  } else if (!started_ && !result_.exit_status && !result_.exit_signal) {
+    result_.error = "the session ended before it started";
+  }
+  return result_;
+}
+
+/// Resolves and connects to host:port, then drives `conn` until it closes;
+/// `connect_timeout` bounds everything up to authentication. Why it could not
+/// connect goes to `error`.
+asio::awaitable<void> connect_and_drive(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
+                                        auth::ClientConnection& conn, std::chrono::milliseconds connect_timeout,
+                                        std::string& error) {
+  tcp::resolver resolver(ex);
+  std::error_code ec;
+  auto endpoints =
+      co_await resolver.async_resolve(host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    error = "Could not resolve hostname " + host + ": " + ec.message();
+    co_return;
+  }
+  tcp::socket socket(ex);
+  asio::steady_timer deadline(ex);
+  deadline.expires_after(connect_timeout);
+  deadline.async_wait([&](std::error_code wec) {
+    if (wec || conn.authenticated() || conn.closed()) return;
+    error = "Connection timed out during banner exchange or authentication";
+    std::error_code ignored;
+    socket.close(ignored);
+  });
+  co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    error = "connect to host " + host + " port " + std::to_string(port) + ": " + ec.message();
+    deadline.cancel();
+    co_return;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  asio::steady_timer timer(ex);
+  co_await detail::drive(socket, timer, conn);
+  deadline.cancel();
+}
+
 }  // namespace
 
 ClientSessionResult run_session(const std::string& host, std::uint16_t port,
                                 auth::ClientConnection& conn, const ClientSessionOptions& options,
                                 std::chrono::milliseconds connect_timeout) {
-  ClientSessionResult result;
   asio::io_context io(1);
   auto ex = io.get_executor();
-  LocalFd in(ex, options.stdin_fd), out(ex, options.stdout_fd), err(ex, options.stderr_fd);
-  auto bridge = std::make_shared<Bridge>(ex);
-  std::unique_ptr<ClientChannelIo> channel_io;
-  std::optional<connection::ChannelId> channel;
-  std::size_t replies_expected = 0;
-  bool started = false;
-
-  conn.on_authenticated = [&](auth::ClientConnection& c) {
-    channel = c.channels().open("session");
-    if (!channel) {
-      result.error = "cannot open a session channel";
-      c.disconnect(transport::DisconnectReason::by_application, "no channel");
-    }
-  };
-  conn.on_channel_event = [&](auth::ClientConnection& c, connection::Event& event) {
-    std::visit(
-        [&](auto& e) {
-          using E = std::decay_t<decltype(e)>;
-          if constexpr (std::is_same_v<E, connection::OpenConfirmed>) {
-            if (options.on_session_start) options.on_session_start();
-            for (const auto& v : options.env) c.channels().request(e.id, "env", false, connection::encode(v));
-            if (options.pty) {
-              c.channels().request(e.id, "pty-req", true, connection::encode(*options.pty));
-              ++replies_expected;
-            }
-            connection::StartRequest start;
-            start.kind = options.command.empty() ? connection::StartRequest::Kind::shell
-                                                 : connection::StartRequest::Kind::exec;
-            start.command = options.command;
-            c.channels().request(e.id, connection::request_type(start), true, connection::encode(start));
-            ++replies_expected;
-            channel_io = std::make_unique<ClientChannelIo>(c, e.id);
-            bridge->io = channel_io.get();
-            bridge->in = std::move(in.descriptor);
-            bridge->out = std::move(out.descriptor);
-            bridge->err = std::move(err.descriptor);
-            bridge->from_stdin = detail::OutFlow<Descriptor>{bridge->in.get(), 0, false, bridge->in == nullptr, false};
-            bridge->to_stdout.stream = bridge->out.get();
-            bridge->to_stdout.done = bridge->out == nullptr;
-            bridge->to_stderr.stream = bridge->err.get();
-            bridge->to_stderr.done = bridge->err == nullptr;
-            detail::pump_out(bridge, bridge->from_stdin);
-          } else if constexpr (std::is_same_v<E, connection::OpenFailed>) {
-            // Server text, shown to the user: made safe like every other.
-            result.error =
-                "channel open failed: " + auth::sanitize_server_text(e.description, 256, false);
-            c.disconnect(transport::DisconnectReason::by_application, "channel open failed");
-          } else if constexpr (std::is_same_v<E, connection::RequestReply>) {
-            if (replies_expected == 0) return;
-            --replies_expected;
-            if (replies_expected == 0) {  // the start request's reply
-              started = e.success;
-              if (!e.success) {
-                result.error = (options.command.empty() ? "shell" : "exec") +
-                               std::string(" request failed on channel 0");
-                c.channels().close(e.id);
-              }
-            } else if (!e.success) {
-              // As ssh: a refused terminal is reported and the session goes on.
-              const std::string_view text = "PTY allocation request failed on channel 0\r\n";
-              (void)!::write(options.stderr_fd, text.data(), text.size());
-            }
-          } else if constexpr (std::is_same_v<E, connection::Data>) {
-            auto& flow = e.extended == 1 ? bridge->to_stderr : bridge->to_stdout;
-            detail::queue_input(bridge, flow, e.bytes);
-          } else if constexpr (std::is_same_v<E, connection::Writable>) {
-            detail::pump_out(bridge, bridge->from_stdin);
-          } else if constexpr (std::is_same_v<E, connection::Request>) {
-            if (e.type == "exit-status") {
-              if (auto s = connection::parse_exit_status(e.data)) result.exit_status = s->status;
-            } else if (e.type == "exit-signal") {
-              if (auto s = connection::parse_exit_signal(e.data)) {
-                // The signal name and message are the server's words, printed by parley.
-                s->name = auth::sanitize_server_text(s->name, 64, false);
-                s->message = auth::sanitize_server_text(s->message, 256, false);
-                result.exit_signal = std::move(*s);
-              }
-            } else if (e.want_reply) {
-              c.channels().reply(e.id, false);
-            }
-          } else if constexpr (std::is_same_v<E, connection::Closed>) {
-            // As ssh: the session is over when the server closes the channel, whatever
-            // our stdin is (a terminal or a pipe that stays open). A read still waiting
-            // on it would keep the loop, and parley, alive until the user typed ^D.
-            bridge->io = nullptr;
-            bridge->stop_local_io();
-            c.disconnect(transport::DisconnectReason::by_application, "disconnected by user");
-          } else if constexpr (std::is_same_v<E, connection::GlobalRequest>) {
-            if (e.want_reply) c.channels().global_reply(false);  // as ssh: hostkeys-00 etc.
-          }
-        },
-        event);
-  };
-
+  SessionRun run(ex, options);
+  conn.on_authenticated = [&run](auth::ClientConnection& c) { run.authenticated(c); };
+  conn.on_channel_event = [&run](auth::ClientConnection& c, connection::Event& e) { run.event(c, e); };
   std::string connect_error;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
         try {
-          tcp::resolver resolver(ex);
-          std::error_code ec;
-          auto endpoints = co_await resolver.async_resolve(host, std::to_string(port),
-                                                           asio::redirect_error(asio::use_awaitable, ec));
-          if (ec) {
-            connect_error = "Could not resolve hostname " + host + ": " + ec.message();
-            co_return;
-          }
-          tcp::socket socket(ex);
-          asio::steady_timer deadline(ex);
-          deadline.expires_after(connect_timeout);
-          deadline.async_wait([&](std::error_code wec) {
-            if (wec || conn.authenticated() || conn.closed()) return;
-            connect_error = "Connection timed out during banner exchange or authentication";
-            std::error_code ignored;
-            socket.close(ignored);
-          });
-          co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-          if (ec) {
-            connect_error = "connect to host " + host + " port " + std::to_string(port) + ": " + ec.message();
-            deadline.cancel();
-            co_return;
-          }
-          socket.set_option(tcp::no_delay(true), ec);
-          asio::steady_timer timer(ex);
-          co_await detail::drive(socket, timer, conn);
-          deadline.cancel();
+          co_await connect_and_drive(ex, host, port, conn, connect_timeout, connect_error);
         } catch (const std::exception& e) {
           connect_error = std::string("connection failed: ") + e.what();
         }
-        // The connection is gone (or never came): nothing more to read locally.
-        bridge->io = nullptr;
-        bridge->stop_local_io();
+        run.stop();
       },
       asio::detached);
   io.run();
-
-  // What the session wrote and we had not yet passed on.
-  drain(options.stdout_fd, bridge->to_stdout);
-  drain(options.stderr_fd, bridge->to_stderr);
-  bridge->io = nullptr;
-  if (result.error.empty()) {
-    if (!connect_error.empty()) {
-      result.error = connect_error;
-    } else if (auto auth = conn.auth_result(); auth && std::holds_alternative<auth::ClientAuthFailed>(*auth)) {
-      result.error = std::get<auth::ClientAuthFailed>(*auth).reason;
-    } else if (!conn.authenticated()) {
-      const auto& d = conn.disconnected();
-      result.error = d ? "Connection closed: " + d->description : "Connection closed";
-    } else if (!started && !result.exit_status && !result.exit_signal) {
-      result.error = "the session ended before it started";
-    }
-  }
-  return result;
+  return run.finish(conn, connect_error);
 }
 
 }  // namespace parley::driver

@@ -166,11 +166,8 @@ asio::awaitable<void> linger_close(tcp::socket& socket, asio::steady_timer& time
   socket.close(ec);
 }
 
-}  // namespace
-
-asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
-                            transport::Endpoint& endpoint) {
-  socket.non_blocking(true);
+/// Lets wakes reach this connection's waits until drive() returns.
+std::shared_ptr<WakeLink> link_wake(tcp::socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint) {
   auto link = std::make_shared<WakeLink>();
   link->socket = &socket;
   link->timer = &timer;
@@ -183,16 +180,107 @@ asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
       if (link->pausing) link->timer->cancel();
     });
   });
-  struct Unlink {
-    WakeLink& link;
-    transport::Endpoint& endpoint;
-    ~Unlink() {
-      link.socket = nullptr;
-      link.timer = nullptr;
-      endpoint.set_wake(nullptr);
-    }
-  } unlink{*link, endpoint};
+  return link;
+}
 
+/// Undoes link_wake() when drive() returns, however it does.
+struct Unlink {
+  WakeLink& link;
+  transport::Endpoint& endpoint;
+  ~Unlink() {
+    link.socket = nullptr;
+    link.timer = nullptr;
+    endpoint.set_wake(nullptr);
+  }
+};
+
+/// Whether drive() goes on after a step.
+enum class Step { go_on, over };
+
+/// Writes `out` (everything the last step produced) as one write. Over when the
+/// write failed or stalled: the socket is closed then.
+asio::awaitable<Step> write_output(tcp::socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
+                                   Bytes& out, bool peer_gone) {
+  std::error_code ec;
+  bool stalled = false;
+  {
+    Watchdog watchdog(socket, timer, Clock::now() + write_stall_timeout);
+    co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+    stalled = watchdog.disarm();
+  }
+  Bytes().swap(out);    // hold no buffer while idle
+  if (stalled || ec) {  // stalled (the write was cancelled part-way) or failed
+    if (!peer_gone) endpoint.peer_closed(Clock::now());
+    std::error_code ignored;
+    socket.close(ignored);
+    co_return Step::over;
+  }
+  endpoint.on_output_written(Clock::now());
+  co_return Step::go_on;
+}
+
+/// Closes the socket once nothing is left to do: the endpoint is closed (after
+/// a linger, unless the peer is gone) or the peer is gone.
+asio::awaitable<Step> close_when_over(tcp::socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
+                                      bool peer_gone) {
+  std::error_code ignored;
+  if (endpoint.closed()) {
+    if (peer_gone)
+      socket.close(ignored);
+    else
+      co_await linger_close(socket, timer);
+    co_return Step::over;
+  }
+  if (peer_gone) {  // an endpoint that stays open after EOF has nothing left to read
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    co_return Step::over;
+  }
+  co_return Step::go_on;
+}
+
+/// Waits for input, the endpoint's next deadline or a wake, whichever comes
+/// first, and reads what came; `peer_gone` is set when the peer went away.
+asio::awaitable<void> wait_and_read(tcp::socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
+                                    WakeLink& link, Bytes& out, bool& peer_gone) {
+  if (!endpoint.wants_input()) {
+    // The endpoint holds all the output it may (replies queued behind a key
+    // exchange): read nothing more, so the peer cannot make it queue without
+    // bound, until a deadline (the kex timeout) or a wake changes that.
+    link.pausing = true;
+    const bool deadline_passed = co_await pause(timer, endpoint.next_deadline());
+    link.pausing = false;
+    if (deadline_passed) endpoint.on_time(Clock::now());
+    co_return;
+  }
+  // No read is started while a write is pending: the caller's write completes first.
+  link.waiting = true;
+  const WaitResult waited = co_await wait_readable(socket, timer, endpoint.next_deadline());
+  link.waiting = false;
+  switch (waited) {
+    case WaitResult::deadline:
+      endpoint.on_time(Clock::now());
+      co_return;
+    case WaitResult::failed:
+      if (link.woken) co_return;  // handled at the top of drive()'s loop
+      if (socket.is_open()) {     // an error on an open socket: treat the peer as gone
+        endpoint.peer_closed(Clock::now());
+        peer_gone = true;
+      }
+      co_return;  // (closed under us: the loop's first check ends it)
+    case WaitResult::readable:
+      break;
+  }
+  if (read_available(socket, endpoint, out) == ReadResult::peer_gone) peer_gone = true;
+}
+
+}  // namespace
+
+asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
+                            transport::Endpoint& endpoint) {
+  socket.non_blocking(true);
+  const auto link = link_wake(socket, timer, endpoint);
+  const Unlink unlink{*link, endpoint};
   Bytes out;
   bool peer_gone = false;
   for (;;) {
@@ -204,83 +292,15 @@ asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
       if (!peer_gone && !endpoint.closed()) endpoint.peer_closed(Clock::now());
       co_return;
     }
-    // Everything the last step produced goes out as one write.
+    // Everything the last step produced goes out as one write, and what the
+    // endpoint produced meanwhile goes out before the next wait.
     endpoint.take_output(out);
     if (!out.empty()) {
-      std::error_code ec;
-      bool stalled = false;
-      {
-        Watchdog watchdog(socket, timer, Clock::now() + write_stall_timeout);
-        co_await asio::async_write(socket, asio::buffer(out),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        stalled = watchdog.disarm();
-      }
-      Bytes().swap(out);      // hold no buffer while idle
-      if (stalled || ec) {  // stalled (the write was cancelled part-way) or failed
-        if (!peer_gone) endpoint.peer_closed(Clock::now());
-        std::error_code ignored;
-        socket.close(ignored);
-        co_return;
-      }
-      endpoint.on_output_written(Clock::now());
-      continue;  // what the endpoint produced meanwhile goes out before the next wait
-    }
-    if (endpoint.closed()) {
-      if (peer_gone) {
-        std::error_code ignored;
-        socket.close(ignored);
-      } else {
-        co_await linger_close(socket, timer);
-      }
-      co_return;
-    }
-    if (peer_gone) {  // an endpoint that stays open after EOF has nothing left to read
-      std::error_code ignored;
-      socket.shutdown(tcp::socket::shutdown_both, ignored);
-      socket.close(ignored);
-      co_return;
-    }
-
-    if (!endpoint.wants_input()) {
-      // The endpoint holds all the output it may (replies queued behind a key
-      // exchange): read nothing more, so the peer cannot make it queue without
-      // bound, until a deadline (the kex timeout) or a wake changes that.
-      link->pausing = true;
-      const bool deadline_passed = co_await pause(timer, endpoint.next_deadline());
-      link->pausing = false;
-      if (deadline_passed) endpoint.on_time(Clock::now());
+      if (co_await write_output(socket, timer, endpoint, out, peer_gone) == Step::over) co_return;
       continue;
     }
-
-    // Wait for input or the endpoint's next deadline, whichever comes first.
-    // No read is started while a write is pending: the write above completes first.
-    link->waiting = true;
-    const WaitResult waited = co_await wait_readable(socket, timer, endpoint.next_deadline());
-    link->waiting = false;
-    switch (waited) {
-      case WaitResult::deadline:
-        endpoint.on_time(Clock::now());
-        continue;
-      case WaitResult::failed:
-        if (link->woken) continue;  // handled at the top of the loop
-        if (socket.is_open()) {  // an error on an open socket: treat the peer as gone
-          endpoint.peer_closed(Clock::now());
-          peer_gone = true;
-        }
-        continue;  // (closed under us: the loop's first check ends it)
-      case WaitResult::readable:
-        break;
-    }
-
-    switch (read_available(socket, endpoint, out)) {
-      case ReadResult::peer_gone:
-        peer_gone = true;
-        break;
-      case ReadResult::drained:
-      case ReadResult::endpoint_closed:
-      case ReadResult::yield:
-        break;
-    }
+    if (co_await close_when_over(socket, timer, endpoint, peer_gone) == Step::over) co_return;
+    co_await wait_and_read(socket, timer, endpoint, *link, out, peer_gone);
   }
 }
 

@@ -55,6 +55,19 @@ struct InFlow {
   bool done = true;   // no more writing (EOF passed on, error, or no stream)
 };
 
+/// Waits until `f`'s stream is ready for `what`, then runs `pump` on it again,
+/// unless the wait was cancelled or the channel has gone meanwhile.
+template <class Owner, class Flow, class WaitType>
+void resume_when_ready(const std::shared_ptr<Owner>& self, Flow& f, WaitType what,
+                       void (*pump)(const std::shared_ptr<Owner>&, Flow&)) {
+  f.waiting = true;
+  f.stream->async_wait(what, [self, &f, pump](std::error_code wec) {
+    f.waiting = false;
+    if (wec == asio::error::operation_aborted || self->io == nullptr) return;
+    pump(self, f);
+  });
+}
+
 /// Reads `f` into the channel while it has room. Owner provides `io` and
 /// output_done(); `self` keeps the owner alive across the waits.
 template <class Owner, class Stream>
@@ -71,12 +84,7 @@ void pump_out(const std::shared_ptr<Owner>& self, OutFlow<Stream>& f) {
         self->output_done();
         return;
       }
-      f.waiting = true;
-      f.stream->async_wait(Stream::wait_read, [self, &f](std::error_code wec) {
-        f.waiting = false;
-        if (wec == asio::error::operation_aborted || self->io == nullptr) return;
-        pump_out(self, f);
-      });
+      resume_when_ready(self, f, Stream::wait_read, &pump_out<Owner, Stream>);
       return;
     }
     if (ec) {  // EOF; EIO from a pty whose last slave closed; any error
@@ -99,12 +107,7 @@ void pump_in(const std::shared_ptr<Owner>& self, InFlow<Stream>& f) {
     const std::size_t n = f.stream->write_some(
         asio::buffer(f.pending.data() + f.offset, f.pending.size() - f.offset), ec);
     if (would_block(ec)) {
-      f.waiting = true;
-      f.stream->async_wait(Stream::wait_write, [self, &f](std::error_code wec) {
-        f.waiting = false;
-        if (wec == asio::error::operation_aborted || self->io == nullptr) return;
-        pump_in(self, f);
-      });
+      resume_when_ready(self, f, Stream::wait_write, &pump_in<Owner, Stream>);
       return;
     }
     if (ec) {  // the reader went away (EPIPE): take and drop what the client sends

@@ -1,0 +1,97 @@
+// parley's command line as one typed value: ssh's flags (-p -l -i -o -v -t -T),
+// the destination and the command, and the -o Key=Value options (ssh_config(5)
+// names, case-insensitive), parsed and checked once. Nothing after
+// parse_client_options() reads an option string again.
+#pragma once
+
+#include <spdlog/common.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/auth/known_hosts.hpp"
+#include "parley/connection/session.hpp"
+#include "parley/transport/algorithms.hpp"
+
+namespace parley::app {
+
+/// Where to connect and as whom: -l over user@ over User (then the local user);
+/// -p over Port (the first Port given wins, as ssh_config's first value), then 22.
+struct Destination {
+  std::string user;
+  std::string host;
+  std::uint16_t port = 22;
+};
+
+/// PasswordPromptRule (parley's own): how $PARLEY_PASSWORD answers prompts.
+enum class PasswordPromptRule : std::uint8_t {
+  saved,  // only prompts that ask for a password
+  seed,   // every prompt (the seed's rule)
+};
+
+struct ClientOptions {
+  Destination destination;
+  /// The remote command (its words joined by spaces); empty: a shell.
+  std::string command;
+
+  /// -v over LogLevel; warn by default (ssh's INFO shows what parley logs at warn).
+  spdlog::level::level_enum log_level = spdlog::level::warn;
+  /// ssh options given that parley accepts and ignores (as the user spelled them).
+  std::vector<std::string> ignored;
+  /// BatchMode: never ask at the terminal.
+  bool batch_mode = false;
+
+  // ---- the server's host key
+  /// UserKnownHostsFile, then the GlobalKnownHostsFile files, `~/` expanded.
+  std::vector<std::filesystem::path> known_hosts_files;
+  auth::StrictHostKeyChecking strict_host_key_checking = auth::StrictHostKeyChecking::ask;
+  bool hash_known_hosts = false;
+  /// KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs applied to the defaults.
+  transport::AlgorithmPreferences algorithms;
+  /// HostKeyAlgorithms set the order (a list, or ^list): known_hosts does not reorder it.
+  bool host_key_order_chosen = false;
+  /// WarnWeakCrypto: warn when the exchange is not post-quantum.
+  bool warn_weak_crypto = true;
+
+  // ---- authentication
+  /// PreferredAuthentications less the methods switched off (PubkeyAuthentication=no, ...).
+  std::vector<std::string> auth_methods;
+  /// NumberOfPasswordPrompts.
+  std::optional<std::size_t> max_attempts;
+  /// -i files then IdentityFile ones, or ssh's default files; `~/` expanded.
+  std::vector<std::filesystem::path> identity_files;
+  /// The files were named (-i, IdentityFile): one that cannot be used is reported.
+  bool identity_files_named = false;
+  bool identities_only = false;
+  /// The agent's socket (IdentityAgent, by default $SSH_AUTH_SOCK); empty: no agent.
+  std::string agent_socket;
+  PasswordPromptRule password_prompt_rule = PasswordPromptRule::saved;
+
+  // ---- the session
+  /// -t/-T over RequestTTY; nullopt (auto): a terminal for a shell on a terminal.
+  std::optional<bool> request_tty;
+  /// SendEnv patterns (LANG when none is given), SetEnv assignments.
+  std::vector<std::string> send_env;
+  std::vector<connection::EnvRequest> set_env;
+  /// ConnectTimeout bounds connecting and authenticating (60 s by default).
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(60);
+};
+
+/// Why the command line cannot run. An empty message: CLI11 already printed
+/// its help or usage error; otherwise the line to show after "parley: ".
+struct OptionsError {
+  std::string message;
+  int exit_code = 255;
+};
+
+/// Parses and checks parley's arguments (argv[0] is the program). Reads $HOME,
+/// $USER/the passwd entry, $SSH_AUTH_SOCK (or IdentityAgent's $VAR) and nothing else.
+std::expected<ClientOptions, OptionsError> parse_client_options(int argc, const char* const* argv);
+
+}  // namespace parley::app

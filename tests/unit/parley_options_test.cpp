@@ -1,0 +1,232 @@
+// parley's command line parsed once into ClientOptions: where it connects and as
+// whom (ssh's precedence: -p over the first -o Port, -l over user@ over -o User),
+// what each -o option becomes, and each kind of mistake refused with ssh's words
+// (or parley's, where ssh has none) before anything connects.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+
+namespace parley::app {
+namespace {
+
+namespace transport = parley::transport;
+using crypto::CipherAlg;
+using transport::KexAlg;
+
+std::expected<ClientOptions, OptionsError> parse(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv{"parley"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return parse_client_options(static_cast<int>(argv.size()), argv.data());
+}
+
+ClientOptions accepted(std::initializer_list<const char*> args) {
+  auto options = parse(args);
+  EXPECT_TRUE(options.has_value()) << options.error().message;
+  return options ? *options : ClientOptions{};
+}
+
+/// The message a refused command line gives (after "parley: ").
+std::string refused(std::initializer_list<const char*> args) {
+  auto options = parse(args);
+  EXPECT_FALSE(options.has_value());
+  if (options) return {};
+  EXPECT_EQ(options.error().exit_code, 255);
+  return options.error().message;
+}
+
+class ParleyOptions : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("HOME", "/home/tester", 1);
+    ::setenv("SSH_AUTH_SOCK", "/run/agent.sock", 1);
+  }
+};
+
+TEST_F(ParleyOptions, UserAtHostSplitsAtTheLastAt) {
+  const auto o = accepted({"alice@example.com"});
+  EXPECT_EQ(o.destination.user, "alice");
+  EXPECT_EQ(o.destination.host, "example.com");
+  EXPECT_EQ(o.destination.port, 22);
+  const auto odd = accepted({"a@b@host"});
+  EXPECT_EQ(odd.destination.user, "a@b");
+  EXPECT_EQ(odd.destination.host, "host");
+}
+
+TEST_F(ParleyOptions, LoginFlagBeatsUserAtWhichBeatsUserOption) {
+  EXPECT_EQ(accepted({"-o", "User=carol", "host"}).destination.user, "carol");
+  EXPECT_EQ(accepted({"-o", "User=carol", "bob@host"}).destination.user, "bob");
+  EXPECT_EQ(accepted({"-l", "dave", "-o", "User=carol", "bob@host"}).destination.user, "dave");
+  EXPECT_FALSE(accepted({"host"}).destination.user.empty());  // the local user
+}
+
+TEST_F(ParleyOptions, FirstPortOptionWinsAndDashPBeatsIt) {
+  EXPECT_EQ(accepted({"-o", "Port=2200", "-o", "port=2300", "host"}).destination.port, 2200);
+  EXPECT_EQ(accepted({"-p", "2222", "-o", "Port=2200", "host"}).destination.port, 2222);
+  EXPECT_EQ(accepted({"-o", "Port=2200", "-p", "2222", "host"}).destination.port, 2222);
+}
+
+TEST_F(ParleyOptions, CommandWordsAreJoined) {
+  EXPECT_EQ(accepted({"host", "echo", "a b", "c"}).command, "echo a b c");
+  EXPECT_EQ(accepted({"host"}).command, "");
+}
+
+TEST_F(ParleyOptions, OptionSpellings) {
+  // Name and value split at '=', blanks or both; names in any case.
+  EXPECT_EQ(accepted({"-o", "PORT 2201", "host"}).destination.port, 2201);
+  EXPECT_EQ(accepted({"-o", "Port = 2202", "host"}).destination.port, 2202);
+  EXPECT_TRUE(accepted({"-o", "batchmode=YES", "host"}).batch_mode);
+  EXPECT_FALSE(accepted({"-o", "BatchMode=false", "host"}).batch_mode);
+}
+
+TEST_F(ParleyOptions, BadOptionsAreRefusedWithTheirName) {
+  struct Case {
+    const char* option;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"Port=notaport", "bad value for Port: 'notaport'"},
+      {"Port=0", "bad value for Port: '0'"},
+      {"BatchMode=maybe", "bad value for BatchMode: 'maybe' (yes or no)"},
+      {"NoSuchOption=1", "command-line: line 0: Bad configuration option: nosuchoption"},
+      {"ProxyJump=jump", "option ProxyJump is not supported by parley"},
+      {"Port", "command-line line 0: missing argument in 'Port' (write Option=value)"},
+      {"Port=", "command-line line 0: missing argument for Port"},
+      {"StrictHostKeyChecking=Maybe", "bad StrictHostKeyChecking 'maybe'"},
+      {"LogLevel=loud", "bad value for LogLevel: 'loud'"},
+      {"RequestTTY=sometimes", "bad value for RequestTTY: 'sometimes' (no, yes, force or auto)"},
+      {"SetEnv=NOVALUE", "bad SetEnv 'NOVALUE' (write NAME=value)"},
+      {"ConnectTimeout=-1", "bad value for ConnectTimeout: '-1'"},
+      {"NumberOfPasswordPrompts=101", "bad value for NumberOfPasswordPrompts: '101'"},
+      {"PasswordPromptRule=always", "bad value for PasswordPromptRule: 'always' (saved or seed)"},
+      {"WarnWeakCrypto=true", "bad value for WarnWeakCrypto: 'true' (yes or no)"},
+      {"PubkeyAuthentication=0", "bad value for PubkeyAuthentication: '0' (yes or no)"},
+      {"IdentitiesOnly=1", "bad value for IdentitiesOnly: '1' (yes or no)"},
+      {"HashKnownHosts=on", "bad value for HashKnownHosts: 'on' (yes or no)"},
+      {"Ciphers=aes256-cbc", "Ciphers: unsupported algorithm 'aes256-cbc'"},
+      {"KexAlgorithms=,", "KexAlgorithms: malformed list ','"},
+      {"MACs=-hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com",
+       "MACs '-hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com' leaves no algorithm"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(refused({"-o", c.option, "host"}), c.message) << c.option;
+}
+
+TEST_F(ParleyOptions, OnlyTheFirstValueOfAnOptionIsChecked) {
+  // As ssh_config: later values of a single-valued option are never read.
+  EXPECT_EQ(accepted({"-o", "Port=2200", "-o", "Port=notaport", "host"}).destination.port, 2200);
+}
+
+TEST_F(ParleyOptions, IgnoredOptionsAreKeptAsSpelled) {
+  const auto o = accepted({"-o", "ForwardAgent=yes", "-o", "compression=no", "host"});
+  EXPECT_EQ(o.ignored, (std::vector<std::string>{"ForwardAgent", "compression"}));
+}
+
+TEST_F(ParleyOptions, CommandLineErrorsAreCli11s) {
+  auto missing = parse({});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_TRUE(missing.error().message.empty());  // CLI11 printed the usage error
+  EXPECT_EQ(missing.error().exit_code, 255);
+  auto help = parse({"--help"});
+  ASSERT_FALSE(help.has_value());
+  EXPECT_EQ(help.error().exit_code, 0);
+}
+
+TEST_F(ParleyOptions, VerboseBeatsLogLevel) {
+  EXPECT_EQ(accepted({"host"}).log_level, spdlog::level::warn);
+  EXPECT_EQ(accepted({"-o", "LogLevel=DEBUG2", "host"}).log_level, spdlog::level::debug);
+  EXPECT_EQ(accepted({"-o", "LogLevel=quiet", "host"}).log_level, spdlog::level::critical);
+  EXPECT_EQ(accepted({"-v", "-o", "LogLevel=quiet", "host"}).log_level, spdlog::level::info);
+  EXPECT_EQ(accepted({"-vvv", "host"}).log_level, spdlog::level::trace);
+}
+
+TEST_F(ParleyOptions, AlgorithmListsApplyToTheDefaults) {
+  const auto o = accepted({"-o", "KexAlgorithms=-mlkem768x25519-sha256", "-o",
+                           "Ciphers=aes256-ctr,aes128-ctr", "host"});
+  EXPECT_EQ(o.algorithms.kex.front(), KexAlg::curve25519_sha256);
+  EXPECT_EQ(o.algorithms.ciphers,
+            (std::vector<CipherAlg>{CipherAlg::aes256_ctr, CipherAlg::aes128_ctr}));
+  EXPECT_FALSE(o.host_key_order_chosen);
+  EXPECT_TRUE(accepted({"-o", "HostKeyAlgorithms=ssh-ed25519", "host"}).host_key_order_chosen);
+  EXPECT_TRUE(accepted({"-o", "HostKeyAlgorithms=^rsa-sha2-512", "host"}).host_key_order_chosen);
+  EXPECT_FALSE(accepted({"-o", "HostKeyAlgorithms=+rsa-sha2-256", "host"}).host_key_order_chosen);
+}
+
+TEST_F(ParleyOptions, MethodsArePreferredLessThoseSwitchedOff) {
+  EXPECT_EQ(accepted({"host"}).auth_methods,
+            (std::vector<std::string>{"publickey", "keyboard-interactive", "password"}));
+  const auto o =
+      accepted({"-o", "PreferredAuthentications=password,keyboard-interactive,publickey", "-o",
+                "PubkeyAuthentication=no", "-o", "ChallengeResponseAuthentication=no", "host"});
+  EXPECT_EQ(o.auth_methods, (std::vector<std::string>{"password"}));
+  EXPECT_EQ(accepted({"-o", "NumberOfPasswordPrompts=1", "host"}).max_attempts, 1u);
+  EXPECT_FALSE(accepted({"host"}).max_attempts.has_value());
+}
+
+TEST_F(ParleyOptions, IdentitiesAndAgent) {
+  const auto defaults = accepted({"host"});
+  EXPECT_FALSE(defaults.identity_files_named);
+  EXPECT_EQ(defaults.identity_files.front(), "/home/tester/.ssh/id_ed25519");
+  EXPECT_EQ(defaults.agent_socket, "/run/agent.sock");
+  const auto named = accepted({"-i", "~/k1", "-o", "IdentityFile=/k2", "-i", "k3", "host"});
+  EXPECT_TRUE(named.identity_files_named);
+  // -i files first, then IdentityFile ones, as ssh.
+  EXPECT_EQ(named.identity_files,
+            (std::vector<std::filesystem::path>{"/home/tester/k1", "k3", "/k2"}));
+  EXPECT_EQ(accepted({"-o", "IdentityAgent=none", "host"}).agent_socket, "");
+  EXPECT_EQ(accepted({"-o", "IdentityAgent=~/agent", "host"}).agent_socket, "/home/tester/agent");
+  ::setenv("PARLEY_TEST_AGENT", "/tmp/other.sock", 1);
+  EXPECT_EQ(accepted({"-o", "IdentityAgent=$PARLEY_TEST_AGENT", "host"}).agent_socket,
+            "/tmp/other.sock");
+  ::unsetenv("PARLEY_TEST_AGENT");
+  EXPECT_EQ(accepted({"-o", "IdentityAgent=$PARLEY_TEST_AGENT", "host"}).agent_socket, "");
+  EXPECT_TRUE(accepted({"-o", "IdentitiesOnly=yes", "host"}).identities_only);
+}
+
+TEST_F(ParleyOptions, KnownHostsFilesUserFirstThenGlobal) {
+  EXPECT_EQ(accepted({"host"}).known_hosts_files,
+            (std::vector<std::filesystem::path>{"/home/tester/.ssh/known_hosts",
+                                                "/etc/ssh/ssh_known_hosts",
+                                                "/etc/ssh/ssh_known_hosts2"}));
+  const auto o =
+      accepted({"-o", "UserKnownHostsFile=~/kh", "-o", "GlobalKnownHostsFile=/g1 ~/g2", "-o",
+                "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes", "host"});
+  EXPECT_EQ(o.known_hosts_files,
+            (std::vector<std::filesystem::path>{"/home/tester/kh", "/g1", "/home/tester/g2"}));
+  EXPECT_EQ(o.strict_host_key_checking, auth::StrictHostKeyChecking::accept_new);
+  EXPECT_TRUE(o.hash_known_hosts);
+  EXPECT_EQ(accepted({"host"}).strict_host_key_checking, auth::StrictHostKeyChecking::ask);
+  EXPECT_EQ(accepted({"-o", "StrictHostKeyChecking=off", "host"}).strict_host_key_checking,
+            auth::StrictHostKeyChecking::no);
+}
+
+TEST_F(ParleyOptions, TerminalRequest) {
+  EXPECT_FALSE(accepted({"host"}).request_tty.has_value());  // auto
+  EXPECT_EQ(accepted({"-o", "RequestTTY=force", "host"}).request_tty, true);
+  EXPECT_EQ(accepted({"-o", "RequestTTY=yes", "-T", "host"}).request_tty, false);
+  EXPECT_EQ(accepted({"-o", "RequestTTY=no", "-t", "host"}).request_tty, true);
+  EXPECT_FALSE(accepted({"-o", "RequestTTY=auto", "host"}).request_tty.has_value());
+}
+
+TEST_F(ParleyOptions, SessionSettings) {
+  EXPECT_EQ(accepted({"host"}).send_env, (std::vector<std::string>{"LANG"}));
+  const auto o =
+      accepted({"-o", "SendEnv=LC_* FOO", "-o", "SetEnv=A=1 B=x=y", "-o", "ConnectTimeout=5", "-o",
+                "PasswordPromptRule=seed", "-o", "WarnWeakCrypto=no", "host"});
+  EXPECT_EQ(o.send_env, (std::vector<std::string>{"LC_*", "FOO"}));
+  ASSERT_EQ(o.set_env.size(), 2u);
+  EXPECT_EQ(o.set_env[1].name, "B");
+  EXPECT_EQ(o.set_env[1].value, "x=y");
+  EXPECT_EQ(o.connect_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(o.password_prompt_rule, PasswordPromptRule::seed);
+  EXPECT_FALSE(o.warn_weak_crypto);
+  EXPECT_EQ(accepted({"-o", "ConnectTimeout=none", "host"}).connect_timeout,
+            std::chrono::seconds(60));
+  EXPECT_EQ(accepted({"-o", "ConnectTimeout=0", "host"}).connect_timeout, std::chrono::seconds(60));
+}
+
+}  // namespace
+}  // namespace parley::app

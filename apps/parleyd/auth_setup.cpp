@@ -65,8 +65,8 @@ std::optional<std::string> step_problem(const AuthStep& step, const ServerAuthCo
 }
 
 /// What build_auth_config reads, with "not set" made concrete.
-struct AuthSettings {
-  explicit AuthSettings(const Config& c, bool root)
+struct AuthView {
+  explicit AuthView(const Config& c, bool root)
       : config(c),
         demo(c.demo.value_or(false)),
         as_root(root && !demo),  // the demo's sessions are no OS logins
@@ -92,7 +92,7 @@ struct AuthSettings {
 /// Why no user could ever log in with this configuration, or nullopt. A
 /// second factor alone, or --user alone, is no way in: the server refuses to
 /// start rather than fall back to anything.
-std::optional<std::string> missing_way_in(const AuthSettings& s, const ServerAuthConfig& config) {
+std::optional<std::string> missing_way_in(const AuthView& s, const ServerAuthConfig& config) {
   const auto& users = s.config.users;
   if (!config.chains.empty()) {
     // A chain of nothing but the question has no user database: only --user names.
@@ -140,7 +140,7 @@ parley::auth::AuthLimits core_limits(const Limits& l) {
 using UsersFile = std::shared_ptr<const parley::passwd::PasswordFile>;
 
 /// Loads the password file, if one is set, and checks passwords against it on `pool_submit`.
-std::expected<UsersFile, std::string> add_password_file(const AuthSettings& s, ServerAuthConfig& config,
+std::expected<UsersFile, std::string> add_password_file(const AuthView& s, ServerAuthConfig& config,
                                                          parley::auth::BlockingRunner pool_submit) {
   if (s.password_file.empty()) return nullptr;
   auto file = parley::passwd::PasswordFile::load(s.password_file);
@@ -205,7 +205,7 @@ void add_totp(const TotpSettings& t, parley::crypto::Random& rng, parley::auth::
 
 /// keyboard-interactive:pam, when a chain names it or a service is set.
 /// Returns the service ("parley" unless set), or empty: no PAM.
-std::string add_pam(const AuthSettings& s, ServerAuthConfig& config) {
+std::string add_pam(const AuthView& s, ServerAuthConfig& config) {
   const bool pam_named = names_step(s.config.methods, {AuthMethod::keyboard_interactive, KbdSubmethod::pam});
   if (!pam_named && s.pam_service.empty()) return {};
   parley::pam::PamConfig pam;
@@ -223,7 +223,7 @@ std::string add_pam(const AuthSettings& s, ServerAuthConfig& config) {
 
 /// The chains, each step checked against what is configured, then how one
 /// gets in without a chain (the demo, PAM); an error if nobody could.
-std::expected<void, std::string> add_ways_in(const AuthSettings& s, ServerAuthConfig& config) {
+std::expected<void, std::string> add_ways_in(const AuthView& s, ServerAuthConfig& config) {
   for (const auto& chain : s.config.methods) {
     std::vector<std::string> steps;
     for (const auto& step : chain) {
@@ -264,7 +264,7 @@ std::expected<parley::login::Account, std::string> session_account(const std::st
 /// As root, sessions are the user's: whom virtual users run as is settled now.
 /// Without a session_user, a virtual user anyone could log in as is an error.
 std::expected<std::optional<parley::login::Account>, std::string> settle_session_user(
-    const AuthSettings& s, const UsersFile& users_file, bool question, const std::vector<std::string>& accounts) {
+    const AuthView& s, const UsersFile& users_file, bool question, const std::vector<std::string>& accounts) {
   if (!s.as_root) return std::nullopt;
   if (!s.session_user.empty()) return session_account(s.session_user);
   std::vector<std::string> virtual_names;
@@ -331,7 +331,7 @@ AccountResolver run_as_resolver(std::optional<parley::login::Account> session_us
 std::expected<BuiltAuth, std::string> build_auth_config(const Config& settings, bool as_root,
                                                         parley::crypto::Random& rng,
                                                         parley::auth::BlockingRunner pool_submit) {
-  const AuthSettings s(settings, as_root);
+  const AuthView s(settings, as_root);
   auto config = std::make_shared<ServerAuthConfig>();
   config->banner = settings.banner.value_or("");
   config->limits = core_limits(settings.limits);

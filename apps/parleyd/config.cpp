@@ -616,27 +616,12 @@ class Loader {
   }
 
   void users(const Item& item) {
-    auto names = string_array(item);
-    if (!names) return;
-    std::vector<std::string> out;
-    for (auto& user : *names) {
-      if (auto problem = user_name_problem(user.value))
-        return fail(user.line, item.name + ": " + *problem);
-      out.push_back(std::move(user.value));
-    }
-    config_.users = std::move(out);
+    if (auto names = checked(item, string_array(item), user_name_problem)) config_.users = std::move(*names);
   }
 
   void accept_env(const Item& item) {
-    auto patterns = string_or_array(item);
-    if (!patterns) return;
-    std::vector<std::string> out;
-    for (auto& pattern : *patterns) {
-      if (auto problem = env_pattern_problem(pattern.value))
-        return fail(pattern.line, item.name + ": " + *problem);
-      out.push_back(std::move(pattern.value));
-    }
-    config_.session.accept_env = std::move(out);
+    if (auto patterns = checked(item, string_or_array(item), env_pattern_problem))
+      config_.session.accept_env = std::move(*patterns);
   }
 
   /// permit_open and permit_listen: "host:port" entries or "any". The lowest
@@ -644,21 +629,36 @@ class Loader {
   void permits(const Item& item, std::uint32_t low_port,
                std::optional<std::vector<std::string>>& out) {
     auto entries = string_array(item);
-    if (!entries) return;
     // The server reads an empty list as "anywhere", the opposite of what it looks like.
-    if (entries->empty())
+    if (entries && entries->empty())
       return fail(item.line, item.name +
                                  " must list at least one entry (write ['any'] for anywhere, "
                                  "or leave it out)");
-    std::vector<std::string> list;
-    for (auto& entry : *entries) {
-      if (entry.value.empty()) return fail(entry.line, item.name + ": empty entry");
-      if (auto parsed = parse_permit(entry.value, low_port); !parsed)
-        return fail(entry.line, item.name + ": " + parsed.error() + " in '" + entry.value + "' " +
-                                    permit_syntax(low_port));
-      list.push_back(std::move(entry.value));
+    auto problem = [low_port](std::string_view entry) -> std::optional<std::string> {
+      if (entry.empty()) return "empty entry";
+      auto parsed = parse_permit(entry, low_port);
+      if (parsed) return std::nullopt;
+      return parsed.error() + " in '" + std::string(entry) + "' " + permit_syntax(low_port);
+    };
+    if (auto list = checked(item, std::move(entries), problem)) out = std::move(*list);
+  }
+
+  /// The strings of `texts`, or nullopt once `problem` (what is wrong with
+  /// one, if anything) has found one wrong, reported on its own line.
+  template <class Problem>
+  std::optional<std::vector<std::string>> checked(const Item& item,
+                                                  std::optional<std::vector<Text>> texts,
+                                                  Problem problem) {
+    if (!texts) return std::nullopt;
+    std::vector<std::string> out;
+    for (auto& text : *texts) {
+      if (auto wrong = problem(text.value)) {
+        fail(text.line, item.name + ": " + *wrong);
+        return std::nullopt;
+      }
+      out.push_back(std::move(text.value));
     }
-    out = std::move(list);
+    return out;
   }
 
   /// Records a problem unless one nearer the top of the file is already known.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 // Parse errors come back as values (toml::parse_result) rather than exceptions:
@@ -27,6 +28,16 @@ namespace transport = parley::transport;
 constexpr std::size_t max_banner_bytes = 16384;
 
 constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error"};
+
+/// The number type of a setting that is a number or an optional one.
+template <class T>
+struct NumberOf {
+  using type = T;
+};
+template <class T>
+struct NumberOf<std::optional<T>> {
+  using type = T;
+};
 
 /// One key's value, with everything a message about it needs.
 struct Item {
@@ -102,10 +113,7 @@ class Loader {
   static std::span<const Key> top_keys() {
     static const Key keys[] = {
         {"listen", [](Loader& l, const Item& i) { l.config_.listen = l.nonempty_string(i); }},
-        {"port",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 0, 65535)) l.config_.port = static_cast<std::uint16_t>(*v);
-         }},
+        {"port", [](Loader& l, const Item& i) { l.count(i, 0, 65535, l.config_.port); }},
         {"host_keys",
          [](Loader& l, const Item& i) {
            auto paths = l.string_array(i);
@@ -121,7 +129,7 @@ class Loader {
         {"threads",
          [](Loader& l, const Item& i) {
            // 0 asks for one thread per CPU; more than 1024 is a typo, not a machine.
-           if (auto v = l.integer(i, 0, 1024)) l.config_.threads = static_cast<unsigned>(*v);
+           l.count(i, 0, 1024, l.config_.threads);
          }},
         {"banner", [](Loader& l, const Item& i) { l.banner(i); }},
         {"demo", [](Loader& l, const Item& i) { l.config_.demo = l.boolean(i); }},
@@ -186,55 +194,38 @@ class Loader {
         {"max_auth_tries",
          [](Loader& l, const Item& i) { l.count(i, 1, 100, l.config_.limits.max_auth_tries); }},
         {"login_grace_time",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 3600))
-             l.config_.limits.login_grace_time = std::chrono::seconds(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 3600, l.config_.limits.login_grace_time); }},
         {"max_prompts",
          [](Loader& l, const Item& i) { l.count(i, 1, 256, l.config_.limits.max_prompts); }},
         {"max_answer_bytes",
-         [](Loader& l, const Item& i) {
-           l.count(i, 64, 65536, l.config_.limits.max_answer_bytes);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 64, 65536, l.config_.limits.max_answer_bytes); }},
         {"max_rounds",
          [](Loader& l, const Item& i) { l.count(i, 1, 64, l.config_.limits.max_rounds); }},
         {"max_requests",
          [](Loader& l, const Item& i) { l.count(i, 1, 10000, l.config_.limits.max_requests); }},
         {"failure_delay_ms",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 0, 10000))
-             l.config_.limits.failure_delay = std::chrono::milliseconds(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 0, 10000, l.config_.limits.failure_delay); }},
         {"max_startups",
          [](Loader& l, const Item& i) {
-           auto s = l.string(i);
-           if (!s) return;
-           auto m = parley::driver::parse_max_startups(*s);
-           if (!m) return l.fail(i.line, i.name + ": " + m.error());
-           l.config_.limits.max_startups = *m;
+           if (auto m = l.sshd_syntax(i, &parley::driver::parse_max_startups))
+             l.config_.limits.max_startups = *m;
          }},
         {"per_source_max_startups",
          [](Loader& l, const Item& i) {
-           std::size_t n = 0;
-           if (auto v = l.integer(i, 1, 1000000)) n = static_cast<std::size_t>(*v);
-           if (n != 0) l.config_.limits.per_source_max_startups = n;
+           l.count(i, 1, 1000000, l.config_.limits.per_source_max_startups);
          }},
         {"per_source_netblock_size",
          [](Loader& l, const Item& i) {
-           auto s = l.string(i);
-           if (!s) return;
-           auto n = parley::driver::parse_netblock_size(*s);
-           if (!n) return l.fail(i.line, i.name + ": " + n.error());
+           auto n = l.sshd_syntax(i, &parley::driver::parse_netblock_size);
+           if (!n) return;
            l.config_.limits.per_source_netblock4 = n->first;
            l.config_.limits.per_source_netblock6 = n->second;
          }},
         {"per_source_penalties",
          [](Loader& l, const Item& i) {
-           auto s = l.string(i);
-           if (!s) return;
-           auto p = parley::driver::parse_penalties(*s);
-           if (!p) return l.fail(i.line, i.name + ": " + p.error());
-           l.config_.limits.per_source_penalties = *p;
+           // Keys the text does not name keep their defaults.
+           auto parse = [](std::string_view s) { return parley::driver::parse_penalties(s); };
+           if (auto p = l.sshd_syntax(i, parse)) l.config_.limits.per_source_penalties = *p;
          }},
         {"max_checks_per_connection",
          [](Loader& l, const Item& i) {
@@ -266,10 +257,7 @@ class Loader {
         {"session_user",
          [](Loader& l, const Item& i) { l.config_.session.session_user = l.nonempty_string(i); }},
         {"max_sessions",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 1000))
-             l.config_.session.max_sessions = static_cast<std::size_t>(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 1000, l.config_.session.max_sessions); }},
     };
     return keys;
   }
@@ -302,18 +290,11 @@ class Loader {
            auto s = l.nonempty_string(i);
            if (s && l.pattern_ok(i, *s)) l.config_.totp.google_authenticator = std::move(*s);
          }},
-        {"window",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 0, 10)) l.config_.totp.window = static_cast<unsigned>(*v);
-         }},
+        {"window", [](Loader& l, const Item& i) { l.count(i, 0, 10, l.config_.totp.window); }},
         {"max_failures",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 1000)) l.config_.totp.max_failures = static_cast<std::size_t>(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 1000, l.config_.totp.max_failures); }},
         {"failure_period",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 86400)) l.config_.totp.failure_period = std::chrono::seconds(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 86400, l.config_.totp.failure_period); }},
     };
     return keys;
   }
@@ -328,10 +309,7 @@ class Loader {
            if (s) l.config_.pam.service = std::move(*s);
          }},
         {"max_conversations",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 100000))
-             l.config_.pam.max_conversations = static_cast<std::size_t>(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 100000, l.config_.pam.max_conversations); }},
     };
     return keys;
   }
@@ -447,8 +425,10 @@ class Loader {
     return n;
   }
 
-  void count(const Item& item, std::int64_t low, std::int64_t high, std::size_t& out) {
-    if (auto v = integer(item, low, high)) out = static_cast<std::size_t>(*v);
+  /// An integer in low..high into a number or duration, or an optional one.
+  template <class Out>
+  void count(const Item& item, std::int64_t low, std::int64_t high, Out& out) {
+    if (auto v = integer(item, low, high)) out = static_cast<typename NumberOf<Out>::type>(*v);
   }
 
   std::optional<bool> boolean(const Item& item) {
@@ -458,6 +438,21 @@ class Loader {
       return std::nullopt;
     }
     return b->get();
+  }
+
+  /// A string in one of sshd_config's own syntaxes, parsed by `parse` (whose
+  /// error says what is wrong).
+  template <class Parse>
+  auto sshd_syntax(const Item& item, Parse parse)
+      -> std::optional<typename std::invoke_result_t<Parse, const std::string&>::value_type> {
+    auto text = string(item);
+    if (!text) return std::nullopt;
+    auto parsed = parse(*text);
+    if (!parsed) {
+      fail(item.line, item.name + ": " + parsed.error());
+      return std::nullopt;
+    }
+    return std::move(*parsed);
   }
 
   /// An array whose elements are all strings.
@@ -616,7 +611,8 @@ class Loader {
   }
 
   void users(const Item& item) {
-    if (auto names = checked(item, string_array(item), user_name_problem)) config_.users = std::move(*names);
+    if (auto names = checked(item, string_array(item), user_name_problem))
+      config_.users = std::move(*names);
   }
 
   void accept_env(const Item& item) {

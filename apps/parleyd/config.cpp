@@ -2,15 +2,10 @@
 // key against what parleyd knows and turns each value into the type parleyd uses.
 #include "config.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <charconv>
-#include <cstdio>
-#include <memory>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 // Parse errors come back as values (toml::parse_result) rather than exceptions:
@@ -26,21 +21,23 @@ namespace parleyd {
 namespace {
 
 namespace fs = std::filesystem;
-namespace crypto = parley::crypto;
 namespace transport = parley::transport;
-
-// A configuration file is a few kilobytes; anything this big was named by mistake.
-constexpr std::size_t max_file_bytes = std::size_t{1} << 20;
 
 // RFC 4253 §6.1 only promises that packets of 35000 bytes get through, and the
 // banner travels in one SSH_MSG_USERAUTH_BANNER; refuse one that could not.
 constexpr std::size_t max_banner_bytes = 16384;
 
-// Same rule as password files (parley/passwd/password_file.hpp), so a name
-// accepted here can also have a password.
-constexpr std::size_t max_user_name = 64;
-
 constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error"};
+
+/// The number type of a setting that is a number or an optional one.
+template <class T>
+struct NumberOf {
+  using type = T;
+};
+template <class T>
+struct NumberOf<std::optional<T>> {
+  using type = T;
+};
 
 /// One key's value, with everything a message about it needs.
 struct Item {
@@ -85,13 +82,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return d[a.size()][b.size()];
 }
 
-bool valid_user_name(std::string_view user) {
-  if (user.empty() || user.size() > max_user_name) return false;
-  return std::ranges::all_of(user, [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
 
 /// Checks a document key by key into a Config. It keeps going after a problem
 /// and reports the one nearest the top of the file: toml++ visits a table's
@@ -123,10 +113,7 @@ class Loader {
   static std::span<const Key> top_keys() {
     static const Key keys[] = {
         {"listen", [](Loader& l, const Item& i) { l.config_.listen = l.nonempty_string(i); }},
-        {"port",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 0, 65535)) l.config_.port = static_cast<std::uint16_t>(*v);
-         }},
+        {"port", [](Loader& l, const Item& i) { l.count(i, 0, 65535, l.config_.port); }},
         {"host_keys",
          [](Loader& l, const Item& i) {
            auto paths = l.string_array(i);
@@ -142,7 +129,7 @@ class Loader {
         {"threads",
          [](Loader& l, const Item& i) {
            // 0 asks for one thread per CPU; more than 1024 is a typo, not a machine.
-           if (auto v = l.integer(i, 0, 1024)) l.config_.threads = static_cast<unsigned>(*v);
+           l.count(i, 0, 1024, l.config_.threads);
          }},
         {"banner", [](Loader& l, const Item& i) { l.banner(i); }},
         {"demo", [](Loader& l, const Item& i) { l.config_.demo = l.boolean(i); }},
@@ -194,9 +181,9 @@ class Loader {
          [](Loader& l, const Item& i) {
            auto s = l.string(i);
            if (!s) return;
-           if (*s != "no" && *s != "prohibit-password" && *s != "without-password" && *s != "yes")
-             return l.fail(i.line, i.name + ": must be \"no\", \"prohibit-password\" or \"yes\"");
-           l.config_.permit_root_login = std::move(*s);
+           l.config_.permit_root_login = parley::login::parse_root_login(*s);
+           if (!l.config_.permit_root_login)
+             l.fail(i.line, i.name + ": must be \"no\", \"prohibit-password\" or \"yes\"");
          }},
     };
     return keys;
@@ -207,55 +194,38 @@ class Loader {
         {"max_auth_tries",
          [](Loader& l, const Item& i) { l.count(i, 1, 100, l.config_.limits.max_auth_tries); }},
         {"login_grace_time",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 3600))
-             l.config_.limits.login_grace_time = std::chrono::seconds(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 3600, l.config_.limits.login_grace_time); }},
         {"max_prompts",
          [](Loader& l, const Item& i) { l.count(i, 1, 256, l.config_.limits.max_prompts); }},
         {"max_answer_bytes",
-         [](Loader& l, const Item& i) {
-           l.count(i, 64, 65536, l.config_.limits.max_answer_bytes);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 64, 65536, l.config_.limits.max_answer_bytes); }},
         {"max_rounds",
          [](Loader& l, const Item& i) { l.count(i, 1, 64, l.config_.limits.max_rounds); }},
         {"max_requests",
          [](Loader& l, const Item& i) { l.count(i, 1, 10000, l.config_.limits.max_requests); }},
         {"failure_delay_ms",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 0, 10000))
-             l.config_.limits.failure_delay = std::chrono::milliseconds(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 0, 10000, l.config_.limits.failure_delay); }},
         {"max_startups",
          [](Loader& l, const Item& i) {
-           auto s = l.string(i);
-           if (!s) return;
-           auto m = parley::driver::parse_max_startups(*s);
-           if (!m) return l.fail(i.line, i.name + ": " + m.error());
-           l.config_.limits.max_startups = *m;
+           if (auto m = l.sshd_syntax(i, &parley::driver::parse_max_startups))
+             l.config_.limits.max_startups = *m;
          }},
         {"per_source_max_startups",
          [](Loader& l, const Item& i) {
-           std::size_t n = 0;
-           if (auto v = l.integer(i, 1, 1000000)) n = static_cast<std::size_t>(*v);
-           if (n != 0) l.config_.limits.per_source_max_startups = n;
+           l.count(i, 1, 1000000, l.config_.limits.per_source_max_startups);
          }},
         {"per_source_netblock_size",
          [](Loader& l, const Item& i) {
-           auto s = l.string(i);
-           if (!s) return;
-           auto n = parley::driver::parse_netblock_size(*s);
-           if (!n) return l.fail(i.line, i.name + ": " + n.error());
+           auto n = l.sshd_syntax(i, &parley::driver::parse_netblock_size);
+           if (!n) return;
            l.config_.limits.per_source_netblock4 = n->first;
            l.config_.limits.per_source_netblock6 = n->second;
          }},
         {"per_source_penalties",
          [](Loader& l, const Item& i) {
-           auto s = l.string(i);
-           if (!s) return;
-           auto p = parley::driver::parse_penalties(*s);
-           if (!p) return l.fail(i.line, i.name + ": " + p.error());
-           l.config_.limits.per_source_penalties = *p;
+           // Keys the text does not name keep their defaults.
+           auto parse = [](std::string_view s) { return parley::driver::parse_penalties(s); };
+           if (auto p = l.sshd_syntax(i, parse)) l.config_.limits.per_source_penalties = *p;
          }},
         {"max_checks_per_connection",
          [](Loader& l, const Item& i) {
@@ -287,10 +257,7 @@ class Loader {
         {"session_user",
          [](Loader& l, const Item& i) { l.config_.session.session_user = l.nonempty_string(i); }},
         {"max_sessions",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 1000))
-             l.config_.session.max_sessions = static_cast<std::size_t>(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 1000, l.config_.session.max_sessions); }},
     };
     return keys;
   }
@@ -323,18 +290,11 @@ class Loader {
            auto s = l.nonempty_string(i);
            if (s && l.pattern_ok(i, *s)) l.config_.totp.google_authenticator = std::move(*s);
          }},
-        {"window",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 0, 10)) l.config_.totp.window = static_cast<unsigned>(*v);
-         }},
+        {"window", [](Loader& l, const Item& i) { l.count(i, 0, 10, l.config_.totp.window); }},
         {"max_failures",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 1000)) l.config_.totp.max_failures = static_cast<std::size_t>(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 1000, l.config_.totp.max_failures); }},
         {"failure_period",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 86400)) l.config_.totp.failure_period = std::chrono::seconds(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 86400, l.config_.totp.failure_period); }},
     };
     return keys;
   }
@@ -349,10 +309,7 @@ class Loader {
            if (s) l.config_.pam.service = std::move(*s);
          }},
         {"max_conversations",
-         [](Loader& l, const Item& i) {
-           if (auto v = l.integer(i, 1, 100000))
-             l.config_.pam.max_conversations = static_cast<std::size_t>(*v);
-         }},
+         [](Loader& l, const Item& i) { l.count(i, 1, 100000, l.config_.pam.max_conversations); }},
     };
     return keys;
   }
@@ -468,8 +425,10 @@ class Loader {
     return n;
   }
 
-  void count(const Item& item, std::int64_t low, std::int64_t high, std::size_t& out) {
-    if (auto v = integer(item, low, high)) out = static_cast<std::size_t>(*v);
+  /// An integer in low..high into a number or duration, or an optional one.
+  template <class Out>
+  void count(const Item& item, std::int64_t low, std::int64_t high, Out& out) {
+    if (auto v = integer(item, low, high)) out = static_cast<typename NumberOf<Out>::type>(*v);
   }
 
   std::optional<bool> boolean(const Item& item) {
@@ -479,6 +438,21 @@ class Loader {
       return std::nullopt;
     }
     return b->get();
+  }
+
+  /// A string in one of sshd_config's own syntaxes, parsed by `parse` (whose
+  /// error says what is wrong).
+  template <class Parse>
+  auto sshd_syntax(const Item& item, Parse parse)
+      -> std::optional<typename std::invoke_result_t<Parse, const std::string&>::value_type> {
+    auto text = string(item);
+    if (!text) return std::nullopt;
+    auto parsed = parse(*text);
+    if (!parsed) {
+      fail(item.line, item.name + ": " + parsed.error());
+      return std::nullopt;
+    }
+    return std::move(*parsed);
   }
 
   /// An array whose elements are all strings.
@@ -605,21 +579,9 @@ class Loader {
   /// Checks a path pattern's '%' sequences now, so expand_path_pattern() never
   /// meets one it does not know.
   bool pattern_ok(const Item& item, std::string_view pattern) {
-    for (std::size_t i = 0; i < pattern.size(); ++i) {
-      if (pattern[i] != '%') continue;
-      if (i + 1 == pattern.size()) {
-        fail(item.line, item.name + ": '%' at the end (write %% for a literal '%')");
-        return false;
-      }
-      const char next = pattern[i + 1];
-      if (next != 'u' && next != 'h' && next != '%') {
-        fail(item.line, item.name + ": unknown token '%" + std::string(1, next) +
-                            "' (known: %u user name, %h home directory, %% a '%')");
-        return false;
-      }
-      ++i;
-    }
-    return true;
+    auto problem = path_pattern_problem(pattern);
+    if (problem) fail(item.line, item.name + ": " + *problem);
+    return !problem;
   }
 
   void authorized_keys(const Item& item) {
@@ -628,8 +590,7 @@ class Loader {
     if (pattern->empty()) return fail(item.line, item.name + ": empty path");
     if (!pattern_ok(item, *pattern)) return;
     // A pattern with %h is anchored at the user's home, whatever else it says.
-    const bool uses_home = pattern->find("%h") != std::string::npos;
-    config_.authorized_keys = uses_home ? *pattern : resolve(*pattern);
+    config_.authorized_keys = pattern_uses_home(*pattern) ? *pattern : resolve(*pattern);
   }
 
   void methods(const Item& item) {
@@ -638,75 +599,25 @@ class Loader {
     if (chains->empty())
       return fail(item.line,
                   item.name + " must list at least one chain (leave it out for the default)");
-    std::vector<std::vector<std::string>> out;
+    std::vector<AuthChain> out;
     for (const auto& chain : *chains) {
       if (chain.value.empty()) return fail(chain.line, item.name + ": empty chain");
-      std::vector<std::string> steps;
-      std::size_t start = 0;
-      while (true) {
-        const std::size_t comma = chain.value.find(',', start);
-        std::string method = chain.value.substr(
-            start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (auto problem = method_problem(method))
-          return fail(chain.line, item.name + ": " + *problem + " in '" + chain.value + "'");
-        steps.push_back(std::move(method));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-      out.push_back(std::move(steps));
+      auto parsed = parse_chain(chain.value);
+      if (!parsed)
+        return fail(chain.line, item.name + ": " + parsed.error() + " in '" + chain.value + "'");
+      out.push_back(std::move(*parsed));
     }
     config_.methods = std::move(out);
   }
 
-  /// What is wrong with one method of a chain, if anything.
-  static std::optional<std::string> method_problem(std::string_view method) {
-    if (method.empty()) return "empty method name";
-    const std::size_t colon = method.find(':');
-    const std::string_view base = method.substr(0, colon);
-    if (base != "publickey" && base != "password" && base != "keyboard-interactive")
-      return "unknown method '" + std::string(base) +
-             "' (known: publickey, password, keyboard-interactive)";
-    if (colon == std::string_view::npos) return std::nullopt;
-    const std::string_view sub = method.substr(colon + 1);
-    if (base != "keyboard-interactive")
-      return "method '" + std::string(base) + "' takes no submethod";
-    if (std::ranges::find(known_keyboard_interactive_submethods, sub) ==
-        std::end(known_keyboard_interactive_submethods))
-      return "unknown keyboard-interactive submethod '" + std::string(sub) +
-             "' (known: " + join(known_keyboard_interactive_submethods, ", ") + ")";
-    return std::nullopt;
-  }
-
   void users(const Item& item) {
-    auto names = string_array(item);
-    if (!names) return;
-    std::vector<std::string> out;
-    for (auto& user : *names) {
-      if (!valid_user_name(user.value))
-        return fail(user.line, item.name + ": bad user name '" + user.value + "' (use 1.." +
-                                   std::to_string(max_user_name) + " of A-Z a-z 0-9 . _ -)");
-      out.push_back(std::move(user.value));
-    }
-    config_.users = std::move(out);
+    if (auto names = checked(item, string_array(item), user_name_problem))
+      config_.users = std::move(*names);
   }
 
   void accept_env(const Item& item) {
-    auto patterns = string_or_array(item);
-    if (!patterns) return;
-    std::vector<std::string> out;
-    for (auto& pattern : *patterns) {
-      if (pattern.value.empty()) return fail(pattern.line, item.name + ": empty pattern");
-      if (pattern.value.find('=') != std::string::npos)
-        return fail(pattern.line, item.name + ": '=' in '" + pattern.value +
-                                      "' (name the variable, not its value)");
-      // Algorithm lists here may be comma-separated and sshd's AcceptEnv is
-      // space-separated; either way such a pattern would silently match nothing.
-      if (pattern.value.find_first_of(", \t") != std::string::npos)
-        return fail(pattern.line, item.name + ": '" + pattern.value +
-                                      "' is more than one pattern (give each its own string)");
-      out.push_back(std::move(pattern.value));
-    }
-    config_.session.accept_env = std::move(out);
+    if (auto patterns = checked(item, string_or_array(item), env_pattern_problem))
+      config_.session.accept_env = std::move(*patterns);
   }
 
   /// permit_open and permit_listen: "host:port" entries or "any". The lowest
@@ -714,53 +625,36 @@ class Loader {
   void permits(const Item& item, std::uint32_t low_port,
                std::optional<std::vector<std::string>>& out) {
     auto entries = string_array(item);
-    if (!entries) return;
     // The server reads an empty list as "anywhere", the opposite of what it looks like.
-    if (entries->empty())
+    if (entries && entries->empty())
       return fail(item.line, item.name +
                                  " must list at least one entry (write ['any'] for anywhere, "
                                  "or leave it out)");
-    std::vector<std::string> list;
-    for (auto& entry : *entries) {
-      if (entry.value.empty()) return fail(entry.line, item.name + ": empty entry");
-      if (auto problem = permit_problem(entry.value, low_port))
-        return fail(entry.line, item.name + ": " + *problem + " in '" + entry.value +
-                                    "' (write host:port, [address]:port or any; port " +
-                                    std::to_string(low_port) + "..65535 or *)");
-      list.push_back(std::move(entry.value));
-    }
-    out = std::move(list);
+    auto problem = [low_port](std::string_view entry) -> std::optional<std::string> {
+      if (entry.empty()) return "empty entry";
+      auto parsed = parse_permit(entry, low_port);
+      if (parsed) return std::nullopt;
+      return parsed.error() + " in '" + std::string(entry) + "' " + permit_syntax(low_port);
+    };
+    if (auto list = checked(item, std::move(entries), problem)) out = std::move(*list);
   }
 
-  /// What is wrong with one permit_open or permit_listen entry, if anything.
-  static std::optional<std::string> permit_problem(std::string_view entry, std::uint32_t low_port) {
-    if (entry == "any") return std::nullopt;
-    std::string_view host;
-    std::string_view rest;
-    if (entry.front() == '[') {
-      const std::size_t close = entry.find(']');
-      if (close == std::string_view::npos) return "no ']' after '['";
-      host = entry.substr(1, close - 1);
-      rest = entry.substr(close + 1);
-      if (rest.empty() || rest.front() != ':') return "no ':port' after ']'";
-      rest.remove_prefix(1);
-    } else {
-      const std::size_t colon = entry.find(':');
-      if (colon == std::string_view::npos) return "no port";
-      host = entry.substr(0, colon);
-      rest = entry.substr(colon + 1);
-      if (rest.find(':') != std::string_view::npos) return "more than one ':'";
+  /// The strings of `texts`, or nullopt once `problem` (what is wrong with
+  /// one, if anything) has found one wrong, reported on its own line.
+  template <class Problem>
+  std::optional<std::vector<std::string>> checked(const Item& item,
+                                                  std::optional<std::vector<Text>> texts,
+                                                  Problem problem) {
+    if (!texts) return std::nullopt;
+    std::vector<std::string> out;
+    for (auto& text : *texts) {
+      if (auto wrong = problem(text.value)) {
+        fail(text.line, item.name + ": " + *wrong);
+        return std::nullopt;
+      }
+      out.push_back(std::move(text.value));
     }
-    if (host.empty()) return "empty host";
-    if (host.find_first_of("[] \t") != std::string_view::npos)
-      return "bad host '" + std::string(host) + "'";
-    if (rest == "*") return std::nullopt;
-    std::uint32_t port = 0;
-    const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), port);
-    if (rest.empty() || ec != std::errc() || end != rest.data() + rest.size() || port < low_port ||
-        port > 65535)
-      return "bad port '" + std::string(rest) + "'";
-    return std::nullopt;
+    return out;
   }
 
   /// Records a problem unless one nearer the top of the file is already known.
@@ -785,43 +679,7 @@ fs::path base_directory(const fs::path& file) {
   return absolute.parent_path();
 }
 
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-ConfigError file_error(const fs::path& path, std::string reason) {
-  return ConfigError{path.string(), 0, std::move(reason)};
-}
-
 }  // namespace
-
-std::string ConfigError::message() const {
-  if (line == 0) return file + ": " + reason;
-  return file + ":" + std::to_string(line) + ": " + reason;
-}
-
-std::expected<Config, ConfigError> load_config(const fs::path& path) {
-  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-  if (!f)
-    return std::unexpected(
-        file_error(path, "cannot open: " + std::generic_category().message(errno)));
-  struct stat st {};
-  if (::fstat(::fileno(f.get()), &st) != 0)
-    return std::unexpected(
-        file_error(path, "cannot stat: " + std::generic_category().message(errno)));
-  // A directory opens fine but reads fail; a FIFO or device could block or never end.
-  if (!S_ISREG(st.st_mode)) return std::unexpected(file_error(path, "not a regular file"));
-  if (static_cast<std::size_t>(st.st_size) > max_file_bytes)
-    return std::unexpected(file_error(path, "larger than " + std::to_string(max_file_bytes) +
-                                                " bytes; not a configuration file"));
-  std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  const std::size_t got = std::fread(text.data(), 1, text.size(), f.get());
-  if (std::ferror(f.get()))
-    return std::unexpected(
-        file_error(path, "cannot read: " + std::generic_category().message(errno)));
-  text.resize(got);  // the file may have shrunk since fstat
-  return parse_config(text, path);
-}
 
 std::expected<Config, ConfigError> parse_config(std::string_view text,
                                                 const fs::path& path_for_errors) {
@@ -833,33 +691,6 @@ std::expected<Config, ConfigError> parse_config(std::string_view text,
         ConfigError{file, line_of(error.source()), std::string(error.description())});
   }
   return Loader(file, base_directory(path_for_errors)).load(parsed.table());
-}
-
-std::string expand_path_pattern(std::string_view pattern, std::string_view user,
-                                std::string_view home) {
-  std::string out;
-  for (std::size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] != '%' || i + 1 == pattern.size()) {
-      out += pattern[i];
-      continue;
-    }
-    switch (pattern[i + 1]) {
-      case 'u':
-        out += user;
-        break;
-      case 'h':
-        out += home;
-        break;
-      case '%':
-        out += '%';
-        break;
-      default:
-        out.append(pattern.substr(i, 2));
-        break;  // refused by parse_config
-    }
-    ++i;
-  }
-  return out;
 }
 
 }  // namespace parleyd

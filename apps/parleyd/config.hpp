@@ -16,7 +16,9 @@
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/packet_cipher.hpp"
 #include "parley/driver/source_limiter.hpp"
+#include "parley/login/account.hpp"
 #include "parley/transport/algorithms.hpp"
+#include "setting_values.hpp"
 
 namespace parleyd {
 
@@ -119,15 +121,14 @@ struct Config {
   /// pattern without "%h" is resolved like host_keys.
   std::optional<std::string> authorized_keys;
   /// Like OpenSSH's AuthenticationMethods: a user is in once they have completed
-  /// every method of any one chain, in order. Each method is "publickey",
-  /// "password", "keyboard-interactive" or "keyboard-interactive:SUB" with SUB
-  /// one of known_keyboard_interactive_submethods. Empty: not set.
-  std::vector<std::vector<std::string>> methods;
+  /// every step of any one chain, in order. Empty: not set.
+  std::vector<AuthChain> methods;
   /// Accounts allowed in by methods that have no user database of their own
   /// (keyboard-interactive:higher-or-lower).
   std::vector<std::string> users;
-  /// OpenSSH's PermitRootLogin: "no", "prohibit-password" or "yes".
-  std::optional<std::string> permit_root_login;
+  /// OpenSSH's PermitRootLogin: "no", "prohibit-password" (or its old name
+  /// "without-password") or "yes".
+  std::optional<parley::login::RootLogin> permit_root_login;
 
   Limits limits;
   SessionSettings session;
@@ -135,10 +136,6 @@ struct Config {
   TotpSettings totp;
   PamSettings pam;
 };
-
-/// The keyboard-interactive submethods a method chain may name.
-inline constexpr std::string_view known_keyboard_interactive_submethods[] = {
-    "higher-or-lower", "password", "totp", "pam"};
 
 /// Reads and validates the configuration file at `path`. The first problem (the
 /// one nearest the top of the file) is returned with its line: TOML syntax, an
@@ -151,13 +148,5 @@ std::expected<Config, ConfigError> load_config(const std::filesystem::path& path
 /// file in errors, and its directory is the base for relative paths.
 std::expected<Config, ConfigError> parse_config(std::string_view text,
                                                 const std::filesystem::path& path_for_errors);
-
-/// Expands an authorized_keys pattern for one user: "%u" becomes `user`, "%h"
-/// becomes `home` and "%%" a single '%'. Patterns in a loaded Config contain no
-/// other '%' sequences (parse_config refuses them). The caller must make sure
-/// `user` is a name it trusts in a path (no '/', not ".."), as it is pasted in
-/// verbatim.
-std::string expand_path_pattern(std::string_view pattern, std::string_view user,
-                                std::string_view home);
 
 }  // namespace parleyd

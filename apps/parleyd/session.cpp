@@ -239,23 +239,11 @@ class AfterPamLogin final : public parley::connection::ChannelHandler {
   std::shared_ptr<Core> core_;
 };
 
-}  // namespace
-
-std::unique_ptr<parley::connection::ChannelHandler> with_welcome(
-    std::unique_ptr<parley::connection::ChannelHandler> inner, std::string text) {
-  return std::make_unique<Welcome>(std::move(inner), std::move(text));
-}
-
-std::unique_ptr<transport::Endpoint> make_server_endpoint(
-    const std::shared_ptr<const transport::TransportConfig>& transport_config,
-    const std::shared_ptr<const parley::auth::ServerAuthConfig>& auth_config,
-    const std::shared_ptr<const SessionSetup>& sessions, crypto::Random& rng,
-    parley::driver::ConnectionContext& context, std::string peer, transport::Instant now) {
-  parley::auth::ConnectionObserver observer;
-  auto conn = std::make_unique<parley::auth::ServerConnection>(transport_config, auth_config, rng,
-                                                               peer, now);
-  const parley::auth::ServerConnection* self = conn.get();
-  observer.on_transport = [peer, self](const transport::Event& event) {
+/// The log lines about one connection's transport: key exchanges (with the
+/// client's software version), services and the disconnect.
+std::function<void(const transport::Event&)> transport_log(const std::string& peer,
+                                                          const parley::auth::ServerConnection& conn) {
+  return [peer, self = &conn](const transport::Event& event) {
     std::visit(
         [&](const auto& e) {
           using E = std::decay_t<decltype(e)>;
@@ -273,7 +261,11 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
         },
         event);
   };
-  observer.on_auth = [peer](const parley::auth::AuthEvent& event) {
+}
+
+/// The audit lines about one connection's authentication.
+std::function<void(const parley::auth::AuthEvent&)> auth_log(const std::string& peer) {
+  return [peer](const parley::auth::AuthEvent& event) {
     std::visit(
         [&](const auto& e) {
           using E = std::decay_t<decltype(e)>;
@@ -290,48 +282,80 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
         },
         event);
   };
+}
+
+/// sshd's UsePAM: the PAM session opens once the user is in, off this thread.
+/// Chains onto `observer`'s auth events; the connection holds the guard.
+std::shared_ptr<PamLoginGuard> open_pam_login_after_auth(const SessionSetup& sessions,
+                                                         parley::driver::ConnectionContext& context,
+                                                         const std::string& peer,
+                                                         parley::auth::ConnectionObserver& observer) {
+  auto pam_login = std::make_shared<PamLoginGuard>();
+  pam_login->run_blocking = sessions.run_blocking;
+  pam_login->service = sessions.pam_service;
+  pam_login->state->post = [&context](std::function<void()> fn) { context.post(std::move(fn)); };
+  const std::string rhost = context.peer().address;
+  auto on_auth = std::move(observer.on_auth);
+  observer.on_auth = [on_auth, weak = std::weak_ptr<PamLoginGuard>(pam_login), rhost,
+                      peer](const parley::auth::AuthEvent& event) {
+    on_auth(event);
+    if (const auto* in = std::get_if<parley::auth::Authenticated>(&event))
+      if (auto guard = weak.lock()) {
+        spdlog::debug("{}: opening the PAM session", peer);
+        guard->open(in->user, rhost);
+      }
+  };
+  return pam_login;
+}
+
+/// What a session channel runs: after the PAM login, the built-in command
+/// shell, a process with a welcome, or (empty) the driver's plain process.
+parley::driver::SessionFactory session_factory(const SessionSetup& sessions,
+                                               const std::shared_ptr<PamLoginGuard>& pam_login) {
+  if (pam_login)
+    return [pam_login, process = sessions.process](parley::driver::ConnectionContext& ctx,
+                                                   const std::string& user) {
+      return std::make_unique<AfterPamLogin>(pam_login->state,
+                                             parley::driver::make_process_session(ctx, process, user));
+    };
+  if (sessions.command_shell)
+    return [](parley::driver::ConnectionContext&, const std::string& user) {
+      return parley::connection::make_command_shell(user);
+    };
+  if (!sessions.welcome.empty())
+    return [process = sessions.process, text = sessions.welcome](parley::driver::ConnectionContext& ctx,
+                                                                 const std::string& user) {
+      return with_welcome(parley::driver::make_process_session(ctx, process, user), text);
+    };
+  return {};
+}
+
+}  // namespace
+
+std::unique_ptr<parley::connection::ChannelHandler> with_welcome(
+    std::unique_ptr<parley::connection::ChannelHandler> inner, std::string text) {
+  return std::make_unique<Welcome>(std::move(inner), std::move(text));
+}
+
+std::unique_ptr<transport::Endpoint> make_server_endpoint(
+    const std::shared_ptr<const transport::TransportConfig>& transport_config,
+    const std::shared_ptr<const parley::auth::ServerAuthConfig>& auth_config,
+    const std::shared_ptr<const SessionSetup>& sessions, crypto::Random& rng,
+    parley::driver::ConnectionContext& context, std::string peer, transport::Instant now) {
+  auto conn = std::make_unique<parley::auth::ServerConnection>(transport_config, auth_config, rng,
+                                                               peer, now);
+  parley::auth::ConnectionObserver observer;
+  observer.on_transport = transport_log(peer, *conn);
+  observer.on_auth = auth_log(peer);
   observer.on_channel = [peer](std::string_view line) { spdlog::info("{}: {}", peer, line); };
   std::shared_ptr<PamLoginGuard> pam_login;
-  if (sessions && !sessions->pam_service.empty() && sessions->run_blocking) {
-    // sshd's UsePAM: the PAM session opens once the user is in, off this thread.
-    pam_login = std::make_shared<PamLoginGuard>();
-    pam_login->run_blocking = sessions->run_blocking;
-    pam_login->service = sessions->pam_service;
-    pam_login->state->post = [&context](std::function<void()> fn) { context.post(std::move(fn)); };
-    const std::string rhost = context.peer().address;
-    auto on_auth = std::move(observer.on_auth);
-    observer.on_auth = [on_auth, weak = std::weak_ptr<PamLoginGuard>(pam_login), rhost,
-                        peer](const parley::auth::AuthEvent& event) {
-      on_auth(event);
-      if (const auto* in = std::get_if<parley::auth::Authenticated>(&event))
-        if (auto guard = weak.lock()) {
-          spdlog::debug("{}: opening the PAM session", peer);
-          guard->open(in->user, rhost);
-        }
-    };
-  }
+  if (sessions && !sessions->pam_service.empty() && sessions->run_blocking)
+    pam_login = open_pam_login_after_auth(*sessions, context, peer, observer);
   conn->set_observer(std::move(observer));
-  if (sessions) {
-    parley::driver::SessionFactory factory;
-    if (pam_login) {
-      factory = [pam_login, process = sessions->process](parley::driver::ConnectionContext& ctx,
-                                                         const std::string& user) {
-        return std::make_unique<AfterPamLogin>(pam_login->state,
-                                               parley::driver::make_process_session(ctx, process, user));
-      };
-    } else if (sessions->command_shell) {
-      factory = [](parley::driver::ConnectionContext&, const std::string& user) {
-        return parley::connection::make_command_shell(user);
-      };
-    } else if (!sessions->welcome.empty()) {
-      factory = [process = sessions->process, text = sessions->welcome](
-                    parley::driver::ConnectionContext& ctx, const std::string& user) {
-        return with_welcome(parley::driver::make_process_session(ctx, process, user), text);
-      };
-    }
-    conn->set_channel_services(sessions->policy, parley::driver::make_channel_services(
-                                                     context, sessions->process, std::move(factory)));
-  }
+  if (sessions)
+    conn->set_channel_services(sessions->policy,
+                               parley::driver::make_channel_services(
+                                   context, sessions->process, session_factory(*sessions, pam_login)));
   return conn;
 }
 

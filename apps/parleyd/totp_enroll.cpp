@@ -108,13 +108,9 @@ std::expected<std::optional<std::string>, std::string> existing_secret(
     if (found) return std::optional<std::string>(path);
     return std::nullopt;
   }
-  std::string home;
-  if (where.google_authenticator.find("%h") != std::string::npos) {
-    auto h = home_of(user);
-    if (!h) return std::unexpected(h.error());
-    home = *h;
-  }
-  const std::string path = expand_path_pattern(where.google_authenticator, user, home);
+  auto expanded = expand_path_pattern(where.google_authenticator, user, [&] { return home_of(user); });
+  if (!expanded) return std::unexpected(expanded.error());
+  const std::string& path = *expanded;
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) return std::optional<std::string>(path);
   if (errno == ENOENT) return std::nullopt;
@@ -127,6 +123,81 @@ std::optional<otp::TotpAlgorithm> algorithm_from(std::string name) {
   if (name == "SHA256") return otp::TotpAlgorithm::sha256;
   if (name == "SHA512") return otp::TotpAlgorithm::sha512;
   return std::nullopt;
+}
+
+/// The store the subcommand names, else parleyd's own; exactly one.
+std::expected<TotpStoreLocation, std::string> choose_store(const TotpEnrollFlags& flags,
+                                                           const TotpStoreLocation& fallback) {
+  TotpStoreLocation where;
+  if (flags.users_oath) {
+    where.users_oath = *flags.users_oath;
+  } else if (flags.google_authenticator) {
+    where.google_authenticator =
+        flags.google_authenticator->empty() ? default_ga_pattern : *flags.google_authenticator;
+  } else {
+    where = fallback;
+  }
+  if (where.users_oath.empty() && where.google_authenticator.empty())
+    return std::unexpected(
+        "no TOTP store: give --users-oath PATH or --google-authenticator [PATTERN] "
+        "(or set one in parleyd's configuration)");
+  if (!where.users_oath.empty() && !where.google_authenticator.empty())
+    return std::unexpected(
+        "two TOTP stores configured (users.oath and google-authenticator); "
+        "name one with --users-oath or --google-authenticator");
+  return where;
+}
+
+/// What is shown of a new secret, wiped when dropped.
+struct Shown {
+  std::string uri;
+  std::string qr;
+  std::string base32;
+  ~Shown() {
+    wipe(uri);
+    wipe(qr);
+    wipe(base32);
+  }
+};
+
+/// The text shown to the administrator. One buffer, reserved up front and
+/// appended to piece by piece, so that no reallocation or temporary leaves an
+/// unwiped copy of the secret behind; the caller wipes it.
+std::string enrollment_text(const TotpEnrollFlags& flags, otp::TotpAlgorithm algorithm,
+                            const std::string& store, bool users_oath, const Shown& shown,
+                            const otp::Enrollment& enrollment) {
+  std::string text;
+  text.reserve(1024 + 2 * shown.uri.size() + shown.qr.size() + store.size() + flags.user.size() +
+               enrollment.scratch_codes.size() * 16);
+  text.append("Enrolled ").append(flags.user).append(" for TOTP in ").append(store);
+  text.append(
+      ".\nWARNING: the secret below is shown only this once and is not logged. Scan the QR code "
+      "(or type the secret) into the user's authenticator app now, keep the scratch codes "
+      "somewhere safe, then clear the screen.\n\n");
+  text.append("URI: ").append(shown.uri).append("\n");
+  text.append("Secret (base32): ").append(shown.base32).append("\n");
+  text.append("Parameters: ")
+      .append(otp::algorithm_name(algorithm))
+      .append(", ")
+      .append(std::to_string(flags.digits))
+      .append(" digits, ")
+      .append(std::to_string(flags.period))
+      .append(" s\n\n");
+  text.append(flags.light_background
+                  ? "QR code (dark modules drawn, for dark-on-light terminals; it encodes the "
+                    "URI above):\n"
+                  : "QR code (light modules drawn, for light-on-dark terminals; "
+                    "--light-background for dark-on-light; it encodes the URI above):\n");
+  text.append(shown.qr).append("\n");
+  if (enrollment.scratch_codes.empty()) {
+    text.append("Scratch codes: none.\n");
+  } else {
+    text.append(users_oath ? "Scratch codes (each works once instead of a code from the app; "
+                             "parleyd takes them, pam_oath does not):\n"
+                           : "Scratch codes (each works once instead of a code from the app):\n");
+    for (const auto& code : enrollment.scratch_codes) text.append("  ").append(code).append("\n");
+  }
+  return text;
 }
 
 }  // namespace
@@ -181,31 +252,13 @@ int run_totp_enroll(const TotpEnrollFlags& flags, const TotpStoreLocation& fallb
     err << "parleyd: totp enroll: " << message << "\n";
     return status;
   };
-
-  TotpStoreLocation where;
-  if (flags.users_oath) {
-    where.users_oath = *flags.users_oath;
-  } else if (flags.google_authenticator) {
-    where.google_authenticator =
-        flags.google_authenticator->empty() ? default_ga_pattern : *flags.google_authenticator;
-  } else {
-    where = fallback;
-  }
-  if (where.users_oath.empty() && where.google_authenticator.empty())
-    return fail(exit_usage,
-                "no TOTP store: give --users-oath PATH or --google-authenticator [PATTERN] "
-                "(or set one in parleyd's configuration)");
-  if (!where.users_oath.empty() && !where.google_authenticator.empty())
-    return fail(exit_usage, "two TOTP stores configured (users.oath and google-authenticator); "
-                            "name one with --users-oath or --google-authenticator");
+  auto where = choose_store(flags, fallback);
+  if (!where) return fail(exit_usage, where.error());
   if (auto bad = bad_user_name(flags.user)) return fail(exit_usage, *bad);
   const auto algorithm = algorithm_from(flags.algorithm);
   if (!algorithm) return fail(exit_usage, "unknown algorithm '" + flags.algorithm + "'");
-  const std::string issuer = flags.issuer ? *flags.issuer : this_host();
-  const bool users_oath = !where.users_oath.empty();
-
   if (!flags.force) {
-    auto existing = existing_secret(where, flags.user);
+    auto existing = existing_secret(*where, flags.user);
     if (!existing) return fail(exit_runtime_error, existing.error());
     if (*existing)
       return fail(exit_runtime_error,
@@ -227,62 +280,22 @@ int run_totp_enroll(const TotpEnrollFlags& flags, const TotpStoreLocation& fallb
 
   // Everything shown is made before the secret is stored, so that a secret is
   // never stored that could not be shown.
-  std::string uri = otp::otpauth_uri(issuer, flags.user, enrollment->secret);
-  auto qr = otp::qr_terminal(uri, !flags.ascii, flags.light_background);
-  if (!qr) {
-    wipe(uri);
-    return fail(exit_usage, "cannot draw the QR code: " + qr.error() + " (a shorter --issuer?)");
-  }
-  std::string base32 = crypto::base32_encode(enrollment->secret.key.view());
+  Shown shown;
+  shown.uri = otp::otpauth_uri(flags.issuer ? *flags.issuer : this_host(), flags.user, enrollment->secret);
+  auto qr = otp::qr_terminal(shown.uri, !flags.ascii, flags.light_background);
+  if (!qr) return fail(exit_usage, "cannot draw the QR code: " + qr.error() + " (a shorter --issuer?)");
+  shown.qr = std::move(*qr);
+  shown.base32 = crypto::base32_encode(enrollment->secret.key.view());
 
+  const bool users_oath = !where->users_oath.empty();
   std::unique_ptr<otp::TotpStore> store =
-      users_oath ? otp::users_oath_store(where.users_oath, rng)
-                 : otp::google_authenticator_store(where.google_authenticator, rng);
-  if (auto stored = store->enroll(flags.user, *enrollment); !stored) {
-    wipe(uri);
-    wipe(*qr);
-    wipe(base32);
+      users_oath ? otp::users_oath_store(where->users_oath, rng)
+                 : otp::google_authenticator_store(where->google_authenticator, rng);
+  if (auto stored = store->enroll(flags.user, *enrollment); !stored)
     return fail(exit_runtime_error, "cannot store the secret: " + stored.error().message());
-  }
-
-  // One buffer, reserved up front and appended to piece by piece, so that no
-  // reallocation or temporary leaves an unwiped copy of the secret behind.
-  std::string text;
-  text.reserve(1024 + 2 * uri.size() + qr->size() + store->describe().size() + flags.user.size() +
-               enrollment->scratch_codes.size() * 16);
-  text.append("Enrolled ").append(flags.user).append(" for TOTP in ").append(store->describe());
-  text.append(
-      ".\nWARNING: the secret below is shown only this once and is not logged. Scan the QR code "
-      "(or type the secret) into the user's authenticator app now, keep the scratch codes "
-      "somewhere safe, then clear the screen.\n\n");
-  text.append("URI: ").append(uri).append("\n");
-  text.append("Secret (base32): ").append(base32).append("\n");
-  text.append("Parameters: ")
-      .append(otp::algorithm_name(*algorithm))
-      .append(", ")
-      .append(std::to_string(flags.digits))
-      .append(" digits, ")
-      .append(std::to_string(flags.period))
-      .append(" s\n\n");
-  text.append(flags.light_background
-                  ? "QR code (dark modules drawn, for dark-on-light terminals; it encodes the "
-                    "URI above):\n"
-                  : "QR code (light modules drawn, for light-on-dark terminals; "
-                    "--light-background for dark-on-light; it encodes the URI above):\n");
-  text.append(*qr).append("\n");
-  if (enrollment->scratch_codes.empty()) {
-    text.append("Scratch codes: none.\n");
-  } else {
-    text.append(users_oath ? "Scratch codes (each works once instead of a code from the app; "
-                             "parleyd takes them, pam_oath does not):\n"
-                           : "Scratch codes (each works once instead of a code from the app):\n");
-    for (const auto& code : enrollment->scratch_codes) text.append("  ").append(code).append("\n");
-  }
+  std::string text = enrollment_text(flags, *algorithm, store->describe(), users_oath, shown, *enrollment);
   out << text << std::flush;
   wipe(text);
-  wipe(uri);
-  wipe(*qr);
-  wipe(base32);
   for (auto& code : enrollment->scratch_codes) wipe(code);
   if (!out) return fail(exit_runtime_error, "cannot write to standard output (the secret IS stored)");
   return 0;

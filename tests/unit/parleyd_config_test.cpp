@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <expected>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -51,6 +52,16 @@ std::string refusal(std::string_view line) {
   return refused(lines({line})).message();
 }
 
+/// Chains as OpenSSH writes their steps.
+std::vector<std::vector<std::string>> names(const std::vector<AuthChain>& chains) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& chain : chains) {
+    out.emplace_back();
+    for (const auto& step : chain) out.back().push_back(name(step));
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Good files
 
@@ -88,11 +99,11 @@ TEST(ParleydConfig, ExampleFileLoadsWithTheValuesItShows) {
 
   EXPECT_EQ(config->password_file, (docs / "passwd").lexically_normal().string());
   EXPECT_EQ(config->authorized_keys, "%h/.ssh/authorized_keys");
-  EXPECT_EQ(config->methods,
+  EXPECT_EQ(names(config->methods),
             (std::vector<std::vector<std::string>>{
                 {"publickey"}, {"password", "keyboard-interactive:higher-or-lower"}}));
   EXPECT_EQ(config->users, std::vector<std::string>{"admin"});
-  EXPECT_EQ(config->permit_root_login, "prohibit-password");
+  EXPECT_EQ(config->permit_root_login, parley::login::RootLogin::prohibit_password);
   EXPECT_EQ(config->demo, false);
   EXPECT_EQ(config->session.session_user, "parley-guest");
 
@@ -314,7 +325,7 @@ TEST(ParleydConfig, EveryMethodAndSubmethodIsAccepted) {
       "           'keyboard-interactive:password,keyboard-interactive:higher-or-lower',",
       "           'publickey,publickey']",
   }));
-  EXPECT_EQ(config.methods,
+  EXPECT_EQ(names(config.methods),
             (std::vector<std::vector<std::string>>{
                 {"publickey"},
                 {"password"},
@@ -391,6 +402,81 @@ TEST(ParleydConfig, ExpandPathPattern) {
             "/etc/keys/bob/bob.pub");
   EXPECT_EQ(expand_path_pattern("/srv/100%%/%u", "carol", "/"), "/srv/100%/carol");
   EXPECT_EQ(expand_path_pattern("/plain", "dave", "/home/dave"), "/plain");
+}
+
+TEST(ParleydConfig, ChainsAreTypedStepsParsedOnce) {
+  using M = AuthMethod;
+  using K = KbdSubmethod;
+  auto config = accepted(lines({
+      "[auth]",
+      "methods = ['publickey,keyboard-interactive:totp', 'keyboard-interactive',",
+      "           'password,keyboard-interactive:pam,keyboard-interactive:higher-or-lower']",
+  }));
+  EXPECT_EQ(config.methods,
+            (std::vector<AuthChain>{
+                {{M::publickey, std::nullopt}, {M::keyboard_interactive, K::totp}},
+                {{M::keyboard_interactive, std::nullopt}},
+                {{M::password, std::nullopt},
+                 {M::keyboard_interactive, K::pam},
+                 {M::keyboard_interactive, K::higher_or_lower}}}));
+  EXPECT_TRUE(names_step(config.methods, {M::keyboard_interactive, K::pam}));
+  EXPECT_FALSE(names_step(config.methods, {M::keyboard_interactive, K::password}));
+
+  // The one parser serves flags too: its error names the step, not a place.
+  EXPECT_EQ(parse_chain("password,keyboard-interactive:password"),
+            (AuthChain{{M::password, std::nullopt}, {M::keyboard_interactive, K::password}}));
+  EXPECT_EQ(parse_chain("publickey,keyboard-interactive:nonsense").error(),
+            "unknown keyboard-interactive submethod 'nonsense' (known: higher-or-lower, "
+            "password, totp, pam)");
+  EXPECT_EQ(parse_chain("publickey,").error(), "empty method name");
+  for (const char* text : {"publickey", "password", "keyboard-interactive",
+                           "keyboard-interactive:higher-or-lower", "keyboard-interactive:password",
+                           "keyboard-interactive:totp", "keyboard-interactive:pam"}) {
+    auto chain = parse_chain(text);
+    ASSERT_TRUE(chain.has_value()) << text;
+    ASSERT_EQ(chain->size(), 1u);
+    EXPECT_EQ(name(chain->front()), text);
+  }
+}
+
+TEST(ParleydConfig, ExpandPathPatternAsksForTheHomeOnlyWhenNeeded) {
+  int asked = 0;
+  auto home = [&asked]() -> std::expected<std::string, std::string> {
+    ++asked;
+    return std::string("/home/erin");
+  };
+  EXPECT_EQ(expand_path_pattern("%h/.ssh/%u.keys:%h", "erin", home), "/home/erin/.ssh/erin.keys:/home/erin");
+  EXPECT_EQ(asked, 1);  // once, however many %h
+  EXPECT_EQ(expand_path_pattern("/srv/keys/%u/%%h", "erin", home), "/srv/keys/erin/%h");
+  EXPECT_EQ(asked, 1);  // "%%h" is a '%' and an 'h', not the home
+  auto homeless = []() -> std::expected<std::string, std::string> {
+    return std::unexpected("no such user frank");
+  };
+  EXPECT_EQ(expand_path_pattern("%h/.google_authenticator", "frank", homeless).error(),
+            "no such user frank");
+  EXPECT_EQ(expand_path_pattern("/etc/oath/%u", "frank", homeless), "/etc/oath/frank");
+
+  EXPECT_TRUE(pattern_uses_home("%h/x"));
+  EXPECT_FALSE(pattern_uses_home("/srv/100%%h/%u"));
+  EXPECT_FALSE(path_pattern_problem("/srv/100%%/%u/%h%%"));
+  EXPECT_EQ(path_pattern_problem("/k/%x/%"),
+            "unknown token '%x' (known: %u user name, %h home directory, %% a '%')");
+  EXPECT_EQ(path_pattern_problem("/k/%%%"), "'%' at the end (write %% for a literal '%')");
+}
+
+TEST(ParleydConfig, PermitEntriesParseIntoHostAndPort) {
+  auto entry = parse_permit("[::1]:22", 1);
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_FALSE(entry->any);
+  EXPECT_EQ(entry->host, "::1");
+  EXPECT_EQ(entry->port, 22);
+  auto star = parse_permit("db.example:*", 1);
+  ASSERT_TRUE(star.has_value());
+  EXPECT_EQ(star->host, "db.example");
+  EXPECT_FALSE(star->port);
+  EXPECT_TRUE(parse_permit("any", 1)->any);
+  EXPECT_EQ(parse_permit("host:0", 1).error(), "bad port '0'");
+  EXPECT_EQ(parse_permit("host:0", 0)->port, 0);
 }
 
 // ---------------------------------------------------------------------------

@@ -72,6 +72,15 @@ std::vector<std::string_view> split_words(std::string_view text) {
   return words;
 }
 
+std::expected<std::vector<std::string_view>, StoreError> checked_words(const fs::path& path, const Line& line) {
+  if (line.text.find('\0') != std::string_view::npos)
+    return std::unexpected(error_at(path, line.number, "contains a NUL byte"));
+  auto words = split_words(line.text);
+  if (!line.terminated && !words.empty())
+    return std::unexpected(error_at(path, line.number, "the last line has no line ending (file truncated?)"));
+  return words;
+}
+
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }

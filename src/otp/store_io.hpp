@@ -87,6 +87,10 @@ using wire::split_lines;
 
 /// Splits on spaces, tabs and carriage returns (liboath's strtok set).
 std::vector<std::string_view> split_words(std::string_view text);
+/// The words of a line of a store file (split_words), after the checks every
+/// line gets: no NUL byte, and a line ending unless the line is blank (a
+/// truncated write leaves a last line without one). Empty for a blank line.
+std::expected<std::vector<std::string_view>, StoreError> checked_words(const fs::path& path, const Line& line);
 
 bool all_digits(std::string_view s);
 bool all_digits(BytesView s);

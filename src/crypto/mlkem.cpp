@@ -355,6 +355,22 @@ std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView 
 // already passed the FIPS 203 §7 checks.
 constexpr const char* alg_name = "ML-KEM-768";
 
+/// libcrypto's ML-KEM-768 key from its encoding (dk if `is_private`, else ek)
+/// and a context on it; both null if libcrypto refuses the key.
+struct RawKey {
+  ossl::PkeyPtr key;
+  ossl::PkeyCtxPtr ctx;
+};
+RawKey raw_key(BytesView bytes, bool is_private) {
+  RawKey raw;
+  raw.key.reset(is_private ? EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, bytes.data(),
+                                                           bytes.size())
+                         : EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, bytes.data(),
+                                                          bytes.size()));
+  if (raw.key) raw.ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, raw.key.get(), nullptr));
+  return raw;
+}
+
 std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
   Wiped<std::array<std::uint8_t, 64>> seed;  // d || z (EVP_PKEY-ML-KEM(7) "seed")
   std::copy(d.begin(), d.end(), seed.v.begin());
@@ -383,11 +399,9 @@ std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
 }
 
 std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesView m) {
-  ossl::PkeyPtr key(
-      EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, ek.data(), ek.size()));
+  const RawKey raw = raw_key(ek, false);
   // Refused only if libcrypto's own checks disagree with §7.2 above.
-  if (!key) return std::unexpected(CryptoError::invalid_public_value);
-  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!raw.key) return std::unexpected(CryptoError::invalid_public_value);
   Wiped<std::array<std::uint8_t, 32>> ikme;
   std::copy(m.begin(), m.end(), ikme.v.begin());
   const OSSL_PARAM params[] = {
@@ -395,8 +409,8 @@ std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesVie
       OSSL_PARAM_construct_end()};
   Encapsulation out{Bytes(ciphertext_size), SecretBytes(shared_secret_size)};
   std::size_t c_len = ciphertext_size, k_len = shared_secret_size;
-  if (!ctx || EVP_PKEY_encapsulate_init(ctx.get(), params) != 1 ||
-      EVP_PKEY_encapsulate(ctx.get(), out.ciphertext.data(), &c_len,
+  if (!raw.ctx || EVP_PKEY_encapsulate_init(raw.ctx.get(), params) != 1 ||
+      EVP_PKEY_encapsulate(raw.ctx.get(), out.ciphertext.data(), &c_len,
                            out.shared.mutable_view().data(), &k_len) != 1 ||
       c_len != ciphertext_size || k_len != shared_secret_size) {
     libcrypto_failed("ML-KEM encapsulate");
@@ -405,15 +419,13 @@ std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesVie
 }
 
 std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView c) {
-  ossl::PkeyPtr key(
-      EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, dk.data(), dk.size()));
+  const RawKey raw = raw_key(dk, true);
   // Refused if libcrypto checks more than §7.3 (e.g. the embedded ek's modulus).
-  if (!key) return std::unexpected(CryptoError::malformed_key);
-  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!raw.key) return std::unexpected(CryptoError::malformed_key);
   SecretBytes out(shared_secret_size);
   std::size_t k_len = shared_secret_size;
-  if (!ctx || EVP_PKEY_decapsulate_init(ctx.get(), nullptr) != 1 ||
-      EVP_PKEY_decapsulate(ctx.get(), out.mutable_view().data(), &k_len, c.data(), c.size()) != 1 ||
+  if (!raw.ctx || EVP_PKEY_decapsulate_init(raw.ctx.get(), nullptr) != 1 ||
+      EVP_PKEY_decapsulate(raw.ctx.get(), out.mutable_view().data(), &k_len, c.data(), c.size()) != 1 ||
       k_len != shared_secret_size) {
     libcrypto_failed("ML-KEM decapsulate");
   }

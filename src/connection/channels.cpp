@@ -176,24 +176,7 @@ std::expected<void, ConnectionError> Channels::handle_channel_message(std::uint8
       const std::uint32_t code = id == msg_channel_extended_data ? r.uint32() : 0;
       BytesView data = r.string();
       if (auto done = r.finish(); !done) return std::unexpected(ConnectionError::malformed_message);
-      if (c.close_sent) return {};  // in flight when we closed: dropped
-      const auto n = static_cast<std::uint32_t>(data.size());
-      // OpenSSH drops a packet larger than the maximum it announced, and data after EOF.
-      if (n > limits_.max_packet || c.eof_received) return {};
-      // OpenSSH tolerates a peer overrunning the window by up to 10% (it may have
-      // counted differently) and disconnects past that. Counted against everything
-      // ever granted, so repeated small overruns add up instead of being forgiven.
-      c.received += n;
-      if (c.received > c.granted + limits_.window / 10)
-        return std::unexpected(ConnectionError::window_exceeded);
-      if (n == 0) return {};
-      // Last use of `c`: the sink may open channels and so move the table.
-      if (data_sink_ && events_.empty()) {
-        data_sink_(local, code, data);
-        return {};
-      }
-      events_.push_back(Data{local, code, Bytes(data.begin(), data.end())});
-      return {};
+      return receive_data(local, c, code, data);
     }
     case msg_channel_eof:
       if (auto done = r.finish(); !done) return std::unexpected(ConnectionError::malformed_message);
@@ -232,6 +215,28 @@ std::expected<void, ConnectionError> Channels::handle_channel_message(std::uint8
       return {};
     default: return std::unexpected(ConnectionError::malformed_message);
   }
+}
+
+std::expected<void, ConnectionError> Channels::receive_data(ChannelId local, Channel& c,
+                                                             std::uint32_t code, BytesView data) {
+  if (c.close_sent) return {};  // in flight when we closed: dropped
+  const auto n = static_cast<std::uint32_t>(data.size());
+  // OpenSSH drops a packet larger than the maximum it announced, and data after EOF.
+  if (n > limits_.max_packet || c.eof_received) return {};
+  // OpenSSH tolerates a peer overrunning the window by up to 10% (it may have
+  // counted differently) and disconnects past that. Counted against everything
+  // ever granted, so repeated small overruns add up instead of being forgiven.
+  c.received += n;
+  if (c.received > c.granted + limits_.window / 10)
+    return std::unexpected(ConnectionError::window_exceeded);
+  if (n == 0) return {};
+  // Last use of `c`: the sink may open channels and so move the table.
+  if (data_sink_ && events_.empty()) {
+    data_sink_(local, code, data);
+    return {};
+  }
+  events_.push_back(Data{local, code, Bytes(data.begin(), data.end())});
+  return {};
 }
 
 std::optional<ChannelId> Channels::open(std::string_view type, BytesView extra) {

@@ -22,6 +22,12 @@ std::expected<T, ConnectionError> finish(const wire::Reader& r, T value) {
 
 std::string as_string(BytesView b) { return std::string(b.begin(), b.end()); }
 
+/// RFC 4254 §7: "string address, uint32 port", as forwarding messages carry them.
+void read_host_port(wire::Reader& r, std::string& host, std::uint32_t& port) {
+  host = as_string(r.string(max_host));
+  port = r.uint32();
+}
+
 }  // namespace
 
 std::expected<PtyRequest, ConnectionError> parse_pty_request(BytesView data) {
@@ -97,18 +103,15 @@ std::expected<ExitSignal, ConnectionError> parse_exit_signal(BytesView data) {
 std::expected<TcpipOpen, ConnectionError> parse_tcpip_open(BytesView data) {
   wire::Reader r(data);
   TcpipOpen t;
-  t.host = as_string(r.string(max_host));
-  t.port = r.uint32();
-  t.originator = as_string(r.string(max_host));
-  t.originator_port = r.uint32();
+  read_host_port(r, t.host, t.port);
+  read_host_port(r, t.originator, t.originator_port);
   return finish(r, std::move(t));
 }
 
 std::expected<ForwardRequest, ConnectionError> parse_forward_request(BytesView data) {
   wire::Reader r(data);
   ForwardRequest f;
-  f.address = as_string(r.string(max_host));
-  f.port = r.uint32();
+  read_host_port(r, f.address, f.port);
   return finish(r, std::move(f));
 }
 

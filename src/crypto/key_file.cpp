@@ -27,18 +27,6 @@ KeyFileError key_failure(const fs::path& path, CryptoError e) {
   return {e, path.string() + ": " + std::string(to_string(e))};
 }
 
-/// Wipes a string holding private key text when it goes out of scope.
-class WipeOnExit {
- public:
-  explicit WipeOnExit(std::string& s) : s_(s) {}
-  ~WipeOnExit() { secure_wipe(s_.data(), s_.size()); }
-  WipeOnExit(const WipeOnExit&) = delete;
-  WipeOnExit& operator=(const WipeOnExit&) = delete;
-
- private:
-  std::string& s_;
-};
-
 /// OpenSSH's sshkey_perm_ok: a private key file that anyone but its owner may
 /// read, write or run is refused ("UNPROTECTED PRIVATE KEY FILE!"), whatever it
 /// holds: a key others could read is no longer only ours. (sshd checks only

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "mlkem_ring.hpp"
 #include "ossl_ptr.hpp"
 
 #if OPENSSL_VERSION_NUMBER >= 0x30500000L
@@ -38,14 +39,13 @@ namespace parley::crypto::mlkem768 {
 namespace {
 
 using ossl::libcrypto_failed;
+using namespace ring;  // Poly, k, q and the arithmetic on them
 
-// FIPS 203 §8, Table 2: ML-KEM-768.
-constexpr int k = 3;
+// FIPS 203 §8, Table 2: ML-KEM-768 (k and q are in mlkem_ring.hpp).
 constexpr int eta1 = 2;
 constexpr int eta2 = 2;
 constexpr int du = 10;
 constexpr int dv = 4;
-constexpr std::uint32_t q = 3329;
 
 constexpr std::size_t poly_bytes = 384;              // ByteEncode12 of one polynomial
 constexpr std::size_t pke_dk_size = poly_bytes * k;  // dk_PKE, 1152
@@ -57,11 +57,6 @@ static_assert(encapsulation_key_size == poly_bytes * k + 32);
 static_assert(decapsulation_key_size == z_offset + 32);
 static_assert(ciphertext_size == c1_size + c2_size);
 
-// A polynomial of R_q (or T_q): 256 coefficients, always kept in [0, q).
-using Poly = std::array<std::uint16_t, 256>;
-using PolyVec = std::array<Poly, k>;
-using Matrix = std::array<PolyVec, k>;
-
 /// A value wiped when it goes out of scope: every secret intermediate lives in one.
 template <class T>
 struct Wiped {
@@ -71,219 +66,6 @@ struct Wiped {
   Wiped& operator=(const Wiped&) = delete;
   ~Wiped() { secure_wipe(&v, sizeof v); }
 };
-
-// ---------------------------------------------------------------------------
-// Arithmetic mod q
-
-// x - q if x >= q, for x < 2q, without a branch.
-constexpr std::uint16_t reduce_once(std::uint32_t x) {
-  const std::uint32_t y = x - q;
-  // The top bit of y is set exactly when x < q (wrap-around): then add q back.
-  return static_cast<std::uint16_t>(y + (q & (0u - (y >> 31))));
-}
-
-// x mod q for any 32-bit x (Barrett): m = floor(2^32 / q) makes the quotient
-// estimate t at most one short, so x - t*q is in [0, 2q).
-constexpr std::uint16_t reduce(std::uint32_t x) {
-  constexpr std::uint64_t m = (std::uint64_t{1} << 32) / q;
-  const auto t = static_cast<std::uint32_t>((x * m) >> 32);
-  return reduce_once(x - t * q);
-}
-
-constexpr std::uint16_t mul(std::uint32_t a, std::uint32_t b) {
-  return reduce(a * b);
-}
-
-// floor(x / q) for x < 2^22 (Compress's numerators), as a multiply and shift:
-// Compress runs on secrets, and a hardware divide's time can depend on its
-// operands.
-constexpr std::uint32_t div_q(std::uint32_t x) {
-  constexpr std::uint64_t m = 2580335;  // ceil(2^33 / q)
-  return static_cast<std::uint32_t>((x * m) >> 33);
-}
-// div_q is non-decreasing, so matching floor(x / q) at both ends of every run
-// [jq, jq + q - 1] proves it exact on the whole range.
-static_assert([] {
-  for (std::uint32_t j = 0; j * q < (1u << 22); ++j) {
-    if (div_q(j * q) != j || div_q(j * q + q - 1) != j) return false;
-  }
-  return true;
-}());
-
-// §4.2.1 Compress_d: round(2^d / q * x) mod 2^d. floor((2^d x + 1664) / q) is
-// exactly that rounding, as q is odd.
-template <int d>
-constexpr std::uint16_t compress(std::uint16_t x) {
-  static_assert(d <= 11);
-  const std::uint32_t num = (std::uint32_t{x} << d) + (q - 1) / 2;
-  return static_cast<std::uint16_t>(div_q(num) & ((1u << d) - 1));
-}
-
-// §4.2.1 Decompress_d: round(q / 2^d * y).
-template <int d>
-constexpr std::uint16_t decompress(std::uint16_t y) {
-  return static_cast<std::uint16_t>((std::uint32_t{y} * q + (1u << (d - 1))) >> d);
-}
-
-// ---------------------------------------------------------------------------
-// NTT constants (§4.3): zeta = 17, a primitive 256th root of unity mod q.
-
-constexpr std::uint32_t bit_rev7(std::uint32_t i) {
-  std::uint32_t r = 0;
-  for (int b = 0; b < 7; ++b) r |= ((i >> b) & 1u) << (6 - b);
-  return r;
-}
-
-constexpr std::uint16_t pow17(std::uint32_t e) {
-  std::uint32_t r = 1;
-  for (std::uint32_t i = 0; i < e; ++i) r = r * 17 % q;
-  return static_cast<std::uint16_t>(r);
-}
-
-// zetas[i] = 17^BitRev7(i) (Alg. 9, 10); gammas[i] = 17^(2 BitRev7(i) + 1) (Alg. 11).
-constexpr std::array<std::uint16_t, 128> zetas = [] {
-  std::array<std::uint16_t, 128> z{};
-  for (std::uint32_t i = 0; i < 128; ++i) z[i] = pow17(bit_rev7(i));
-  return z;
-}();
-constexpr std::array<std::uint16_t, 128> gammas = [] {
-  std::array<std::uint16_t, 128> g{};
-  for (std::uint32_t i = 0; i < 128; ++i) g[i] = pow17(2 * bit_rev7(i) + 1);
-  return g;
-}();
-static_assert(zetas[1] == 1729 && gammas[0] == 17);
-
-// The NTTs multiply only by these public constants, so they use Shoup's
-// method in 16-bit arithmetic (which the compiler can vectorise): with
-// w' = floor(w 2^16 / q), hi = floor(a w' / 2^16) is floor(a w / q) or one
-// less for any a < 2^16, so a w - hi q, computed mod 2^16, is a w mod q or
-// that plus q.
-constexpr std::uint16_t shoup(std::uint16_t w) {
-  return static_cast<std::uint16_t>((std::uint32_t{w} << 16) / q);
-}
-constexpr std::array<std::uint16_t, 128> zetas_shoup = [] {
-  std::array<std::uint16_t, 128> z{};
-  for (std::size_t i = 0; i < 128; ++i) z[i] = shoup(zetas[i]);
-  return z;
-}();
-
-// x - q if x >= q, for x < 2q, in 16 bits without a branch.
-constexpr std::uint16_t reduce_once16(std::uint16_t x) {
-  const auto y = static_cast<std::uint16_t>(x - q);
-  return static_cast<std::uint16_t>(y + (q & (0u - (y >> 15))));
-}
-
-// a w mod q for a < 2^16 and a public constant w < q with w_shoup = shoup(w).
-constexpr std::uint16_t mul_const(std::uint16_t a, std::uint16_t w, std::uint16_t w_shoup) {
-  const auto hi = static_cast<std::uint16_t>((std::uint32_t{a} * w_shoup) >> 16);
-  return reduce_once16(static_cast<std::uint16_t>(a * w - hi * q));
-}
-static_assert([] {
-  for (std::uint32_t a = 0; a < 2 * q; ++a) {
-    for (const std::uint16_t w :
-         {std::uint16_t{1}, std::uint16_t{17}, std::uint16_t{3303}, std::uint16_t{q - 1}}) {
-      if (mul_const(static_cast<std::uint16_t>(a), w, shoup(w)) != a * w % q) return false;
-    }
-  }
-  return true;
-}());
-
-// Alg. 9: NTT, in place.
-void ntt(Poly& f) {
-  std::size_t i = 1;
-  for (std::size_t len = 128; len >= 2; len /= 2) {
-    for (std::size_t start = 0; start < 256; start += 2 * len) {
-      const std::uint16_t zeta = zetas[i], zeta_shoup = zetas_shoup[i];
-      ++i;
-      for (std::size_t j = start; j < start + len; ++j) {
-        const std::uint16_t t = mul_const(f[j + len], zeta, zeta_shoup);
-        f[j + len] = reduce_once16(static_cast<std::uint16_t>(f[j] + q - t));
-        f[j] = reduce_once16(static_cast<std::uint16_t>(f[j] + t));
-      }
-    }
-  }
-}
-
-// Alg. 10: NTT^-1, in place.
-void inverse_ntt(Poly& f) {
-  std::size_t i = 127;
-  for (std::size_t len = 2; len <= 128; len *= 2) {
-    for (std::size_t start = 0; start < 256; start += 2 * len) {
-      const std::uint16_t zeta = zetas[i], zeta_shoup = zetas_shoup[i];
-      --i;
-      for (std::size_t j = start; j < start + len; ++j) {
-        const std::uint16_t t = f[j];
-        f[j] = reduce_once16(static_cast<std::uint16_t>(t + f[j + len]));
-        f[j + len] = mul_const(static_cast<std::uint16_t>(f[j + len] + q - t), zeta, zeta_shoup);
-      }
-    }
-  }
-  constexpr std::uint16_t inv128 = 3303;  // 128^-1 mod q
-  for (auto& c : f) c = mul_const(c, inv128, shoup(inv128));
-}
-
-// out = sum_j a[j] x b[j] in T_q (Alg. 11 MultiplyNTTs with Alg. 12
-// BaseCaseMultiply, summed before the final reduction: each term is below
-// 2q^2, so three fit in 32 bits).
-void multiply_accumulate(const PolyVec& a, const PolyVec& b, Poly& out) {
-  for (std::size_t i = 0; i < 128; ++i) {
-    std::uint32_t c0 = 0;
-    std::uint32_t c1 = 0;
-    for (std::size_t j = 0; j < k; ++j) {
-      const std::uint32_t a0 = a[j][2 * i], a1 = a[j][2 * i + 1];
-      const std::uint32_t b0 = b[j][2 * i], b1 = b[j][2 * i + 1];
-      c0 += a0 * b0 + std::uint32_t{mul(a1, b1)} * gammas[i];
-      c1 += a0 * b1 + a1 * b0;
-    }
-    out[2 * i] = reduce(c0);
-    out[2 * i + 1] = reduce(c1);
-  }
-}
-
-void add_to(Poly& a, const Poly& b) {
-  for (std::size_t i = 0; i < 256; ++i) a[i] = reduce_once(std::uint32_t{a[i]} + b[i]);
-}
-
-// ---------------------------------------------------------------------------
-// Encodings (§4.2.1)
-
-// Alg. 5 ByteEncode_d for d < 12, and for d = 12 of coefficients already below q.
-template <int d>
-void byte_encode(const Poly& f, std::uint8_t* out) {
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const std::uint16_t c : f) {
-    acc |= std::uint32_t{c} << bits;
-    bits += d;
-    while (bits >= 8) {
-      *out++ = static_cast<std::uint8_t>(acc);
-      acc >>= 8;
-      bits -= 8;
-    }
-  }
-}
-
-// Alg. 6 ByteDecode_d without the final reduction: the raw d-bit values.
-template <int d>
-void byte_decode_raw(const std::uint8_t* in, Poly& f) {
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (auto& c : f) {
-    while (bits < d) {
-      acc |= std::uint32_t{*in++} << bits;
-      bits += 8;
-    }
-    c = static_cast<std::uint16_t>(acc & ((1u << d) - 1));
-    acc >>= d;
-    bits -= d;
-  }
-}
-
-// Alg. 6 ByteDecode_12: every 12-bit value taken mod q (constant time: it may be dk_PKE).
-void byte_decode12(const std::uint8_t* in, Poly& f) {
-  byte_decode_raw<12>(in, f);
-  for (auto& c : f) c = reduce_once(c);  // c < 4096 < 2q
-}
 
 // ---------------------------------------------------------------------------
 // Hash functions (§4.1), through one reusable EVP_MD_CTX per operation.
@@ -573,6 +355,22 @@ std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView 
 // already passed the FIPS 203 §7 checks.
 constexpr const char* alg_name = "ML-KEM-768";
 
+/// libcrypto's ML-KEM-768 key from its encoding (dk if `is_private`, else ek)
+/// and a context on it; both null if libcrypto refuses the key.
+struct RawKey {
+  ossl::PkeyPtr key;
+  ossl::PkeyCtxPtr ctx;
+};
+RawKey raw_key(BytesView bytes, bool is_private) {
+  RawKey raw;
+  raw.key.reset(is_private ? EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, bytes.data(),
+                                                           bytes.size())
+                         : EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, bytes.data(),
+                                                          bytes.size()));
+  if (raw.key) raw.ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, raw.key.get(), nullptr));
+  return raw;
+}
+
 std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
   Wiped<std::array<std::uint8_t, 64>> seed;  // d || z (EVP_PKEY-ML-KEM(7) "seed")
   std::copy(d.begin(), d.end(), seed.v.begin());
@@ -601,11 +399,9 @@ std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
 }
 
 std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesView m) {
-  ossl::PkeyPtr key(
-      EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, ek.data(), ek.size()));
+  const RawKey raw = raw_key(ek, false);
   // Refused only if libcrypto's own checks disagree with §7.2 above.
-  if (!key) return std::unexpected(CryptoError::invalid_public_value);
-  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!raw.key) return std::unexpected(CryptoError::invalid_public_value);
   Wiped<std::array<std::uint8_t, 32>> ikme;
   std::copy(m.begin(), m.end(), ikme.v.begin());
   const OSSL_PARAM params[] = {
@@ -613,8 +409,8 @@ std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesVie
       OSSL_PARAM_construct_end()};
   Encapsulation out{Bytes(ciphertext_size), SecretBytes(shared_secret_size)};
   std::size_t c_len = ciphertext_size, k_len = shared_secret_size;
-  if (!ctx || EVP_PKEY_encapsulate_init(ctx.get(), params) != 1 ||
-      EVP_PKEY_encapsulate(ctx.get(), out.ciphertext.data(), &c_len,
+  if (!raw.ctx || EVP_PKEY_encapsulate_init(raw.ctx.get(), params) != 1 ||
+      EVP_PKEY_encapsulate(raw.ctx.get(), out.ciphertext.data(), &c_len,
                            out.shared.mutable_view().data(), &k_len) != 1 ||
       c_len != ciphertext_size || k_len != shared_secret_size) {
     libcrypto_failed("ML-KEM encapsulate");
@@ -623,15 +419,13 @@ std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesVie
 }
 
 std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView c) {
-  ossl::PkeyPtr key(
-      EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, dk.data(), dk.size()));
+  const RawKey raw = raw_key(dk, true);
   // Refused if libcrypto checks more than §7.3 (e.g. the embedded ek's modulus).
-  if (!key) return std::unexpected(CryptoError::malformed_key);
-  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!raw.key) return std::unexpected(CryptoError::malformed_key);
   SecretBytes out(shared_secret_size);
   std::size_t k_len = shared_secret_size;
-  if (!ctx || EVP_PKEY_decapsulate_init(ctx.get(), nullptr) != 1 ||
-      EVP_PKEY_decapsulate(ctx.get(), out.mutable_view().data(), &k_len, c.data(), c.size()) != 1 ||
+  if (!raw.ctx || EVP_PKEY_decapsulate_init(raw.ctx.get(), nullptr) != 1 ||
+      EVP_PKEY_decapsulate(raw.ctx.get(), out.mutable_view().data(), &k_len, c.data(), c.size()) != 1 ||
       k_len != shared_secret_size) {
     libcrypto_failed("ML-KEM decapsulate");
   }

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace parley::driver {
@@ -28,6 +31,10 @@ std::optional<std::size_t> number(std::string_view s) {
   return v;
 }
 
+// sshd_config(5) TIME FORMATS' units (either case), in seconds.
+constexpr std::pair<char, double> time_units[] = {
+    {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
+
 /// sshd_config(5) TIME FORMATS: "90", "90s", "10m", "1h30m".
 std::optional<Seconds> duration(std::string_view s) {
   if (s.empty()) return std::nullopt;
@@ -40,25 +47,10 @@ std::optional<Seconds> duration(std::string_view s) {
     if (!n) return std::nullopt;
     double unit = 1;
     if (j < s.size()) {
-      switch (s[j] | 0x20) {
-        case 's':
-          unit = 1;
-          break;
-        case 'm':
-          unit = 60;
-          break;
-        case 'h':
-          unit = 3600;
-          break;
-        case 'd':
-          unit = 86400;
-          break;
-        case 'w':
-          unit = 604800;
-          break;
-        default:
-          return std::nullopt;
-      }
+      const auto* found = std::find_if(std::begin(time_units), std::end(time_units),
+                                       [&](const auto& u) { return u.first == (s[j] | 0x20); });
+      if (found == std::end(time_units)) return std::nullopt;
+      unit = found->second;
       ++j;
     }
     total += static_cast<double>(*n) * unit;
@@ -81,6 +73,44 @@ std::string_view reason_for(PreauthEnd how) {
       break;
   }
   return "";
+}
+
+// PerSourcePenalties' key:value settings (sshd_config(5)), by the kind of value.
+template <class T>
+using PenaltyField = std::pair<std::string_view, T PenaltyPolicy::*>;
+constexpr PenaltyField<Seconds> penalty_times[] = {
+    {"crash", &PenaltyPolicy::crash},   {"authfail", &PenaltyPolicy::authfail},
+    {"noauth", &PenaltyPolicy::noauth}, {"grace-exceeded", &PenaltyPolicy::grace_exceeded},
+    {"max", &PenaltyPolicy::max},       {"min", &PenaltyPolicy::min}};
+constexpr PenaltyField<std::size_t> penalty_counts[] = {
+    {"max-sources4", &PenaltyPolicy::max_sources4}, {"max-sources6", &PenaltyPolicy::max_sources6}};
+constexpr PenaltyField<PenaltyOverflow> penalty_overflows[] = {
+    {"overflow", &PenaltyPolicy::overflow}, {"overflow6", &PenaltyPolicy::overflow6}};
+
+/// Sets the field `key` names in `table` to parse(): nullopt if the table has
+/// no such key, false if the value does not parse.
+template <class T, std::size_t N, class Parse>
+std::optional<bool> set_field(const PenaltyField<T> (&table)[N], PenaltyPolicy& p, std::string_view key,
+                              Parse parse) {
+  for (const auto& [name, field] : table) {
+    if (key != name) continue;
+    const std::optional<T> v = parse();
+    if (v) p.*field = *v;
+    return v.has_value();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::size_t> positive_number(std::string_view s) {
+  auto n = number(s);
+  if (!n || *n == 0) return std::nullopt;
+  return n;
+}
+
+std::optional<PenaltyOverflow> overflow_mode(std::string_view s) {
+  if (s == "permissive") return PenaltyOverflow::permissive;
+  if (s == "deny-all") return PenaltyOverflow::deny_all;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -178,51 +208,11 @@ std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
       return std::unexpected(bad + "'" + std::string(token) + "' is not key:value");
     const std::string_view key = token.substr(0, colon);
     const std::string_view value = token.substr(colon + 1);
-    auto set_time = [&](Seconds& field) -> bool {
-      auto d = duration(value);
-      if (!d) return false;
-      field = *d;
-      return true;
-    };
-    auto set_count = [&](std::size_t& field) -> bool {
-      auto n = number(value);
-      if (!n || *n == 0) return false;
-      field = *n;
-      return true;
-    };
-    auto set_overflow = [&](PenaltyOverflow& field) -> bool {
-      if (value == "permissive")
-        field = PenaltyOverflow::permissive;
-      else if (value == "deny-all")
-        field = PenaltyOverflow::deny_all;
-      else
-        return false;
-      return true;
-    };
-    bool ok = false;
-    if (key == "crash")
-      ok = set_time(p.crash);
-    else if (key == "authfail")
-      ok = set_time(p.authfail);
-    else if (key == "noauth")
-      ok = set_time(p.noauth);
-    else if (key == "grace-exceeded")
-      ok = set_time(p.grace_exceeded);
-    else if (key == "max")
-      ok = set_time(p.max);
-    else if (key == "min")
-      ok = set_time(p.min);
-    else if (key == "max-sources4")
-      ok = set_count(p.max_sources4);
-    else if (key == "max-sources6")
-      ok = set_count(p.max_sources6);
-    else if (key == "overflow")
-      ok = set_overflow(p.overflow);
-    else if (key == "overflow6")
-      ok = set_overflow(p.overflow6);
-    else
-      return std::unexpected(bad + "unknown key '" + std::string(key) + "'");
-    if (!ok) return std::unexpected(bad + "bad value for '" + std::string(key) + "'");
+    std::optional<bool> ok = set_field(penalty_times, p, key, [&] { return duration(value); });
+    if (!ok) ok = set_field(penalty_counts, p, key, [&] { return positive_number(value); });
+    if (!ok) ok = set_field(penalty_overflows, p, key, [&] { return overflow_mode(value); });
+    if (!ok) return std::unexpected(bad + "unknown key '" + std::string(key) + "'");
+    if (!*ok) return std::unexpected(bad + "bad value for '" + std::string(key) + "'");
     p.enabled = true;
   }
   return p;

@@ -165,16 +165,63 @@ bool option_name_ok(std::string_view n) {
          std::all_of(n.begin(), n.end(), [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
+/// Where an option line's value goes in `file`, after checking its values as
+/// the PAM module reads them; nullptr for the module's own bookkeeping (skew
+/// learning, grace period), which is kept as it is. The error names the option.
+std::expected<std::optional<Option>*, std::string> option_slot(GaFile& file, std::string_view name,
+                                                               const std::vector<std::string_view>& words) {
+  auto bad = [&](std::string_view what) { return std::unexpected(std::string(name) + ": " + std::string(what)); };
+  auto one_number = [&](std::int64_t lo, std::int64_t hi) -> bool {
+    if (words.size() != 1) return false;
+    auto v = parse_count(words[0]);
+    return v && *v >= lo && *v <= hi;
+  };
+  if (name == "RATE_LIMIT") {
+    auto n = words.size() >= 2 ? parse_count(words[0]) : std::nullopt;
+    auto m = words.size() >= 2 ? parse_count(words[1]) : std::nullopt;
+    if (!n || !m || *n < 1 || *n > 100 || *m < 1 || *m > 3600)
+      return bad("expected N (1-100) M (1-3600) and time stamps");
+    for (std::size_t k = 2; k < words.size(); ++k)
+      if (auto t = parse_count(words[k]); !t || *t > 0xffffffffLL) return bad("a time stamp is not a number");
+    return &file.rate_limit;
+  }
+  if (name == "WINDOW_SIZE") {
+    if (!one_number(1, 100)) return bad("expected a number from 1 to 100");
+    return &file.window_size;
+  }
+  if (name == "STEP_SIZE") {
+    if (!one_number(1, 60)) return bad("expected a number from 1 to 60");
+    return &file.step_size;
+  }
+  if (name == "DISALLOW_REUSE") {
+    for (auto w : words)
+      if (auto t = parse_count(w); !t || *t > 0x7fffffffLL) return bad("a time step is not a number");
+    return &file.disallow_reuse;
+  }
+  if (name == "TOTP_AUTH" || name == "OTP_DISABLED") {
+    if (!words.empty()) return bad("takes no value");
+    return name == "TOTP_AUTH" ? &file.totp_auth : &file.otp_disabled;
+  }
+  if (name == "HOTP_COUNTER") {
+    if (!one_number(0, 0x7fffffffffffLL)) return bad("expected a number");
+    return &file.hotp_counter;
+  }
+  if (name == "TIME_SKEW") {
+    if (words.size() != 1 || !parse_signed(words[0])) return bad("expected a number of steps");
+    return &file.time_skew;
+  }
+  if (name == "RESETTING_TIME_SKEW" ||
+      (name.size() == 5 && name.starts_with("LAST") && name[4] >= '0' && name[4] <= '9'))
+    return nullptr;
+  return std::unexpected("unknown option " + std::string(name));
+}
+
 std::expected<GaFile, StoreError> parse_ga_file(const fs::path& path, std::string_view text) {
   GaFile file;
   file.lines = split_lines(text);
   if (file.lines.empty()) return std::unexpected(error_at(path, 0, "is empty (no secret)"));
-  for (const Line& line : file.lines) {
-    if (line.text.find('\0') != std::string_view::npos)
-      return std::unexpected(error_at(path, line.number, "contains a NUL byte"));
-    if (!line.terminated && !split_words(line.text).empty())
-      return std::unexpected(error_at(path, line.number, "the last line has no line ending (file truncated?)"));
-  }
+  for (const Line& line : file.lines)
+    if (auto checked = checked_words(path, line); !checked) return std::unexpected(checked.error());
   const std::string_view first = file.lines[0].text;
   const bool base32 = !first.empty() && std::all_of(first.begin(), first.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
@@ -202,49 +249,11 @@ std::expected<GaFile, StoreError> parse_ga_file(const fs::path& path, std::strin
     const std::string_view name = words.empty() ? std::string_view() : words[0];
     if (!option_name_ok(name)) return std::unexpected(error_at(path, line.number, "malformed option name"));
     words.erase(words.begin());
-    Option opt{i, words};
-    auto bad = [&](std::string what) { return std::unexpected(error_at(path, line.number, std::string(name) + ": " + what)); };
-    auto one_number = [&](std::int64_t lo, std::int64_t hi) -> bool {
-      if (words.size() != 1) return false;
-      auto v = parse_count(words[0]);
-      return v && *v >= lo && *v <= hi;
-    };
-    std::optional<Option>* slot = nullptr;
-    if (name == "RATE_LIMIT") {
-      auto n = words.size() >= 2 ? parse_count(words[0]) : std::nullopt;
-      auto m = words.size() >= 2 ? parse_count(words[1]) : std::nullopt;
-      if (!n || !m || *n < 1 || *n > 100 || *m < 1 || *m > 3600)
-        return bad("expected N (1-100) M (1-3600) and time stamps");
-      for (std::size_t k = 2; k < words.size(); ++k)
-        if (auto t = parse_count(words[k]); !t || *t > 0xffffffffLL) return bad("a time stamp is not a number");
-      slot = &file.rate_limit;
-    } else if (name == "WINDOW_SIZE") {
-      if (!one_number(1, 100)) return bad("expected a number from 1 to 100");
-      slot = &file.window_size;
-    } else if (name == "STEP_SIZE") {
-      if (!one_number(1, 60)) return bad("expected a number from 1 to 60");
-      slot = &file.step_size;
-    } else if (name == "DISALLOW_REUSE") {
-      for (auto w : words)
-        if (auto t = parse_count(w); !t || *t > 0x7fffffffLL) return bad("a time step is not a number");
-      slot = &file.disallow_reuse;
-    } else if (name == "TOTP_AUTH" || name == "OTP_DISABLED") {
-      if (!words.empty()) return bad("takes no value");
-      slot = name == "TOTP_AUTH" ? &file.totp_auth : &file.otp_disabled;
-    } else if (name == "HOTP_COUNTER") {
-      if (!one_number(0, 0x7fffffffffffLL)) return bad("expected a number");
-      slot = &file.hotp_counter;
-    } else if (name == "TIME_SKEW") {
-      if (words.size() != 1 || !parse_signed(words[0])) return bad("expected a number of steps");
-      slot = &file.time_skew;
-    } else if (name == "RESETTING_TIME_SKEW" ||
-               (name.size() == 5 && name.starts_with("LAST") && name[4] >= '0' && name[4] <= '9')) {
-      continue;  // the module's own bookkeeping (skew learning, grace period): kept as it is
-    } else {
-      return std::unexpected(error_at(path, line.number, "unknown option " + std::string(name)));
-    }
-    if (*slot) return std::unexpected(error_at(path, line.number, std::string(name) + " given twice"));
-    *slot = std::move(opt);
+    auto slot = option_slot(file, name, words);
+    if (!slot) return std::unexpected(error_at(path, line.number, slot.error()));
+    if (*slot == nullptr) continue;  // the module's own bookkeeping: kept as it is
+    if (**slot) return std::unexpected(error_at(path, line.number, std::string(name) + " given twice"));
+    **slot = Option{i, std::move(words)};
   }
   if (file.step_size) file.secret.period = std::chrono::seconds(*parse_count(file.step_size->words[0]));
   return file;

@@ -57,30 +57,6 @@ SecretText& SecretText::operator=(SecretText&& other) noexcept {
   return *this;
 }
 
-std::vector<Line> split_lines(std::string_view text) {
-  std::vector<Line> lines;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t nl = text.find('\n', pos);
-    Line line;
-    line.number = lines.size() + 1;
-    if (nl == std::string_view::npos) {
-      line.raw = text.substr(pos);
-      line.text = line.raw;
-      line.terminated = false;
-      pos = text.size();
-    } else {
-      line.raw = text.substr(pos, nl + 1 - pos);
-      line.text = text.substr(pos, nl - pos);
-      line.terminated = true;
-      pos = nl + 1;
-    }
-    if (!line.text.empty() && line.text.back() == '\r') line.text.remove_suffix(1);
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 std::vector<std::string_view> split_words(std::string_view text) {
   std::vector<std::string_view> words;
   std::size_t pos = 0;
@@ -93,6 +69,15 @@ std::vector<std::string_view> split_words(std::string_view text) {
     words.push_back(text.substr(pos, end - pos));
     pos = end;
   }
+  return words;
+}
+
+std::expected<std::vector<std::string_view>, StoreError> checked_words(const fs::path& path, const Line& line) {
+  if (line.text.find('\0') != std::string_view::npos)
+    return std::unexpected(error_at(path, line.number, "contains a NUL byte"));
+  auto words = split_words(line.text);
+  if (!line.terminated && !words.empty())
+    return std::unexpected(error_at(path, line.number, "the last line has no line ending (file truncated?)"));
   return words;
 }
 

@@ -1,5 +1,5 @@
 // Private to parley_otp: what the users.oath and google-authenticator stores
-// share (errors, text that held secrets, line splitting, bounded locking,
+// share (errors, text that held secrets, word splitting, bounded locking,
 // atomic replacement, code matching). Not installed, not for other layers.
 #pragma once
 
@@ -23,6 +23,7 @@
 #include "parley/crypto/secret.hpp"
 #include "parley/otp/store.hpp"
 #include "parley/otp/totp.hpp"
+#include "parley/wire/lines.hpp"
 #include "parley/wire/unique_fd.hpp"
 
 namespace parley::otp::detail {
@@ -81,17 +82,15 @@ class SerializedRandom final : public crypto::Random {
 /// Overwrites and clears a std::string (its whole capacity).
 void wipe_string(std::string& s);
 
-/// One line of a text file.
-struct Line {
-  std::size_t number = 0;  // 1-based
-  std::string_view text;   // without the '\n' (and without one '\r' before it)
-  std::string_view raw;    // exactly as in the file, line ending included
-  bool terminated = false; // ended by '\n'
-};
-std::vector<Line> split_lines(std::string_view text);
+using wire::Line;
+using wire::split_lines;
 
 /// Splits on spaces, tabs and carriage returns (liboath's strtok set).
 std::vector<std::string_view> split_words(std::string_view text);
+/// The words of a line of a store file (split_words), after the checks every
+/// line gets: no NUL byte, and a line ending unless the line is blank (a
+/// truncated write leaves a last line without one). Empty for a blank line.
+std::expected<std::vector<std::string_view>, StoreError> checked_words(const fs::path& path, const Line& line);
 
 bool all_digits(std::string_view s);
 bool all_digits(BytesView s);

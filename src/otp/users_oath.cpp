@@ -106,19 +106,30 @@ struct UsersFile {
 
 bool word_char_ok(char c) { return static_cast<unsigned char>(c) > ' ' && c != 0x7f; }
 
+using Words = std::vector<std::string_view>;
+using Checked = std::expected<void, StoreError>;
+
+/// Splits `text` into lines and calls `each(index, line, words)` for every
+/// line that is not blank or a '#' comment, after checked_words(); stops at
+/// the first error, checked_words()'s or each's. The lines, for rewriting.
+template <class Each>
+std::expected<std::vector<Line>, StoreError> for_each_record(const fs::path& path, std::string_view text,
+                                                             Each each) {
+  std::vector<Line> lines = split_lines(text);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto words = checked_words(path, lines[i]);
+    if (!words) return std::unexpected(words.error());
+    if (words->empty() || words->front().front() == '#') continue;
+    if (auto done = each(i, lines[i], *words); !done) return std::unexpected(done.error());
+  }
+  return lines;
+}
+
 /// Every line is checked, not only the user's: a file that does not parse is
 /// refused whole (and left as it is), naming the first bad line.
 std::expected<UsersFile, StoreError> parse_users_file(const fs::path& path, std::string_view text) {
   UsersFile file;
-  file.lines = split_lines(text);
-  for (std::size_t i = 0; i < file.lines.size(); ++i) {
-    const Line& line = file.lines[i];
-    const auto words = split_words(line.text);
-    if (line.text.find('\0') != std::string_view::npos)
-      return std::unexpected(error_at(path, line.number, "contains a NUL byte"));
-    if (!line.terminated && !words.empty())
-      return std::unexpected(error_at(path, line.number, "the last line has no line ending (file truncated?)"));
-    if (words.empty() || words[0].front() == '#') continue;
+  auto lines = for_each_record(path, text, [&](std::size_t i, const Line& line, const Words& words) -> Checked {
     const auto type = parse_type(words[0]);
     if (!type)
       return std::unexpected(error_at(path, line.number,
@@ -155,7 +166,10 @@ std::expected<UsersFile, StoreError> parse_users_file(const fs::path& path, std:
         return std::unexpected(error_at(path, line.number, "the time column is not liboath's YYYY-MM-DDTHH:MM:SSL"));
     }
     file.entries.push_back(e);
-  }
+    return {};
+  });
+  if (!lines) return std::unexpected(lines.error());
+  file.lines = std::move(*lines);
   return file;
 }
 
@@ -182,13 +196,7 @@ struct ScratchFile {
 
 std::expected<ScratchFile, StoreError> parse_scratch_file(const fs::path& path, std::string_view text) {
   ScratchFile file;
-  file.lines = split_lines(text);
-  for (std::size_t i = 0; i < file.lines.size(); ++i) {
-    const Line& line = file.lines[i];
-    const auto words = split_words(line.text);
-    if (!line.terminated && !words.empty())
-      return std::unexpected(error_at(path, line.number, "the last line has no line ending (file truncated?)"));
-    if (words.empty() || words[0].front() == '#') continue;
+  auto lines = for_each_record(path, text, [&](std::size_t i, const Line& line, const Words& words) -> Checked {
     if (words.size() != 3) return std::unexpected(error_at(path, line.number, "expected USER SALT HASH"));
     auto salt = decode_hex(words[1]);
     auto hash = decode_hex(words[2]);
@@ -199,7 +207,10 @@ std::expected<ScratchFile, StoreError> parse_scratch_file(const fs::path& path, 
     const auto s = salt->view();
     const auto h = hash->view();
     file.entries.push_back({i, words[0], Bytes(s.begin(), s.end()), Bytes(h.begin(), h.end())});
-  }
+    return {};
+  });
+  if (!lines) return std::unexpected(lines.error());
+  file.lines = std::move(*lines);
   return file;
 }
 
@@ -275,21 +286,7 @@ class UsersOathStore final : public TotpStore {
   }
 
   std::expected<void, StoreError> enroll(std::string_view user, const Enrollment& enrollment) override {
-    const TotpSecret& s = enrollment.secret;
-    if (!usable_user(user))
-      return std::unexpected(error_at(path_, 0, "the user name cannot stand in users.oath (empty, '#' or a space)"));
-    if (s.algorithm != TotpAlgorithm::sha1)
-      return std::unexpected(error_at(path_, 0, "users.oath holds HMAC-SHA1 secrets only (liboath's format has no "
-                                                "algorithm column); use SHA1 or the google-authenticator store"));
-    if (s.period.count() != 30 && s.period.count() != 60)
-      return std::unexpected(error_at(path_, 0, "users.oath knows 30 and 60 second time steps only"));
-    if (s.digits < 6 || s.digits > 8) return std::unexpected(error_at(path_, 0, "codes must have 6 to 8 digits"));
-    if (s.key.empty() || s.key.size() > max_key_bytes)
-      return std::unexpected(error_at(path_, 0, "the key must be 1 to 32 bytes (liboath's limit)"));
-    for (std::size_t i = 0; i < enrollment.scratch_codes.size(); ++i)
-      if (!valid_scratch_code(enrollment.scratch_codes[i]))
-        return std::unexpected(error_at(path_, 0, "scratch code " + std::to_string(i + 1) +
-                                                      " is not 8 digits without a leading zero"));
+    if (auto problem = enrollment_problem(user, enrollment)) return std::unexpected(*problem);
 
     std::lock_guard guard(mutex_);
     auto lock = lock_users_file();
@@ -306,9 +303,64 @@ class UsersOathStore final : public TotpStore {
     }
     auto parsed = parse_users_file(path_, old_text);
     if (!parsed) return std::unexpected(parsed.error());
+    const SecretText text = with_user_line(*parsed, old_text.size(), user, enrollment.secret);
 
-    // The new line takes the place of the user's first TOTP line; the user's
-    // other TOTP lines go; HOTP (event) lines, the user's too, stay.
+    // Scratch codes first: if users.oath then cannot be written, the old
+    // sidecar is put back.
+    auto old_scratch = open_checked(scratch_path_);
+    if (!old_scratch) return std::unexpected(old_scratch.error());
+    std::string_view old_scratch_text = *old_scratch ? (*old_scratch)->text.view() : std::string_view();
+    auto scratch = parse_scratch_file(scratch_path_, old_scratch_text);
+    if (!scratch) return std::unexpected(scratch.error());
+    bool had_codes = false;
+    for (const auto& e : scratch->entries) had_codes = had_codes || e.user == user;
+    const bool scratch_changes = had_codes || !enrollment.scratch_codes.empty();
+    const ReplaceOptions scratch_options = sidecar_options(options, *old_scratch);
+    if (scratch_changes) {
+      const std::string new_scratch =
+          with_user_codes(*scratch, !*old_scratch, user, enrollment.scratch_codes);
+      auto written = replace_atomically(scratch_path_, new_scratch, scratch_options, rng_);
+      if (!written) return std::unexpected(written.error());
+    }
+    auto written = replace_atomically(path_, text.view(), options, rng_);
+    if (!written) {
+      if (scratch_changes) {
+        // Best effort: the old codes go with the old secret.
+        if (*old_scratch)
+          static_cast<void>(replace_atomically(scratch_path_, old_scratch_text, scratch_options, rng_));
+        else
+          ::unlink(scratch_path_.c_str());
+      }
+      return std::unexpected(written.error());
+    }
+    return {};
+  }
+
+ private:
+  /// Why this enrolment cannot be written to users.oath, if it cannot.
+  std::optional<StoreError> enrollment_problem(std::string_view user, const Enrollment& enrollment) const {
+    const TotpSecret& s = enrollment.secret;
+    if (!usable_user(user))
+      return error_at(path_, 0, "the user name cannot stand in users.oath (empty, '#' or a space)");
+    if (s.algorithm != TotpAlgorithm::sha1)
+      return error_at(path_, 0, "users.oath holds HMAC-SHA1 secrets only (liboath's format has no "
+                                "algorithm column); use SHA1 or the google-authenticator store");
+    if (s.period.count() != 30 && s.period.count() != 60)
+      return error_at(path_, 0, "users.oath knows 30 and 60 second time steps only");
+    if (s.digits < 6 || s.digits > 8) return error_at(path_, 0, "codes must have 6 to 8 digits");
+    if (s.key.empty() || s.key.size() > max_key_bytes)
+      return error_at(path_, 0, "the key must be 1 to 32 bytes (liboath's limit)");
+    for (std::size_t i = 0; i < enrollment.scratch_codes.size(); ++i)
+      if (!valid_scratch_code(enrollment.scratch_codes[i]))
+        return error_at(path_, 0, "scratch code " + std::to_string(i + 1) +
+                                      " is not 8 digits without a leading zero");
+    return std::nullopt;
+  }
+
+  /// The file with the user's new TOTP line in place of their first one; the
+  /// user's other TOTP lines go; HOTP (event) lines, the user's too, stay.
+  static SecretText with_user_line(const UsersFile& parsed, std::size_t old_size, std::string_view user,
+                                   const TotpSecret& s) {
     SecretText line;
     line.reserve(64 + user.size() + 2 * s.key.size());
     line.append("HOTP/T" + std::to_string(s.period.count()) + "/" + std::to_string(s.digits) + "\t");
@@ -322,67 +374,47 @@ class UsersOathStore final : public TotpStore {
     line.append("\n");
 
     SecretText text;
-    text.reserve(old_text.size() + line.view().size() + 2);
+    text.reserve(old_size + line.view().size() + 2);
     bool placed = false;
     std::size_t next_entry = 0;
-    for (std::size_t i = 0; i < parsed->lines.size(); ++i) {
+    for (std::size_t i = 0; i < parsed.lines.size(); ++i) {
       const Entry* e = nullptr;
-      if (next_entry < parsed->entries.size() && parsed->entries[next_entry].line == i) e = &parsed->entries[next_entry++];
+      if (next_entry < parsed.entries.size() && parsed.entries[next_entry].line == i) e = &parsed.entries[next_entry++];
       if (e && e->user == user && e->type.period != 0) {
         if (!placed) text.append(line.view());
         placed = true;
         continue;
       }
-      text.append(parsed->lines[i].raw);
+      text.append(parsed.lines[i].raw);
     }
     if (!placed) {
       if (!text.view().empty() && text.view().back() != '\n') text.append("\n");
       text.append(line.view());
     }
-
-    // Scratch codes first: if users.oath then cannot be written, the old
-    // sidecar is put back.
-    auto old_scratch = open_checked(scratch_path_);
-    if (!old_scratch) return std::unexpected(old_scratch.error());
-    std::string_view old_scratch_text = *old_scratch ? (*old_scratch)->text.view() : std::string_view();
-    auto scratch = parse_scratch_file(scratch_path_, old_scratch_text);
-    if (!scratch) return std::unexpected(scratch.error());
-    bool had_codes = false;
-    for (const auto& e : scratch->entries) had_codes = had_codes || e.user == user;
-    const bool scratch_changes = had_codes || !enrollment.scratch_codes.empty();
-    if (scratch_changes) {
-      std::string new_scratch;
-      if (!*old_scratch) new_scratch = scratch_header;
-      std::size_t next = 0;
-      for (std::size_t i = 0; i < scratch->lines.size(); ++i) {
-        if (next < scratch->entries.size() && scratch->entries[next].line == i) {
-          if (scratch->entries[next++].user == user) continue;
-        }
-        new_scratch += scratch->lines[i].raw;
-      }
-      for (const std::string& c : enrollment.scratch_codes) {
-        Bytes salt(salt_bytes);
-        rng_.fill(salt);
-        new_scratch += std::string(user) + "\t" + to_hex(salt) + "\t" + to_hex(scratch_hash(salt, as_bytes(c))) + "\n";
-      }
-      auto written = replace_atomically(scratch_path_, new_scratch, sidecar_options(options, *old_scratch), rng_);
-      if (!written) return std::unexpected(written.error());
-    }
-    auto written = replace_atomically(path_, text.view(), options, rng_);
-    if (!written) {
-      if (scratch_changes) {
-        // Best effort: the old codes go with the old secret.
-        if (*old_scratch)
-          static_cast<void>(replace_atomically(scratch_path_, old_scratch_text, sidecar_options(options, *old_scratch), rng_));
-        else
-          ::unlink(scratch_path_.c_str());
-      }
-      return std::unexpected(written.error());
-    }
-    return {};
+    return text;
   }
 
- private:
+  /// The sidecar with the user's old codes replaced by `codes`, salted and
+  /// hashed; a new sidecar (`fresh`) starts with the header.
+  std::string with_user_codes(const ScratchFile& scratch, bool fresh, std::string_view user,
+                              const std::vector<std::string>& codes) {
+    std::string out;
+    if (fresh) out = scratch_header;
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < scratch.lines.size(); ++i) {
+      if (next < scratch.entries.size() && scratch.entries[next].line == i) {
+        if (scratch.entries[next++].user == user) continue;
+      }
+      out += scratch.lines[i].raw;
+    }
+    for (const std::string& c : codes) {
+      Bytes salt(salt_bytes);
+      rng_.fill(salt);
+      out += std::string(user) + "\t" + to_hex(salt) + "\t" + to_hex(scratch_hash(salt, as_bytes(c))) + "\n";
+    }
+    return out;
+  }
+
   /// The sidecar keeps its own mode and owner; a new one gets users.oath's.
   static ReplaceOptions sidecar_options(const ReplaceOptions& users_file, const std::optional<ReadFile>& old) {
     ReplaceOptions o = users_file;

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "parley/wire/bytes.hpp"
+#include "parley/wire/lines.hpp"
 
 namespace parley::passwd {
 namespace {
@@ -148,14 +149,9 @@ std::expected<PasswordFile, PasswordFileError> PasswordFile::parse(
         PasswordFileError{std::string(name_for_errors), line, std::move(reason)});
   };
 
-  std::size_t line_number = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t end = std::min(text.find('\n', pos), text.size());
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_number;
-    if (line.ends_with('\r')) line.remove_suffix(1);  // a file edited on Windows
+  for (const wire::Line& numbered : wire::split_lines(text)) {
+    const std::string_view line = numbered.text;
+    const std::size_t line_number = numbered.number;
 
     const std::size_t first = line.find_first_not_of(" \t");
     if (first == std::string_view::npos || line[first] == '#') continue;

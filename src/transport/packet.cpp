@@ -10,7 +10,7 @@ constexpr std::size_t min_padding = 4;
 
 }  // namespace
 
-void PacketDecoder::set_cipher(std::unique_ptr<crypto::PacketCipher> cipher) {
+void PacketStream::set_cipher(std::unique_ptr<crypto::PacketCipher> cipher) {
   cipher_ = std::move(cipher);
   bytes_ = 0;
   packets_ = 0;
@@ -50,16 +50,8 @@ std::expected<std::optional<PacketDecoder::Packet>, TransportError> PacketDecode
 
   Packet out{packet.subspan(5, payload_len), total + tag, seq_};
   length_.reset();
-  ++seq_;  // wraps modulo 2^32 (RFC 4253 §6.4)
-  bytes_ += total + tag;
-  ++packets_;
+  count(total + tag);
   return out;
-}
-
-void PacketEncoder::set_cipher(std::unique_ptr<crypto::PacketCipher> cipher) {
-  cipher_ = std::move(cipher);
-  bytes_ = 0;
-  packets_ = 0;
 }
 
 void PacketEncoder::encode(BytesView payload, crypto::Random& rng, Bytes& out, std::size_t pad_to) {
@@ -90,9 +82,7 @@ void PacketEncoder::encode(BytesView payload, crypto::Random& rng, Bytes& out, s
     std::span<std::uint8_t> whole(p, total + tag);
     cipher_->seal(seq_, whole.first(total), whole.subspan(total, tag));
   }
-  ++seq_;
-  bytes_ += total + tag;
-  ++packets_;
+  count(total + tag);
 }
 
 }  // namespace parley::transport

@@ -231,6 +231,10 @@ class Channels {
   std::expected<void, ConnectionError> handle_open_reply(std::uint8_t id, BytesView payload);
   std::expected<void, ConnectionError> handle_channel_message(std::uint8_t id, BytesView payload);
   std::expected<void, ConnectionError> handle_global(std::uint8_t id, BytesView payload);
+  /// CHANNEL_DATA / EXTENDED_DATA (`code` 0 for plain data) after parsing:
+  /// window accounting, then the sink or a Data event.
+  std::expected<void, ConnectionError> receive_data(ChannelId local, Channel& c, std::uint32_t code,
+                                                    BytesView data);
   /// The channel a peer's message names, or an error (unknown, not yet open).
   std::expected<Channel*, ConnectionError> lookup(std::uint32_t local_id);
   const Channel* find(ChannelId id) const;

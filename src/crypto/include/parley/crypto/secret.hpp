@@ -14,6 +14,22 @@ void secure_wipe(void* p, std::size_t n);
 /// Constant-time comparison of two byte strings (time depends only on sizes).
 bool constant_time_equal(BytesView a, BytesView b);
 
+/// Wipes a buffer (Bytes, std::string) that held secret material when the
+/// scope ends, for secrets that must pass through an ordinary container (a
+/// decoded key file, one built with wire::Writer). Reserve the buffer's final
+/// size first: growth would leave an unwiped copy behind.
+template <class Buffer>
+class WipeOnExit {
+ public:
+  explicit WipeOnExit(Buffer& b) : b_(b) {}
+  ~WipeOnExit() { secure_wipe(b_.data(), b_.size()); }
+  WipeOnExit(const WipeOnExit&) = delete;
+  WipeOnExit& operator=(const WipeOnExit&) = delete;
+
+ private:
+  Buffer& b_;
+};
+
 /// A fixed-size secret byte buffer. Its storage is allocated once and never
 /// reallocated, so no stray copies are left behind; it is wiped on destruction
 /// and on move-from. It has no stream operator and no implicit conversion, so

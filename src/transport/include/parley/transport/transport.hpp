@@ -188,7 +188,7 @@ class Transport {
   /// Number of completed key exchanges.
   std::uint32_t kex_count() const { return kex_count_; }
 
-  struct KexState;  // in-progress key exchange (defined in transport.cpp)
+  struct KexState;  // in-progress key exchange (defined in kex_state.hpp)
 
  private:
   void process_input(Instant now);

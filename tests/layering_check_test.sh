@@ -9,9 +9,9 @@ trap 'rm -rf "$tmp"' EXIT
 failures=0
 
 tree() {  # a clean miniature tree in $tmp/$1
-  mkdir -p "$tmp/$1/src/wire" "$tmp/$1/src/transport" "$tmp/$1/src/auth" "$tmp/$1/src/crypto/include"
+  mkdir -p "$tmp/$1/src/wire" "$tmp/$1/src/transport" "$tmp/$1/src/userauth" "$tmp/$1/src/crypto/include"
   echo '#include "parley/wire/bytes.hpp"' > "$tmp/$1/src/transport/transport.cpp"
-  echo '#include "parley/transport/transport.hpp"' > "$tmp/$1/src/auth/server_auth.cpp"
+  echo '#include "parley/transport/transport.hpp"' > "$tmp/$1/src/userauth/server_auth.cpp"
 }
 
 expect() {  # expect NAME pass|fail [TEXT the report must contain]
@@ -29,8 +29,8 @@ tree clean
 expect clean pass
 
 tree upward
-echo '#include "parley/auth/server_auth.hpp"' >> "$tmp/upward/src/transport/transport.cpp"
-expect upward fail "src/transport includes the higher layer 'auth'"
+echo '#include "parley/userauth/server_auth.hpp"' >> "$tmp/upward/src/transport/transport.cpp"
+expect upward fail "src/transport includes the higher layer 'userauth'"
 
 tree thread
 echo '#include <thread>' > "$tmp/thread/src/wire/reader.cpp"
@@ -45,8 +45,8 @@ echo '#include <openssl/evp.h>' > "$tmp/openssl/src/transport/hash.cpp"
 expect openssl fail "OpenSSL included outside src/crypto"
 
 tree link
-echo 'target_link_libraries(parley_transport PUBLIC parley_wire parley_auth)' > "$tmp/link/src/transport/CMakeLists.txt"
-expect link fail "src/transport links the higher layer 'parley_auth'"
+echo 'target_link_libraries(parley_transport PUBLIC parley_wire parley_userauth)' > "$tmp/link/src/transport/CMakeLists.txt"
+expect link fail "src/transport links the higher layer 'parley_userauth'"
 
 tree unknown
 mkdir -p "$tmp/unknown/src/gadgets"

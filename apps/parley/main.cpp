@@ -33,17 +33,20 @@
 
 #include "agent_socket.hpp"
 #include "raw_terminal.hpp"
-#include "parley/auth/client_connection.hpp"
-#include "parley/auth/known_hosts.hpp"
-#include "parley/auth/responders.hpp"
-#include "parley/auth/server_text.hpp"
+#include "parley/session/client_connection.hpp"
+#include "parley/client/known_hosts.hpp"
+#include "parley/client/responders.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "parley/crypto/key_file.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/client_session.hpp"
 
 namespace {
 
-namespace auth = parley::auth;
+namespace client = parley::client;
+namespace otp = parley::otp;
+namespace session = parley::session;
+namespace userauth = parley::userauth;
 namespace crypto = parley::crypto;
 namespace driver = parley::driver;
 namespace transport = parley::transport;
@@ -354,18 +357,18 @@ int main(int argc, char** argv) {
     for (const auto& f : split(g, ' ')) known_hosts_files.emplace_back(expand_home(f));
   const bool hash_known_hosts = options.flag("hashknownhosts", "HashKnownHosts").value_or(false);
   const std::string strict = ascii_lower(options.get("stricthostkeychecking").value_or("ask"));
-  auth::HostKeyPolicy policy;
-  if (strict == "yes") policy.strict = auth::StrictHostKeyChecking::yes;
-  else if (strict == "ask") policy.strict = auth::StrictHostKeyChecking::ask;
-  else if (strict == "accept-new") policy.strict = auth::StrictHostKeyChecking::accept_new;
-  else if (strict == "no" || strict == "off") policy.strict = auth::StrictHostKeyChecking::no;
+  client::HostKeyPolicy policy;
+  if (strict == "yes") policy.strict = client::StrictHostKeyChecking::yes;
+  else if (strict == "ask") policy.strict = client::StrictHostKeyChecking::ask;
+  else if (strict == "accept-new") policy.strict = client::StrictHostKeyChecking::accept_new;
+  else if (strict == "no" || strict == "off") policy.strict = client::StrictHostKeyChecking::no;
   else fail("bad StrictHostKeyChecking '" + strict + "'");
   policy.hash_new_entries = hash_known_hosts;
   policy.report = [](std::string_view line) { std::cerr << line << "\n"; };
   if (can_ask) {
     // OpenSSH's question, asked only about a host no file knows any key for.
     policy.ask = [](std::string_view question) -> std::optional<std::string> {
-      auth::TtyTerminal tty;
+      client::TtyTerminal tty;
       tty.write(question);
       auto answer = tty.read_line(true);
       if (!answer) return std::nullopt;
@@ -375,13 +378,13 @@ int main(int argc, char** argv) {
   // Under StrictHostKeyChecking=no a changed key is accepted, but, as in ssh, no
   // password or keyboard-interactive answer may go to whoever holds it. The
   // verifier runs during the key exchange, before authentication reads `aconfig`.
-  auto aconfig = std::make_shared<auth::ClientAuthConfig>();
+  auto aconfig = std::make_shared<userauth::ClientAuthConfig>();
   policy.on_changed_key_accepted = [aconfig] {
     std::erase(aconfig->methods, std::string("password"));
     std::erase(aconfig->methods, std::string("keyboard-interactive"));
   };
   transport::HostKeyVerifier verify =
-      auth::known_hosts_verifier(known_hosts_files, host, port, std::move(policy), rng);
+      client::known_hosts_verifier(known_hosts_files, host, port, std::move(policy), rng);
   auto tconfig = std::make_shared<transport::TransportConfig>();
   tconfig->role = transport::Role::client;
   tconfig->verify_host_key = verify;
@@ -394,7 +397,7 @@ int main(int argc, char** argv) {
     // As ssh: unless the user chose the order, the key types known_hosts holds
     // for this host come first, so the server shows the key we can check.
     if (!host_key_algorithms || (*host_key_algorithms)[0] == '+' || (*host_key_algorithms)[0] == '-')
-      tconfig->algorithms.host_key = auth::order_host_key_algorithms(
+      tconfig->algorithms.host_key = client::order_host_key_algorithms(
           known_hosts_files, host, port, std::move(tconfig->algorithms.host_key));
     apply_algorithms(options.get("ciphers"), "Ciphers", &P::parse_ciphers, tconfig->algorithms.ciphers);
     apply_algorithms(options.get("macs"), "MACs", &P::parse_macs, tconfig->algorithms.macs);
@@ -438,7 +441,7 @@ int main(int argc, char** argv) {
   }
   const bool identities_only = options.flag("identitiesonly", "IdentitiesOnly").value_or(false);
   std::shared_ptr<app::AgentSocket> agent;
-  std::vector<parley::auth::agent::Identity> agent_ids;
+  std::vector<parley::client::agent::Identity> agent_ids;
   const bool publickey = std::find(aconfig->methods.begin(), aconfig->methods.end(), "publickey") != aconfig->methods.end();
   if (const std::string sock = agent_path(options.get("identityagent")); publickey && !sock.empty()) {
     if (auto connected = app::AgentSocket::connect(sock); !connected) {
@@ -458,20 +461,20 @@ int main(int argc, char** argv) {
   auto add_agent_key = [&](std::size_t i) {
     const auto& id = agent_ids[i];
     agent_used[i] = true;
-    auth::ExternalKey external{*id.key, id.comment, nullptr};
+    userauth::ExternalKey external{*id.key, id.comment, nullptr};
     // The agent is asked on the connection's thread, as ssh does, within 60 s.
     external.sign = [agent, blob = id.blob, fp = describe(*id.key)](
-                        parley::Bytes data, crypto::SignatureAlg alg, auth::ReplyTo<auth::SignReply> reply) {
+                        parley::Bytes data, crypto::SignatureAlg alg, userauth::ReplyTo<userauth::SignReply> reply) {
       auto signature = agent->sign(blob, data, alg, std::chrono::seconds(60));
       crypto::secure_wipe(data.data(), data.size());
       if (!signature) {
         spdlog::info("ssh-agent did not sign with {}: {}", fp, signature.error());
-        return reply(auth::Decline{});
+        return reply(userauth::Decline{});
       }
       spdlog::debug("ssh-agent signed with {} using {}", fp, crypto::name(alg));
       reply(std::move(*signature));
     };
-    spdlog::info("will offer {} from the agent ('{}')", describe(*id.key), auth::printable_for_log(id.comment, 64));
+    spdlog::info("will offer {} from the agent ('{}')", describe(*id.key), userauth::printable_for_log(id.comment, 64));
     aconfig->agent_keys.push_back(std::move(external));
   };
   std::vector<bool> file_in_agent(files.size(), false);
@@ -487,7 +490,7 @@ int main(int argc, char** argv) {
     if (agent_used[i]) continue;
     if (!agent_ids[i].key) {
       spdlog::debug("ssh-agent key '{}' is of a type parley does not use: skipped",
-                    auth::printable_for_log(agent_ids[i].comment, 64));
+                    userauth::printable_for_log(agent_ids[i].comment, 64));
       continue;
     }
     if (identities_only) continue;
@@ -504,9 +507,9 @@ int main(int argc, char** argv) {
   }
 
   auto password = secret_from_environment("PARLEY_PASSWORD");
-  std::optional<auth::TotpSecret> totp;
+  std::optional<otp::TotpSecret> totp;
   if (auto t = secret_from_environment("PARLEY_TOTP")) {
-    auto parsed = auth::parse_totp_secret(parley::as_chars(t->view()));
+    auto parsed = otp::parse_totp_secret(parley::as_chars(t->view()));
     if (!parsed) fail("$PARLEY_TOTP: " + parsed.error());
     totp = std::move(*parsed);
   }
@@ -514,38 +517,38 @@ int main(int argc, char** argv) {
   if (prompt_rule != "saved" && prompt_rule != "seed")
     fail("bad value for PasswordPromptRule: '" + prompt_rule + "' (saved or seed)");
   const bool seed_rule = prompt_rule == "seed";
-  std::vector<auth::ResponderPtr> chain;
-  if (password) chain.push_back(seed_rule ? auth::seed_password(*password) : auth::saved_password(*password));
-  if (totp) chain.push_back(auth::totp(std::move(*totp)));
-  if (can_ask) chain.push_back(auth::terminal());
+  std::vector<userauth::ResponderPtr> chain;
+  if (password) chain.push_back(seed_rule ? client::seed_password(*password) : client::saved_password(*password));
+  if (totp) chain.push_back(client::totp(std::move(*totp)));
+  if (can_ask) chain.push_back(client::terminal());
   auto unanswered = std::make_shared<std::size_t>(0);
   auto last_round_prompts = std::make_shared<std::size_t>(0);
-  auto answer = auth::user_info_callback(auth::first_of(chain), unanswered);
-  aconfig->on_user_info_request = [answer, last_round_prompts](const auth::UserInfoRequest& request,
-                                                              auth::ReplyTo<auth::InfoReply> reply) {
+  auto answer = userauth::user_info_callback(userauth::first_of(chain), unanswered);
+  aconfig->on_user_info_request = [answer, last_round_prompts](const userauth::UserInfoRequest& request,
+                                                              userauth::ReplyTo<userauth::InfoReply> reply) {
     // Logged: the request's name and prompt count, never prompt text or answers.
     spdlog::debug("keyboard-interactive round {} ('{}'): {} prompt(s)", request.round,
-                  auth::sanitize_server_text(request.name, 64, false), request.prompts.size());
+                  userauth::sanitize_server_text(request.name, 64, false), request.prompts.size());
     *last_round_prompts = request.prompts.size();
     answer(request, std::move(reply));
   };
   bool password_used = false;
-  aconfig->on_password_request = [&, can_ask](const auth::PasswordRequest& request,
-                                              auth::ReplyTo<auth::PasswordReply> reply) {
+  aconfig->on_password_request = [&, can_ask](const userauth::PasswordRequest& request,
+                                              userauth::ReplyTo<userauth::PasswordReply> reply) {
     if (password && !password_used) {  // once: a rejected password is not replayed
       password_used = true;
       return reply(crypto::SecretBytes(password->view()));
     }
-    if (!can_ask || request.attempt > 3) return reply(auth::Decline{});
-    auth::TtyTerminal tty;
+    if (!can_ask || request.attempt > 3) return reply(userauth::Decline{});
+    client::TtyTerminal tty;
     tty.write(request.user + "@" + request.host.host + "'s password: ");
     auto typed = tty.read_line(false);
     tty.write("\n");
-    if (!typed) return reply(auth::Decline{});
+    if (!typed) return reply(userauth::Decline{});
     reply(std::move(*typed));
   };
   aconfig->on_banner = [](std::string_view banner) {
-    std::cerr << auth::mark_server_text(auth::sanitize_server_text(banner, 8192, true));
+    std::cerr << userauth::mark_server_text(userauth::sanitize_server_text(banner, 8192, true));
     if (!banner.empty() && banner.back() != '\n') std::cerr << "\n";
   };
 
@@ -557,7 +560,7 @@ int main(int argc, char** argv) {
     if (v == "no") warn_weak_crypto = false;
     else if (v != "yes") fail("bad value for WarnWeakCrypto: '" + *w + "' (yes or no)");
   }
-  auth::ClientConnection conn(tconfig, aconfig, host, port, rng, transport::Clock::now());
+  session::ClientConnection conn(tconfig, aconfig, host, port, rng, transport::Clock::now());
   conn.on_transport = [warn_weak_crypto](const transport::Event& e) {
     auto* k = std::get_if<transport::KexDone>(&e);
     if (k == nullptr) return;

@@ -6,10 +6,10 @@
 
 #include <algorithm>
 
-#include "parley/auth/authorized_keys.hpp"
-#include "parley/auth/higher_or_lower.hpp"
-#include "parley/auth/server_text.hpp"
-#include "parley/auth/system_user.hpp"
+#include "parley/userauth/authorized_keys.hpp"
+#include "parley/userauth/higher_or_lower.hpp"
+#include "parley/userauth/server_text.hpp"
+#include "parley/login/system_user.hpp"
 #include "parley/login/account.hpp"
 #include "parley/otp/provider.hpp"
 #include "parley/otp/store.hpp"
@@ -19,8 +19,8 @@
 namespace parleyd {
 namespace {
 
-using parley::auth::AttemptInfo;
-using parley::auth::ServerAuthConfig;
+using parley::userauth::AttemptInfo;
+using parley::userauth::ServerAuthConfig;
 
 bool known_step(std::string_view s) {
   return s == "publickey" || s == "password" || s == "keyboard-interactive" ||
@@ -38,7 +38,7 @@ std::string expand(std::string_view pattern, std::string_view user) {
       if (c == 'u') {
         out += user;
       } else if (c == 'h') {
-        auto found = parley::auth::find_system_user(user);
+        auto found = parley::login::find_system_user(user);
         if (!found || !*found || (*found)->home.empty()) return {};
         out += (*found)->home;
       } else if (c == '%') {
@@ -119,7 +119,7 @@ std::expected<std::vector<std::string>, std::string> parse_chain(std::string_vie
 
 std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
                                                         parley::crypto::Random& rng,
-                                                        parley::auth::BlockingRunner pool_submit) {
+                                                        parley::userauth::BlockingRunner pool_submit) {
   auto config = std::make_shared<ServerAuthConfig>();
   config->banner = s.banner;
   config->limits = s.limits;
@@ -129,7 +129,7 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
     auto file = parley::passwd::PasswordFile::load(s.password_file);
     if (!file) return std::unexpected(file.error().message());
     users_file = std::make_shared<const parley::passwd::PasswordFile>(std::move(*file));
-    config->password = std::make_shared<const parley::auth::PasswordVerifier>(
+    config->password = std::make_shared<const parley::userauth::PasswordVerifier>(
         [users_file](std::string_view user, const parley::crypto::SecretBytes& password) {
           return users_file->verify(user, password);
         });
@@ -145,18 +145,18 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
       // StrictModes: the file belongs to root or the user, whose home bounds the
       // directory walk; a name that is not an OS account (a virtual user) owns
       // nothing, so its file must belong to root or to this server's account.
-      parley::auth::KeyFileOwner owner{::geteuid(), {}};
-      if (auto found = parley::auth::find_system_user(user); found && *found) {
+      parley::userauth::KeyFileOwner owner{::geteuid(), {}};
+      if (auto found = parley::login::find_system_user(user); found && *found) {
         owner.uid = (*found)->uid;
         owner.home = (*found)->home;
       }
-      auto keys = parley::auth::load_authorized_keys(path, owner);
+      auto keys = parley::userauth::load_authorized_keys(path, owner);
       for (const auto& p : keys.problems) spdlog::warn("authorized_keys {}", p);
       return keys.keys;
     };
   }
   config->named_providers["higher-or-lower"] = [&rng](const AttemptInfo&) {
-    return std::make_unique<parley::auth::HigherOrLower>(rng);
+    return std::make_unique<parley::userauth::HigherOrLower>(rng);
   };
   if (!s.totp_users_oath.empty() || !s.totp_google_authenticator.empty()) {
     auto totp = std::make_shared<parley::otp::TotpProviderConfig>();
@@ -170,8 +170,8 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
     totp->policy.window = s.totp_window;
     totp->on_result = [](std::string_view user, std::string_view peer, std::string_view what) {
       // The user name and peer are the client's words: printable only.
-      spdlog::info("totp for {} from {}: {}", parley::auth::printable_for_log(user),
-                   parley::auth::printable_for_log(peer), what);
+      spdlog::info("totp for {} from {}: {}", parley::userauth::printable_for_log(user),
+                   parley::userauth::printable_for_log(peer), what);
     };
     spdlog::info("totp secrets: {}", totp->store->describe());
     std::shared_ptr<const parley::otp::TotpProviderConfig> shared = totp;
@@ -193,8 +193,8 @@ std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& s,
     pam.service = s.pam_service.empty() ? "parley" : s.pam_service;
     pam.max_conversations = s.pam_max_conversations;
     pam.on_result = [](std::string_view user, std::string_view peer, std::string_view what) {
-      spdlog::info("pam for {} from {}: {}", parley::auth::printable_for_log(user),
-                   parley::auth::printable_for_log(peer), what);
+      spdlog::info("pam for {} from {}: {}", parley::userauth::printable_for_log(user),
+                   parley::userauth::printable_for_log(peer), what);
     };
     pam_service_name = pam.service;
     auto service = parley::pam::make_pam_service(std::move(pam));

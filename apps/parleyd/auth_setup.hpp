@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "parley/auth/server_auth.hpp"
+#include "parley/userauth/server_auth.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/login/account.hpp"
 
@@ -35,7 +35,7 @@ struct AuthSettings {
   /// Accounts for methods without a user database of their own (higher-or-lower).
   std::vector<std::string> users;
   std::string banner;
-  parley::auth::AuthLimits limits;
+  parley::userauth::AuthLimits limits;
   /// keyboard-interactive:totp: one store (users.oath path, or a per-user
   /// google-authenticator file pattern), the window and the rate limit.
   std::string totp_users_oath;
@@ -56,7 +56,7 @@ using AccountResolver =
     std::function<std::expected<parley::login::Account, std::string>(const std::string& user)>;
 
 struct BuiltAuth {
-  std::shared_ptr<const parley::auth::ServerAuthConfig> config;
+  std::shared_ptr<const parley::userauth::ServerAuthConfig> config;
   /// Set when parleyd runs as root (and not for the demo, whose sessions are
   /// the built-in command shell).
   AccountResolver run_as;
@@ -71,7 +71,7 @@ struct BuiltAuth {
 /// Password checks run on `pool_submit`.
 std::expected<BuiltAuth, std::string> build_auth_config(const AuthSettings& settings,
                                                         parley::crypto::Random& rng,
-                                                        parley::auth::BlockingRunner pool_submit);
+                                                        parley::userauth::BlockingRunner pool_submit);
 
 /// Parses one "step,step" chain; the error names the unknown step.
 std::expected<std::vector<std::string>, std::string> parse_chain(std::string_view text);

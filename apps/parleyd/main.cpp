@@ -82,7 +82,7 @@ constexpr const char* demo_welcome =
 
 /// The session policy and process options from the flags over the config file.
 std::shared_ptr<const parleyd::SessionSetup> session_setup(const Flags& f) {
-  auto policy = std::make_shared<parley::auth::ChannelPolicy>();
+  auto policy = std::make_shared<parley::session::ChannelPolicy>();
   auto setup = std::make_shared<parleyd::SessionSetup>();
   if (f.file) {
     const auto& s = f.file->session;
@@ -356,7 +356,7 @@ int run(const Flags& f) {
     std::cerr << "parleyd: " << built.error() << "\n";
     return exit_usage;
   }
-  std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = built->config;
+  std::shared_ptr<const parley::userauth::ServerAuthConfig> shared_auth = built->config;
   auto setup = std::make_shared<parleyd::SessionSetup>(*session_setup(f));
   if (built->run_as) {
     // As root: each session runs as the account of the user who logged in,
@@ -365,7 +365,7 @@ int run(const Flags& f) {
     setup->process.login_records = true;
     setup->pam_service = built->pam_service;
     // ssh -R below port 1024 for root only, as sshd's bind_permitted().
-    auto policy = std::make_shared<parley::auth::ChannelPolicy>(*setup->policy);
+    auto policy = std::make_shared<parley::session::ChannelPolicy>(*setup->policy);
     // Virtual users run as the session user, which is never root.
     policy->may_bind_privileged_port = [](std::string_view user) {
       auto found = parley::login::find_account(user);

@@ -14,7 +14,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "drive.hpp"
-#include "parley/auth/server_text.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "pumps.hpp"
 
 namespace parley::driver {
@@ -26,7 +26,7 @@ using Descriptor = asio::posix::stream_descriptor;
 /// The session channel as the pumps see it.
 class ClientChannelIo final : public connection::ChannelIo {
  public:
-  ClientChannelIo(auth::ClientConnection& conn, connection::ChannelId id) : conn_(conn), id_(id) {}
+  ClientChannelIo(session::ClientConnection& conn, connection::ChannelId id) : conn_(conn), id_(id) {}
   std::size_t writable() const override { return conn_.channels().send_window(id_); }
   std::size_t write(BytesView data) override { return send(data, 0); }
   std::size_t write_stderr(BytesView data) override { return send(data, 1); }
@@ -53,7 +53,7 @@ class ClientChannelIo final : public connection::ChannelIo {
     if (n > 0) conn_.request_flush();
     return n;
   }
-  auth::ClientConnection& conn_;
+  session::ClientConnection& conn_;
   connection::ChannelId id_;
 };
 
@@ -119,7 +119,7 @@ void drain(int fd, detail::InFlow<Descriptor>& f) {
 }  // namespace
 
 ClientSessionResult run_session(const std::string& host, std::uint16_t port,
-                                auth::ClientConnection& conn, const ClientSessionOptions& options,
+                                session::ClientConnection& conn, const ClientSessionOptions& options,
                                 std::chrono::milliseconds connect_timeout) {
   ClientSessionResult result;
   asio::io_context io(1);
@@ -131,14 +131,14 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
   std::size_t replies_expected = 0;
   bool started = false;
 
-  conn.on_authenticated = [&](auth::ClientConnection& c) {
+  conn.on_authenticated = [&](session::ClientConnection& c) {
     channel = c.channels().open("session");
     if (!channel) {
       result.error = "cannot open a session channel";
       c.disconnect(transport::DisconnectReason::by_application, "no channel");
     }
   };
-  conn.on_channel_event = [&](auth::ClientConnection& c, connection::Event& event) {
+  conn.on_channel_event = [&](session::ClientConnection& c, connection::Event& event) {
     std::visit(
         [&](auto& e) {
           using E = std::decay_t<decltype(e)>;
@@ -169,7 +169,7 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
           } else if constexpr (std::is_same_v<E, connection::OpenFailed>) {
             // Server text, shown to the user: made safe like every other.
             result.error =
-                "channel open failed: " + auth::sanitize_server_text(e.description, 256, false);
+                "channel open failed: " + userauth::sanitize_server_text(e.description, 256, false);
             c.disconnect(transport::DisconnectReason::by_application, "channel open failed");
           } else if constexpr (std::is_same_v<E, connection::RequestReply>) {
             if (replies_expected == 0) return;
@@ -197,8 +197,8 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
             } else if (e.type == "exit-signal") {
               if (auto s = connection::parse_exit_signal(e.data)) {
                 // The signal name and message are the server's words, printed by parley.
-                s->name = auth::sanitize_server_text(s->name, 64, false);
-                s->message = auth::sanitize_server_text(s->message, 256, false);
+                s->name = userauth::sanitize_server_text(s->name, 64, false);
+                s->message = userauth::sanitize_server_text(s->message, 256, false);
                 result.exit_signal = std::move(*s);
               }
             } else if (e.want_reply) {
@@ -267,8 +267,8 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
   if (result.error.empty()) {
     if (!connect_error.empty()) {
       result.error = connect_error;
-    } else if (auto auth = conn.auth_result(); auth && std::holds_alternative<auth::ClientAuthFailed>(*auth)) {
-      result.error = std::get<auth::ClientAuthFailed>(*auth).reason;
+    } else if (auto auth = conn.auth_result(); auth && std::holds_alternative<userauth::ClientAuthFailed>(*auth)) {
+      result.error = std::get<userauth::ClientAuthFailed>(*auth).reason;
     } else if (!conn.authenticated()) {
       const auto& d = conn.disconnected();
       result.error = d ? "Connection closed: " + d->description : "Connection closed";

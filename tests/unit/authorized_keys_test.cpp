@@ -1,4 +1,4 @@
-#include "parley/auth/authorized_keys.hpp"
+#include "parley/userauth/authorized_keys.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 
 #include "transport_pair.hpp"
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 std::string pub(const std::string& type) {
@@ -174,4 +174,4 @@ TEST(AuthorizedKeysFile, OutsideHomeEveryDirectoryUpToRootIsChecked) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth

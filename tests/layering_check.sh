@@ -62,7 +62,7 @@ for dir in "$root"/src/*/; do
   done
 done
 
-for layer in wire transport connection; do
+for layer in wire transport connection userauth; do
   [[ -d $root/src/$layer ]] || continue
   bad=$(grep -rnE '#\s*include\s*<(thread|fstream|iostream|filesystem|termios\.h|fcntl\.h|sys/stat\.h|pwd\.h|liboath/oath\.h|security/pam_appl\.h)>' \
         "$root/src/$layer" || true)

@@ -26,6 +26,7 @@
 
 #include "parley/crypto/file_io.hpp"
 #include "parley/crypto/hmac.hpp"
+#include "parley/wire/text.hpp"
 
 namespace parley::client {
 namespace fs = std::filesystem;
@@ -326,14 +327,10 @@ std::expected<KnownHosts, std::string> KnownHosts::load(const fs::path& path) {
 KnownHosts KnownHosts::parse(std::string_view text, std::string name) {
   KnownHosts out;
   out.name_ = std::move(name);
-  std::size_t line_no = 0;
-  while (!text.empty()) {
-    const std::size_t eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    line = skip_blanks(line);
+  wire::LineReader lines(text);
+  while (auto next = lines.next()) {
+    const std::size_t line_no = lines.number();
+    const std::string_view line = skip_blanks(*next);
     if (line.empty() || line.front() == '#') continue;
     auto entry = parse_line(line, line_no);
     if (!entry) {
@@ -471,6 +468,161 @@ std::expected<void, std::string> add_known_host(const fs::path& path, std::strin
   return {};
 }
 
+namespace {
+
+/// What the files say about a key: the first file behind each verdict.
+struct Verdicts {
+  // other_type: no line of this key's type, but lines of other types.
+  std::optional<FileCheck> revoked, known, changed, other_type;
+};
+
+/// The verifier known_hosts_verifier() returns, called once per host key shown.
+class Verifier {
+ public:
+  Verifier(std::vector<fs::path> files, std::string host, std::uint16_t port, HostKeyPolicy policy,
+           crypto::Random& rng)
+      : files_(std::move(files)),
+        host_(std::move(host)),
+        port_(port),
+        policy_(std::move(policy)),
+        random_(&rng) {}
+
+  bool operator()(const crypto::PublicKey& key) const {
+    if (files_.empty()) {
+      say("No known_hosts file to check the host key against.");
+      return fail();
+    }
+    const auto verdicts = read_files(key);
+    if (!verdicts) return fail();
+    if (verdicts->revoked) return revoked(key);
+    if (verdicts->known) return true;
+    if (verdicts->changed || verdicts->other_type) return changed(key, *verdicts);
+    return unknown(key);
+  }
+
+ private:
+  void say(std::string_view s) const {
+    if (policy_.report) policy_.report(s);
+  }
+  bool fail() const {
+    say("Host key verification failed.");
+    return false;
+  }
+  bool strict() const { return policy_.strict != StrictHostKeyChecking::no; }
+  std::string name() const { return known_hosts_name(host_, port_); }
+
+  /// Every file's verdict; nullopt (and said why) if a file cannot be read.
+  std::optional<Verdicts> read_files(const crypto::PublicKey& key) const {
+    Verdicts out;
+    for (const fs::path& file : files_) {
+      auto kh = KnownHosts::load(file);
+      if (!kh) {
+        // What an unreadable file says is unknown; adding to it could also
+        // duplicate or contradict it. Refuse rather than guess.
+        say(kh.error());
+        return std::nullopt;
+      }
+      HostKeyCheck c = kh->check(host_, port_, key);
+      for (const std::string& p : c.problems) say(p);
+      std::optional<FileCheck>* slot = nullptr;
+      switch (c.status) {
+        case HostKeyStatus::revoked: slot = &out.revoked; break;
+        case HostKeyStatus::known: slot = &out.known; break;
+        case HostKeyStatus::changed: slot = &out.changed; break;
+        case HostKeyStatus::unknown:
+          if (!c.lines.empty()) slot = &out.other_type;
+          break;
+      }
+      if (slot != nullptr && !slot->has_value()) *slot = FileCheck{&file, std::move(c)};
+    }
+    return out;
+  }
+
+  /// sshconnect.c check_host_key(), HOST_REVOKED: refused under every policy.
+  bool revoked(const crypto::PublicKey& key) const {
+    const std::string type(type_label(key.type()));
+    say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+    say("@       WARNING: REVOKED HOST KEY DETECTED!               @");
+    say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+    say("The " + type + " host key for " + name() + " is marked as revoked.");
+    say("This could mean that a stolen key is being used to");
+    say("impersonate this host.");
+    if (strict()) say(type + " host key for " + name() + " was revoked and you have requested strict checking.");
+    return fail();
+  }
+
+  /// sshconnect.c warn_changed_key() and HOST_CHANGED.
+  bool changed(const crypto::PublicKey& key, const Verdicts& v) const {
+    const std::string type(type_label(key.type()));
+    const FileCheck& offending = v.changed ? *v.changed : *v.other_type;
+    const std::string& offending_file = offending.file->string();
+    say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+    say("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @");
+    say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+    say("IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!");
+    say("Someone could be eavesdropping on you right now (man-in-the-middle attack)!");
+    say("It is also possible that a host key has just been changed.");
+    if (!v.changed) {
+      say("The host sent a key of a type that is not known for it (" + type +
+          "), while a key of another type is.");
+    }
+    say("The fingerprint for the " + type + " key sent by the remote host is");
+    say(key.fingerprint() + ".");
+    say("Please contact your system administrator.");
+    say("Add correct host key in " + files_.front().string() + " to get rid of this message.");
+    say("Offending " + (v.changed ? type + " key" : std::string("key")) + " in " + offending_file +
+        ":" + std::to_string(offending.check.lines.front()));
+    say("  remove with:");
+    say("  ssh-keygen -f \"" + offending_file + "\" -R \"" + name() + "\"");
+    if (strict()) {
+      say("Host key for " + name() + " has changed and you have requested strict checking.");
+      return fail();
+    }
+    // sshconnect.c: under "no" the connection goes on, without the methods
+    // that would hand a secret to whoever holds the new key.
+    say("Password and keyboard-interactive authentication are disabled to avoid "
+        "man-in-the-middle attacks.");
+    if (policy_.on_changed_key_accepted) policy_.on_changed_key_accepted();
+    return true;
+  }
+
+  /// No file has any key for the host: refused, asked about or added.
+  bool unknown(const crypto::PublicKey& key) const {
+    const std::string type(type_label(key.type()));
+    const bool asking = policy_.strict == StrictHostKeyChecking::ask && policy_.ask;
+    if (policy_.strict == StrictHostKeyChecking::yes ||
+        (policy_.strict == StrictHostKeyChecking::ask && !asking)) {
+      say("No " + type + " host key is known for " + name() + " and you have requested strict checking.");
+      return fail();
+    }
+    if (asking) {
+      // sshconnect.c confirm(): "yes" or the fingerprint itself accepts.
+      auto answer =
+          policy_.ask("The authenticity of host '" + name() + "' can't be established.\n" + type +
+                      " key fingerprint is " + key.fingerprint() + ".\n" +
+                      "This key is not known by any other names.\n" +
+                      "Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
+      if (!answer || (*answer != "yes" && *answer != key.fingerprint())) return fail();
+    }
+    const fs::path& file = files_.front();
+    if (auto added = add_known_host(file, host_, port_, key, policy_.hash_new_entries, *random_); !added) {
+      say(added.error());
+      say("Failed to add the host to the list of known hosts (" + file.string() + ").");
+    } else {
+      say("Warning: Permanently added '" + name() + "' (" + type + ") to the list of known hosts.");
+    }
+    return true;
+  }
+
+  std::vector<fs::path> files_;
+  std::string host_;
+  std::uint16_t port_;
+  HostKeyPolicy policy_;
+  crypto::Random* random_;
+};
+
+}  // namespace
+
 transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std::string host,
                                                 std::uint16_t port, StrictHostKeyChecking strict,
                                                 bool hash_new_entries, crypto::Random& rng,
@@ -485,129 +637,7 @@ transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std
 transport::HostKeyVerifier known_hosts_verifier(std::vector<fs::path> files, std::string host,
                                                 std::uint16_t port, HostKeyPolicy policy,
                                                 crypto::Random& rng) {
-  crypto::Random* random = &rng;
-  return [files = std::move(files), host = std::move(host), port, policy = std::move(policy),
-          random](const crypto::PublicKey& key) -> bool {
-    auto say = [&](std::string_view s) {
-      if (policy.report) policy.report(s);
-    };
-    auto fail = [&] {
-      say("Host key verification failed.");
-      return false;
-    };
-    if (files.empty()) {
-      say("No known_hosts file to check the host key against.");
-      return fail();
-    }
-    const std::string name = known_hosts_name(host, port);
-    const std::string type(type_label(key.type()));
-    const bool strict = policy.strict != StrictHostKeyChecking::no;
-
-    // other_type: no line of this key's type, but lines of other types.
-    std::optional<FileCheck> revoked, known, changed, other_type;
-    for (const fs::path& file : files) {
-      auto kh = KnownHosts::load(file);
-      if (!kh) {
-        // What an unreadable file says is unknown; adding to it could also
-        // duplicate or contradict it. Refuse rather than guess.
-        say(kh.error());
-        return fail();
-      }
-      HostKeyCheck c = kh->check(host, port, key);
-      for (const std::string& p : c.problems) say(p);
-      std::optional<FileCheck>* slot = nullptr;
-      switch (c.status) {
-        case HostKeyStatus::revoked:
-          slot = &revoked;
-          break;
-        case HostKeyStatus::known:
-          slot = &known;
-          break;
-        case HostKeyStatus::changed:
-          slot = &changed;
-          break;
-        case HostKeyStatus::unknown:
-          if (!c.lines.empty()) slot = &other_type;
-          break;
-      }
-      if (slot != nullptr && !slot->has_value()) *slot = FileCheck{&file, std::move(c)};
-    }
-
-    if (revoked) {
-      // sshconnect.c check_host_key(), HOST_REVOKED.
-      say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
-      say("@       WARNING: REVOKED HOST KEY DETECTED!               @");
-      say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
-      say("The " + type + " host key for " + name + " is marked as revoked.");
-      say("This could mean that a stolen key is being used to");
-      say("impersonate this host.");
-      if (strict) {
-        say(type + " host key for " + name +
-            " was revoked and you have requested strict checking.");
-      }
-      return fail();
-    }
-    if (known) return true;
-    if (changed || other_type) {
-      // sshconnect.c warn_changed_key() and HOST_CHANGED.
-      const FileCheck& offending = changed ? *changed : *other_type;
-      const std::string& offending_file = offending.file->string();
-      say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
-      say("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @");
-      say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
-      say("IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!");
-      say("Someone could be eavesdropping on you right now (man-in-the-middle attack)!");
-      say("It is also possible that a host key has just been changed.");
-      if (!changed) {
-        say("The host sent a key of a type that is not known for it (" + type +
-            "), while a key of another type is.");
-      }
-      say("The fingerprint for the " + type + " key sent by the remote host is");
-      say(key.fingerprint() + ".");
-      say("Please contact your system administrator.");
-      say("Add correct host key in " + files.front().string() + " to get rid of this message.");
-      say("Offending " + (changed ? type + " key" : std::string("key")) + " in " + offending_file +
-          ":" + std::to_string(offending.check.lines.front()));
-      say("  remove with:");
-      say("  ssh-keygen -f \"" + offending_file + "\" -R \"" + name + "\"");
-      if (strict) {
-        say("Host key for " + name + " has changed and you have requested strict checking.");
-        return fail();
-      }
-      // sshconnect.c: under "no" the connection goes on, without the methods
-      // that would hand a secret to whoever holds the new key.
-      say("Password and keyboard-interactive authentication are disabled to avoid "
-          "man-in-the-middle attacks.");
-      if (policy.on_changed_key_accepted) policy.on_changed_key_accepted();
-      return true;
-    }
-    // Unknown: no file has any key for the host.
-    const bool asking = policy.strict == StrictHostKeyChecking::ask && policy.ask;
-    if (policy.strict == StrictHostKeyChecking::yes ||
-        (policy.strict == StrictHostKeyChecking::ask && !asking)) {
-      say("No " + type + " host key is known for " + name +
-          " and you have requested strict checking.");
-      return fail();
-    }
-    if (asking) {
-      // sshconnect.c confirm(): "yes" or the fingerprint itself accepts.
-      auto answer =
-          policy.ask("The authenticity of host '" + name + "' can't be established.\n" + type +
-                     " key fingerprint is " + key.fingerprint() + ".\n" +
-                     "This key is not known by any other names.\n" +
-                     "Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
-      if (!answer || (*answer != "yes" && *answer != key.fingerprint())) return fail();
-    }
-    if (auto added =
-            add_known_host(files.front(), host, port, key, policy.hash_new_entries, *random);
-        !added) {
-      say(added.error());
-      say("Failed to add the host to the list of known hosts (" + files.front().string() + ").");
-    } else {
-      say("Warning: Permanently added '" + name + "' (" + type + ") to the list of known hosts.");
-    }
-    return true;
-  };
+  return Verifier(std::move(files), std::move(host), port, std::move(policy), rng);
 }
 
 }  // namespace parley::client

@@ -1,9 +1,9 @@
 #include "parley/client/responders.hpp"
 
+#include "parley/wire/text.hpp"
 #include "parley/wire/unique_fd.hpp"
 
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -25,6 +25,7 @@ using userauth::Prompt;
 using userauth::mark_server_text;
 using userauth::sanitize_server_text;
 using userauth::UserInfoRequest;
+using wire::trim;
 using Slots = std::vector<std::optional<SecretBytes>>;
 
 // Bounds for server text shown to the user or matched against.
@@ -36,16 +37,6 @@ constexpr std::size_t kMaxTtyLine = 4096;
 
 // ---------------------------------------------------------------------------
 // Text helpers (ASCII case folding: every word matched below is ASCII).
-
-bool space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
@@ -121,7 +112,7 @@ constexpr std::array<std::string_view, 30> kNotAccountPassword = {
 
 /// One word naming the user or host in an account-password prompt.
 bool subject_ok(std::string_view x) {
-  if (x.empty() || std::any_of(x.begin(), x.end(), space)) return false;
+  if (x.empty() || std::any_of(x.begin(), x.end(), wire::is_space)) return false;
   // "user@host": the host is the server's name for itself, whatever it is.
   if (contains(x, "@")) return true;
   return !has_word(x, kNotAccountPassword);
@@ -300,17 +291,16 @@ class Terminal final : public PromptResponder {
 // ---------------------------------------------------------------------------
 // rules
 
-bool glob(const std::string& pattern, const std::string& text) {
-  return ::fnmatch(pattern.c_str(), text.c_str(), FNM_CASEFOLD) == 0;
-}
-
 bool host_matches(const std::string& pattern, const HostIdentity& host) {
-  return glob(pattern, host.host) || glob(pattern, host.host + ":" + std::to_string(host.port));
+  constexpr auto fold = wire::GlobCase::fold;
+  return wire::glob_match(pattern, host.host, fold) ||
+         wire::glob_match(pattern, host.host + ":" + std::to_string(host.port), fold);
 }
 
 bool prompt_matches(const std::string& pattern, const std::string& prompt) {
   if (pattern.empty()) return false;
-  if (pattern.find_first_of("*?[") != std::string::npos) return glob(pattern, prompt);
+  if (pattern.find_first_of("*?[") != std::string::npos)
+    return wire::glob_match(pattern, prompt, wire::GlobCase::fold);
   return contains(ascii_lower(prompt), ascii_lower(pattern));
 }
 

@@ -6,21 +6,13 @@
 
 #include "parley/otp/base32.hpp"
 #include "parley/otp/totp.hpp"
+#include "parley/wire/text.hpp"
 
 namespace parley::otp {
 namespace {
 
 using crypto::SecretBytes;
-
-bool space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
+using wire::trim;
 
 /// A TOTP key from base32: at least 80 bits, as RFC 4226 §4 asks of a shared secret.
 std::expected<SecretBytes, std::string> totp_key(BytesView base32) {

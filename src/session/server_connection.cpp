@@ -1,7 +1,5 @@
 #include "parley/session/server_connection.hpp"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <charconv>
 #include <optional>
@@ -11,6 +9,7 @@
 #include "parley/userauth/server_text.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
+#include "parley/wire/text.hpp"
 #include "parley/wire/writer.hpp"
 
 namespace parley::session {
@@ -20,13 +19,9 @@ using connection::ChannelId;
 using connection::OpenFailure;
 
 
-bool glob_match(const std::string& pattern, const std::string& text) {
-  return ::fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
-}
-
 bool env_allowed(const std::vector<std::string>& allow, const std::string& name) {
   return std::any_of(allow.begin(), allow.end(),
-                     [&](const std::string& p) { return glob_match(p, name); });
+                     [&](const std::string& p) { return wire::glob_match(p, name); });
 }
 
 }  // namespace

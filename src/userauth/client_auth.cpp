@@ -102,15 +102,7 @@ ClientAuthFailed refused(std::string reason) {
 void ClientAuth::handle(BytesView payload) {
   if (result_ || payload.empty()) return;
   const std::uint8_t id = payload.front();
-  if (id == msg::userauth_banner) {
-    // RFC 4252 §5.4: shown before authentication ends; bounded here, sanitized by the UI.
-    auto banner = UserauthBanner::decode(payload);
-    if (!banner) return;  // not UTF-8 (or malformed): dropped rather than shown
-    std::string text = std::move(banner->message);
-    if (text.size() > config_->max_text_bytes) text.resize(config_->max_text_bytes);
-    if (config_->on_banner) config_->on_banner(text);
-    return;
-  }
+  if (id == msg::userauth_banner) return handle_banner(payload);
   if (id == msg::userauth_success) {
     if (!UserauthSuccess::decode(payload)) {
       result_ = refused("malformed USERAUTH_SUCCESS from the server");
@@ -120,52 +112,11 @@ void ClientAuth::handle(BytesView payload) {
     result_ = ClientAuthSucceeded{};
     return;
   }
-  if (id == msg::userauth_failure) {
-    auto failure = UserauthFailure::decode(payload);
-    if (!failure) {
-      result_ = refused("malformed USERAUTH_FAILURE from the server");
-      return;
-    }
-    server_methods_ = std::move(failure->methods);
-    // A failure ends the attempt in progress: move past what just failed.
-    switch (s_->step) {
-      case State::Step::pk_signing:  // not asked for: the signer's late answer is dropped
-        if (s_->sign_box) {
-          std::lock_guard lock(s_->sign_box->mutex);
-          s_->sign_box->cancelled = true;
-        }
-        s_->sign_box.reset();
-        crypto::secure_wipe(s_->signed_data.data(), s_->signed_data.size());
-        s_->signed_data.clear();
-        ++s_->key_index;
-        break;
-      case State::Step::pk_query:
-      case State::Step::pk_signed: ++s_->key_index; break;
-      case State::Step::kbd_started:
-      case State::Step::kbd_answered:
-      case State::Step::kbd_answering: break;  // counted when started
-      default: break;
-    }
-    // partial_success is not needed: the server's list already says what may continue.
-    next_method();
-    return;
-  }
+  if (id == msg::userauth_failure) return handle_failure(payload);
   // 60 is method-specific (RFC 4250 §4.1.2): what it is depends on the request in progress.
   static_assert(msg::userauth_pk_ok == msg::userauth_info_request &&
                 msg::userauth_pk_ok == msg::userauth_passwd_changereq);
-  if (id == msg::userauth_pk_ok && s_->step == State::Step::pk_query) {
-    // RFC 4252 §7: PK_OK repeats the algorithm and the key of the query. One for
-    // another key (or algorithm) answers no query of ours: signing on it would
-    // let the server steer which key signs. OpenSSH calls it "server replied
-    // with unknown key"; here it ends authentication as a protocol error.
-    auto ok = PkOk::decode(payload);
-    if (!ok || ok->algorithm != s_->query_alg || ok->key_blob != s_->query_blob) {
-      s_->step = State::Step::done;
-      result_ = refused("server sent PK_OK for a key that was not offered");
-      return;
-    }
-    return s_->key_index < config_->agent_keys.size() ? ask_signer() : send_signed();
-  }
+  if (id == msg::userauth_pk_ok && s_->step == State::Step::pk_query) return handle_pk_ok(payload);
   if (id == msg::userauth_info_request &&
       (s_->step == State::Step::kbd_started || s_->step == State::Step::kbd_answered))
     return info_request(payload);
@@ -180,6 +131,59 @@ void ClientAuth::handle(BytesView payload) {
     return;
   }
   result_ = refused("unexpected userauth message " + std::to_string(id) + " from the server");
+}
+
+void ClientAuth::handle_banner(BytesView payload) {
+  // RFC 4252 §5.4: shown before authentication ends; bounded here, sanitized by the UI.
+  auto banner = UserauthBanner::decode(payload);
+  if (!banner) return;  // not UTF-8 (or malformed): dropped rather than shown
+  std::string text = std::move(banner->message);
+  if (text.size() > config_->max_text_bytes) text.resize(config_->max_text_bytes);
+  if (config_->on_banner) config_->on_banner(text);
+}
+
+void ClientAuth::handle_failure(BytesView payload) {
+  auto failure = UserauthFailure::decode(payload);
+  if (!failure) {
+    result_ = refused("malformed USERAUTH_FAILURE from the server");
+    return;
+  }
+  server_methods_ = std::move(failure->methods);
+  // A failure ends the attempt in progress: move past what just failed.
+  switch (s_->step) {
+    case State::Step::pk_signing:  // not asked for: the signer's late answer is dropped
+      if (s_->sign_box) {
+        std::lock_guard lock(s_->sign_box->mutex);
+        s_->sign_box->cancelled = true;
+      }
+      s_->sign_box.reset();
+      crypto::secure_wipe(s_->signed_data.data(), s_->signed_data.size());
+      s_->signed_data.clear();
+      ++s_->key_index;
+      break;
+    case State::Step::pk_query:
+    case State::Step::pk_signed: ++s_->key_index; break;
+    case State::Step::kbd_started:
+    case State::Step::kbd_answered:
+    case State::Step::kbd_answering: break;  // counted when started
+    default: break;
+  }
+  // partial_success is not needed: the server's list already says what may continue.
+  next_method();
+}
+
+void ClientAuth::handle_pk_ok(BytesView payload) {
+  // RFC 4252 §7: PK_OK repeats the algorithm and the key of the query. One for
+  // another key (or algorithm) answers no query of ours: signing on it would
+  // let the server steer which key signs. OpenSSH calls it "server replied
+  // with unknown key"; here it ends authentication as a protocol error.
+  auto ok = PkOk::decode(payload);
+  if (!ok || ok->algorithm != s_->query_alg || ok->key_blob != s_->query_blob) {
+    s_->step = State::Step::done;
+    result_ = refused("server sent PK_OK for a key that was not offered");
+    return;
+  }
+  return s_->key_index < config_->agent_keys.size() ? ask_signer() : send_signed();
 }
 
 void ClientAuth::next_method() {

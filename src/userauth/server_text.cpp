@@ -156,6 +156,81 @@ class BoundedText {
   bool full_ = false;
 };
 
+/// What one character does to the parser: the state after it, and whether it
+/// was used up (false: it ended a sequence and is read again as text).
+struct Step {
+  constexpr Step(State n, bool used = true) : next(n), consumed(used) {}  // implicit: return {State::csi};
+  State next;
+  bool consumed;
+};
+
+Step in_text(char32_t c, bool keep_newlines, BoundedText& out) {
+  if (c == kEsc) return {State::escape};
+  if (c == kC1Csi) return {State::csi};
+  if (c == kC1Osc || c == kC1Dcs || c == kC1Sos || c == kC1Pm || c == kC1Apc) return {State::string};
+  if (c == '\n' || c == 0x2028 || c == 0x2029) {
+    out.put(keep_newlines ? '\n' : ' ');
+  } else if (c == '\t') {
+    out.put(' ');
+  } else if (c < 0x20 || (c >= 0x7F && c <= 0x9F) || invisible(c)) {
+    // Dropped: controls ('\r' included: alone it returns the cursor to
+    // overwrite the line) and invisible format characters.
+  } else {
+    out.put(noncharacter(c) ? kReplacement : c);
+  }
+  return {State::text};
+}
+
+Step in_escape(char32_t c) {
+  if (c == '[') return {State::csi};
+  if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') return {State::string};
+  if (c >= 0x20 && c <= 0x2F) return {State::intermediate};
+  if (c >= 0x30 && c <= 0x7E) return {State::text};  // a two-byte sequence (ESC c, ESC 7, ESC =, ...)
+  if (c == kEsc) return {State::escape};
+  return {State::text, false};
+}
+
+Step in_intermediate(char32_t c) {
+  if (c >= 0x30 && c <= 0x7E) return {State::text};
+  if (c == kEsc) return {State::escape};
+  if (c < 0x20 || c > 0x2F) return {State::text, false};
+  return {State::intermediate};
+}
+
+Step in_csi(char32_t c) {
+  if (c >= 0x40 && c <= 0x7E) return {State::text};  // the final byte
+  if (c == kEsc) return {State::escape};
+  // Not a CSI byte: the sequence is malformed; show what follows.
+  if (c < 0x20 || c > 0x3F) return {State::text, false};
+  return {State::csi};
+}
+
+Step in_string(char32_t c) {
+  // xterm also ends OSC at BEL; ending every string there only ever
+  // shows less, never more, since the output holds no escapes.
+  if (c == kBel || c == kC1St) return {State::text};
+  if (c == kEsc) return {State::string_escape};
+  return {State::string};
+}
+
+Step in_string_escape(char32_t c) {
+  // ESC \ is ST; any other ESC ends the string and starts a sequence.
+  if (c == '\\') return {State::text};
+  return {State::escape, false};
+}
+
+Step step(State state, char32_t c, bool keep_newlines, BoundedText& out) {
+  switch (state) {
+    case State::text: return in_text(c, keep_newlines, out);
+    case State::escape: return in_escape(c);
+    case State::intermediate: return in_intermediate(c);
+    case State::csi: return in_csi(c);
+    case State::string: return in_string(c);
+    case State::string_escape: return in_string_escape(c);
+  }
+  return {State::text};
+}
+
 }  // namespace
 
 std::string sanitize_server_text(std::string_view text, std::size_t max_bytes, bool keep_newlines) {
@@ -170,81 +245,9 @@ std::string sanitize_server_text(std::string_view text, std::size_t max_bytes, b
       i += length;
       continue;
     }
-    bool consumed = true;  // false: the character ended a sequence and is read again as text
-    switch (state) {
-      case State::text:
-        if (c == kEsc) {
-          state = State::escape;
-        } else if (c == kC1Csi) {
-          state = State::csi;
-        } else if (c == kC1Osc || c == kC1Dcs || c == kC1Sos || c == kC1Pm || c == kC1Apc) {
-          state = State::string;
-        } else if (c == '\n' || c == 0x2028 || c == 0x2029) {
-          out.put(keep_newlines ? '\n' : ' ');
-        } else if (c == '\t') {
-          out.put(' ');
-        } else if (c < 0x20 || (c >= 0x7F && c <= 0x9F) || invisible(c)) {
-          // Dropped: controls ('\r' included: alone it returns the cursor to
-          // overwrite the line) and invisible format characters.
-        } else {
-          out.put(noncharacter(c) ? kReplacement : c);
-        }
-        break;
-      case State::escape:
-        if (c == '[') {
-          state = State::csi;
-        } else if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') {
-          state = State::string;
-        } else if (c >= 0x20 && c <= 0x2F) {
-          state = State::intermediate;
-        } else if (c >= 0x30 && c <= 0x7E) {
-          state = State::text;  // a two-byte sequence (ESC c, ESC 7, ESC =, ...)
-        } else if (c != kEsc) {
-          state = State::text;
-          consumed = false;
-        }
-        break;
-      case State::intermediate:
-        if (c >= 0x30 && c <= 0x7E) {
-          state = State::text;
-        } else if (c == kEsc) {
-          state = State::escape;
-        } else if (c < 0x20 || c > 0x2F) {
-          state = State::text;
-          consumed = false;
-        }
-        break;
-      case State::csi:
-        if (c >= 0x40 && c <= 0x7E) {
-          state = State::text;  // the final byte
-        } else if (c == kEsc) {
-          state = State::escape;
-        } else if (c < 0x20 || c > 0x3F) {
-          // Not a CSI byte: the sequence is malformed; show what follows.
-          state = State::text;
-          consumed = false;
-        }
-        break;
-      case State::string:
-        // xterm also ends OSC at BEL; ending every string there only ever
-        // shows less, never more, since the output holds no escapes.
-        if (c == kBel || c == kC1St) {
-          state = State::text;
-        } else if (c == kEsc) {
-          state = State::string_escape;
-        }
-        break;
-      case State::string_escape:
-        // ESC \ is ST; any other ESC ends the string and starts a sequence.
-        if (c == '\\') {
-          state = State::text;
-        } else {
-          state = State::escape;
-          consumed = false;
-        }
-        break;
-    }
-    if (consumed) i += length;
+    const Step next = step(state, c, keep_newlines, out);
+    state = next.next;
+    if (next.consumed) i += length;
   }
   return out.take();
 }

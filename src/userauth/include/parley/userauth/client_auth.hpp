@@ -171,6 +171,9 @@ class ClientAuth {
 
  private:
   struct State;
+  void handle_banner(BytesView payload);
+  void handle_failure(BytesView payload);
+  void handle_pk_ok(BytesView payload);
   void next_method();
   void send_query();
   void send_signed();

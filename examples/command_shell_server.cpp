@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "parley/auth/higher_or_lower.hpp"
-#include "parley/auth/server_connection.hpp"
+#include "parley/userauth/higher_or_lower.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/connection/command_shell.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/server.hpp"
@@ -26,17 +26,17 @@ int main(int argc, char** argv) {
   transport_config->role = transport::Role::server;
   transport_config->host_keys = {crypto::PrivateKey::generate_ed25519(rng)};
 
-  auto auth_config = std::make_shared<auth::ServerAuthConfig>();
-  auth_config->keyboard_interactive = [](const auth::AttemptInfo&) {
-    return std::make_unique<auth::HigherOrLower>(rng);
+  auto auth_config = std::make_shared<userauth::ServerAuthConfig>();
+  auth_config->keyboard_interactive = [](const userauth::AttemptInfo&) {
+    return std::make_unique<userauth::HigherOrLower>(rng);
   };
-  auto policy = std::make_shared<auth::ChannelPolicy>();  // no forwarding
+  auto policy = std::make_shared<session::ChannelPolicy>();  // no forwarding
 
   driver::ServerOptions options;
   options.port = static_cast<std::uint16_t>(argc > 1 ? std::stoi(argv[1]) : 2222);
   driver::Server server(options, driver::ConnectionFactory([&](driver::ConnectionContext& context,
                                                                transport::Instant now) {
-    auto conn = std::make_unique<auth::ServerConnection>(
+    auto conn = std::make_unique<session::ServerConnection>(
         transport_config, auth_config, rng,
         context.peer().address + ":" + std::to_string(context.peer().port), now);
     // Sessions are CommandShells; the standard services still provide the rest.

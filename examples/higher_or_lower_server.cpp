@@ -8,29 +8,29 @@
 #include <cstdio>
 #include <string>
 
-#include "parley/auth/provider.hpp"
-#include "parley/auth/server_connection.hpp"
+#include "parley/userauth/provider.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/server.hpp"
 
 using namespace parley;
 
-class MyKeyboardInteractiveProvider final : public auth::SyncProvider {
+class MyKeyboardInteractiveProvider final : public userauth::SyncProvider {
  public:
   explicit MyKeyboardInteractiveProvider(crypto::Random& rng) : rng_(rng) {}
   std::string_view name() const override { return "higher-or-lower"; }
 
-  auth::Outcome begin(const auth::AttemptInfo&) override { return question(); }
+  userauth::Outcome begin(const userauth::AttemptInfo&) override { return question(); }
 
-  auth::Outcome check(const std::vector<crypto::SecretBytes>& answers) override {
-    if (answers.size() == 1 && auth::answer_text(answers[0]) == std::to_string(highest_))
-      return auth::Accept{};
+  userauth::Outcome check(const std::vector<crypto::SecretBytes>& answers) override {
+    if (answers.size() == 1 && userauth::answer_text(answers[0]) == std::to_string(highest_))
+      return userauth::Accept{};
     return question();  // wrong: ask again (the core bounds the rounds)
   }
 
  private:
-  auth::Challenge question() {
+  userauth::Challenge question() {
     unsigned a = rng_.uniform(100), b;
     do b = rng_.uniform(100); while (b == a);
     highest_ = a > b ? a : b;
@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
   transport_config->role = transport::Role::server;
   transport_config->host_keys = {crypto::PrivateKey::generate_ed25519(rng)};  // a fresh key per run
 
-  auto auth_config = std::make_shared<auth::ServerAuthConfig>();
-  auth_config->keyboard_interactive = [](const auth::AttemptInfo&) {
+  auto auth_config = std::make_shared<userauth::ServerAuthConfig>();
+  auth_config->keyboard_interactive = [](const userauth::AttemptInfo&) {
     return std::make_unique<MyKeyboardInteractiveProvider>(rng);
   };
   auth_config->user_exists = [](std::string_view user) { return user == "admin"; };
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   driver::ServerOptions options;
   options.port = static_cast<std::uint16_t>(argc > 1 ? std::stoi(argv[1]) : 2222);
   driver::Server server(options, [&](const driver::PeerInfo& peer, transport::Instant now) {
-    return std::make_unique<auth::ServerConnection>(
+    return std::make_unique<session::ServerConnection>(
         transport_config, auth_config, rng, peer.address + ":" + std::to_string(peer.port), now);
   });
   if (auto started = server.start(); !started) {

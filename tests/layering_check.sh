@@ -6,8 +6,9 @@
 #  - each layer under src/ includes only its own headers and those of the layers
 #    below it, and its CMake target links only those (the table below), so no
 #    layer reaches up;
-#  - the sans-I/O cores (wire, transport, connection) include no thread, file,
-#    stream, terminal or OTP library, and read no clock and sleep.
+#  - the sans-I/O cores (wire, transport, connection, userauth) include no
+#    thread, file, stream, terminal, OTP or PAM library, open or read no file,
+#    read no clock and sleep, and their CMake targets link no such library.
 # Usage: layering_check.sh [ROOT]; tests/layering_check_test.sh checks that it fails.
 set -u
 root=${1:-.}
@@ -30,12 +31,14 @@ declare -A allowed=(
   [crypto]="wire crypto"
   [transport]="wire crypto transport"
   [connection]="wire crypto transport connection"
-  [auth]="wire crypto transport connection auth"
+  [userauth]="wire crypto transport userauth"
+  [session]="wire crypto transport connection userauth session"
   [passwd]="wire crypto passwd"
   [login]="wire login"
-  [otp]="wire crypto transport connection auth otp"
-  [pam]="wire crypto transport connection auth pam"
-  [driver]="wire crypto transport connection auth passwd login otp pam driver"
+  [otp]="wire crypto transport userauth login otp"
+  [pam]="wire crypto transport userauth login pam"
+  [client]="wire crypto transport connection userauth session login otp client"
+  [driver]="wire crypto transport connection userauth session passwd login otp pam client driver"
 )
 for dir in "$root"/src/*/; do
   layer=$(basename "$dir")
@@ -59,14 +62,21 @@ for dir in "$root"/src/*/; do
   done
 done
 
-for layer in wire transport connection; do
+for layer in wire transport connection userauth; do
   [[ -d $root/src/$layer ]] || continue
-  bad=$(grep -rnE '#\s*include\s*<(thread|fstream|iostream|filesystem|termios\.h|liboath/oath\.h|security/pam_appl\.h)>' \
+  bad=$(grep -rnE '#\s*include\s*<(thread|fstream|iostream|filesystem|termios\.h|fcntl\.h|sys/stat\.h|pwd\.h|liboath/oath\.h|security/pam_appl\.h)>' \
         "$root/src/$layer" || true)
-  [[ -n $bad ]] && report "I/O, threads or OTP in the sans-I/O core src/$layer:" "$bad"
-  bad=$(grep -rnE '(steady_clock|system_clock|high_resolution_clock)::now\(|sleep_for|sleep_until|\bsleep\(' \
+  [[ -n $bad ]] && report "I/O, threads, OTP or PAM in the sans-I/O core src/$layer:" "$bad"
+  bad=$(grep -rnE '(^|[^A-Za-z0-9_])::(open|openat|fopen|read|stat|fstat|lstat|opendir|getpwnam|getpwnam_r)\(|\bfopen\(' \
+        "$root/src/$layer" || true)
+  [[ -n $bad ]] && report "a file or account read in the sans-I/O core src/$layer (callers hand in what they read):" "$bad"
+  bad=$(grep -rnE '(steady_clock|system_clock|high_resolution_clock)::now\(|sleep_for|sleep_until|\bsleep\(|\busleep\(|clock_gettime|gettimeofday|\btime\((nullptr|NULL|0)\)' \
         "$root/src/$layer" || true)
   [[ -n $bad ]] && report "a clock read or a sleep in the sans-I/O core src/$layer (time is passed in):" "$bad"
+  if [[ -f $root/src/$layer/CMakeLists.txt ]]; then
+    bad=$(grep -nE 'OATH|QRENCODE|PAM_|pam|Threads::|CRYPT_' "$root/src/$layer/CMakeLists.txt" || true)
+    [[ -n $bad ]] && report "the sans-I/O core src/$layer links a thread, OTP, PAM or crypt library:" "$bad"
+  fi
 done
 
 if [[ $status -eq 0 ]]; then echo "layering ok"; fi

@@ -70,7 +70,7 @@ std::expected<Bytes, std::string> AgentSocket::round_trip(const Bytes& request, 
     if (n <= 0) return fail(std::string("writing to the agent: ") + std::strerror(errno));
     sent += static_cast<std::size_t>(n);
   }
-  auth::agent::Deframer in;
+  client::agent::Deframer in;
   std::uint8_t buf[16384];
   while (!in.ready()) {
     if (auto w = wait_for(fd_.get(), POLLIN, deadline); !w) return fail(w.error());
@@ -81,20 +81,20 @@ std::expected<Bytes, std::string> AgentSocket::round_trip(const Bytes& request, 
     if (n < 0) return fail(std::string("reading from the agent: ") + std::strerror(errno));
     if (n == 0) return fail("the agent closed the connection");
     if (auto fed = in.feed(BytesView(buf, static_cast<std::size_t>(n))); !fed)
-      return fail(std::string(auth::agent::to_string(fed.error())));
+      return fail(std::string(client::agent::to_string(fed.error())));
   }
   return *in.take();
 }
 
-std::expected<std::vector<auth::agent::Identity>, std::string> AgentSocket::identities(
+std::expected<std::vector<client::agent::Identity>, std::string> AgentSocket::identities(
     std::chrono::milliseconds timeout) {
   std::lock_guard lock(mutex_);
-  auto answer = round_trip(auth::agent::request_identities(), timeout);
+  auto answer = round_trip(client::agent::request_identities(), timeout);
   if (!answer) return std::unexpected(answer.error());
-  auto parsed = auth::agent::parse_identities_answer(*answer);
+  auto parsed = client::agent::parse_identities_answer(*answer);
   if (!parsed) {
     broken_ = true;
-    return std::unexpected(std::string(auth::agent::to_string(parsed.error())));
+    return std::unexpected(std::string(client::agent::to_string(parsed.error())));
   }
   return std::move(*parsed);
 }
@@ -102,14 +102,14 @@ std::expected<std::vector<auth::agent::Identity>, std::string> AgentSocket::iden
 std::expected<Bytes, std::string> AgentSocket::sign(BytesView key_blob, BytesView data, crypto::SignatureAlg alg,
                                                     std::chrono::milliseconds timeout) {
   std::lock_guard lock(mutex_);
-  Bytes request = auth::agent::sign_request(key_blob, data, alg);
+  Bytes request = client::agent::sign_request(key_blob, data, alg);
   auto answer = round_trip(request, timeout);
   crypto::secure_wipe(request.data(), request.size());
   if (!answer) return std::unexpected(answer.error());
-  auto signature = auth::agent::parse_sign_response(*answer);
+  auto signature = client::agent::parse_sign_response(*answer);
   if (!signature) {
-    if (signature.error() != auth::agent::AgentError::refused) broken_ = true;
-    return std::unexpected(std::string(auth::agent::to_string(signature.error())));
+    if (signature.error() != client::agent::AgentError::refused) broken_ = true;
+    return std::unexpected(std::string(client::agent::to_string(signature.error())));
   }
   return std::move(*signature);
 }

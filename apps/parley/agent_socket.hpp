@@ -1,5 +1,5 @@
 // parley's connection to an ssh-agent: a unix socket with blocking I/O, each
-// round trip bounded in time, over the sans-I/O protocol of parley/auth/agent.hpp.
+// round trip bounded in time, over the sans-I/O protocol of parley/client/agent.hpp.
 #pragma once
 
 #include <chrono>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "parley/auth/agent.hpp"
+#include "parley/client/agent.hpp"
 #include "parley/wire/unique_fd.hpp"
 
 namespace parley::app {
@@ -24,7 +24,7 @@ class AgentSocket {
   AgentSocket& operator=(const AgentSocket&) = delete;
 
   /// SSH_AGENTC_REQUEST_IDENTITIES (answered within `timeout`).
-  std::expected<std::vector<auth::agent::Identity>, std::string> identities(std::chrono::milliseconds timeout);
+  std::expected<std::vector<client::agent::Identity>, std::string> identities(std::chrono::milliseconds timeout);
   /// SSH_AGENTC_SIGN_REQUEST: the signature blob, or why there is none (the agent
   /// refused, broke the protocol, went away, or took longer than `timeout`). The
   /// request carrying `data` is wiped once written.

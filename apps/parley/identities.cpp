@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "agent_socket.hpp"
-#include "parley/auth/server_text.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "parley/crypto/key_file.hpp"
 
 namespace parley::app {
@@ -61,7 +61,7 @@ std::string describe(const crypto::PublicKey& key) {
 /// (a debug line says why).
 struct Agent {
   std::shared_ptr<AgentSocket> socket;
-  std::vector<auth::agent::Identity> identities;
+  std::vector<client::agent::Identity> identities;
 };
 
 Agent connect_agent(const std::string& path) {
@@ -84,29 +84,29 @@ Agent connect_agent(const std::string& path) {
 }
 
 /// The agent's key `id` as a key the core offers; the agent signs with it.
-auth::ExternalKey agent_key(const std::shared_ptr<AgentSocket>& agent,
-                            const auth::agent::Identity& id) {
-  auth::ExternalKey external{*id.key, id.comment, nullptr};
+userauth::ExternalKey agent_key(const std::shared_ptr<AgentSocket>& agent,
+                            const client::agent::Identity& id) {
+  userauth::ExternalKey external{*id.key, id.comment, nullptr};
   // The agent is asked on the connection's thread, as ssh does, within 60 s.
   external.sign = [agent, blob = id.blob, fp = describe(*id.key)](
-                      Bytes data, crypto::SignatureAlg alg, auth::ReplyTo<auth::SignReply> reply) {
+                      Bytes data, crypto::SignatureAlg alg, userauth::ReplyTo<userauth::SignReply> reply) {
     auto signature = agent->sign(blob, data, alg, std::chrono::seconds(60));
     crypto::secure_wipe(data.data(), data.size());
     if (!signature) {
       spdlog::info("ssh-agent did not sign with {}: {}", fp, signature.error());
-      return reply(auth::Decline{});
+      return reply(userauth::Decline{});
     }
     spdlog::debug("ssh-agent signed with {} using {}", fp, crypto::name(alg));
     reply(std::move(*signature));
   };
   spdlog::info("will offer {} from the agent ('{}')", describe(*id.key),
-               auth::printable_for_log(id.comment, 64));
+               userauth::printable_for_log(id.comment, 64));
   return external;
 }
 
 }  // namespace
 
-void offer_keys(const ClientOptions& options, auth::ClientAuthConfig& config) {
+void offer_keys(const ClientOptions& options, userauth::ClientAuthConfig& config) {
   const std::vector<IdentityFile> files = load_identity_files(options);
   const bool publickey =
       std::find(config.methods.begin(), config.methods.end(), "publickey") != config.methods.end();
@@ -128,7 +128,7 @@ void offer_keys(const ClientOptions& options, auth::ClientAuthConfig& config) {
     if (agent_used[i]) continue;
     if (!ids[i].key) {
       spdlog::debug("ssh-agent key '{}' is of a type parley does not use: skipped",
-                    auth::printable_for_log(ids[i].comment, 64));
+                    userauth::printable_for_log(ids[i].comment, 64));
       continue;
     }
     if (!options.identities_only) config.agent_keys.push_back(agent_key(agent.socket, ids[i]));

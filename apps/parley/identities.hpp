@@ -3,7 +3,7 @@
 #pragma once
 
 #include "options.hpp"
-#include "parley/auth/client_auth.hpp"
+#include "parley/userauth/client_auth.hpp"
 
 namespace parley::app {
 
@@ -13,6 +13,6 @@ namespace parley::app {
 /// does not hold. The agent is asked only when `config.methods` has publickey;
 /// its keys' sign callbacks keep the connection to it. An explicit identity file
 /// that cannot be used is reported on stderr, as ssh does.
-void offer_keys(const ClientOptions& options, auth::ClientAuthConfig& config);
+void offer_keys(const ClientOptions& options, userauth::ClientAuthConfig& config);
 
 }  // namespace parley::app

@@ -29,17 +29,17 @@
 
 #include "identities.hpp"
 #include "options.hpp"
-#include "parley/auth/client_connection.hpp"
-#include "parley/auth/known_hosts.hpp"
-#include "parley/auth/responders.hpp"
-#include "parley/auth/server_text.hpp"
+#include "parley/session/client_connection.hpp"
+#include "parley/client/known_hosts.hpp"
+#include "parley/client/responders.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/client_session.hpp"
 #include "raw_terminal.hpp"
 
 namespace {
 
-namespace auth = parley::auth;
+namespace auth = parley::userauth;
 namespace crypto = parley::crypto;
 namespace driver = parley::driver;
 namespace transport = parley::transport;
@@ -78,16 +78,16 @@ void set_up_logging(const app::ClientOptions& options) {
 /// password or keyboard-interactive answer may go to whoever holds it. The
 /// verifier runs during the key exchange, before authentication reads `aconfig`.
 transport::HostKeyVerifier host_key_verifier(const app::ClientOptions& options, const Local& local,
-                                             const std::shared_ptr<auth::ClientAuthConfig>& aconfig,
+                                             const std::shared_ptr<userauth::ClientAuthConfig>& aconfig,
                                              crypto::Random& rng) {
-  auth::HostKeyPolicy policy;
+  client::HostKeyPolicy policy;
   policy.strict = options.strict_host_key_checking;
   policy.hash_new_entries = options.hash_known_hosts;
   policy.report = [](std::string_view line) { std::cerr << line << "\n"; };
   if (local.can_ask) {
     // OpenSSH's question, asked only about a host no file knows any key for.
     policy.ask = [](std::string_view question) -> std::optional<std::string> {
-      auth::TtyTerminal tty;
+      client::TtyTerminal tty;
       tty.write(question);
       auto answer = tty.read_line(true);
       if (!answer) return std::nullopt;
@@ -99,7 +99,7 @@ transport::HostKeyVerifier host_key_verifier(const app::ClientOptions& options, 
     std::erase(aconfig->methods, std::string("keyboard-interactive"));
   };
   const app::Destination& d = options.destination;
-  return auth::known_hosts_verifier(options.known_hosts_files, d.host, d.port, std::move(policy),
+  return client::known_hosts_verifier(options.known_hosts_files, d.host, d.port, std::move(policy),
                                     rng);
 }
 
@@ -112,7 +112,7 @@ std::shared_ptr<transport::TransportConfig> transport_config(const app::ClientOp
   // As ssh: unless the user chose the order, the key types known_hosts holds
   // for this host come first, so the server shows the key we can check.
   if (!options.host_key_order_chosen)
-    config->algorithms.host_key = auth::order_host_key_algorithms(
+    config->algorithms.host_key = client::order_host_key_algorithms(
         options.known_hosts_files, options.destination.host, options.destination.port,
         std::move(config->algorithms.host_key));
   return config;
@@ -142,22 +142,22 @@ std::optional<crypto::SecretBytes> secret_from_environment(const char* name) {
 /// The password method's answer: $PARLEY_PASSWORD once (a rejected password is
 /// not replayed), then the terminal, up to three times, if there is one.
 void answer_passwords(std::optional<crypto::SecretBytes> password, const Local& local,
-                      auth::ClientAuthConfig& aconfig) {
+                      userauth::ClientAuthConfig& aconfig) {
   auto saved = std::make_shared<std::optional<crypto::SecretBytes>>(std::move(password));
   aconfig.on_password_request = [saved, can_ask = local.can_ask](
-                                    const auth::PasswordRequest& request,
-                                    auth::ReplyTo<auth::PasswordReply> reply) {
+                                    const userauth::PasswordRequest& request,
+                                    userauth::ReplyTo<userauth::PasswordReply> reply) {
     if (*saved) {
       crypto::SecretBytes once(std::move(**saved));
       saved->reset();
       return reply(std::move(once));
     }
-    if (!can_ask || request.attempt > 3) return reply(auth::Decline{});
-    auth::TtyTerminal tty;
+    if (!can_ask || request.attempt > 3) return reply(userauth::Decline{});
+    client::TtyTerminal tty;
     tty.write(request.user + "@" + request.host.host + "'s password: ");
     auto typed = tty.read_line(false);
     tty.write("\n");
-    if (!typed) return reply(auth::Decline{});
+    if (!typed) return reply(userauth::Decline{});
     reply(std::move(*typed));
   };
 }
@@ -166,28 +166,28 @@ void answer_passwords(std::optional<crypto::SecretBytes> password, const Local& 
 /// $PARLEY_TOTP's codes, then the terminal if there is one.
 PromptCounts answer_prompts(const std::optional<crypto::SecretBytes>& password,
                             const app::ClientOptions& options, const Local& local,
-                            auth::ClientAuthConfig& aconfig) {
-  std::optional<auth::TotpSecret> totp;
+                            userauth::ClientAuthConfig& aconfig) {
+  std::optional<userauth::TotpSecret> totp;
   if (auto t = secret_from_environment("PARLEY_TOTP")) {
-    auto parsed = auth::parse_totp_secret(parley::as_chars(t->view()));
+    auto parsed = userauth::parse_totp_secret(parley::as_chars(t->view()));
     if (!parsed) fail("$PARLEY_TOTP: " + parsed.error());
     totp = std::move(*parsed);
   }
-  std::vector<auth::ResponderPtr> chain;
+  std::vector<userauth::ResponderPtr> chain;
   if (password)
     chain.push_back(options.password_prompt_rule == app::PasswordPromptRule::seed
-                        ? auth::seed_password(*password)
-                        : auth::saved_password(*password));
-  if (totp) chain.push_back(auth::totp(std::move(*totp)));
-  if (local.can_ask) chain.push_back(auth::terminal());
+                        ? client::seed_password(*password)
+                        : client::saved_password(*password));
+  if (totp) chain.push_back(client::totp(std::move(*totp)));
+  if (local.can_ask) chain.push_back(client::terminal());
   PromptCounts counts;
-  auto answer = auth::user_info_callback(auth::first_of(chain), counts.unanswered);
+  auto answer = userauth::user_info_callback(userauth::first_of(chain), counts.unanswered);
   aconfig.on_user_info_request = [answer, last = counts.last_round_prompts](
-                                     const auth::UserInfoRequest& request,
-                                     auth::ReplyTo<auth::InfoReply> reply) {
+                                     const userauth::UserInfoRequest& request,
+                                     userauth::ReplyTo<userauth::InfoReply> reply) {
     // Logged: the request's name and prompt count, never prompt text or answers.
     spdlog::debug("keyboard-interactive round {} ('{}'): {} prompt(s)", request.round,
-                  auth::sanitize_server_text(request.name, 64, false), request.prompts.size());
+                  userauth::sanitize_server_text(request.name, 64, false), request.prompts.size());
     *last = request.prompts.size();
     answer(request, std::move(reply));
   };
@@ -196,7 +196,7 @@ PromptCounts answer_prompts(const std::optional<crypto::SecretBytes>& password,
 
 /// Authentication as the options say: methods, attempts, keys, answers, banner.
 PromptCounts configure_authentication(const app::ClientOptions& options, const Local& local,
-                                      auth::ClientAuthConfig& aconfig) {
+                                      userauth::ClientAuthConfig& aconfig) {
   aconfig.user = options.destination.user;
   aconfig.methods = options.auth_methods;
   if (options.max_attempts) aconfig.max_attempts = *options.max_attempts;
@@ -209,7 +209,7 @@ PromptCounts configure_authentication(const app::ClientOptions& options, const L
   PromptCounts counts = answer_prompts(password, options, local, aconfig);
   answer_passwords(std::move(password), local, aconfig);
   aconfig.on_banner = [](std::string_view banner) {
-    std::cerr << auth::mark_server_text(auth::sanitize_server_text(banner, 8192, true));
+    std::cerr << userauth::mark_server_text(userauth::sanitize_server_text(banner, 8192, true));
     if (!banner.empty() && banner.back() != '\n') std::cerr << "\n";
   };
   return counts;
@@ -217,7 +217,7 @@ PromptCounts configure_authentication(const app::ClientOptions& options, const L
 
 /// As OpenSSH 10.1's WarnWeakCrypto: say so when the server could not agree a
 /// post-quantum key exchange (shown at the default LogLevel, not under -q).
-void report_key_exchange(auth::ClientConnection& conn, bool warn_weak_crypto) {
+void report_key_exchange(session::ClientConnection& conn, bool warn_weak_crypto) {
   conn.on_transport = [warn_weak_crypto](const transport::Event& e) {
     auto* k = std::get_if<transport::KexDone>(&e);
     if (k == nullptr) return;
@@ -318,12 +318,12 @@ int main(int argc, char** argv) {
   app::RawTerminal terminal(0);
   static crypto::SystemRandom rng;
 
-  auto aconfig = std::make_shared<auth::ClientAuthConfig>();
+  auto aconfig = std::make_shared<userauth::ClientAuthConfig>();
   auto tconfig = transport_config(options, host_key_verifier(options, local, aconfig, rng));
   const PromptCounts counts = configure_authentication(options, local, *aconfig);
 
   const app::Destination& d = options.destination;
-  auth::ClientConnection conn(tconfig, aconfig, d.host, d.port, rng, transport::Clock::now());
+  session::ClientConnection conn(tconfig, aconfig, d.host, d.port, rng, transport::Clock::now());
   report_key_exchange(conn, options.warn_weak_crypto);
   auto result = driver::run_session(d.host, d.port, conn, session_options(options, local, terminal),
                                     options.connect_timeout);

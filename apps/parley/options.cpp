@@ -12,7 +12,7 @@
 #include <sstream>
 #include <utility>
 
-#include "parley/auth/client_auth.hpp"
+#include "parley/userauth/client_auth.hpp"
 #include "parley/wire/bytes.hpp"
 
 namespace parley::app {
@@ -303,7 +303,7 @@ Checked resolve_known_hosts(const CommandLine&, const OptionList& o, ClientOptio
   for (const auto& g : global_files)
     for (const auto& f : split(g, ' ')) out.known_hosts_files.emplace_back(expand_home(f));
   if (auto r = set_flag(o, "hashknownhosts", "HashKnownHosts", out.hash_known_hosts); !r) return r;
-  using S = auth::StrictHostKeyChecking;
+  using S = client::StrictHostKeyChecking;
   const std::string strict = ascii_lower(o.first("stricthostkeychecking").value_or("ask"));
   if (strict == "yes")
     out.strict_host_key_checking = S::yes;
@@ -340,7 +340,7 @@ Checked resolve_authentication(const CommandLine&, const OptionList& o, ClientOp
     if (!attempts) return std::unexpected(attempts.error());
     out.max_attempts = static_cast<std::size_t>(*attempts);
   }
-  out.auth_methods = auth::ClientAuthConfig{}.methods;
+  out.auth_methods = userauth::ClientAuthConfig{}.methods;
   if (auto list = o.first("preferredauthentications")) out.auth_methods = split(*list, ',');
   struct MethodSwitch {
     const char* option;

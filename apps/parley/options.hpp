@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "parley/auth/known_hosts.hpp"
+#include "parley/client/known_hosts.hpp"
 #include "parley/connection/session.hpp"
 #include "parley/transport/algorithms.hpp"
 
@@ -50,7 +50,7 @@ struct ClientOptions {
   // ---- the server's host key
   /// UserKnownHostsFile, then the GlobalKnownHostsFile files, `~/` expanded.
   std::vector<std::filesystem::path> known_hosts_files;
-  auth::StrictHostKeyChecking strict_host_key_checking = auth::StrictHostKeyChecking::ask;
+  client::StrictHostKeyChecking strict_host_key_checking = client::StrictHostKeyChecking::ask;
   bool hash_known_hosts = false;
   /// KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs applied to the defaults.
   transport::AlgorithmPreferences algorithms;

@@ -5,10 +5,10 @@
 
 #include <algorithm>
 
-#include "parley/auth/authorized_keys.hpp"
-#include "parley/auth/higher_or_lower.hpp"
-#include "parley/auth/server_text.hpp"
-#include "parley/auth/system_user.hpp"
+#include "parley/userauth/authorized_keys.hpp"
+#include "parley/userauth/higher_or_lower.hpp"
+#include "parley/userauth/server_text.hpp"
+#include "parley/login/system_user.hpp"
 #include "parley/login/account.hpp"
 #include "parley/otp/provider.hpp"
 #include "parley/otp/store.hpp"
@@ -18,8 +18,8 @@
 namespace parleyd {
 namespace {
 
-using parley::auth::AttemptInfo;
-using parley::auth::ServerAuthConfig;
+using parley::userauth::AttemptInfo;
+using parley::userauth::ServerAuthConfig;
 
 constexpr AuthStep the_question{AuthMethod::keyboard_interactive, KbdSubmethod::higher_or_lower};
 
@@ -27,7 +27,7 @@ constexpr AuthStep the_question{AuthMethod::keyboard_interactive, KbdSubmethod::
 /// directory and the pattern needs one.
 std::string expand(std::string_view pattern, std::string_view user) {
   auto home = [user]() -> std::expected<std::string, std::string> {
-    auto found = parley::auth::find_system_user(user);
+    auto found = parley::login::find_system_user(user);
     if (!found || !*found || (*found)->home.empty()) return std::unexpected("no home directory");
     return (*found)->home;
   };
@@ -124,8 +124,8 @@ bool safe_for_path(std::string_view user) {
          });
 }
 
-parley::auth::AuthLimits core_limits(const Limits& l) {
-  parley::auth::AuthLimits limits;
+parley::userauth::AuthLimits core_limits(const Limits& l) {
+  parley::userauth::AuthLimits limits;
   limits.max_failures = l.max_auth_tries;
   limits.login_grace = l.login_grace_time;
   limits.max_prompts = l.max_prompts;
@@ -141,12 +141,12 @@ using UsersFile = std::shared_ptr<const parley::passwd::PasswordFile>;
 
 /// Loads the password file, if one is set, and checks passwords against it on `pool_submit`.
 std::expected<UsersFile, std::string> add_password_file(const AuthView& s, ServerAuthConfig& config,
-                                                         parley::auth::BlockingRunner pool_submit) {
+                                                         parley::userauth::BlockingRunner pool_submit) {
   if (s.password_file.empty()) return nullptr;
   auto file = parley::passwd::PasswordFile::load(s.password_file);
   if (!file) return std::unexpected(file.error().message());
   auto users_file = std::make_shared<const parley::passwd::PasswordFile>(std::move(*file));
-  config.password = std::make_shared<const parley::auth::PasswordVerifier>(
+  config.password = std::make_shared<const parley::userauth::PasswordVerifier>(
       [users_file](std::string_view user, const parley::crypto::SecretBytes& password) {
         return users_file->verify(user, password);
       });
@@ -164,18 +164,18 @@ std::vector<parley::crypto::PublicKey> authorized_keys_of(const std::string& pat
   // StrictModes: the file belongs to root or the user, whose home bounds the
   // directory walk; a name that is not an OS account (a virtual user) owns
   // nothing, so its file must belong to root or to this server's account.
-  parley::auth::KeyFileOwner owner{::geteuid(), {}};
-  if (auto found = parley::auth::find_system_user(user); found && *found) {
+  parley::userauth::KeyFileOwner owner{::geteuid(), {}};
+  if (auto found = parley::login::find_system_user(user); found && *found) {
     owner.uid = (*found)->uid;
     owner.home = (*found)->home;
   }
-  auto keys = parley::auth::load_authorized_keys(path, owner);
+  auto keys = parley::userauth::load_authorized_keys(path, owner);
   for (const auto& p : keys.problems) spdlog::warn("authorized_keys {}", p);
   return keys.keys;
 }
 
 /// keyboard-interactive:totp, when a TOTP store is configured.
-void add_totp(const TotpSettings& t, parley::crypto::Random& rng, parley::auth::BlockingRunner pool_submit,
+void add_totp(const TotpSettings& t, parley::crypto::Random& rng, parley::userauth::BlockingRunner pool_submit,
               ServerAuthConfig& config) {
   if (!t.users_oath && !t.google_authenticator) return;
   auto totp = std::make_shared<parley::otp::TotpProviderConfig>();
@@ -188,8 +188,8 @@ void add_totp(const TotpSettings& t, parley::crypto::Random& rng, parley::auth::
   totp->policy.window = t.window.value_or(1);
   totp->on_result = [](std::string_view user, std::string_view peer, std::string_view what) {
     // The user name and peer are the client's words: printable only.
-    spdlog::info("totp for {} from {}: {}", parley::auth::printable_for_log(user),
-                 parley::auth::printable_for_log(peer), what);
+    spdlog::info("totp for {} from {}: {}", parley::userauth::printable_for_log(user),
+                 parley::userauth::printable_for_log(peer), what);
   };
   spdlog::info("totp secrets: {}", totp->store->describe());
   std::shared_ptr<const parley::otp::TotpProviderConfig> shared = totp;
@@ -212,8 +212,8 @@ std::string add_pam(const AuthView& s, ServerAuthConfig& config) {
   pam.service = s.pam_service.empty() ? "parley" : s.pam_service;
   pam.max_conversations = s.config.pam.max_conversations.value_or(64);
   pam.on_result = [](std::string_view user, std::string_view peer, std::string_view what) {
-    spdlog::info("pam for {} from {}: {}", parley::auth::printable_for_log(user),
-                 parley::auth::printable_for_log(peer), what);
+    spdlog::info("pam for {} from {}: {}", parley::userauth::printable_for_log(user),
+                 parley::userauth::printable_for_log(peer), what);
   };
   std::string service_name = pam.service;
   auto service = parley::pam::make_pam_service(std::move(pam));
@@ -330,7 +330,7 @@ AccountResolver run_as_resolver(std::optional<parley::login::Account> session_us
 
 std::expected<BuiltAuth, std::string> build_auth_config(const Config& settings, bool as_root,
                                                         parley::crypto::Random& rng,
-                                                        parley::auth::BlockingRunner pool_submit) {
+                                                        parley::userauth::BlockingRunner pool_submit) {
   const AuthView s(settings, as_root);
   auto config = std::make_shared<ServerAuthConfig>();
   config->banner = settings.banner.value_or("");
@@ -342,7 +342,7 @@ std::expected<BuiltAuth, std::string> build_auth_config(const Config& settings, 
       return authorized_keys_of(pattern, user);
     };
   config->named_providers["higher-or-lower"] = [&rng](const AttemptInfo&) {
-    return std::make_unique<parley::auth::HigherOrLower>(rng);
+    return std::make_unique<parley::userauth::HigherOrLower>(rng);
   };
   add_totp(settings.totp, rng, pool_submit, *config);
   BuiltAuth built;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "parley/auth/server_auth.hpp"
+#include "parley/userauth/server_auth.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/login/account.hpp"
 #include "config.hpp"
@@ -21,7 +21,7 @@ using AccountResolver =
     std::function<std::expected<parley::login::Account, std::string>(const std::string& user)>;
 
 struct BuiltAuth {
-  std::shared_ptr<const parley::auth::ServerAuthConfig> config;
+  std::shared_ptr<const parley::userauth::ServerAuthConfig> config;
   /// Set when parleyd runs as root (and not for the demo, whose sessions are
   /// the built-in command shell).
   AccountResolver run_as;
@@ -39,6 +39,6 @@ struct BuiltAuth {
 /// expired, no shell) are refused. Password checks run on `pool_submit`.
 std::expected<BuiltAuth, std::string> build_auth_config(const Config& config, bool as_root,
                                                         parley::crypto::Random& rng,
-                                                        parley::auth::BlockingRunner pool_submit);
+                                                        parley::userauth::BlockingRunner pool_submit);
 
 }  // namespace parleyd

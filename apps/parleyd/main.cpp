@@ -54,7 +54,7 @@ struct Failure {
 
 /// The session policy and process options from [session] and [forwarding].
 std::shared_ptr<parleyd::SessionSetup> session_setup(const parleyd::Config& c) {
-  auto policy = std::make_shared<parley::auth::ChannelPolicy>();
+  auto policy = std::make_shared<parley::session::ChannelPolicy>();
   auto setup = std::make_shared<parleyd::SessionSetup>();
   const auto& s = c.session;
   const auto& fw = c.forwarding;
@@ -195,14 +195,14 @@ sigset_t block_stop_signals() {
 /// the demo's welcome, or as root its built-in command shell.
 std::shared_ptr<const parleyd::SessionSetup> sessions_for(const parleyd::Config& c,
                                                          const parleyd::BuiltAuth& auth,
-                                                         parley::auth::BlockingRunner run_blocking) {
+                                                         parley::userauth::BlockingRunner run_blocking) {
   auto setup = session_setup(c);
   if (auth.run_as) {
     setup->process.run_as = auth.run_as;
     setup->process.login_records = true;
     setup->pam_service = auth.pam_service;
     // ssh -R below port 1024 for root only, as sshd's bind_permitted().
-    auto policy = std::make_shared<parley::auth::ChannelPolicy>(*setup->policy);
+    auto policy = std::make_shared<parley::session::ChannelPolicy>(*setup->policy);
     // Virtual users run as the session user, which is never root.
     policy->may_bind_privileged_port = [](std::string_view user) {
       auto found = parley::login::find_account(user);
@@ -258,7 +258,7 @@ int run(const parleyd::Config& c) {
   if (!built) return fail({exit_usage, built.error()});
   // One configuration of each kind, shared by every connection.
   auto shared_config = std::make_shared<const transport::TransportConfig>(std::move(*config));
-  std::shared_ptr<const parley::auth::ServerAuthConfig> shared_auth = built->config;
+  std::shared_ptr<const parley::userauth::ServerAuthConfig> shared_auth = built->config;
   auto sessions = sessions_for(c, *built, run_blocking);
   const driver::ServerOptions options = server_options(c);
   driver::Server server(options, driver::ConnectionFactory([shared_config, shared_auth, sessions](

@@ -6,7 +6,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "parley/auth/server_text.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "parley/connection/command_shell.hpp"
 #include "parley/pam/pam_login.hpp"
 
@@ -15,7 +15,7 @@ namespace {
 
 namespace transport = parley::transport;
 namespace crypto = parley::crypto;
-using parley::auth::printable_for_log;
+using parley::userauth::printable_for_log;
 
 std::string describe(const transport::Negotiated& n) {
   std::string s = "kex=" + std::string(transport::name(n.kex)) +
@@ -102,7 +102,7 @@ struct PamLoginState {
 /// ends it cuts the worker's way back and closes the PAM session on the pool.
 struct PamLoginGuard {
   std::shared_ptr<PamLoginState> state = std::make_shared<PamLoginState>();
-  parley::auth::BlockingRunner run_blocking;
+  parley::userauth::BlockingRunner run_blocking;
   std::string service;
 
   void open(std::string user, std::string rhost) {
@@ -242,7 +242,7 @@ class AfterPamLogin final : public parley::connection::ChannelHandler {
 /// The log lines about one connection's transport: key exchanges (with the
 /// client's software version), services and the disconnect.
 std::function<void(const transport::Event&)> transport_log(const std::string& peer,
-                                                          const parley::auth::ServerConnection& conn) {
+                                                          const parley::session::ServerConnection& conn) {
   return [peer, self = &conn](const transport::Event& event) {
     std::visit(
         [&](const auto& e) {
@@ -264,19 +264,19 @@ std::function<void(const transport::Event&)> transport_log(const std::string& pe
 }
 
 /// The audit lines about one connection's authentication.
-std::function<void(const parley::auth::AuthEvent&)> auth_log(const std::string& peer) {
-  return [peer](const parley::auth::AuthEvent& event) {
+std::function<void(const parley::userauth::AuthEvent&)> auth_log(const std::string& peer) {
+  return [peer](const parley::userauth::AuthEvent& event) {
     std::visit(
         [&](const auto& e) {
           using E = std::decay_t<decltype(e)>;
-          if constexpr (std::is_same_v<E, parley::auth::AuditRecord>) {
+          if constexpr (std::is_same_v<E, parley::userauth::AuditRecord>) {
             // The audit line: never an answer or a password, never prompt text.
             spdlog::info("auth: user='{}' method={} provider={} prompts={} round={} outcome={} peer={}",
                          printable_for_log(e.user, 64), printable_for_log(e.method, 32),
                          e.provider.empty() ? "-" : e.provider, e.prompts, e.round, e.outcome, peer);
-          } else if constexpr (std::is_same_v<E, parley::auth::Authenticated>) {
+          } else if constexpr (std::is_same_v<E, parley::userauth::Authenticated>) {
             spdlog::info("{}: user '{}' authenticated", peer, printable_for_log(e.user, 64));
-          } else if constexpr (std::is_same_v<E, parley::auth::AuthDisconnect>) {
+          } else if constexpr (std::is_same_v<E, parley::userauth::AuthDisconnect>) {
             spdlog::info("{}: authentication ended the connection: {}", peer, e.description);
           }
         },
@@ -289,7 +289,7 @@ std::function<void(const parley::auth::AuthEvent&)> auth_log(const std::string& 
 std::shared_ptr<PamLoginGuard> open_pam_login_after_auth(const SessionSetup& sessions,
                                                          parley::driver::ConnectionContext& context,
                                                          const std::string& peer,
-                                                         parley::auth::ConnectionObserver& observer) {
+                                                         parley::session::ConnectionObserver& observer) {
   auto pam_login = std::make_shared<PamLoginGuard>();
   pam_login->run_blocking = sessions.run_blocking;
   pam_login->service = sessions.pam_service;
@@ -297,9 +297,9 @@ std::shared_ptr<PamLoginGuard> open_pam_login_after_auth(const SessionSetup& ses
   const std::string rhost = context.peer().address;
   auto on_auth = std::move(observer.on_auth);
   observer.on_auth = [on_auth, weak = std::weak_ptr<PamLoginGuard>(pam_login), rhost,
-                      peer](const parley::auth::AuthEvent& event) {
+                      peer](const parley::userauth::AuthEvent& event) {
     on_auth(event);
-    if (const auto* in = std::get_if<parley::auth::Authenticated>(&event))
+    if (const auto* in = std::get_if<parley::userauth::Authenticated>(&event))
       if (auto guard = weak.lock()) {
         spdlog::debug("{}: opening the PAM session", peer);
         guard->open(in->user, rhost);
@@ -339,12 +339,12 @@ std::unique_ptr<parley::connection::ChannelHandler> with_welcome(
 
 std::unique_ptr<transport::Endpoint> make_server_endpoint(
     const std::shared_ptr<const transport::TransportConfig>& transport_config,
-    const std::shared_ptr<const parley::auth::ServerAuthConfig>& auth_config,
+    const std::shared_ptr<const parley::userauth::ServerAuthConfig>& auth_config,
     const std::shared_ptr<const SessionSetup>& sessions, crypto::Random& rng,
     parley::driver::ConnectionContext& context, std::string peer, transport::Instant now) {
-  auto conn = std::make_unique<parley::auth::ServerConnection>(transport_config, auth_config, rng,
+  auto conn = std::make_unique<parley::session::ServerConnection>(transport_config, auth_config, rng,
                                                                peer, now);
-  parley::auth::ConnectionObserver observer;
+  parley::session::ConnectionObserver observer;
   observer.on_transport = transport_log(peer, *conn);
   observer.on_auth = auth_log(peer);
   observer.on_channel = [peer](std::string_view line) { spdlog::info("{}: {}", peer, line); };

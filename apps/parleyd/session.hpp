@@ -1,18 +1,18 @@
 // What parleyd does with one connection: the transport and authentication
-// cores (auth::ServerConnection) and the log lines about them.
+// cores (session::ServerConnection) and the log lines about them.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "parley/auth/server_connection.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/driver/services.hpp"
 
 namespace parleyd {
 
 /// How sessions are served, shared by every connection.
 struct SessionSetup {
-  std::shared_ptr<const parley::auth::ChannelPolicy> policy;
+  std::shared_ptr<const parley::session::ChannelPolicy> policy;
   parley::driver::ProcessOptions process;
   /// Text shown at the start of every shell session (the demo's welcome); empty: none.
   std::string welcome;
@@ -23,7 +23,7 @@ struct SessionSetup {
   /// once the user is in, every session waits for it and gets pam_getenvlist's
   /// variables, and it is closed (on `run_blocking`) when the connection ends.
   std::string pam_service;
-  parley::auth::BlockingRunner run_blocking;
+  parley::userauth::BlockingRunner run_blocking;
 };
 
 /// Builds the Endpoint for a new connection. Logs key exchanges, one audit line
@@ -33,7 +33,7 @@ struct SessionSetup {
 /// must outlive it.
 std::unique_ptr<parley::transport::Endpoint> make_server_endpoint(
     const std::shared_ptr<const parley::transport::TransportConfig>& transport_config,
-    const std::shared_ptr<const parley::auth::ServerAuthConfig>& auth_config,
+    const std::shared_ptr<const parley::userauth::ServerAuthConfig>& auth_config,
     const std::shared_ptr<const SessionSetup>& sessions, parley::crypto::Random& rng,
     parley::driver::ConnectionContext& context, std::string peer, parley::transport::Instant now);
 

@@ -1,6 +1,6 @@
 #include "totp_enroll.hpp"
 
-#include "parley/auth/system_user.hpp"
+#include "parley/login/system_user.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -22,7 +22,7 @@
 #include "config.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/crypto/secret.hpp"
-#include "parley/crypto/base32.hpp"
+#include "parley/otp/base32.hpp"
 #include "parley/otp/enroll.hpp"
 #include "parley/otp/store.hpp"
 
@@ -68,7 +68,7 @@ std::string this_host() {
 
 /// The user's home directory from the password database.
 std::expected<std::string, std::string> home_of(const std::string& user) {
-  auto found = parley::auth::find_system_user(user);
+  auto found = parley::login::find_system_user(user);
   if (!found) return std::unexpected("cannot look up user " + user + ": " + std::strerror(found.error()));
   if (!*found || (*found)->home.empty())
     return std::unexpected("no such user " + user + " (the file pattern needs their home directory)");
@@ -285,7 +285,7 @@ int run_totp_enroll(const TotpEnrollFlags& flags, const TotpStoreLocation& fallb
   auto qr = otp::qr_terminal(shown.uri, !flags.ascii, flags.light_background);
   if (!qr) return fail(exit_usage, "cannot draw the QR code: " + qr.error() + " (a shorter --issuer?)");
   shown.qr = std::move(*qr);
-  shown.base32 = crypto::base32_encode(enrollment->secret.key.view());
+  shown.base32 = otp::base32_encode(enrollment->secret.key.view());
 
   const bool users_oath = !where->users_oath.empty();
   std::unique_ptr<otp::TotpStore> store =

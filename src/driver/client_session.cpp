@@ -14,7 +14,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "drive.hpp"
-#include "parley/auth/server_text.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "pumps.hpp"
 
 namespace parley::driver {
@@ -26,7 +26,7 @@ using Descriptor = asio::posix::stream_descriptor;
 /// The session channel as the pumps see it.
 class ClientChannelIo final : public connection::ChannelIo {
  public:
-  ClientChannelIo(auth::ClientConnection& conn, connection::ChannelId id) : conn_(conn), id_(id) {}
+  ClientChannelIo(session::ClientConnection& conn, connection::ChannelId id) : conn_(conn), id_(id) {}
   std::size_t writable() const override { return conn_.channels().send_window(id_); }
   std::size_t write(BytesView data) override { return send(data, 0); }
   std::size_t write_stderr(BytesView data) override { return send(data, 1); }
@@ -53,7 +53,7 @@ class ClientChannelIo final : public connection::ChannelIo {
     if (n > 0) conn_.request_flush();
     return n;
   }
-  auth::ClientConnection& conn_;
+  session::ClientConnection& conn_;
   connection::ChannelId id_;
 };
 
@@ -128,12 +128,12 @@ class SessionRun {
         err_(ex, options.stderr_fd),
         bridge_(std::make_shared<Bridge>(ex)) {}
 
-  void authenticated(auth::ClientConnection& c) {
+  void authenticated(session::ClientConnection& c) {
     if (c.channels().open("session")) return;
     result_.error = "cannot open a session channel";
     c.disconnect(transport::DisconnectReason::by_application, "no channel");
   }
-  void event(auth::ClientConnection& c, connection::Event& event) {
+  void event(session::ClientConnection& c, connection::Event& event) {
     std::visit([&](auto& e) { on(c, e); }, event);
   }
   /// The connection is gone (or never came): nothing more to read locally.
@@ -143,36 +143,36 @@ class SessionRun {
   }
   /// After the loop: writes what the session sent and we had not yet passed on,
   /// and says why the session did not run, if it did not.
-  ClientSessionResult finish(const auth::ClientConnection& conn, const std::string& connect_error);
+  ClientSessionResult finish(const session::ClientConnection& conn, const std::string& connect_error);
 
  private:
-  void on(auth::ClientConnection& c, connection::OpenConfirmed& e);
-  void on(auth::ClientConnection& c, connection::OpenFailed& e) {
+  void on(session::ClientConnection& c, connection::OpenConfirmed& e);
+  void on(session::ClientConnection& c, connection::OpenFailed& e) {
     // Server text, shown to the user: made safe like every other.
-    result_.error = "channel open failed: " + auth::sanitize_server_text(e.description, 256, false);
+    result_.error = "channel open failed: " + userauth::sanitize_server_text(e.description, 256, false);
     c.disconnect(transport::DisconnectReason::by_application, "channel open failed");
   }
-  void on(auth::ClientConnection& c, connection::RequestReply& e);
-  void on(auth::ClientConnection&, connection::Data& e) {
+  void on(session::ClientConnection& c, connection::RequestReply& e);
+  void on(session::ClientConnection&, connection::Data& e) {
     detail::queue_input(bridge_, e.extended == 1 ? bridge_->to_stderr : bridge_->to_stdout, e.bytes);
   }
-  void on(auth::ClientConnection&, connection::Writable&) { detail::pump_out(bridge_, bridge_->from_stdin); }
-  void on(auth::ClientConnection& c, connection::Request& e);
-  void on(auth::ClientConnection& c, connection::Closed&) {
+  void on(session::ClientConnection&, connection::Writable&) { detail::pump_out(bridge_, bridge_->from_stdin); }
+  void on(session::ClientConnection& c, connection::Request& e);
+  void on(session::ClientConnection& c, connection::Closed&) {
     // As ssh: the session is over when the server closes the channel, whatever
     // our stdin is (a terminal or a pipe that stays open). A read still waiting
     // on it would keep the loop, and parley, alive until the user typed ^D.
     stop();
     c.disconnect(transport::DisconnectReason::by_application, "disconnected by user");
   }
-  void on(auth::ClientConnection& c, connection::GlobalRequest& e) {
+  void on(session::ClientConnection& c, connection::GlobalRequest& e) {
     if (e.want_reply) c.channels().global_reply(false);  // as ssh: hostkeys-00 etc.
   }
   template <class Other>
-  void on(auth::ClientConnection&, Other&) {}  // nothing to do
+  void on(session::ClientConnection&, Other&) {}  // nothing to do
 
   /// The local descriptors, handed to the bridge once the channel is open.
-  void bridge_to(auth::ClientConnection& c, connection::ChannelId id);
+  void bridge_to(session::ClientConnection& c, connection::ChannelId id);
 
   const ClientSessionOptions& options_;
   LocalFd in_, out_, err_;
@@ -183,7 +183,7 @@ class SessionRun {
   ClientSessionResult result_;
 };
 
-void SessionRun::on(auth::ClientConnection& c, connection::OpenConfirmed& e) {
+void SessionRun::on(session::ClientConnection& c, connection::OpenConfirmed& e) {
   if (options_.on_session_start) options_.on_session_start();
   for (const auto& v : options_.env) c.channels().request(e.id, "env", false, connection::encode(v));
   if (options_.pty) {
@@ -198,7 +198,7 @@ void SessionRun::on(auth::ClientConnection& c, connection::OpenConfirmed& e) {
   bridge_to(c, e.id);
 }
 
-void SessionRun::bridge_to(auth::ClientConnection& c, connection::ChannelId id) {
+void SessionRun::bridge_to(session::ClientConnection& c, connection::ChannelId id) {
   channel_io_ = std::make_unique<ClientChannelIo>(c, id);
   Bridge& b = *bridge_;
   b.io = channel_io_.get();
@@ -213,7 +213,7 @@ void SessionRun::bridge_to(auth::ClientConnection& c, connection::ChannelId id) 
   detail::pump_out(bridge_, b.from_stdin);
 }
 
-void SessionRun::on(auth::ClientConnection& c, connection::RequestReply& e) {
+void SessionRun::on(session::ClientConnection& c, connection::RequestReply& e) {
   if (replies_expected_ == 0) return;
   --replies_expected_;
   if (replies_expected_ == 0) {  // the start request's reply
@@ -229,14 +229,14 @@ void SessionRun::on(auth::ClientConnection& c, connection::RequestReply& e) {
   }
 }
 
-void SessionRun::on(auth::ClientConnection& c, connection::Request& e) {
+void SessionRun::on(session::ClientConnection& c, connection::Request& e) {
   if (e.type == "exit-status") {
     if (auto s = connection::parse_exit_status(e.data)) result_.exit_status = s->status;
   } else if (e.type == "exit-signal") {
     if (auto s = connection::parse_exit_signal(e.data)) {
       // The signal name and message are the server's words, printed by parley.
-      s->name = auth::sanitize_server_text(s->name, 64, false);
-      s->message = auth::sanitize_server_text(s->message, 256, false);
+      s->name = userauth::sanitize_server_text(s->name, 64, false);
+      s->message = userauth::sanitize_server_text(s->message, 256, false);
       result_.exit_signal = std::move(*s);
     }
   } else if (e.want_reply) {
@@ -244,15 +244,15 @@ void SessionRun::on(auth::ClientConnection& c, connection::Request& e) {
   }
 }
 
-ClientSessionResult SessionRun::finish(const auth::ClientConnection& conn, const std::string& connect_error) {
+ClientSessionResult SessionRun::finish(const session::ClientConnection& conn, const std::string& connect_error) {
   drain(options_.stdout_fd, bridge_->to_stdout);
   drain(options_.stderr_fd, bridge_->to_stderr);
   bridge_->io = nullptr;
   if (!result_.error.empty()) return result_;
   if (!connect_error.empty()) {
     result_.error = connect_error;
-  } else if (auto auth = conn.auth_result(); auth && std::holds_alternative<auth::ClientAuthFailed>(*auth)) {
-    result_.error = std::get<auth::ClientAuthFailed>(*auth).reason;
+  } else if (auto auth = conn.auth_result(); auth && std::holds_alternative<userauth::ClientAuthFailed>(*auth)) {
+    result_.error = std::get<userauth::ClientAuthFailed>(*auth).reason;
   } else if (!conn.authenticated()) {
     const auto& d = conn.disconnected();
     result_.error = d ? "Connection closed: " + d->description : "Connection closed";
@@ -266,7 +266,7 @@ ClientSessionResult SessionRun::finish(const auth::ClientConnection& conn, const
 /// `connect_timeout` bounds everything up to authentication. Why it could not
 /// connect goes to `error`.
 asio::awaitable<void> connect_and_drive(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
-                                        auth::ClientConnection& conn, std::chrono::milliseconds connect_timeout,
+                                        session::ClientConnection& conn, std::chrono::milliseconds connect_timeout,
                                         std::string& error) {
   tcp::resolver resolver(ex);
   std::error_code ec;
@@ -300,13 +300,13 @@ asio::awaitable<void> connect_and_drive(asio::any_io_executor ex, const std::str
 }  // namespace
 
 ClientSessionResult run_session(const std::string& host, std::uint16_t port,
-                                auth::ClientConnection& conn, const ClientSessionOptions& options,
+                                session::ClientConnection& conn, const ClientSessionOptions& options,
                                 std::chrono::milliseconds connect_timeout) {
   asio::io_context io(1);
   auto ex = io.get_executor();
   SessionRun run(ex, options);
-  conn.on_authenticated = [&run](auth::ClientConnection& c) { run.authenticated(c); };
-  conn.on_channel_event = [&run](auth::ClientConnection& c, connection::Event& e) { run.event(c, e); };
+  conn.on_authenticated = [&run](session::ClientConnection& c) { run.authenticated(c); };
+  conn.on_channel_event = [&run](session::ClientConnection& c, connection::Event& e) { run.event(c, e); };
   std::string connect_error;
   asio::co_spawn(
       io,

@@ -1,6 +1,6 @@
 #include "parley/otp/enroll.hpp"
 
-#include "parley/crypto/base32.hpp"
+#include "parley/otp/base32.hpp"
 
 #include <qrencode.h>
 
@@ -105,7 +105,7 @@ std::string_view algorithm_name(TotpAlgorithm algorithm) {
 
 std::string otpauth_uri(std::string_view issuer, std::string_view account, const TotpSecret& secret) {
   const std::string label_issuer = percent_encode(issuer), label_account = percent_encode(account);
-  std::string base32 = crypto::base32_encode(secret.key.view());
+  std::string base32 = otp::base32_encode(secret.key.view());
   // Reserved whole, so that appending never reallocates and leaves a copy of
   // the secret behind.
   std::string uri;

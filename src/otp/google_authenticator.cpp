@@ -15,8 +15,8 @@
 #include <utility>
 #include <mutex>
 
-#include "parley/crypto/base32.hpp"
-#include "parley/auth/system_user.hpp"
+#include "parley/otp/base32.hpp"
+#include "parley/login/system_user.hpp"
 #include "parley/otp/store.hpp"
 #include "store_io.hpp"
 
@@ -47,7 +47,7 @@ struct Account {
 };
 
 std::expected<std::optional<Account>, StoreError> look_up(const std::string& pattern, const std::string& user) {
-  auto found = auth::find_system_user(user);
+  auto found = login::find_system_user(user);
   if (!found) return std::unexpected(system_error(pattern, "cannot look the user up", found.error()));
   if (!*found) return std::optional<Account>();
   return std::optional<Account>(Account{(*found)->uid, (*found)->gid, (*found)->home});
@@ -227,7 +227,7 @@ std::expected<GaFile, StoreError> parse_ga_file(const fs::path& path, std::strin
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
   });
   if (!base32) return std::unexpected(error_at(path, 1, "the first line is not a base32 secret (A-Z, 2-7)"));
-  auto secret = auth::parse_totp_secret(first);
+  auto secret = otp::parse_totp_secret(first);
   if (!secret) return std::unexpected(error_at(path, 1, secret.error()));
   file.secret = std::move(*secret);
   file.secret.algorithm = TotpAlgorithm::sha1;  // the PAM module knows no other
@@ -361,7 +361,7 @@ class GoogleAuthenticatorStore final : public TotpStore {
     SecretText text;
     text.reserve(256 + 9 * enrollment.scratch_codes.size());
     {
-      std::string b32 = crypto::base32_encode(s.key.view());
+      std::string b32 = otp::base32_encode(s.key.view());
       text.append(b32);
       wipe_string(b32);
     }

@@ -72,10 +72,10 @@ UnixClock system_unix_clock() {
   };
 }
 
-void TotpProvider::start(const auth::AttemptInfo& attempt, auth::Responder respond) {
+void TotpProvider::start(const userauth::AttemptInfo& attempt, userauth::Responder respond) {
   user_ = attempt.user;
   peer_ = attempt.peer;
-  respond(auth::Challenge{"", "", {auth::Prompt{config_->prompt, false}}});
+  respond(userauth::Challenge{"", "", {userauth::Prompt{config_->prompt, false}}});
 }
 
 namespace {
@@ -94,8 +94,8 @@ std::string_view describe(Verdict v) {
 
 }  // namespace
 
-void TotpProvider::answer(std::vector<crypto::SecretBytes> answers, auth::Responder respond) {
-  if (answers.size() != 1) return respond(auth::Reject{});
+void TotpProvider::answer(std::vector<crypto::SecretBytes> answers, userauth::Responder respond) {
+  if (answers.size() != 1) return respond(userauth::Reject{});
   auto config = config_;
   const std::int64_t now = config->clock();
   auto report = [config, user = user_, peer = peer_](std::string_view what) {
@@ -105,7 +105,7 @@ void TotpProvider::answer(std::vector<crypto::SecretBytes> answers, auth::Respon
   // checking and counting apart would let parallel guesses all pass the check.
   if (config->limiter && !config->limiter->try_acquire(user_, now)) {
     report("too many wrong codes: refused without checking");
-    return respond(auth::Reject{});
+    return respond(userauth::Reject{});
   }
   auto code = std::make_shared<crypto::SecretBytes>(std::move(answers[0]));
   auto job = [config, code, now, report, user = user_, respond] {
@@ -113,19 +113,19 @@ void TotpProvider::answer(std::vector<crypto::SecretBytes> answers, auth::Respon
     if (!verdict) {
       // The state could not be read or saved: fail closed.
       report("store error: " + verdict.error().message());
-      return respond(auth::Reject{});
+      return respond(userauth::Reject{});
     }
     report(describe(*verdict));
     if (accepted(*verdict)) {
       if (config->limiter) config->limiter->succeeded(user);
-      return respond(auth::Accept{});
+      return respond(userauth::Accept{});
     }
-    respond(auth::Reject{});  // already counted by try_acquire()
+    respond(userauth::Reject{});  // already counted by try_acquire()
   };
   if (!config->run) return job();
   if (!config->run(job)) {
     report("worker pool full: refused");
-    respond(auth::Reject{});
+    respond(userauth::Reject{});
   }
 }
 

@@ -1,10 +1,46 @@
 #include "parley/otp/totp.hpp"
 
+#include <liboath/oath.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <optional>
 
 namespace parley::otp {
+
+namespace {
+
+using crypto::SecretBytes;
+
+/// liboath needs one global initialisation (its crypto backend); never undone,
+/// since other code in the process may use it too.
+bool oath_ready() {
+  static const bool ready = oath_init() == OATH_OK;
+  return ready;
+}
+
+}  // namespace
+
+bool totp_usable(const TotpSecret& s) {
+  return !s.key.empty() && s.digits >= 6 && s.digits <= 8 && s.period.count() > 0;
+}
+
+/// The RFC 6238 code for the step holding `unix_time`, as ASCII digits.
+std::optional<SecretBytes> totp_code(const TotpSecret& secret, std::int64_t unix_time) {
+  if (!oath_ready() || !totp_usable(secret)) return std::nullopt;
+  int flags = 0;
+  if (secret.algorithm == TotpAlgorithm::sha256) flags = OATH_TOTP_HMAC_SHA256;
+  if (secret.algorithm == TotpAlgorithm::sha512) flags = OATH_TOTP_HMAC_SHA512;
+  char digits[16] = {};
+  const auto key = secret.key.view();
+  const int rc = oath_totp_generate2(
+      reinterpret_cast<const char*>(key.data()), key.size(), static_cast<time_t>(unix_time),
+      static_cast<unsigned>(secret.period.count()), 0, secret.digits, flags, digits);
+  std::optional<SecretBytes> code;
+  if (rc == OATH_OK) code.emplace(as_bytes(std::string_view(digits, secret.digits)));
+  crypto::secure_wipe(digits, sizeof digits);
+  return code;
+}
 
 std::int64_t time_step(const TotpSecret& secret, std::int64_t unix_time) {
   const std::int64_t period = secret.period.count();
@@ -13,14 +49,14 @@ std::int64_t time_step(const TotpSecret& secret, std::int64_t unix_time) {
 }
 
 crypto::SecretBytes code_at(const TotpSecret& secret, std::int64_t step) {
-  if (step < 0 || !auth::totp_usable(secret)) return {};
-  auto code = auth::totp_code(secret, step * secret.period.count());
+  if (step < 0 || !totp_usable(secret)) return {};
+  auto code = totp_code(secret, step * secret.period.count());
   return code ? std::move(*code) : crypto::SecretBytes();
 }
 
 std::optional<std::int64_t> match_code_between(const TotpSecret& secret, const crypto::SecretBytes& code,
                                                std::int64_t first, std::int64_t last) {
-  if (!auth::totp_usable(secret) || code.size() != secret.digits) return std::nullopt;
+  if (!totp_usable(secret) || code.size() != secret.digits) return std::nullopt;
   for (std::uint8_t c : code.view())
     if (c < '0' || c > '9') return std::nullopt;
   std::optional<std::int64_t> found;

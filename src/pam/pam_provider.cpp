@@ -1,6 +1,6 @@
 #include "parley/pam/pam_provider.hpp"
 
-#include "parley/auth/system_user.hpp"
+#include "parley/login/system_user.hpp"
 
 #include <security/pam_appl.h>
 #include <unistd.h>
@@ -33,7 +33,7 @@ struct PamService::Shared {
 namespace {
 
 bool system_user_exists(std::string_view user) {
-  auto found = auth::find_system_user(user);
+  auto found = login::find_system_user(user);
   return found && found->has_value();
 }
 
@@ -84,14 +84,14 @@ struct Conversation {
 
   std::mutex mutex;
   std::condition_variable arrived;
-  std::optional<auth::Responder> responder;  // where the next Outcome goes
+  std::optional<userauth::Responder> responder;  // where the next Outcome goes
   std::optional<std::size_t> expected;       // answers the round in flight waits for
   std::optional<std::vector<crypto::SecretBytes>> answers;
   bool aborted = false;  // the provider is gone (or broke the protocol): stop
 
   /// Sends one round and waits for its answers; nullopt if the attempt ended.
-  std::optional<std::vector<crypto::SecretBytes>> ask(auth::Challenge challenge) {
-    std::optional<auth::Responder> respond;
+  std::optional<std::vector<crypto::SecretBytes>> ask(userauth::Challenge challenge) {
+    std::optional<userauth::Responder> respond;
     const std::size_t prompts = challenge.prompts.size();
     {
       std::lock_guard lock(mutex);
@@ -115,8 +115,8 @@ struct Conversation {
   }
 
   /// The final Outcome, through the last Responder (dropped if the attempt ended).
-  void finish(auth::Outcome outcome) {
-    std::optional<auth::Responder> respond;
+  void finish(userauth::Outcome outcome) {
+    std::optional<userauth::Responder> respond;
     {
       std::lock_guard lock(mutex);
       if (aborted) return;
@@ -150,9 +150,9 @@ int converse_rounds(Conversation& c, int count, const pam_message** messages, pa
     if (m->msg_style == PAM_PROMPT_ECHO_OFF || m->msg_style == PAM_PROMPT_ECHO_ON) {
       if (responses == nullptr) return PAM_CONV_ERR;  // nowhere to put the answer
       const bool echo = m->msg_style == PAM_PROMPT_ECHO_ON;
-      auto answers = c.ask(auth::Challenge{"", "", {auth::Prompt{m->msg ? m->msg : "", echo}}});
+      auto answers = c.ask(userauth::Challenge{"", "", {userauth::Prompt{m->msg ? m->msg : "", echo}}});
       if (!answers) return PAM_CONV_ERR;
-      const std::string_view typed = auth::answer_text(answers->front());
+      const std::string_view typed = userauth::answer_text(answers->front());
       responses[i].resp = !echo && c.fake ? pam_copy(fake_password(typed.size())) : pam_copy(typed);
       if (responses[i].resp == nullptr) return PAM_BUF_ERR;
       ++i;
@@ -162,7 +162,7 @@ int converse_rounds(Conversation& c, int count, const pam_message** messages, pa
         if (!text.empty()) text += '\n';
         text += messages[i]->msg ? messages[i]->msg : "";
       }
-      if (!c.ask(auth::Challenge{"", std::move(text), {}})) return PAM_CONV_ERR;
+      if (!c.ask(userauth::Challenge{"", std::move(text), {}})) return PAM_CONV_ERR;
     } else {
       return PAM_CONV_ERR;  // PAM_BINARY_PROMPT and the like: not over SSH
     }
@@ -194,10 +194,10 @@ int converse(int count, const pam_message** messages, pam_response** out, void* 
 
 /// Runs pam_authenticate and pam_acct_mgmt (and pam_chauthtok for an expired
 /// password); returns the outcome and, for the log, why.
-std::pair<auth::Outcome, std::string> authenticate(Conversation& c) {
+std::pair<userauth::Outcome, std::string> authenticate(Conversation& c) {
   const PamConfig& config = c.service->config;
   c.fake = !(config.user_exists ? config.user_exists(c.user) : system_user_exists(c.user));
-  if (c.is_aborted()) return {auth::Reject{}, "rejected: attempt aborted"};
+  if (c.is_aborted()) return {userauth::Reject{}, "rejected: attempt aborted"};
 
   pam_conv conv{&converse, &c};
   pam_handle_t* raw = nullptr;
@@ -205,7 +205,7 @@ std::pair<auth::Outcome, std::string> authenticate(Conversation& c) {
   // pam_end with the last status, however this function is left.
   auto end = [&rc](pam_handle_t* h) { ::pam_end(h, rc); };
   const std::unique_ptr<pam_handle_t, decltype(end)> handle(raw, end);
-  if (rc != PAM_SUCCESS || !handle) return {auth::Reject{}, "rejected: " + describe("pam_start", rc)};
+  if (rc != PAM_SUCCESS || !handle) return {userauth::Reject{}, "rejected: " + describe("pam_start", rc)};
 
   const std::string rhost = address_of(c.peer);
   std::string why;
@@ -236,10 +236,10 @@ std::pair<auth::Outcome, std::string> authenticate(Conversation& c) {
       why = "PAM changed the user name";
     }
   }
-  if (c.is_aborted()) return {auth::Reject{}, "rejected: attempt aborted"};
-  if (c.fake) return {auth::Reject{}, "rejected: unknown user"};
-  if (rc != PAM_SUCCESS) return {auth::Reject{}, "rejected: " + why};
-  return {auth::Accept{}, "accepted"};
+  if (c.is_aborted()) return {userauth::Reject{}, "rejected: attempt aborted"};
+  if (c.fake) return {userauth::Reject{}, "rejected: unknown user"};
+  if (rc != PAM_SUCCESS) return {userauth::Reject{}, "rejected: " + why};
+  return {userauth::Accept{}, "accepted"};
 }
 
 void run_conversation(std::shared_ptr<Conversation> c) {
@@ -251,7 +251,7 @@ void run_conversation(std::shared_ptr<Conversation> c) {
   } catch (...) {
     // A callback threw (or memory ran out): fail closed, and let the thread end.
     try {
-      c->finish(auth::Reject{});
+      c->finish(userauth::Reject{});
     } catch (...) {
     }
   }
@@ -261,7 +261,7 @@ void run_conversation(std::shared_ptr<Conversation> c) {
   service->idle.notify_all();
 }
 
-class PamProvider final : public auth::KeyboardInteractiveProvider {
+class PamProvider final : public userauth::KeyboardInteractiveProvider {
  public:
   explicit PamProvider(std::shared_ptr<PamService> service, std::shared_ptr<PamService::Shared> shared)
       : service_(std::move(service)), shared_(std::move(shared)) {}
@@ -279,10 +279,10 @@ class PamProvider final : public auth::KeyboardInteractiveProvider {
 
   std::string_view name() const override { return "pam"; }
 
-  void start(const auth::AttemptInfo& attempt, auth::Responder respond) override {
+  void start(const userauth::AttemptInfo& attempt, userauth::Responder respond) override {
     auto reject = [&](std::string_view why) {
       if (shared_->config.on_result) shared_->config.on_result(attempt.user, attempt.peer, why);
-      respond(auth::Reject{});
+      respond(userauth::Reject{});
     };
     if (conversation_) return reject("rejected: attempt started twice");
     // An empty name would make PAM ask for one; a NUL would cut it short.
@@ -310,8 +310,8 @@ class PamProvider final : public auth::KeyboardInteractiveProvider {
     conversation_ = std::move(c);
   }
 
-  void answer(std::vector<crypto::SecretBytes> answers, auth::Responder respond) override {
-    if (!conversation_) return respond(auth::Reject{});
+  void answer(std::vector<crypto::SecretBytes> answers, userauth::Responder respond) override {
+    if (!conversation_) return respond(userauth::Reject{});
     Conversation& c = *conversation_;
     {
       std::lock_guard lock(c.mutex);
@@ -328,7 +328,7 @@ class PamProvider final : public auth::KeyboardInteractiveProvider {
       c.answers.reset();
       c.arrived.notify_all();
     }
-    respond(auth::Reject{});
+    respond(userauth::Reject{});
   }
 
  private:
@@ -357,7 +357,7 @@ std::shared_ptr<PamService> make_pam_service(PamConfig config) {
   return std::make_shared<PamService>(std::move(config));
 }
 
-std::unique_ptr<auth::KeyboardInteractiveProvider> make_pam_provider(std::shared_ptr<PamService> service) {
+std::unique_ptr<userauth::KeyboardInteractiveProvider> make_pam_provider(std::shared_ptr<PamService> service) {
   if (!service) return nullptr;
   auto shared = service->shared_;
   return std::make_unique<PamProvider>(std::move(service), std::move(shared));

@@ -4,13 +4,13 @@
 // parse function (files are read by their callers and handed in), then uses
 // what it parsed the way its caller would, so a value that parses but is
 // inconsistent is caught too.
-//   0 known_hosts            auth::KnownHosts::parse, then check() and known_types()
-//   1 authorized_keys        auth::parse_authorized_keys
+//   0 known_hosts            client::KnownHosts::parse, then check() and known_types()
+//   1 authorized_keys        userauth::parse_authorized_keys
 //   2 private key file       crypto::PrivateKey::from_openssh, then sign and verify
 //   3 public key line        crypto::PublicKey::from_openssh (a .pub file)
 //   4 public key blob        crypto::PublicKey::from_blob
-//   5 agent messages         auth::agent::Deframer, parse_identities_answer, parse_sign_response
-//   6 TOTP secret            auth::parse_totp_secret (otpauth:// URI or base32)
+//   5 agent messages         client::agent::Deframer, parse_identities_answer, parse_sign_response
+//   6 TOTP secret            otp::parse_totp_secret (otpauth:// URI or base32)
 //   7 users.oath             otp::parse_users_oath
 //   8 users.oath.scratch     otp::parse_users_oath_scratch
 //   9 google-authenticator   otp::parse_google_authenticator
@@ -20,10 +20,10 @@
 #include <string_view>
 #include <utility>
 
-#include "parley/auth/agent.hpp"
-#include "parley/auth/authorized_keys.hpp"
-#include "parley/auth/known_hosts.hpp"
-#include "parley/auth/responders.hpp"
+#include "parley/client/agent.hpp"
+#include "parley/userauth/authorized_keys.hpp"
+#include "parley/client/known_hosts.hpp"
+#include "parley/otp/totp.hpp"
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/otp/store.hpp"
@@ -43,7 +43,7 @@ const crypto::PublicKey& some_key() {
 }
 
 void known_hosts(std::string_view text) {
-  const auto hosts = auth::KnownHosts::parse(text, "known_hosts");
+  const auto hosts = client::KnownHosts::parse(text, "known_hosts");
   static constexpr std::pair<std::string_view, std::uint16_t> lookups[] = {
       {"example.com", 22}, {"192.0.2.1", 2222}, {"Host.Example", 0}};
   for (const auto& [host, port] : lookups) {
@@ -53,7 +53,7 @@ void known_hosts(std::string_view text) {
 }
 
 void authorized_keys(std::string_view text) {
-  for (const auto& key : auth::parse_authorized_keys(text).keys) (void)key.fingerprint();
+  for (const auto& key : userauth::parse_authorized_keys(text).keys) (void)key.fingerprint();
 }
 
 void private_key(std::string_view text) {
@@ -74,20 +74,20 @@ void public_key_blob(BytesView blob) {
 
 void agent_messages(BytesView bytes) {
   // As the client reads a socket: at most wanted() bytes at a time.
-  auth::agent::Deframer in;
+  client::agent::Deframer in;
   while (!bytes.empty()) {
     const std::size_t n = std::min(bytes.size(), std::max<std::size_t>(in.wanted(), 1));
     if (!in.feed(bytes.first(n))) return;
     bytes = bytes.subspan(n);
     if (auto message = in.take()) {
-      (void)auth::agent::parse_identities_answer(*message);
-      (void)auth::agent::parse_sign_response(*message);
+      (void)client::agent::parse_identities_answer(*message);
+      (void)client::agent::parse_sign_response(*message);
     }
   }
 }
 
 void totp_secret(std::string_view text) {
-  if (auto secret = auth::parse_totp_secret(text)) (void)auth::totp_code(*secret, 1'700'000'000);
+  if (auto secret = otp::parse_totp_secret(text)) (void)otp::totp_code(*secret, 1'700'000'000);
 }
 
 void users_oath(std::string_view text) { (void)otp::parse_users_oath(text); }
@@ -95,7 +95,7 @@ void users_oath(std::string_view text) { (void)otp::parse_users_oath(text); }
 void users_oath_scratch(std::string_view text) { (void)otp::parse_users_oath_scratch(text); }
 
 void google_authenticator(std::string_view text) {
-  if (auto secret = otp::parse_google_authenticator(text)) (void)auth::totp_code(*secret, 1'700'000'000);
+  if (auto secret = otp::parse_google_authenticator(text)) (void)otp::totp_code(*secret, 1'700'000'000);
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "parley/auth/server_connection.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/connection/channel_handler.hpp"
 #include "parley/connection/channels.hpp"
 #include "parley/connection/command_shell.hpp"
@@ -78,12 +78,12 @@ const transport::TransportConfig& client_transport_config() {
   return config;
 }
 
-std::shared_ptr<const auth::ServerAuthConfig> auth_config() {
+std::shared_ptr<const userauth::ServerAuthConfig> auth_config() {
   static const auto config = [] {
-    auto c = std::make_shared<auth::ServerAuthConfig>();
-    c->password = std::make_shared<const auth::PasswordVerifier>(
+    auto c = std::make_shared<userauth::ServerAuthConfig>();
+    c->password = std::make_shared<const userauth::PasswordVerifier>(
         [](std::string_view user, const crypto::SecretBytes& password) {
-          return user == fuzz_user && auth::answer_text(password) == fuzz_password;
+          return user == fuzz_user && userauth::answer_text(password) == fuzz_password;
         });
     c->authorized_keys = [](std::string_view user) {
       return user == fuzz_user ? std::vector<crypto::PublicKey>{user_key().public_key()}
@@ -96,9 +96,9 @@ std::shared_ptr<const auth::ServerAuthConfig> auth_config() {
   return config;
 }
 
-std::shared_ptr<const auth::ChannelPolicy> channel_policy() {
+std::shared_ptr<const session::ChannelPolicy> channel_policy() {
   static const auto policy = [] {
-    auto p = std::make_shared<auth::ChannelPolicy>();
+    auto p = std::make_shared<session::ChannelPolicy>();
     p->allow_local_forwarding = true;
     p->allow_remote_forwarding = true;
     p->permit_open = {"localhost:*", "127.0.0.1:7"};
@@ -241,11 +241,11 @@ class Session {
   }
 
  private:
-  auth::ConnectionObserver observer() {
-    auth::ConnectionObserver o;
-    o.on_auth = [this](const auth::AuthEvent& e) {
-      if (std::holds_alternative<auth::AuditRecord>(e)) ++reach_.audit_records;
-      if (std::holds_alternative<auth::Authenticated>(e)) reach_.authenticated = true;
+  session::ConnectionObserver observer() {
+    session::ConnectionObserver o;
+    o.on_auth = [this](const userauth::AuthEvent& e) {
+      if (std::holds_alternative<userauth::AuditRecord>(e)) ++reach_.audit_records;
+      if (std::holds_alternative<userauth::Authenticated>(e)) reach_.authenticated = true;
     };
     o.on_transport = [this](const transport::Event& e) {
       if (std::holds_alternative<transport::Disconnected>(e)) reach_.disconnected = true;
@@ -312,7 +312,7 @@ class Session {
   crypto::DeterministicRandom server_rng_{2};
   crypto::DeterministicRandom client_rng_{4};
   Instant now_ = Instant{} + std::chrono::hours(1000);
-  auth::ServerConnection server_;
+  session::ServerConnection server_;
   transport::Transport client_;
   bool answer_prompt_ = false;
 };

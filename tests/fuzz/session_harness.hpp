@@ -1,4 +1,4 @@
-// A whole server connection (auth::ServerConnection, composed as parleyd
+// A whole server connection (session::ServerConnection, composed as parleyd
 // composes it: transport, userauth, channels) taken past key exchange by a real
 // client Transport, so that fuzz input reaches userauth and the connection
 // protocol rather than dying at the first encrypted packet. Shared by the

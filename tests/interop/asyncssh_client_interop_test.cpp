@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "parley/auth/client_connection.hpp"
-#include "parley/auth/responders.hpp"
+#include "parley/session/client_connection.hpp"
+#include "parley/client/responders.hpp"
 #include "parley/connection/session.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/client.hpp"
@@ -40,7 +40,9 @@ namespace parley::test {
 namespace {
 
 using namespace std::chrono_literals;
-namespace auth = parley::auth;
+namespace client = parley::client;
+namespace session = parley::session;
+namespace userauth = parley::userauth;
 namespace connection = parley::connection;
 
 constexpr const char* python = "/usr/bin/python3";  // Debian's: the one python3-asyncssh is installed for
@@ -106,7 +108,7 @@ class AsyncsshServer {
 /// What one connection did.
 struct Outcome {
   std::string run_error;  // from run_client ("" if it returned normally)
-  std::optional<auth::ClientAuthResult> result;
+  std::optional<userauth::ClientAuthResult> result;
   std::optional<transport::Disconnected> disconnected;
   std::string out;
   std::string err;
@@ -129,8 +131,8 @@ class AsyncsshClient : public ::testing::Test {
     if (HasFailure()) ADD_FAILURE() << "AsyncSSH server log so far:\n" << AsyncsshServer::instance().log();
   }
 
-  static std::shared_ptr<auth::ClientAuthConfig> config() {
-    auto c = std::make_shared<auth::ClientAuthConfig>();
+  static std::shared_ptr<userauth::ClientAuthConfig> config() {
+    auto c = std::make_shared<userauth::ClientAuthConfig>();
     c->user = "alice";
     c->methods = {"keyboard-interactive"};
     return c;
@@ -148,14 +150,14 @@ class AsyncsshClient : public ::testing::Test {
 
   /// Connects, authenticates with `config`, and once in runs `command` with
   /// `input` as its stdin (then EOF), collecting what comes back.
-  Outcome run(std::shared_ptr<auth::ClientAuthConfig> config, std::string command, const std::string& input = {}) {
+  Outcome run(std::shared_ptr<userauth::ClientAuthConfig> config, std::string command, const std::string& input = {}) {
     Outcome r;
     const std::uint16_t port = AsyncsshServer::instance().port();
-    auth::ClientConnection conn(transport_config(), config, "127.0.0.1", port, rng_, transport::Clock::now());
+    session::ClientConnection conn(transport_config(), config, "127.0.0.1", port, rng_, transport::Clock::now());
     std::optional<connection::ChannelId> channel;
 
     // Sends as much stdin as the peer's window allows; EOF once all is sent.
-    auto pump = [&](auth::ClientConnection& c) {
+    auto pump = [&](session::ClientConnection& c) {
       if (!channel || !r.exec_accepted.value_or(false) || r.eof_sent) return;
       auto& ch = c.channels();
       while (r.sent < input.size()) {
@@ -170,8 +172,8 @@ class AsyncsshClient : public ::testing::Test {
       r.eof_sent = true;
     };
 
-    conn.on_authenticated = [&](auth::ClientConnection& c) { channel = c.channels().open("session"); };
-    conn.on_channel_event = [&](auth::ClientConnection& c, connection::Event& e) {
+    conn.on_authenticated = [&](session::ClientConnection& c) { channel = c.channels().open("session"); };
+    conn.on_channel_event = [&](session::ClientConnection& c, connection::Event& e) {
       if (auto* o = std::get_if<connection::OpenConfirmed>(&e)) {
         c.channels().request(o->id, "exec", true,
                              connection::encode(connection::StartRequest{connection::StartRequest::Kind::exec, command}));
@@ -210,11 +212,11 @@ class AsyncsshClient : public ::testing::Test {
 /// The failure reason, or "" if authentication did not fail.
 std::string failure_reason(const Outcome& r) {
   if (!r.result) return "";
-  auto* failed = std::get_if<auth::ClientAuthFailed>(&*r.result);
+  auto* failed = std::get_if<userauth::ClientAuthFailed>(&*r.result);
   return failed ? failed->reason : "";
 }
 
-bool succeeded(const Outcome& r) { return r.result && std::holds_alternative<auth::ClientAuthSucceeded>(*r.result); }
+bool succeeded(const Outcome& r) { return r.result && std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result); }
 
 /// The answer to each of the server's prompts, by its text.
 std::string answer_for(const std::string& prompt) {
@@ -227,10 +229,10 @@ std::string answer_for(const std::string& prompt) {
 // (a) An application's own callback sees every round as the server sent it.
 TEST_F(AsyncsshClient, CallbackSeesThreeRoundsThenGreetExitsSeven) {
   auto c = config();
-  std::vector<auth::UserInfoRequest> seen;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  std::vector<userauth::UserInfoRequest> seen;
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     seen.push_back(request);
-    auth::Answers a;
+    userauth::Answers a;
     for (const auto& p : request.prompts) a.values.push_back(secret(answer_for(p.text)));
     reply(std::move(a));
   };
@@ -275,13 +277,13 @@ TEST_F(AsyncsshClient, CallbackSeesThreeRoundsThenGreetExitsSeven) {
 TEST_F(AsyncsshClient, ComposedRespondersLogInAndCatEchoesOneMebibyte) {
   auto c = config();
   auto unanswered = std::make_shared<std::size_t>(99);
-  auto callback = auth::user_info_callback(
-      auth::first_of({auth::saved_password(secret("s3cret")),
-                      auth::rules({auth::Rule{"127.0.0.1", "verification code", secret("123456")},
-                                   auth::Rule{"127.0.0.1", "colour", secret("blue")}})}),
+  auto callback = userauth::user_info_callback(
+      userauth::first_of({client::saved_password(secret("s3cret")),
+                      client::rules({client::Rule{"127.0.0.1", "verification code", secret("123456")},
+                                   client::Rule{"127.0.0.1", "colour", secret("blue")}})}),
       unanswered);
   std::vector<std::size_t> unanswered_per_round;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     callback(request, std::move(reply));
     unanswered_per_round.push_back(*unanswered);
   };
@@ -313,10 +315,10 @@ TEST_F(AsyncsshClient, WrongCodeInRoundThreeIsPermissionDenied) {
   auto c = config();
   std::size_t calls = 0;
   std::size_t last_attempt = 0;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     ++calls;
     last_attempt = request.attempt;
-    auth::Answers a;
+    userauth::Answers a;
     for (const auto& p : request.prompts)
       a.values.push_back(secret(p.text == "Verification code: " ? "654321" : answer_for(p.text)));
     reply(std::move(a));
@@ -324,7 +326,7 @@ TEST_F(AsyncsshClient, WrongCodeInRoundThreeIsPermissionDenied) {
   const Outcome r = run(c, "greet");
   EXPECT_EQ(r.run_error, "");
   ASSERT_TRUE(r.result) << "authentication never ended";
-  auto* failed = std::get_if<auth::ClientAuthFailed>(&*r.result);
+  auto* failed = std::get_if<userauth::ClientAuthFailed>(&*r.result);
   ASSERT_NE(failed, nullptr) << "a wrong verification code was accepted";
   EXPECT_EQ(failed->reason, "Permission denied (keyboard-interactive).");
   EXPECT_EQ(failed->disconnect, transport::DisconnectReason::no_more_auth_methods_available);
@@ -343,7 +345,7 @@ TEST_F(AsyncsshClient, SavedPasswordAloneLeavesTwoPromptsUnanswered) {
   auto c = config();
   c->max_attempts = 1;  // one attempt, so the counter ends on its last round
   auto unanswered = std::make_shared<std::size_t>(99);
-  c->on_user_info_request = auth::user_info_callback(auth::saved_password(secret("s3cret")), unanswered);
+  c->on_user_info_request = userauth::user_info_callback(client::saved_password(secret("s3cret")), unanswered);
   const Outcome r = run(c, "greet");
   EXPECT_EQ(r.run_error, "");
   ASSERT_TRUE(r.result) << "authentication never ended";
@@ -358,13 +360,13 @@ TEST_F(AsyncsshClient, SavedPasswordAloneLeavesTwoPromptsUnanswered) {
 TEST_F(AsyncsshClient, SavedPasswordAloneWithRetriesNeverReplaysThePassword) {
   auto c = config();
   auto unanswered = std::make_shared<std::size_t>(99);
-  auto callback = auth::user_info_callback(auth::saved_password(secret("s3cret")), unanswered);
+  auto callback = userauth::user_info_callback(client::saved_password(secret("s3cret")), unanswered);
   struct Round {
     std::size_t attempt, round, prompts, unanswered;
     bool operator==(const Round&) const = default;
   };
   std::vector<Round> trace;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     callback(request, std::move(reply));
     trace.push_back({request.attempt, request.round, request.prompts.size(), *unanswered});
   };

@@ -27,17 +27,17 @@ extern "C" {
 
 #include <gtest/gtest.h>
 
-#include "parley/auth/provider.hpp"
+#include "parley/userauth/provider.hpp"
 #include "parley/pam/pam_provider.hpp"
 
 namespace parley {
 namespace {
 
 using namespace std::chrono_literals;
-using auth::Accept;
-using auth::Challenge;
-using auth::Outcome;
-using auth::Reject;
+using userauth::Accept;
+using userauth::Challenge;
+using userauth::Outcome;
+using userauth::Reject;
 
 namespace fs = std::filesystem;
 
@@ -114,17 +114,17 @@ class Exchange {
   }
 
   void start(const std::string& user, const std::string& peer = "192.0.2.7:50022") {
-    auth::AttemptInfo info;
+    userauth::AttemptInfo info;
     info.user = user;
     info.service = "ssh-connection";
     info.peer = peer;
-    timed([&] { provider_->start(info, auth::Responder(mailbox_)); });
+    timed([&] { provider_->start(info, userauth::Responder(mailbox_)); });
   }
 
   void answer(const std::vector<std::string>& answers) {
     std::vector<crypto::SecretBytes> secrets;
     for (const auto& a : answers) secrets.emplace_back(as_bytes(a));
-    timed([&] { provider_->answer(std::move(secrets), auth::Responder(mailbox_)); });
+    timed([&] { provider_->answer(std::move(secrets), userauth::Responder(mailbox_)); });
   }
 
   /// The outcome if one is there now.
@@ -164,9 +164,9 @@ class Exchange {
     slowest_ = std::max(slowest_, std::chrono::steady_clock::now() - t0);
   }
 
-  std::shared_ptr<auth::detail::Mailbox> mailbox_ = std::make_shared<auth::detail::Mailbox>();
+  std::shared_ptr<userauth::detail::Mailbox> mailbox_ = std::make_shared<userauth::detail::Mailbox>();
   std::shared_ptr<std::atomic<int>> wakes_ = std::make_shared<std::atomic<int>>(0);
-  std::unique_ptr<auth::KeyboardInteractiveProvider> provider_;
+  std::unique_ptr<userauth::KeyboardInteractiveProvider> provider_;
   std::chrono::steady_clock::duration slowest_{};
 };
 

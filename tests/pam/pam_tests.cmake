@@ -41,7 +41,7 @@ foreach(_pam_entry ${PARLEY_PAM_SERVICES})
 endforeach()
 
 add_executable(pam_provider_test ${CMAKE_CURRENT_LIST_DIR}/pam_provider_test.cpp)
-target_link_libraries(pam_provider_test PRIVATE parley_pam parley_auth GTest::gtest pamtest::pamtest
+target_link_libraries(pam_provider_test PRIVATE parley_pam parley_userauth GTest::gtest pamtest::pamtest
                                                 Threads::Threads ${CMAKE_DL_LIBS})
 add_dependencies(pam_provider_test pam_parley_test_module)
 # pam_chatty never frees the response array of its info and error messages (a

@@ -1,17 +1,17 @@
 // The typed userauth errors: each keeps the words parleyd's log and the tests
 // have always used, maps to one SSH disconnect reason (or to a failed attempt)
 // and to one audit outcome, and the server core reports them as values.
-#include "parley/auth/auth_error.hpp"
+#include "parley/userauth/auth_error.hpp"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "parley/auth/messages.hpp"
-#include "parley/auth/server_auth.hpp"
+#include "parley/userauth/messages.hpp"
+#include "parley/userauth/server_auth.hpp"
 #include "transport_pair.hpp"
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 using namespace std::chrono_literals;
@@ -169,4 +169,4 @@ TEST(AuthErrorInServer, LoginGraceEndsTheConnectionByApplication) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth

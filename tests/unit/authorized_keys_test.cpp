@@ -1,4 +1,5 @@
-#include "parley/auth/authorized_keys.hpp"
+#include "parley/userauth/authorized_keys.hpp"
+#include "parley/login/authorized_keys_file.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -10,8 +11,19 @@
 
 #include "transport_pair.hpp"
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
+
+using login::KeyFileOwner;
+using login::max_authorized_keys_bytes;
+
+/// What parleyd makes of a user's file: read as StrictModes asks (login), then
+/// parsed (userauth), a refusal being the one problem.
+AuthorizedKeys load_authorized_keys(const std::filesystem::path& path, const KeyFileOwner& owner) {
+  auto text = login::read_authorized_keys_file(path, owner);
+  if (!text) return {{}, {text.error()}};
+  return parse_authorized_keys(*text, path.string());
+}
 
 std::string pub(const std::string& type) {
   return test::read_text_file(std::filesystem::path(PARLEY_TEST_DATA_DIR) / ("test_" + type + ".pub"));
@@ -37,6 +49,12 @@ TEST(AuthorizedKeys, LinesWithOptionsOrGarbageAreReportedNotUsed) {
   EXPECT_EQ(k.problems[0].substr(0, 2), "1:");
   EXPECT_EQ(k.problems[1].substr(0, 2), "2:");
   EXPECT_EQ(k.problems[2].substr(0, 2), "3:");
+}
+
+TEST(AuthorizedKeys, ProblemsNameTheSourceTheCallerReadTheTextFrom) {
+  AuthorizedKeys k = parse_authorized_keys("# ok\nssh-dss AAAAB3NzaC1kc3M= old\n", "/home/u/.ssh/authorized_keys");
+  ASSERT_EQ(k.problems.size(), 1u);
+  EXPECT_EQ(k.problems[0].rfind("/home/u/.ssh/authorized_keys:2: ", 0), 0u) << k.problems[0];
 }
 
 TEST(AuthorizedKeys, MissingFileIsAProblemNotACrash) {
@@ -174,4 +192,4 @@ TEST(AuthorizedKeysFile, OutsideHomeEveryDirectoryUpToRootIsChecked) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth

@@ -13,10 +13,10 @@
 #include <mutex>
 #include <thread>
 
-#include "parley/auth/agent.hpp"
-#include "parley/auth/client_connection.hpp"
-#include "parley/auth/higher_or_lower.hpp"
-#include "parley/auth/server_connection.hpp"
+#include "parley/client/agent.hpp"
+#include "parley/session/client_connection.hpp"
+#include "parley/userauth/higher_or_lower.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/connection/session.hpp"
 #include "parley/crypto/key_file.hpp"
 #include "parley/crypto/random.hpp"
@@ -32,28 +32,30 @@ namespace parley::test {
 namespace {
 
 using namespace std::chrono_literals;
-namespace auth = parley::auth;
+namespace client = parley::client;
+namespace session = parley::session;
+namespace userauth = parley::userauth;
 namespace connection = parley::connection;
 
 crypto::SecretBytes secret(std::string_view s) { return crypto::SecretBytes(as_bytes(s)); }
 
 /// A provider scripted round by round: each entry is the next Challenge, and the
 /// last answer decides (accept if it equals `expected`).
-class ScriptedProvider final : public auth::SyncProvider {
+class ScriptedProvider final : public userauth::SyncProvider {
  public:
-  ScriptedProvider(std::vector<auth::Challenge> rounds, std::string expected)
+  ScriptedProvider(std::vector<userauth::Challenge> rounds, std::string expected)
       : rounds_(std::move(rounds)), expected_(std::move(expected)) {}
   std::string_view name() const override { return "scripted"; }
-  auth::Outcome begin(const auth::AttemptInfo&) override { return next(); }
-  auth::Outcome check(const std::vector<crypto::SecretBytes>& answers) override {
+  userauth::Outcome begin(const userauth::AttemptInfo&) override { return next(); }
+  userauth::Outcome check(const std::vector<crypto::SecretBytes>& answers) override {
     if (i_ < rounds_.size()) return next();
-    if (answers.size() == 1 && auth::answer_text(answers[0]) == expected_) return auth::Accept{};
-    return auth::Reject{};
+    if (answers.size() == 1 && userauth::answer_text(answers[0]) == expected_) return userauth::Accept{};
+    return userauth::Reject{};
   }
 
  private:
-  auth::Outcome next() { return rounds_[i_++]; }
-  std::vector<auth::Challenge> rounds_;
+  userauth::Outcome next() { return rounds_[i_++]; }
+  std::vector<userauth::Challenge> rounds_;
   std::string expected_;
   std::size_t i_ = 0;
 };
@@ -61,11 +63,11 @@ class ScriptedProvider final : public auth::SyncProvider {
 class ClientAuthTest : public ::testing::Test {
  public:
   /// Starts a server whose keyboard-interactive provider comes from `provider`.
-  void start(auth::ProviderFactory provider, auth::AuthLimits limits = {}) {
+  void start(userauth::ProviderFactory provider, userauth::AuthLimits limits = {}) {
     auto [client, server] = default_configs();
     client_transport_ = std::make_shared<transport::TransportConfig>(client);
     auto tconfig = std::make_shared<transport::TransportConfig>(server);
-    auto aconfig = std::make_shared<auth::ServerAuthConfig>();
+    auto aconfig = std::make_shared<userauth::ServerAuthConfig>();
     aconfig->keyboard_interactive = std::move(provider);
     limits.failure_delay = 0ms;
     aconfig->limits = limits;
@@ -75,14 +77,14 @@ class ClientAuthTest : public ::testing::Test {
     aconfig->authorized_keys = [authorized](std::string_view user) {
       return user == "keyuser" ? authorized : std::vector<crypto::PublicKey>{};
     };
-    auto policy = std::make_shared<auth::ChannelPolicy>();
+    auto policy = std::make_shared<session::ChannelPolicy>();
     driver::ServerOptions options;
     options.port = 0;
     options.threads = 1;
     server_ = std::make_unique<driver::Server>(
         options, driver::ConnectionFactory([tconfig, aconfig, policy, this](driver::ConnectionContext& context,
                                                                             transport::Instant now) {
-          auto conn = std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng_, "peer", now);
+          auto conn = std::make_unique<session::ServerConnection>(tconfig, aconfig, rng_, "peer", now);
           driver::ProcessOptions process;
           process.shell = "/bin/sh";
           conn->set_channel_services(policy, driver::make_channel_services(context, process));
@@ -92,7 +94,7 @@ class ClientAuthTest : public ::testing::Test {
   }
 
   struct Run {
-    std::optional<auth::ClientAuthResult> result;
+    std::optional<userauth::ClientAuthResult> result;
     std::optional<transport::Disconnected> disconnected;
     std::string out;
     std::optional<std::uint32_t> exit_status;
@@ -100,15 +102,15 @@ class ClientAuthTest : public ::testing::Test {
   };
 
   /// Connects, authenticates with `config`, and (once in) runs `command`.
-  Run run(std::shared_ptr<auth::ClientAuthConfig> config, std::string command = "echo hi; exit 3",
+  Run run(std::shared_ptr<userauth::ClientAuthConfig> config, std::string command = "echo hi; exit 3",
           std::shared_ptr<const transport::TransportConfig> tconfig = nullptr) {
     Run r;
-    auth::ClientConnection conn(tconfig ? tconfig : client_transport_, config, "127.0.0.1",
+    session::ClientConnection conn(tconfig ? tconfig : client_transport_, config, "127.0.0.1",
                                 server_->port(), rng_, transport::Clock::now());
-    conn.on_authenticated = [&](auth::ClientConnection& c) {
+    conn.on_authenticated = [&](session::ClientConnection& c) {
       c.channels().open("session");
     };
-    conn.on_channel_event = [&](auth::ClientConnection& c, connection::Event& e) {
+    conn.on_channel_event = [&](session::ClientConnection& c, connection::Event& e) {
       if (auto* o = std::get_if<connection::OpenConfirmed>(&e)) {
         c.channels().request(o->id, "exec", true,
                              connection::encode(connection::StartRequest{connection::StartRequest::Kind::exec, command}));
@@ -131,8 +133,8 @@ class ClientAuthTest : public ::testing::Test {
     return r;
   }
 
-  static std::shared_ptr<auth::ClientAuthConfig> config(std::string user = "admin") {
-    auto c = std::make_shared<auth::ClientAuthConfig>();
+  static std::shared_ptr<userauth::ClientAuthConfig> config(std::string user = "admin") {
+    auto c = std::make_shared<userauth::ClientAuthConfig>();
     c->user = std::move(user);
     return c;
   }
@@ -162,18 +164,18 @@ std::string highest(const std::string& prompt) {
 }
 
 TEST_F(ClientAuthTest, HigherOrLowerThroughACallbackThenACommand) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config();
-  std::vector<auth::UserInfoRequest> seen;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  std::vector<userauth::UserInfoRequest> seen;
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     seen.push_back(request);
-    auth::Answers a;
+    userauth::Answers a;
     for (const auto& p : request.prompts) a.values.push_back(secret(highest(p.text)));
     reply(std::move(a));
   };
   auto r = run(c);
   ASSERT_TRUE(r.result);
-  EXPECT_TRUE(std::holds_alternative<auth::ClientAuthSucceeded>(*r.result));
+  EXPECT_TRUE(std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result));
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].name, "Higher or Lower");
   EXPECT_EQ(seen[0].instruction, "Answer the question to show me you are human.");
@@ -189,27 +191,27 @@ TEST_F(ClientAuthTest, HigherOrLowerThroughACallbackThenACommand) {
 }
 
 TEST_F(ClientAuthTest, WrongAnswerGetsAnotherRoundThenIn) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config();
   std::size_t rounds = 0;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     ++rounds;
     EXPECT_EQ(request.round, rounds);
-    auth::Answers a;
+    userauth::Answers a;
     a.values.push_back(secret(rounds == 1 ? "-1" : highest(request.prompts.at(0).text)));
     reply(std::move(a));
   };
   auto r = run(c);
   ASSERT_TRUE(r.result);
-  EXPECT_TRUE(std::holds_alternative<auth::ClientAuthSucceeded>(*r.result));
+  EXPECT_TRUE(std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result));
   EXPECT_EQ(rounds, 2u);
   EXPECT_EQ(r.exit_status, std::optional<std::uint32_t>(3));
 }
 
 TEST_F(ClientAuthTest, ZeroPromptRoundsAreAcknowledgedAndSeveralRoundsFollow) {
-  start([](const auth::AttemptInfo&) {
+  start([](const userauth::AttemptInfo&) {
     return std::make_unique<ScriptedProvider>(
-        std::vector<auth::Challenge>{{"Notice", "Read this first.", {}},
+        std::vector<userauth::Challenge>{{"Notice", "Read this first.", {}},
                                      {"Step 2", "", {{"Colour? ", true}}},
                                      {"", "Almost there.", {}},
                                      {"Step 4", "", {{"Word: ", false}}}},
@@ -217,26 +219,26 @@ TEST_F(ClientAuthTest, ZeroPromptRoundsAreAcknowledgedAndSeveralRoundsFollow) {
   });
   auto c = config();
   std::vector<std::size_t> prompt_counts;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     prompt_counts.push_back(request.prompts.size());
-    auth::Answers a;
+    userauth::Answers a;
     for (const auto& p : request.prompts) a.values.push_back(secret(p.text == "Word: " ? "open sesame" : "blue"));
     reply(std::move(a));
   };
   auto r = run(c, "exit 0");
   ASSERT_TRUE(r.result);
-  EXPECT_TRUE(std::holds_alternative<auth::ClientAuthSucceeded>(*r.result));
+  EXPECT_TRUE(std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result));
   EXPECT_EQ(prompt_counts, (std::vector<std::size_t>{0, 1, 0, 1}));
 }
 
 TEST_F(ClientAuthTest, AnswersMayArriveLaterFromAnotherThread) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config();
   std::vector<std::thread> threads;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     threads.emplace_back([reply, text = request.prompts.at(0).text] {
       std::this_thread::sleep_for(100ms);
-      auth::Answers a;
+      userauth::Answers a;
       a.values.push_back(secret(highest(text)));
       reply(std::move(a));
     });
@@ -244,68 +246,68 @@ TEST_F(ClientAuthTest, AnswersMayArriveLaterFromAnotherThread) {
   auto r = run(c);
   for (auto& t : threads) t.join();
   ASSERT_TRUE(r.result);
-  EXPECT_TRUE(std::holds_alternative<auth::ClientAuthSucceeded>(*r.result));
+  EXPECT_TRUE(std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result));
   EXPECT_EQ(r.out, "hi\n");
 }
 
 TEST_F(ClientAuthTest, TheLibraryEnforcesOneAnswerPerPrompt) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config();
-  c->on_user_info_request = [&](const auth::UserInfoRequest&, auth::ReplyTo<auth::InfoReply> reply) {
-    auth::Answers a;
+  c->on_user_info_request = [&](const userauth::UserInfoRequest&, userauth::ReplyTo<userauth::InfoReply> reply) {
+    userauth::Answers a;
     a.values.push_back(secret("1"));
     a.values.push_back(secret("2"));  // one too many
     reply(std::move(a));
   };
   auto r = run(c);
   ASSERT_TRUE(r.result);
-  auto* failed = std::get_if<auth::ClientAuthFailed>(&*r.result);
+  auto* failed = std::get_if<userauth::ClientAuthFailed>(&*r.result);
   ASSERT_NE(failed, nullptr);
   EXPECT_NE(failed->reason.find("2 answers to 1 prompts"), std::string::npos) << failed->reason;
 }
 
 TEST_F(ClientAuthTest, DecliningEndsWithPermissionDenied) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config();
-  c->on_user_info_request = [](const auth::UserInfoRequest&, auth::ReplyTo<auth::InfoReply> reply) {
-    reply(auth::Decline{});
+  c->on_user_info_request = [](const userauth::UserInfoRequest&, userauth::ReplyTo<userauth::InfoReply> reply) {
+    reply(userauth::Decline{});
   };
   auto r = run(c);
   ASSERT_TRUE(r.result);
-  auto* failed = std::get_if<auth::ClientAuthFailed>(&*r.result);
+  auto* failed = std::get_if<userauth::ClientAuthFailed>(&*r.result);
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->reason, "Permission denied (publickey,keyboard-interactive).");
 }
 
 TEST_F(ClientAuthTest, PublickeyFirst) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config("keyuser");
   c->keys.push_back(*user_key_);
   bool asked = false;
-  c->on_user_info_request = [&](const auth::UserInfoRequest&, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest&, userauth::ReplyTo<userauth::InfoReply> reply) {
     asked = true;
-    reply(auth::Decline{});
+    reply(userauth::Decline{});
   };
   auto r = run(c);
   ASSERT_TRUE(r.result);
-  EXPECT_TRUE(std::holds_alternative<auth::ClientAuthSucceeded>(*r.result));
+  EXPECT_TRUE(std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result));
   EXPECT_FALSE(asked) << "publickey comes first and succeeded: no prompt should be shown";
   EXPECT_EQ(r.exit_status, std::optional<std::uint32_t>(3));
 }
 
 TEST_F(ClientAuthTest, RefusedHostKeyMeansNoCallbackAndNoSecret) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto refusing = std::make_shared<transport::TransportConfig>(*client_transport_);
   refusing->verify_host_key = [](const crypto::PublicKey&) { return false; };
   auto c = config();
   bool asked = false;
-  c->on_user_info_request = [&](const auth::UserInfoRequest&, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest&, userauth::ReplyTo<userauth::InfoReply> reply) {
     asked = true;
-    reply(auth::Decline{});
+    reply(userauth::Decline{});
   };
-  c->on_password_request = [&](const auth::PasswordRequest&, auth::ReplyTo<auth::PasswordReply> reply) {
+  c->on_password_request = [&](const userauth::PasswordRequest&, userauth::ReplyTo<userauth::PasswordReply> reply) {
     asked = true;
-    reply(auth::Decline{});
+    reply(userauth::Decline{});
   };
   auto r = run(c, "true", refusing);
   EXPECT_FALSE(r.result) << "authentication must not even start";
@@ -317,24 +319,24 @@ TEST_F(ClientAuthTest, RefusedHostKeyMeansNoCallbackAndNoSecret) {
 /// A hostile server's challenge; the client must refuse it before the application sees it.
 void expect_refused(ClientAuthTest::Run& r, const std::string& words) {
   ASSERT_TRUE(r.result);
-  auto* failed = std::get_if<auth::ClientAuthFailed>(&*r.result);
+  auto* failed = std::get_if<userauth::ClientAuthFailed>(&*r.result);
   ASSERT_NE(failed, nullptr);
   EXPECT_NE(failed->reason.find(words), std::string::npos) << failed->reason;
   EXPECT_EQ(failed->disconnect, transport::DisconnectReason::protocol_error);
 }
 
 TEST_F(ClientAuthTest, TenThousandPromptsAreRefused) {
-  auth::AuthLimits limits;
+  userauth::AuthLimits limits;
   limits.max_prompts = 20000;
-  start([](const auth::AttemptInfo&) {
-    auth::Challenge c{"Many", "", std::vector<auth::Prompt>(10000, auth::Prompt{"Q: ", true})};
-    return std::make_unique<ScriptedProvider>(std::vector<auth::Challenge>{c}, "x");
+  start([](const userauth::AttemptInfo&) {
+    userauth::Challenge c{"Many", "", std::vector<userauth::Prompt>(10000, userauth::Prompt{"Q: ", true})};
+    return std::make_unique<ScriptedProvider>(std::vector<userauth::Challenge>{c}, "x");
   }, limits);
   auto c = config();
   bool asked = false;
-  c->on_user_info_request = [&](const auth::UserInfoRequest&, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest&, userauth::ReplyTo<userauth::InfoReply> reply) {
     asked = true;
-    reply(auth::Decline{});
+    reply(userauth::Decline{});
   };
   auto r = run(c);
   expect_refused(r, "server asked 10000 questions in one round (limit 64)");
@@ -342,15 +344,15 @@ TEST_F(ClientAuthTest, TenThousandPromptsAreRefused) {
 }
 
 TEST_F(ClientAuthTest, AHugePromptIsRefused) {
-  start([](const auth::AttemptInfo&) {
-    auth::Challenge c{"Big", "", {auth::Prompt{std::string(200 * 1024, 'A'), true}}};
-    return std::make_unique<ScriptedProvider>(std::vector<auth::Challenge>{c}, "x");
+  start([](const userauth::AttemptInfo&) {
+    userauth::Challenge c{"Big", "", {userauth::Prompt{std::string(200 * 1024, 'A'), true}}};
+    return std::make_unique<ScriptedProvider>(std::vector<userauth::Challenge>{c}, "x");
   });
   auto c = config();
   bool asked = false;
-  c->on_user_info_request = [&](const auth::UserInfoRequest&, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest&, userauth::ReplyTo<userauth::InfoReply> reply) {
     asked = true;
-    reply(auth::Decline{});
+    reply(userauth::Decline{});
   };
   auto r = run(c);
   expect_refused(r, "server sent a prompt of more than 65536 bytes");
@@ -358,17 +360,17 @@ TEST_F(ClientAuthTest, AHugePromptIsRefused) {
 }
 
 TEST_F(ClientAuthTest, EndlessRoundsAreRefused) {
-  auth::AuthLimits limits;
+  userauth::AuthLimits limits;
   limits.max_rounds = 1000;
-  start([](const auth::AttemptInfo&) {
+  start([](const userauth::AttemptInfo&) {
     return std::make_unique<ScriptedProvider>(
-        std::vector<auth::Challenge>(100, auth::Challenge{"Again", "", {{"Q: ", true}}}), "never");
+        std::vector<userauth::Challenge>(100, userauth::Challenge{"Again", "", {{"Q: ", true}}}), "never");
   }, limits);
   auto c = config();
   std::size_t rounds = 0;
-  c->on_user_info_request = [&](const auth::UserInfoRequest& request, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest& request, userauth::ReplyTo<userauth::InfoReply> reply) {
     ++rounds;
-    auth::Answers a;
+    userauth::Answers a;
     a.values.resize(request.prompts.size());
     reply(std::move(a));
   };
@@ -390,13 +392,13 @@ Bytes bytes_of(std::initializer_list<int> v) {
 Bytes identities_answer(std::uint32_t count, const std::vector<std::pair<Bytes, std::string>>& entries) {
   Bytes m;
   wire::Writer w(m);
-  w.byte(auth::agent::msg_identities_answer).uint32(count);
+  w.byte(client::agent::msg_identities_answer).uint32(count);
   for (const auto& [blob, comment] : entries) w.string(BytesView(blob)).string(std::string_view(comment));
   return m;
 }
 
 TEST(AgentProtocol, RequestIdentitiesIsOneFramedByte) {
-  EXPECT_EQ(auth::agent::request_identities(), bytes_of({0, 0, 0, 1, 11}));
+  EXPECT_EQ(client::agent::request_identities(), bytes_of({0, 0, 0, 1, 11}));
 }
 
 TEST(AgentProtocol, SignRequestCarriesKeyDataAndTheRsaFlags) {
@@ -406,7 +408,7 @@ TEST(AgentProtocol, SignRequestCarriesKeyDataAndTheRsaFlags) {
       {crypto::SignatureAlg::rsa_sha2_512, 4}, {crypto::SignatureAlg::rsa_sha2_256, 2},
       {crypto::SignatureAlg::ssh_ed25519, 0}, {crypto::SignatureAlg::ecdsa_sha2_nistp256, 0}};
   for (const auto& [alg, flags] : cases) {
-    const Bytes framed = auth::agent::sign_request(blob, data, alg);
+    const Bytes framed = client::agent::sign_request(blob, data, alg);
     wire::Reader r(framed);
     EXPECT_EQ(r.uint32(), framed.size() - 4);
     EXPECT_EQ(r.byte(), 13);
@@ -425,8 +427,8 @@ TEST(AgentProtocol, IdentitiesAnswerGivesBlobsCommentsAndUsableKeys) {
   Bytes dss;
   wire::Writer(dss).string(std::string_view("ssh-dss")).string(std::string_view("whatever"));
   const auto m = identities_answer(2, {{key.public_key().blob(), "me@laptop"}, {dss, "old \x1b[2J key"}});
-  auto ids = auth::agent::parse_identities_answer(m);
-  ASSERT_TRUE(ids.has_value()) << auth::agent::to_string(ids.error());
+  auto ids = client::agent::parse_identities_answer(m);
+  ASSERT_TRUE(ids.has_value()) << client::agent::to_string(ids.error());
   ASSERT_EQ(ids->size(), 2u);
   EXPECT_EQ((*ids)[0].blob, key.public_key().blob());
   EXPECT_EQ((*ids)[0].comment, "me@laptop");
@@ -434,15 +436,15 @@ TEST(AgentProtocol, IdentitiesAnswerGivesBlobsCommentsAndUsableKeys) {
   EXPECT_EQ(*(*ids)[0].key, key.public_key());
   EXPECT_EQ((*ids)[1].comment, "old \x1b[2J key");  // raw: the caller makes it printable
   EXPECT_FALSE((*ids)[1].key.has_value()) << "a key type parley does not use is listed without a key";
-  auto none = auth::agent::parse_identities_answer(identities_answer(0, {}));
+  auto none = client::agent::parse_identities_answer(identities_answer(0, {}));
   ASSERT_TRUE(none.has_value());
   EXPECT_TRUE(none->empty());
 }
 
 TEST(AgentProtocol, AHostileIdentitiesAnswerIsRefused) {
-  using auth::agent::AgentError;
+  using client::agent::AgentError;
   auto error = [](const Bytes& m) {
-    auto r = auth::agent::parse_identities_answer(m);
+    auto r = client::agent::parse_identities_answer(m);
     return r ? std::optional<AgentError>() : std::optional<AgentError>(r.error());
   };
   const Bytes blob = to_bytes("b");
@@ -460,32 +462,32 @@ TEST(AgentProtocol, AHostileIdentitiesAnswerIsRefused) {
   EXPECT_EQ(error(bytes_of({14, 0, 0, 0, 0})), AgentError::unexpected_message);
   EXPECT_EQ(error(Bytes{}), AgentError::empty_message);
   EXPECT_EQ(error(bytes_of({12, 0, 0})), AgentError::malformed_message);
-  Bytes huge(auth::agent::max_message + 1, 0);
+  Bytes huge(client::agent::max_message + 1, 0);
   huge[0] = 12;
   EXPECT_EQ(error(huge), AgentError::message_too_long);
 }
 
 TEST(AgentProtocol, SignResponseIsTheBlobAsSentOrARefusal) {
-  using auth::agent::AgentError;
+  using client::agent::AgentError;
   const Bytes sig = to_bytes(std::string_view("\x00\x00\x00\x0bssh-ed25519 and more", 24));
   Bytes m;
   wire::Writer(m).byte(14).string(BytesView(sig));
-  auto got = auth::agent::parse_sign_response(m);
+  auto got = client::agent::parse_sign_response(m);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(*got, sig);
-  EXPECT_EQ(auth::agent::parse_sign_response(bytes_of({5})).error(), AgentError::refused);
-  EXPECT_EQ(auth::agent::parse_sign_response(bytes_of({12, 0, 0, 0, 0})).error(), AgentError::unexpected_message);
-  EXPECT_EQ(auth::agent::parse_sign_response(bytes_of({14, 0, 0, 0, 0})).error(), AgentError::malformed_message);
-  EXPECT_EQ(auth::agent::parse_sign_response(bytes_of({14, 0, 0, 0, 9, 1})).error(), AgentError::malformed_message);
+  EXPECT_EQ(client::agent::parse_sign_response(bytes_of({5})).error(), AgentError::refused);
+  EXPECT_EQ(client::agent::parse_sign_response(bytes_of({12, 0, 0, 0, 0})).error(), AgentError::unexpected_message);
+  EXPECT_EQ(client::agent::parse_sign_response(bytes_of({14, 0, 0, 0, 0})).error(), AgentError::malformed_message);
+  EXPECT_EQ(client::agent::parse_sign_response(bytes_of({14, 0, 0, 0, 9, 1})).error(), AgentError::malformed_message);
   m.push_back(7);
-  EXPECT_EQ(auth::agent::parse_sign_response(m).error(), AgentError::malformed_message);
+  EXPECT_EQ(client::agent::parse_sign_response(m).error(), AgentError::malformed_message);
 }
 
 TEST(AgentProtocol, TheDeframerHoldsOneBoundedFrame) {
-  using auth::agent::AgentError;
+  using client::agent::AgentError;
   {
     // Byte by byte, then a second frame: each message whole, nothing more asked for.
-    auth::agent::Deframer d;
+    client::agent::Deframer d;
     const Bytes stream = bytes_of({0, 0, 0, 3, 12, 0, 0});
     for (std::size_t i = 0; i < stream.size(); ++i) {
       EXPECT_FALSE(d.ready());
@@ -502,7 +504,7 @@ TEST(AgentProtocol, TheDeframerHoldsOneBoundedFrame) {
   }
   {
     // A 4 GiB length is refused on its four bytes, before anything is buffered.
-    auth::agent::Deframer d;
+    client::agent::Deframer d;
     auto fed = d.feed(bytes_of({0xff, 0xff, 0xff, 0xff}));
     ASSERT_FALSE(fed.has_value());
     EXPECT_EQ(fed.error(), AgentError::message_too_long);
@@ -510,18 +512,18 @@ TEST(AgentProtocol, TheDeframerHoldsOneBoundedFrame) {
     EXPECT_FALSE(d.feed(bytes_of({1})).has_value()) << "an error is final";
   }
   {
-    auth::agent::Deframer d;  // exactly the limit is allowed, one more is not
+    client::agent::Deframer d;  // exactly the limit is allowed, one more is not
     EXPECT_TRUE(d.feed(bytes_of({0, 4, 0, 0})).has_value());
-    EXPECT_EQ(d.wanted(), auth::agent::max_message);
-    auth::agent::Deframer over;
+    EXPECT_EQ(d.wanted(), client::agent::max_message);
+    client::agent::Deframer over;
     EXPECT_EQ(over.feed(bytes_of({0, 4, 0, 1})).error(), AgentError::message_too_long);
   }
   {
-    auth::agent::Deframer d;
+    client::agent::Deframer d;
     EXPECT_EQ(d.feed(bytes_of({0, 0, 0, 0})).error(), AgentError::empty_message);
   }
   {
-    auth::agent::Deframer d;  // more than it asked for: refused, not buffered
+    client::agent::Deframer d;  // more than it asked for: refused, not buffered
     EXPECT_EQ(d.feed(bytes_of({0, 0, 0, 1, 5, 5})).error(), AgentError::overfed);
   }
 }
@@ -530,8 +532,8 @@ TEST(AgentProtocol, TheDeframerHoldsOneBoundedFrame) {
 
 /// A ClientAuth driven by hand: the server's side is written here.
 struct ManualAuth {
-  explicit ManualAuth(std::shared_ptr<auth::ClientAuthConfig> c)
-      : config(std::move(c)), core(config, auth::HostIdentity{"host", 22, "ssh-ed25519", "SHA256:x"}) {
+  explicit ManualAuth(std::shared_ptr<userauth::ClientAuthConfig> c)
+      : config(std::move(c)), core(config, userauth::HostIdentity{"host", 22, "ssh-ed25519", "SHA256:x"}) {
     core.set_wake([this] { ++wakes; });
     core.start(session_id);
     EXPECT_EQ(core.take_messages().size(), 1u);  // "none"
@@ -578,8 +580,8 @@ struct ManualAuth {
   }
 
   Bytes session_id = to_bytes("0123456789abcdef0123456789abcdef");
-  std::shared_ptr<auth::ClientAuthConfig> config;
-  auth::ClientAuth core;
+  std::shared_ptr<userauth::ClientAuthConfig> config;
+  userauth::ClientAuth core;
   int wakes = 0;
 };
 
@@ -587,12 +589,12 @@ struct ManualAuth {
 struct SignCall {
   Bytes data;
   crypto::SignatureAlg alg;
-  std::optional<auth::ReplyTo<auth::SignReply>> reply;
+  std::optional<userauth::ReplyTo<userauth::SignReply>> reply;
 };
 
-auth::ExternalKey recording_key(const crypto::PublicKey& pub, std::vector<SignCall>& calls) {
-  return auth::ExternalKey{pub, "agent key", [&calls](Bytes data, crypto::SignatureAlg alg,
-                                                      auth::ReplyTo<auth::SignReply> reply) {
+userauth::ExternalKey recording_key(const crypto::PublicKey& pub, std::vector<SignCall>& calls) {
+  return userauth::ExternalKey{pub, "agent key", [&calls](Bytes data, crypto::SignatureAlg alg,
+                                                      userauth::ReplyTo<userauth::SignReply> reply) {
                              calls.push_back(SignCall{std::move(data), alg, std::move(reply)});
                            }};
 }
@@ -602,7 +604,7 @@ TEST(ExternalKeyCore, AgentKeysComeFirstAndTheSignatureIsSentAsTheSignerMadeIt) 
   std::optional<crypto::PrivateKey> rsa = test::test_host_key("rsa");  // git keeps test data 0644
   ASSERT_TRUE(rsa.has_value());
   const auto local = crypto::PrivateKey::generate_ed25519(rng);
-  auto c = std::make_shared<auth::ClientAuthConfig>();
+  auto c = std::make_shared<userauth::ClientAuthConfig>();
   c->user = "u";
   std::vector<SignCall> calls;
   c->agent_keys.push_back(recording_key(rsa->public_key(), calls));
@@ -637,7 +639,7 @@ TEST(ExternalKeyCore, AgentKeysComeFirstAndTheSignatureIsSentAsTheSignerMadeIt) 
   EXPECT_EQ(signed_request->blob, rsa->public_key().blob());
   EXPECT_EQ(signed_request->signature, signature) << "the blob goes out as the signer made it";
   // A second reply is ignored.
-  (*calls[0].reply)(auth::Decline{});
+  (*calls[0].reply)(userauth::Decline{});
   m.core.poll();
   EXPECT_TRUE(m.core.take_messages().empty());
 }
@@ -649,7 +651,7 @@ TEST(ExternalKeyCore, ARefusalOrAWrongSignatureMovesToTheNextKey) {
   std::optional<crypto::PrivateKey> rsa = test::test_host_key("rsa");  // git keeps test data 0644
   ASSERT_TRUE(rsa.has_value());
   const auto local = crypto::PrivateKey::generate_ed25519(rng);
-  auto c = std::make_shared<auth::ClientAuthConfig>();
+  auto c = std::make_shared<userauth::ClientAuthConfig>();
   c->user = "u";
   std::vector<SignCall> calls;
   c->agent_keys.push_back(recording_key(held.public_key(), calls));        // refuses
@@ -664,7 +666,7 @@ TEST(ExternalKeyCore, ARefusalOrAWrongSignatureMovesToTheNextKey) {
   EXPECT_EQ(q1->blob, held.public_key().blob());
   m.server_pk_ok(held.public_key(), crypto::SignatureAlg::ssh_ed25519);
   ASSERT_EQ(calls.size(), 1u);
-  (*calls[0].reply)(auth::Decline{});
+  (*calls[0].reply)(userauth::Decline{});
   m.core.poll();
   auto q2 = m.one_message();
   ASSERT_TRUE(q2) << "a refusal sends the next key's query";
@@ -702,10 +704,10 @@ TEST(ExternalKeyCore, AnUnsetSignerAndALateReplyAfterTheServerMovedOn) {
   crypto::SystemRandom rng;
   const auto a = crypto::PrivateKey::generate_ed25519(rng);
   const auto b = crypto::PrivateKey::generate_ed25519(rng);
-  auto c = std::make_shared<auth::ClientAuthConfig>();
+  auto c = std::make_shared<userauth::ClientAuthConfig>();
   c->user = "u";
   std::vector<SignCall> calls;
-  c->agent_keys.push_back(auth::ExternalKey{a.public_key(), "no signer", nullptr});
+  c->agent_keys.push_back(userauth::ExternalKey{a.public_key(), "no signer", nullptr});
   c->agent_keys.push_back(recording_key(b.public_key(), calls));
   ManualAuth m(c);
   m.server_failure("publickey");
@@ -719,7 +721,7 @@ TEST(ExternalKeyCore, AnUnsetSignerAndALateReplyAfterTheServerMovedOn) {
   // The server gives up on us before the signature comes: the late reply is dropped.
   m.server_failure("publickey");
   ASSERT_TRUE(m.core.result().has_value());
-  auto* failed = std::get_if<auth::ClientAuthFailed>(&*m.core.result());
+  auto* failed = std::get_if<userauth::ClientAuthFailed>(&*m.core.result());
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->reason, "Permission denied (publickey).");
   m.core.take_messages();
@@ -732,23 +734,23 @@ TEST(ExternalKeyCore, AnUnsetSignerAndALateReplyAfterTheServerMovedOn) {
 // ---- ExternalKey against a real server
 
 TEST_F(ClientAuthTest, AnAgentKeySignsAndTheCommandRuns) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config("keyuser");
   std::vector<crypto::SignatureAlg> asked;
-  c->agent_keys.push_back(auth::ExternalKey{
+  c->agent_keys.push_back(userauth::ExternalKey{
       user_key_->public_key(), "agent",
-      [&, key = *user_key_](Bytes data, crypto::SignatureAlg alg, auth::ReplyTo<auth::SignReply> reply) {
+      [&, key = *user_key_](Bytes data, crypto::SignatureAlg alg, userauth::ReplyTo<userauth::SignReply> reply) {
         asked.push_back(alg);
         reply(key.sign(alg, data));
       }});
   bool prompted = false;
-  c->on_user_info_request = [&](const auth::UserInfoRequest&, auth::ReplyTo<auth::InfoReply> reply) {
+  c->on_user_info_request = [&](const userauth::UserInfoRequest&, userauth::ReplyTo<userauth::InfoReply> reply) {
     prompted = true;
-    reply(auth::Decline{});
+    reply(userauth::Decline{});
   };
   auto r = run(c);
   ASSERT_TRUE(r.result);
-  EXPECT_TRUE(std::holds_alternative<auth::ClientAuthSucceeded>(*r.result));
+  EXPECT_TRUE(std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result));
   EXPECT_EQ(asked, std::vector<crypto::SignatureAlg>{crypto::SignatureAlg::ssh_ed25519});
   EXPECT_FALSE(prompted);
   EXPECT_EQ(r.out, "hi\n");
@@ -759,13 +761,13 @@ TEST_F(ClientAuthTest, AnRsaAgentSignatureMayArriveLaterFromAnotherThread) {
   std::optional<crypto::PrivateKey> rsa = test::test_host_key("rsa");  // git keeps test data 0644
   ASSERT_TRUE(rsa.has_value());
   extra_authorized_.push_back(rsa->public_key());
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config("keyuser");
   std::vector<std::thread> threads;
   std::vector<crypto::SignatureAlg> asked;
-  c->agent_keys.push_back(auth::ExternalKey{
+  c->agent_keys.push_back(userauth::ExternalKey{
       rsa->public_key(), "rsa in the agent",
-      [&, key = *rsa](Bytes data, crypto::SignatureAlg alg, auth::ReplyTo<auth::SignReply> reply) {
+      [&, key = *rsa](Bytes data, crypto::SignatureAlg alg, userauth::ReplyTo<userauth::SignReply> reply) {
         asked.push_back(alg);
         threads.emplace_back([key, alg, reply, data = std::move(data)] {
           std::this_thread::sleep_for(150ms);
@@ -775,40 +777,40 @@ TEST_F(ClientAuthTest, AnRsaAgentSignatureMayArriveLaterFromAnotherThread) {
   auto r = run(c);
   for (auto& t : threads) t.join();
   ASSERT_TRUE(r.result);
-  EXPECT_TRUE(std::holds_alternative<auth::ClientAuthSucceeded>(*r.result));
+  EXPECT_TRUE(std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result));
   EXPECT_EQ(asked, std::vector<crypto::SignatureAlg>{crypto::SignatureAlg::rsa_sha2_512});
   EXPECT_EQ(r.out, "hi\n");
 }
 
 TEST_F(ClientAuthTest, ARefusingAgentMovesOnToTheLocalKey) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config("keyuser");
   int refusals = 0;
-  c->agent_keys.push_back(auth::ExternalKey{
-      user_key_->public_key(), "agent", [&](Bytes, crypto::SignatureAlg, auth::ReplyTo<auth::SignReply> reply) {
+  c->agent_keys.push_back(userauth::ExternalKey{
+      user_key_->public_key(), "agent", [&](Bytes, crypto::SignatureAlg, userauth::ReplyTo<userauth::SignReply> reply) {
         ++refusals;
-        reply(auth::Decline{});
+        reply(userauth::Decline{});
       }});
   c->keys.push_back(*user_key_);
   auto r = run(c);
   ASSERT_TRUE(r.result);
-  EXPECT_TRUE(std::holds_alternative<auth::ClientAuthSucceeded>(*r.result));
+  EXPECT_TRUE(std::holds_alternative<userauth::ClientAuthSucceeded>(*r.result));
   EXPECT_EQ(refusals, 1) << "the agent key was tried first, and refused once";
   EXPECT_EQ(r.exit_status, std::optional<std::uint32_t>(3));
 }
 
 TEST_F(ClientAuthTest, ARefusingAgentAloneIsPermissionDenied) {
-  start([this](const auth::AttemptInfo&) { return std::make_unique<auth::HigherOrLower>(rng_); });
+  start([this](const userauth::AttemptInfo&) { return std::make_unique<userauth::HigherOrLower>(rng_); });
   auto c = config("keyuser");
   int refusals = 0;
-  c->agent_keys.push_back(auth::ExternalKey{
-      user_key_->public_key(), "agent", [&](Bytes, crypto::SignatureAlg, auth::ReplyTo<auth::SignReply> reply) {
+  c->agent_keys.push_back(userauth::ExternalKey{
+      user_key_->public_key(), "agent", [&](Bytes, crypto::SignatureAlg, userauth::ReplyTo<userauth::SignReply> reply) {
         ++refusals;
-        reply(auth::Decline{});
+        reply(userauth::Decline{});
       }});
   auto r = run(c);
   ASSERT_TRUE(r.result);
-  auto* failed = std::get_if<auth::ClientAuthFailed>(&*r.result);
+  auto* failed = std::get_if<userauth::ClientAuthFailed>(&*r.result);
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->reason, "Permission denied (publickey,keyboard-interactive).");
   EXPECT_EQ(refusals, 1);

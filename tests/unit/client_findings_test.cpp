@@ -20,8 +20,8 @@
 #include <functional>
 #include <thread>
 
-#include "parley/auth/client_auth.hpp"
-#include "parley/auth/client_connection.hpp"
+#include "parley/userauth/client_auth.hpp"
+#include "parley/session/client_connection.hpp"
 #include "parley/connection/session.hpp"
 #include "parley/driver/client_session.hpp"
 #include "parley/wire/reader.hpp"
@@ -32,7 +32,8 @@ namespace parley::test {
 namespace {
 
 using namespace std::chrono_literals;
-namespace auth = parley::auth;
+namespace session = parley::session;
+namespace userauth = parley::userauth;
 namespace connection = parley::connection;
 
 // Message numbers as RFC 4254 §9 and RFC 4253 §12 give them.
@@ -71,9 +72,9 @@ transport::TransportConfig server_config() {
 TEST(ClientConnection, ServiceAcceptForAnotherServiceIsRefused) {
   crypto::DeterministicRandom client_rng(1), server_rng(2);
   const auto now = test_epoch();
-  auto aconfig = std::make_shared<auth::ClientAuthConfig>();
+  auto aconfig = std::make_shared<userauth::ClientAuthConfig>();
   aconfig->user = "u";
-  auth::ClientConnection conn(client_config(), aconfig, "host", 22, client_rng, now);
+  session::ClientConnection conn(client_config(), aconfig, "host", 22, client_rng, now);
   transport::Transport server(server_config(), server_rng, now);
   bool injected = false;
   for (int round = 0; round < 50; ++round) {
@@ -107,11 +108,11 @@ TEST(ClientAuth, PkOkForAnotherKeyIsRefused) {
   crypto::SystemRandom rng;
   const auto offered = crypto::PrivateKey::generate_ed25519(rng);
   const auto other = crypto::PrivateKey::generate_ed25519(rng);
-  auto config = std::make_shared<auth::ClientAuthConfig>();
+  auto config = std::make_shared<userauth::ClientAuthConfig>();
   config->user = "u";
   config->keys.push_back(offered);
   config->keys.push_back(other);
-  auth::ClientAuth core(config, auth::HostIdentity{"host", 22, "ssh-ed25519", "SHA256:x"});
+  userauth::ClientAuth core(config, userauth::HostIdentity{"host", 22, "ssh-ed25519", "SHA256:x"});
   core.start(to_bytes("0123456789abcdef0123456789abcdef"));
   ASSERT_EQ(core.take_messages().size(), 1u);  // "none"
   Bytes failure;
@@ -135,7 +136,7 @@ TEST(ClientAuth, PkOkForAnotherKeyIsRefused) {
     EXPECT_FALSE(r.boolean()) << "nothing may be signed on a PK_OK for another key";
   }
   ASSERT_TRUE(core.result().has_value()) << "a PK_OK for a key not offered ends authentication";
-  const auto* failed = std::get_if<auth::ClientAuthFailed>(&*core.result());
+  const auto* failed = std::get_if<userauth::ClientAuthFailed>(&*core.result());
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->disconnect, transport::DisconnectReason::protocol_error);
 }
@@ -144,10 +145,10 @@ TEST(ClientAuth, PkOkForTheOfferedKeyIsSigned) {
   // The same exchange with the right key: the check does not refuse honest servers.
   crypto::SystemRandom rng;
   const auto offered = crypto::PrivateKey::generate_ed25519(rng);
-  auto config = std::make_shared<auth::ClientAuthConfig>();
+  auto config = std::make_shared<userauth::ClientAuthConfig>();
   config->user = "u";
   config->keys.push_back(offered);
-  auth::ClientAuth core(config, auth::HostIdentity{"host", 22, "ssh-ed25519", "SHA256:x"});
+  userauth::ClientAuth core(config, userauth::HostIdentity{"host", 22, "ssh-ed25519", "SHA256:x"});
   core.start(to_bytes("0123456789abcdef0123456789abcdef"));
   core.take_messages();
   Bytes failure;
@@ -297,9 +298,9 @@ struct SessionRun {
 
 SessionRun run_session_against(std::uint16_t port) {
   crypto::SystemRandom rng;
-  auto aconfig = std::make_shared<auth::ClientAuthConfig>();
+  auto aconfig = std::make_shared<userauth::ClientAuthConfig>();
   aconfig->user = "u";
-  auth::ClientConnection conn(client_config(), aconfig, "127.0.0.1", port, rng,
+  session::ClientConnection conn(client_config(), aconfig, "127.0.0.1", port, rng,
                               transport::Clock::now());
   int out[2];
   EXPECT_EQ(::pipe(out), 0);

@@ -1,5 +1,5 @@
 // Hostile clients of the connection layer over real sockets, against one
-// in-process server (driver::Server + auth::ServerConnection + the standard
+// in-process server (driver::Server + session::ServerConnection + the standard
 // process/forwarding services, policy defaults): each RFC 4254 violation ends
 // its own connection with PROTOCOL_ERROR, floods of channel opens are refused
 // one by one without ending the connection, a client that stops reading does
@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "parley/auth/server_connection.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/connection/channels.hpp"
 #include "parley/connection/session.hpp"
 #include "parley/crypto/keys.hpp"
@@ -90,12 +90,12 @@ class ConnectionHostile : public ::testing::Test {
   void SetUp() override {
     user_key_ = crypto::PrivateKey::generate_ed25519(rng_);
     auto tconfig = std::make_shared<transport::TransportConfig>(test::default_configs().second);
-    auto aconfig = std::make_shared<auth::ServerAuthConfig>();
+    auto aconfig = std::make_shared<userauth::ServerAuthConfig>();
     aconfig->authorized_keys = [pub = user_key_->public_key()](std::string_view name) {
       return name == user || name == hoarder ? std::vector<crypto::PublicKey>{pub}
                                              : std::vector<crypto::PublicKey>{};
     };
-    auto policy = std::make_shared<auth::ChannelPolicy>();  // the defaults: 10 sessions, no forwarding
+    auto policy = std::make_shared<session::ChannelPolicy>();  // the defaults: 10 sessions, no forwarding
     policy_ = policy;
     driver::ProcessOptions process;
     process.shell = "/bin/sh";
@@ -106,12 +106,12 @@ class ConnectionHostile : public ::testing::Test {
         options, driver::ConnectionFactory([this, tconfig, aconfig, policy, process](
                                                driver::ConnectionContext& context, transport::Instant now) {
           const std::string peer = context.peer().address + ":" + std::to_string(context.peer().port);
-          auth::ConnectionObserver observer;
+          session::ConnectionObserver observer;
           observer.on_channel = [this, peer](std::string_view line) {
             std::lock_guard lock(log_mutex_);
             if (log_.size() < 200) log_.push_back(peer + ": " + std::string(line));
           };
-          auto conn = std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng_, peer, now,
+          auto conn = std::make_unique<session::ServerConnection>(tconfig, aconfig, rng_, peer, now,
                                                                std::move(observer));
           conn->set_channel_services(
               policy, driver::make_channel_services(
@@ -197,7 +197,7 @@ class ConnectionHostile : public ::testing::Test {
 
   crypto::SystemRandom rng_;
   std::optional<crypto::PrivateKey> user_key_;
-  std::shared_ptr<const auth::ChannelPolicy> policy_;
+  std::shared_ptr<const session::ChannelPolicy> policy_;
   std::mutex log_mutex_;
   std::vector<std::string> log_;
   std::uint16_t port_ = 0;

@@ -156,7 +156,7 @@ TEST(Driver, RunClientReportsRefusedConnection) {
 }  // namespace
 }  // namespace parley
 
-#include "parley/auth/server_connection.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
 
@@ -164,18 +164,18 @@ namespace parley {
 namespace {
 
 /// Answers from its own thread, after the call returned: the driver must be woken.
-class SlowProvider final : public auth::KeyboardInteractiveProvider {
+class SlowProvider final : public userauth::KeyboardInteractiveProvider {
  public:
   explicit SlowProvider(std::vector<std::thread>& threads, std::mutex& m) : threads_(threads), m_(m) {}
   std::string_view name() const override { return "slow"; }
-  void start(const auth::AttemptInfo&, auth::Responder r) override {
-    spawn([r] { r(auth::Challenge{"Slow", "Wait for it.", {auth::Prompt{"Word: ", true}}}); });
+  void start(const userauth::AttemptInfo&, userauth::Responder r) override {
+    spawn([r] { r(userauth::Challenge{"Slow", "Wait for it.", {userauth::Prompt{"Word: ", true}}}); });
   }
-  void answer(std::vector<crypto::SecretBytes> answers, auth::Responder r) override {
-    const bool right = answers.size() == 1 && auth::answer_text(answers[0]) == "open sesame";
+  void answer(std::vector<crypto::SecretBytes> answers, userauth::Responder r) override {
+    const bool right = answers.size() == 1 && userauth::answer_text(answers[0]) == "open sesame";
     spawn([r, right] {
-      if (right) r(auth::Accept{});
-      else r(auth::Reject{});
+      if (right) r(userauth::Accept{});
+      else r(userauth::Reject{});
     });
   }
 
@@ -293,15 +293,15 @@ TEST(Driver, AsynchronousProviderAnswersReachTheClient) {
   crypto::SystemRandom rng;
   auto tconfig = std::make_shared<transport::TransportConfig>(test::default_configs().second);
   tconfig->role = transport::Role::server;
-  auto aconfig = std::make_shared<auth::ServerAuthConfig>();
-  aconfig->keyboard_interactive = [&](const auth::AttemptInfo&) {
+  auto aconfig = std::make_shared<userauth::ServerAuthConfig>();
+  aconfig->keyboard_interactive = [&](const userauth::AttemptInfo&) {
     return std::make_unique<SlowProvider>(threads, threads_mutex);
   };
   driver::ServerOptions options;
   options.port = 0;
   options.threads = 2;
   driver::Server server(options, [&](const driver::PeerInfo&, transport::Instant now) {
-    return std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng, "peer", now);
+    return std::make_unique<session::ServerConnection>(tconfig, aconfig, rng, "peer", now);
   });
   ASSERT_TRUE(server.start().has_value());
 
@@ -349,11 +349,11 @@ TEST(Driver, WorkerPoolCompletionAfterTheServerStoppedTouchesNothingFreed) {
   crypto::SystemRandom rng;
   auto tconfig = std::make_shared<transport::TransportConfig>(test::default_configs().second);
   tconfig->role = transport::Role::server;
-  auto aconfig = std::make_shared<auth::ServerAuthConfig>();
+  auto aconfig = std::make_shared<userauth::ServerAuthConfig>();
   std::mutex gate_mutex;
   std::condition_variable gate_changed;
   bool checking = false, release = false, checked = false;
-  aconfig->password = std::make_shared<const auth::PasswordVerifier>(
+  aconfig->password = std::make_shared<const userauth::PasswordVerifier>(
       [&](std::string_view, const crypto::SecretBytes&) {
         std::unique_lock lock(gate_mutex);
         checking = true;
@@ -372,7 +372,7 @@ TEST(Driver, WorkerPoolCompletionAfterTheServerStoppedTouchesNothingFreed) {
   options.threads = 1;
   auto server = std::make_unique<driver::Server>(
       options, [&](const driver::PeerInfo&, transport::Instant now) {
-        return std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng, "peer", now);
+        return std::make_unique<session::ServerConnection>(tconfig, aconfig, rng, "peer", now);
       });
   ASSERT_TRUE(server->start().has_value());
 

@@ -1,7 +1,7 @@
-// The server's forwarding policy (auth::ChannelPolicy): PermitOpen and
+// The server's forwarding policy (session::ChannelPolicy): PermitOpen and
 // PermitListen as OpenSSH reads them, and a cap on the "tcpip-forward"
 // listeners one connection may hold, checked against a real in-process server
-// (driver::Server + auth::ServerConnection + the standard services) with a
+// (driver::Server + session::ServerConnection + the standard services) with a
 // scripted client.
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "parley/auth/server_connection.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/connection/session.hpp"
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/random.hpp"
@@ -23,8 +23,8 @@
 namespace parley {
 namespace {
 
-using auth::listen_permitted;
-using auth::open_permitted;
+using session::listen_permitted;
+using session::open_permitted;
 using Rules = std::vector<std::string>;
 
 TEST(PermitOpen, HostMatchesExactlyNeverAsAGlob) {
@@ -79,12 +79,12 @@ class ForwardListeners : public ::testing::Test {
   void SetUp() override {
     user_key_ = crypto::PrivateKey::generate_ed25519(rng_);
     auto tconfig = std::make_shared<transport::TransportConfig>(test::default_configs().second);
-    auto aconfig = std::make_shared<auth::ServerAuthConfig>();
+    auto aconfig = std::make_shared<userauth::ServerAuthConfig>();
     aconfig->authorized_keys = [pub = user_key_->public_key()](std::string_view name) {
       return name == "tester" ? std::vector<crypto::PublicKey>{pub}
                               : std::vector<crypto::PublicKey>{};
     };
-    auto policy = std::make_shared<auth::ChannelPolicy>();
+    auto policy = std::make_shared<session::ChannelPolicy>();
     policy->allow_remote_forwarding = true;
     policy->max_forward_listeners = 3;
     driver::ServerOptions options;
@@ -94,7 +94,7 @@ class ForwardListeners : public ::testing::Test {
         options,
         driver::ConnectionFactory([this, tconfig, aconfig, policy](
                                       driver::ConnectionContext& context, transport::Instant now) {
-          auto conn = std::make_unique<auth::ServerConnection>(tconfig, aconfig, rng_, "peer", now);
+          auto conn = std::make_unique<session::ServerConnection>(tconfig, aconfig, rng_, "peer", now);
           conn->set_channel_services(
               policy, driver::make_channel_services(context, driver::ProcessOptions{}));
           return conn;

@@ -14,7 +14,7 @@
 #include <new>
 #include <string_view>
 
-#include "parley/auth/server_auth.hpp"
+#include "parley/userauth/server_auth.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/wire/writer.hpp"
 #include "transport_pair.hpp"
@@ -47,7 +47,7 @@ void operator delete(void* p, std::size_t) noexcept {
   std::free(p);
 }
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 using namespace std::chrono_literals;
@@ -116,4 +116,4 @@ TEST(HeldRequests, TheCheckSeesAnUnwipedBlock) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth

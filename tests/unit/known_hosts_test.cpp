@@ -1,6 +1,6 @@
 // known_hosts against files made and read by OpenSSH's own tools (ssh-keygen -H,
 // ssh-keygen -F), the host-key policies, atomic appends, and HMAC-SHA1 (RFC 2202).
-#include "parley/auth/known_hosts.hpp"
+#include "parley/client/known_hosts.hpp"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -18,7 +18,7 @@
 #include "parley/crypto/hmac.hpp"
 #include "test_support.hpp"
 
-namespace parley::auth {
+namespace parley::client {
 namespace {
 
 namespace fs = std::filesystem;
@@ -732,4 +732,4 @@ TEST_F(KnownHostsTest, UnreadableFileRefusesAndFailedAddStillAccepts) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::client

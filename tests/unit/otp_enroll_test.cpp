@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "parley/auth/responders.hpp"
+#include "parley/otp/totp.hpp"
 #include "parley/crypto/random.hpp"
-#include "parley/crypto/base32.hpp"
+#include "parley/otp/base32.hpp"
 #include "parley/otp/enroll.hpp"
 #include "parley/wire/bytes.hpp"
 
@@ -38,7 +38,7 @@ TEST(Base32Encode, Rfc4648VectorsWithoutPadding) {
       {"", ""},           {"f", "MY"},         {"fo", "MZXQ"},          {"foo", "MZXW6"},
       {"foob", "MZXW6YQ"}, {"fooba", "MZXW6YTB"}, {"foobar", "MZXW6YTBOI"}};
   for (const auto& [plain, encoded] : vectors)
-    EXPECT_EQ(crypto::base32_encode(as_bytes(plain)), encoded) << plain;
+    EXPECT_EQ(otp::base32_encode(as_bytes(plain)), encoded) << plain;
 }
 
 TEST(Base32Encode, RoundTripsThroughTheClientsParser) {
@@ -46,7 +46,7 @@ TEST(Base32Encode, RoundTripsThroughTheClientsParser) {
   for (std::size_t size = 10; size <= 64; ++size) {
     crypto::SecretBytes key(size);
     rng.fill(key.mutable_view());
-    auto parsed = auth::parse_totp_secret(crypto::base32_encode(key.view()));
+    auto parsed = otp::parse_totp_secret(otp::base32_encode(key.view()));
     ASSERT_TRUE(parsed) << size << ": " << parsed.error();
     EXPECT_TRUE(parsed->key == key) << size;
   }
@@ -100,7 +100,7 @@ TEST(OtpauthUri, AnIssuerCannotInjectParameters) {
   s.digits = 7;
   const std::string uri =
       otp::otpauth_uri("evil&secret=AAAAAAAAAAAAAAAAAAAA&digits=8#", "a?b+c", s);
-  auto parsed = auth::parse_totp_secret(uri);
+  auto parsed = otp::parse_totp_secret(uri);
   ASSERT_TRUE(parsed) << parsed.error();
   EXPECT_TRUE(parsed->key == s.key);
   EXPECT_EQ(parsed->digits, 7u);
@@ -120,15 +120,15 @@ TEST(OtpauthUri, RoundTripsThroughTheClientsParser) {
         auto made = otp::make_enrollment(rng, options);
         ASSERT_TRUE(made) << made.error();
         const std::string uri = otp::otpauth_uri("Issuer & Co", "bob smith", made->secret);
-        auto parsed = auth::parse_totp_secret(uri);
+        auto parsed = otp::parse_totp_secret(uri);
         ASSERT_TRUE(parsed) << parsed.error();
         EXPECT_TRUE(parsed->key == made->secret.key);
         EXPECT_EQ(parsed->algorithm, algorithm);
         EXPECT_EQ(parsed->digits, digits);
         EXPECT_EQ(parsed->period, std::chrono::seconds(period));
         // The same codes on both sides.
-        EXPECT_TRUE(*auth::totp_code(*parsed, 1'700'000'000) ==
-                    *auth::totp_code(made->secret, 1'700'000'000));
+        EXPECT_TRUE(*otp::totp_code(*parsed, 1'700'000'000) ==
+                    *otp::totp_code(made->secret, 1'700'000'000));
       }
     }
   }

@@ -15,10 +15,10 @@
 namespace parley::otp {
 namespace {
 
-using auth::Accept;
-using auth::Challenge;
-using auth::Outcome;
-using auth::Reject;
+using userauth::Accept;
+using userauth::Challenge;
+using userauth::Outcome;
+using userauth::Reject;
 
 crypto::SecretBytes secret_of(std::string_view text) { return crypto::SecretBytes(as_bytes(text)); }
 
@@ -64,8 +64,8 @@ struct Harness {
   /// Runs one attempt for `user` answering `code`; returns the final outcome.
   Outcome attempt(const std::string& user, std::string_view code) {
     TotpProvider provider(config);
-    auto box = std::make_shared<auth::detail::Mailbox>();
-    provider.start(auth::AttemptInfo{user, "ssh-connection", "127.0.0.1:5", {}, {}, {}, {}}, auth::Responder(box));
+    auto box = std::make_shared<userauth::detail::Mailbox>();
+    provider.start(userauth::AttemptInfo{user, "ssh-connection", "127.0.0.1:5", {}, {}, {}, {}}, userauth::Responder(box));
     EXPECT_TRUE(box->outcome.has_value());
     const auto* challenge = std::get_if<Challenge>(&*box->outcome);
     EXPECT_NE(challenge, nullptr);
@@ -73,10 +73,10 @@ struct Harness {
     EXPECT_EQ(challenge->prompts.size(), 1u);
     EXPECT_EQ(challenge->prompts[0].text, "Verification code: ");
     EXPECT_FALSE(challenge->prompts[0].echo);
-    auto box2 = std::make_shared<auth::detail::Mailbox>();
+    auto box2 = std::make_shared<userauth::detail::Mailbox>();
     std::vector<crypto::SecretBytes> answers;
     answers.push_back(secret_of(code));
-    provider.answer(std::move(answers), auth::Responder(box2));
+    provider.answer(std::move(answers), userauth::Responder(box2));
     EXPECT_TRUE(box2->outcome.has_value());
     return box2->outcome ? *box2->outcome : Outcome{Reject{}};
   }
@@ -136,12 +136,12 @@ TEST(TotpProvider, RunsOnTheRunnerAndFailsClosedWhenItIsFull) {
     return true;
   };
   TotpProvider provider(h.config);
-  auto box = std::make_shared<auth::detail::Mailbox>();
-  provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}}, auth::Responder(box));
-  auto box2 = std::make_shared<auth::detail::Mailbox>();
+  auto box = std::make_shared<userauth::detail::Mailbox>();
+  provider.start(userauth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}}, userauth::Responder(box));
+  auto box2 = std::make_shared<userauth::detail::Mailbox>();
   std::vector<crypto::SecretBytes> answers;
   answers.push_back(secret_of("123456"));
-  provider.answer(std::move(answers), auth::Responder(box2));
+  provider.answer(std::move(answers), userauth::Responder(box2));
   EXPECT_FALSE(box2->outcome.has_value()) << "nothing decided on the calling thread";
   ASSERT_EQ(queued.size(), 1u);
   std::thread worker(queued[0]);
@@ -186,14 +186,14 @@ TEST(TotpProvider, RateLimitCheckedAndCountedInOneStepUnderParallelGuesses) {
   for (int i = 0; i < guessers; ++i) {
     threads.emplace_back([&] {
       TotpProvider provider(config);
-      auto box = std::make_shared<auth::detail::Mailbox>();
-      provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}},
-                     auth::Responder(box));
+      auto box = std::make_shared<userauth::detail::Mailbox>();
+      provider.start(userauth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}},
+                     userauth::Responder(box));
       while (!go.load()) std::this_thread::yield();
-      auto box2 = std::make_shared<auth::detail::Mailbox>();
+      auto box2 = std::make_shared<userauth::detail::Mailbox>();
       std::vector<crypto::SecretBytes> answers;
       answers.push_back(secret_of("000000"));
-      provider.answer(std::move(answers), auth::Responder(box2));
+      provider.answer(std::move(answers), userauth::Responder(box2));
       if (box2->outcome && std::holds_alternative<Reject>(*box2->outcome)) ++rejected;
     });
   }
@@ -206,13 +206,13 @@ TEST(TotpProvider, RateLimitCheckedAndCountedInOneStepUnderParallelGuesses) {
 TEST(TotpProvider, WrongNumberOfAnswersRejected) {
   Harness h;
   TotpProvider provider(h.config);
-  auto box = std::make_shared<auth::detail::Mailbox>();
-  provider.start(auth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}}, auth::Responder(box));
-  auto box2 = std::make_shared<auth::detail::Mailbox>();
+  auto box = std::make_shared<userauth::detail::Mailbox>();
+  provider.start(userauth::AttemptInfo{"alice", "ssh-connection", "p", {}, {}, {}, {}}, userauth::Responder(box));
+  auto box2 = std::make_shared<userauth::detail::Mailbox>();
   std::vector<crypto::SecretBytes> answers;
   answers.push_back(secret_of("123456"));
   answers.push_back(secret_of("123456"));
-  provider.answer(std::move(answers), auth::Responder(box2));
+  provider.answer(std::move(answers), userauth::Responder(box2));
   ASSERT_TRUE(box2->outcome.has_value());
   EXPECT_FALSE(is_accept(*box2->outcome));
   EXPECT_EQ(h.store->calls.load(), 0);

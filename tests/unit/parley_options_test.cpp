@@ -196,11 +196,11 @@ TEST_F(ParleyOptions, KnownHostsFilesUserFirstThenGlobal) {
                 "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes", "host"});
   EXPECT_EQ(o.known_hosts_files,
             (std::vector<std::filesystem::path>{"/home/tester/kh", "/g1", "/home/tester/g2"}));
-  EXPECT_EQ(o.strict_host_key_checking, auth::StrictHostKeyChecking::accept_new);
+  EXPECT_EQ(o.strict_host_key_checking, client::StrictHostKeyChecking::accept_new);
   EXPECT_TRUE(o.hash_known_hosts);
-  EXPECT_EQ(accepted({"host"}).strict_host_key_checking, auth::StrictHostKeyChecking::ask);
+  EXPECT_EQ(accepted({"host"}).strict_host_key_checking, client::StrictHostKeyChecking::ask);
   EXPECT_EQ(accepted({"-o", "StrictHostKeyChecking=off", "host"}).strict_host_key_checking,
-            auth::StrictHostKeyChecking::no);
+            client::StrictHostKeyChecking::no);
 }
 
 TEST_F(ParleyOptions, TerminalRequest) {

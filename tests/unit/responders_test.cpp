@@ -4,7 +4,7 @@
 // vectors and oathtool(1), waits for the next step instead of reusing one,
 // otpauth URI parsing, rules by host and prompt, first_of's order, the terminal
 // responder's sanitized and marked output, and the callback's answer count.
-#include "parley/auth/responders.hpp"
+#include "parley/client/responders.hpp"
 
 #include <gtest/gtest.h>
 #include <stdio.h>
@@ -15,10 +15,18 @@
 #include <string>
 #include <vector>
 
-namespace parley::auth {
+namespace parley::client {
 namespace {
 
 using crypto::SecretBytes;
+using otp::TotpAlgorithm;
+using otp::parse_totp_secret;
+using userauth::Answers;
+using userauth::InfoReply;
+using userauth::Prompt;
+using userauth::ReplyTo;
+using userauth::UserInfoRequest;
+using userauth::answer_text;
 using Slots = std::vector<std::optional<SecretBytes>>;
 using std::chrono::seconds;
 
@@ -57,7 +65,7 @@ std::vector<std::string> sent(ResponderPtr responder, const UserInfoRequest& req
                               std::size_t* unanswered = nullptr) {
   auto count = std::make_shared<std::size_t>(999);
   auto callback = user_info_callback(std::move(responder), count);
-  auto box = std::make_shared<detail::ReplyBox<InfoReply>>();
+  auto box = std::make_shared<userauth::detail::ReplyBox<InfoReply>>();
   callback(req, ReplyTo<InfoReply>(box));
   EXPECT_TRUE(box->reply.has_value()) << "the callback replies before returning";
   if (!box->reply) return {};
@@ -110,7 +118,7 @@ TotpSecret totp_secret(std::string_view key, TotpAlgorithm algorithm, unsigned d
 
 const Prompt kCodePrompt{"Verification code: ", false};
 
-std::optional<std::string> code_at(const TotpSecret& s, std::int64_t time) {
+std::optional<std::string> responder_code_at(const TotpSecret& s, std::int64_t time) {
   auto responder = totp(
       s, [time] { return at(time); }, no_sleep());
   const auto slots = run(*responder, request({kCodePrompt}));
@@ -297,15 +305,15 @@ TEST(Totp, Rfc6238AppendixBVectors) {
       "1234567890123456789012345678901234567890123456789012345678901234", TotpAlgorithm::sha512);
   for (const auto& v : kVectors) {
     SCOPED_TRACE(v.time);
-    EXPECT_EQ(code_at(sha1, v.time), v.sha1);
-    EXPECT_EQ(code_at(sha256, v.time), v.sha256);
-    EXPECT_EQ(code_at(sha512, v.time), v.sha512);
+    EXPECT_EQ(responder_code_at(sha1, v.time), v.sha1);
+    EXPECT_EQ(responder_code_at(sha256, v.time), v.sha256);
+    EXPECT_EQ(responder_code_at(sha512, v.time), v.sha512);
   }
 }
 
 TEST(Totp, SixAndSevenDigitsAreTheLowDigitsOfTheCode) {
-  EXPECT_EQ(code_at(totp_secret("12345678901234567890", TotpAlgorithm::sha1, 6), 59), "287082");
-  EXPECT_EQ(code_at(totp_secret("12345678901234567890", TotpAlgorithm::sha1, 7), 59), "4287082");
+  EXPECT_EQ(responder_code_at(totp_secret("12345678901234567890", TotpAlgorithm::sha1, 6), 59), "287082");
+  EXPECT_EQ(responder_code_at(totp_secret("12345678901234567890", TotpAlgorithm::sha1, 7), 59), "4287082");
 }
 
 TEST(Totp, AgreesWithOathtool) {
@@ -316,7 +324,7 @@ TEST(Totp, AgreesWithOathtool) {
   ASSERT_TRUE(expected6) << "oathtool (Debian package oathtool) is needed for this test";
   const auto parsed = parse_totp_secret(base32);
   ASSERT_TRUE(parsed) << parsed.error();
-  EXPECT_EQ(code_at(*parsed, kTime), *expected6);
+  EXPECT_EQ(responder_code_at(*parsed, kTime), *expected6);
 
   const auto expected8 = first_line_of("oathtool --totp=sha512 -d 8 -s 60 -b " + base32 + " -N @" +
                                        std::to_string(kTime));
@@ -324,7 +332,7 @@ TEST(Totp, AgreesWithOathtool) {
   const auto uri = parse_totp_secret("otpauth://totp/x?secret=" + base32 +
                                      "&algorithm=SHA512&digits=8&period=60");
   ASSERT_TRUE(uri) << uri.error();
-  EXPECT_EQ(code_at(*uri, kTime), *expected8);
+  EXPECT_EQ(responder_code_at(*uri, kTime), *expected8);
 }
 
 TEST(Totp, SameStepRetryWaitsForTheNextStep) {
@@ -369,10 +377,10 @@ TEST(Totp, AClockThatNeverReachesTheNextStepLeavesThePromptUnanswered) {
 }
 
 TEST(Totp, InvalidSecretsAnswerNothing) {
-  EXPECT_EQ(code_at(totp_secret("12345678901234567890", TotpAlgorithm::sha1, 9), 59), std::nullopt);
-  EXPECT_EQ(code_at(totp_secret("12345678901234567890", TotpAlgorithm::sha1, 8, 0), 59),
+  EXPECT_EQ(responder_code_at(totp_secret("12345678901234567890", TotpAlgorithm::sha1, 9), 59), std::nullopt);
+  EXPECT_EQ(responder_code_at(totp_secret("12345678901234567890", TotpAlgorithm::sha1, 8, 0), 59),
             std::nullopt);
-  EXPECT_EQ(code_at(totp_secret("", TotpAlgorithm::sha1), 59), std::nullopt);
+  EXPECT_EQ(responder_code_at(totp_secret("", TotpAlgorithm::sha1), 59), std::nullopt);
 }
 
 // ---------------------------------------------------------------------------
@@ -679,4 +687,4 @@ TEST(Terminal, SaysNothingWhenEverythingIsAnswered) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::client

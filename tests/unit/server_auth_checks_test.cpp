@@ -6,12 +6,12 @@
 
 #include <atomic>
 
-#include "parley/auth/server_auth.hpp"
+#include "parley/userauth/server_auth.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/wire/writer.hpp"
 #include "transport_pair.hpp"
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 using namespace std::chrono_literals;
@@ -234,4 +234,4 @@ TEST(PreauthPhase, ReportsLoginGraceExceeded) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth

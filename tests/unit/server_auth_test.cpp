@@ -1,19 +1,19 @@
 // The userauth core on its own (sans-I/O): protocol rules and limits are the
 // core's, whatever the provider does.
-#include "parley/auth/server_auth.hpp"
+#include "parley/userauth/server_auth.hpp"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
-#include "parley/auth/higher_or_lower.hpp"
+#include "parley/userauth/higher_or_lower.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
 #include "transport_pair.hpp"
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 using namespace std::chrono_literals;
@@ -414,9 +414,9 @@ TEST(HigherOrLower, RightAnswerIsAccepted) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 Bytes password_request(std::string_view user, std::string_view password, bool change = false) {
@@ -503,9 +503,9 @@ TEST(Password, FullPoolFailsClosed) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 struct KeyHarness : Harness {
@@ -740,12 +740,12 @@ TEST(Publickey, AuthorizedKeysAreReadOffTheIoThread) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth
 
 // Issue 11: PermitRootLogin and refused accounts go through method_permitted,
 // asked only once a step would succeed; a refusal is the same failure reply as a
 // wrong answer, and a PK_OK query is still answered.
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 TEST(MethodPermitted, RefusedPasswordLooksLikeAWrongPassword) {
@@ -800,4 +800,4 @@ TEST(MethodPermitted, PublickeyQueryAnsweredSignatureRefusedWhenNotPermitted) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth

@@ -1,4 +1,4 @@
-// auth::ServerConnection in memory against a client Transport: a client that
+// session::ServerConnection in memory against a client Transport: a client that
 // leaves a key re-exchange pending (it never answers the server's KEXINIT) while
 // it keeps asking for replies makes the connection stop taking input once the
 // replies queued behind the key exchange pass the bound, instead of queueing
@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "parley/auth/server_connection.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/transport/messages.hpp"
@@ -32,12 +32,12 @@ TEST(ServerConnectionKex, RepliesQueuedBehindAPendingRekeyStopTheConnectionReadi
   server_config.rekey_bytes = 64 * 1024;  // the server starts a key exchange soon after login
   server_config.max_kex_queue = 32 * 1024;
   auto tconfig = std::make_shared<transport::TransportConfig>(server_config);
-  auto aconfig = std::make_shared<auth::ServerAuthConfig>();
+  auto aconfig = std::make_shared<userauth::ServerAuthConfig>();
   aconfig->authorized_keys = [pub = user_key.public_key()](std::string_view) {
     return std::vector<crypto::PublicKey>{pub};
   };
   transport::Instant now = test::test_epoch();
-  auth::ServerConnection server(tconfig, aconfig, server_rng, "peer", now);
+  session::ServerConnection server(tconfig, aconfig, server_rng, "peer", now);
   transport::Transport client(client_config, client_rng, now);
 
   bool authenticated = false;

@@ -2,7 +2,7 @@
 // terminator, unterminated strings, DCS, 8-bit C1 forms), bidi overrides and
 // invisible characters are removed, invalid UTF-8 becomes U+FFFD, the result is
 // bounded with an ellipsis, and marked lines say they come from the server.
-#include "parley/auth/server_text.hpp"
+#include "parley/userauth/server_text.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 #include "parley/wire/bytes.hpp"
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 constexpr std::size_t kBig = 1 << 20;
@@ -273,4 +273,4 @@ TEST(ServerText, ForgedClientPromptIsExposed) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth

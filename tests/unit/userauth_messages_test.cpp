@@ -1,13 +1,13 @@
 // The userauth messages on their own (RFC 4252, RFC 4256): each encodes to the
 // bytes the RFC describes, decodes back, and its decoder refuses truncated
 // input, trailing bytes and whatever breaks the limits the cores enforce.
-#include "parley/auth/messages.hpp"
+#include "parley/userauth/messages.hpp"
 
 #include <gtest/gtest.h>
 
 #include "parley/wire/writer.hpp"
 
-namespace parley::auth {
+namespace parley::userauth {
 namespace {
 
 std::string text_of(const crypto::SecretBytes& s) { return std::string(as_chars(s.view())); }
@@ -364,4 +364,4 @@ TEST(UserauthMessages, InfoResponseRefusesAnOverlongOrNonUtf8Answer) {
 }
 
 }  // namespace
-}  // namespace parley::auth
+}  // namespace parley::userauth

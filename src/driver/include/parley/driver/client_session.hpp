@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "parley/auth/client_connection.hpp"
+#include "parley/session/client_connection.hpp"
 #include "parley/connection/session.hpp"
 
 namespace parley::driver {
@@ -46,7 +46,7 @@ struct ClientSessionResult {
 /// the connection are closed. `connect_timeout` bounds connecting and
 /// authenticating, not the session.
 ClientSessionResult run_session(const std::string& host, std::uint16_t port,
-                                auth::ClientConnection& connection,
+                                session::ClientConnection& connection,
                                 const ClientSessionOptions& options,
                                 std::chrono::milliseconds connect_timeout);
 

@@ -11,8 +11,8 @@
 #include <mutex>
 #include <string>
 
-#include "parley/auth/password.hpp"  // BlockingRunner
-#include "parley/auth/provider.hpp"
+#include "parley/userauth/password.hpp"  // BlockingRunner
+#include "parley/userauth/provider.hpp"
 #include "parley/otp/store.hpp"
 
 namespace parley::otp {
@@ -52,7 +52,7 @@ UnixClock system_unix_clock();
 
 struct TotpProviderConfig {
   std::shared_ptr<TotpStore> store;
-  auth::BlockingRunner run;  // where store I/O runs (a worker pool)
+  userauth::BlockingRunner run;  // where store I/O runs (a worker pool)
   std::shared_ptr<RateLimiter> limiter;
   UnixClock clock = system_unix_clock();
   Policy policy;
@@ -67,12 +67,12 @@ struct TotpProviderConfig {
 /// no secret and a store error all reject (the client may start a new attempt,
 /// counted by MaxAuthTries). Users without a secret are asked all the same, so
 /// the prompt does not reveal who has one.
-class TotpProvider final : public auth::KeyboardInteractiveProvider {
+class TotpProvider final : public userauth::KeyboardInteractiveProvider {
  public:
   explicit TotpProvider(std::shared_ptr<const TotpProviderConfig> config) : config_(std::move(config)) {}
   std::string_view name() const override { return "totp"; }
-  void start(const auth::AttemptInfo& attempt, auth::Responder respond) override;
-  void answer(std::vector<crypto::SecretBytes> answers, auth::Responder respond) override;
+  void start(const userauth::AttemptInfo& attempt, userauth::Responder respond) override;
+  void answer(std::vector<crypto::SecretBytes> answers, userauth::Responder respond) override;
 
  private:
   std::shared_ptr<const TotpProviderConfig> config_;

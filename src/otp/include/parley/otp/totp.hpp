@@ -1,18 +1,43 @@
-// RFC 6238 time-based one-time codes on the server side (liboath computes them).
+// RFC 6238 time-based one-time codes (liboath computes them), for the server's
+// TOTP provider and the client's totp responder alike, and TOTP secrets as
+// authenticator apps export them (base32 or otpauth URIs).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <expected>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "parley/auth/responders.hpp"  // TotpSecret, TotpAlgorithm
 #include "parley/crypto/secret.hpp"
 
 namespace parley::otp {
 
-using auth::TotpAlgorithm;
-using auth::TotpSecret;
+/// The HMAC of an RFC 6238 TOTP.
+enum class TotpAlgorithm { sha1, sha256, sha512 };
+
+/// A TOTP key and its parameters (RFC 6238; otpauth URI defaults).
+struct TotpSecret {
+  crypto::SecretBytes key;  // the shared secret, decoded from base32
+  TotpAlgorithm algorithm = TotpAlgorithm::sha1;
+  unsigned digits = 6;              // 6..8
+  std::chrono::seconds period{30};  // the time step X of RFC 6238
+};
+
+/// True if the secret can make codes: a key, 6..8 digits, a period.
+bool totp_usable(const TotpSecret& secret);
+/// The RFC 6238 code (liboath) for the time step holding `unix_time`, as ASCII
+/// digits; nullopt if the secret is not usable. The client's totp responder
+/// and the server's TOTP provider both call it.
+std::optional<crypto::SecretBytes> totp_code(const TotpSecret& secret, std::int64_t unix_time);
+
+/// Parses a TOTP secret: base32 (RFC 4648; spaces, lower case and '=' padding
+/// tolerated; at least 80 bits) or an otpauth URI as authenticator apps export
+/// it: otpauth://totp/LABEL?secret=BASE32&algorithm=SHA256&digits=8&period=60
+/// (algorithm SHA1/SHA256/SHA512, digits 6..8, period 1..3600; other
+/// parameters ignored). Error messages never quote the secret.
+std::expected<TotpSecret, std::string> parse_totp_secret(std::string_view base32_or_otpauth_uri);
 
 /// The RFC 6238 time step of `unix_time` (T0 = 0).
 std::int64_t time_step(const TotpSecret& secret, std::int64_t unix_time);

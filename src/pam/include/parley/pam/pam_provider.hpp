@@ -25,7 +25,7 @@
 #include <string>
 #include <string_view>
 
-#include "parley/auth/provider.hpp"
+#include "parley/userauth/provider.hpp"
 
 namespace parley::pam {
 
@@ -66,14 +66,14 @@ class PamService {
   struct Shared;  // what the conversation threads hold
 
  private:
-  friend std::unique_ptr<auth::KeyboardInteractiveProvider> make_pam_provider(
+  friend std::unique_ptr<userauth::KeyboardInteractiveProvider> make_pam_provider(
       std::shared_ptr<PamService> service);
   std::shared_ptr<Shared> shared_;
 };
 
 /// Makes the per-attempt factory; `service` lives as long as any provider it made.
 std::shared_ptr<PamService> make_pam_service(PamConfig config);
-std::unique_ptr<auth::KeyboardInteractiveProvider> make_pam_provider(std::shared_ptr<PamService> service);
+std::unique_ptr<userauth::KeyboardInteractiveProvider> make_pam_provider(std::shared_ptr<PamService> service);
 
 /// The fake answer an unknown user's echo-off prompt is given instead of what
 /// the client typed: "\b\n\r\177INCORRECT" repeated and cut to `length` bytes

@@ -1,0 +1,77 @@
+// A client connection: the transport core in the client role, client
+// authentication once the server's host key is verified, and then the
+// connection protocol's channel core for the application, as one Endpoint.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "parley/userauth/client_auth.hpp"
+#include "parley/connection/channels.hpp"
+#include "parley/transport/endpoint.hpp"
+
+namespace parley::session {
+
+using transport::Instant;
+
+class ClientConnection final : public transport::Endpoint {
+ public:
+  /// `transport_config` must be for Role::client, with the verifier that decides
+  /// about the host key (nothing secret leaves before it has said yes). `host` and
+  /// `port` name the server for callbacks (the key's type and fingerprint are
+  /// filled in once verified).
+  ClientConnection(std::shared_ptr<const transport::TransportConfig> transport_config,
+                   std::shared_ptr<const userauth::ClientAuthConfig> auth_config, std::string host,
+                   std::uint16_t port, crypto::Random& rng, Instant now,
+                   connection::ChannelLimits limits = {});
+  ~ClientConnection() override;
+
+  // transport::Endpoint
+  void receive(BytesView data, Instant now) override;
+  void peer_closed(Instant now) override;
+  void on_time(Instant now) override;
+  std::optional<Instant> next_deadline() const override { return transport_.next_deadline(); }
+  void take_output(Bytes& out) override { transport_.take_output(out); }
+  bool closed() const override { return transport_.closed(); }
+  void set_wake(std::function<void()> wake) override;
+
+  /// Called once authentication has succeeded: open channels from here.
+  std::function<void(ClientConnection&)> on_authenticated;
+  /// Every connection-layer event, in order (after authentication).
+  std::function<void(ClientConnection&, connection::Event&)> on_channel_event;
+  /// Transport events (key exchanges, the disconnect), for logs.
+  std::function<void(const transport::Event&)> on_transport;
+
+  connection::Channels& channels() { return channels_; }
+  const transport::Transport& transport() const { return transport_; }
+  const userauth::HostIdentity& host() const { return host_; }
+  bool authenticated() const { return auth_ && auth_->result() && std::holds_alternative<userauth::ClientAuthSucceeded>(*auth_->result()); }
+  /// How authentication ended, once it has.
+  std::optional<userauth::ClientAuthResult> auth_result() const;
+  /// How the connection ended, once it has (our disconnect or the server's).
+  const std::optional<transport::Disconnected>& disconnected() const { return disconnected_; }
+  void disconnect(transport::DisconnectReason reason, std::string_view description);
+  /// Asks the driver to write what was queued outside an endpoint call (a
+  /// local stream's completion); harmless inside one.
+  void request_flush() {
+    if (wake_) wake_();
+  }
+
+ private:
+  void dispatch();
+  void flush_auth();
+  void handle_message(std::span<std::uint8_t> payload, std::uint32_t seq);
+
+  std::shared_ptr<const userauth::ClientAuthConfig> auth_config_;
+  userauth::HostIdentity host_;
+  std::shared_ptr<std::optional<crypto::PublicKey>> verified_key_;
+  transport::Transport transport_;
+  std::unique_ptr<userauth::ClientAuth> auth_;
+  connection::Channels channels_;
+  std::function<void()> wake_;
+  std::optional<transport::Disconnected> disconnected_;
+};
+
+}  // namespace parley::session

@@ -14,9 +14,12 @@ constexpr std::string_view service_name = "ssh-connection";
 /// prefers (RSA: rsa-sha2-512, never SHA-1 "ssh-rsa").
 crypto::SignatureAlg preferred_alg(crypto::KeyType type) {
   switch (type) {
-    case crypto::KeyType::ed25519: return crypto::SignatureAlg::ssh_ed25519;
-    case crypto::KeyType::ecdsa_p256: return crypto::SignatureAlg::ecdsa_sha2_nistp256;
-    case crypto::KeyType::rsa: return crypto::SignatureAlg::rsa_sha2_512;
+    case crypto::KeyType::ed25519:
+      return crypto::SignatureAlg::ssh_ed25519;
+    case crypto::KeyType::ecdsa_p256:
+      return crypto::SignatureAlg::ecdsa_sha2_nistp256;
+    case crypto::KeyType::rsa:
+      return crypto::SignatureAlg::rsa_sha2_512;
   }
   return crypto::SignatureAlg::ssh_ed25519;
 }
@@ -212,7 +215,8 @@ void ClientAuth::handle_pk_ok(BytesView payload) {
 
 void ClientAuth::next_method() {
   for (const auto& method : config_->methods) {
-    if (std::find(server_methods_.begin(), server_methods_.end(), method) == server_methods_.end()) continue;
+    if (std::find(server_methods_.begin(), server_methods_.end(), method) == server_methods_.end())
+      continue;
     if (method == "publickey" && s_->key_index < config_->agent_keys.size() + config_->keys.size())
       return send_query();
     if (method == "keyboard-interactive" && !s_->kbd_declined && config_->on_user_info_request &&
@@ -231,13 +235,16 @@ void ClientAuth::next_method() {
 void ClientAuth::send_query() {
   method_ = "publickey";
   const auto n_agent = config_->agent_keys.size();
-  const crypto::PublicKey& key = s_->key_index < n_agent ? config_->agent_keys[s_->key_index].key
-                                                         : config_->keys[s_->key_index - n_agent].public_key();
-  const auto alg = s_->key_index < n_agent ? preferred_alg(key.type())
-                                           : config_->keys[s_->key_index - n_agent].signature_algs().front();
-  out_.push_back(UserauthRequest{config_->user, std::string(service_name),
-                                 PublickeyFields{std::string(crypto::name(alg)), key.blob(), std::nullopt}}
-                     .encode());
+  const crypto::PublicKey& key = s_->key_index < n_agent
+                                     ? config_->agent_keys[s_->key_index].key
+                                     : config_->keys[s_->key_index - n_agent].public_key();
+  const auto alg = s_->key_index < n_agent
+                       ? preferred_alg(key.type())
+                       : config_->keys[s_->key_index - n_agent].signature_algs().front();
+  out_.push_back(
+      UserauthRequest{config_->user, std::string(service_name),
+                      PublickeyFields{std::string(crypto::name(alg)), key.blob(), std::nullopt}}
+          .encode());
   s_->phase = State::PkQuery{std::string(crypto::name(alg)), key.blob()};
 }
 
@@ -261,15 +268,16 @@ void ClientAuth::signer_replied(SignReply reply) {
   // key, with this algorithm, over this request: an agent that ignored the RSA flags
   // (an "ssh-rsa" SHA-1 signature) or signed something else costs this key only.
   const auto& signing = std::get<State::PkSigning>(s_->phase);
-  const bool good = signature != nullptr && external.key.verify(alg, *signature, signing.signed_data.view());
+  const bool good =
+      signature != nullptr && external.key.verify(alg, *signature, signing.signed_data.view());
   if (!good) {
     ++s_->key_index;
     next_method();  // ends PkSigning: the signed data is wiped
     return;
   }
-  out_.push_back(UserauthRequest{config_->user, std::string(service_name),
-                                 PublickeyFields{std::string(crypto::name(alg)), external.key.blob(),
-                                                 *signature}}
+  out_.push_back(UserauthRequest{
+      config_->user, std::string(service_name),
+      PublickeyFields{std::string(crypto::name(alg)), external.key.blob(), *signature}}
                      .encode());
   s_->phase = State::PkSigned{};
 }
@@ -282,16 +290,18 @@ void ClientAuth::send_signed() {
   const Bytes signed_data =
       publickey_signed_data(s_->session_id, config_->user, service_name, crypto::name(alg), blob);
   Bytes signature = key.sign(alg, signed_data);
-  out_.push_back(UserauthRequest{config_->user, std::string(service_name),
-                                 PublickeyFields{std::string(crypto::name(alg)), blob, std::move(signature)}}
-                     .encode());
+  out_.push_back(
+      UserauthRequest{config_->user, std::string(service_name),
+                      PublickeyFields{std::string(crypto::name(alg)), blob, std::move(signature)}}
+          .encode());
   s_->phase = State::PkSigned{};
 }
 
 void ClientAuth::ask_password() {
   method_ = "password";
   ++s_->password_attempts;
-  auto& asking = s_->phase.emplace<State::PasswordAsking>(State::PasswordAsking{Pending<PasswordReply>(wake_)});
+  auto& asking = s_->phase.emplace<State::PasswordAsking>(
+      State::PasswordAsking{Pending<PasswordReply>(wake_)});
   PasswordRequest request{config_->user, host_, s_->password_attempts};
   config_->on_password_request(request, asking.reply.reply_to());
   poll();
@@ -314,8 +324,9 @@ void ClientAuth::start_keyboard_interactive() {
   method_ = "keyboard-interactive";
   ++s_->kbd_attempts;
   // Language (deprecated, RFC 4256 §3.1) and submethods (a hint) empty.
-  out_.push_back(UserauthRequest{config_->user, std::string(service_name), KeyboardInteractiveFields{}}
-                     .encode());
+  out_.push_back(
+      UserauthRequest{config_->user, std::string(service_name), KeyboardInteractiveFields{}}
+          .encode());
   s_->phase = State::KbdWaiting{};
 }
 
@@ -386,9 +397,10 @@ void ClientAuth::answers_given(InfoReply reply) {
   }
   if (answers->values.size() != prompts) {
     // The library, not the server, enforces one answer per prompt.
-    result_ = ClientAuthFailed{"the answer callback gave " + std::to_string(answers->values.size()) +
-                                   " answers to " + std::to_string(prompts) + " prompts",
-                               transport::DisconnectReason::by_application};
+    result_ =
+        ClientAuthFailed{"the answer callback gave " + std::to_string(answers->values.size()) +
+                             " answers to " + std::to_string(prompts) + " prompts",
+                         transport::DisconnectReason::by_application};
     return;
   }
   // The owner pads it and wipes it once sent.
@@ -399,9 +411,11 @@ void ClientAuth::answers_given(InfoReply reply) {
 void ClientAuth::poll() {
   if (result_) return;
   if (auto* signing = std::get_if<State::PkSigning>(&s_->phase)) {
-    if (auto reply = signing->signer.take()) signer_replied(std::move(*reply));  // one signature per request
+    if (auto reply = signing->signer.take())
+      signer_replied(std::move(*reply));  // one signature per request
   } else if (auto* answering = std::get_if<State::KbdAnswering>(&s_->phase)) {
-    if (auto reply = answering->reply.take()) answers_given(std::move(*reply));  // one reply per round
+    if (auto reply = answering->reply.take())
+      answers_given(std::move(*reply));  // one reply per round
   } else if (auto* asking = std::get_if<State::PasswordAsking>(&s_->phase)) {
     if (auto reply = asking->reply.take()) password_given(std::move(*reply));
   }

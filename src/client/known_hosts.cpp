@@ -526,9 +526,15 @@ class Verifier {
       for (const std::string& p : c.problems) say(p);
       std::optional<FileCheck>* slot = nullptr;
       switch (c.status) {
-        case HostKeyStatus::revoked: slot = &out.revoked; break;
-        case HostKeyStatus::known: slot = &out.known; break;
-        case HostKeyStatus::changed: slot = &out.changed; break;
+        case HostKeyStatus::revoked:
+          slot = &out.revoked;
+          break;
+        case HostKeyStatus::known:
+          slot = &out.known;
+          break;
+        case HostKeyStatus::changed:
+          slot = &out.changed;
+          break;
         case HostKeyStatus::unknown:
           if (!c.lines.empty()) slot = &out.other_type;
           break;
@@ -547,7 +553,9 @@ class Verifier {
     say("The " + type + " host key for " + name() + " is marked as revoked.");
     say("This could mean that a stolen key is being used to");
     say("impersonate this host.");
-    if (strict()) say(type + " host key for " + name() + " was revoked and you have requested strict checking.");
+    if (strict())
+      say(type + " host key for " + name() +
+          " was revoked and you have requested strict checking.");
     return fail();
   }
 
@@ -592,7 +600,8 @@ class Verifier {
     const bool asking = policy_.strict == StrictHostKeyChecking::ask && policy_.ask;
     if (policy_.strict == StrictHostKeyChecking::yes ||
         (policy_.strict == StrictHostKeyChecking::ask && !asking)) {
-      say("No " + type + " host key is known for " + name() + " and you have requested strict checking.");
+      say("No " + type + " host key is known for " + name() +
+          " and you have requested strict checking.");
       return fail();
     }
     if (asking) {
@@ -605,7 +614,8 @@ class Verifier {
       if (!answer || (*answer != "yes" && *answer != key.fingerprint())) return fail();
     }
     const fs::path& file = files_.front();
-    if (auto added = add_known_host(file, host_, port_, key, policy_.hash_new_entries, *random_); !added) {
+    if (auto added = add_known_host(file, host_, port_, key, policy_.hash_new_entries, *random_);
+        !added) {
       say(added.error());
       say("Failed to add the host to the list of known hosts (" + file.string() + ").");
     } else {

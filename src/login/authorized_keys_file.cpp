@@ -51,11 +51,10 @@ std::optional<std::string> insecure_directory(const fs::path& file, const KeyFil
 
 std::expected<std::string, std::string> read_authorized_keys_file(const fs::path& path,
                                                                   const KeyFileOwner& owner) {
-  auto refuse = [&](const std::string& why) {
-    return std::unexpected(path.string() + ": " + why);
-  };
+  auto refuse = [&](const std::string& why) { return std::unexpected(path.string() + ": " + why); };
   // O_NONBLOCK: a FIFO put in place of the file must not hang a worker on open().
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+  const UniqueFd fd(
+      ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
     if (errno == ELOOP) return refuse("is a symbolic link; not used");
     return refuse(std::string("cannot be opened: ") + std::strerror(errno));

@@ -159,7 +159,8 @@ class BoundedText {
 /// What one character does to the parser: the state after it, and whether it
 /// was used up (false: it ended a sequence and is read again as text).
 struct Step {
-  constexpr Step(State n, bool used = true) : next(n), consumed(used) {}  // implicit: return {State::csi};
+  // Implicit, so a state function can `return {State::csi};`.
+  constexpr Step(State n, bool used = true) : next(n), consumed(used) {}
   State next;
   bool consumed;
 };
@@ -167,7 +168,8 @@ struct Step {
 Step in_text(char32_t c, bool keep_newlines, BoundedText& out) {
   if (c == kEsc) return {State::escape};
   if (c == kC1Csi) return {State::csi};
-  if (c == kC1Osc || c == kC1Dcs || c == kC1Sos || c == kC1Pm || c == kC1Apc) return {State::string};
+  if (c == kC1Osc || c == kC1Dcs || c == kC1Sos || c == kC1Pm || c == kC1Apc)
+    return {State::string};
   if (c == '\n' || c == 0x2028 || c == 0x2029) {
     out.put(keep_newlines ? '\n' : ' ');
   } else if (c == '\t') {
@@ -185,7 +187,8 @@ Step in_escape(char32_t c) {
   if (c == '[') return {State::csi};
   if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') return {State::string};
   if (c >= 0x20 && c <= 0x2F) return {State::intermediate};
-  if (c >= 0x30 && c <= 0x7E) return {State::text};  // a two-byte sequence (ESC c, ESC 7, ESC =, ...)
+  if (c >= 0x30 && c <= 0x7E)
+    return {State::text};  // a two-byte sequence (ESC c, ESC 7, ESC =, ...)
   if (c == kEsc) return {State::escape};
   return {State::text, false};
 }
@@ -221,12 +224,18 @@ Step in_string_escape(char32_t c) {
 
 Step step(State state, char32_t c, bool keep_newlines, BoundedText& out) {
   switch (state) {
-    case State::text: return in_text(c, keep_newlines, out);
-    case State::escape: return in_escape(c);
-    case State::intermediate: return in_intermediate(c);
-    case State::csi: return in_csi(c);
-    case State::string: return in_string(c);
-    case State::string_escape: return in_string_escape(c);
+    case State::text:
+      return in_text(c, keep_newlines, out);
+    case State::escape:
+      return in_escape(c);
+    case State::intermediate:
+      return in_intermediate(c);
+    case State::csi:
+      return in_csi(c);
+    case State::string:
+      return in_string(c);
+    case State::string_escape:
+      return in_string_escape(c);
   }
   return {State::text};
 }

@@ -16,7 +16,8 @@ namespace {
 std::vector<std::string> split(std::string_view text) {
   std::vector<std::string> out;
   LineReader lines(text);
-  while (auto line = lines.next()) out.push_back(std::to_string(lines.number()) + ":" + std::string(*line));
+  while (auto line = lines.next())
+    out.push_back(std::to_string(lines.number()) + ":" + std::string(*line));
   return out;
 }
 

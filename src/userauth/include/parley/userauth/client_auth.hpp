@@ -180,8 +180,10 @@ class ClientAuth {
   void ask_signer();
   void signer_replied(SignReply reply);
   void ask_password();
+  void password_given(PasswordReply reply);
   void start_keyboard_interactive();
   void info_request(BytesView payload);
+  void answers_given(InfoReply reply);
 
   std::unique_ptr<State> s_;
   std::shared_ptr<const ClientAuthConfig> config_;

@@ -149,25 +149,39 @@ BnPtr bn_from(BytesView magnitude, bool secret) {
 // ---------------------------------------------------------------------------
 // Names
 
+namespace {
+
+/// What each signature algorithm is: its name (RFC 4253 §6.6, RFC 5656 §6.2,
+/// RFC 8332 §3, RFC 8709 §6) and the key type that makes it.
+struct SignatureAlgFacts {
+  SignatureAlg alg;
+  std::string_view name;
+  KeyType key;
+};
+constexpr SignatureAlgFacts signature_algs[] = {
+    {SignatureAlg::ssh_ed25519, "ssh-ed25519", KeyType::ed25519},
+    {SignatureAlg::ecdsa_sha2_nistp256, "ecdsa-sha2-nistp256", KeyType::ecdsa_p256},
+    {SignatureAlg::rsa_sha2_512, "rsa-sha2-512", KeyType::rsa},
+    {SignatureAlg::rsa_sha2_256, "rsa-sha2-256", KeyType::rsa},
+};
+
+/// The row for `alg`; nullptr only for a value cast from outside the enumeration.
+const SignatureAlgFacts* facts(SignatureAlg alg) {
+  for (const auto& f : signature_algs)
+    if (f.alg == alg) return &f;
+  return nullptr;
+}
+
+}  // namespace
+
 std::string_view name(SignatureAlg alg) {
-  switch (alg) {
-    case SignatureAlg::ssh_ed25519:
-      return "ssh-ed25519";
-    case SignatureAlg::ecdsa_sha2_nistp256:
-      return "ecdsa-sha2-nistp256";
-    case SignatureAlg::rsa_sha2_512:
-      return "rsa-sha2-512";
-    case SignatureAlg::rsa_sha2_256:
-      return "rsa-sha2-256";
-  }
-  return "unknown";
+  const SignatureAlgFacts* f = facts(alg);
+  return f ? f->name : "unknown";
 }
 
 std::optional<SignatureAlg> signature_alg_from_name(std::string_view n) {
-  for (auto alg : {SignatureAlg::ssh_ed25519, SignatureAlg::ecdsa_sha2_nistp256,
-                   SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256}) {
-    if (name(alg) == n) return alg;
-  }
+  for (const auto& f : signature_algs)
+    if (f.name == n) return f.alg;
   return std::nullopt;  // notably "ssh-rsa" (SHA-1), which parley does not support
 }
 
@@ -184,16 +198,8 @@ std::string_view key_type_name(KeyType t) {
 }
 
 KeyType key_type_for(SignatureAlg alg) {
-  switch (alg) {
-    case SignatureAlg::ssh_ed25519:
-      return KeyType::ed25519;
-    case SignatureAlg::ecdsa_sha2_nistp256:
-      return KeyType::ecdsa_p256;
-    case SignatureAlg::rsa_sha2_512:
-    case SignatureAlg::rsa_sha2_256:
-      return KeyType::rsa;
-  }
-  return KeyType::ed25519;
+  const SignatureAlgFacts* f = facts(alg);
+  return f ? f->key : KeyType::ed25519;
 }
 
 // ---------------------------------------------------------------------------

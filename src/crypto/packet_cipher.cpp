@@ -7,6 +7,7 @@
 #include <openssl/params.h>
 
 #include <array>
+#include <iterator>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -55,34 +56,41 @@ EVP_MAC* fetch_mac(const char* name) {
   return m;
 }
 
-const EVP_CIPHER* chacha20_alg() {
-  static const EVP_CIPHER* const c = fetch_cipher("ChaCha20");
-  return c;
+/// What each cipher is: its SSH name, libcrypto's name for it, and its sizes.
+struct CipherFacts {
+  CipherAlg alg;
+  std::string_view name;
+  const char* evp_name;
+  CipherInfo info;
+};
+constexpr CipherFacts ciphers[] = {
+    {CipherAlg::chacha20_poly1305, "chacha20-poly1305@openssh.com", "ChaCha20", {64, 0, 8, true}},
+    {CipherAlg::aes256_gcm, "aes256-gcm@openssh.com", "AES-256-GCM", {32, 12, 16, true}},
+    {CipherAlg::aes128_gcm, "aes128-gcm@openssh.com", "AES-128-GCM", {16, 12, 16, true}},
+    {CipherAlg::aes256_ctr, "aes256-ctr", "AES-256-CTR", {32, 16, 16, false}},
+    {CipherAlg::aes128_ctr, "aes128-ctr", "AES-128-CTR", {16, 16, 16, false}},
+};
+
+/// The row for `alg`; nullptr only for a value cast from outside the enumeration.
+const CipherFacts* facts(CipherAlg alg) {
+  for (const auto& f : ciphers)
+    if (f.alg == alg) return &f;
+  return nullptr;
 }
 
+/// libcrypto's cipher for `alg`. All are fetched together on first use.
 const EVP_CIPHER* evp_cipher(CipherAlg alg) {
-  switch (alg) {
-    case CipherAlg::chacha20_poly1305:
-      return chacha20_alg();
-    case CipherAlg::aes256_gcm: {
-      static const EVP_CIPHER* const c = fetch_cipher("AES-256-GCM");
-      return c;
-    }
-    case CipherAlg::aes128_gcm: {
-      static const EVP_CIPHER* const c = fetch_cipher("AES-128-GCM");
-      return c;
-    }
-    case CipherAlg::aes256_ctr: {
-      static const EVP_CIPHER* const c = fetch_cipher("AES-256-CTR");
-      return c;
-    }
-    case CipherAlg::aes128_ctr: {
-      static const EVP_CIPHER* const c = fetch_cipher("AES-128-CTR");
-      return c;
-    }
-  }
+  static const auto fetched = [] {
+    std::array<const EVP_CIPHER*, std::size(ciphers)> all{};
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = fetch_cipher(ciphers[i].evp_name);
+    return all;
+  }();
+  for (std::size_t i = 0; i < fetched.size(); ++i)
+    if (ciphers[i].alg == alg) return fetched[i];
   libcrypto_failed("evp_cipher (unknown CipherAlg)");
 }
+
+const EVP_CIPHER* chacha20_alg() { return evp_cipher(CipherAlg::chacha20_poly1305); }
 
 EVP_MAC* poly1305_alg() {
   static EVP_MAC* const m = fetch_mac("POLY1305");
@@ -431,19 +439,8 @@ class CtrHmac final : public PacketCipher {
 // Names and sizes
 
 std::string_view name(CipherAlg alg) {
-  switch (alg) {
-    case CipherAlg::chacha20_poly1305:
-      return "chacha20-poly1305@openssh.com";
-    case CipherAlg::aes256_gcm:
-      return "aes256-gcm@openssh.com";
-    case CipherAlg::aes128_gcm:
-      return "aes128-gcm@openssh.com";
-    case CipherAlg::aes256_ctr:
-      return "aes256-ctr";
-    case CipherAlg::aes128_ctr:
-      return "aes128-ctr";
-  }
-  return {};
+  const CipherFacts* f = facts(alg);
+  return f ? f->name : std::string_view();
 }
 
 std::string_view name(MacAlg alg) {
@@ -463,10 +460,8 @@ std::string_view name(MacAlg alg) {
 }
 
 std::optional<CipherAlg> cipher_from_name(std::string_view n) {
-  for (auto alg : {CipherAlg::chacha20_poly1305, CipherAlg::aes256_gcm, CipherAlg::aes128_gcm,
-                   CipherAlg::aes256_ctr, CipherAlg::aes128_ctr}) {
-    if (name(alg) == n) return alg;
-  }
+  for (const auto& f : ciphers)
+    if (f.name == n) return f.alg;
   return std::nullopt;
 }
 
@@ -479,19 +474,8 @@ std::optional<MacAlg> mac_from_name(std::string_view n) {
 }
 
 CipherInfo info(CipherAlg alg) {
-  switch (alg) {
-    case CipherAlg::chacha20_poly1305:
-      return {64, 0, 8, true};
-    case CipherAlg::aes256_gcm:
-      return {32, 12, 16, true};
-    case CipherAlg::aes128_gcm:
-      return {16, 12, 16, true};
-    case CipherAlg::aes256_ctr:
-      return {32, 16, 16, false};
-    case CipherAlg::aes128_ctr:
-      return {16, 16, 16, false};
-  }
-  return {};
+  const CipherFacts* f = facts(alg);
+  return f ? f->info : CipherInfo{};
 }
 
 std::size_t mac_key_len(MacAlg alg) {

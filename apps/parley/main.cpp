@@ -39,7 +39,10 @@
 
 namespace {
 
-namespace auth = parley::userauth;
+namespace client = parley::client;
+namespace otp = parley::otp;
+namespace session = parley::session;
+namespace userauth = parley::userauth;
 namespace crypto = parley::crypto;
 namespace driver = parley::driver;
 namespace transport = parley::transport;
@@ -167,9 +170,9 @@ void answer_passwords(std::optional<crypto::SecretBytes> password, const Local& 
 PromptCounts answer_prompts(const std::optional<crypto::SecretBytes>& password,
                             const app::ClientOptions& options, const Local& local,
                             userauth::ClientAuthConfig& aconfig) {
-  std::optional<userauth::TotpSecret> totp;
+  std::optional<otp::TotpSecret> totp;
   if (auto t = secret_from_environment("PARLEY_TOTP")) {
-    auto parsed = userauth::parse_totp_secret(parley::as_chars(t->view()));
+    auto parsed = otp::parse_totp_secret(parley::as_chars(t->view()));
     if (!parsed) fail("$PARLEY_TOTP: " + parsed.error());
     totp = std::move(*parsed);
   }

@@ -10,6 +10,7 @@
 #include "parley/userauth/server_text.hpp"
 #include "parley/login/system_user.hpp"
 #include "parley/login/account.hpp"
+#include "parley/login/authorized_keys_file.hpp"
 #include "parley/otp/provider.hpp"
 #include "parley/otp/store.hpp"
 #include "parley/pam/pam_provider.hpp"
@@ -164,12 +165,14 @@ std::vector<parley::crypto::PublicKey> authorized_keys_of(const std::string& pat
   // StrictModes: the file belongs to root or the user, whose home bounds the
   // directory walk; a name that is not an OS account (a virtual user) owns
   // nothing, so its file must belong to root or to this server's account.
-  parley::userauth::KeyFileOwner owner{::geteuid(), {}};
+  parley::login::KeyFileOwner owner{::geteuid(), {}};
   if (auto found = parley::login::find_system_user(user); found && *found) {
     owner.uid = (*found)->uid;
     owner.home = (*found)->home;
   }
-  auto keys = parley::userauth::load_authorized_keys(path, owner);
+  auto text = parley::login::read_authorized_keys_file(path, owner);
+  auto keys = text ? parley::userauth::parse_authorized_keys(*text, path)
+                   : parley::userauth::AuthorizedKeys{{}, {text.error()}};
   for (const auto& p : keys.problems) spdlog::warn("authorized_keys {}", p);
   return keys.keys;
 }

@@ -26,6 +26,7 @@
 
 #include "parley/crypto/file_io.hpp"
 #include "parley/crypto/hmac.hpp"
+#include "parley/wire/lines.hpp"
 #include "parley/wire/text.hpp"
 
 namespace parley::client {
@@ -327,10 +328,9 @@ std::expected<KnownHosts, std::string> KnownHosts::load(const fs::path& path) {
 KnownHosts KnownHosts::parse(std::string_view text, std::string name) {
   KnownHosts out;
   out.name_ = std::move(name);
-  wire::LineReader lines(text);
-  while (auto next = lines.next()) {
-    const std::size_t line_no = lines.number();
-    const std::string_view line = skip_blanks(*next);
+  for (const wire::Line& numbered : wire::split_lines(text)) {
+    const std::size_t line_no = numbered.number;
+    const std::string_view line = skip_blanks(numbered.text);
     if (line.empty() || line.front() == '#') continue;
     auto entry = parse_line(line, line_no);
     if (!entry) {

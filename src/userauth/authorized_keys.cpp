@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "parley/wire/lines.hpp"
 #include "parley/wire/text.hpp"
 
 namespace parley::userauth {
@@ -16,10 +17,9 @@ bool is_key_type(std::string_view token) {
 AuthorizedKeys parse_authorized_keys(std::string_view text, std::string_view source) {
   AuthorizedKeys out;
   const std::string prefix = source.empty() ? std::string() : std::string(source) + ":";
-  wire::LineReader lines(text);
-  while (auto next = lines.next()) {
-    std::string_view line = *next;
-    const std::string where = prefix + std::to_string(lines.number());
+  for (const wire::Line& numbered : wire::split_lines(text)) {
+    std::string_view line = numbered.text;
+    const std::string where = prefix + std::to_string(numbered.number);
     const std::size_t start = line.find_first_not_of(" \t");
     if (start == std::string_view::npos || line[start] == '#') continue;
     line = line.substr(start);

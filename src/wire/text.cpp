@@ -6,16 +6,6 @@
 
 namespace parley::wire {
 
-std::optional<std::string_view> LineReader::next() {
-  if (rest_.empty()) return std::nullopt;
-  const std::size_t eol = rest_.find('\n');
-  std::string_view line = rest_.substr(0, eol);
-  rest_ = eol == std::string_view::npos ? std::string_view{} : rest_.substr(eol + 1);
-  ++number_;
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  return line;
-}
-
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "parley/wire/lines.hpp"
 #include "parley/wire/text.hpp"
 
 namespace parley::wire {
@@ -15,28 +16,18 @@ namespace {
 /// Every line with its number, as "N:text".
 std::vector<std::string> split(std::string_view text) {
   std::vector<std::string> out;
-  LineReader lines(text);
-  while (auto line = lines.next())
-    out.push_back(std::to_string(lines.number()) + ":" + std::string(*line));
+  for (const Line& line : split_lines(text))
+    out.push_back(std::to_string(line.number) + ":" + std::string(line.text));
   return out;
 }
 
-TEST(LineReader, SplitsAtNewlinesDroppingCarriageReturnsAndNumbersFromOne) {
+TEST(SplitLines, SplitsAtNewlinesDroppingCarriageReturnsAndNumbersFromOne) {
   EXPECT_EQ(split("a\r\n\nb c\n"), (std::vector<std::string>{"1:a", "2:", "3:b c"}));
   EXPECT_EQ(split("last without newline"), (std::vector<std::string>{"1:last without newline"}));
   EXPECT_EQ(split("x\n\n"), (std::vector<std::string>{"1:x", "2:"}));
   EXPECT_TRUE(split("").empty());
   // Only a '\r' right before the '\n' is a line ending.
   EXPECT_EQ(split("a\rb\r\r\n"), (std::vector<std::string>{"1:a\rb\r"}));
-}
-
-TEST(LineReader, NumberIsZeroBeforeTheFirstLineAndStaysAtTheLastAtTheEnd) {
-  LineReader lines("one\ntwo");
-  EXPECT_EQ(lines.number(), 0u);
-  ASSERT_TRUE(lines.next());
-  ASSERT_TRUE(lines.next());
-  EXPECT_FALSE(lines.next());
-  EXPECT_EQ(lines.number(), 2u);
 }
 
 TEST(Trim, DropsAsciiWhiteSpaceAtBothEndsOnly) {

@@ -1,4 +1,4 @@
-// Helpers for the line-based text files and patterns that parley parses
+// Helpers for the text of line-based files and patterns that parley parses
 // (authorized_keys, known_hosts, ChannelPolicy rules, responder rules): the
 // text is handed in, nothing here reads a file.
 #pragma once
@@ -8,25 +8,6 @@
 #include <string_view>
 
 namespace parley::wire {
-
-/// Splits text into lines at '\n', each without its line ending ("\n" or
-/// "\r\n"), numbered from 1. A last line without '\n' is a line; text ending in
-/// '\n' has no empty line after it.
-///
-///   LineReader lines(text);
-///   while (auto line = lines.next()) use(*line, lines.number());
-class LineReader {
- public:
-  explicit LineReader(std::string_view text) : rest_(text) {}
-  /// The next line (a view into the text), or nullopt after the last one.
-  std::optional<std::string_view> next();
-  /// The 1-based number of the line next() returned last (0 before the first).
-  std::size_t number() const { return number_; }
-
- private:
-  std::string_view rest_;
-  std::size_t number_ = 0;
-};
 
 /// ASCII white space as isspace(3) knows it in the C locale: space, \t, \n,
 /// \v, \f, \r (never a byte of a UTF-8 sequence).

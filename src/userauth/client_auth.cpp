@@ -40,30 +40,27 @@ namespace {
 template <class Reply>
 class Pending {
  public:
-  explicit Pending(std::function<void()> wake) : box_(std::make_shared<detail::ReplyBox<Reply>>()) {
-    box_->wake = std::move(wake);
+  explicit Pending(std::function<void()> wake) : box_(std::make_shared<ReplyBox<Reply>>()) {
+    box_->set_wake(std::move(wake));
   }
   Pending(Pending&&) noexcept = default;
   Pending& operator=(Pending&&) noexcept = default;
   Pending(const Pending&) = delete;
   Pending& operator=(const Pending&) = delete;
   ~Pending() {
-    if (!box_) return;  // moved from
-    std::lock_guard lock(box_->mutex);
-    box_->cancelled = true;
+    if (box_) box_->cancel();  // else moved from
   }
 
   ReplyTo<Reply> reply_to() const { return ReplyTo<Reply>(box_); }
   /// The reply, once the callback gave it; later replies are then ignored.
   std::optional<Reply> take() {
-    std::lock_guard lock(box_->mutex);
-    std::optional<Reply> reply = std::move(box_->reply);
-    if (reply) box_->cancelled = true;
+    std::optional<Reply> reply = box_->take();
+    if (reply) box_->cancel();
     return reply;
   }
 
  private:
-  std::shared_ptr<detail::ReplyBox<Reply>> box_;
+  std::shared_ptr<ReplyBox<Reply>> box_;
 };
 
 }  // namespace

@@ -57,9 +57,7 @@ struct ServerAuth::Attempt {
   ~Attempt() {
     // A late asynchronous answer after an abort is dropped (RFC 4252 §5: a new
     // request aborts the exchange in progress).
-    std::lock_guard lock(mailbox->mutex);
-    mailbox->cancelled = true;
-    mailbox->wake = nullptr;
+    mailbox->cancel();
   }
 };
 
@@ -211,7 +209,7 @@ ServerAuth::Attempt& ServerAuth::new_attempt(std::string step, std::vector<std::
 
 void ServerAuth::start_attempt(Instant now) {
   Attempt& a = *attempt();
-  a.mailbox->wake = wake_;
+  a.mailbox->set_wake(wake_);
   a.stage = Attempt::AwaitingProvider{};
   a.provider->start(a.info, Responder(a.mailbox));
   collect(now);
@@ -265,11 +263,7 @@ void ServerAuth::handle_info_response(BytesView payload, Instant now) {
 void ServerAuth::collect(Instant now) {
   Attempt* a = attempt();
   if (!a || !std::holds_alternative<Attempt::AwaitingProvider>(a->stage)) return;
-  std::optional<Outcome> outcome;
-  {
-    std::lock_guard lock(a->mailbox->mutex);
-    outcome.swap(a->mailbox->outcome);
-  }
+  std::optional<Outcome> outcome = a->mailbox->take();
   if (!outcome) return;  // asynchronous: the Responder wakes us
   apply(std::move(*outcome), now);
 }
@@ -497,12 +491,9 @@ BlockingRunner ServerAuth::attempt_runner(const std::shared_ptr<detail::Mailbox>
         std::atomic<std::size_t>& n;
         ~Release() { n.fetch_sub(1); }
       } release{*pending};
-      {
-        // RFC 4252 §5: a new request (or the connection's end) aborted the
-        // attempt: its check is dropped before the hash is computed.
-        std::lock_guard lock(mailbox->mutex);
-        if (mailbox->cancelled) return;
-      }
+      // RFC 4252 §5: a new request (or the connection's end) aborted the
+      // attempt: its check is dropped before the hash is computed.
+      if (mailbox->cancelled()) return;
       job();
     };
     if (run(std::move(guarded))) return true;

@@ -110,7 +110,7 @@ class Exchange {
  public:
   explicit Exchange(std::shared_ptr<pam::PamService> service) : provider_(pam::make_pam_provider(std::move(service))) {
     auto wakes = wakes_;
-    mailbox_->wake = [wakes] { ++*wakes; };
+    mailbox_->set_wake([wakes] { ++*wakes; });
   }
 
   void start(const std::string& user, const std::string& peer = "192.0.2.7:50022") {
@@ -129,10 +129,7 @@ class Exchange {
 
   /// The outcome if one is there now.
   std::optional<Outcome> poll() {
-    std::lock_guard lock(mailbox_->mutex);
-    std::optional<Outcome> out;
-    out.swap(mailbox_->outcome);
-    return out;
+    return mailbox_->take();
   }
 
   /// Waits for the provider's next outcome.

@@ -66,8 +66,9 @@ struct Harness {
     TotpProvider provider(config);
     auto box = std::make_shared<userauth::detail::Mailbox>();
     provider.start(userauth::AttemptInfo{user, "ssh-connection", "127.0.0.1:5", {}, {}, {}, {}}, userauth::Responder(box));
-    EXPECT_TRUE(box->outcome.has_value());
-    const auto* challenge = std::get_if<Challenge>(&*box->outcome);
+    const std::optional<Outcome> first = box->take();
+    EXPECT_TRUE(first.has_value());
+    const auto* challenge = first ? std::get_if<Challenge>(&*first) : nullptr;
     EXPECT_NE(challenge, nullptr);
     if (!challenge) return Reject{};
     EXPECT_EQ(challenge->prompts.size(), 1u);
@@ -77,8 +78,9 @@ struct Harness {
     std::vector<crypto::SecretBytes> answers;
     answers.push_back(secret_of(code));
     provider.answer(std::move(answers), userauth::Responder(box2));
-    EXPECT_TRUE(box2->outcome.has_value());
-    return box2->outcome ? *box2->outcome : Outcome{Reject{}};
+    std::optional<Outcome> second = box2->take();
+    EXPECT_TRUE(second.has_value());
+    return second ? *second : Outcome{Reject{}};
   }
 };
 
@@ -142,12 +144,13 @@ TEST(TotpProvider, RunsOnTheRunnerAndFailsClosedWhenItIsFull) {
   std::vector<crypto::SecretBytes> answers;
   answers.push_back(secret_of("123456"));
   provider.answer(std::move(answers), userauth::Responder(box2));
-  EXPECT_FALSE(box2->outcome.has_value()) << "nothing decided on the calling thread";
+  EXPECT_FALSE(box2->take().has_value()) << "nothing decided on the calling thread";
   ASSERT_EQ(queued.size(), 1u);
   std::thread worker(queued[0]);
   worker.join();
-  ASSERT_TRUE(box2->outcome.has_value());
-  EXPECT_TRUE(is_accept(*box2->outcome));
+  const std::optional<Outcome> decided = box2->take();
+  ASSERT_TRUE(decided.has_value());
+  EXPECT_TRUE(is_accept(*decided));
 
   full = true;
   h.now += 30;
@@ -194,7 +197,8 @@ TEST(TotpProvider, RateLimitCheckedAndCountedInOneStepUnderParallelGuesses) {
       std::vector<crypto::SecretBytes> answers;
       answers.push_back(secret_of("000000"));
       provider.answer(std::move(answers), userauth::Responder(box2));
-      if (box2->outcome && std::holds_alternative<Reject>(*box2->outcome)) ++rejected;
+      const std::optional<Outcome> decided = box2->take();
+      if (decided && std::holds_alternative<Reject>(*decided)) ++rejected;
     });
   }
   go = true;
@@ -213,8 +217,9 @@ TEST(TotpProvider, WrongNumberOfAnswersRejected) {
   answers.push_back(secret_of("123456"));
   answers.push_back(secret_of("123456"));
   provider.answer(std::move(answers), userauth::Responder(box2));
-  ASSERT_TRUE(box2->outcome.has_value());
-  EXPECT_FALSE(is_accept(*box2->outcome));
+  const std::optional<Outcome> decided = box2->take();
+  ASSERT_TRUE(decided.has_value());
+  EXPECT_FALSE(is_accept(*decided));
   EXPECT_EQ(h.store->calls.load(), 0);
 }
 

@@ -65,11 +65,12 @@ std::vector<std::string> sent(ResponderPtr responder, const UserInfoRequest& req
                               std::size_t* unanswered = nullptr) {
   auto count = std::make_shared<std::size_t>(999);
   auto callback = user_info_callback(std::move(responder), count);
-  auto box = std::make_shared<userauth::detail::ReplyBox<InfoReply>>();
+  auto box = std::make_shared<userauth::ReplyBox<InfoReply>>();
   callback(req, ReplyTo<InfoReply>(box));
-  EXPECT_TRUE(box->reply.has_value()) << "the callback replies before returning";
-  if (!box->reply) return {};
-  const auto* answers = std::get_if<Answers>(&*box->reply);
+  const std::optional<InfoReply> reply = box->take();
+  EXPECT_TRUE(reply.has_value()) << "the callback replies before returning";
+  if (!reply) return {};
+  const auto* answers = std::get_if<Answers>(&*reply);
   EXPECT_NE(answers, nullptr) << "the callback never declines";
   if (answers == nullptr) return {};
   EXPECT_EQ(answers->values.size(), req.prompts.size()) << "one answer per prompt";

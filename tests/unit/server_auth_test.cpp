@@ -358,22 +358,17 @@ TEST(ServerAuth, LateCompletionNeverWakesAfterTheAttemptIsGone) {
   int* state = driver_state.get();
   std::atomic<bool> in_wake{false};
   std::atomic<int> seen{0};
-  mailbox->wake = [&in_wake, &seen, state] {
+  mailbox->set_wake([&in_wake, &seen, state] {
     in_wake = true;
     std::this_thread::sleep_for(100ms);  // the wake is slow to reach the executor
     seen = *state;
-  };
+  });
   std::thread worker([mailbox] {
     const Responder respond(mailbox);
     respond(Accept{});
   });
   while (!in_wake) std::this_thread::yield();
-  {
-    // What ~Attempt does when the connection is destroyed...
-    std::lock_guard lock(mailbox->mutex);
-    mailbox->cancelled = true;
-    mailbox->wake = nullptr;
-  }
+  mailbox->cancel();  // what ~Attempt does when the connection is destroyed...
   driver_state.reset();  // ...and then the server frees its state.
   worker.join();
   EXPECT_EQ(seen.load(), 7);

@@ -66,36 +66,8 @@ using PasswordReply = std::variant<Decline, crypto::SecretBytes>;
 /// sig), sent to the server as it is, or Decline (refused: the next key is tried).
 using SignReply = std::variant<Decline, Bytes>;
 
-namespace detail {
-template <class Reply>
-struct ReplyBox {
-  std::mutex mutex;
-  std::optional<Reply> reply;
-  bool cancelled = false;
-  std::function<void()> wake;
-};
-}  // namespace detail
-
-/// Delivers one reply to the connection: call it once, now or later, from any
-/// thread. Later calls, and calls after the connection moved on, are ignored.
-template <class Reply>
-class ReplyTo {
- public:
-  explicit ReplyTo(std::shared_ptr<detail::ReplyBox<Reply>> box) : box_(std::move(box)) {}
-  void operator()(Reply reply) const {
-    std::function<void()> wake;
-    {
-      std::lock_guard lock(box_->mutex);
-      if (box_->cancelled || box_->reply) return;
-      box_->reply = std::move(reply);
-      wake = box_->wake;
-    }
-    if (wake) wake();
-  }
-
- private:
-  std::shared_ptr<detail::ReplyBox<Reply>> box_;
-};
+// Replies come back through a ReplyTo (reply.hpp): call it once, now or later,
+// from any thread; calls after the connection moved on are ignored.
 
 /// A key whose private half is elsewhere (an ssh-agent): the core queries the
 /// server with `key` and, on PK_OK, asks `sign` for a signature over `data` with

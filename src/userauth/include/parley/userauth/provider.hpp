@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "parley/crypto/secret.hpp"
+#include "parley/userauth/reply.hpp"
 #include "parley/wire/bytes.hpp"
 
 namespace parley::userauth {
@@ -67,25 +68,14 @@ struct AttemptInfo {
 };
 
 namespace detail {
-/// Where a Responder leaves its Outcome for the connection to pick up.
-struct Mailbox {
-  std::mutex mutex;
-  std::optional<Outcome> outcome;
-  bool cancelled = false;      // the attempt was aborted: late answers are dropped
-  std::function<void()> wake;  // tells the driver to call the connection (async answers)
-};
+/// Where a Responder leaves its Outcome for the connection to pick up; the
+/// attempt cancels it when it is aborted, so late answers are dropped.
+using Mailbox = ReplyBox<Outcome>;
 }  // namespace detail
 
-/// Delivers one Outcome to the connection. Call it once; later calls are ignored,
-/// as is a call after the attempt was aborted. Safe from any thread.
-class Responder {
- public:
-  explicit Responder(std::shared_ptr<detail::Mailbox> mailbox) : mailbox_(std::move(mailbox)) {}
-  void operator()(Outcome outcome) const;
-
- private:
-  std::shared_ptr<detail::Mailbox> mailbox_;
-};
+/// Delivers one Outcome to the connection (reply.hpp). Call it once; a call after
+/// the attempt was aborted is ignored. Safe from any thread.
+using Responder = ReplyTo<Outcome>;
 
 /// A challenge-response provider; the core creates one per keyboard-interactive attempt.
 class KeyboardInteractiveProvider {

@@ -12,7 +12,6 @@
 //
 // main() is the script: parse the options, set up the terminal, verify the
 // host, authenticate, run the session, turn its end into an exit status.
-#include <fnmatch.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -33,6 +32,7 @@
 #include "parley/client/known_hosts.hpp"
 #include "parley/client/responders.hpp"
 #include "parley/userauth/server_text.hpp"
+#include "parley/wire/text.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/driver/client_session.hpp"
 #include "raw_terminal.hpp"
@@ -253,7 +253,7 @@ connection::PtyRequest local_pty() {
 /// True if `name` matches one of SendEnv's patterns (fnmatch(3) globs, as ssh).
 bool sent_by_pattern(const std::vector<std::string>& patterns, const std::string& name) {
   return std::ranges::any_of(
-      patterns, [&](const std::string& p) { return ::fnmatch(p.c_str(), name.c_str(), 0) == 0; });
+      patterns, [&](const std::string& p) { return parley::wire::glob_match(p, name); });
 }
 
 /// Our variables SendEnv picks, then SetEnv's.

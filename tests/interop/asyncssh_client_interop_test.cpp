@@ -50,7 +50,9 @@ constexpr const char* python = "/usr/bin/python3";  // Debian's: the one python3
 crypto::SecretBytes secret(std::string_view s) { return crypto::SecretBytes(as_bytes(s)); }
 
 std::filesystem::path server_script() {
-  return std::filesystem::path(__FILE__).parent_path() / "asyncssh_kbdint_server.py";
+  // From the data directory's absolute path, not __FILE__: a compiler cache may
+  // build with relative source paths, and the test runs in the build tree.
+  return std::filesystem::path(PARLEY_TEST_DATA_DIR).parent_path() / "interop" / "asyncssh_kbdint_server.py";
 }
 
 /// One AsyncSSH server for the whole binary (each connection has its own state).

@@ -6,7 +6,7 @@
 #  - each layer under src/ includes only its own headers and those of the layers
 #    below it, and its CMake target links only those (the table below), so no
 #    layer reaches up;
-#  - the sans-I/O cores (wire, transport, connection, userauth) include no
+#  - the sans-I/O cores (wire, transport, connection, userauth, session) include no
 #    thread, file, stream, terminal, OTP or PAM library, open or read no file,
 #    read no clock and sleep, and their CMake targets link no such library.
 # Usage: layering_check.sh [ROOT]; tests/layering_check_test.sh checks that it fails.
@@ -62,7 +62,7 @@ for dir in "$root"/src/*/; do
   done
 done
 
-for layer in wire transport connection userauth; do
+for layer in wire transport connection userauth session; do
   [[ -d $root/src/$layer ]] || continue
   bad=$(grep -rnE '#\s*include\s*<(thread|fstream|iostream|filesystem|termios\.h|fcntl\.h|sys/stat\.h|pwd\.h|liboath/oath\.h|security/pam_appl\.h)>' \
         "$root/src/$layer" || true)

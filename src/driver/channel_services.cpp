@@ -28,6 +28,7 @@
 
 #include "context.hpp"
 #include "pumps.hpp"
+#include "tcp_channels.hpp"
 #include "parley/driver/services.hpp"
 #include "parley/login/records.hpp"
 #include "parley/login/spawn.hpp"
@@ -506,139 +507,6 @@ class ProcessSession final : public connection::ChannelHandler {
   std::shared_ptr<ProcessState> s_;
 };
 
-// ---- TCP streams (direct-tcpip and forwarded-tcpip) ------------------------
-
-class StreamState : public std::enable_shared_from_this<StreamState> {
- public:
-  explicit StreamState(tcp::socket socket) : socket_(std::move(socket)), resolver_(socket_.get_executor()) {}
-
-  ChannelIo* io = nullptr;
-  asio::any_io_executor executor() { return socket_.get_executor(); }
-
-  /// direct-tcpip: resolve and connect, then confirm or reject the channel.
-  void connect(std::string host, std::uint32_t port) {
-    resolver_.async_resolve(
-        host, std::to_string(port),
-        [self = shared_from_this()](std::error_code ec, tcp::resolver::results_type results) {
-          if (self->io == nullptr) return;
-          if (ec) return self->io->reject(connection::OpenFailure::connect_failed, ec.message());
-          // The reason code already says "connect failed"; the text says why, as OpenSSH's does.
-          asio::async_connect(self->socket_, results, [self](std::error_code cec, const tcp::endpoint&) {
-            if (self->io == nullptr) return;
-            if (cec) return self->io->reject(connection::OpenFailure::connect_failed, cec.message());
-            self->connected();
-            self->io->confirm();
-            self->writable();
-          });
-        });
-  }
-  void connected() {
-    std::error_code ec;
-    socket_.non_blocking(true, ec);
-    socket_.set_option(tcp::no_delay(true), ec);
-    out_ = OutFlow<tcp::socket>{&socket_, 0, false, false, false};
-    in_ = InFlow<tcp::socket>{};
-    in_.stream = &socket_;
-    in_.done = false;
-  }
-  void data(BytesView d) { queue_input(shared_from_this(), in_, d); }
-  void eof() {
-    in_.eof = true;
-    pump_in(shared_from_this(), in_);
-  }
-  void writable() { pump_out(shared_from_this(), out_); }
-  void closed() {
-    io = nullptr;
-    std::error_code ec;
-    resolver_.cancel();
-    socket_.close(ec);
-  }
-
-  void output_done() {  // the far end closed its side
-    if (io == nullptr) return;
-    io->eof();
-    maybe_close();
-  }
-  void input_eof() {  // the client's EOF, after everything before it was written
-    std::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
-    maybe_close();
-  }
-  void input_failed() {
-    if (io) io->close();
-  }
-
- private:
-  void maybe_close() {
-    if (io != nullptr && out_.done && in_.done) io->close();
-  }
-  tcp::socket socket_;
-  tcp::resolver resolver_;
-  OutFlow<tcp::socket> out_;
-  InFlow<tcp::socket> in_;
-};
-
-class StreamChannel final : public connection::ChannelHandler {
- public:
-  /// `connect_to` set: connect first (direct-tcpip); otherwise the socket is connected.
-  StreamChannel(std::shared_ptr<StreamState> s, std::optional<connection::TcpipOpen> connect_to)
-      : s_(std::move(s)), connect_to_(std::move(connect_to)) {}
-  ~StreamChannel() override { s_->closed(); }
-
-  bool attach(ChannelIo& io) override {
-    s_->io = &io;
-    if (connect_to_) s_->connect(connect_to_->host, connect_to_->port);
-    return false;  // confirmed once connected (or, when forwarded, by the client)
-  }
-  void on_data(BytesView data) override { s_->data(data); }
-  void on_eof() override { s_->eof(); }
-  void on_writable() override { s_->writable(); }
-  void on_closed() override { s_->closed(); }
-
- private:
-  std::shared_ptr<StreamState> s_;
-  std::optional<connection::TcpipOpen> connect_to_;
-};
-
-class TcpListener final : public connection::Listener {
- public:
-  struct State {
-    explicit State(asio::any_io_executor ex) : executor(ex), acceptor(ex) {}
-    asio::any_io_executor executor;
-    tcp::acceptor acceptor;
-    connection::AcceptHandler accepted;
-    std::string address;
-    std::uint16_t port = 0;
-    bool closed = false;
-  };
-  explicit TcpListener(std::shared_ptr<State> s) : s_(std::move(s)) { accept(s_); }
-  ~TcpListener() override {
-    s_->closed = true;
-    std::error_code ec;
-    s_->acceptor.close(ec);
-  }
-  std::uint16_t port() const override { return s_->port; }
-
- private:
-  static void accept(const std::shared_ptr<State>& s) {
-    s->acceptor.async_accept(s->executor, [s](std::error_code ec, tcp::socket socket) {
-      if (s->closed) return;
-      if (!ec) {
-        std::error_code rec;
-        const auto remote = socket.remote_endpoint(rec);
-        if (!rec) {
-          auto state = std::make_shared<StreamState>(std::move(socket));
-          state->connected();
-          connection::TcpipOpen open{s->address, s->port, remote.address().to_string(), remote.port()};
-          s->accepted(std::make_unique<StreamChannel>(std::move(state), std::nullopt), std::move(open));
-        }
-      }
-      if (!s->closed) accept(s);
-    });
-  }
-  std::shared_ptr<State> s_;
-};
-
 class StandardServices final : public connection::ChannelServices {
  public:
   StandardServices(ConnectionContext& context, ProcessOptions options, SessionFactory session_override)
@@ -652,29 +520,12 @@ class StandardServices final : public connection::ChannelServices {
   }
 
   std::unique_ptr<connection::ChannelHandler> connect(const connection::TcpipOpen& target) override {
-    auto state = std::make_shared<StreamState>(tcp::socket(context_.impl().executor));
-    return std::make_unique<StreamChannel>(std::move(state), target);
+    return detail::tcp_connect_channel(context_, target);
   }
 
   std::expected<std::unique_ptr<connection::Listener>, std::string> listen(
       const connection::ForwardRequest& bind, connection::AcceptHandler accepted) override {
-    std::string address = bind.address;
-    if (address.empty() || address == "*") address = "0.0.0.0";
-    if (address == "localhost") address = "127.0.0.1";
-    std::error_code ec;
-    const auto ip = asio::ip::make_address(address, ec);
-    if (ec) return std::unexpected("cannot listen on '" + address + "': not an IP address");
-    auto state = std::make_shared<TcpListener::State>(context_.impl().executor);
-    const tcp::endpoint endpoint(ip, static_cast<std::uint16_t>(bind.port));
-    state->acceptor.open(endpoint.protocol(), ec);
-    if (!ec) state->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) state->acceptor.bind(endpoint, ec);
-    if (!ec) state->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return std::unexpected("cannot listen on " + address + ":" + std::to_string(bind.port) + ": " + ec.message());
-    state->port = state->acceptor.local_endpoint(ec).port();
-    state->address = address;
-    state->accepted = std::move(accepted);
-    return std::make_unique<TcpListener>(std::move(state));
+    return detail::tcp_listen(context_, bind, std::move(accepted));
   }
 
  private:

@@ -1,0 +1,23 @@
+// The TCP channels behind ChannelServices (channel_services.cpp): direct-tcpip
+// connects and remote-forward listeners, on the connection's executor.
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "parley/connection/channel_handler.hpp"
+#include "parley/driver/services.hpp"
+
+namespace parley::driver::detail {
+
+/// A channel that connects to target.host:target.port, then confirms or rejects itself.
+std::unique_ptr<connection::ChannelHandler> tcp_connect_channel(ConnectionContext& context,
+                                                                const connection::TcpipOpen& target);
+
+/// A listener for a remote forward at `bind` ("" or "*": every IPv4 address;
+/// port 0: any free port); each accepted socket becomes a forwarded-tcpip channel.
+std::expected<std::unique_ptr<connection::Listener>, std::string> tcp_listen(
+    ConnectionContext& context, const connection::ForwardRequest& bind, connection::AcceptHandler accepted);
+
+}  // namespace parley::driver::detail

@@ -63,6 +63,9 @@ tree link_oath
 echo 'target_link_libraries(parley_userauth PRIVATE PkgConfig::OATH)' > "$tmp/link_oath/src/userauth/CMakeLists.txt"
 expect link_oath fail "the sans-I/O core src/userauth links a thread, OTP, PAM or crypt library"
 
+tree session_thread
+echo '#include <thread>' > "$tmp/session_thread/src/session/server_connection.cpp"
+expect session_thread fail "I/O, threads, OTP or PAM in the sans-I/O core src/session"
 tree thread
 echo '#include <thread>' > "$tmp/thread/src/wire/reader.cpp"
 expect thread fail "src/wire/reader.cpp"

@@ -189,31 +189,30 @@ class Loader {
     return keys;
   }
 
+  /// The handler of a key that is a count in low..high, stored in
+  /// config_.*section.*field.
+  template <auto section, auto field, std::int64_t low, std::int64_t high>
+  static void count_in(Loader& l, const Item& i) {
+    l.count(i, low, high, l.config_.*section.*field);
+  }
+  template <auto field, std::int64_t low, std::int64_t high>
+  static constexpr Apply limit = count_in<&Config::limits, field, low, high>;
+
   static std::span<const Key> limits_keys() {
     static const Key keys[] = {
-        {"max_auth_tries",
-         [](Loader& l, const Item& i) { l.count(i, 1, 100, l.config_.limits.max_auth_tries); }},
-        {"login_grace_time",
-         [](Loader& l, const Item& i) { l.count(i, 1, 3600, l.config_.limits.login_grace_time); }},
-        {"max_prompts",
-         [](Loader& l, const Item& i) { l.count(i, 1, 256, l.config_.limits.max_prompts); }},
-        {"max_answer_bytes",
-         [](Loader& l, const Item& i) { l.count(i, 64, 65536, l.config_.limits.max_answer_bytes); }},
-        {"max_rounds",
-         [](Loader& l, const Item& i) { l.count(i, 1, 64, l.config_.limits.max_rounds); }},
-        {"max_requests",
-         [](Loader& l, const Item& i) { l.count(i, 1, 10000, l.config_.limits.max_requests); }},
-        {"failure_delay_ms",
-         [](Loader& l, const Item& i) { l.count(i, 0, 10000, l.config_.limits.failure_delay); }},
+        {"max_auth_tries", limit<&Limits::max_auth_tries, 1, 100>},
+        {"login_grace_time", limit<&Limits::login_grace_time, 1, 3600>},
+        {"max_prompts", limit<&Limits::max_prompts, 1, 256>},
+        {"max_answer_bytes", limit<&Limits::max_answer_bytes, 64, 65536>},
+        {"max_rounds", limit<&Limits::max_rounds, 1, 64>},
+        {"max_requests", limit<&Limits::max_requests, 1, 10000>},
+        {"failure_delay_ms", limit<&Limits::failure_delay, 0, 10000>},
         {"max_startups",
          [](Loader& l, const Item& i) {
            if (auto m = l.sshd_syntax(i, &parley::driver::parse_max_startups))
              l.config_.limits.max_startups = *m;
          }},
-        {"per_source_max_startups",
-         [](Loader& l, const Item& i) {
-           l.count(i, 1, 1000000, l.config_.limits.per_source_max_startups);
-         }},
+        {"per_source_max_startups", limit<&Limits::per_source_max_startups, 1, 1000000>},
         {"per_source_netblock_size",
          [](Loader& l, const Item& i) {
            auto n = l.sshd_syntax(i, &parley::driver::parse_netblock_size);
@@ -227,20 +226,15 @@ class Loader {
            auto parse = [](std::string_view s) { return parley::driver::parse_penalties(s); };
            if (auto p = l.sshd_syntax(i, parse)) l.config_.limits.per_source_penalties = *p;
          }},
-        {"max_checks_per_connection",
-         [](Loader& l, const Item& i) {
-           l.count(i, 1, 16, l.config_.limits.max_checks_per_connection);
-         }},
-        {"max_queued_checks",
-         [](Loader& l, const Item& i) {
-           l.count(i, 1, 1000000, l.config_.limits.max_queued_checks);
-         }},
+        {"max_checks_per_connection", limit<&Limits::max_checks_per_connection, 1, 16>},
+        {"max_queued_checks", limit<&Limits::max_queued_checks, 1, 1000000>},
     };
     return keys;
   }
 
   static std::span<const Key> session_keys() {
     static const Key keys[] = {
+        {"max_sessions", count_in<&Config::session, &SessionSettings::max_sessions, 1, 1000>},
         {"shell",
          [](Loader& l, const Item& i) {
            auto s = l.nonempty_string(i);
@@ -256,8 +250,6 @@ class Loader {
         {"accept_env", [](Loader& l, const Item& i) { l.accept_env(i); }},
         {"session_user",
          [](Loader& l, const Item& i) { l.config_.session.session_user = l.nonempty_string(i); }},
-        {"max_sessions",
-         [](Loader& l, const Item& i) { l.count(i, 1, 1000, l.config_.session.max_sessions); }},
     };
     return keys;
   }
@@ -290,11 +282,9 @@ class Loader {
            auto s = l.nonempty_string(i);
            if (s && l.pattern_ok(i, *s)) l.config_.totp.google_authenticator = std::move(*s);
          }},
-        {"window", [](Loader& l, const Item& i) { l.count(i, 0, 10, l.config_.totp.window); }},
-        {"max_failures",
-         [](Loader& l, const Item& i) { l.count(i, 1, 1000, l.config_.totp.max_failures); }},
-        {"failure_period",
-         [](Loader& l, const Item& i) { l.count(i, 1, 86400, l.config_.totp.failure_period); }},
+        {"window", count_in<&Config::totp, &TotpSettings::window, 0, 10>},
+        {"max_failures", count_in<&Config::totp, &TotpSettings::max_failures, 1, 1000>},
+        {"failure_period", count_in<&Config::totp, &TotpSettings::failure_period, 1, 86400>},
     };
     return keys;
   }

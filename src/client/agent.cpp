@@ -28,7 +28,7 @@ Bytes frame(BytesView payload) {
 }
 
 Bytes request_identities() {
-  const std::uint8_t type = msg_request_identities;
+  const auto type = std::to_underlying(AgentMsg::request_identities);
   return frame(BytesView(&type, 1));
 }
 
@@ -44,24 +44,21 @@ Bytes sign_request(BytesView key_blob, BytesView data, crypto::SignatureAlg alg)
   // Framed in place: one buffer holds the data to sign, so one wipe clears it.
   Bytes out;
   out.reserve(4 + 1 + 4 + key_blob.size() + 4 + data.size() + 4);
-  wire::Writer(out).uint32(0).byte(msg_sign_request).string(key_blob).string(data).uint32(sign_flags(alg));
+  wire::Writer(out).uint32(0).byte(std::to_underlying(AgentMsg::sign_request)).string(key_blob).string(data).uint32(sign_flags(alg));
   const auto length = static_cast<std::uint32_t>(out.size() - 4);
-  out[0] = static_cast<std::uint8_t>(length >> 24);
-  out[1] = static_cast<std::uint8_t>(length >> 16);
-  out[2] = static_cast<std::uint8_t>(length >> 8);
-  out[3] = static_cast<std::uint8_t>(length);
+  store_be32(out.data(), length);
   return out;
 }
 
 namespace {
 
 /// The message type, or the error a failure / an unexpected type means.
-std::expected<void, AgentError> expect_type(wire::Reader& r, std::uint8_t wanted) {
-  const std::uint8_t type = r.byte();
+std::expected<void, AgentError> expect_type(wire::Reader& r, AgentMsg wanted) {
+  const auto type = AgentMsg{r.byte()};
   if (!r.ok()) return std::unexpected(AgentError::empty_message);
   if (type == wanted) return {};
   // SSH_AGENT_FAILURE is a bare byte; anything after it is malformed but still a refusal.
-  if (type == msg_failure) return std::unexpected(AgentError::refused);
+  if (type == AgentMsg::failure) return std::unexpected(AgentError::refused);
   return std::unexpected(AgentError::unexpected_message);
 }
 
@@ -70,7 +67,7 @@ std::expected<void, AgentError> expect_type(wire::Reader& r, std::uint8_t wanted
 std::expected<std::vector<Identity>, AgentError> parse_identities_answer(BytesView message) {
   if (message.size() > max_message) return std::unexpected(AgentError::message_too_long);
   wire::Reader r(message);
-  if (auto t = expect_type(r, msg_identities_answer); !t) return std::unexpected(t.error());
+  if (auto t = expect_type(r, AgentMsg::identities_answer); !t) return std::unexpected(t.error());
   const std::uint32_t count = r.uint32();
   if (!r.ok()) return std::unexpected(AgentError::malformed_message);
   if (count > max_identities) return std::unexpected(AgentError::too_many_identities);
@@ -96,7 +93,7 @@ std::expected<std::vector<Identity>, AgentError> parse_identities_answer(BytesVi
 std::expected<Bytes, AgentError> parse_sign_response(BytesView message) {
   if (message.size() > max_message) return std::unexpected(AgentError::message_too_long);
   wire::Reader r(message);
-  if (auto t = expect_type(r, msg_sign_response); !t) return std::unexpected(t.error());
+  if (auto t = expect_type(r, AgentMsg::sign_response); !t) return std::unexpected(t.error());
   const BytesView signature = r.string();
   if (auto done = r.finish(); !done || signature.empty()) return std::unexpected(AgentError::malformed_message);
   return Bytes(signature.begin(), signature.end());

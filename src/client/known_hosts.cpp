@@ -267,12 +267,9 @@ bool valid_host(std::string_view host) {
 /// The key type as OpenSSH's sshkey_type() prints it in messages.
 std::string_view type_label(crypto::KeyType t) {
   switch (t) {
-    case crypto::KeyType::ed25519:
-      return "ED25519";
-    case crypto::KeyType::ecdsa_p256:
-      return "ECDSA";
-    case crypto::KeyType::rsa:
-      return "RSA";
+    case crypto::KeyType::ed25519: return "ED25519";
+    case crypto::KeyType::ecdsa_p256: return "ECDSA";
+    case crypto::KeyType::rsa: return "RSA";
   }
   return "unknown";
 }
@@ -290,14 +287,10 @@ struct FileCheck {
 
 std::string_view to_string(HostKeyStatus s) {
   switch (s) {
-    case HostKeyStatus::revoked:
-      return "revoked";
-    case HostKeyStatus::changed:
-      return "changed";
-    case HostKeyStatus::unknown:
-      return "unknown";
-    case HostKeyStatus::known:
-      return "known";
+    case HostKeyStatus::revoked: return "revoked";
+    case HostKeyStatus::changed: return "changed";
+    case HostKeyStatus::unknown: return "unknown";
+    case HostKeyStatus::known: return "known";
   }
   return "invalid";
 }

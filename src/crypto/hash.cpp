@@ -42,10 +42,8 @@ const EVP_MD* digest_alg(HashAlg alg) { return ossl::digest_md(alg); }
 
 std::size_t digest_size(HashAlg alg) {
   switch (alg) {
-    case HashAlg::sha256:
-      return 32;
-    case HashAlg::sha512:
-      return 64;
+    case HashAlg::sha256: return 32;
+    case HashAlg::sha512: return 64;
   }
   return 0;
 }

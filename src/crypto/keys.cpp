@@ -37,14 +37,12 @@ const EVP_MD* sha512_md() { return digest_md(HashAlg::sha512); }
 /// hashes internally (RFC 8032 "pure" mode).
 const EVP_MD* md_for(SignatureAlg alg) {
   switch (alg) {
-    case SignatureAlg::ssh_ed25519:
-      return nullptr;
+    case SignatureAlg::ssh_ed25519: return nullptr;
     case SignatureAlg::ecdsa_sha2_nistp256:
       return sha256_md();  // RFC 5656 §6.2.1
     case SignatureAlg::rsa_sha2_512:
       return sha512_md();  // RFC 8332 §3
-    case SignatureAlg::rsa_sha2_256:
-      return sha256_md();
+    case SignatureAlg::rsa_sha2_256: return sha256_md();
   }
   return nullptr;
 }
@@ -186,15 +184,9 @@ std::optional<SignatureAlg> signature_alg_from_name(std::string_view n) {
 }
 
 std::string_view key_type_name(KeyType t) {
-  switch (t) {
-    case KeyType::ed25519:
-      return "ssh-ed25519";
-    case KeyType::ecdsa_p256:
-      return "ecdsa-sha2-nistp256";
-    case KeyType::rsa:
-      return "ssh-rsa";
-  }
-  return "unknown";
+  constexpr std::string_view names[] = {"ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"};  // by KeyType
+  const auto i = static_cast<std::size_t>(t);
+  return i < std::size(names) ? names[i] : "unknown";
 }
 
 KeyType key_type_for(SignatureAlg alg) {
@@ -312,8 +304,7 @@ bool PublicKey::verify(SignatureAlg alg, BytesView signature_blob, BytesView dat
       // RFC 8709 §6: the signature is the raw 64-byte RFC 8032 signature.
       if (sig.size() != ed25519_sig_size) return false;
       return verify_raw(key, nullptr, sig, data);
-    case SignatureAlg::ecdsa_sha2_nistp256:
-      return verify_ecdsa(key, sig, data);
+    case SignatureAlg::ecdsa_sha2_nistp256: return verify_ecdsa(key, sig, data);
     case SignatureAlg::rsa_sha2_512:
     case SignatureAlg::rsa_sha2_256:
       // RFC 8332 §3: PKCS #1 v1.5; the signature is exactly as long as the modulus.
@@ -347,13 +338,10 @@ const PublicKey& PrivateKey::public_key() const {
 
 std::vector<SignatureAlg> PrivateKey::signature_algs() const {
   switch (public_.type()) {
-    case KeyType::ed25519:
-      return {SignatureAlg::ssh_ed25519};
-    case KeyType::ecdsa_p256:
-      return {SignatureAlg::ecdsa_sha2_nistp256};
+    case KeyType::ed25519: return {SignatureAlg::ssh_ed25519};
+    case KeyType::ecdsa_p256: return {SignatureAlg::ecdsa_sha2_nistp256};
     // RFC 8332 §3: SHA-512 first, as OpenSSH prefers it; never SHA-1 "ssh-rsa".
-    case KeyType::rsa:
-      return {SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256};
+    case KeyType::rsa: return {SignatureAlg::rsa_sha2_512, SignatureAlg::rsa_sha2_256};
   }
   return {};
 }
@@ -377,8 +365,7 @@ Bytes PrivateKey::sign(SignatureAlg alg, BytesView data) const {
   switch (alg) {
     case SignatureAlg::ssh_ed25519:   // RFC 8709 §6: the raw signature
     case SignatureAlg::rsa_sha2_512:  // RFC 8332 §3: as long as the modulus
-    case SignatureAlg::rsa_sha2_256:
-      return signature_blob(alg, sig);
+    case SignatureAlg::rsa_sha2_256: return signature_blob(alg, sig);
     case SignatureAlg::ecdsa_sha2_nistp256: {
       // RFC 5656 §3.1.2: the DER SEQUENCE becomes "mpint r, mpint s".
       const std::uint8_t* in = sig.data();

@@ -75,22 +75,22 @@ const EVP_MD* fetch_md(const char* name) {
   if (md == nullptr) libcrypto_failed("EVP_MD_fetch (SHA-3)");
   return md;
 }
-const EVP_MD* sha3_256() {
-  static const EVP_MD* const md = fetch_md("SHA3-256");
-  return md;
+/// The four SHA-3 functions ML-KEM uses, fetched together once per process.
+struct Sha3Functions {
+  const EVP_MD* sha3_256;
+  const EVP_MD* sha3_512;
+  const EVP_MD* shake128;
+  const EVP_MD* shake256;
+};
+const Sha3Functions& sha3() {
+  static const Sha3Functions f{fetch_md("SHA3-256"), fetch_md("SHA3-512"), fetch_md("SHAKE128"),
+                               fetch_md("SHAKE256")};
+  return f;
 }
-const EVP_MD* sha3_512() {
-  static const EVP_MD* const md = fetch_md("SHA3-512");
-  return md;
-}
-const EVP_MD* shake128() {
-  static const EVP_MD* const md = fetch_md("SHAKE128");
-  return md;
-}
-const EVP_MD* shake256() {
-  static const EVP_MD* const md = fetch_md("SHAKE256");
-  return md;
-}
+const EVP_MD* sha3_256() { return sha3().sha3_256; }
+const EVP_MD* sha3_512() { return sha3().sha3_512; }
+const EVP_MD* shake128() { return sha3().shake128; }
+const EVP_MD* shake256() { return sha3().shake256; }
 
 class Keccak {
  public:
@@ -356,18 +356,20 @@ std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView 
 constexpr const char* alg_name = "ML-KEM-768";
 
 /// libcrypto's ML-KEM-768 key from its encoding (dk if `is_private`, else ek)
-/// and a context on it; both null if libcrypto refuses the key.
+/// and a context on it; `refusal` if libcrypto will not import the key.
 struct RawKey {
   ossl::PkeyPtr key;
   ossl::PkeyCtxPtr ctx;
 };
-RawKey raw_key(BytesView bytes, bool is_private) {
+std::expected<RawKey, CryptoError> raw_key(BytesView bytes, bool is_private, CryptoError refusal) {
   RawKey raw;
   raw.key.reset(is_private ? EVP_PKEY_new_raw_private_key_ex(nullptr, alg_name, nullptr, bytes.data(),
                                                            bytes.size())
                          : EVP_PKEY_new_raw_public_key_ex(nullptr, alg_name, nullptr, bytes.data(),
                                                           bytes.size()));
-  if (raw.key) raw.ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, raw.key.get(), nullptr));
+  if (!raw.key) return std::unexpected(refusal);
+  raw.ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, raw.key.get(), nullptr));
+  if (!raw.ctx) libcrypto_failed("ML-KEM context");
   return raw;
 }
 
@@ -399,9 +401,9 @@ std::expected<KeyPair, CryptoError> keygen_internal(BytesView d, BytesView z) {
 }
 
 std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesView m) {
-  const RawKey raw = raw_key(ek, false);
   // Refused only if libcrypto's own checks disagree with §7.2 above.
-  if (!raw.key) return std::unexpected(CryptoError::invalid_public_value);
+  auto raw = raw_key(ek, false, CryptoError::invalid_public_value);
+  if (!raw) return std::unexpected(raw.error());
   Wiped<std::array<std::uint8_t, 32>> ikme;
   std::copy(m.begin(), m.end(), ikme.v.begin());
   const OSSL_PARAM params[] = {
@@ -409,26 +411,24 @@ std::expected<Encapsulation, CryptoError> encaps_internal(BytesView ek, BytesVie
       OSSL_PARAM_construct_end()};
   Encapsulation out{Bytes(ciphertext_size), SecretBytes(shared_secret_size)};
   std::size_t c_len = ciphertext_size, k_len = shared_secret_size;
-  if (!raw.ctx || EVP_PKEY_encapsulate_init(raw.ctx.get(), params) != 1 ||
-      EVP_PKEY_encapsulate(raw.ctx.get(), out.ciphertext.data(), &c_len,
-                           out.shared.mutable_view().data(), &k_len) != 1 ||
-      c_len != ciphertext_size || k_len != shared_secret_size) {
+  const bool done = EVP_PKEY_encapsulate_init(raw->ctx.get(), params) == 1 &&
+                    EVP_PKEY_encapsulate(raw->ctx.get(), out.ciphertext.data(), &c_len,
+                                         out.shared.mutable_view().data(), &k_len) == 1;
+  if (!done || c_len != ciphertext_size || k_len != shared_secret_size)
     libcrypto_failed("ML-KEM encapsulate");
-  }
   return out;
 }
 
 std::expected<SecretBytes, CryptoError> decaps_internal(BytesView dk, BytesView c) {
-  const RawKey raw = raw_key(dk, true);
   // Refused if libcrypto checks more than §7.3 (e.g. the embedded ek's modulus).
-  if (!raw.key) return std::unexpected(CryptoError::malformed_key);
+  auto raw = raw_key(dk, true, CryptoError::malformed_key);
+  if (!raw) return std::unexpected(raw.error());
   SecretBytes out(shared_secret_size);
   std::size_t k_len = shared_secret_size;
-  if (!raw.ctx || EVP_PKEY_decapsulate_init(raw.ctx.get(), nullptr) != 1 ||
-      EVP_PKEY_decapsulate(raw.ctx.get(), out.mutable_view().data(), &k_len, c.data(), c.size()) != 1 ||
-      k_len != shared_secret_size) {
-    libcrypto_failed("ML-KEM decapsulate");
-  }
+  const bool done =
+      EVP_PKEY_decapsulate_init(raw->ctx.get(), nullptr) == 1 &&
+      EVP_PKEY_decapsulate(raw->ctx.get(), out.mutable_view().data(), &k_len, c.data(), c.size()) == 1;
+  if (!done || k_len != shared_secret_size) libcrypto_failed("ML-KEM decapsulate");
   return out;
 }
 

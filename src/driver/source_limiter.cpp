@@ -61,14 +61,10 @@ std::optional<Seconds> duration(std::string_view s) {
 
 std::string_view reason_for(PreauthEnd how) {
   switch (how) {
-    case PreauthEnd::crash:
-      return "penalty: caused crash";
-    case PreauthEnd::authfail:
-      return "penalty: failed authentication";
-    case PreauthEnd::noauth:
-      return "penalty: connections without attempting authentication";
-    case PreauthEnd::grace_exceeded:
-      return "penalty: exceeded LoginGraceTime";
+    case PreauthEnd::crash: return "penalty: caused crash";
+    case PreauthEnd::authfail: return "penalty: failed authentication";
+    case PreauthEnd::noauth: return "penalty: connections without attempting authentication";
+    case PreauthEnd::grace_exceeded: return "penalty: exceeded LoginGraceTime";
     case PreauthEnd::authenticated:
       break;
   }
@@ -220,16 +216,11 @@ std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
 
 std::string_view to_string(Refusal r) {
   switch (r) {
-    case Refusal::startups_full:
-      return "past MaxStartups (full)";
-    case Refusal::startups_random_drop:
-      return "past MaxStartups (random early drop)";
-    case Refusal::per_source:
-      return "past PerSourceMaxStartups";
-    case Refusal::penalised:
-      return "penalised source";
-    case Refusal::penalty_table_full:
-      return "too many penalised addresses";
+    case Refusal::startups_full: return "past MaxStartups (full)";
+    case Refusal::startups_random_drop: return "past MaxStartups (random early drop)";
+    case Refusal::per_source: return "past PerSourceMaxStartups";
+    case Refusal::penalised: return "penalised source";
+    case Refusal::penalty_table_full: return "too many penalised addresses";
   }
   return "?";
 }
@@ -318,23 +309,16 @@ std::optional<PenaltyNotice> SourceLimiter::penalise(const SourceAddress& peer, 
                                                      Instant now) {
   const PenaltyPolicy& p = limits_.penalties;
   if (!p.enabled) return std::nullopt;
-  Seconds amount{0};
-  switch (how) {
-    case PreauthEnd::authenticated:
-      return std::nullopt;
-    case PreauthEnd::crash:
-      amount = p.crash;
-      break;
-    case PreauthEnd::authfail:
-      amount = p.authfail;
-      break;
-    case PreauthEnd::noauth:
-      amount = p.noauth;
-      break;
-    case PreauthEnd::grace_exceeded:
-      amount = p.grace_exceeded;
-      break;
-  }
+  const Seconds amount = [&] {
+    switch (how) {
+      case PreauthEnd::authenticated: return Seconds{0};
+      case PreauthEnd::crash: return p.crash;
+      case PreauthEnd::authfail: return p.authfail;
+      case PreauthEnd::noauth: return p.noauth;
+      case PreauthEnd::grace_exceeded: return p.grace_exceeded;
+    }
+    return Seconds{0};
+  }();
   if (amount <= Seconds::zero()) return std::nullopt;
   const auto step = std::chrono::duration_cast<Instant::duration>(amount);
   const auto cap = std::chrono::duration_cast<Instant::duration>(p.max);

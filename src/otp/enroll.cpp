@@ -17,18 +17,6 @@ namespace parley::otp {
 
 namespace {
 
-std::size_t digest_size(TotpAlgorithm algorithm) {
-  switch (algorithm) {
-    case TotpAlgorithm::sha1:
-      return 20;
-    case TotpAlgorithm::sha256:
-      return 32;
-    case TotpAlgorithm::sha512:
-      return 64;
-  }
-  return 20;
-}
-
 constexpr std::uint32_t scratch_low = 10'000'000;    // the smallest 8-digit number
 constexpr std::uint32_t scratch_count = 90'000'000;  // 10000000..99999999
 
@@ -45,7 +33,7 @@ std::expected<Enrollment, std::string> make_enrollment(crypto::Random& rng,
   if (options.period.count() < 1 || options.period.count() > 3600)
     return std::unexpected(std::string("period must be 1 to 3600 seconds"));
   const std::size_t key_bytes =
-      options.key_bytes == 0 ? digest_size(options.algorithm) : options.key_bytes;
+      options.key_bytes == 0 ? facts(options.algorithm).digest_bytes : options.key_bytes;
   if (key_bytes < 10 || key_bytes > 64)
     return std::unexpected(std::string("the key must be 10 to 64 bytes (80 to 512 bits)"));
   if (options.scratch_codes > 20)
@@ -91,17 +79,7 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
-std::string_view algorithm_name(TotpAlgorithm algorithm) {
-  switch (algorithm) {
-    case TotpAlgorithm::sha1:
-      return "SHA1";
-    case TotpAlgorithm::sha256:
-      return "SHA256";
-    case TotpAlgorithm::sha512:
-      return "SHA512";
-  }
-  return "SHA1";
-}
+std::string_view algorithm_name(TotpAlgorithm algorithm) { return facts(algorithm).name; }
 
 std::string otpauth_uri(std::string_view issuer, std::string_view account, const TotpSecret& secret) {
   const std::string label_issuer = percent_encode(issuer), label_account = percent_encode(account);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "parley/wire/bytes.hpp"
+
 namespace parley::otp {
 
 namespace {
@@ -21,6 +23,22 @@ bool oath_ready() {
 
 }  // namespace
 
+constexpr TotpAlgorithmFacts totp_algorithms[] = {{TotpAlgorithm::sha1, "SHA1", 20},
+                                                  {TotpAlgorithm::sha256, "SHA256", 32},
+                                                  {TotpAlgorithm::sha512, "SHA512", 64}};
+
+const TotpAlgorithmFacts& facts(TotpAlgorithm algorithm) {
+  for (const auto& f : totp_algorithms)
+    if (f.algorithm == algorithm) return f;
+  return totp_algorithms[0];  // only for a value cast from outside the enumeration
+}
+
+std::optional<TotpAlgorithm> totp_algorithm_named(std::string_view name) {
+  for (const auto& f : totp_algorithms)
+    if (parley::ascii_lower(f.name) == parley::ascii_lower(name)) return f.algorithm;
+  return std::nullopt;
+}
+
 bool totp_usable(const TotpSecret& s) {
   return !s.key.empty() && s.digits >= 6 && s.digits <= 8 && s.period.count() > 0;
 }
@@ -28,7 +46,7 @@ bool totp_usable(const TotpSecret& s) {
 /// The RFC 6238 code for the step holding `unix_time`, as ASCII digits.
 std::optional<SecretBytes> totp_code(const TotpSecret& secret, std::int64_t unix_time) {
   if (!oath_ready() || !totp_usable(secret)) return std::nullopt;
-  int flags = 0;
+  int flags = 0;  // HMAC-SHA1
   if (secret.algorithm == TotpAlgorithm::sha256) flags = OATH_TOTP_HMAC_SHA256;
   if (secret.algorithm == TotpAlgorithm::sha512) flags = OATH_TOTP_HMAC_SHA512;
   char digits[16] = {};

@@ -96,16 +96,10 @@ std::expected<TotpSecret, std::string> parse_otpauth(std::string_view uri) {
       secret.key = std::move(*key_bytes);
     } else if (key == "algorithm") {
       if (auto e = once(have_algorithm)) return std::unexpected(*e);
-      const std::string name = ascii_lower(value);
-      if (name == "sha1") {
-        secret.algorithm = TotpAlgorithm::sha1;
-      } else if (name == "sha256") {
-        secret.algorithm = TotpAlgorithm::sha256;
-      } else if (name == "sha512") {
-        secret.algorithm = TotpAlgorithm::sha512;
-      } else {
+      const auto algorithm = totp_algorithm_named(value);
+      if (!algorithm)
         return std::unexpected(std::string("otpauth URI algorithm must be SHA1, SHA256 or SHA512"));
-      }
+      secret.algorithm = *algorithm;
     } else if (key == "digits") {
       if (auto e = once(have_digits)) return std::unexpected(*e);
       const auto digits = parse_number(value, 6, 8);

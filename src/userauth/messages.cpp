@@ -36,6 +36,20 @@ std::expected<wire::Reader, DecodeError> open_message(BytesView payload, std::ui
   return r;
 }
 
+/// The frame every decoder but USERAUTH_REQUEST's shares: open `payload` as
+/// message `id`, let `read` fill a T from the reader (returning a fault of its
+/// own, if any), then refuse a short read or trailing bytes.
+using Filled = std::expected<void, DecodeError>;
+template <class T, class Read>
+std::expected<T, DecodeError> decode_as(BytesView payload, std::uint8_t id, Read read) {
+  auto r = open_message(payload, id);
+  if (!r) return std::unexpected(r.error());
+  T out;
+  if (Filled filled = read(*r, out); !filled) return std::unexpected(filled.error());
+  if (auto done = finish(*r); !done) return std::unexpected(done.error());
+  return out;
+}
+
 /// A string field that must be UTF-8 without NUL (a password, an answer).
 BytesView utf8_secret(wire::Reader& r, std::size_t max) {
   const BytesView s = r.string(max);
@@ -172,23 +186,18 @@ Bytes UserauthFailure::encode() const {
 }
 
 std::expected<UserauthFailure, DecodeError> UserauthFailure::decode(BytesView payload) {
-  auto r = open_message(payload, msg::userauth_failure);
-  if (!r) return std::unexpected(r.error());
-  const auto list = r->name_list();
-  UserauthFailure f;
-  f.partial_success = r->boolean();
-  if (auto done = finish(*r); !done) return std::unexpected(done.error());
-  f.methods = list.names();
-  return f;
+  return decode_as<UserauthFailure>(payload, msg::userauth_failure, [](wire::Reader& r, auto& f) {
+    f.methods = r.name_list().names();
+    f.partial_success = r.boolean();
+    return Filled{};
+  });
 }
 
 Bytes UserauthSuccess::encode() const { return Bytes{msg::userauth_success}; }
 
 std::expected<UserauthSuccess, DecodeError> UserauthSuccess::decode(BytesView payload) {
-  auto r = open_message(payload, msg::userauth_success);
-  if (!r) return std::unexpected(r.error());
-  if (auto done = finish(*r); !done) return std::unexpected(done.error());
-  return UserauthSuccess{};
+  return decode_as<UserauthSuccess>(payload, msg::userauth_success,
+                                    [](wire::Reader&, auto&) { return Filled{}; });
 }
 
 Bytes UserauthBanner::encode() const {
@@ -198,13 +207,11 @@ Bytes UserauthBanner::encode() const {
 }
 
 std::expected<UserauthBanner, DecodeError> UserauthBanner::decode(BytesView payload) {
-  auto r = open_message(payload, msg::userauth_banner);
-  if (!r) return std::unexpected(r.error());
-  UserauthBanner b;
-  b.message = unbounded_utf8(*r);  // bounded by the packet; the client bounds what it shows
-  b.language = std::string(r->text());
-  if (auto done = finish(*r); !done) return std::unexpected(done.error());
-  return b;
+  return decode_as<UserauthBanner>(payload, msg::userauth_banner, [](wire::Reader& r, auto& b) {
+    b.message = unbounded_utf8(r);  // bounded by the packet; the client bounds what it shows
+    b.language = std::string(r.text());
+    return Filled{};
+  });
 }
 
 // ---- PK_OK
@@ -216,14 +223,12 @@ Bytes PkOk::encode() const {
 }
 
 std::expected<PkOk, DecodeError> PkOk::decode(BytesView payload) {
-  auto r = open_message(payload, msg::userauth_pk_ok);
-  if (!r) return std::unexpected(r.error());
-  PkOk ok;
-  ok.algorithm = std::string(r->text());
-  const BytesView blob = r->string();
-  ok.key_blob.assign(blob.begin(), blob.end());
-  if (auto done = finish(*r); !done) return std::unexpected(done.error());
-  return ok;
+  return decode_as<PkOk>(payload, msg::userauth_pk_ok, [](wire::Reader& r, auto& ok) {
+    ok.algorithm = std::string(r.text());
+    const BytesView blob = r.string();
+    ok.key_blob.assign(blob.begin(), blob.end());
+    return Filled{};
+  });
 }
 
 // ---- INFO_REQUEST, INFO_RESPONSE
@@ -239,31 +244,30 @@ Bytes InfoRequest::encode() const {
 
 std::expected<InfoRequest, DecodeError> InfoRequest::decode(BytesView payload,
                                                             const DecodeLimits& limits) {
-  auto r = open_message(payload, msg::userauth_info_request);
-  if (!r) return std::unexpected(r.error());
-  InfoRequest req;
-  req.name = unbounded_utf8(*r);
-  req.instruction = unbounded_utf8(*r);
-  req.language = std::string(r->text());
-  const std::uint32_t count = r->uint32();
-  if (auto ok = r->status(); !ok) return std::unexpected(from_wire(ok.error()));
-  if (req.name.size() > limits.max_text_bytes || req.instruction.size() > limits.max_text_bytes)
-    return std::unexpected(DecodeError{DecodeFault::text_too_long});
-  // Bounded before anything is reserved: a count of 10 000 costs nothing.
-  if (count > limits.max_prompts)
-    return std::unexpected(DecodeError{DecodeFault::too_many_prompts, count});
-  req.prompts.reserve(count);
-  for (std::uint32_t i = 0; i < count && r->ok(); ++i) {
-    std::string text = unbounded_utf8(*r);
-    const bool echo = r->boolean();
-    if (!r->ok()) break;
-    if (text.size() > limits.max_text_bytes)
-      return std::unexpected(DecodeError{DecodeFault::prompt_too_long});
-    req.prompts.push_back(Prompt{std::move(text), echo});
-  }
-  if (auto done = finish(*r); !done) return std::unexpected(done.error());
-  return req;
+  return decode_as<InfoRequest>(payload, msg::userauth_info_request, [&](wire::Reader& r, auto& req) {
+    req.name = unbounded_utf8(r);
+    req.instruction = unbounded_utf8(r);
+    req.language = std::string(r.text());
+    const std::uint32_t count = r.uint32();
+    if (auto ok = r.status(); !ok) return Filled(std::unexpected(from_wire(ok.error())));
+    if (req.name.size() > limits.max_text_bytes || req.instruction.size() > limits.max_text_bytes)
+      return Filled(std::unexpected(DecodeError{DecodeFault::text_too_long}));
+    // Bounded before anything is reserved: a count of 10 000 costs nothing.
+    if (count > limits.max_prompts)
+      return Filled(std::unexpected(DecodeError{DecodeFault::too_many_prompts, count}));
+    req.prompts.reserve(count);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) {
+      std::string text = unbounded_utf8(r);
+      const bool echo = r.boolean();
+      if (!r.ok()) break;
+      if (text.size() > limits.max_text_bytes)
+        return Filled(std::unexpected(DecodeError{DecodeFault::prompt_too_long}));
+      req.prompts.push_back(Prompt{std::move(text), echo});
+    }
+    return Filled{};
+  });
 }
+
 
 Bytes InfoResponse::encode() const {
   Bytes out;
@@ -276,22 +280,22 @@ Bytes InfoResponse::encode() const {
 std::expected<InfoResponse, DecodeError> InfoResponse::decode(BytesView payload,
                                                               std::size_t expected,
                                                               const DecodeLimits& limits) {
-  auto r = open_message(payload, msg::userauth_info_response);
-  if (!r) return std::unexpected(r.error());
-  const std::uint32_t count = r->uint32();
-  // RFC 4256 §3.4: num-responses must equal num-prompts; a response without it
-  // answers no request either.
-  if (!r->ok() || count != expected)
-    return std::unexpected(DecodeError{DecodeFault::count_mismatch, count});
-  InfoResponse resp;
-  resp.answers.reserve(count);
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const BytesView a = utf8_secret(*r, limits.max_secret_bytes);
-    if (!r->ok()) break;
-    resp.answers.emplace_back(a);
-  }
-  if (auto done = finish(*r); !done) return std::unexpected(done.error());
-  return resp;
+  auto read = [&](wire::Reader& r, InfoResponse& resp) {
+    const std::uint32_t count = r.uint32();
+    // RFC 4256 §3.4: num-responses must equal num-prompts; a response without it
+    // answers no request either.
+    if (!r.ok() || count != expected)
+      return Filled(std::unexpected(DecodeError{DecodeFault::count_mismatch, count}));
+    resp.answers.reserve(count);
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const BytesView a = utf8_secret(r, limits.max_secret_bytes);
+      if (!r.ok()) break;
+      resp.answers.emplace_back(a);
+    }
+    return Filled{};
+  };
+  return decode_as<InfoResponse>(payload, msg::userauth_info_response, read);
 }
+
 
 }  // namespace parley::userauth

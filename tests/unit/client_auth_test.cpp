@@ -8,6 +8,8 @@
 // against the sans-I/O core message by message and against a real server.
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include <atomic>
 #include <charconv>
 #include <mutex>
@@ -392,7 +394,7 @@ Bytes bytes_of(std::initializer_list<int> v) {
 Bytes identities_answer(std::uint32_t count, const std::vector<std::pair<Bytes, std::string>>& entries) {
   Bytes m;
   wire::Writer w(m);
-  w.byte(client::agent::msg_identities_answer).uint32(count);
+  w.byte(std::to_underlying(client::agent::AgentMsg::identities_answer)).uint32(count);
   for (const auto& [blob, comment] : entries) w.string(BytesView(blob)).string(std::string_view(comment));
   return m;
 }

@@ -22,11 +22,13 @@
 namespace parley::client::agent {
 
 // Message numbers (draft-miller-ssh-agent §5.1) and sign flags (§5.3).
-inline constexpr std::uint8_t msg_failure = 5;                // SSH_AGENT_FAILURE
-inline constexpr std::uint8_t msg_request_identities = 11;    // SSH_AGENTC_REQUEST_IDENTITIES
-inline constexpr std::uint8_t msg_identities_answer = 12;     // SSH_AGENT_IDENTITIES_ANSWER
-inline constexpr std::uint8_t msg_sign_request = 13;          // SSH_AGENTC_SIGN_REQUEST
-inline constexpr std::uint8_t msg_sign_response = 14;         // SSH_AGENT_SIGN_RESPONSE
+enum class AgentMsg : std::uint8_t {
+  failure = 5,              // SSH_AGENT_FAILURE
+  request_identities = 11,  // SSH_AGENTC_REQUEST_IDENTITIES
+  identities_answer = 12,   // SSH_AGENT_IDENTITIES_ANSWER
+  sign_request = 13,        // SSH_AGENTC_SIGN_REQUEST
+  sign_response = 14,       // SSH_AGENT_SIGN_RESPONSE
+};
 inline constexpr std::uint32_t flag_rsa_sha2_256 = 2;         // SSH_AGENT_RSA_SHA2_256
 inline constexpr std::uint32_t flag_rsa_sha2_512 = 4;         // SSH_AGENT_RSA_SHA2_512
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -16,6 +17,17 @@ namespace parley::otp {
 
 /// The HMAC of an RFC 6238 TOTP.
 enum class TotpAlgorithm { sha1, sha256, sha512 };
+
+/// What parley knows of each algorithm, in one table: its otpauth name and the
+/// size of its HMAC output (the key size RFC 6238 recommends).
+struct TotpAlgorithmFacts {
+  TotpAlgorithm algorithm;
+  std::string_view name;  // "SHA1", "SHA256", "SHA512"
+  std::size_t digest_bytes;
+};
+const TotpAlgorithmFacts& facts(TotpAlgorithm algorithm);
+/// The algorithm an otpauth URI names, in any case.
+std::optional<TotpAlgorithm> totp_algorithm_named(std::string_view name);
 
 /// A TOTP key and its parameters (RFC 6238; otpauth URI defaults).
 struct TotpSecret {

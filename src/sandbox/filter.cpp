@@ -53,6 +53,9 @@ constexpr int kAllowed[] = {
     SCMP_SYS(futex), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(sched_yield),
     SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
     SCMP_SYS(sigaltstack),
+    // The CPU mask, read-only: pthread_getattr_np (ASan calls it as each thread
+    // starts) and get_nprocs read it.
+    SCMP_SYS(sched_getaffinity),
     // Time (when the vDSO falls back to the kernel) and sleeping.
     SCMP_SYS(clock_gettime), SCMP_SYS(clock_getres), SCMP_SYS(gettimeofday),
     SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
@@ -117,6 +120,11 @@ std::expected<void, Failure> install_filter(const Syscalls& allow) {
     rules.allow(SCMP_SYS(fcntl), {SCMP_A1_64(SCMP_CMP_EQ, static_cast<scmp_datum_t>(cmd))});
   // abort() and raise() signal the calling thread; no other process may be signalled.
   rules.allow(SCMP_SYS(tgkill), {SCMP_A0_64(SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid()))});
+#ifdef PARLEY_SANITIZER_RUNTIME
+  // UBSan's vptr check asks whether memory is readable by write(2)ing it into a
+  // pipe (IsAccessibleMemoryRange); only in sanitizer builds (PARLEY_SANITIZE).
+  rules.allow(SCMP_SYS(pipe2));
+#endif
   if (allow.outbound_connect) {
     // TCP sockets only (the type masked of SOCK_NONBLOCK and SOCK_CLOEXEC).
     for (int domain : {AF_INET, AF_INET6})

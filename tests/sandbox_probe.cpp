@@ -56,13 +56,20 @@ bool parse(int argc, char** argv, Options& o) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string_view key = argv[i];
     const char* value = argv[i + 1];
-    if (key == "--host-key") o.host_key = value;
-    else if (key == "--otp-file") o.otp_file = value;
-    else if (key == "--connect-port") o.connect_port = std::atoi(value);
-    else if (key == "--monitor-pid") o.monitor = std::atoi(value);
-    else if (key == "--account") o.plan.account = value;
-    else if (key == "--empty-dir") o.plan.empty_dir = value;
-    else return false;
+    if (key == "--host-key")
+      o.host_key = value;
+    else if (key == "--otp-file")
+      o.otp_file = value;
+    else if (key == "--connect-port")
+      o.connect_port = std::atoi(value);
+    else if (key == "--monitor-pid")
+      o.monitor = std::atoi(value);
+    else if (key == "--account")
+      o.plan.account = value;
+    else if (key == "--empty-dir")
+      o.plan.empty_dir = value;
+    else
+      return false;
   }
   return argc % 2 == 1 && !o.host_key.empty() && !o.otp_file.empty() && o.connect_port > 0 &&
          o.monitor > 1;
@@ -77,7 +84,9 @@ std::string describe(const ChildOutcome& outcome) {
   return name ? name : "exit " + std::to_string(outcome.exit_code);
 }
 
-int open_file(const std::string& path) { return attempt_result(::open(path.c_str(), O_RDONLY)); }
+int open_file(const std::string& path) {
+  return attempt_result(::open(path.c_str(), O_RDONLY));
+}
 
 int connect_tcp(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -108,7 +117,8 @@ std::vector<std::pair<std::string, std::function<int()>>> attempts(const Options
       {"kill(monitor, SIGTERM)", [monitor] { return attempt_result(::kill(monitor, SIGTERM)); }},
       {"connect 127.0.0.1:" + std::to_string(o.connect_port),
        [port = o.connect_port] { return connect_tcp(port); }},
-      {"fork", [] {
+      {"fork",
+       [] {
          pid_t pid = ::fork();
          if (pid == 0) ::_exit(0);
          return attempt_result(pid);
@@ -124,14 +134,14 @@ constexpr std::string_view kPayload = "parley sandbox echo";
 // `finished()`.
 template <class Socket, class Finished>
 void echo(Socket& socket, std::array<char, 256>& buffer, Finished finished) {
-  socket.async_read_some(asio::buffer(buffer), [&socket, &buffer, finished](std::error_code ec,
-                                                                             size_t n) {
-    if (ec) return finished();  // EOF: this echo is over
-    asio::async_write(socket, asio::buffer(buffer.data(), n),
-                      [&socket, &buffer, finished](std::error_code wec, size_t) {
-                        if (!wec) echo(socket, buffer, finished);
-                      });
-  });
+  socket.async_read_some(
+      asio::buffer(buffer), [&socket, &buffer, finished](std::error_code ec, size_t n) {
+        if (ec) return finished();  // EOF: this echo is over
+        asio::async_write(socket, asio::buffer(buffer.data(), n),
+                          [&socket, &buffer, finished](std::error_code wec, size_t) {
+                            if (!wec) echo(socket, buffer, finished);
+                          });
+      });
 }
 
 // In the confined child: an io_context made after confine() (epoll, eventfd,
@@ -216,8 +226,8 @@ bool positive_side(const Options& o) {
       });
   std::printf("event loop after confine: socketpair echo %s, accepted TCP echo %s, loop %s\n",
               pair_ok ? "ok" : "FAILED", tcp_ok ? "ok" : "FAILED",
-              outcome.exit_code == 0  ? "ended cleanly"
-              : outcome.signal != 0   ? describe(outcome).c_str()
+              outcome.exit_code == 0   ? "ended cleanly"
+              : outcome.signal != 0    ? describe(outcome).c_str()
               : outcome.exit_code == 3 ? "timed out"
                                        : "ended early");
   return pair_ok && tcp_ok && outcome.exit_code == 0;

@@ -64,7 +64,7 @@ std::expected<UniqueFd, Failure> open_empty_dir(const std::filesystem::path& dir
   // somewhere a checked directory could be swapped for another.
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (fd.get() < 0) return std::unexpected(Failure{SandboxError::empty_dir_open, errno});
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0)
     return std::unexpected(Failure{SandboxError::empty_dir_open, errno});
   if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)

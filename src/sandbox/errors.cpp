@@ -7,6 +7,7 @@
 namespace parley::sandbox {
 
 std::string_view to_string(SandboxError error) {
+  // clang-format off
   switch (error) {
     case SandboxError::invalid_plan: return "invalid_plan";
     case SandboxError::not_root: return "not_root";
@@ -28,6 +29,7 @@ std::string_view to_string(SandboxError error) {
     case SandboxError::seccomp_filter: return "seccomp_filter";
     case SandboxError::seccomp_load: return "seccomp_load";
   }
+  // clang-format on
   return "unknown";
 }
 

@@ -25,9 +25,12 @@ struct ReleaseFilter {
 using FilterCtx = std::unique_ptr<void, ReleaseFilter>;
 
 // libseccomp returns -errno.
-Failure filter_failure(int rc) { return {SandboxError::seccomp_filter, -rc}; }
+Failure filter_failure(int rc) {
+  return {SandboxError::seccomp_filter, -rc};
+}
 
 // Calls allowed whatever their arguments, each with why it is there.
+// clang-format off
 constexpr int kAllowed[] = {
     // Moving bytes on descriptors already held (sockets, the monitor's socketpair,
     // stderr for the log). recvmsg/sendmsg also carry SCM_RIGHTS from the monitor;
@@ -66,6 +69,7 @@ constexpr int kAllowed[] = {
     // The kernel restarts an interrupted sleep through this.
     SCMP_SYS(restart_syscall),
 };
+// clang-format on
 
 // Adds rules, keeping the first failure (libseccomp's -errno) so that the list
 // below reads as a list.
@@ -75,7 +79,9 @@ class Rules {
   void allow(int syscall, std::initializer_list<scmp_arg_cmp> args = {}) {
     add(SCMP_ACT_ALLOW, syscall, args);
   }
-  void refuse(int syscall, int error) { add(SCMP_ACT_ERRNO(static_cast<uint32_t>(error)), syscall, {}); }
+  void refuse(int syscall, int error) {
+    add(SCMP_ACT_ERRNO(static_cast<uint32_t>(error)), syscall, {});
+  }
   int rc() const { return rc_; }
 
  private:

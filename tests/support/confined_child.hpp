@@ -20,10 +20,10 @@
 namespace parley::test {
 
 struct ChildOutcome {
-  bool confined = false;       // confine() returned success in the child
-  std::string confine_error;   // to_string(Failure) when it did not
-  int signal = 0;              // the signal that ended the child, 0 if it exited
-  int exit_code = -1;          // its exit code when it exited
+  bool confined = false;      // confine() returned success in the child
+  std::string confine_error;  // to_string(Failure) when it did not
+  int signal = 0;             // the signal that ended the child, 0 if it exited
+  int exit_code = -1;         // its exit code when it exited
   bool killed_by_sigsys() const { return signal == SIGSYS; }
 };
 
@@ -80,6 +80,8 @@ ChildOutcome run_confined(const sandbox::Plan& plan, Attempt&& attempt) {
 }
 
 /// What an attempt returns: 0 when `rc` says the call worked, else the errno.
-inline int attempt_result(long rc) { return rc >= 0 ? 0 : (errno == 0 ? 255 : errno); }
+inline int attempt_result(long rc) {
+  return rc >= 0 ? 0 : (errno == 0 ? 255 : errno);
+}
 
 }  // namespace parley::test

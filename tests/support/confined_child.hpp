@@ -27,12 +27,12 @@ struct ChildOutcome {
   bool killed_by_sigsys() const { return signal == SIGSYS; }
 };
 
-/// Forks; the child runs confine(plan) and then `attempt()`, whose int is its
-/// exit code. In the parent, `while_confined(pid)` runs once the child is
-/// confined (and before it is waited for), then the child is reaped.
-template <class Attempt, class WhileConfined>
+/// Forks; the child runs `before_confine()`, confine(plan) and then `attempt()`,
+/// whose int is its exit code. In the parent, `while_confined(pid)` runs once the
+/// child is confined (and before it is waited for), then the child is reaped.
+template <class Attempt, class WhileConfined, class BeforeConfine>
 ChildOutcome run_confined(const sandbox::Plan& plan, Attempt&& attempt,
-                          WhileConfined&& while_confined) {
+                          WhileConfined&& while_confined, BeforeConfine&& before_confine) {
   ChildOutcome outcome;
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return outcome;
@@ -40,6 +40,7 @@ ChildOutcome run_confined(const sandbox::Plan& plan, Attempt&& attempt,
   if (pid < 0) return outcome;
   if (pid == 0) {
     ::close(report[0]);
+    std::forward<BeforeConfine>(before_confine)();
     auto confined = sandbox::confine(plan);
     if (!confined) {
       std::string text = sandbox::to_string(confined.error());
@@ -74,9 +75,17 @@ ChildOutcome run_confined(const sandbox::Plan& plan, Attempt&& attempt,
   return outcome;
 }
 
+template <class Attempt, class WhileConfined>
+ChildOutcome run_confined(const sandbox::Plan& plan, Attempt&& attempt,
+                          WhileConfined&& while_confined) {
+  return run_confined(plan, std::forward<Attempt>(attempt),
+                      std::forward<WhileConfined>(while_confined), [] {});
+}
+
 template <class Attempt>
 ChildOutcome run_confined(const sandbox::Plan& plan, Attempt&& attempt) {
-  return run_confined(plan, std::forward<Attempt>(attempt), [](pid_t) {});
+  return run_confined(
+      plan, std::forward<Attempt>(attempt), [](pid_t) {}, [] {});
 }
 
 /// What an attempt returns: 0 when `rc` says the call worked, else the errno.

@@ -19,8 +19,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "confined_child.hpp"
 #include "parley/wire/unique_fd.hpp"
@@ -288,6 +290,30 @@ TEST_F(ConfineAsRoot, OutboundConnectIsOffByDefaultAndTcpOnlyWhenOptedIn) {
   outcome =
       run_confined(plan_, [] { return test::attempt_result(::socket(AF_INET, SOCK_DGRAM, 0)); });
   EXPECT_TRUE(outcome.killed_by_sigsys());
+}
+
+// The filter is synchronised to every thread (TSYNC): a thread that was running
+// before confine() (as Asio's pool may be) is filtered too, not only the caller.
+TEST_F(ConfineAsRoot, AThreadStartedBeforeConfineIsFilteredToo) {
+  std::promise<void> go;
+  std::thread earlier;
+  int earlier_result = -1;
+  auto outcome = run_confined(
+      plan_,
+      [&] {
+        go.set_value();
+        earlier.join();
+        return earlier_result;
+      },
+      [](pid_t) {},
+      [&] {
+        earlier = std::thread([&, started = go.get_future()]() mutable {
+          started.wait();
+          earlier_result = test::attempt_result(::open("/", O_RDONLY | O_DIRECTORY));
+        });
+      });
+  ASSERT_TRUE(outcome.confined) << outcome.confine_error;
+  EXPECT_TRUE(outcome.killed_by_sigsys()) << "exit " << outcome.exit_code;
 }
 
 TEST_F(ConfineAsRoot, Clone3IsAnsweredEnosysAndForkIsKilled) {

@@ -71,6 +71,16 @@ constexpr int kAllowed[] = {
 };
 // clang-format on
 
+// A test of argument `index`: with SCMP_CMP_EQ, that it equals `a`; with
+// SCMP_CMP_MASKED_EQ, that it masked with `a` equals `b`. libseccomp's SCMP_A*_64
+// macros are C compound literals, which C++ does not have.
+scmp_arg_cmp arg(unsigned index, scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) {
+  return scmp_arg_cmp{index, op, a, b};
+}
+scmp_arg_cmp arg_is(unsigned index, long value) {
+  return arg(index, SCMP_CMP_EQ, static_cast<scmp_datum_t>(value));
+}
+
 // Adds rules, keeping the first failure (libseccomp's -errno) so that the list
 // below reads as a list.
 class Rules {
@@ -112,20 +122,20 @@ std::expected<void, Failure> install_filter(const Syscalls& allow) {
   // New threads only (std::thread, Asio's pool): clone must share the thread
   // group, so no fork and no new process. clone3 cannot be inspected (its flags
   // are behind a pointer); ENOSYS makes glibc fall back to clone.
-  rules.allow(SCMP_SYS(clone), {SCMP_A0_64(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)});
+  rules.allow(SCMP_SYS(clone), {arg(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)});
   rules.refuse(SCMP_SYS(clone3), ENOSYS);
   // send(2) is sendto without an address (Asio, one buffer); with one it would
   // reach a peer of the sender's choosing on an unconnected socket.
-  rules.allow(SCMP_SYS(sendto), {SCMP_A4_64(SCMP_CMP_EQ, 0)});
+  rules.allow(SCMP_SYS(sendto), {arg_is(4, 0)});
   // Asio sets non-blocking mode with FIONBIO and sizes reads with FIONREAD; no
   // other ioctl (no terminal, no device).
-  rules.allow(SCMP_SYS(ioctl), {SCMP_A1_64(SCMP_CMP_EQ, FIONBIO)});
-  rules.allow(SCMP_SYS(ioctl), {SCMP_A1_64(SCMP_CMP_EQ, FIONREAD)});
+  rules.allow(SCMP_SYS(ioctl), {arg_is(1, FIONBIO)});
+  rules.allow(SCMP_SYS(ioctl), {arg_is(1, FIONREAD)});
   // Descriptor flags (O_NONBLOCK, FD_CLOEXEC); not F_DUPFD or locks.
   for (int cmd : {F_GETFL, F_SETFL, F_GETFD, F_SETFD})
-    rules.allow(SCMP_SYS(fcntl), {SCMP_A1_64(SCMP_CMP_EQ, static_cast<scmp_datum_t>(cmd))});
+    rules.allow(SCMP_SYS(fcntl), {arg_is(1, cmd)});
   // abort() and raise() signal the calling thread; no other process may be signalled.
-  rules.allow(SCMP_SYS(tgkill), {SCMP_A0_64(SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid()))});
+  rules.allow(SCMP_SYS(tgkill), {arg_is(0, ::getpid())});
 #ifdef PARLEY_SANITIZER_RUNTIME
   // UBSan's vptr check asks whether memory is readable by write(2)ing it into a
   // pipe (IsAccessibleMemoryRange); only in sanitizer builds (PARLEY_SANITIZE).
@@ -134,8 +144,8 @@ std::expected<void, Failure> install_filter(const Syscalls& allow) {
   if (allow.outbound_connect) {
     // TCP sockets only (the type masked of SOCK_NONBLOCK and SOCK_CLOEXEC).
     for (int domain : {AF_INET, AF_INET6})
-      rules.allow(SCMP_SYS(socket), {SCMP_A0_64(SCMP_CMP_EQ, static_cast<scmp_datum_t>(domain)),
-                                     SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)});
+      rules.allow(SCMP_SYS(socket),
+                  {arg_is(0, domain), arg(1, SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)});
     rules.allow(SCMP_SYS(connect));
   }
   if (rules.rc() < 0) return std::unexpected(filter_failure(rules.rc()));

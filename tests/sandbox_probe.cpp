@@ -13,8 +13,6 @@
 // SUCCEEDED or the loop failed, 2 on bad arguments.
 // Usage: sandbox_probe --host-key PATH --otp-file PATH --connect-port N
 //                      [--monitor-pid PID] [--account NAME] [--empty-dir PATH]
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -48,7 +46,7 @@ using parley::test::run_confined;
 struct Options {
   Plan plan;
   std::string host_key, otp_file;
-  int connect_port = 0;
+  std::uint16_t connect_port = 0;
   pid_t monitor = ::getppid();  // the driver that started the probe stands in for it
 };
 
@@ -61,7 +59,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (key == "--otp-file")
       o.otp_file = value;
     else if (key == "--connect-port")
-      o.connect_port = std::atoi(value);
+      o.connect_port = static_cast<std::uint16_t>(std::atoi(value));
     else if (key == "--monitor-pid")
       o.monitor = std::atoi(value);
     else if (key == "--account")
@@ -88,16 +86,6 @@ int open_file(const std::string& path) {
   return attempt_result(::open(path.c_str(), O_RDONLY));
 }
 
-int connect_tcp(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return attempt_result(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  return attempt_result(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
-}
-
 // The forbidden attempts, each run in its own confined child.
 std::vector<std::pair<std::string, std::function<int()>>> attempts(const Options& o) {
   const pid_t monitor = o.monitor;
@@ -116,7 +104,7 @@ std::vector<std::pair<std::string, std::function<int()>>> attempts(const Options
        [monitor] { return attempt_result(::ptrace(PTRACE_ATTACH, monitor, nullptr, nullptr)); }},
       {"kill(monitor, SIGTERM)", [monitor] { return attempt_result(::kill(monitor, SIGTERM)); }},
       {"connect 127.0.0.1:" + std::to_string(o.connect_port),
-       [port = o.connect_port] { return connect_tcp(port); }},
+       [port = o.connect_port] { return parley::test::connect_loopback(port); }},
       {"fork",
        [] {
          pid_t pid = ::fork();
@@ -200,15 +188,8 @@ bool positive_side(const Options& o) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return false;
   UniqueFd mine(pair[0]), theirs(pair[1]);
-  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::listen(listener.get(), 4) != 0 ||
-      ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    return false;
+  auto [listener, port] = parley::test::loopback_listener();
+  if (listener.get() < 0) return false;
   bool pair_ok = false, tcp_ok = false;
   auto outcome = run_confined(
       o.plan,
@@ -220,9 +201,9 @@ bool positive_side(const Options& o) {
         theirs.reset();
         listener.reset();
         pair_ok = round_trip(std::move(mine));
-        UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        tcp_ok = ::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                 round_trip(std::move(client));
+        UniqueFd client;
+        tcp_ok =
+            parley::test::connect_loopback(port, &client) == 0 && round_trip(std::move(client));
       });
   std::printf("event loop after confine: socketpair echo %s, accepted TCP echo %s, loop %s\n",
               pair_ok ? "ok" : "FAILED", tcp_ok ? "ok" : "FAILED",

@@ -6,16 +6,21 @@
 // what LeakSanitizer's exit-time check does.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <string>
 #include <utility>
 
 #include "parley/sandbox/sandbox.hpp"
+#include "parley/wire/unique_fd.hpp"
 
 namespace parley::test {
 
@@ -91,6 +96,35 @@ ChildOutcome run_confined(const sandbox::Plan& plan, Attempt&& attempt) {
 /// What an attempt returns: 0 when `rc` says the call worked, else the errno.
 inline int attempt_result(long rc) {
   return rc >= 0 ? 0 : (errno == 0 ? 255 : errno);
+}
+
+/// A TCP listener on 127.0.0.1 at a port the kernel picks, and that port (host
+/// order); an empty descriptor when it could not be made.
+inline std::pair<UniqueFd, std::uint16_t> loopback_listener() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::listen(fd.get(), 8) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return {};
+  return {std::move(fd), ntohs(addr.sin_port)};
+}
+
+/// Connects a new TCP socket of `domain` to 127.0.0.1:`port`: 0 or the errno of
+/// socket() or connect(). The socket goes to `keep` when given.
+inline int connect_loopback(std::uint16_t port, UniqueFd* keep = nullptr, int domain = AF_INET) {
+  UniqueFd fd(::socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return attempt_result(-1);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  int result = attempt_result(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+  if (keep) *keep = std::move(fd);
+  return result;
 }
 
 }  // namespace parley::test

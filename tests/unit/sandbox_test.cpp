@@ -5,11 +5,9 @@
 // forbidden things themselves.
 #include "parley/sandbox/sandbox.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -250,38 +248,16 @@ TEST_F(ConfineAsRoot, AnUnknownAccountOrARootAccountIsRefused) {
   EXPECT_EQ(outcome.confine_error, "account_is_root");
 }
 
-// A listener of the parent's on 127.0.0.1; its port.
-std::pair<UniqueFd, in_port_t> listener() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::listen(fd.get(), 4) != 0 ||
-      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    ADD_FAILURE() << "listener: " << std::strerror(errno);
-  return {std::move(fd), addr.sin_port};
-}
-
-int connect_to(in_port_t port, int domain = AF_INET) {
-  int fd = ::socket(domain, SOCK_STREAM, 0);
-  if (fd < 0) return errno;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = port;
-  return test::attempt_result(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
-}
-
 TEST_F(ConfineAsRoot, OutboundConnectIsOffByDefaultAndTcpOnlyWhenOptedIn) {
-  auto [fd, port] = listener();
-  auto outcome = run_confined(plan_, [port = port] { return connect_to(port); });
+  auto [fd, port] = test::loopback_listener();
+  ASSERT_GE(fd.get(), 0);
+  auto connect = [port = port] { return test::connect_loopback(port); };
+  auto outcome = run_confined(plan_, connect);
   ASSERT_TRUE(outcome.confined) << outcome.confine_error;
   EXPECT_TRUE(outcome.killed_by_sigsys());
 
   plan_.allow.outbound_connect = true;
-  outcome = run_confined(plan_, [port = port] { return connect_to(port); });
+  outcome = run_confined(plan_, connect);
   ASSERT_TRUE(outcome.confined) << outcome.confine_error;
   EXPECT_EQ(outcome.exit_code, 0) << outcome.signal;
   outcome =

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages parley needs to build, test and benchmark, then unpacks
-# OpenSSH 10.0 from bookworm-backports into a private directory for the post-quantum tests.
+# Installs the Debian 12 packages parley needs to build, test and benchmark, creates the parleyd
+# system account (the network process's user, src/sandbox), then unpacks OpenSSH 10.0 from
+# bookworm-backports into a private directory for the post-quantum tests.
 # Idempotent: packages already present are skipped; run as root (or with sudo available).
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
   g++ clang-16 libclang-rt-16-dev
-  libssl-dev libasio-dev libcrypt-dev
+  libssl-dev libasio-dev libcrypt-dev libseccomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   openssh-client openssh-server
@@ -35,6 +36,13 @@ else
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The account parleyd's network process runs as when parleyd starts as root (src/sandbox):
+# no home of its own (its root is the empty directory), no shell.
+if ! id parleyd > /dev/null 2>&1; then
+  $SUDO useradd --system --no-create-home --home-dir /run/parleyd/empty --shell /usr/sbin/nologin parleyd
+  echo "install-deps: created the system account parleyd"
 fi
 
 # OpenSSH 10.0 (ssh and sshd with mlkem768x25519-sha256), the packages of bookworm-backports

@@ -38,6 +38,7 @@ declare -A allowed=(
   [otp]="wire crypto transport userauth login otp"
   [pam]="wire crypto transport userauth login pam"
   [client]="wire crypto transport connection userauth session login otp client"
+  [sandbox]="wire sandbox"
   [driver]="wire crypto transport connection userauth session passwd login otp pam client driver"
 )
 for dir in "$root"/src/*/; do

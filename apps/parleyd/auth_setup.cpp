@@ -228,10 +228,10 @@ std::string add_pam(const AuthView& s, ServerAuthConfig& config) {
 /// gets in without a chain (the demo, PAM); an error if nobody could.
 std::expected<void, std::string> add_ways_in(const AuthView& s, ServerAuthConfig& config) {
   for (const auto& chain : s.config.methods) {
-    std::vector<std::string> steps;
+    parley::userauth::Chain steps;
     for (const auto& step : chain) {
       if (auto problem = step_problem(step, config)) return std::unexpected(*problem);
-      steps.push_back(name(step));
+      steps.push_back(chain_step(step));
     }
     config.chains.push_back(std::move(steps));
   }

@@ -13,4 +13,4 @@ add_library(parleyd_config STATIC ${CMAKE_CURRENT_LIST_DIR}/config.cpp
                                   ${CMAKE_CURRENT_LIST_DIR}/settings.cpp)
 target_include_directories(parleyd_config PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_include_directories(parleyd_config SYSTEM PRIVATE ${PARLEY_TOMLPLUSPLUS_INCLUDE_DIR})
-target_link_libraries(parleyd_config PUBLIC parley_transport parley_driver parley_login CLI11::CLI11)
+target_link_libraries(parleyd_config PUBLIC parley_transport parley_userauth parley_driver parley_login CLI11::CLI11)

@@ -98,10 +98,10 @@ std::string_view name(AuthMethod method) { return name_in(method_names, method);
 
 std::string_view name(KbdSubmethod submethod) { return name_in(submethod_names, submethod); }
 
-std::string name(const AuthStep& step) {
-  std::string out(name(step.method));
-  if (step.submethod) out.append(":").append(name(*step.submethod));
-  return out;
+std::string name(const AuthStep& step) { return parley::userauth::to_string(chain_step(step)); }
+
+parley::userauth::ChainStep chain_step(const AuthStep& step) {
+  return {step.method, step.submethod ? std::string(name(*step.submethod)) : std::string()};
 }
 
 std::expected<AuthChain, std::string> parse_chain(std::string_view text) {

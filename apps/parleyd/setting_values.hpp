@@ -13,13 +13,15 @@
 #include <string_view>
 #include <vector>
 
+#include "parley/userauth/chain.hpp"
+
 namespace parleyd {
 
 // ---------------------------------------------------------------------------
 // Authentication chains (OpenSSH's AuthenticationMethods)
 
-/// A method a chain may name (RFC 4252 §7, §8; RFC 4256).
-enum class AuthMethod { publickey, password, keyboard_interactive };
+/// A method a chain may name (RFC 4252 §7, §8; RFC 4256): the userauth core's.
+using AuthMethod = parley::userauth::ChainMethod;
 
 /// Who answers a keyboard-interactive step when the chain names one.
 enum class KbdSubmethod { higher_or_lower, password, totp, pam };
@@ -38,9 +40,10 @@ using AuthChain = std::vector<AuthStep>;
 
 std::string_view name(AuthMethod method);
 std::string_view name(KbdSubmethod submethod);
-/// The step as OpenSSH writes it ("keyboard-interactive:totp"), which is also
-/// how the userauth core names the steps of its chains.
+/// The step as OpenSSH writes it ("keyboard-interactive:totp").
 std::string name(const AuthStep& step);
+/// The step as the userauth core walks it: the submethod names its provider.
+parley::userauth::ChainStep chain_step(const AuthStep& step);
 
 /// Parses one chain, "step,step,...". The error says what is wrong with which
 /// step ("unknown method 'pasword' (known: ...)"), without the chain.

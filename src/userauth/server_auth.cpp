@@ -26,8 +26,6 @@ std::vector<std::string> split_commas(std::string_view s) {
   return out;
 }
 
-/// "keyboard-interactive:NAME" -> "keyboard-interactive".
-std::string_view wire_method(std::string_view step) { return step.substr(0, step.find(':')); }
 
 }  // namespace
 
@@ -44,7 +42,7 @@ struct ServerAuth::Attempt {
   std::variant<AwaitingProvider, AwaitingResponse> stage;
   std::size_t rounds = 0;
   std::size_t last_prompts = 0;
-  std::string step;  // the chain step this attempt would complete
+  ChainStep step;  // the chain step this attempt would complete
   /// Set for a publickey attempt: what to answer once the key is found authorized.
   struct Publickey {
     bool query = false;  // no signature: answer PK_OK (RFC 4252 §7)
@@ -152,7 +150,7 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
       return disconnect(AuthError::malformed_publickey_request);
     return handle_publickey(std::get<PublickeyFields>(request->fields), session_id, now);
   }
-  if (method == "password" && config_->password && step_for("password")) {
+  if (method == "password" && config_->password && step_for(ChainMethod::password)) {
     method_ = method;
     if (malformed) return fail_attempt(AuthError::malformed_password, now);
     auto& fields = std::get<PasswordFields>(request->fields);
@@ -160,7 +158,7 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
     if (fields.new_password) return fail_attempt(AuthError::password_change_unsupported, now);
     return start_password(std::move(fields.password), now);
   }
-  if (method == "keyboard-interactive" && step_for("keyboard-interactive")) {
+  if (method == "keyboard-interactive" && step_for(ChainMethod::keyboard_interactive)) {
     if (malformed)
       return disconnect(AuthError::malformed_keyboard_interactive_request);
     return start_keyboard_interactive(
@@ -197,7 +195,7 @@ bool ServerAuth::keyboard_interactive_offered() const {
   return config_->keyboard_interactive || config_->password;
 }
 
-ServerAuth::Attempt& ServerAuth::new_attempt(std::string step, std::vector<std::string> submethods) {
+ServerAuth::Attempt& ServerAuth::new_attempt(ChainStep step, std::vector<std::string> submethods) {
   auto a = std::make_unique<Attempt>();
   a->info = AttemptInfo{*user_, *service_, peer_, std::move(submethods), session_id_, completed_, {}};
   a->info.run_blocking = attempt_runner(a->mailbox);
@@ -216,18 +214,17 @@ void ServerAuth::start_attempt(Instant now) {
 }
 
 void ServerAuth::start_password(crypto::SecretBytes password, Instant now) {
-  new_attempt(*step_for("password")).provider =
+  new_attempt(*step_for(ChainMethod::password)).provider =
       std::make_unique<PasswordMethod>(*config_, std::move(password));
   start_attempt(now);
 }
 
 void ServerAuth::start_keyboard_interactive(std::string_view submethods, Instant now) {
   method_ = "keyboard-interactive";
-  Attempt& a = new_attempt(*step_for("keyboard-interactive"), split_commas(submethods));
+  Attempt& a = new_attempt(*step_for(ChainMethod::keyboard_interactive), split_commas(submethods));
   // A chain step "keyboard-interactive:NAME" chooses the provider; the client's
   // submethods are only a hint (RFC 4256 §3.1) and do not.
-  const std::size_t colon = a.step.find(':');
-  const std::string sub = colon == std::string::npos ? "" : a.step.substr(colon + 1);
+  const std::string& sub = a.step.provider;
   if (!sub.empty()) {
     if (auto it = config_->named_providers.find(sub); it != config_->named_providers.end()) {
       a.provider = it->second(a.info);
@@ -290,9 +287,9 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
       phase_ = Idle{};
       return;
     }
-    if (!permitted(wire_method(a.step))) return fail_attempt(AuthError::not_permitted, now);
+    if (!permitted(wire_name(a.step.method))) return fail_attempt(AuthError::not_permitted, now);
     audit("accept");
-    const std::string step = a.step;
+    const ChainStep step = a.step;
     if (a.publickey) {
       used_keys_.push_back(a.publickey->key);
       return complete_step(step, a.publickey->key.fingerprint(), now);
@@ -358,7 +355,7 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
 
 void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& session_id,
                                   Instant now) {
-  const auto step = step_for("publickey");
+  const auto step = step_for(ChainMethod::publickey);
   if (!step || !config_->authorized_keys) return fail_attempt(AuthError::method_not_offered, now);
 
   const std::string& alg_name = fields.algorithm;
@@ -390,30 +387,31 @@ void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& se
   start_attempt(now);
 }
 
-std::vector<std::vector<std::string>> ServerAuth::effective_chains(const ServerAuthConfig& config) {
+std::vector<Chain> ServerAuth::effective_chains(const ServerAuthConfig& config) {
   if (!config.chains.empty()) return config.chains;
-  std::vector<std::vector<std::string>> any;
-  if (config.authorized_keys) any.push_back({"publickey"});
-  if (config.password) any.push_back({"password"});
-  if (config.keyboard_interactive || config.password) any.push_back({"keyboard-interactive"});
+  std::vector<Chain> any;
+  if (config.authorized_keys) any.push_back({{ChainMethod::publickey, {}}});
+  if (config.password) any.push_back({{ChainMethod::password, {}}});
+  if (config.keyboard_interactive || config.password)
+    any.push_back({{ChainMethod::keyboard_interactive, {}}});
   return any;
 }
 
-std::vector<std::string> ServerAuth::next_steps() const {
-  std::vector<std::string> next;
+std::vector<ChainStep> ServerAuth::next_steps() const {
+  std::vector<ChainStep> next;
   for (const auto& chain : chains_) {
     // A chain is alive while what was completed is a prefix of it (in order, as OpenSSH).
     if (chain.size() <= completed_steps_.size()) continue;
     if (!std::equal(completed_steps_.begin(), completed_steps_.end(), chain.begin())) continue;
-    const std::string& step = chain[completed_steps_.size()];
+    const ChainStep& step = chain[completed_steps_.size()];
     if (std::find(next.begin(), next.end(), step) == next.end()) next.push_back(step);
   }
   return next;
 }
 
-std::optional<std::string> ServerAuth::step_for(std::string_view method) const {
+std::optional<ChainStep> ServerAuth::step_for(ChainMethod method) const {
   for (const auto& step : next_steps())
-    if (wire_method(step) == method) return step;
+    if (step.method == method) return step;
   return std::nullopt;
 }
 
@@ -421,11 +419,11 @@ bool ServerAuth::permitted(std::string_view method) const {
   return !config_->method_permitted || config_->method_permitted(*user_, method);
 }
 
-void ServerAuth::complete_step(const std::string& step, std::string fingerprint, Instant now) {
+void ServerAuth::complete_step(const ChainStep& step, std::string fingerprint, Instant now) {
   (void)now;
   phase_ = Idle{};
   completed_steps_.push_back(step);
-  completed_.push_back(CompletedMethod{std::string(wire_method(step)), std::move(fingerprint)});
+  completed_.push_back(CompletedMethod{std::string(wire_name(step.method)), std::move(fingerprint)});
   for (const auto& chain : chains_) {
     if (chain == completed_steps_) {
       phase_ = Succeeded{};
@@ -464,7 +462,7 @@ void ServerAuth::send_failure(Instant now, bool delay) {
 std::vector<std::string> ServerAuth::methods() const {
   std::vector<std::string> names;
   for (const auto& step : next_steps()) {
-    const std::string_view m = wire_method(step);
+    const std::string_view m = wire_name(step.method);
     if (std::find(names.begin(), names.end(), m) == names.end()) names.emplace_back(m);
   }
   return names;

@@ -183,7 +183,7 @@ TEST(PreauthChecks, ProvidersGetTheAttemptsBoundedCancellableRunner) {
     EXPECT_TRUE(info.run_blocking);
     return std::make_unique<Blocking>(info, ran);
   };
-  c.config->chains = {{"keyboard-interactive:blocking"}};
+  c.config->chains = {{{ChainMethod::keyboard_interactive, "blocking"}}};
   c.feed(kbdint_request("alice"));
   c.feed(info_response("123456"));
   ASSERT_EQ(c.queue.size(), 1u);

@@ -597,7 +597,7 @@ TEST(Chains, PublickeyThenKeyboardInteractive) {
   h.config->named_providers["code"] = [&](const AttemptInfo&) {
     return std::make_unique<CapturingProvider>(seen);
   };
-  h.config->chains = {{"publickey", "keyboard-interactive:code"}};
+  h.config->chains = {{{ChainMethod::publickey, ""}, {ChainMethod::keyboard_interactive, "code"}}};
   h.feed(request("alice", "none"));
   {
     wire::Reader r(h.sent.back());
@@ -633,7 +633,8 @@ TEST(Chains, AlternativesAreOffered) {
   KeyHarness h;
   h.config->password = std::make_shared<const PasswordVerifier>(
       [](std::string_view, const crypto::SecretBytes& pw) { return answer_text(pw) == "pw"; });
-  h.config->chains = {{"publickey", "password"}, {"password"}};
+  h.config->chains = {{{ChainMethod::publickey, ""}, {ChainMethod::password, ""}},
+                      {{ChainMethod::password, ""}}};
   h.feed(request("alice", "none"));
   wire::Reader r(h.sent.back());
   r.byte();
@@ -649,7 +650,7 @@ TEST(Chains, PublickeyStepCannotBeSatisfiedTwiceBySameKey) {
   h.config->authorized_keys = [&h](std::string_view) {
     return std::vector<crypto::PublicKey>{h.alice_key.public_key(), h.other_key.public_key()};
   };
-  h.config->chains = {{"publickey", "publickey"}};
+  h.config->chains = {{{ChainMethod::publickey, ""}, {ChainMethod::publickey, ""}}};
   h.feed(h.pk_request("alice", h.alice_key, true, crypto::SignatureAlg::ssh_ed25519, h.sid));
   ASSERT_EQ(h.last_sent(), transport::msg::userauth_failure);
   {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "parley/wire/fifo.hpp"
+#include "parley/userauth/chain.hpp"
 #include "parley/userauth/auth_error.hpp"
 #include "parley/userauth/messages.hpp"
 #include "parley/userauth/password.hpp"
@@ -71,7 +72,7 @@ struct ServerAuthConfig {
   /// OpenSSH's AuthenticationMethods: alternatives, each an ordered list of steps
   /// ("publickey", "password", "keyboard-interactive", "keyboard-interactive:NAME")
   /// that must all be completed. Empty: any one offered method is enough.
-  std::vector<std::vector<std::string>> chains;
+  std::vector<Chain> chains;
   /// Whether a user exists. An unknown user goes through the same challenges
   /// and fails the same way; a provider's Accept for them becomes a Reject.
   std::function<bool(std::string_view user)> user_exists = [](std::string_view) { return true; };
@@ -189,17 +190,17 @@ class ServerAuth {
   void handle_info_response(BytesView payload, Instant now);
   /// A new attempt at `step` with its AttemptInfo and bounded runner; the
   /// caller sets its provider, then start_attempt() runs it.
-  Attempt& new_attempt(std::string step, std::vector<std::string> submethods = {});
+  Attempt& new_attempt(ChainStep step, std::vector<std::string> submethods = {});
   void start_attempt(Instant now);
   void start_keyboard_interactive(std::string_view submethods, Instant now);
   void start_password(crypto::SecretBytes password, Instant now);
   void handle_publickey(const PublickeyFields& fields, const Bytes& session_id, Instant now);
   bool keyboard_interactive_offered() const;
   /// The configured chains, or one single-step chain per offered method.
-  static std::vector<std::vector<std::string>> effective_chains(const ServerAuthConfig& config);
-  std::vector<std::string> next_steps() const;
-  std::optional<std::string> step_for(std::string_view method) const;
-  void complete_step(const std::string& step, std::string fingerprint, Instant now);
+  static std::vector<Chain> effective_chains(const ServerAuthConfig& config);
+  std::vector<ChainStep> next_steps() const;
+  std::optional<ChainStep> step_for(ChainMethod method) const;
+  void complete_step(const ChainStep& step, std::string fingerprint, Instant now);
   bool permitted(std::string_view method) const;
   void collect(Instant now);
   void apply(Outcome outcome, Instant now);
@@ -219,7 +220,7 @@ class ServerAuth {
   std::vector<std::string> methods() const;
 
   std::shared_ptr<const ServerAuthConfig> config_;
-  std::vector<std::vector<std::string>> chains_;  // effective_chains(*config_), computed once
+  std::vector<Chain> chains_;  // effective_chains(*config_), computed once
   std::string peer_;
   Instant grace_deadline_;
   std::optional<std::string> user_, service_;
@@ -232,7 +233,7 @@ class ServerAuth {
   std::function<void()> wake_;
   Bytes session_id_;
   std::string method_;
-  std::vector<std::string> completed_steps_;
+  Chain completed_steps_;
   std::vector<CompletedMethod> completed_;
   std::vector<crypto::PublicKey> used_keys_;  // keys that completed a publickey step
   Instant last_input_{};

@@ -79,8 +79,9 @@ class BodyReader {
   bool ok() const { return r_.ok() && !fault_; }
   template <class T>
   std::expected<T, ProtocolError> finish(T value) {
-    if (auto done = r_.finish(); !done) return std::unexpected(from_wire(done.error()));
+    // A fault is kept only if it came before any wire failure, so it goes first.
     if (fault_) return std::unexpected(*fault_);
+    if (auto done = r_.finish(); !done) return std::unexpected(from_wire(done.error()));
     return value;
   }
 

@@ -82,7 +82,8 @@ void Monitor::handle(BytesView frame, Instant now) {
   auto request = decode_request(frame);
   if (!request) {
     log_.push_back({0, 0, RefusalReason::malformed_frame, request.error(),
-                    "refused a frame that does not decode: " + std::string(to_string(request.error()))});
+                    "refused: " + std::string(to_string(RefusalReason::malformed_frame)) + " (" +
+                        std::string(to_string(request.error())) + ")"});
     send(Refused{0, 0, RefusalReason::malformed_frame});
     return;
   }

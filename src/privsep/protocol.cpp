@@ -15,6 +15,8 @@ template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;  // clang 16 has no aggregate deduction
 
 ProtocolError from_wire(wire::DecodeError e) {
   switch (e) {

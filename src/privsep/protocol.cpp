@@ -92,13 +92,19 @@ class BodyReader {
   std::optional<ProtocolError> fault_;
 };
 
-/// The body of a frame that must be of type T.
-template <class T>
-std::expected<BodyReader, ProtocolError> open(BytesView bytes) {
+/// Decodes a frame that must be of type T: `fields` reads the body into the
+/// message after its connection id (and request id, when T has one).
+template <class T, class Fields>
+std::expected<T, ProtocolError> decode_as(BytesView bytes, Fields&& fields) {
   auto f = decode_frame(bytes);
   if (!f) return std::unexpected(f.error());
   if (f->type != T::type) return std::unexpected(ProtocolError::wrong_type);
-  return BodyReader(f->body);
+  BodyReader r(f->body);
+  T m;
+  m.conn = r.id();
+  if constexpr (requires { m.req; }) m.req = r.id();
+  fields(r, m);
+  return r.finish(std::move(m));
 }
 
 // The method part of an AuthRequest, tagged (the wire format's own tags).
@@ -232,15 +238,12 @@ Bytes ConnectionOpened::encode() const {
 }
 
 std::expected<ConnectionOpened, ProtocolError> ConnectionOpened::decode(BytesView bytes) {
-  auto r = open<ConnectionOpened>(bytes);
-  if (!r) return std::unexpected(r.error());
-  ConnectionOpened m;
-  m.conn = r->id();
-  m.address = r->text(max_name);
-  const std::uint32_t port = r->uint32();
-  if (port > 65535) r->refuse(ProtocolError::bad_value);
-  m.port = static_cast<std::uint16_t>(port);
-  return r->finish(std::move(m));
+  return decode_as<ConnectionOpened>(bytes, [](BodyReader& r, ConnectionOpened& m) {
+    m.address = r.text(max_name);
+    const std::uint32_t port = r.uint32();
+    if (port > 65535) r.refuse(ProtocolError::bad_value);
+    m.port = static_cast<std::uint16_t>(port);
+  });
 }
 
 Bytes ConnectionClosed::encode() const {
@@ -248,11 +251,7 @@ Bytes ConnectionClosed::encode() const {
 }
 
 std::expected<ConnectionClosed, ProtocolError> ConnectionClosed::decode(BytesView bytes) {
-  auto r = open<ConnectionClosed>(bytes);
-  if (!r) return std::unexpected(r.error());
-  ConnectionClosed m;
-  m.conn = r->id();
-  return r->finish(m);
+  return decode_as<ConnectionClosed>(bytes, [](BodyReader&, ConnectionClosed&) {});
 }
 
 Bytes KexSign::encode() const {
@@ -263,19 +262,15 @@ Bytes KexSign::encode() const {
 }
 
 std::expected<KexSign, ProtocolError> KexSign::decode(BytesView bytes) {
-  auto r = open<KexSign>(bytes);
-  if (!r) return std::unexpected(r.error());
-  KexSign m;
-  m.conn = r->id();
-  m.req = r->id();
-  m.kex = r->text(max_name);
-  m.host_key_alg = r->text(max_name);
-  m.v_c = r->text(max_version);
-  m.v_s = r->text(max_version);
-  m.i_c = r->bytes(max_kexinit);
-  m.i_s = r->bytes(max_kexinit);
-  m.q_c = r->bytes(max_kex_value);
-  return r->finish(std::move(m));
+  return decode_as<KexSign>(bytes, [](BodyReader& r, KexSign& m) {
+    m.kex = r.text(max_name);
+    m.host_key_alg = r.text(max_name);
+    m.v_c = r.text(max_version);
+    m.v_s = r.text(max_version);
+    m.i_c = r.bytes(max_kexinit);
+    m.i_s = r.bytes(max_kexinit);
+    m.q_c = r.bytes(max_kex_value);
+  });
 }
 
 Bytes AuthRequest::encode() const {
@@ -287,15 +282,11 @@ Bytes AuthRequest::encode() const {
 }
 
 std::expected<AuthRequest, ProtocolError> AuthRequest::decode(BytesView bytes) {
-  auto r = open<AuthRequest>(bytes);
-  if (!r) return std::unexpected(r.error());
-  AuthRequest m;
-  m.conn = r->id();
-  m.req = r->id();
-  m.request.user = r->text(max_name);
-  m.request.service = r->text(max_name);
-  m.request.fields = read_fields(*r);
-  return r->finish(std::move(m));
+  return decode_as<AuthRequest>(bytes, [](BodyReader& r, AuthRequest& m) {
+    m.request.user = r.text(max_name);
+    m.request.service = r.text(max_name);
+    m.request.fields = read_fields(r);
+  });
 }
 
 Bytes InfoResponse::encode() const {
@@ -306,30 +297,25 @@ Bytes InfoResponse::encode() const {
 }
 
 std::expected<InfoResponse, ProtocolError> InfoResponse::decode(BytesView bytes) {
-  auto r = open<InfoResponse>(bytes);
-  if (!r) return std::unexpected(r.error());
-  InfoResponse m;
-  m.conn = r->id();
-  m.req = r->id();
-  const std::uint32_t count = r->uint32();
-  if (count > max_answers) r->refuse(ProtocolError::bad_value);
-  for (std::uint32_t i = 0; i < count && r->ok(); ++i) m.answers.push_back(r->secret(max_secret));
-  return r->finish(std::move(m));
+  return decode_as<InfoResponse>(bytes, [](BodyReader& r, InfoResponse& m) {
+    const std::uint32_t count = r.uint32();
+    if (count > max_answers) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.answers.push_back(r.secret(max_secret));
+  });
 }
 
-Bytes SessionStart::encode() const {
+template <MsgType Type>
+Bytes UserSession<Type>::encode() const {
   return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).uint64(req).string(user); });
 }
 
-std::expected<SessionStart, ProtocolError> SessionStart::decode(BytesView bytes) {
-  auto r = open<SessionStart>(bytes);
-  if (!r) return std::unexpected(r.error());
-  SessionStart m;
-  m.conn = r->id();
-  m.req = r->id();
-  m.user = r->text(max_name);
-  return r->finish(std::move(m));
+template <MsgType Type>
+std::expected<UserSession<Type>, ProtocolError> UserSession<Type>::decode(BytesView bytes) {
+  return decode_as<UserSession>(bytes, [](BodyReader& r, UserSession& m) { m.user = r.text(max_name); });
 }
+
+template struct UserSession<MsgType::session_start>;
+template struct UserSession<MsgType::session_granted>;
 
 // ---- monitor -> network
 
@@ -340,17 +326,13 @@ Bytes KexSigned::encode() const {
 }
 
 std::expected<KexSigned, ProtocolError> KexSigned::decode(BytesView bytes) {
-  auto r = open<KexSigned>(bytes);
-  if (!r) return std::unexpected(r.error());
-  KexSigned m;
-  m.conn = r->id();
-  m.req = r->id();
-  m.k_s = r->bytes(max_key);
-  m.q_s = r->bytes(max_kex_value);
-  m.k = r->secret(max_shared_secret);
-  m.signature = r->bytes(max_key);
-  m.h = r->bytes(max_hash);
-  return r->finish(std::move(m));
+  return decode_as<KexSigned>(bytes, [](BodyReader& r, KexSigned& m) {
+    m.k_s = r.bytes(max_key);
+    m.q_s = r.bytes(max_kex_value);
+    m.k = r.secret(max_shared_secret);
+    m.signature = r.bytes(max_key);
+    m.h = r.bytes(max_hash);
+  });
 }
 
 Bytes AuthReply::encode() const {
@@ -362,38 +344,20 @@ Bytes AuthReply::encode() const {
 }
 
 std::expected<AuthReply, ProtocolError> AuthReply::decode(BytesView bytes) {
-  auto r = open<AuthReply>(bytes);
-  if (!r) return std::unexpected(r.error());
-  AuthReply m;
-  m.conn = r->id();
-  m.req = r->id();
-  const std::uint32_t count = r->uint32();
-  if (count > max_packets) r->refuse(ProtocolError::bad_value);
-  for (std::uint32_t i = 0; i < count && r->ok(); ++i) m.packets.push_back(r->bytes(max_packet));
-  const std::uint8_t status = r->byte();
-  if (status < std::to_underlying(AuthStatus::in_progress) ||
-      status > std::to_underlying(AuthStatus::disconnect))
-    r->refuse(ProtocolError::bad_value);
-  m.status = static_cast<AuthStatus>(status);
-  m.user = r->text(max_name);
-  m.service = r->text(max_name);
-  m.reason = r->uint32();
-  m.description = r->text(max_text);
-  return r->finish(std::move(m));
-}
-
-Bytes SessionGranted::encode() const {
-  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).uint64(req).string(user); });
-}
-
-std::expected<SessionGranted, ProtocolError> SessionGranted::decode(BytesView bytes) {
-  auto r = open<SessionGranted>(bytes);
-  if (!r) return std::unexpected(r.error());
-  SessionGranted m;
-  m.conn = r->id();
-  m.req = r->id();
-  m.user = r->text(max_name);
-  return r->finish(std::move(m));
+  return decode_as<AuthReply>(bytes, [](BodyReader& r, AuthReply& m) {
+    const std::uint32_t count = r.uint32();
+    if (count > max_packets) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.packets.push_back(r.bytes(max_packet));
+    const std::uint8_t status = r.byte();
+    if (status < std::to_underlying(AuthStatus::in_progress) ||
+        status > std::to_underlying(AuthStatus::disconnect))
+      r.refuse(ProtocolError::bad_value);
+    m.status = static_cast<AuthStatus>(status);
+    m.user = r.text(max_name);
+    m.service = r.text(max_name);
+    m.reason = r.uint32();
+    m.description = r.text(max_text);
+  });
 }
 
 Bytes Refused::encode() const {
@@ -402,17 +366,13 @@ Bytes Refused::encode() const {
 }
 
 std::expected<Refused, ProtocolError> Refused::decode(BytesView bytes) {
-  auto r = open<Refused>(bytes);
-  if (!r) return std::unexpected(r.error());
-  Refused m;
-  m.conn = r->id();
-  m.req = r->id();
-  const std::uint8_t reason = r->byte();
-  if (reason < std::to_underlying(RefusalReason::malformed_frame) ||
-      reason > std::to_underlying(RefusalReason::session_already_started))
-    r->refuse(ProtocolError::bad_value);
-  m.reason = static_cast<RefusalReason>(reason);
-  return r->finish(m);
+  return decode_as<Refused>(bytes, [](BodyReader& r, Refused& m) {
+    const std::uint8_t reason = r.byte();
+    if (reason < std::to_underlying(RefusalReason::malformed_frame) ||
+        reason > std::to_underlying(RefusalReason::session_already_started))
+      r.refuse(ProtocolError::bad_value);
+    m.reason = static_cast<RefusalReason>(reason);
+  });
 }
 
 namespace {

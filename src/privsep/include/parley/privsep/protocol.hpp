@@ -139,15 +139,18 @@ struct InfoResponse {
   static std::expected<InfoResponse, ProtocolError> decode(BytesView frame);
 };
 
-/// Asks for the user's session once the connection's authentication is complete.
-struct SessionStart {
-  static constexpr MsgType type = MsgType::session_start;
+/// A request or reply about one user's session: SessionStart asks for it once
+/// the connection's authentication is complete, SessionGranted says it may start.
+template <MsgType Type>
+struct UserSession {
+  static constexpr MsgType type = Type;
   std::uint64_t conn = 0;
   std::uint64_t req = 0;
   std::string user;
   Bytes encode() const;
-  static std::expected<SessionStart, ProtocolError> decode(BytesView frame);
+  static std::expected<UserSession, ProtocolError> decode(BytesView frame);
 };
+using SessionStart = UserSession<MsgType::session_start>;
 
 // ---- monitor -> network
 
@@ -192,15 +195,7 @@ struct AuthReply {
   static std::expected<AuthReply, ProtocolError> decode(BytesView frame);
 };
 
-/// The user's session may start on this connection.
-struct SessionGranted {
-  static constexpr MsgType type = MsgType::session_granted;
-  std::uint64_t conn = 0;
-  std::uint64_t req = 0;
-  std::string user;
-  Bytes encode() const;
-  static std::expected<SessionGranted, ProtocolError> decode(BytesView frame);
-};
+using SessionGranted = UserSession<MsgType::session_granted>;
 
 /// Why the monitor refused a request.
 enum class RefusalReason : std::uint8_t {

@@ -240,9 +240,9 @@ Bytes ConnectionOpened::encode() const {
 std::expected<ConnectionOpened, ProtocolError> ConnectionOpened::decode(BytesView bytes) {
   return decode_as<ConnectionOpened>(bytes, [](BodyReader& r, ConnectionOpened& m) {
     m.address = r.text(max_name);
-    const std::uint32_t port = r.uint32();
-    if (port > 65535) r.refuse(ProtocolError::bad_value);
-    m.port = static_cast<std::uint16_t>(port);
+    const std::uint32_t number = r.uint32();
+    if (number > 65535) r.refuse(ProtocolError::bad_value);
+    m.port = static_cast<std::uint16_t>(number);
   });
 }
 
@@ -348,11 +348,10 @@ std::expected<AuthReply, ProtocolError> AuthReply::decode(BytesView bytes) {
     const std::uint32_t count = r.uint32();
     if (count > max_packets) r.refuse(ProtocolError::bad_value);
     for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.packets.push_back(r.bytes(max_packet));
-    const std::uint8_t status = r.byte();
-    if (status < std::to_underlying(AuthStatus::in_progress) ||
-        status > std::to_underlying(AuthStatus::disconnect))
+    const std::uint8_t code = r.byte();
+    if (code < std::to_underlying(AuthStatus::in_progress) || code > std::to_underlying(AuthStatus::disconnect))
       r.refuse(ProtocolError::bad_value);
-    m.status = static_cast<AuthStatus>(status);
+    m.status = static_cast<AuthStatus>(code);
     m.user = r.text(max_name);
     m.service = r.text(max_name);
     m.reason = r.uint32();
@@ -367,11 +366,11 @@ Bytes Refused::encode() const {
 
 std::expected<Refused, ProtocolError> Refused::decode(BytesView bytes) {
   return decode_as<Refused>(bytes, [](BodyReader& r, Refused& m) {
-    const std::uint8_t reason = r.byte();
-    if (reason < std::to_underlying(RefusalReason::malformed_frame) ||
-        reason > std::to_underlying(RefusalReason::session_already_started))
+    const std::uint8_t code = r.byte();
+    if (code < std::to_underlying(RefusalReason::malformed_frame) ||
+        code > std::to_underlying(RefusalReason::session_already_started))
       r.refuse(ProtocolError::bad_value);
-    m.reason = static_cast<RefusalReason>(reason);
+    m.reason = static_cast<RefusalReason>(code);
   });
 }
 

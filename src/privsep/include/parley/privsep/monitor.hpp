@@ -85,7 +85,8 @@ class Monitor {
   /// owner then calls on_time().
   void set_wake(std::function<void()> wake);
 
-  /// Frames to send to the network process, in order.
+  /// Frames to send to the network process, in order. A KexSigned frame holds
+  /// K: the caller wipes each frame once sent.
   std::vector<Bytes> take_frames();
   /// What happened, for the log.
   std::vector<LogEvent> take_log();

@@ -216,6 +216,28 @@ TEST(PrivsepMonitor, LoginThroughTheCodecKexPasswordSession) {
   }
 }
 
+TEST(PrivsepMonitor, KeyboardInteractiveAnswersGoThroughTheMonitorsServerAuth) {
+  Network n;
+  n.open(1);
+  ASSERT_FALSE(n.kex(1).empty());
+  AuthRequest start{1, 10, {"alice", "ssh-connection", userauth::KeyboardInteractiveFields{"", ""}}};
+  auto challenge = only<AuthReply>(n.send(start.encode()));
+  ASSERT_TRUE(challenge);
+  EXPECT_EQ(challenge->req, 10u);
+  ASSERT_EQ(challenge->packets.size(), 1u);
+  auto request = userauth::InfoRequest::decode(challenge->packets[0]);
+  ASSERT_TRUE(request);
+  ASSERT_EQ(request->prompts.size(), 1u);  // "Password: "
+  std::vector<crypto::SecretBytes> answers;
+  answers.push_back(secret(good_password));
+  auto done = only<AuthReply>(n.send(InfoResponse{1, 11, answers}.encode()));
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->req, 11u);
+  EXPECT_EQ(done->status, AuthStatus::success);
+  EXPECT_EQ(done->user, "alice");
+  for (const auto& e : n.log()) EXPECT_EQ(e.text.find(good_password), std::string::npos) << e.text;
+}
+
 struct BadKex {
   const char* name;
   void (*spoil)(KexSign&);

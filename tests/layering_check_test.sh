@@ -82,6 +82,27 @@ tree link
 echo 'target_link_libraries(parley_transport PUBLIC parley_wire parley_userauth)' > "$tmp/link/src/transport/CMakeLists.txt"
 expect link fail "src/transport links the higher layer 'parley_userauth'"
 
+# privsep is a core except channel.cpp, its socket code.
+tree privsep_channel
+mkdir -p "$tmp/privsep_channel/src/privsep"
+printf '#include <sys/socket.h>\nint n = ::sendmsg(fd, &msg, 0);\n' > "$tmp/privsep_channel/src/privsep/channel.cpp"
+expect privsep_channel pass
+
+tree privsep_socket
+mkdir -p "$tmp/privsep_socket/src/privsep"
+echo '#include <sys/socket.h>' > "$tmp/privsep_socket/src/privsep/monitor.cpp"
+expect privsep_socket fail "a socket in the monitor core src/privsep"
+
+tree privsep_thread
+mkdir -p "$tmp/privsep_thread/src/privsep"
+echo '#include <thread>' > "$tmp/privsep_thread/src/privsep/monitor.cpp"
+expect privsep_thread fail "I/O, threads, OTP or PAM in the sans-I/O core src/privsep"
+
+tree privsep_up
+mkdir -p "$tmp/privsep_up/src/privsep"
+echo '#include "parley/session/server_connection.hpp"' > "$tmp/privsep_up/src/privsep/monitor.cpp"
+expect privsep_up fail "src/privsep includes the higher layer 'session'"
+
 tree unknown
 mkdir -p "$tmp/unknown/src/gadgets"
 expect unknown fail "src/gadgets is a layer layering_check.sh does not know"

@@ -6,6 +6,7 @@
 #include "parley/crypto/hash.hpp"
 #include "parley/crypto/kdf.hpp"
 #include "parley/crypto/kex.hpp"
+#include "parley/transport/exchange_hash.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/transport/transport.hpp"
 #include "parley/wire/reader.hpp"
@@ -182,35 +183,6 @@ void Transport::handle_kexinit(BytesView payload, std::uint32_t seq, Instant now
   }
 }
 
-namespace {
-
-/// H = HASH(V_C || V_S || I_C || I_S || K_S || Q_C/e || Q_S/f || K) (RFC 4253 §8, RFC 5656 §4).
-Bytes exchange_hash(KexAlg kex, std::string_view v_c, std::string_view v_s, BytesView i_c,
-                    BytesView i_s, BytesView k_s, BytesView q_c, BytesView q_s, BytesView k_enc) {
-  Bytes buf;
-  wire::Writer w(buf);
-  w.string(v_c).string(v_s).string(i_c).string(i_s).string(k_s);
-  if (kex_uses_mpint(kex)) w.mpint_unsigned(q_c).mpint_unsigned(q_s);
-  else w.string(q_c).string(q_s);
-  w.raw(k_enc);
-  Bytes h = crypto::digest(kex_hash(kex), buf);
-  return h;
-}
-
-/// K as it is hashed: an mpint (RFC 4253 §8), or a string for the hybrid
-/// (draft-ietf-sshm-mlkem-hybrid-kex, as OpenSSH encodes it).
-crypto::SecretBytes encode_k(KexAlg kex, const crypto::SecretBytes& k) {
-  Bytes tmp;
-  tmp.reserve(k.size() + 5);
-  if (kex_secret_is_string(kex)) wire::Writer(tmp).string(k.view());
-  else wire::Writer(tmp).mpint_unsigned(k.view());
-  crypto::SecretBytes out(tmp);
-  crypto::secure_wipe(tmp.data(), tmp.size());
-  return out;
-}
-
-}  // namespace
-
 void Transport::handle_kex_init_message(BytesView payload) {
   const Negotiated& n = *kex_->algs;
   wire::Reader r(payload);
@@ -225,12 +197,13 @@ void Transport::handle_kex_init_message(BytesView payload) {
 
   auto response = crypto::kex_respond(kex_group(n.kex), q_c, rng_);
   if (!response) return fail(TransportError::invalid_kex_value);
-  crypto::SecretBytes k_enc = encode_k(n.kex, response->shared);
+  crypto::SecretBytes k_enc = encode_shared_secret(n.kex, response->shared);
 
   const Bytes& k_s = key->public_key().blob();
   std::string_view v_c = *ident_.version();
-  Bytes h = exchange_hash(n.kex, v_c, our_version_, kex_->peer_kexinit, kex_->our_kexinit, k_s, q_c,
-                          response->reply, k_enc.view());
+  Bytes h = exchange_hash({n.kex, v_c, our_version_, kex_->peer_kexinit, kex_->our_kexinit, k_s, q_c,
+                           response->reply},
+                          k_enc.view());
   Bytes sig = key->sign(n.host_key, h);
 
   Bytes reply;
@@ -263,10 +236,11 @@ void Transport::handle_kex_reply_message(BytesView payload) {
     return fail(TransportError::host_key_changed);
   auto k = kex_->ephemeral->derive(q_s);
   if (!k) return fail(TransportError::invalid_kex_value);
-  crypto::SecretBytes k_enc = encode_k(n.kex, *k);
+  crypto::SecretBytes k_enc = encode_shared_secret(n.kex, *k);
   std::string_view v_s = *ident_.version();
-  Bytes h = exchange_hash(n.kex, our_version_, v_s, kex_->our_kexinit, kex_->peer_kexinit, k_s,
-                          kex_->ephemeral->public_value(), q_s, k_enc.view());
+  Bytes h = exchange_hash({n.kex, our_version_, v_s, kex_->our_kexinit, kex_->peer_kexinit, k_s,
+                           kex_->ephemeral->public_value(), q_s},
+                          k_enc.view());
   if (!host_key->verify(n.host_key, sig, h)) return fail(TransportError::bad_host_key_signature);
   if (server_host_key_.empty()) {
     if (!config_->verify_host_key || !config_->verify_host_key(*host_key))

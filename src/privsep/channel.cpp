@@ -1,0 +1,90 @@
+// Frames and descriptors over a SOCK_SEQPACKET socketpair (sendmsg/recvmsg
+// with SCM_RIGHTS). Every size is bounded before the kernel is asked.
+#include "parley/privsep/channel.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "parley/privsep/protocol.hpp"
+
+namespace parley::privsep {
+namespace {
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+/// Control space for max_fds descriptors, aligned as cmsghdr wants.
+union Control {
+  char buf[CMSG_SPACE(sizeof(int) * max_fds)];
+  cmsghdr align;
+};
+
+}  // namespace
+
+std::expected<std::pair<Channel, Channel>, std::error_code> Channel::pair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+    return std::unexpected(last_error());
+  return std::pair{Channel(UniqueFd(fds[0])), Channel(UniqueFd(fds[1]))};
+}
+
+std::expected<void, std::error_code> Channel::send(BytesView frame, std::span<const int> fds) {
+  if (frame.size() > frame_header + max_frame || fds.size() > max_fds)
+    return std::unexpected(std::make_error_code(std::errc::message_size));
+  iovec iov{const_cast<std::uint8_t*>(frame.data()), frame.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  Control control{};
+  if (!fds.empty()) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t n;
+  do n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return std::unexpected(last_error());
+  return {};
+}
+
+std::expected<Channel::Received, std::error_code> Channel::receive() {
+  Received out;
+  // One byte more than the largest frame, so an oversized datagram shows as MSG_TRUNC.
+  out.frame.resize(frame_header + max_frame + 1);
+  iovec iov{out.frame.data(), out.frame.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  Control control{};
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof(control.buf);
+  ssize_t n;
+  do n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return std::unexpected(last_error());
+  // Take ownership of every descriptor first, so an error below closes them.
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+      out.fds.emplace_back(fd);
+    }
+  }
+  if (n == 0) return std::unexpected(std::make_error_code(std::errc::connection_reset));
+  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || static_cast<std::size_t>(n) > frame_header + max_frame ||
+      out.fds.size() > max_fds)
+    return std::unexpected(std::make_error_code(std::errc::message_size));
+  out.frame.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+}  // namespace parley::privsep

@@ -1,0 +1,48 @@
+// One end of the socketpair between the monitor and the network process: the
+// only OS-facing code of privsep. Each frame travels as one SOCK_SEQPACKET
+// datagram, so message boundaries are the kernel's, and descriptors (a
+// session's pty, a forwarded socket) ride along by SCM_RIGHTS.
+#pragma once
+
+#include <cstddef>
+#include <expected>
+#include <span>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "parley/wire/bytes.hpp"
+#include "parley/wire/unique_fd.hpp"
+
+namespace parley::privsep {
+
+/// Descriptors one frame may carry.
+inline constexpr std::size_t max_fds = 4;
+
+class Channel {
+ public:
+  /// A connected SOCK_SEQPACKET socketpair, close-on-exec, blocking.
+  static std::expected<std::pair<Channel, Channel>, std::error_code> pair();
+  explicit Channel(UniqueFd fd) : fd_(std::move(fd)) {}
+
+  /// Sends one whole frame and, if any, up to max_fds descriptors (the
+  /// caller keeps its own copies). A partial send cannot happen on SEQPACKET.
+  std::expected<void, std::error_code> send(BytesView frame, std::span<const int> fds = {});
+
+  struct Received {
+    Bytes frame;
+    std::vector<UniqueFd> fds;
+  };
+  /// Receives one frame and the descriptors that came with it. A datagram
+  /// longer than a frame can be, or one with more than max_fds descriptors,
+  /// is an error (EMSGSIZE) and its descriptors are closed; end of stream (the
+  /// other process is gone) is an error too (ECONNRESET).
+  std::expected<Received, std::error_code> receive();
+
+  int fd() const { return fd_.get(); }
+
+ private:
+  UniqueFd fd_;
+};
+
+}  // namespace parley::privsep

@@ -1,0 +1,131 @@
+// The privilege-separation monitor's decision core, sans-I/O: it takes the
+// frames the network process sends and the current time, and gives back the
+// frames to answer with and the events to log. It holds the host keys (through
+// its Backend), runs every connection's authentication itself and remembers,
+// per connection, the session id it signed, the user it authenticated and
+// whether that user's session was granted. A compromised network process can
+// therefore ask only what an unauthenticated client could: it cannot get a
+// signature over anything but an exchange hash the monitor computed, a session
+// for a user the monitor did not authenticate, or a secret.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "parley/crypto/keys.hpp"
+#include "parley/crypto/random.hpp"
+#include "parley/privsep/protocol.hpp"
+#include "parley/transport/transport.hpp"
+#include "parley/userauth/server_auth.hpp"
+#include "parley/wire/fifo.hpp"
+
+namespace parley::privsep {
+
+using transport::Instant;
+
+/// What the monitor is given by its owner (parleyd): its secrets and policy.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  /// The host private keys, loaded once.
+  virtual const std::vector<crypto::PrivateKey>& host_keys() const = 0;
+  /// The server's identification line without CR LF ("SSH-2.0-parley_0.1"):
+  /// a KexSign whose V_S differs is refused.
+  virtual std::string_view server_version() const = 0;
+  /// The authentication configuration for a new connection from `address`:`port`
+  /// (its providers run in the monitor).
+  virtual std::shared_ptr<const userauth::ServerAuthConfig> auth_config(std::string_view address,
+                                                                        std::uint16_t port) = 0;
+};
+
+struct MonitorLimits {
+  std::size_t max_connections = 4096;
+  /// Authentication requests of one connection not yet answered (the others
+  /// are answered at once); one more is refused, so a network process cannot
+  /// make the monitor queue without bound.
+  std::size_t max_outstanding = 16;
+};
+
+/// One line of the monitor's log. Never a password, an answer, K or a key.
+struct LogEvent {
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+  /// Set when a request was refused (the Refused frame says the same).
+  std::optional<RefusalReason> refusal;
+  /// Set when the frame did not decode.
+  std::optional<ProtocolError> protocol_error;
+  std::string text;
+};
+
+class Monitor {
+ public:
+  /// `backend` and `rng` must outlive the monitor. `rng` makes the server's
+  /// ephemeral key-exchange values.
+  Monitor(Backend& backend, crypto::Random& rng, MonitorLimits limits = {});
+  ~Monitor();
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  /// One whole frame from the network process. The frame may hold a password
+  /// or answers: the caller wipes its buffer afterwards.
+  void handle(BytesView frame, Instant now);
+  /// A decoded request (handle() decodes, then calls this).
+  void handle(Request request, Instant now);
+  /// Releases delayed authentication replies and ends connections past their
+  /// login grace time; call at next_deadline() and when woken.
+  void on_time(Instant now);
+  std::optional<Instant> next_deadline() const;
+  /// Called (from any thread) when an asynchronous provider has answered: the
+  /// owner then calls on_time().
+  void set_wake(std::function<void()> wake);
+
+  /// Frames to send to the network process, in order. A KexSigned frame holds
+  /// K: the caller wipes each frame once sent.
+  std::vector<Bytes> take_frames();
+  /// What happened, for the log.
+  std::vector<LogEvent> take_log();
+
+  std::size_t connections() const { return conns_.size(); }
+  /// Authentication requests of `conn` not yet answered.
+  std::size_t outstanding(std::uint64_t conn) const;
+
+ private:
+  struct Connection;
+
+  void opened(const ConnectionOpened& m, Instant now);
+  void closed(const ConnectionClosed& m);
+  void kex_sign(const KexSign& m);
+  void auth_request(const AuthRequest& m, Instant now);
+  void info_response(const InfoResponse& m, Instant now);
+  void session_start(const SessionStart& m);
+  /// The connection an authentication request may go to, having taken its
+  /// request id as outstanding; nullptr once refused.
+  Connection* admit_auth(std::uint64_t conn, std::uint64_t req);
+  /// Hands `payload` (an SSH userauth message the monitor built) to the
+  /// connection's ServerAuth, then wipes it.
+  void feed(std::uint64_t conn_id, Connection& c, Bytes payload, Instant now);
+  /// Turns what the connection's ServerAuth produced into AuthReply frames and log events.
+  void drain(std::uint64_t conn_id, Connection& c);
+  void refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason);
+  void log(std::uint64_t conn, std::uint64_t req, std::string text);
+  template <class Message>
+  void send(const Message& m);
+
+  Backend& backend_;
+  crypto::Random& rng_;
+  MonitorLimits limits_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> conns_;
+  /// The session id of every live connection, so no transcript registers twice.
+  std::set<Bytes> session_ids_;
+  std::vector<Bytes> frames_;
+  std::vector<LogEvent> log_;
+  std::function<void()> wake_;
+};
+
+}  // namespace parley::privsep

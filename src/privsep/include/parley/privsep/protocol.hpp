@@ -1,0 +1,243 @@
+// The privilege-separation protocol between parleyd's network process (which
+// parses every network byte, unprivileged) and its root monitor (which holds
+// the host keys and makes every authentication decision). Each message is one
+// struct with one encoder and one decoder; a frame is
+//
+//   uint32 length (of what follows) || byte MsgType || body
+//
+// with every field bounded, so a frame is at most max_frame bytes after its
+// length. Requests (network -> monitor) carry the connection id and, where a
+// reply is due, a request id the reply repeats. The monitor never sees raw SSH
+// messages: the network process decodes them and sends the typed fields.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "parley/crypto/secret.hpp"
+#include "parley/userauth/messages.hpp"
+#include "parley/wire/bytes.hpp"
+
+namespace parley::privsep {
+
+/// Bounds of the protocol; a decoder refuses anything over them.
+inline constexpr std::size_t max_frame = 64 * 1024;  // length field: type byte + body
+inline constexpr std::size_t frame_header = 5;       // uint32 length + type byte
+inline constexpr std::size_t max_name = 256;         // user, service, method, algorithm, address
+inline constexpr std::size_t max_version = 255;      // an identification line (RFC 4253 §4.2)
+inline constexpr std::size_t max_kexinit = 16 * 1024;
+inline constexpr std::size_t max_kex_value = 2048;   // Q_C, Q_S (the hybrid's C_INIT is 1216)
+inline constexpr std::size_t max_shared_secret = 1024;  // K (a 4096-bit DH group's is 512)
+inline constexpr std::size_t max_key = 16 * 1024;    // a key blob, a signature
+inline constexpr std::size_t max_hash = 64;          // an exchange hash (SHA-512 at most)
+inline constexpr std::size_t max_secret = 4096;      // a password, an answer
+inline constexpr std::size_t max_answers = 32;       // answers in one INFO_RESPONSE
+inline constexpr std::size_t max_packets = 8;        // SSH messages in one AuthReply
+inline constexpr std::size_t max_packet = 32 * 1024;
+inline constexpr std::size_t max_text = 1024;        // a disconnect description
+
+enum class MsgType : std::uint8_t {
+  // network -> monitor
+  connection_opened = 1,
+  connection_closed = 2,
+  kex_sign = 3,
+  auth_request = 4,
+  info_response = 5,
+  session_start = 6,
+  // monitor -> network
+  kex_signed = 64,
+  auth_reply = 65,
+  session_granted = 66,
+  refused = 67,
+};
+
+/// What was wrong with a frame.
+enum class ProtocolError : std::uint8_t {
+  truncated,       // shorter than its header, its length field, or a field
+  oversized,       // its length field is over max_frame (refused before reading on)
+  length_mismatch, // its length field does not match the bytes received
+  unknown_type,    // a MsgType this protocol does not have
+  wrong_type,      // a valid type, but not the message being decoded
+  trailing_bytes,  // bytes after the last field
+  field_too_long,  // a field over its bound
+  not_utf8,        // a text field that is not UTF-8 without NUL
+  bad_value,       // an enum or count out of range
+};
+
+std::string_view to_string(ProtocolError e);
+
+/// A frame split into its type and body (a view into the input).
+struct Frame {
+  MsgType type{};
+  BytesView body;
+};
+
+/// Splits exactly one whole frame (one SOCK_SEQPACKET datagram): the length
+/// field must match the size and be at most max_frame, and the type be known.
+std::expected<Frame, ProtocolError> decode_frame(BytesView frame);
+
+// ---- network -> monitor
+
+/// A client connected; the monitor starts its state for `conn`. No reply unless refused.
+struct ConnectionOpened {
+  static constexpr MsgType type = MsgType::connection_opened;
+  std::uint64_t conn = 0;
+  std::string address;  // the peer's IP address, as text
+  std::uint16_t port = 0;
+  Bytes encode() const;
+  static std::expected<ConnectionOpened, ProtocolError> decode(BytesView frame);
+};
+
+/// The connection ended; the monitor forgets it. No reply unless refused.
+struct ConnectionClosed {
+  static constexpr MsgType type = MsgType::connection_closed;
+  std::uint64_t conn = 0;
+  Bytes encode() const;
+  static std::expected<ConnectionClosed, ProtocolError> decode(BytesView frame);
+};
+
+/// The server's side of one key exchange up to the client's value: the
+/// monitor makes the server's ephemeral value itself, computes the exchange
+/// hash H from this transcript and signs H. Nothing else can be signed.
+struct KexSign {
+  static constexpr MsgType type = MsgType::kex_sign;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+  std::string kex;           // the negotiated method ("curve25519-sha256")
+  std::string host_key_alg;  // the negotiated host key algorithm ("ssh-ed25519")
+  std::string v_c, v_s;      // identification lines without CR LF
+  Bytes i_c, i_s;            // the client's and the server's KEXINIT payloads
+  Bytes q_c;                 // the client's value (an mpint's magnitude for DH)
+  Bytes encode() const;
+  static std::expected<KexSign, ProtocolError> decode(BytesView frame);
+};
+
+/// One SSH_MSG_USERAUTH_REQUEST, as the network process decoded it.
+struct AuthRequest {
+  static constexpr MsgType type = MsgType::auth_request;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+  userauth::UserauthRequest request;  // a password in it is a secret
+  /// The frame holds any password: the caller wipes it once sent.
+  Bytes encode() const;
+  static std::expected<AuthRequest, ProtocolError> decode(BytesView frame);
+};
+
+/// One SSH_MSG_USERAUTH_INFO_RESPONSE's answers (RFC 4256 §3.4).
+struct InfoResponse {
+  static constexpr MsgType type = MsgType::info_response;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+  std::vector<crypto::SecretBytes> answers;  // secrets: never logged
+  /// The frame holds the answers: the caller wipes it once sent.
+  Bytes encode() const;
+  static std::expected<InfoResponse, ProtocolError> decode(BytesView frame);
+};
+
+/// A request or reply about one user's session: SessionStart asks for it once
+/// the connection's authentication is complete, SessionGranted says it may start.
+template <MsgType Type>
+struct UserSession {
+  static constexpr MsgType type = Type;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+  std::string user;
+  Bytes encode() const;
+  static std::expected<UserSession, ProtocolError> decode(BytesView frame);
+};
+using SessionStart = UserSession<MsgType::session_start>;
+
+// ---- monitor -> network
+
+/// The answer to KexSign: what the network process sends in KEX_ECDH_REPLY
+/// (K_S, Q_S, the signature) and what it derives keys from (K, H).
+struct KexSigned {
+  static constexpr MsgType type = MsgType::kex_signed;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+  Bytes k_s;                 // the host key blob
+  Bytes q_s;                 // the server's value (KexResponse::reply)
+  crypto::SecretBytes k;     // the shared secret, as KexKeyPair::derive returns it
+  Bytes signature;           // over h, by the host key
+  Bytes h;                   // the exchange hash
+  /// The frame holds K: the caller wipes it once sent.
+  Bytes encode() const;
+  static std::expected<KexSigned, ProtocolError> decode(BytesView frame);
+};
+
+/// Where a connection's authentication stands after an AuthReply.
+enum class AuthStatus : std::uint8_t {
+  in_progress = 1,  // send the packets; more requests may follow
+  success = 2,      // the last packet is USERAUTH_SUCCESS: `user` is in
+  disconnect = 3,   // end the connection with `reason` and `description`
+};
+
+/// SSH messages to send to the client for one request (USERAUTH_FAILURE,
+/// SUCCESS, PK_OK, INFO_REQUEST, a BANNER before them), or the end of the
+/// exchange. req is the request it answers, 0 for what the monitor ends on
+/// its own (the login grace time).
+struct AuthReply {
+  static constexpr MsgType type = MsgType::auth_reply;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+  std::vector<Bytes> packets;
+  AuthStatus status = AuthStatus::in_progress;
+  std::string user;          // success
+  std::string service;       // success
+  std::uint32_t reason = 0;  // disconnect: an SSH disconnect reason code
+  std::string description;   // disconnect
+  Bytes encode() const;
+  static std::expected<AuthReply, ProtocolError> decode(BytesView frame);
+};
+
+using SessionGranted = UserSession<MsgType::session_granted>;
+
+/// Why the monitor refused a request.
+enum class RefusalReason : std::uint8_t {
+  malformed_frame = 1,     // the frame did not decode (conn and req are 0)
+  not_a_request,           // a monitor -> network message was sent to the monitor
+  unknown_connection,      // no ConnectionOpened for this conn
+  connection_exists,       // a second ConnectionOpened for a live conn
+  too_many_connections,    // over MonitorLimits::max_connections
+  too_many_outstanding,    // over MonitorLimits::max_outstanding for this connection
+  duplicate_request,       // a request id already outstanding on this connection
+  unknown_kex,             // a key-exchange method parley does not have
+  host_key_not_held,       // no host key for that algorithm
+  bad_kexinit,             // I_C or I_S is not a KEXINIT, or does not offer the method
+  wrong_server_version,    // V_S is not the server's identification line
+  bad_client_version,      // V_C is not an SSH-2.0 identification line
+  invalid_kex_value,       // Q_C was refused by the key exchange
+  session_id_replayed,     // H is the session id of a connection already seen
+  no_key_exchange,         // authentication before any exchange hash was signed
+  authentication_over,     // a request after the chain completed or the connection ended
+  not_authenticated,       // SessionStart before the chain completed
+  wrong_user,              // SessionStart for another user than the one authenticated
+  session_already_started, // a second SessionStart for one authentication
+};
+
+std::string_view to_string(RefusalReason r);
+
+struct Refused {
+  static constexpr MsgType type = MsgType::refused;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+  RefusalReason reason = RefusalReason::malformed_frame;
+  Bytes encode() const;
+  static std::expected<Refused, ProtocolError> decode(BytesView frame);
+};
+
+using Request =
+    std::variant<ConnectionOpened, ConnectionClosed, KexSign, AuthRequest, InfoResponse, SessionStart>;
+using Reply = std::variant<KexSigned, AuthReply, SessionGranted, Refused>;
+
+/// Decodes a frame the monitor received; a reply type is unknown_type here.
+std::expected<Request, ProtocolError> decode_request(BytesView frame);
+/// Decodes a frame the network process received; a request type is unknown_type here.
+std::expected<Reply, ProtocolError> decode_reply(BytesView frame);
+
+}  // namespace parley::privsep

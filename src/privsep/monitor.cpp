@@ -1,0 +1,312 @@
+// The monitor's decisions: which exchange hash it signs, which authentication
+// request reaches a connection's ServerAuth, which session it grants.
+#include "parley/privsep/monitor.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "parley/crypto/kex.hpp"
+#include "parley/transport/algorithms.hpp"
+#include "parley/transport/exchange_hash.hpp"
+#include "parley/transport/messages.hpp"
+#include "parley/userauth/messages.hpp"
+#include "parley/wire/name_list.hpp"
+#include "parley/wire/reader.hpp"
+
+namespace parley::privsep {
+
+struct Monitor::Connection {
+  std::string peer;  // "address:port", for ServerAuth's audit
+  /// The first exchange hash signed for this connection (RFC 4253 §7.2).
+  std::optional<Bytes> session_id;
+  std::unique_ptr<userauth::ServerAuth> auth;
+  /// Request ids of authentication requests not yet answered, oldest first.
+  Fifo<std::uint64_t> outstanding;
+  /// Set once ServerAuth reported Authenticated.
+  std::optional<std::string> user;
+  /// ServerAuth is done (success or disconnect): no more requests go to it.
+  bool auth_over = false;
+  bool session_granted = false;
+};
+
+namespace {
+
+/// The method and host-key name-lists of a KEXINIT payload (RFC 4253 §7.1), if it is one.
+struct KexinitOffer {
+  wire::NameList kex, host_key;
+};
+
+std::optional<KexinitOffer> read_kexinit(BytesView payload) {
+  wire::Reader r(payload);
+  if (r.byte() != transport::msg::kexinit) return std::nullopt;
+  r.raw(16);  // cookie
+  KexinitOffer offer{r.name_list(), r.name_list()};
+  // Ciphers, MACs and compression both ways, then the two language lists.
+  for (int list = 0; list < 8; ++list) r.name_list();
+  r.boolean();  // first_kex_packet_follows
+  r.uint32();   // reserved
+  if (!r.finish()) return std::nullopt;
+  return offer;
+}
+
+bool is_reply(MsgType t) {
+  return t == MsgType::kex_signed || t == MsgType::auth_reply || t == MsgType::session_granted ||
+         t == MsgType::refused;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+}  // namespace
+
+Monitor::Monitor(Backend& backend, crypto::Random& rng, MonitorLimits limits)
+    : backend_(backend), rng_(rng), limits_(limits) {}
+
+Monitor::~Monitor() = default;
+
+void Monitor::set_wake(std::function<void()> wake) {
+  wake_ = std::move(wake);
+  for (auto& [id, c] : conns_) c->auth->set_wake(wake_);
+}
+
+std::vector<Bytes> Monitor::take_frames() { return std::exchange(frames_, {}); }
+std::vector<LogEvent> Monitor::take_log() { return std::exchange(log_, {}); }
+
+std::size_t Monitor::outstanding(std::uint64_t conn) const {
+  auto it = conns_.find(conn);
+  return it == conns_.end() ? 0 : it->second->outstanding.size();
+}
+
+void Monitor::handle(BytesView frame, Instant now) {
+  if (auto f = decode_frame(frame); f && is_reply(f->type))
+    return refuse(0, 0, RefusalReason::not_a_request);
+  auto request = decode_request(frame);
+  if (!request) {
+    log_.push_back({0, 0, RefusalReason::malformed_frame, request.error(),
+                    "refused: " + std::string(to_string(RefusalReason::malformed_frame)) + " (" +
+                        std::string(to_string(request.error())) + ")"});
+    send(Refused{0, 0, RefusalReason::malformed_frame});
+    return;
+  }
+  handle(std::move(*request), now);
+}
+
+void Monitor::handle(Request request, Instant now) {
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, ConnectionOpened>) opened(m, now);
+        else if constexpr (std::is_same_v<T, ConnectionClosed>) closed(m);
+        else if constexpr (std::is_same_v<T, KexSign>) kex_sign(m);
+        else if constexpr (std::is_same_v<T, AuthRequest>) auth_request(m, now);
+        else if constexpr (std::is_same_v<T, InfoResponse>) info_response(m, now);
+        else session_start(m);
+      },
+      request);
+}
+
+void Monitor::opened(const ConnectionOpened& m, Instant now) {
+  if (conns_.contains(m.conn)) return refuse(m.conn, 0, RefusalReason::connection_exists);
+  if (conns_.size() >= limits_.max_connections)
+    return refuse(m.conn, 0, RefusalReason::too_many_connections);
+  auto c = std::make_unique<Connection>();
+  c->peer = m.address + ":" + std::to_string(m.port);
+  c->auth = std::make_unique<userauth::ServerAuth>(backend_.auth_config(m.address, m.port), c->peer, now);
+  if (wake_) c->auth->set_wake(wake_);
+  log(m.conn, 0, "connection opened from " + c->peer);
+  conns_.emplace(m.conn, std::move(c));
+}
+
+void Monitor::closed(const ConnectionClosed& m) {
+  auto it = conns_.find(m.conn);
+  if (it == conns_.end()) return refuse(m.conn, 0, RefusalReason::unknown_connection);
+  if (it->second->session_id) session_ids_.erase(*it->second->session_id);
+  conns_.erase(it);
+  log(m.conn, 0, "connection closed");
+}
+
+void Monitor::kex_sign(const KexSign& m) {
+  auto it = conns_.find(m.conn);
+  if (it == conns_.end()) return refuse(m.conn, m.req, RefusalReason::unknown_connection);
+  Connection& c = *it->second;
+  const auto kex = transport::kex_from_name(m.kex);
+  if (!kex) return refuse(m.conn, m.req, RefusalReason::unknown_kex);
+  const auto alg = crypto::signature_alg_from_name(m.host_key_alg);
+  const crypto::PrivateKey* key = nullptr;
+  if (alg)
+    for (const auto& k : backend_.host_keys())
+      if (k.type() == crypto::key_type_for(*alg)) key = &k;
+  if (key == nullptr) return refuse(m.conn, m.req, RefusalReason::host_key_not_held);
+  // Both KEXINITs must be KEXINITs offering the method and the host key
+  // algorithm: H is then over a real exchange's transcript.
+  const auto client = read_kexinit(m.i_c), server = read_kexinit(m.i_s);
+  if (!client || !server || !client->kex.contains(m.kex) || !server->kex.contains(m.kex) ||
+      !client->host_key.contains(m.host_key_alg) || !server->host_key.contains(m.host_key_alg))
+    return refuse(m.conn, m.req, RefusalReason::bad_kexinit);
+  if (m.v_s != backend_.server_version()) return refuse(m.conn, m.req, RefusalReason::wrong_server_version);
+  if (!starts_with(m.v_c, "SSH-2.0-")) return refuse(m.conn, m.req, RefusalReason::bad_client_version);
+
+  // The server's ephemeral value is made here, so every H holds fresh
+  // randomness of the monitor's: a transcript recorded from one connection
+  // cannot be replayed to give another the same session id.
+  auto response = crypto::kex_respond(transport::kex_group(*kex), m.q_c, rng_);
+  if (!response) return refuse(m.conn, m.req, RefusalReason::invalid_kex_value);
+  const Bytes& k_s = key->public_key().blob();
+  const crypto::SecretBytes k_encoded = transport::encode_shared_secret(*kex, response->shared);
+  Bytes h = transport::exchange_hash({*kex, m.v_c, m.v_s, m.i_c, m.i_s, k_s, m.q_c, response->reply},
+                                     k_encoded.view());
+  if (session_ids_.contains(h)) return refuse(m.conn, m.req, RefusalReason::session_id_replayed);
+  if (!c.session_id) {
+    c.session_id = h;
+    session_ids_.insert(h);
+  }
+  KexSigned reply{m.conn, m.req, k_s, response->reply, response->shared, key->sign(*alg, h), h};
+  log(m.conn, m.req, "signed the exchange hash of a " + m.kex + " key exchange with " + m.host_key_alg);
+  send(reply);
+}
+
+Monitor::Connection* Monitor::admit_auth(std::uint64_t conn, std::uint64_t req) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) {
+    refuse(conn, req, RefusalReason::unknown_connection);
+    return nullptr;
+  }
+  Connection& c = *it->second;
+  RefusalReason why{};
+  if (!c.session_id) why = RefusalReason::no_key_exchange;
+  else if (c.auth_over) why = RefusalReason::authentication_over;
+  else if (c.outstanding.size() >= limits_.max_outstanding) why = RefusalReason::too_many_outstanding;
+  else if (std::find(c.outstanding.begin(), c.outstanding.end(), req) != c.outstanding.end())
+    why = RefusalReason::duplicate_request;
+  else {
+    c.outstanding.push_back(req);
+    return &c;
+  }
+  refuse(conn, req, why);
+  return nullptr;
+}
+
+void Monitor::auth_request(const AuthRequest& m, Instant now) {
+  Connection* c = admit_auth(m.conn, m.req);
+  if (!c) return;
+  // ServerAuth takes the SSH message; the monitor builds it from the typed
+  // fields. A publickey signature is then checked against the data ServerAuth
+  // builds from this connection's session id (RFC 4252 §7), not any other.
+  feed(m.conn, *c, m.request.encode(), now);
+}
+
+void Monitor::info_response(const InfoResponse& m, Instant now) {
+  Connection* c = admit_auth(m.conn, m.req);
+  if (!c) return;
+  feed(m.conn, *c, userauth::InfoResponse{m.answers}.encode(), now);
+}
+
+void Monitor::feed(std::uint64_t conn_id, Connection& c, Bytes payload, Instant now) {
+  c.auth->handle(payload, *c.session_id, now);
+  crypto::secure_wipe(payload.data(), payload.size());
+  drain(conn_id, c);
+}
+
+void Monitor::session_start(const SessionStart& m) {
+  auto it = conns_.find(m.conn);
+  if (it == conns_.end()) return refuse(m.conn, m.req, RefusalReason::unknown_connection);
+  Connection& c = *it->second;
+  if (!c.user) return refuse(m.conn, m.req, RefusalReason::not_authenticated);
+  if (*c.user != m.user) return refuse(m.conn, m.req, RefusalReason::wrong_user);
+  if (c.session_granted) return refuse(m.conn, m.req, RefusalReason::session_already_started);
+  c.session_granted = true;
+  log(m.conn, m.req, "session granted to " + *c.user);
+  send(SessionGranted{m.conn, m.req, *c.user});
+}
+
+void Monitor::on_time(Instant now) {
+  for (auto& [id, c] : conns_) {
+    if (c->auth_over) continue;
+    c->auth->on_time(now);
+    drain(id, *c);
+  }
+}
+
+std::optional<Instant> Monitor::next_deadline() const {
+  std::optional<Instant> next;
+  for (const auto& [id, c] : conns_) {
+    if (c->auth_over) continue;
+    if (auto d = c->auth->next_deadline(); d && (!next || *d < *next)) next = d;
+  }
+  return next;
+}
+
+void Monitor::drain(std::uint64_t conn_id, Connection& c) {
+  // Each reply message (not a BANNER) answers one request, oldest first (RFC
+  // 4252 §5: the server answers every request); a BANNER goes with the next.
+  std::vector<AuthReply> replies;
+  auto new_reply = [&](std::uint64_t req) -> AuthReply& {
+    AuthReply& r = replies.emplace_back();
+    r.conn = conn_id;
+    r.req = req;
+    return r;
+  };
+  std::vector<Bytes> banner;
+  for (auto& message : c.auth->take_messages()) {
+    if (!message.empty() && message.front() == userauth::msg::userauth_banner) {
+      banner.push_back(std::move(message));
+      continue;
+    }
+    AuthReply& reply = new_reply(0);
+    reply.packets = std::exchange(banner, {});
+    reply.packets.push_back(std::move(message));
+    if (!c.outstanding.empty()) {
+      reply.req = c.outstanding.front();
+      c.outstanding.pop_front();
+    }
+  }
+  if (!banner.empty()) new_reply(0).packets = std::move(banner);
+  while (auto event = c.auth->poll_event()) {
+    if (auto* a = std::get_if<userauth::AuditRecord>(&*event)) {
+      // User, method, provider and outcome only: never an answer or a prompt.
+      log(conn_id, 0,
+          "auth " + a->outcome + " user=" + a->user + " method=" + a->method +
+              (a->provider.empty() ? "" : " provider=" + a->provider));
+    } else if (auto* ok = std::get_if<userauth::Authenticated>(&*event)) {
+      c.user = ok->user;
+      c.auth_over = true;
+      c.outstanding.clear();
+      log(conn_id, 0, "authenticated " + ok->user);
+      // The reply carrying USERAUTH_SUCCESS says so.
+      auto carries_success = [](const AuthReply& r) {
+        return !r.packets.empty() && !r.packets.back().empty() &&
+               r.packets.back().front() == userauth::msg::userauth_success;
+      };
+      auto it = std::find_if(replies.begin(), replies.end(), carries_success);
+      AuthReply& reply = it != replies.end() ? *it : new_reply(0);
+      reply.status = AuthStatus::success;
+      reply.user = ok->user;
+      reply.service = ok->service;
+    } else if (auto* d = std::get_if<userauth::AuthDisconnect>(&*event)) {
+      c.auth_over = true;
+      const std::uint64_t req = c.outstanding.empty() ? 0 : c.outstanding.front();
+      c.outstanding.clear();
+      log(conn_id, req, "authentication ends the connection: " + d->description);
+      AuthReply& reply = new_reply(req);
+      reply.status = AuthStatus::disconnect;
+      reply.reason = std::to_underlying(d->reason);
+      reply.description = d->description;
+    }
+  }
+  for (const auto& reply : replies) send(reply);
+}
+
+void Monitor::refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason) {
+  log_.push_back({conn, req, reason, std::nullopt, "refused: " + std::string(to_string(reason))});
+  send(Refused{conn, req, reason});
+}
+
+void Monitor::log(std::uint64_t conn, std::uint64_t req, std::string text) {
+  log_.push_back({conn, req, std::nullopt, std::nullopt, std::move(text)});
+}
+
+template <class Message>
+void Monitor::send(const Message& m) {
+  frames_.push_back(m.encode());
+}
+
+}  // namespace parley::privsep

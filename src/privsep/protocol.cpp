@@ -1,0 +1,414 @@
+// The monitor protocol's frames and messages: one encoder and one decoder per
+// message, every field read through wire::Reader with its bound.
+#include "parley/privsep/protocol.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "parley/wire/reader.hpp"
+#include "parley/wire/writer.hpp"
+
+namespace parley::privsep {
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;  // clang 16 has no aggregate deduction
+
+ProtocolError from_wire(wire::DecodeError e) {
+  switch (e) {
+    case wire::DecodeError::truncated: return ProtocolError::truncated;
+    case wire::DecodeError::trailing_bytes: return ProtocolError::trailing_bytes;
+    case wire::DecodeError::too_long: return ProtocolError::field_too_long;
+    case wire::DecodeError::not_utf8: return ProtocolError::not_utf8;
+    default: return ProtocolError::bad_value;
+  }
+}
+
+bool known_type(std::uint8_t t) {
+  switch (static_cast<MsgType>(t)) {
+    case MsgType::connection_opened:
+    case MsgType::connection_closed:
+    case MsgType::kex_sign:
+    case MsgType::auth_request:
+    case MsgType::info_response:
+    case MsgType::session_start:
+    case MsgType::kex_signed:
+    case MsgType::auth_reply:
+    case MsgType::session_granted:
+    case MsgType::refused: return true;
+  }
+  return false;
+}
+
+/// Builds a frame: the length is patched in once the body is written. A frame
+/// that carries a secret reserves the largest frame first, so the buffer never
+/// grows and leaves an unwiped copy behind.
+template <class Body>
+Bytes frame(MsgType type, bool holds_secret, Body&& body) {
+  Bytes out;
+  out.reserve(holds_secret ? frame_header + max_frame : 64);
+  wire::Writer w(out);
+  w.uint32(0).byte(std::to_underlying(type));
+  body(w);
+  Bytes length;
+  wire::Writer(length).uint32(static_cast<std::uint32_t>(out.size() - 4));
+  std::copy(length.begin(), length.end(), out.begin());
+  return out;
+}
+
+/// Reads one message's body; finish() maps the first failure to a ProtocolError.
+class BodyReader {
+ public:
+  explicit BodyReader(BytesView body) : r_(body) {}
+  std::uint64_t id() { return r_.uint64(); }
+  std::uint32_t uint32() { return r_.uint32(); }
+  std::uint8_t byte() { return r_.byte(); }
+  bool boolean() { return r_.boolean(); }
+  std::string text(std::size_t max) { return std::string(r_.utf8(max)); }
+  Bytes bytes(std::size_t max) {
+    const BytesView v = r_.string(max);
+    return Bytes(v.begin(), v.end());
+  }
+  crypto::SecretBytes secret(std::size_t max) { return crypto::SecretBytes(r_.string(max)); }
+  /// Marks a semantic fault (an enum out of range); the first fault wins.
+  void refuse(ProtocolError e) {
+    if (r_.ok() && !fault_) fault_ = e;
+  }
+  bool ok() const { return r_.ok() && !fault_; }
+  template <class T>
+  std::expected<T, ProtocolError> finish(T value) {
+    // A fault is kept only if it came before any wire failure, so it goes first.
+    if (fault_) return std::unexpected(*fault_);
+    if (auto done = r_.finish(); !done) return std::unexpected(from_wire(done.error()));
+    return value;
+  }
+
+ private:
+  wire::Reader r_;
+  std::optional<ProtocolError> fault_;
+};
+
+/// Decodes a frame that must be of type T: `fields` reads the body into the
+/// message after its connection id (and request id, when T has one).
+template <class T, class Fields>
+std::expected<T, ProtocolError> decode_as(BytesView bytes, Fields&& fields) {
+  auto f = decode_frame(bytes);
+  if (!f) return std::unexpected(f.error());
+  if (f->type != T::type) return std::unexpected(ProtocolError::wrong_type);
+  BodyReader r(f->body);
+  T m;
+  m.conn = r.id();
+  if constexpr (requires { m.req; }) m.req = r.id();
+  fields(r, m);
+  return r.finish(std::move(m));
+}
+
+// The method part of an AuthRequest, tagged (the wire format's own tags).
+enum class FieldsKind : std::uint8_t {
+  none = 1,
+  password = 2,
+  publickey = 3,
+  keyboard_interactive = 4,
+  other = 5,
+  malformed = 6,
+};
+
+void write_fields(wire::Writer& w, const userauth::MethodFields& fields) {
+  std::visit(Overloaded{
+                 [&](const userauth::NoneFields&) { w.byte(std::to_underlying(FieldsKind::none)); },
+                 [&](const userauth::PasswordFields& f) {
+                   w.byte(std::to_underlying(FieldsKind::password)).string(f.password.view());
+                   w.boolean(f.new_password.has_value());
+                   if (f.new_password) w.string(f.new_password->view());
+                 },
+                 [&](const userauth::PublickeyFields& f) {
+                   w.byte(std::to_underlying(FieldsKind::publickey)).string(f.algorithm).string(f.key_blob);
+                   w.boolean(f.signature.has_value());
+                   if (f.signature) w.string(*f.signature);
+                 },
+                 [&](const userauth::KeyboardInteractiveFields& f) {
+                   w.byte(std::to_underlying(FieldsKind::keyboard_interactive))
+                       .string(f.language)
+                       .string(f.submethods);
+                 },
+                 [&](const userauth::OtherMethod& f) {
+                   w.byte(std::to_underlying(FieldsKind::other)).string(f.method);
+                 },
+                 [&](const userauth::MalformedFields& f) {
+                   w.byte(std::to_underlying(FieldsKind::malformed)).string(f.method);
+                   w.byte(std::to_underlying(f.error.fault)).uint32(f.error.count);
+                 },
+             },
+             fields);
+}
+
+userauth::MethodFields read_fields(BodyReader& r) {
+  switch (static_cast<FieldsKind>(r.byte())) {
+    case FieldsKind::none: return userauth::NoneFields{};
+    case FieldsKind::password: {
+      userauth::PasswordFields f{r.secret(max_secret), std::nullopt};
+      if (r.boolean()) f.new_password = r.secret(max_secret);
+      return f;
+    }
+    case FieldsKind::publickey: {
+      userauth::PublickeyFields f{r.text(max_name), r.bytes(max_key), std::nullopt};
+      if (r.boolean()) f.signature = r.bytes(max_key);
+      return f;
+    }
+    case FieldsKind::keyboard_interactive: {
+      std::string language = r.text(max_name);
+      return userauth::KeyboardInteractiveFields{std::move(language), r.text(max_name * 4)};
+    }
+    case FieldsKind::other: return userauth::OtherMethod{r.text(max_name)};
+    case FieldsKind::malformed: {
+      userauth::MalformedFields f{r.text(max_name), {}};
+      const std::uint8_t fault = r.byte();
+      if (fault > std::to_underlying(userauth::DecodeFault::count_mismatch))
+        r.refuse(ProtocolError::bad_value);
+      f.error = {static_cast<userauth::DecodeFault>(fault), r.uint32()};
+      return f;
+    }
+  }
+  r.refuse(ProtocolError::bad_value);
+  return userauth::NoneFields{};
+}
+
+}  // namespace
+
+std::string_view to_string(ProtocolError e) {
+  switch (e) {
+    case ProtocolError::truncated: return "truncated";
+    case ProtocolError::oversized: return "oversized";
+    case ProtocolError::length_mismatch: return "length_mismatch";
+    case ProtocolError::unknown_type: return "unknown_type";
+    case ProtocolError::wrong_type: return "wrong_type";
+    case ProtocolError::trailing_bytes: return "trailing_bytes";
+    case ProtocolError::field_too_long: return "field_too_long";
+    case ProtocolError::not_utf8: return "not_utf8";
+    case ProtocolError::bad_value: return "bad_value";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(RefusalReason r) {
+  switch (r) {
+    case RefusalReason::malformed_frame: return "malformed_frame";
+    case RefusalReason::not_a_request: return "not_a_request";
+    case RefusalReason::unknown_connection: return "unknown_connection";
+    case RefusalReason::connection_exists: return "connection_exists";
+    case RefusalReason::too_many_connections: return "too_many_connections";
+    case RefusalReason::too_many_outstanding: return "too_many_outstanding";
+    case RefusalReason::duplicate_request: return "duplicate_request";
+    case RefusalReason::unknown_kex: return "unknown_kex";
+    case RefusalReason::host_key_not_held: return "host_key_not_held";
+    case RefusalReason::bad_kexinit: return "bad_kexinit";
+    case RefusalReason::wrong_server_version: return "wrong_server_version";
+    case RefusalReason::bad_client_version: return "bad_client_version";
+    case RefusalReason::invalid_kex_value: return "invalid_kex_value";
+    case RefusalReason::session_id_replayed: return "session_id_replayed";
+    case RefusalReason::no_key_exchange: return "no_key_exchange";
+    case RefusalReason::authentication_over: return "authentication_over";
+    case RefusalReason::not_authenticated: return "not_authenticated";
+    case RefusalReason::wrong_user: return "wrong_user";
+    case RefusalReason::session_already_started: return "session_already_started";
+  }
+  return "unknown";
+}
+
+std::expected<Frame, ProtocolError> decode_frame(BytesView bytes) {
+  wire::Reader r(bytes);
+  const std::uint32_t length = r.uint32();
+  if (!r.ok()) return std::unexpected(ProtocolError::truncated);
+  if (length > max_frame) return std::unexpected(ProtocolError::oversized);
+  if (length == 0 || length > r.remaining()) return std::unexpected(ProtocolError::truncated);
+  if (length != r.remaining()) return std::unexpected(ProtocolError::length_mismatch);
+  const std::uint8_t type = r.byte();
+  if (!known_type(type)) return std::unexpected(ProtocolError::unknown_type);
+  return Frame{static_cast<MsgType>(type), r.rest()};
+}
+
+// ---- network -> monitor
+
+Bytes ConnectionOpened::encode() const {
+  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).string(address).uint32(port); });
+}
+
+std::expected<ConnectionOpened, ProtocolError> ConnectionOpened::decode(BytesView bytes) {
+  return decode_as<ConnectionOpened>(bytes, [](BodyReader& r, ConnectionOpened& m) {
+    m.address = r.text(max_name);
+    const std::uint32_t number = r.uint32();
+    if (number > 65535) r.refuse(ProtocolError::bad_value);
+    m.port = static_cast<std::uint16_t>(number);
+  });
+}
+
+Bytes ConnectionClosed::encode() const {
+  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn); });
+}
+
+std::expected<ConnectionClosed, ProtocolError> ConnectionClosed::decode(BytesView bytes) {
+  return decode_as<ConnectionClosed>(bytes, [](BodyReader&, ConnectionClosed&) {});
+}
+
+Bytes KexSign::encode() const {
+  return frame(type, false, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).string(kex).string(host_key_alg).string(v_c).string(v_s);
+    w.string(i_c).string(i_s).string(q_c);
+  });
+}
+
+std::expected<KexSign, ProtocolError> KexSign::decode(BytesView bytes) {
+  return decode_as<KexSign>(bytes, [](BodyReader& r, KexSign& m) {
+    m.kex = r.text(max_name);
+    m.host_key_alg = r.text(max_name);
+    m.v_c = r.text(max_version);
+    m.v_s = r.text(max_version);
+    m.i_c = r.bytes(max_kexinit);
+    m.i_s = r.bytes(max_kexinit);
+    m.q_c = r.bytes(max_kex_value);
+  });
+}
+
+Bytes AuthRequest::encode() const {
+  const bool secret = std::holds_alternative<userauth::PasswordFields>(request.fields);
+  return frame(type, secret, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).string(request.user).string(request.service);
+    write_fields(w, request.fields);
+  });
+}
+
+std::expected<AuthRequest, ProtocolError> AuthRequest::decode(BytesView bytes) {
+  return decode_as<AuthRequest>(bytes, [](BodyReader& r, AuthRequest& m) {
+    m.request.user = r.text(max_name);
+    m.request.service = r.text(max_name);
+    m.request.fields = read_fields(r);
+  });
+}
+
+Bytes InfoResponse::encode() const {
+  return frame(type, true, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).uint32(static_cast<std::uint32_t>(answers.size()));
+    for (const auto& a : answers) w.string(a.view());
+  });
+}
+
+std::expected<InfoResponse, ProtocolError> InfoResponse::decode(BytesView bytes) {
+  return decode_as<InfoResponse>(bytes, [](BodyReader& r, InfoResponse& m) {
+    const std::uint32_t count = r.uint32();
+    if (count > max_answers) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.answers.push_back(r.secret(max_secret));
+  });
+}
+
+template <MsgType Type>
+Bytes UserSession<Type>::encode() const {
+  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).uint64(req).string(user); });
+}
+
+template <MsgType Type>
+std::expected<UserSession<Type>, ProtocolError> UserSession<Type>::decode(BytesView bytes) {
+  return decode_as<UserSession>(bytes, [](BodyReader& r, UserSession& m) { m.user = r.text(max_name); });
+}
+
+template struct UserSession<MsgType::session_start>;
+template struct UserSession<MsgType::session_granted>;
+
+// ---- monitor -> network
+
+Bytes KexSigned::encode() const {
+  return frame(type, true, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).string(k_s).string(q_s).string(k.view()).string(signature).string(h);
+  });
+}
+
+std::expected<KexSigned, ProtocolError> KexSigned::decode(BytesView bytes) {
+  return decode_as<KexSigned>(bytes, [](BodyReader& r, KexSigned& m) {
+    m.k_s = r.bytes(max_key);
+    m.q_s = r.bytes(max_kex_value);
+    m.k = r.secret(max_shared_secret);
+    m.signature = r.bytes(max_key);
+    m.h = r.bytes(max_hash);
+  });
+}
+
+Bytes AuthReply::encode() const {
+  return frame(type, false, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).uint32(static_cast<std::uint32_t>(packets.size()));
+    for (const auto& p : packets) w.string(p);
+    w.byte(std::to_underlying(status)).string(user).string(service).uint32(reason).string(description);
+  });
+}
+
+std::expected<AuthReply, ProtocolError> AuthReply::decode(BytesView bytes) {
+  return decode_as<AuthReply>(bytes, [](BodyReader& r, AuthReply& m) {
+    const std::uint32_t count = r.uint32();
+    if (count > max_packets) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.packets.push_back(r.bytes(max_packet));
+    const std::uint8_t code = r.byte();
+    if (code < std::to_underlying(AuthStatus::in_progress) || code > std::to_underlying(AuthStatus::disconnect))
+      r.refuse(ProtocolError::bad_value);
+    m.status = static_cast<AuthStatus>(code);
+    m.user = r.text(max_name);
+    m.service = r.text(max_name);
+    m.reason = r.uint32();
+    m.description = r.text(max_text);
+  });
+}
+
+Bytes Refused::encode() const {
+  return frame(type, false,
+               [&](wire::Writer& w) { w.uint64(conn).uint64(req).byte(std::to_underlying(reason)); });
+}
+
+std::expected<Refused, ProtocolError> Refused::decode(BytesView bytes) {
+  return decode_as<Refused>(bytes, [](BodyReader& r, Refused& m) {
+    const std::uint8_t code = r.byte();
+    if (code < std::to_underlying(RefusalReason::malformed_frame) ||
+        code > std::to_underlying(RefusalReason::session_already_started))
+      r.refuse(ProtocolError::bad_value);
+    m.reason = static_cast<RefusalReason>(code);
+  });
+}
+
+namespace {
+
+template <class Variant, class T>
+std::expected<Variant, ProtocolError> as(BytesView bytes) {
+  auto m = T::decode(bytes);
+  if (!m) return std::unexpected(m.error());
+  return Variant(std::move(*m));
+}
+
+}  // namespace
+
+std::expected<Request, ProtocolError> decode_request(BytesView bytes) {
+  auto f = decode_frame(bytes);
+  if (!f) return std::unexpected(f.error());
+  switch (f->type) {
+    case MsgType::connection_opened: return as<Request, ConnectionOpened>(bytes);
+    case MsgType::connection_closed: return as<Request, ConnectionClosed>(bytes);
+    case MsgType::kex_sign: return as<Request, KexSign>(bytes);
+    case MsgType::auth_request: return as<Request, AuthRequest>(bytes);
+    case MsgType::info_response: return as<Request, InfoResponse>(bytes);
+    case MsgType::session_start: return as<Request, SessionStart>(bytes);
+    default: return std::unexpected(ProtocolError::unknown_type);
+  }
+}
+
+std::expected<Reply, ProtocolError> decode_reply(BytesView bytes) {
+  auto f = decode_frame(bytes);
+  if (!f) return std::unexpected(f.error());
+  switch (f->type) {
+    case MsgType::kex_signed: return as<Reply, KexSigned>(bytes);
+    case MsgType::auth_reply: return as<Reply, AuthReply>(bytes);
+    case MsgType::session_granted: return as<Reply, SessionGranted>(bytes);
+    case MsgType::refused: return as<Reply, Refused>(bytes);
+    default: return std::unexpected(ProtocolError::unknown_type);
+  }
+}
+
+}  // namespace parley::privsep

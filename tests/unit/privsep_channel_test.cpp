@@ -1,0 +1,83 @@
+// The monitor's socketpair: a frame is one datagram, descriptors travel with it
+// by SCM_RIGHTS, and what is over the bounds is refused on both sides.
+#include "parley/privsep/channel.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "parley/privsep/protocol.hpp"
+
+namespace parley::privsep {
+namespace {
+
+TEST(PrivsepChannel, FrameAndDescriptorCrossTheSocketpair) {
+  auto pair = Channel::pair();
+  ASSERT_TRUE(pair);
+  auto& [network, monitor] = *pair;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+
+  const Bytes frame = SessionGranted{1, 2, "alice"}.encode();
+  const int fds[] = {read_end.get()};
+  ASSERT_TRUE(monitor.send(frame, fds));
+
+  auto got = network.receive();
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(got->frame, frame);
+  ASSERT_EQ(got->fds.size(), 1u);
+  EXPECT_NE(got->fds[0].get(), read_end.get());  // a new descriptor for the same pipe
+  read_end.reset();  // the receiver's copy is its own
+  ASSERT_EQ(::write(write_end.get(), "hi", 2), 2);
+  char buf[2] = {};
+  ASSERT_EQ(::read(got->fds[0].get(), buf, 2), 2);
+  EXPECT_EQ(std::string(buf, 2), "hi");
+  auto decoded = decode_reply(got->frame);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(std::get<SessionGranted>(*decoded).user, "alice");
+}
+
+TEST(PrivsepChannel, EachFrameIsItsOwnDatagram) {
+  auto pair = Channel::pair();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  const Bytes first = ConnectionClosed{1}.encode(), second = ConnectionClosed{2}.encode();
+  ASSERT_TRUE(a.send(first));
+  ASSERT_TRUE(a.send(second));
+  auto r1 = b.receive(), r2 = b.receive();
+  ASSERT_TRUE(r1);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r1->frame, first);
+  EXPECT_EQ(r2->frame, second);
+  EXPECT_TRUE(r1->fds.empty());
+}
+
+TEST(PrivsepChannel, OversizedFramesAndTooManyDescriptorsAreRefused) {
+  auto pair = Channel::pair();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  const Bytes too_big(frame_header + max_frame + 1, 0);
+  EXPECT_EQ(a.send(too_big).error(), std::errc::message_size);
+  const int fds[max_fds + 1] = {0, 0, 0, 0, 0};
+  EXPECT_EQ(a.send(ConnectionClosed{1}.encode(), fds).error(), std::errc::message_size);
+  // A peer that writes an oversized datagram past the Channel is refused on receipt,
+  // and the next frame is still read whole.
+  ASSERT_EQ(::send(a.fd(), too_big.data(), too_big.size(), 0), static_cast<ssize_t>(too_big.size()));
+  EXPECT_EQ(b.receive().error(), std::errc::message_size);
+  ASSERT_TRUE(a.send(ConnectionClosed{3}.encode()));
+  auto next = b.receive();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->frame, ConnectionClosed{3}.encode());
+}
+
+TEST(PrivsepChannel, PeerGoneIsAnError) {
+  auto pair = Channel::pair();
+  ASSERT_TRUE(pair);
+  { Channel gone = std::move(pair->first); }
+  EXPECT_EQ(pair->second.receive().error(), std::errc::connection_reset);
+  EXPECT_FALSE(pair->second.send(ConnectionClosed{1}.encode()));
+}
+
+}  // namespace
+}  // namespace parley::privsep

@@ -3,10 +3,13 @@
 #include "parley/privsep/protocol.hpp"
 
 #include <algorithm>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
+#include "parley/wire/enum_names.hpp"
 
 namespace parley::privsep {
 namespace {
@@ -74,6 +77,11 @@ class BodyReader {
     return Bytes(v.begin(), v.end());
   }
   crypto::SecretBytes secret(std::size_t max) { return crypto::SecretBytes(r_.string(max)); }
+  /// Fields that share one bound, in order: text, bytes or a secret by their type.
+  template <class... Field>
+  void strings(std::size_t max, Field&... fields) {
+    ((fields = read_string<Field>(max)), ...);
+  }
   /// Marks a semantic fault (an enum out of range); the first fault wins.
   void refuse(ProtocolError e) {
     if (r_.ok() && !fault_) fault_ = e;
@@ -88,6 +96,13 @@ class BodyReader {
   }
 
  private:
+  template <class Field>
+  Field read_string(std::size_t max) {
+    if constexpr (std::is_same_v<Field, std::string>) return text(max);
+    else if constexpr (std::is_same_v<Field, Bytes>) return bytes(max);
+    else return secret(max);
+  }
+
   wire::Reader r_;
   std::optional<ProtocolError> fault_;
 };
@@ -110,11 +125,11 @@ std::expected<T, ProtocolError> decode_as(BytesView bytes, Fields&& fields) {
 // The method part of an AuthRequest, tagged (the wire format's own tags).
 enum class FieldsKind : std::uint8_t {
   none = 1,
-  password = 2,
-  publickey = 3,
-  keyboard_interactive = 4,
-  other = 5,
-  malformed = 6,
+  password,
+  publickey,
+  keyboard_interactive,
+  other,
+  malformed,
 };
 
 void write_fields(wire::Writer& w, const userauth::MethodFields& fields) {
@@ -180,43 +195,24 @@ userauth::MethodFields read_fields(BodyReader& r) {
 }  // namespace
 
 std::string_view to_string(ProtocolError e) {
-  switch (e) {
-    case ProtocolError::truncated: return "truncated";
-    case ProtocolError::oversized: return "oversized";
-    case ProtocolError::length_mismatch: return "length_mismatch";
-    case ProtocolError::unknown_type: return "unknown_type";
-    case ProtocolError::wrong_type: return "wrong_type";
-    case ProtocolError::trailing_bytes: return "trailing_bytes";
-    case ProtocolError::field_too_long: return "field_too_long";
-    case ProtocolError::not_utf8: return "not_utf8";
-    case ProtocolError::bad_value: return "bad_value";
-  }
-  return "unknown";
+  constexpr std::array<std::string_view, 9> names{
+      "truncated", "oversized", "length_mismatch", "unknown_type", "wrong_type",
+      "trailing_bytes", "field_too_long", "not_utf8", "bad_value"};
+  static_assert(names.size() ==
+                wire::enum_count(ProtocolError::truncated, ProtocolError::bad_value));
+  return wire::enum_name(e, names);
 }
 
 std::string_view to_string(RefusalReason r) {
-  switch (r) {
-    case RefusalReason::malformed_frame: return "malformed_frame";
-    case RefusalReason::not_a_request: return "not_a_request";
-    case RefusalReason::unknown_connection: return "unknown_connection";
-    case RefusalReason::connection_exists: return "connection_exists";
-    case RefusalReason::too_many_connections: return "too_many_connections";
-    case RefusalReason::too_many_outstanding: return "too_many_outstanding";
-    case RefusalReason::duplicate_request: return "duplicate_request";
-    case RefusalReason::unknown_kex: return "unknown_kex";
-    case RefusalReason::host_key_not_held: return "host_key_not_held";
-    case RefusalReason::bad_kexinit: return "bad_kexinit";
-    case RefusalReason::wrong_server_version: return "wrong_server_version";
-    case RefusalReason::bad_client_version: return "bad_client_version";
-    case RefusalReason::invalid_kex_value: return "invalid_kex_value";
-    case RefusalReason::session_id_replayed: return "session_id_replayed";
-    case RefusalReason::no_key_exchange: return "no_key_exchange";
-    case RefusalReason::authentication_over: return "authentication_over";
-    case RefusalReason::not_authenticated: return "not_authenticated";
-    case RefusalReason::wrong_user: return "wrong_user";
-    case RefusalReason::session_already_started: return "session_already_started";
-  }
-  return "unknown";
+  constexpr std::array<std::string_view, 19> names{
+      "malformed_frame", "not_a_request", "unknown_connection", "connection_exists",
+      "too_many_connections", "too_many_outstanding", "duplicate_request", "unknown_kex",
+      "host_key_not_held", "bad_kexinit", "wrong_server_version", "bad_client_version",
+      "invalid_kex_value", "session_id_replayed", "no_key_exchange", "authentication_over",
+      "not_authenticated", "wrong_user", "session_already_started"};
+  static_assert(names.size() ==
+                wire::enum_count(RefusalReason::malformed_frame, RefusalReason::session_already_started));
+  return wire::enum_name(r, names, RefusalReason::malformed_frame);
 }
 
 std::expected<Frame, ProtocolError> decode_frame(BytesView bytes) {
@@ -263,13 +259,10 @@ Bytes KexSign::encode() const {
 
 std::expected<KexSign, ProtocolError> KexSign::decode(BytesView bytes) {
   return decode_as<KexSign>(bytes, [](BodyReader& r, KexSign& m) {
-    m.kex = r.text(max_name);
-    m.host_key_alg = r.text(max_name);
-    m.v_c = r.text(max_version);
-    m.v_s = r.text(max_version);
-    m.i_c = r.bytes(max_kexinit);
-    m.i_s = r.bytes(max_kexinit);
-    m.q_c = r.bytes(max_kex_value);
+    r.strings(max_name, m.kex, m.host_key_alg);
+    r.strings(max_version, m.v_c, m.v_s);
+    r.strings(max_kexinit, m.i_c, m.i_s);
+    r.strings(max_kex_value, m.q_c);
   });
 }
 
@@ -306,7 +299,8 @@ std::expected<InfoResponse, ProtocolError> InfoResponse::decode(BytesView bytes)
 
 template <MsgType Type>
 Bytes UserSession<Type>::encode() const {
-  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).uint64(req).string(user); });
+  return frame(Type, false,
+               [&](wire::Writer& w) { w.uint64(this->conn).uint64(this->req).string(user); });
 }
 
 template <MsgType Type>
@@ -327,11 +321,11 @@ Bytes KexSigned::encode() const {
 
 std::expected<KexSigned, ProtocolError> KexSigned::decode(BytesView bytes) {
   return decode_as<KexSigned>(bytes, [](BodyReader& r, KexSigned& m) {
-    m.k_s = r.bytes(max_key);
-    m.q_s = r.bytes(max_kex_value);
-    m.k = r.secret(max_shared_secret);
-    m.signature = r.bytes(max_key);
-    m.h = r.bytes(max_hash);
+    r.strings(max_key, m.k_s);
+    r.strings(max_kex_value, m.q_s);
+    r.strings(max_shared_secret, m.k);
+    r.strings(max_key, m.signature);
+    r.strings(max_hash, m.h);
   });
 }
 
@@ -376,39 +370,33 @@ std::expected<Refused, ProtocolError> Refused::decode(BytesView bytes) {
 
 namespace {
 
-template <class Variant, class T>
-std::expected<Variant, ProtocolError> as(BytesView bytes) {
-  auto m = T::decode(bytes);
-  if (!m) return std::unexpected(m.error());
-  return Variant(std::move(*m));
+/// Decodes `bytes` as the alternative of Variant whose static `type` is `type`.
+template <class Variant, std::size_t I = 0>
+std::expected<Variant, ProtocolError> decode_alternative(MsgType type, BytesView bytes) {
+  if constexpr (I == std::variant_size_v<Variant>) {
+    return std::unexpected(ProtocolError::unknown_type);  // a type of the other direction
+  } else {
+    using T = std::variant_alternative_t<I, Variant>;
+    if (T::type != type) return decode_alternative<Variant, I + 1>(type, bytes);
+    auto m = T::decode(bytes);
+    if (!m) return std::unexpected(m.error());
+    return Variant(std::in_place_index<I>, std::move(*m));
+  }
+}
+
+template <class Variant>
+std::expected<Variant, ProtocolError> decode_one_of(BytesView bytes) {
+  auto f = decode_frame(bytes);
+  if (!f) return std::unexpected(f.error());
+  return decode_alternative<Variant>(f->type, bytes);
 }
 
 }  // namespace
 
 std::expected<Request, ProtocolError> decode_request(BytesView bytes) {
-  auto f = decode_frame(bytes);
-  if (!f) return std::unexpected(f.error());
-  switch (f->type) {
-    case MsgType::connection_opened: return as<Request, ConnectionOpened>(bytes);
-    case MsgType::connection_closed: return as<Request, ConnectionClosed>(bytes);
-    case MsgType::kex_sign: return as<Request, KexSign>(bytes);
-    case MsgType::auth_request: return as<Request, AuthRequest>(bytes);
-    case MsgType::info_response: return as<Request, InfoResponse>(bytes);
-    case MsgType::session_start: return as<Request, SessionStart>(bytes);
-    default: return std::unexpected(ProtocolError::unknown_type);
-  }
+  return decode_one_of<Request>(bytes);
 }
 
-std::expected<Reply, ProtocolError> decode_reply(BytesView bytes) {
-  auto f = decode_frame(bytes);
-  if (!f) return std::unexpected(f.error());
-  switch (f->type) {
-    case MsgType::kex_signed: return as<Reply, KexSigned>(bytes);
-    case MsgType::auth_reply: return as<Reply, AuthReply>(bytes);
-    case MsgType::session_granted: return as<Reply, SessionGranted>(bytes);
-    case MsgType::refused: return as<Reply, Refused>(bytes);
-    default: return std::unexpected(ProtocolError::unknown_type);
-  }
-}
+std::expected<Reply, ProtocolError> decode_reply(BytesView bytes) { return decode_one_of<Reply>(bytes); }
 
 }  // namespace parley::privsep

@@ -3,34 +3,19 @@
 #include <string>
 
 #include "parley/sandbox/sandbox.hpp"
+#include "parley/wire/enum_names.hpp"
 
 namespace parley::sandbox {
 
 std::string_view to_string(SandboxError error) {
-  // clang-format off
-  switch (error) {
-    case SandboxError::invalid_plan: return "invalid_plan";
-    case SandboxError::not_root: return "not_root";
-    case SandboxError::account_lookup: return "account_lookup";
-    case SandboxError::no_such_account: return "no_such_account";
-    case SandboxError::account_is_root: return "account_is_root";
-    case SandboxError::empty_dir_create: return "empty_dir_create";
-    case SandboxError::empty_dir_open: return "empty_dir_open";
-    case SandboxError::empty_dir_unsafe: return "empty_dir_unsafe";
-    case SandboxError::empty_dir_not_empty: return "empty_dir_not_empty";
-    case SandboxError::chroot: return "chroot";
-    case SandboxError::chdir: return "chdir";
-    case SandboxError::setgroups: return "setgroups";
-    case SandboxError::setresgid: return "setresgid";
-    case SandboxError::setresuid: return "setresuid";
-    case SandboxError::privileges_regainable: return "privileges_regainable";
-    case SandboxError::no_new_privs: return "no_new_privs";
-    case SandboxError::dumpable: return "dumpable";
-    case SandboxError::seccomp_filter: return "seccomp_filter";
-    case SandboxError::seccomp_load: return "seccomp_load";
-  }
-  // clang-format on
-  return "unknown";
+  constexpr std::array<std::string_view, 19> names{
+      "invalid_plan", "not_root", "account_lookup", "no_such_account", "account_is_root",
+      "empty_dir_create", "empty_dir_open", "empty_dir_unsafe", "empty_dir_not_empty", "chroot",
+      "chdir", "setgroups", "setresgid", "setresuid", "privileges_regainable", "no_new_privs",
+      "dumpable", "seccomp_filter", "seccomp_load"};
+  static_assert(names.size() ==
+                wire::enum_count(SandboxError::invalid_plan, SandboxError::seccomp_load));
+  return wire::enum_name(error, names);
 }
 
 std::string to_string(const Failure& failure) {

@@ -1,14 +1,14 @@
 #include "parley/userauth/chain.hpp"
 
+#include "parley/wire/enum_names.hpp"
+
 namespace parley::userauth {
 
 std::string_view wire_name(ChainMethod method) {
-  switch (method) {
-    case ChainMethod::publickey: return "publickey";
-    case ChainMethod::password: return "password";
-    case ChainMethod::keyboard_interactive: return "keyboard-interactive";
-  }
-  return "unknown";
+  constexpr std::array<std::string_view, 3> names{"publickey", "password", "keyboard-interactive"};
+  static_assert(names.size() ==
+                wire::enum_count(ChainMethod::publickey, ChainMethod::keyboard_interactive));
+  return wire::enum_name(method, names);
 }
 
 std::string to_string(const ChainStep& step) {

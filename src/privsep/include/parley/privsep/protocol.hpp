@@ -44,16 +44,16 @@ inline constexpr std::size_t max_text = 1024;        // a disconnect description
 enum class MsgType : std::uint8_t {
   // network -> monitor
   connection_opened = 1,
-  connection_closed = 2,
-  kex_sign = 3,
-  auth_request = 4,
-  info_response = 5,
-  session_start = 6,
+  connection_closed,
+  kex_sign,
+  auth_request,
+  info_response,
+  session_start,
   // monitor -> network
   kex_signed = 64,
-  auth_reply = 65,
-  session_granted = 66,
-  refused = 67,
+  auth_reply,
+  session_granted,
+  refused,
 };
 
 /// What was wrong with a frame.
@@ -81,6 +81,15 @@ struct Frame {
 /// field must match the size and be at most max_frame, and the type be known.
 std::expected<Frame, ProtocolError> decode_frame(BytesView frame);
 
+/// What every request and reply starts with: its type, the connection it is
+/// about and the request id a reply answers.
+template <MsgType Type>
+struct Addressed {
+  static constexpr MsgType type = Type;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;
+};
+
 // ---- network -> monitor
 
 /// A client connected; the monitor starts its state for `conn`. No reply unless refused.
@@ -104,10 +113,7 @@ struct ConnectionClosed {
 /// The server's side of one key exchange up to the client's value: the
 /// monitor makes the server's ephemeral value itself, computes the exchange
 /// hash H from this transcript and signs H. Nothing else can be signed.
-struct KexSign {
-  static constexpr MsgType type = MsgType::kex_sign;
-  std::uint64_t conn = 0;
-  std::uint64_t req = 0;
+struct KexSign : Addressed<MsgType::kex_sign> {
   std::string kex;           // the negotiated method ("curve25519-sha256")
   std::string host_key_alg;  // the negotiated host key algorithm ("ssh-ed25519")
   std::string v_c, v_s;      // identification lines without CR LF
@@ -118,10 +124,7 @@ struct KexSign {
 };
 
 /// One SSH_MSG_USERAUTH_REQUEST, as the network process decoded it.
-struct AuthRequest {
-  static constexpr MsgType type = MsgType::auth_request;
-  std::uint64_t conn = 0;
-  std::uint64_t req = 0;
+struct AuthRequest : Addressed<MsgType::auth_request> {
   userauth::UserauthRequest request;  // a password in it is a secret
   /// The frame holds any password: the caller wipes it once sent.
   Bytes encode() const;
@@ -129,10 +132,7 @@ struct AuthRequest {
 };
 
 /// One SSH_MSG_USERAUTH_INFO_RESPONSE's answers (RFC 4256 §3.4).
-struct InfoResponse {
-  static constexpr MsgType type = MsgType::info_response;
-  std::uint64_t conn = 0;
-  std::uint64_t req = 0;
+struct InfoResponse : Addressed<MsgType::info_response> {
   std::vector<crypto::SecretBytes> answers;  // secrets: never logged
   /// The frame holds the answers: the caller wipes it once sent.
   Bytes encode() const;
@@ -142,10 +142,7 @@ struct InfoResponse {
 /// A request or reply about one user's session: SessionStart asks for it once
 /// the connection's authentication is complete, SessionGranted says it may start.
 template <MsgType Type>
-struct UserSession {
-  static constexpr MsgType type = Type;
-  std::uint64_t conn = 0;
-  std::uint64_t req = 0;
+struct UserSession : Addressed<Type> {
   std::string user;
   Bytes encode() const;
   static std::expected<UserSession, ProtocolError> decode(BytesView frame);
@@ -156,10 +153,7 @@ using SessionStart = UserSession<MsgType::session_start>;
 
 /// The answer to KexSign: what the network process sends in KEX_ECDH_REPLY
 /// (K_S, Q_S, the signature) and what it derives keys from (K, H).
-struct KexSigned {
-  static constexpr MsgType type = MsgType::kex_signed;
-  std::uint64_t conn = 0;
-  std::uint64_t req = 0;
+struct KexSigned : Addressed<MsgType::kex_signed> {
   Bytes k_s;                 // the host key blob
   Bytes q_s;                 // the server's value (KexResponse::reply)
   crypto::SecretBytes k;     // the shared secret, as KexKeyPair::derive returns it
@@ -173,18 +167,15 @@ struct KexSigned {
 /// Where a connection's authentication stands after an AuthReply.
 enum class AuthStatus : std::uint8_t {
   in_progress = 1,  // send the packets; more requests may follow
-  success = 2,      // the last packet is USERAUTH_SUCCESS: `user` is in
-  disconnect = 3,   // end the connection with `reason` and `description`
+  success,          // the last packet is USERAUTH_SUCCESS: `user` is in
+  disconnect,       // end the connection with `reason` and `description`
 };
 
 /// SSH messages to send to the client for one request (USERAUTH_FAILURE,
 /// SUCCESS, PK_OK, INFO_REQUEST, a BANNER before them), or the end of the
 /// exchange. req is the request it answers, 0 for what the monitor ends on
 /// its own (the login grace time).
-struct AuthReply {
-  static constexpr MsgType type = MsgType::auth_reply;
-  std::uint64_t conn = 0;
-  std::uint64_t req = 0;
+struct AuthReply : Addressed<MsgType::auth_reply> {
   std::vector<Bytes> packets;
   AuthStatus status = AuthStatus::in_progress;
   std::string user;          // success
@@ -222,10 +213,7 @@ enum class RefusalReason : std::uint8_t {
 
 std::string_view to_string(RefusalReason r);
 
-struct Refused {
-  static constexpr MsgType type = MsgType::refused;
-  std::uint64_t conn = 0;
-  std::uint64_t req = 0;
+struct Refused : Addressed<MsgType::refused> {
   RefusalReason reason = RefusalReason::malformed_frame;
   Bytes encode() const;
   static std::expected<Refused, ProtocolError> decode(BytesView frame);

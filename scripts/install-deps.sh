@@ -16,7 +16,7 @@ packages=(
   liboath-dev oathtool libpam-oath
   libqrencode-dev qrencode zbar-tools imagemagick
   libpam0g-dev libpam-wrapper libpamtest0-dev python3-pypamtest libpam-google-authenticator
-  tmux procps ssh-audit
+  tmux procps ssh-audit universal-ctags
 )
 
 missing=()

@@ -43,7 +43,7 @@ declare -A allowed=(
   [privsep]="wire crypto transport userauth privsep"
   [client]="wire crypto transport connection userauth session login otp client"
   [sandbox]="wire sandbox"
-  [driver]="wire crypto transport connection userauth session passwd login otp pam client driver"
+  [driver]="wire crypto transport connection userauth session passwd login otp pam client privsep driver"
 )
 for dir in "$root"/src/*/; do
   layer=$(basename "$dir")

@@ -101,6 +101,8 @@ struct Server::Impl {
     if (options.source_limits) limiter.emplace(*options.source_limits, uniform);
   }
 
+  /// Binds and listens, or takes options.listen_fd.
+  std::expected<void, std::string> listen();
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn, PeerInfo peer,
                                        PeerInfo local, std::optional<SourceLimiter::Ticket> ticket);
@@ -281,6 +283,29 @@ Server::~Server() {
   stop();
 }
 
+std::expected<void, std::string> Server::Impl::listen() {
+  std::error_code ec;
+  const auto address = asio::ip::make_address(options.address, ec);
+  if (ec) return std::unexpected("invalid listen address '" + options.address + "'");
+  const tcp::endpoint endpoint(address, options.port);
+  const std::string where = options.address + ":" + std::to_string(options.port);
+  if (options.listen_fd >= 0) {
+    acceptor.assign(endpoint.protocol(), options.listen_fd, ec);
+  } else {
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    std::error_code ignored;
+    acceptor.close(ignored);
+    return std::unexpected("cannot listen on " + where + ": " + ec.message());
+  }
+  port = acceptor.local_endpoint(ec).port();
+  return {};
+}
+
 std::expected<void, std::string> Server::start() {
   Impl& s = *impl_;
   {
@@ -288,21 +313,7 @@ std::expected<void, std::string> Server::start() {
     if (s.started || s.stopping) return std::unexpected(std::string("server already started"));
     s.started = true;
   }
-  std::error_code ec;
-  const auto address = asio::ip::make_address(s.options.address, ec);
-  if (ec) return std::unexpected("invalid listen address '" + s.options.address + "'");
-  const tcp::endpoint endpoint(address, s.options.port);
-  const std::string where = s.options.address + ":" + std::to_string(s.options.port);
-  s.acceptor.open(endpoint.protocol(), ec);
-  if (!ec) s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) s.acceptor.bind(endpoint, ec);
-  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    std::error_code ignored;
-    s.acceptor.close(ignored);
-    return std::unexpected("cannot listen on " + where + ": " + ec.message());
-  }
-  s.port = s.acceptor.local_endpoint(ec).port();
+  if (auto listening = s.listen(); !listening) return listening;
 
   unsigned n = s.options.threads != 0 ? s.options.threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;

@@ -42,7 +42,8 @@ bool known_type(std::uint8_t t) {
     case MsgType::kex_signed:
     case MsgType::auth_reply:
     case MsgType::session_granted:
-    case MsgType::refused: return true;
+    case MsgType::refused:
+    case MsgType::host_keys: return true;
   }
   return false;
 }
@@ -356,6 +357,21 @@ std::expected<AuthReply, ProtocolError> AuthReply::decode(BytesView bytes) {
 Bytes Refused::encode() const {
   return frame(type, false,
                [&](wire::Writer& w) { w.uint64(conn).uint64(req).byte(std::to_underlying(reason)); });
+}
+
+Bytes HostKeys::encode() const {
+  return frame(type, false, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).uint32(static_cast<std::uint32_t>(blobs.size()));
+    for (const auto& b : blobs) w.string(b);
+  });
+}
+
+std::expected<HostKeys, ProtocolError> HostKeys::decode(BytesView bytes) {
+  return decode_as<HostKeys>(bytes, [](BodyReader& r, HostKeys& m) {
+    const std::uint32_t count = r.uint32();
+    if (count > max_host_keys) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.blobs.push_back(r.bytes(max_key));
+  });
 }
 
 std::expected<Refused, ProtocolError> Refused::decode(BytesView bytes) {

@@ -24,6 +24,9 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 2222;  // 0 = an ephemeral port; see Server::port()
   unsigned threads = 0;       // 0 = std::thread::hardware_concurrency()
+  /// A socket already bound and listening (parleyd's network process gets it
+  /// before it gives up root); the server owns it. -1: bind address:port.
+  int listen_fd = -1;
   /// Connections beyond this many are closed as soon as they are accepted.
   std::size_t max_connections = 100000;
   /// Admission control for connections not yet authenticated, as sshd's

@@ -54,6 +54,7 @@ enum class MsgType : std::uint8_t {
   auth_reply,
   session_granted,
   refused,
+  host_keys,
 };
 
 /// What was wrong with a frame.
@@ -219,9 +220,19 @@ struct Refused : Addressed<MsgType::refused> {
   static std::expected<Refused, ProtocolError> decode(BytesView frame);
 };
 
+/// The first frame of all, monitor -> network: the public halves of the host
+/// keys, which the network process offers and sends as K_S (it never holds the
+/// private halves). conn and req are 0.
+struct HostKeys : Addressed<MsgType::host_keys> {
+  std::vector<Bytes> blobs;  // SSH public key blobs, at most max_host_keys
+  Bytes encode() const;
+  static std::expected<HostKeys, ProtocolError> decode(BytesView frame);
+};
+inline constexpr std::size_t max_host_keys = 8;
+
 using Request =
     std::variant<ConnectionOpened, ConnectionClosed, KexSign, AuthRequest, InfoResponse, SessionStart>;
-using Reply = std::variant<KexSigned, AuthReply, SessionGranted, Refused>;
+using Reply = std::variant<KexSigned, AuthReply, SessionGranted, Refused, HostKeys>;
 
 /// Decodes a frame the monitor received; a reply type is unknown_type here.
 std::expected<Request, ProtocolError> decode_request(BytesView frame);

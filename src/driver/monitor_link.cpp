@@ -1,0 +1,262 @@
+// Both ends of the monitor's socketpair on Asio: readiness waits on the
+// SOCK_SEQPACKET descriptor, then privsep::Channel's sendmsg/recvmsg, so every
+// frame keeps its boundary and its descriptors.
+#include "parley/driver/monitor_link.hpp"
+
+#include <fcntl.h>
+
+#include <asio.hpp>
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+
+#include "parley/crypto/secret.hpp"
+
+namespace parley::driver {
+namespace {
+
+void set_non_blocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+bool would_block(const std::error_code& ec) {
+  return ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block;
+}
+
+void wipe(Bytes& frame) { crypto::secure_wipe(frame.data(), frame.size()); }
+
+std::uint64_t conn_of(const privsep::Reply& reply) {
+  return std::visit([](const auto& m) { return m.conn; }, reply);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The network process's end
+
+struct MonitorLink::Impl {
+  Impl(privsep::Channel c, std::function<void()> when_lost)
+      : channel(std::move(c)), socket(io, ::dup(channel.fd())), on_lost(std::move(when_lost)) {
+    set_non_blocking(channel.fd());
+  }
+
+  asio::io_context io{1};
+  privsep::Channel channel;
+  asio::posix::stream_descriptor socket;  // a second descriptor of the channel's socket, for waits
+  std::function<void()> on_lost;
+  std::thread thread;
+
+  std::mutex mutex;  // guards outgoing, receivers, next_conn, dropped
+  std::deque<Bytes> outgoing;
+  bool writing = false;
+  std::unordered_map<std::uint64_t, Deliver> receivers;
+  std::uint64_t next_conn = 1;
+  std::uint64_t dropped = 0;
+  bool lost = false;  // link thread only
+
+  void lose() {
+    if (lost) return;
+    lost = true;
+    if (on_lost) on_lost();
+  }
+
+  /// Sends what is queued until the socket is full; then waits for room.
+  void flush() {
+    for (;;) {
+      Bytes frame;
+      {
+        std::lock_guard lock(mutex);
+        if (outgoing.empty()) {
+          writing = false;
+          return;
+        }
+        frame = std::move(outgoing.front());
+        outgoing.pop_front();
+      }
+      auto sent = channel.send(frame);
+      if (!sent && would_block(sent.error())) {
+        std::lock_guard lock(mutex);
+        outgoing.push_front(std::move(frame));
+        socket.async_wait(asio::posix::stream_descriptor::wait_write,
+                          [this](std::error_code ec) {
+                            if (!ec) flush();
+                          });
+        return;
+      }
+      wipe(frame);
+      if (!sent) return lose();
+    }
+  }
+
+  void read() {
+    socket.async_wait(asio::posix::stream_descriptor::wait_read,
+                      [this](std::error_code ec) {
+                        if (ec) return;
+                        drain();
+                      });
+  }
+
+  /// Takes every frame waiting on the socket, then waits for more.
+  void drain() {
+    for (;;) {
+      auto got = channel.receive();
+      if (!got && would_block(got.error())) return read();
+      if (!got) return lose();
+      auto reply = privsep::decode_reply(got->frame);
+      wipe(got->frame);  // a KexSigned frame holds K
+      Deliver deliver;
+      if (reply) {
+        std::lock_guard lock(mutex);
+        if (auto it = receivers.find(conn_of(*reply)); it != receivers.end()) deliver = it->second;
+      }
+      if (!deliver) {
+        std::lock_guard lock(mutex);
+        ++dropped;
+        continue;
+      }
+      deliver(std::move(*reply), std::move(got->fds));
+    }
+  }
+};
+
+MonitorLink::MonitorLink(privsep::Channel channel, std::function<void()> on_lost)
+    : impl_(std::make_unique<Impl>(std::move(channel), std::move(on_lost))) {}
+
+MonitorLink::~MonitorLink() { stop(); }
+
+void MonitorLink::start() {
+  impl_->read();
+  impl_->thread = std::thread([impl = impl_.get()] {
+    auto guard = asio::make_work_guard(impl->io);
+    impl->io.run();
+  });
+}
+
+void MonitorLink::stop() {
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  // Both descriptors of the socket close now, so the monitor sees the end at
+  // once, whatever handlers the stopped context still holds.
+  std::error_code ignored;
+  impl_->socket.close(ignored);
+  impl_->channel = privsep::Channel(UniqueFd());
+}
+
+std::uint64_t MonitorLink::attach(Deliver deliver) {
+  std::lock_guard lock(impl_->mutex);
+  const std::uint64_t conn = impl_->next_conn++;
+  impl_->receivers.emplace(conn, std::move(deliver));
+  return conn;
+}
+
+void MonitorLink::detach(std::uint64_t conn) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->receivers.erase(conn);
+}
+
+void MonitorLink::send(Bytes frame) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->outgoing.push_back(std::move(frame));
+    if (impl_->writing) return;
+    impl_->writing = true;
+  }
+  asio::post(impl_->io, [impl = impl_.get()] { impl->flush(); });
+}
+
+std::uint64_t MonitorLink::dropped_replies() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->dropped;
+}
+
+// ---------------------------------------------------------------------------
+// The monitor's end
+
+struct MonitorLoop::Impl {
+  Impl(privsep::Channel c, privsep::Monitor& m, MonitorLog l)
+      : channel(std::move(c)), socket(io, ::dup(channel.fd())), monitor(m), log(std::move(l)) {}
+
+  asio::io_context io{1};
+  privsep::Channel channel;
+  asio::posix::stream_descriptor socket;
+  privsep::Monitor& monitor;
+  MonitorLog log;
+  asio::steady_timer timer{io};
+  bool peer_gone = false;
+
+  static transport::Instant now() { return transport::Clock::now(); }
+
+  /// Sends what the monitor answered and logs what it reports; then re-arms
+  /// its deadline. Sends block: the monitor has nothing else to do meanwhile.
+  void answer() {
+    for (auto& frame : monitor.take_frames()) {
+      auto sent = channel.send(frame);
+      wipe(frame);
+      if (!sent) {
+        peer_gone = true;
+        io.stop();
+        return;
+      }
+    }
+    for (const auto& event : monitor.take_log())
+      if (log) log(event);
+    arm();
+  }
+
+  void arm() {
+    const auto deadline = monitor.next_deadline();
+    if (!deadline) {
+      timer.cancel();
+      return;
+    }
+    timer.expires_at(*deadline);
+    timer.async_wait([this](std::error_code ec) {
+      if (ec) return;
+      monitor.on_time(now());
+      answer();
+    });
+  }
+
+  void read() {
+    socket.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
+      if (ec) return;
+      auto got = channel.receive();
+      if (!got) {
+        peer_gone = true;
+        io.stop();
+        return;
+      }
+      // The network process never sends descriptors: any that came are closed here.
+      monitor.handle(got->frame, now());
+      wipe(got->frame);  // a password or answers
+      answer();
+      read();
+    });
+  }
+};
+
+MonitorLoop::MonitorLoop(privsep::Channel channel, privsep::Monitor& monitor, MonitorLog log)
+    : impl_(std::make_unique<Impl>(std::move(channel), monitor, std::move(log))) {
+  Impl* impl = impl_.get();
+  monitor.set_wake([impl] {
+    asio::post(impl->io, [impl] {
+      impl->monitor.on_time(Impl::now());
+      impl->answer();
+    });
+  });
+}
+
+MonitorLoop::~MonitorLoop() { impl_->monitor.set_wake({}); }
+
+bool MonitorLoop::run() {
+  impl_->read();
+  impl_->arm();
+  impl_->io.run();
+  return impl_->peer_gone;
+}
+
+void MonitorLoop::stop() { impl_->io.stop(); }
+
+}  // namespace parley::driver

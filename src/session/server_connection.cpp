@@ -262,6 +262,14 @@ void ServerConnection::kex_answered(std::expected<transport::KexAnswer, transpor
   dispatch(now);
 }
 
+void ServerConnection::disconnect(transport::DisconnectReason reason, std::string_view description,
+                                  Instant now) {
+  Call call(*this);
+  now_ = now;
+  transport_.disconnect(reason, description);
+  dispatch(now);
+}
+
 void ServerConnection::auth_answered(AuthDecision decision, Instant now) {
   if (!delegated_) return;
   Call call(*this);

@@ -129,6 +129,9 @@ class ServerConnection final : public transport::Endpoint {
   /// Delegated mode: the decision about the authentication delegate's question
   /// (DelegatedAuth::answered()); then take_output() as after receive().
   void auth_answered(AuthDecision decision, Instant now);
+  /// Ends the connection (DISCONNECT with `reason`): a delegated mode's owner
+  /// does so when the other side's answer cannot be used.
+  void disconnect(transport::DisconnectReason reason, std::string_view description, Instant now);
 
   const transport::Transport& transport() const { return transport_; }
   void set_observer(ConnectionObserver observer) { observer_ = std::move(observer); }

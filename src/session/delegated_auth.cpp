@@ -17,8 +17,6 @@ bool is_banner(const Bytes& packet) { return packet.front() == msg::userauth_ban
 DelegatedAuth::DelegatedAuth(AuthDelegate delegate, DelegatedAuthLimits limits, Instant now)
     : delegate_(std::move(delegate)), limits_(limits), grace_deadline_(now + limits.login_grace) {}
 
-DelegatedAuth::~DelegatedAuth() = default;  // held messages wipe themselves
-
 std::optional<AuthEvent> DelegatedAuth::poll_event() {
   if (events_.empty()) return std::nullopt;
   AuthEvent e = std::move(events_.front());

@@ -172,6 +172,16 @@ struct Fixture : ::testing::Test {
       reply(secret(pw));
     };
   }
+  /// A connection whose client logs in with password `pw` (the right one is
+  /// "s3cret"), pumped until quiet unless `pump` is false.
+  std::unique_ptr<Login> password_login(std::uint64_t conn, std::string_view pw = "s3cret", bool pump = true) {
+    use_password();
+    auto auth = client_auth({"password"});
+    answer_password(*auth, pw);
+    auto login = std::make_unique<Login>(conn, backend.host_public_key(), auth);
+    if (pump) login->pump(monitor);
+    return login;
+  }
   void expect_logged_in(Login& login) {
     EXPECT_TRUE(login.client->authenticated());
     EXPECT_TRUE(login.server->authenticated());
@@ -182,11 +192,8 @@ struct Fixture : ::testing::Test {
 };
 
 TEST_F(Fixture, PasswordLoginThroughTheMonitor) {
-  use_password();
-  auto auth = client_auth({"password"});
-  answer_password(*auth, "s3cret");
-  Login login(1, backend.host_public_key(), auth);
-  login.pump(monitor);
+  auto owned = password_login(1);
+  Login& login = *owned;
   expect_logged_in(login);
   EXPECT_EQ(login.client->host().fingerprint, backend.host_public_key().fingerprint());
   EXPECT_EQ(monitor.connections(), 1u);
@@ -203,28 +210,20 @@ TEST_F(Fixture, PasswordLoginThroughTheMonitor) {
 }
 
 TEST_F(Fixture, AnAnswerToNothingAskedEndsOnlyThatConnection) {
-  use_password();
-  auto auth = client_auth({"password"});
-  answer_password(*auth, "s3cret");
-  Login stray(1, backend.host_public_key(), auth), kept(2, backend.host_public_key(), auth);
-  stray.pump(monitor);
-  kept.pump(monitor);
-  ASSERT_TRUE(stray.server->authenticated());
-  EXPECT_TRUE(stray.side.on_reply(KexSigned{{1, 999}, {}, {}, {}, {}, {}}, stray.now));
-  EXPECT_TRUE(stray.server->closed());
+  auto stray = password_login(1), kept = password_login(2);
+  ASSERT_TRUE(stray->server->authenticated());
+  EXPECT_TRUE(stray->side.on_reply(KexSigned{{1, 999}, {}, {}, {}, {}, {}}, stray->now));
+  EXPECT_TRUE(stray->server->closed());
   bool logged = false;
-  for (const auto& line : stray.side.take_log()) logged = logged || line.find("to no request") != std::string::npos;
+  for (const auto& line : stray->side.take_log()) logged = logged || line.find("to no request") != std::string::npos;
   EXPECT_TRUE(logged);
-  EXPECT_FALSE(kept.server->closed());
-  EXPECT_TRUE(kept.server->authenticated());
+  EXPECT_FALSE(kept->server->closed());
+  EXPECT_TRUE(kept->server->authenticated());
 }
 
 TEST_F(Fixture, RepliesForOtherPartsAreLeftToTheCaller) {
-  use_password();
-  auto auth = client_auth({"password"});
-  answer_password(*auth, "s3cret");
-  Login login(1, backend.host_public_key(), auth);
-  login.pump(monitor);
+  auto owned = password_login(1);
+  Login& login = *owned;
   EXPECT_FALSE(login.side.on_reply(SessionGranted{{1, 5}, "alice"}, login.now));
   EXPECT_FALSE(login.side.on_reply(Refused{{1, 5}, RefusalReason::not_authenticated}, login.now));
   AuthReply elsewhere;
@@ -237,14 +236,10 @@ TEST_F(Fixture, RepliesForOtherPartsAreLeftToTheCaller) {
 }
 
 TEST_F(Fixture, AWrongPasswordIsRefusedByTheMonitor) {
-  use_password();
-  auto auth = client_auth({"password"});
-  answer_password(*auth, "wrong");
-  Login login(1, backend.host_public_key(), auth);
-  login.pump(monitor);
-  EXPECT_FALSE(login.client->authenticated());
-  EXPECT_FALSE(login.server->authenticated());
-  EXPECT_TRUE(login.session_users.empty());
+  auto login = password_login(1, "wrong");
+  EXPECT_FALSE(login->client->authenticated());
+  EXPECT_FALSE(login->server->authenticated());
+  EXPECT_TRUE(login->session_users.empty());
 }
 
 TEST_F(Fixture, HigherOrLowerKeyboardInteractiveThroughTheMonitor) {
@@ -280,26 +275,21 @@ TEST_F(Fixture, PublickeyLoginThroughTheMonitor) {
 }
 
 TEST_F(Fixture, ARefusedKeyExchangeEndsOnlyThatConnection) {
-  use_password();
-  auto auth = client_auth({"password"});
-  answer_password(*auth, "s3cret");
   // Its ConnectionOpened never reaches the monitor, which then refuses its
   // KexSign (unknown_connection).
-  Login refused(7, backend.host_public_key(), auth);
-  refused.side.take_frames();
-  refused.pump(monitor);
-  EXPECT_TRUE(refused.client->closed());
-  EXPECT_TRUE(refused.server->closed());
-  ASSERT_TRUE(refused.client->disconnected());
-  EXPECT_EQ(refused.client->disconnected()->reason, transport::DisconnectReason::key_exchange_failed);
+  auto refused = password_login(7, "s3cret", /*pump=*/false);
+  refused->side.take_frames();
+  refused->pump(monitor);
+  EXPECT_TRUE(refused->client->closed());
+  EXPECT_TRUE(refused->server->closed());
+  ASSERT_TRUE(refused->client->disconnected());
+  EXPECT_EQ(refused->client->disconnected()->reason, transport::DisconnectReason::key_exchange_failed);
   bool logged = false;
-  for (const auto& line : refused.side.take_log())
+  for (const auto& line : refused->side.take_log())
     logged = logged || line.find("refused the key exchange") != std::string::npos;
   EXPECT_TRUE(logged);
 
-  Login second(8, backend.host_public_key(), auth);
-  second.pump(monitor);
-  expect_logged_in(second);
+  expect_logged_in(*password_login(8));
 }
 
 }  // namespace

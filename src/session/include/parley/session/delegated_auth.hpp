@@ -71,21 +71,20 @@ struct DelegatedAuthLimits {
 
 class DelegatedAuth {
  public:
+  /// Held messages wipe themselves when it goes.
   DelegatedAuth(AuthDelegate delegate, DelegatedAuthLimits limits, Instant now);
-  ~DelegatedAuth();
-  DelegatedAuth(const DelegatedAuth&) = delete;
-  DelegatedAuth& operator=(const DelegatedAuth&) = delete;
+  void set_preauth_listener(std::function<void(transport::PreauthState)> listener) {
+    preauth_listener_ = std::move(listener);
+  }
 
   /// A userauth message from the client (numbers 50-79). The caller wipes it.
   void handle(BytesView payload, Instant now);
   /// The decider's decision about the question out (see AuthDecision).
   void answered(AuthDecision decision, Instant now);
-  /// Ends the connection once the login grace time has passed.
+  /// Ends the connection once the login grace time has passed (the deadline
+  /// is gone once the user is in or the connection ends).
   void on_time(Instant now);
   std::optional<Instant> next_deadline() const;
-  void set_preauth_listener(std::function<void(transport::PreauthState)> listener) {
-    preauth_listener_ = std::move(listener);
-  }
 
   /// Messages to send, in order; then the events (Authenticated, AuthDisconnect).
   std::vector<Bytes> take_messages() { return std::exchange(out_, {}); }

@@ -167,6 +167,41 @@ TEST(DelegatedKex, ASignerThatNeverAnswersMeetsTheKexTimeout) {
   EXPECT_TRUE(p.pair.server.closed());
 }
 
+TEST(DelegatedKex, InputArrivingByteByByteWhileWaitingIsKeptForLater) {
+  DelegatedPair p;
+  p.pair.chunk = 1;
+  p.pair.pump();
+  ASSERT_EQ(p.requests.size(), 1u);
+  // Every byte arrives on its own, through the wait, the answer and the
+  // NEWKEYS after it, for the first exchange and a re-exchange.
+  p.pair.server.kex_answered(p.signer.answer(p.requests[0]));
+  p.pair.pump();
+  EXPECT_EQ(p.kex_done(p.pair.client_events), 1u);
+  EXPECT_EQ(p.kex_done(p.pair.server_events), 1u);
+  p.pair.client.request_rekey(p.pair.now);
+  p.pair.pump();
+  ASSERT_EQ(p.requests.size(), 2u);
+  p.pair.server.kex_answered(p.signer.answer(p.requests[1]));
+  p.pair.pump();
+  EXPECT_EQ(p.pair.server.kex_count(), 2u);
+  EXPECT_FALSE(p.pair.server.closed());
+}
+
+TEST(DelegatedKex, BytesArrivingWhileWaitingAreProcessedOnlyAfterTheAnswer) {
+  DelegatedPair p;
+  p.pair.pump();
+  ASSERT_TRUE(p.pair.server.kex_awaiting_answer());
+  const Bytes garbage(64, 0x42);  // a packet_length of 0x42424242
+  p.pair.server.receive(garbage, p.pair.now);
+  p.pair.drain();
+  EXPECT_FALSE(p.pair.server.closed()) << "nothing is processed while the signer works";
+  p.pair.server.kex_answered(p.signer.answer(p.requests[0]));
+  p.pair.drain();
+  auto ended = test::TransportPair::of_type<Disconnected>(p.pair.server_events);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].error, TransportError::packet_too_long);
+}
+
 TEST(DelegatedKex, OnlyPublicHostKeysAndNoDelegateFailsClosed) {
   auto [client, server] = DelegatedPair::configs();
   test::TransportPair pair(client, server);

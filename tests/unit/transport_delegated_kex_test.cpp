@@ -29,6 +29,13 @@ struct Signer {
   }
 };
 
+/// The error of the one Disconnected among `events`, if there is exactly one.
+std::optional<TransportError> ended_with(const std::vector<Event>& events) {
+  auto ended = test::TransportPair::of_type<Disconnected>(events);
+  if (ended.size() != 1) return std::nullopt;
+  return ended[0].error;
+}
+
 /// A pair whose server has only the public host key and a delegate that
 /// records each request.
 struct DelegatedPair {
@@ -115,9 +122,7 @@ TEST(DelegatedKex, ARefusalEndsTheConnection) {
   ASSERT_EQ(p.requests.size(), 1u);
   p.pair.server.kex_answered(std::unexpected(TransportError::kex_signer_refused));
   p.pair.pump();
-  auto ended = test::TransportPair::of_type<Disconnected>(p.pair.server_events);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].error, TransportError::kex_signer_refused);
+  EXPECT_EQ(ended_with(p.pair.server_events), TransportError::kex_signer_refused);
   EXPECT_TRUE(p.pair.client.closed());
   EXPECT_FALSE(p.pair.server.input_paused());
 }
@@ -132,9 +137,7 @@ TEST(DelegatedKex, AnAnswerWithAnotherExchangeHashIsRefused) {
   KexAnswer wrong = p.signer.answer(other);
   p.pair.server.kex_answered(std::move(wrong));
   p.pair.pump();
-  auto ended = test::TransportPair::of_type<Disconnected>(p.pair.server_events);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].error, TransportError::kex_answer_mismatch);
+  EXPECT_EQ(ended_with(p.pair.server_events), TransportError::kex_answer_mismatch);
   EXPECT_EQ(test::TransportPair::of_type<KexDone>(p.pair.client_events).size(), 0u);
 }
 
@@ -146,9 +149,7 @@ TEST(DelegatedKex, AnAnswerWithAnotherHostKeyIsRefused) {
   p.signer.key = crypto::PrivateKey::generate_ed25519(rng);  // consistent H, but not our key
   p.pair.server.kex_answered(p.signer.answer(p.requests[0]));
   p.pair.pump();
-  auto ended = test::TransportPair::of_type<Disconnected>(p.pair.server_events);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].error, TransportError::kex_answer_mismatch);
+  EXPECT_EQ(ended_with(p.pair.server_events), TransportError::kex_answer_mismatch);
 }
 
 TEST(DelegatedKex, ASignerThatNeverAnswersMeetsTheKexTimeout) {
@@ -159,9 +160,7 @@ TEST(DelegatedKex, ASignerThatNeverAnswersMeetsTheKexTimeout) {
   ASSERT_TRUE(deadline);
   p.pair.server.on_time(*deadline);
   p.pair.drain();
-  auto ended = test::TransportPair::of_type<Disconnected>(p.pair.server_events);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].error, TransportError::kex_timeout);
+  EXPECT_EQ(ended_with(p.pair.server_events), TransportError::kex_timeout);
   // A late answer is ignored.
   p.pair.server.kex_answered(p.signer.answer(p.requests[0]));
   EXPECT_TRUE(p.pair.server.closed());
@@ -197,18 +196,14 @@ TEST(DelegatedKex, BytesArrivingWhileWaitingAreProcessedOnlyAfterTheAnswer) {
   EXPECT_FALSE(p.pair.server.closed()) << "nothing is processed while the signer works";
   p.pair.server.kex_answered(p.signer.answer(p.requests[0]));
   p.pair.drain();
-  auto ended = test::TransportPair::of_type<Disconnected>(p.pair.server_events);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].error, TransportError::packet_too_long);
+  EXPECT_EQ(ended_with(p.pair.server_events), TransportError::packet_too_long);
 }
 
 TEST(DelegatedKex, OnlyPublicHostKeysAndNoDelegateFailsClosed) {
   auto [client, server] = DelegatedPair::configs();
   test::TransportPair pair(client, server);
   pair.pump();
-  auto ended = test::TransportPair::of_type<Disconnected>(pair.server_events);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].error, TransportError::no_common_host_key_alg);
+  EXPECT_EQ(ended_with(pair.server_events), TransportError::no_common_host_key_alg);
 }
 
 }  // namespace

@@ -100,8 +100,8 @@ expect privsep_thread fail "I/O, threads, OTP or PAM in the sans-I/O core src/pr
 
 tree privsep_up
 mkdir -p "$tmp/privsep_up/src/privsep"
-echo '#include "parley/session/server_connection.hpp"' > "$tmp/privsep_up/src/privsep/monitor.cpp"
-expect privsep_up fail "src/privsep includes the higher layer 'session'"
+echo '#include "parley/driver/server.hpp"' > "$tmp/privsep_up/src/privsep/monitor.cpp"
+expect privsep_up fail "src/privsep includes the higher layer 'driver'"
 
 tree unknown
 mkdir -p "$tmp/unknown/src/gadgets"

@@ -198,10 +198,26 @@ ServerConnection::ServerConnection(std::shared_ptr<const transport::TransportCon
                                    crypto::Random& rng, std::string peer, Instant now,
                                    ConnectionObserver observer)
     : transport_(std::move(transport_config), rng, now),
-      auth_(std::move(auth_config), std::move(peer), now),
+      auth_(std::make_unique<userauth::ServerAuth>(std::move(auth_config), std::move(peer), now)),
       observer_(std::move(observer)),
       channels_([this](BytesView payload) { transport_.send(payload); }) {
   // Messages and channel data reach us without a copy each (see the sinks).
+  transport_.set_message_sink([this](std::span<std::uint8_t> payload, std::uint32_t seq) {
+    handle_message(payload, seq, now_);
+  });
+  channels_.set_data_sink([this](ChannelId id, std::uint32_t extended, BytesView data) {
+    deliver_data(id, extended, data);
+  });
+}
+
+ServerConnection::ServerConnection(std::shared_ptr<const transport::TransportConfig> transport_config,
+                                   ServerDelegates delegates, crypto::Random& rng, Instant now,
+                                   ConnectionObserver observer)
+    : transport_(std::move(transport_config), rng, now),
+      delegated_(std::make_unique<DelegatedAuth>(std::move(delegates.auth), delegates.limits, now)),
+      observer_(std::move(observer)),
+      channels_([this](BytesView payload) { transport_.send(payload); }) {
+  transport_.set_kex_delegate(std::move(delegates.kex));
   transport_.set_message_sink([this](std::span<std::uint8_t> payload, std::uint32_t seq) {
     handle_message(payload, seq, now_);
   });
@@ -229,7 +245,38 @@ void ServerConnection::set_channel_services(std::shared_ptr<const ChannelPolicy>
 
 void ServerConnection::set_wake(std::function<void()> wake) {
   wake_ = wake;
-  auth_.set_wake(std::move(wake));
+  if (auth_) auth_->set_wake(std::move(wake));
+}
+
+bool ServerConnection::set_preauth_listener(std::function<void(transport::PreauthState)> listener) {
+  if (auth_) auth_->set_preauth_listener(std::move(listener));
+  else delegated_->set_preauth_listener(std::move(listener));
+  return true;
+}
+
+void ServerConnection::kex_answered(std::expected<transport::KexAnswer, transport::TransportError> answer,
+                                    Instant now) {
+  Call call(*this);
+  now_ = now;
+  transport_.kex_answered(std::move(answer));
+  dispatch(now);
+}
+
+void ServerConnection::disconnect(transport::DisconnectReason reason, std::string_view description,
+                                  Instant now) {
+  Call call(*this);
+  now_ = now;
+  transport_.disconnect(reason, description);
+  dispatch(now);
+}
+
+void ServerConnection::auth_answered(AuthDecision decision, Instant now) {
+  if (!delegated_) return;
+  Call call(*this);
+  now_ = now;
+  delegated_->answered(std::move(decision), now);
+  flush_auth();
+  dispatch(now);
 }
 
 void ServerConnection::receive(BytesView data, Instant now) {
@@ -252,14 +299,16 @@ void ServerConnection::on_time(Instant now) {
   now_ = now;
   reap();
   transport_.on_time(now);
-  auth_.on_time(now);
+  if (auth_) auth_->on_time(now);
+  else delegated_->on_time(now);
   flush_auth();
   dispatch(now);
 }
 
 std::optional<Instant> ServerConnection::next_deadline() const {
   auto a = transport_.next_deadline();
-  auto b = transport_.closed() ? std::nullopt : auth_.next_deadline();
+  auto b = transport_.closed() ? std::nullopt
+                               : auth_ ? auth_->next_deadline() : delegated_->next_deadline();
   if (!a) return b;
   if (!b) return a;
   return std::min(*a, *b);
@@ -318,13 +367,14 @@ void ServerConnection::dispatch(Instant now) {
 void ServerConnection::handle_message(std::span<std::uint8_t> payload, std::uint32_t seq, Instant now) {
   const std::uint8_t id = payload[0];
   if (id >= userauth::msg::userauth_first && id <= userauth::msg::userauth_last) {
-    if (!auth_.authenticated()) {
-      auth_.handle(payload, *transport_.session_id(), now);
+    if (!authenticated()) {
+      if (auth_) auth_->handle(payload, *transport_.session_id(), now);
+      else delegated_->handle(payload, now);
       flush_auth();
     }
     // Answers travel in these messages: leave no copy behind.
     crypto::secure_wipe(payload.data(), payload.size());
-  } else if (auth_.authenticated()) {
+  } else if (authenticated()) {
     handle_connection_message(payload, seq);
   } else {
     // RFC 4252 §6: nothing above userauth before authentication succeeds.
@@ -334,8 +384,14 @@ void ServerConnection::handle_message(std::span<std::uint8_t> payload, std::uint
 }
 
 void ServerConnection::flush_auth() {
-  for (auto& m : auth_.take_messages()) transport_.send(m);
-  while (auto e = auth_.poll_event()) {
+  if (auth_) flush_auth_of(*auth_);
+  else flush_auth_of(*delegated_);
+}
+
+template <class Auth>
+void ServerConnection::flush_auth_of(Auth& auth) {
+  for (auto& m : auth.take_messages()) transport_.send(m);
+  while (auto e = auth.poll_event()) {
     if (auto* d = std::get_if<userauth::AuthDisconnect>(&*e)) transport_.disconnect(d->reason, d->description);
     if (auto* a = std::get_if<userauth::Authenticated>(&*e)) user_ = a->user;
     if (observer_.on_auth) observer_.on_auth(*e);

@@ -52,6 +52,9 @@ std::string_view to_string(TransportError e) {
     case TransportError::host_key_rejected: return "host key rejected";
     case TransportError::host_key_changed: return "server host key changed during key re-exchange";
     case TransportError::kex_refused: return "peer refused key re-exchange (UNIMPLEMENTED)";
+    case TransportError::kex_signer_refused: return "the host key's holder refused the key exchange";
+    case TransportError::kex_answer_mismatch:
+      return "the host key's holder answered for another key exchange";
     case TransportError::service_not_available: return "service not available";
     case TransportError::ident_timeout: return "timed out waiting for the identification";
     case TransportError::kex_timeout: return "key exchange timed out";
@@ -80,7 +83,10 @@ DisconnectReason disconnect_reason(TransportError e) {
     case TransportError::host_key_rejected:
     case TransportError::host_key_changed:
       return R::host_key_not_verifiable;
-    case TransportError::kex_refused: return R::key_exchange_failed;
+    case TransportError::kex_refused:
+    case TransportError::kex_signer_refused:
+    case TransportError::kex_answer_mismatch:
+      return R::key_exchange_failed;
     case TransportError::service_not_available: return R::service_not_available;
     case TransportError::truncated_packet:
     case TransportError::connection_closed:

@@ -27,6 +27,7 @@ struct Transport::KexState {
   bool peer_kexinit_received = false;
   std::optional<Negotiated> algs;
   std::unique_ptr<crypto::KexKeyPair> ephemeral;  // the client's
+  Bytes q_c;  // (server, delegated) the client's value, until the answer comes
   bool ignore_next_kex_packet = false;
   bool sent_newkeys = false;
   std::unique_ptr<crypto::PacketCipher> next_in;

@@ -70,20 +70,14 @@ void Transport::start_kex(Instant now) {
       first ? (client ? names_of(a.kex, [](KexAlg k) { return name(k); }, {ext_info_c, strict_c})
                       : names_of(a.kex, [](KexAlg k) { return name(k); }, {strict_s}))
             : names_of(a.kex, [](KexAlg k) { return name(k); });
+  // A server offers the algorithms of the host keys it holds or has delegated.
+  std::vector<crypto::KeyType> held;
+  for (const auto& key : config_->host_keys) held.push_back(key.type());
+  for (const auto& key : config_->host_public_keys) held.push_back(key.type());
   std::vector<crypto::SignatureAlg> host_algs;
-  for (auto alg : a.host_key) {
-    if (client) {
+  for (auto alg : a.host_key)
+    if (client || std::find(held.begin(), held.end(), crypto::key_type_for(alg)) != held.end())
       host_algs.push_back(alg);
-      continue;
-    }
-    for (const auto& key : config_->host_keys) {
-      auto algs = key.signature_algs();
-      if (std::find(algs.begin(), algs.end(), alg) != algs.end()) {
-        host_algs.push_back(alg);
-        break;
-      }
-    }
-  }
   auto host = names_of(host_algs, [](crypto::SignatureAlg s) { return crypto::name(s); });
   auto ciphers = names_of(a.ciphers, [](crypto::CipherAlg c) { return crypto::name(c); });
   auto macs = names_of(a.macs, [](crypto::MacAlg m) { return crypto::name(m); });
@@ -190,6 +184,14 @@ void Transport::handle_kex_init_message(BytesView payload) {
   BytesView q_c = kex_uses_mpint(n.kex) ? r.mpint_positive() : r.string(max_kex_value);
   if (!r.finish()) return fail(TransportError::malformed_message, "malformed key exchange init");
 
+  if (kex_delegate_) {
+    // The host key's holder answers; until then no packet is processed.
+    kex_->q_c.assign(q_c.begin(), q_c.end());
+    kex_awaiting_ = true;
+    std::string v_c(*ident_.version());
+    return kex_delegate_(KexSignRequest{n.kex, n.host_key, std::move(v_c), our_version_,
+                                        kex_->peer_kexinit, kex_->our_kexinit, kex_->q_c});
+  }
   const crypto::PrivateKey* key = nullptr;
   for (const auto& k : config_->host_keys)
     if (k.type() == crypto::key_type_for(n.host_key)) key = &k;
@@ -204,17 +206,55 @@ void Transport::handle_kex_init_message(BytesView payload) {
   Bytes h = exchange_hash({n.kex, v_c, our_version_, kex_->peer_kexinit, kex_->our_kexinit, k_s, q_c,
                            response->reply},
                           k_enc.view());
-  Bytes sig = key->sign(n.host_key, h);
+  send_kex_reply(k_s, response->reply, key->sign(n.host_key, h), k_enc.view(), h);
+}
 
+void Transport::kex_answered(std::expected<KexAnswer, TransportError> answer) {
+  if (closed_ || !kex_ || !kex_awaiting_) return;  // late: the connection moved on
+  kex_awaiting_ = false;
+  if (!answer) return fail(answer.error());
+  const Negotiated& n = *kex_->algs;
+  // The answer is trusted no more than the peer: K_S must be ours for the
+  // negotiated algorithm and H the hash of this very transcript with its K_S,
+  // Q_S and K, so a wrong or compromised signer cannot key this connection
+  // with another exchange's secrets.
+  if (!is_our_host_key(answer->k_s))
+    return fail(TransportError::kex_answer_mismatch, "key exchange answer with another host key");
+  crypto::SecretBytes k_enc = encode_shared_secret(n.kex, answer->k);
+  std::string_view v_c = *ident_.version();
+  const Bytes h = exchange_hash({n.kex, v_c, our_version_, kex_->peer_kexinit, kex_->our_kexinit,
+                                 answer->k_s, kex_->q_c, answer->q_s},
+                                k_enc.view());
+  if (h.size() != answer->h.size() || !crypto::constant_time_equal(h, answer->h))
+    return fail(TransportError::kex_answer_mismatch);
+  send_kex_reply(answer->k_s, answer->q_s, answer->signature, k_enc.view(), h);
+  // Packets that arrived meanwhile (the peer's NEWKEYS, ...) are processed now,
+  // unless this is called from inside the delegate, whose caller goes on.
+  if (!closed_ && !processing_) process_input(now_);
+}
+
+bool Transport::is_our_host_key(BytesView k_s) const {
+  const crypto::KeyType type = crypto::key_type_for(kex_->algs->host_key);
+  auto same = [&](const crypto::PublicKey& key) {
+    return key.type() == type && std::equal(k_s.begin(), k_s.end(), key.blob().begin(), key.blob().end());
+  };
+  return std::any_of(config_->host_public_keys.begin(), config_->host_public_keys.end(), same) ||
+         std::any_of(config_->host_keys.begin(), config_->host_keys.end(),
+                     [&](const crypto::PrivateKey& key) { return same(key.public_key()); });
+}
+
+void Transport::send_kex_reply(BytesView k_s, BytesView q_s, BytesView signature, BytesView k_enc,
+                               BytesView h) {
+  const Negotiated& n = *kex_->algs;
   Bytes reply;
   wire::Writer w(reply);
   w.byte(msg::kex_ecdh_reply).string(k_s);
-  if (kex_uses_mpint(n.kex)) w.mpint_unsigned(response->reply);
-  else w.string(response->reply);
-  w.string(sig);
+  if (kex_uses_mpint(n.kex)) w.mpint_unsigned(q_s);
+  else w.string(q_s);
+  w.string(signature);
   send_packet(reply);
 
-  if (!prepare_keys(k_enc.view(), h)) return;
+  if (!prepare_keys(k_enc, h)) return;
   send_newkeys();
 }
 

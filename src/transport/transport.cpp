@@ -79,14 +79,21 @@ void Transport::receive(BytesView data, Instant now) {
 }
 
 void Transport::process_input(Instant now) {
-  while (!closed_ && in_pos_ < in_.size()) {
+  processing_ = true;
+  // A delegated key exchange awaiting its answer stops the loop: what follows
+  // stays buffered until kex_answered().
+  while (!closed_ && !kex_awaiting_ && in_pos_ < in_.size()) {
     std::span<std::uint8_t> rest(in_.data() + in_pos_, in_.size() - in_pos_);
     auto decoded = decoder_.decode(rest);
-    if (!decoded) return fail(decoded.error());
+    if (!decoded) {
+      fail(decoded.error());
+      break;
+    }
     if (!*decoded) break;
     in_pos_ += (*decoded)->consumed;
     handle_packet((*decoded)->payload, (*decoded)->seq, now);
   }
+  processing_ = false;
   if (closed_) return;
   // Packets were decrypted in place and may have carried passwords or answers:
   // wipe what was consumed before the memory is released or reused.
@@ -112,6 +119,7 @@ void Transport::peer_closed(Instant) {
 
 void Transport::release_state() {
   kex_.reset();
+  kex_awaiting_ = false;
   for (auto& p : pending_) crypto::secure_wipe(p.payload.data(), p.payload.size());
   pending_.clear();
   pending_bytes_ = 0;

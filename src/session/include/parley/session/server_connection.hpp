@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "parley/session/delegated_auth.hpp"
 #include "parley/userauth/server_auth.hpp"
 #include "parley/connection/channel_handler.hpp"
 #include "parley/connection/channels.hpp"
@@ -77,11 +78,28 @@ struct ConnectionObserver {
   std::function<void(std::string_view)> on_channel;
 };
 
+/// What a server connection asks of whoever holds its secrets and decides its
+/// logins (privilege separation's monitor), instead of deciding itself.
+struct ServerDelegates {
+  /// Each key exchange's reply (the TransportConfig then has host_public_keys).
+  transport::KexDelegate kex;
+  /// Each userauth message, decoded.
+  AuthDelegate auth;
+  DelegatedAuthLimits limits;
+};
+
 class ServerConnection final : public transport::Endpoint {
  public:
+  /// Authenticates users itself with `auth_config` (and signs with the host keys).
   ServerConnection(std::shared_ptr<const transport::TransportConfig> transport_config,
                    std::shared_ptr<const userauth::ServerAuthConfig> auth_config, crypto::Random& rng,
                    std::string peer, Instant now, ConnectionObserver observer = {});
+  /// Delegated mode: key exchanges and authentication are decided through
+  /// `delegates`, whose answers come back through kex_answered() and
+  /// auth_answered(). Once a user is in, channels are served as in the other mode.
+  ServerConnection(std::shared_ptr<const transport::TransportConfig> transport_config,
+                   ServerDelegates delegates, crypto::Random& rng, Instant now,
+                   ConnectionObserver observer = {});
   ~ServerConnection() override;
 
   /// Serves channels after authentication with `services` under `policy`.
@@ -98,16 +116,26 @@ class ServerConnection final : public transport::Endpoint {
   bool closed() const override { return transport_.closed(); }
   /// False while replies queued during a pending key exchange pass the
   /// transport's bound (Transport::input_paused()): the driver stops reading.
-  bool wants_input() const override { return !transport_.input_paused(); }
-  void set_wake(std::function<void()> wake) override;
-  bool set_preauth_listener(std::function<void(transport::PreauthState)> listener) override {
-    auth_.set_preauth_listener(std::move(listener));
-    return true;
+  /// So is it while a delegated question is out (the next waits for its answer).
+  bool wants_input() const override {
+    return !transport_.input_paused() && !(delegated_ && delegated_->awaiting());
   }
+  void set_wake(std::function<void()> wake) override;
+  bool set_preauth_listener(std::function<void(transport::PreauthState)> listener) override;
+
+  /// Delegated mode: the answer to the key exchange delegate's request
+  /// (Transport::kex_answered()); then take_output() as after receive().
+  void kex_answered(std::expected<transport::KexAnswer, transport::TransportError> answer, Instant now);
+  /// Delegated mode: the decision about the authentication delegate's question
+  /// (DelegatedAuth::answered()); then take_output() as after receive().
+  void auth_answered(AuthDecision decision, Instant now);
+  /// Ends the connection (DISCONNECT with `reason`): a delegated mode's owner
+  /// does so when the other side's answer cannot be used.
+  void disconnect(transport::DisconnectReason reason, std::string_view description, Instant now);
 
   const transport::Transport& transport() const { return transport_; }
   void set_observer(ConnectionObserver observer) { observer_ = std::move(observer); }
-  bool authenticated() const { return auth_.authenticated(); }
+  bool authenticated() const { return auth_ ? auth_->authenticated() : delegated_->authenticated(); }
   /// Channels in use (for tests and metrics).
   std::size_t channel_count() const { return slots_.size(); }
 
@@ -118,6 +146,8 @@ class ServerConnection final : public transport::Endpoint {
 
   void dispatch(Instant now);
   void flush_auth();
+  template <class Auth>
+  void flush_auth_of(Auth& auth);
   void handle_message(std::span<std::uint8_t> payload, std::uint32_t seq, Instant now);
   void handle_connection_message(BytesView payload, std::uint32_t seq);
   void deliver_data(connection::ChannelId id, std::uint32_t extended, BytesView data);
@@ -142,7 +172,8 @@ class ServerConnection final : public transport::Endpoint {
   }
 
   transport::Transport transport_;
-  userauth::ServerAuth auth_;
+  std::unique_ptr<userauth::ServerAuth> auth_;  // deciding here, or
+  std::unique_ptr<DelegatedAuth> delegated_;    // asking elsewhere
   ConnectionObserver observer_;
   std::string user_;
   std::shared_ptr<const ChannelPolicy> policy_;

@@ -60,6 +60,8 @@ enum class TransportError : std::uint8_t {
   host_key_rejected,        // the client's host-key check refused the key
   host_key_changed,         // a re-exchange presented a different host key
   kex_refused,              // the peer answered our KEXINIT with UNIMPLEMENTED
+  kex_signer_refused,       // (server) the key exchange's delegate refused to sign it
+  kex_answer_mismatch,      // (server) the delegate's answer is not for this exchange's transcript
   service_not_available,    // a service we do not offer
   // Time and closing.
   ident_timeout,       // no identification line in time

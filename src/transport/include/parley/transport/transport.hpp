@@ -9,6 +9,7 @@
 //  - After receive()/peer_closed()/on_time()/send(), drain poll_event() and take_output().
 //  - Call on_time(now) when next_deadline() passes.
 //  - Once closed() is true, write the remaining output and close the socket.
+//  - (Server, delegated key exchange) after kex_answered(), drain as after receive().
 #pragma once
 
 #include <chrono>
@@ -49,6 +50,32 @@ using HostKeyVerifier = std::function<bool(const crypto::PublicKey& key)>;
 /// protection against a man in the middle.
 HostKeyVerifier danger_accept_any_host_key();
 
+/// (Server) what a key exchange's signer is asked: the transcript of one key
+/// exchange up to the client's value, as the wire carried it (RFC 4253 §8).
+/// The signer makes the server's value, computes H and signs it.
+struct KexSignRequest {
+  KexAlg kex{};
+  crypto::SignatureAlg host_key_alg{};
+  std::string v_c, v_s;  // identification lines without CR LF
+  Bytes i_c, i_s;        // the client's and the server's KEXINIT payloads
+  Bytes q_c;             // the client's value (an mpint's magnitude for DH)
+};
+
+/// (Server) the signer's answer: what KEX_ECDH_REPLY carries and what the keys
+/// are derived from. The transport checks H against its own computation.
+struct KexAnswer {
+  Bytes k_s;              // the host key blob
+  Bytes q_s;              // the server's value
+  crypto::SecretBytes k;  // the shared secret, as KexKeyPair::derive returns it
+  Bytes signature;        // over h, by the host key
+  Bytes h;                // the exchange hash
+};
+
+/// (Server) hands the transcript of a key exchange to whoever holds the host
+/// private keys (privilege separation's monitor); the answer comes back,
+/// now or later, through Transport::kex_answered().
+using KexDelegate = std::function<void(KexSignRequest request)>;
+
 struct TransportConfig {
   Role role = Role::server;
   /// The software version in our identification line ("SSH-2.0-" + this).
@@ -56,6 +83,10 @@ struct TransportConfig {
   AlgorithmPreferences algorithms;
   /// Server: host keys, loaded once and shared by every connection.
   std::vector<crypto::PrivateKey> host_keys;
+  /// Server: host keys whose private halves are held elsewhere (a delegated key
+  /// exchange, see Transport::set_kex_delegate): offered in KEXINIT and checked
+  /// against the K_S of every answer.
+  std::vector<crypto::PublicKey> host_public_keys;
   /// Client: host-key policy. Empty means reject every key (fail closed).
   HostKeyVerifier verify_host_key;
   /// Server: services a client may request.
@@ -150,6 +181,19 @@ class Transport {
   void request_service(std::string_view service);
   /// Replies SSH_MSG_UNIMPLEMENTED to a message the layer above does not know.
   void send_unimplemented(std::uint32_t seq);
+  /// (Server) Has each key exchange's reply made by `delegate` instead of with
+  /// TransportConfig::host_keys: the exchange waits (input_paused() is true, no
+  /// packet is processed; the kex timeout still runs) until kex_answered().
+  /// Per connection, so a shared configuration serves every connection. Set it
+  /// before the first receive().
+  void set_kex_delegate(KexDelegate delegate) { kex_delegate_ = std::move(delegate); }
+  /// The delegate's answer to the pending request (may be called from inside the
+  /// delegate). An answer whose K_S is not one of ours or whose H is not the
+  /// exchange hash of this transcript ends the connection (kex_answer_mismatch),
+  /// as does an error; an answer when none is awaited is ignored.
+  void kex_answered(std::expected<KexAnswer, TransportError> answer);
+  /// True while a delegated key exchange waits for kex_answered().
+  bool kex_awaiting_answer() const { return kex_awaiting_; }
   /// Starts a key re-exchange now (if none is running).
   void request_rekey(Instant now);
   /// Sends DISCONNECT and closes.
@@ -165,9 +209,10 @@ class Transport {
   /// True while the messages queued for the end of a key exchange exceed
   /// max_kex_queue: read nothing more from the peer until it is false again
   /// (once our NEWKEYS has gone out, or the connection has closed). Only the
-  /// peer's key exchange messages, or the kex timeout, end the pause.
+  /// peer's key exchange messages, or the kex timeout, end the pause. It is
+  /// also true while a delegated key exchange awaits its answer.
   bool input_paused() const {
-    return pending_bytes_ + pending_.size() * kex_queue_overhead > config_->max_kex_queue;
+    return kex_awaiting_ || pending_bytes_ + pending_.size() * kex_queue_overhead > config_->max_kex_queue;
   }
   std::optional<Event> poll_event();
   /// Optional: hands each upper-layer message (number 50 and up) to `sink` from
@@ -196,6 +241,10 @@ class Transport {
   void handle_kexinit(BytesView payload, std::uint32_t seq, Instant now);
   void handle_kex_init_message(BytesView payload);   // server: ECDH/DH init
   void handle_kex_reply_message(BytesView payload);  // client: ECDH/DH reply
+  /// Sends KEX_ECDH_REPLY, derives the keys and sends NEWKEYS.
+  void send_kex_reply(BytesView k_s, BytesView q_s, BytesView signature, BytesView k_enc, BytesView h);
+  /// Whether `k_s` is the blob of a host key we hold for the negotiated algorithm.
+  bool is_our_host_key(BytesView k_s) const;
   void handle_newkeys(Instant now);
   void handle_service_request(BytesView payload);
   void handle_service_accept(BytesView payload);
@@ -232,6 +281,9 @@ class Transport {
   std::size_t pending_bytes_ = 0;  // their total size
   Fifo<Event> events_;
   MessageSink message_sink_;
+  KexDelegate kex_delegate_;
+  bool kex_awaiting_ = false;  // a delegated key exchange waits for kex_answered()
+  bool processing_ = false;    // inside process_input()
   std::optional<Bytes> session_id_;
   Bytes server_host_key_;  // (client) the blob verified in the first key exchange
   std::optional<Negotiated> negotiated_;

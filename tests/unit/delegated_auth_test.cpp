@@ -1,0 +1,181 @@
+// session::DelegatedAuth, the network side of authentication decided
+// elsewhere: one question out at a time, INFO_RESPONSE read with the prompt
+// count of the INFO_REQUEST the decider sent, the login grace time and the
+// bounds kept locally, and a decider's malformed answer ending the connection.
+#include "parley/session/delegated_auth.hpp"
+
+#include <gtest/gtest.h>
+
+#include "parley/userauth/messages.hpp"
+
+namespace parley::session {
+namespace {
+
+using namespace std::chrono_literals;
+using userauth::AuthDisconnect;
+using userauth::AuthError;
+
+crypto::SecretBytes secret(std::string_view s) {
+  return crypto::SecretBytes(BytesView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+}
+
+Bytes password_request(std::string_view pw) {
+  return userauth::UserauthRequest{"alice", "ssh-connection", userauth::PasswordFields{secret(pw), {}}}.encode();
+}
+Bytes kbdint_request() {
+  return userauth::UserauthRequest{"alice", "ssh-connection", userauth::KeyboardInteractiveFields{}}.encode();
+}
+Bytes failure() { return userauth::UserauthFailure{{"password"}, false}.encode(); }
+Bytes info_request(std::size_t prompts) {
+  userauth::InfoRequest r;
+  for (std::size_t i = 0; i < prompts; ++i) r.prompts.push_back({"Guess: ", true});
+  return r.encode();
+}
+Bytes info_response(std::size_t answers) {
+  userauth::InfoResponse r;
+  for (std::size_t i = 0; i < answers; ++i) r.answers.push_back(secret("42"));
+  return r.encode();
+}
+
+struct Harness {
+  transport::Instant now = transport::Instant{} + 1000h;
+  std::vector<AuthQuestion> questions;
+  DelegatedAuth auth;
+  explicit Harness(DelegatedAuthLimits limits = {})
+      : auth([this](AuthQuestion q) { questions.push_back(std::move(q)); }, limits, now) {}
+
+  std::vector<userauth::AuthEvent> events() {
+    std::vector<userauth::AuthEvent> out;
+    while (auto e = auth.poll_event()) out.push_back(std::move(*e));
+    return out;
+  }
+  std::optional<AuthDisconnect> ended() {
+    for (auto& e : events())
+      if (auto* d = std::get_if<AuthDisconnect>(&e)) return *d;
+    return std::nullopt;
+  }
+  /// The error the connection ended with, if it did.
+  std::optional<AuthError> ended_with() {
+    auto end = ended();
+    return end ? std::optional<AuthError>(end->error) : std::nullopt;
+  }
+};
+
+TEST(DelegatedAuth, OneQuestionAtATimeInOrder) {
+  Harness h;
+  h.auth.handle(password_request("one"), h.now);
+  h.auth.handle(password_request("two"), h.now);
+  ASSERT_EQ(h.questions.size(), 1u) << "the second request waits for the first answer";
+  EXPECT_TRUE(h.auth.awaiting());
+  auto& first = std::get<userauth::UserauthRequest>(h.questions[0]);
+  EXPECT_EQ(first.user, "alice");
+  EXPECT_TRUE(std::get<userauth::PasswordFields>(first.fields).password == secret("one"));
+
+  h.auth.answered({{failure()}, AuthContinues{}}, h.now);
+  ASSERT_EQ(h.questions.size(), 2u);
+  EXPECT_TRUE(std::get<userauth::PasswordFields>(std::get<userauth::UserauthRequest>(h.questions[1]).fields)
+                  .password == secret("two"));
+  EXPECT_EQ(h.auth.take_messages(), std::vector<Bytes>{failure()});
+}
+
+TEST(DelegatedAuth, AnInfoResponseIsReadWithThePromptCountOfTheDecidersInfoRequest) {
+  Harness h;
+  h.auth.handle(kbdint_request(), h.now);
+  h.auth.answered({{info_request(2)}, AuthContinues{}}, h.now);
+  h.auth.handle(info_response(2), h.now);
+  ASSERT_EQ(h.questions.size(), 2u);
+  EXPECT_EQ(std::get<InfoAnswers>(h.questions[1]).answers.size(), 2u);
+
+  h.auth.answered({{info_request(1)}, AuthContinues{}}, h.now);
+  h.auth.handle(info_response(3), h.now);  // RFC 4256 §3.4: must be 1
+  EXPECT_EQ(h.ended_with(), AuthError::response_count_mismatch);
+}
+
+TEST(DelegatedAuth, AnInfoResponseWithoutAnInfoRequestEndsTheConnection) {
+  Harness h;
+  h.auth.handle(info_response(0), h.now);
+  EXPECT_EQ(h.ended_with(), AuthError::response_without_request);
+  EXPECT_TRUE(h.questions.empty());
+}
+
+TEST(DelegatedAuth, ADeciderThatNeverAnswersMeetsTheLoginGraceTime) {
+  DelegatedAuthLimits limits;
+  limits.login_grace = 30s;
+  Harness h(limits);
+  h.auth.handle(password_request("pw"), h.now);
+  ASSERT_EQ(h.auth.next_deadline(), h.now + 30s);
+  h.auth.on_time(h.now + 29s);
+  EXPECT_FALSE(h.ended());
+  h.auth.on_time(h.now + 30s);
+  EXPECT_EQ(h.ended_with(), AuthError::login_grace_exceeded);
+  EXPECT_FALSE(h.auth.next_deadline());
+}
+
+TEST(DelegatedAuth, PipelinedMessagesAreBounded) {
+  DelegatedAuthLimits limits;
+  limits.max_held = 3;
+  Harness h(limits);
+  for (int i = 0; i < 5; ++i) h.auth.handle(password_request("pw"), h.now);
+  EXPECT_EQ(h.ended_with(), AuthError::too_many_pending_requests);
+}
+
+TEST(DelegatedAuth, SuccessLetsTheUserInAndLaterRequestsAreIgnored) {
+  Harness h;
+  h.auth.handle(password_request("pw"), h.now);
+  h.auth.answered({{userauth::UserauthSuccess{}.encode()}, AuthSucceeded{"alice", "ssh-connection"}}, h.now);
+  EXPECT_TRUE(h.auth.authenticated());
+  auto events = h.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(std::get<userauth::Authenticated>(events[0]).user, "alice");
+  h.auth.handle(password_request("again"), h.now);
+  EXPECT_EQ(h.questions.size(), 1u);
+  EXPECT_FALSE(h.auth.next_deadline()) << "no grace time once in";
+}
+
+struct BadAnswer {
+  std::string name;
+  std::function<AuthDecision()> make;
+  bool ask_first = true;
+};
+
+class DelegatedAuthBadAnswer : public ::testing::TestWithParam<BadAnswer> {};
+
+TEST_P(DelegatedAuthBadAnswer, EndsTheConnection) {
+  Harness h;
+  if (GetParam().ask_first) h.auth.handle(password_request("pw"), h.now);
+  h.auth.answered(GetParam().make(), h.now);
+  auto end = h.ended();
+  ASSERT_TRUE(end) << GetParam().name;
+  EXPECT_EQ(end->description, "malformed authentication answer");
+  EXPECT_TRUE(h.auth.take_messages().empty()) << "nothing of a bad answer reaches the client";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, DelegatedAuthBadAnswer,
+    ::testing::Values(
+        BadAnswer{"a transport message", [] { return AuthDecision{{Bytes{20, 0, 0}}, AuthContinues{}}; }},
+        BadAnswer{"an empty packet", [] { return AuthDecision{{Bytes{}}, AuthContinues{}}; }},
+        BadAnswer{"SUCCESS without the verdict",
+                  [] { return AuthDecision{{userauth::UserauthSuccess{}.encode()}, AuthContinues{}}; }},
+        BadAnswer{"success without SUCCESS", [] { return AuthDecision{{failure()}, AuthSucceeded{"root", "x"}}; }},
+        BadAnswer{"two replies to one question", [] { return AuthDecision{{failure(), failure()}, AuthContinues{}}; }},
+        BadAnswer{"a reply to no question", [] { return AuthDecision{{failure()}, AuthContinues{}}; }, false},
+        BadAnswer{"an INFO_REQUEST to a password request",
+                  [] { return AuthDecision{{info_request(1)}, AuthContinues{}}; }}),
+    [](const ::testing::TestParamInfo<BadAnswer>& p) {
+      std::string n;
+      for (char c : p.param.name) n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      return n;
+    });
+
+TEST(DelegatedAuth, ADefaultDecisionEndsTheConnection) {
+  Harness h;
+  h.auth.handle(password_request("pw"), h.now);
+  h.auth.answered(AuthDecision{}, h.now);
+  auto end = h.ended();
+  ASSERT_TRUE(end);
+  EXPECT_EQ(end->reason, transport::DisconnectReason::protocol_error);
+}
+
+}  // namespace
+}  // namespace parley::session

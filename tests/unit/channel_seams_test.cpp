@@ -128,6 +128,14 @@ class FakeOpener final : public driver::ForwardOpener {
   std::uint16_t port_;
 };
 
+/// A server on a free port with one connection thread.
+driver::ServerOptions one_thread() {
+  driver::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  return options;
+}
+
 class ChannelSeams : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -159,16 +167,14 @@ class ChannelSeams : public ::testing::Test {
     process.forward_opener = [this, port](driver::ConnectionContext&) {
       return std::make_shared<FakeOpener>(seen_, port);
     };
-    driver::ServerOptions options;
-    options.port = 0;
-    options.threads = 1;
-    server_ = std::make_unique<driver::Server>(
-        options, driver::ConnectionFactory([this, tconfig, aconfig, policy, process](
-                                               driver::ConnectionContext& context, transport::Instant now) {
-          auto conn = std::make_unique<session::ServerConnection>(tconfig, aconfig, rng_, "peer", now);
-          conn->set_channel_services(policy, driver::make_channel_services(context, process));
-          return conn;
-        }));
+    // Every connection's services are the standard ones over the fakes.
+    auto factory = [this, tconfig, aconfig, policy, process](driver::ConnectionContext& context,
+                                                             transport::Instant now) {
+      auto conn = std::make_unique<session::ServerConnection>(tconfig, aconfig, rng_, "peer", now);
+      conn->set_channel_services(policy, driver::make_channel_services(context, process));
+      return conn;
+    };
+    server_ = std::make_unique<driver::Server>(one_thread(), driver::ConnectionFactory(factory));
     ASSERT_TRUE(server_->start().has_value());
     ASSERT_EQ(client_.login("127.0.0.1", server_->port(), "tester", *user_key_), "");
   }

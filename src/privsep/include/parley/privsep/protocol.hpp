@@ -192,12 +192,18 @@ struct SessionSpawn : Addressed<MsgType::session_spawn> {
   static std::expected<SessionSpawn, ProtocolError> decode(BytesView frame);
 };
 
+/// What a message about one running session program starts with: the
+/// connection and the handle SessionSpawned gave the program.
+template <MsgType Type>
+struct AboutSession {
+  static constexpr MsgType type = Type;
+  std::uint64_t conn = 0;
+  std::uint64_t handle = 0;
+};
+
 /// Send a signal (its RFC 4254 §6.10 name, "TERM") to a session's program. No
 /// reply unless refused.
-struct SessionSignal {
-  static constexpr MsgType type = MsgType::session_signal;
-  std::uint64_t conn = 0;
-  std::uint64_t handle = 0;  // from SessionSpawned
+struct SessionSignal : AboutSession<MsgType::session_signal> {
   std::string signal;
   Bytes encode() const;
   static std::expected<SessionSignal, ProtocolError> decode(BytesView frame);
@@ -267,10 +273,7 @@ struct SessionSpawned : Addressed<MsgType::session_spawned> {
 };
 
 /// A session's program has exited (sent by the monitor on its own).
-struct SessionExited {
-  static constexpr MsgType type = MsgType::session_exited;
-  std::uint64_t conn = 0;
-  std::uint64_t handle = 0;
+struct SessionExited : AboutSession<MsgType::session_exited> {
   bool signalled = false;
   std::uint32_t code = 0;  // the exit status, or the signal's number
   bool core_dumped = false;

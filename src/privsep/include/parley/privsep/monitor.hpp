@@ -6,7 +6,9 @@
 // whether that user's session was granted. A compromised network process can
 // therefore ask only what an unauthenticated client could: it cannot get a
 // signature over anything but an exchange hash the monitor computed, a session
-// for a user the monitor did not authenticate, or a secret.
+// for a user the monitor did not authenticate, or a secret. Starting a
+// session's program and opening a forwarding socket are decided here too, and
+// come out as Actions (take_actions()) for the OS-facing Executor.
 #pragma once
 
 #include <cstdint>

@@ -238,10 +238,9 @@ void Executor::poll(Clock::time_point now) {
     }
     if (child.record) login::record_logout(*child.record);
     const auto exit = login::ProgramExit::from_wait_status(status);
-    outgoing_.push_back({SessionExited{child.conn, it->first, exit.signalled, static_cast<std::uint32_t>(exit.code),
-                                       exit.core_dumped}
-                             .encode(),
-                         {}});
+    SessionExited exited{{child.conn, it->first}, exit.signalled, static_cast<std::uint32_t>(exit.code),
+                         exit.core_dumped};
+    outgoing_.push_back({exited.encode(), {}});
     ended_.emplace_back(child.conn, it->first);
     it = children_.erase(it);
   }

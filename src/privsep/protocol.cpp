@@ -357,10 +357,10 @@ Bytes SessionSpawn::encode() const {
 std::expected<SessionSpawn, ProtocolError> SessionSpawn::decode(BytesView bytes) {
   return decode_as<SessionSpawn>(bytes, [](BodyReader& r, SessionSpawn& m) {
     m.user = r.text(max_name);
-    const std::uint8_t kind = r.byte();
-    if (kind < std::to_underlying(SessionKind::shell) || kind > std::to_underlying(SessionKind::subsystem))
+    const std::uint8_t code = r.byte();
+    if (code < std::to_underlying(SessionKind::shell) || code > std::to_underlying(SessionKind::subsystem))
       r.refuse(ProtocolError::bad_value);
-    m.kind = static_cast<SessionKind>(kind);
+    m.kind = static_cast<SessionKind>(code);
     m.command = r.text(max_command);
     m.pty = read_terminal(r);
     const std::uint32_t count = r.uint32();

@@ -30,15 +30,17 @@ constexpr const char* session_account = "parley-session-test";
 /// network process's end of a socketpair.
 struct MonitorSide {
   Network n;
-  Executor executor{options()};
+  Executor executor;
   Channel monitor_end, network_end;
 
-  MonitorSide() : MonitorSide(*Channel::pair()) {}
-  explicit MonitorSide(std::pair<Channel, Channel> ends)
-      : monitor_end(std::move(ends.first)), network_end(std::move(ends.second)) {}
+  explicit MonitorSide(std::chrono::milliseconds connect_timeout = 10s)
+      : MonitorSide(*Channel::pair(), connect_timeout) {}
+  MonitorSide(std::pair<Channel, Channel> ends, std::chrono::milliseconds connect_timeout)
+      : executor(options(connect_timeout)), monitor_end(std::move(ends.first)), network_end(std::move(ends.second)) {}
 
-  static ExecutorOptions options() {
+  static ExecutorOptions options(std::chrono::milliseconds connect_timeout) {
     ExecutorOptions o;
+    o.connect_timeout = connect_timeout;
     // parleyd's session_user: every login runs as the session account.
     o.run_as = [](const std::string&) -> std::expected<login::Account, std::string> {
       auto found = login::find_account(session_account);
@@ -98,6 +100,9 @@ SessionSpawn spawn_request(std::uint64_t req, std::string command, std::optional
 }
 
 class PrivsepExecutor : public ::testing::Test {
+ public:
+  PrivsepExecutor() : m(300ms) {}
+
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to start programs as another account";
@@ -147,6 +152,17 @@ TEST_F(PrivsepExecutor, SignalThroughTheMonitorEndsTheProgram) {
   EXPECT_EQ(std::get<SessionExited>(*exited).code, static_cast<std::uint32_t>(SIGTERM));
 }
 
+TEST_F(PrivsepExecutor, ClosingTheConnectionHangsItsProgramsUp) {
+  m.request(spawn_request(2, "exec sleep 30").encode());
+  const auto handle = std::get<SessionSpawned>(*decode_reply(m.receive().frame)).handle;
+  m.request(ConnectionClosed{1}.encode());
+  auto exited = decode_reply(m.receive().frame);
+  ASSERT_TRUE(exited && std::holds_alternative<SessionExited>(*exited));
+  EXPECT_EQ(std::get<SessionExited>(*exited).handle, handle);
+  EXPECT_TRUE(std::get<SessionExited>(*exited).signalled);
+  EXPECT_EQ(std::get<SessionExited>(*exited).code, static_cast<std::uint32_t>(SIGHUP));
+}
+
 TEST_F(PrivsepExecutor, WindowChangeOnThePassedTerminalReachesTheProgram) {
   m.request(spawn_request(2, "read line; stty size", Terminal{"xterm", 80, 24, 0, 0, {}}).encode());
   auto spawned = m.receive();
@@ -171,14 +187,14 @@ TEST_F(PrivsepExecutor, WindowChangeOnThePassedTerminalReachesTheProgram) {
 }
 
 /// A listener on 127.0.0.1 and its port.
-std::pair<UniqueFd, std::uint16_t> local_listener() {
+std::pair<UniqueFd, std::uint16_t> local_listener(int backlog = 4) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof a;
   EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  EXPECT_EQ(::listen(fd.get(), 4), 0);
+  EXPECT_EQ(::listen(fd.get(), backlog), 0);
   ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &length);
   return {std::move(fd), ntohs(a.sin_port)};
 }
@@ -205,6 +221,32 @@ TEST_F(PrivsepExecutor, ForwardConnectPassesAConnectedSocketARefusedOneNothing) 
   ASSERT_TRUE(r && std::holds_alternative<Refused>(*r));
   EXPECT_EQ(std::get<Refused>(*r).reason, RefusalReason::forward_not_permitted);
   EXPECT_TRUE(refused.fds.empty());
+}
+
+// A listener whose accept queue is full drops further SYNs: the connect never
+// completes, and is refused once connect_timeout (300 ms here) has passed.
+TEST_F(PrivsepExecutor, AConnectThatDoesNotCompleteIsRefusedAfterItsTimeout) {
+  auto [listener, port] = local_listener(0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  std::vector<UniqueFd> fillers;  // never accepted
+  for (int i = 0; i < 4; ++i) {
+    fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    ::connect(fillers.back().get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+  m.n.backend.policy.allow_local_forwarding = true;
+  const auto start = std::chrono::steady_clock::now();
+  m.request(ForwardConnect{{1, 5}, "127.0.0.1", port}.encode());
+  auto answer = m.receive();
+  const auto took = std::chrono::steady_clock::now() - start;
+  auto reply = decode_reply(answer.frame);
+  ASSERT_TRUE(reply && std::holds_alternative<Refused>(*reply));
+  EXPECT_EQ(std::get<Refused>(*reply).reason, RefusalReason::connect_failed);
+  EXPECT_TRUE(answer.fds.empty());
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 3s);
 }
 
 TEST_F(PrivsepExecutor, ForwardListenPassesAListeningSocketOnTheBoundPort) {

@@ -13,6 +13,7 @@
 #include "parley/userauth/messages.hpp"
 #include "parley/wire/name_list.hpp"
 #include "parley/wire/reader.hpp"
+#include "parley/wire/text.hpp"
 
 namespace parley::privsep {
 
@@ -249,7 +250,16 @@ void Monitor::session_spawn(const SessionSpawn& m) {
   const std::uint64_t handle = next_handle_++;
   c.sessions.insert(handle);
   log(m.conn, m.req, "session program for " + *c.user + " (handle " + std::to_string(handle) + ")");
-  actions_.push_back(SpawnAction{m.conn, m.req, handle, *c.user, m, c.address, c.port});
+  SpawnAction action{m.conn, m.req, handle, *c.user, m, c.address, c.port};
+  // The client's variables pass the policy's allow-list here too (LD_PRELOAD
+  // and the like never reach a program because the network process says so).
+  std::erase_if(action.request.env, [&](const EnvVar& e) { return !env_allowed(e.name); });
+  actions_.push_back(std::move(action));
+}
+
+bool Monitor::env_allowed(std::string_view name) const {
+  const auto& allow = backend_.channel_policy().env_allow;
+  return std::any_of(allow.begin(), allow.end(), [&](const std::string& p) { return wire::glob_match(p, name); });
 }
 
 void Monitor::session_signal(const SessionSignal& m) {

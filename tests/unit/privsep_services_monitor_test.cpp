@@ -47,7 +47,9 @@ TEST(PrivsepServicesMonitor, SpawnOnlyAfterSessionStartWasGrantedForThatUser) {
   expect_refused(n, spawn(2, 5, "alice").encode(), RefusalReason::session_not_granted, 2);
   EXPECT_TRUE(n.monitor->take_actions().empty());
 
-  EXPECT_TRUE(n.send(spawn(1, 6, "alice").encode()).empty());  // the executor answers
+  SessionSpawn allowed = spawn(1, 6, "alice");
+  allowed.env = {{"LANG", "C"}, {"LD_PRELOAD", "/tmp/x.so"}, {"LC_ALL", "C"}};
+  EXPECT_TRUE(n.send(allowed.encode()).empty());  // the executor answers
   auto actions = n.monitor->take_actions();
   ASSERT_EQ(actions.size(), 1u);
   const auto* a = std::get_if<SpawnAction>(&actions[0]);
@@ -57,6 +59,10 @@ TEST(PrivsepServicesMonitor, SpawnOnlyAfterSessionStartWasGrantedForThatUser) {
   EXPECT_EQ(a->user, "alice");
   EXPECT_EQ(a->request.command, "id -u");
   EXPECT_EQ(a->peer_address, "192.0.2.7");
+  // Only what the policy's env_allow admits ({"LANG", "LC_*"} by default).
+  ASSERT_EQ(a->request.env.size(), 2u);
+  EXPECT_EQ(a->request.env[0].name, "LANG");
+  EXPECT_EQ(a->request.env[1].name, "LC_ALL");
   expect_served(n, 3);
 }
 

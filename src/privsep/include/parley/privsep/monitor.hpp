@@ -158,6 +158,8 @@ class Monitor {
   void session_signal(const SessionSignal& m);
   void forward_connect(const ForwardConnect& m);
   void forward_listen(const ForwardListen& m);
+  /// Whether the channel policy's env_allow admits a variable named `name`.
+  bool env_allowed(std::string_view name) const;
   /// The authenticated connection `conn`, or nullptr once refused (not_authenticated).
   Connection* authenticated(std::uint64_t conn, std::uint64_t req);
   /// The connection an authentication request may go to, having taken its

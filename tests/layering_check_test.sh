@@ -82,11 +82,16 @@ tree link
 echo 'target_link_libraries(parley_transport PUBLIC parley_wire parley_userauth)' > "$tmp/link/src/transport/CMakeLists.txt"
 expect link fail "src/transport links the higher layer 'parley_userauth'"
 
-# privsep is a core except channel.cpp, its socket code.
+# privsep is a core except channel.cpp, its socket code, and executor.*, its hands.
 tree privsep_channel
 mkdir -p "$tmp/privsep_channel/src/privsep"
 printf '#include <sys/socket.h>\nint n = ::sendmsg(fd, &msg, 0);\n' > "$tmp/privsep_channel/src/privsep/channel.cpp"
 expect privsep_channel pass
+
+tree privsep_executor
+mkdir -p "$tmp/privsep_executor/src/privsep"
+printf '#include <unistd.h>\nint fd = ::socket(AF_INET, SOCK_STREAM, 0);\n' > "$tmp/privsep_executor/src/privsep/executor.cpp"
+expect privsep_executor pass
 
 tree privsep_socket
 mkdir -p "$tmp/privsep_socket/src/privsep"
@@ -100,6 +105,7 @@ expect privsep_thread fail "I/O, threads, OTP or PAM in the sans-I/O core src/pr
 
 tree privsep_up
 mkdir -p "$tmp/privsep_up/src/privsep"
+# It may use the policy functions of session and login's start_session, not the driver.
 echo '#include "parley/driver/server.hpp"' > "$tmp/privsep_up/src/privsep/monitor.cpp"
 expect privsep_up fail "src/privsep includes the higher layer 'driver'"
 

@@ -3,7 +3,8 @@
 // both ways with the same flow control as process streams.
 #include "tcp_channels.hpp"
 
-#include <asio/connect.hpp>
+#include <sys/socket.h>
+
 #include <asio/ip/tcp.hpp>
 #include <optional>
 #include <utility>
@@ -20,27 +21,26 @@ using connection::ChannelIo;
 
 class StreamState : public std::enable_shared_from_this<StreamState> {
  public:
-  explicit StreamState(tcp::socket socket) : socket_(std::move(socket)), resolver_(socket_.get_executor()) {}
+  explicit StreamState(tcp::socket socket, std::shared_ptr<ForwardOpener> opener = nullptr)
+      : socket_(std::move(socket)), opener_(std::move(opener)) {}
 
   ChannelIo* io = nullptr;
   asio::any_io_executor executor() { return socket_.get_executor(); }
 
-  /// direct-tcpip: resolve and connect, then confirm or reject the channel.
-  void connect(std::string host, std::uint32_t port) {
-    resolver_.async_resolve(
-        host, std::to_string(port),
-        [self = shared_from_this()](std::error_code ec, tcp::resolver::results_type results) {
-          if (self->io == nullptr) return;
-          if (ec) return self->io->reject(connection::OpenFailure::connect_failed, ec.message());
-          // The reason code already says "connect failed"; the text says why, as OpenSSH's does.
-          asio::async_connect(self->socket_, results, [self](std::error_code cec, const tcp::endpoint&) {
-            if (self->io == nullptr) return;
-            if (cec) return self->io->reject(connection::OpenFailure::connect_failed, cec.message());
-            self->connected();
-            self->io->confirm();
-            self->writable();
-          });
-        });
+  /// direct-tcpip: the opener resolves and connects, then the channel is confirmed or rejected.
+  void connect(const std::string& host, std::uint32_t port) {
+    opener_->connect(host, port, [self = shared_from_this()](std::expected<UniqueFd, std::string> fd) {
+      if (self->io == nullptr) return;
+      // The reason code already says "connect failed"; the text says why, as OpenSSH's does.
+      if (!fd) return self->io->reject(connection::OpenFailure::connect_failed, fd.error());
+      std::error_code ec;
+      const tcp protocol = protocol_of(fd->get());
+      self->socket_.assign(protocol, fd->release(), ec);
+      if (ec) return self->io->reject(connection::OpenFailure::connect_failed, ec.message());
+      self->connected();
+      self->io->confirm();
+      self->writable();
+    });
   }
   void connected() {
     std::error_code ec;
@@ -60,7 +60,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void closed() {
     io = nullptr;
     std::error_code ec;
-    resolver_.cancel();
     socket_.close(ec);
   }
 
@@ -83,7 +82,7 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     if (io != nullptr && out_.done && in_.done) io->close();
   }
   tcp::socket socket_;
-  tcp::resolver resolver_;
+  std::shared_ptr<ForwardOpener> opener_;  // direct-tcpip only
   OutFlow<tcp::socket> out_;
   InFlow<tcp::socket> in_;
 };
@@ -152,30 +151,34 @@ class TcpListener final : public connection::Listener {
 }  // namespace
 
 std::unique_ptr<connection::ChannelHandler> tcp_connect_channel(ConnectionContext& context,
+                                                                std::shared_ptr<ForwardOpener> opener,
                                                                 const connection::TcpipOpen& target) {
-  auto state = std::make_shared<StreamState>(tcp::socket(context.impl().executor));
+  auto state = std::make_shared<StreamState>(tcp::socket(context.impl().executor), std::move(opener));
   return std::make_unique<StreamChannel>(std::move(state), target);
 }
 
 std::expected<std::unique_ptr<connection::Listener>, std::string> tcp_listen(
-  ConnectionContext& context, const connection::ForwardRequest& bind, connection::AcceptHandler accepted) {
-  std::string address = bind.address;
-  if (address.empty() || address == "*") address = "0.0.0.0";
-  if (address == "localhost") address = "127.0.0.1";
-  std::error_code ec;
-  const auto ip = asio::ip::make_address(address, ec);
-  if (ec) return std::unexpected("cannot listen on '" + address + "': not an IP address");
+    ConnectionContext& context, ForwardOpener& opener, const connection::ForwardRequest& bind,
+    connection::AcceptHandler accepted) {
+  auto fd = opener.listen(bind.address, bind.port);
+  if (!fd) return std::unexpected(fd.error());
   auto state = std::make_shared<TcpListener::State>(context.impl().executor);
-  const tcp::endpoint endpoint(ip, static_cast<std::uint16_t>(bind.port));
-  state->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) state->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) state->acceptor.bind(endpoint, ec);
-  if (!ec) state->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return std::unexpected("cannot listen on " + address + ":" + std::to_string(bind.port) + ": " + ec.message());
-  state->port = state->acceptor.local_endpoint(ec).port();
-  state->address = address;
+  std::error_code ec;
+  const tcp protocol = protocol_of(fd->get());
+  state->acceptor.assign(protocol, fd->release(), ec);
+  if (!ec) state->port = state->acceptor.local_endpoint(ec).port();
+  if (ec) return std::unexpected("cannot listen on " + bind.address + ":" + std::to_string(bind.port) + ": " + ec.message());
+  state->address = state->acceptor.local_endpoint(ec).address().to_string();
   state->accepted = std::move(accepted);
   return std::make_unique<TcpListener>(std::move(state));
+}
+
+tcp protocol_of(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0 && address.ss_family == AF_INET6)
+    return tcp::v6();
+  return tcp::v4();
 }
 
 }  // namespace parley::driver::detail

@@ -2,22 +2,31 @@
 // connects and remote-forward listeners, on the connection's executor.
 #pragma once
 
+#include <asio/ip/tcp.hpp>
 #include <expected>
 #include <memory>
 #include <string>
 
 #include "parley/connection/channel_handler.hpp"
+#include "parley/driver/channel_seams.hpp"
 #include "parley/driver/services.hpp"
 
 namespace parley::driver::detail {
 
-/// A channel that connects to target.host:target.port, then confirms or rejects itself.
+/// A channel that has `opener` connect to target.host:target.port, then
+/// confirms or rejects itself.
 std::unique_ptr<connection::ChannelHandler> tcp_connect_channel(ConnectionContext& context,
+                                                                std::shared_ptr<ForwardOpener> opener,
                                                                 const connection::TcpipOpen& target);
 
 /// A listener for a remote forward at `bind` ("" or "*": every IPv4 address;
-/// port 0: any free port); each accepted socket becomes a forwarded-tcpip channel.
+/// port 0: any free port) on the socket `opener` gives; each accepted socket
+/// becomes a forwarded-tcpip channel.
 std::expected<std::unique_ptr<connection::Listener>, std::string> tcp_listen(
-    ConnectionContext& context, const connection::ForwardRequest& bind, connection::AcceptHandler accepted);
+    ConnectionContext& context, ForwardOpener& opener, const connection::ForwardRequest& bind,
+    connection::AcceptHandler accepted);
+
+/// A TCP socket's protocol (IPv4 or IPv6), from its local address.
+asio::ip::tcp protocol_of(int fd);
 
 }  // namespace parley::driver::detail

@@ -6,12 +6,14 @@
 #include <utility>
 
 #include "parley/crypto/kex.hpp"
+#include "parley/login/session_start.hpp"
 #include "parley/transport/algorithms.hpp"
 #include "parley/transport/exchange_hash.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/userauth/messages.hpp"
 #include "parley/wire/name_list.hpp"
 #include "parley/wire/reader.hpp"
+#include "parley/wire/text.hpp"
 
 namespace parley::privsep {
 
@@ -27,6 +29,10 @@ struct Monitor::Connection {
   /// ServerAuth is done (success or disconnect): no more requests go to it.
   bool auth_over = false;
   bool session_granted = false;
+  std::string address;  // the peer's, for the session's SSH_CONNECTION
+  std::uint16_t port = 0;
+  /// Handles of this connection's programs still running.
+  std::set<std::uint64_t> sessions;
 };
 
 namespace {
@@ -49,9 +55,11 @@ std::optional<KexinitOffer> read_kexinit(BytesView payload) {
   return offer;
 }
 
-bool is_reply(MsgType t) {
-  return t == MsgType::kex_signed || t == MsgType::auth_reply || t == MsgType::session_granted ||
-         t == MsgType::refused;
+bool is_reply(MsgType t) { return std::to_underlying(t) >= std::to_underlying(MsgType::kex_signed); }
+
+/// sshd's bind_permitted(): ports below IPPORT_RESERVED only for whom the policy allows.
+bool privileged_port_refused(const session::ChannelPolicy& policy, std::uint32_t port, const std::string& user) {
+  return port != 0 && port < 1024 && !(policy.may_bind_privileged_port && policy.may_bind_privileged_port(user));
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
@@ -70,6 +78,12 @@ void Monitor::set_wake(std::function<void()> wake) {
 
 std::vector<Bytes> Monitor::take_frames() { return std::exchange(frames_, {}); }
 std::vector<LogEvent> Monitor::take_log() { return std::exchange(log_, {}); }
+std::vector<Action> Monitor::take_actions() { return std::exchange(actions_, {}); }
+
+const session::ChannelPolicy& Backend::channel_policy() const {
+  static const session::ChannelPolicy no_forwarding;  // allow_*_forwarding are false
+  return no_forwarding;
+}
 
 std::size_t Monitor::outstanding(std::uint64_t conn) const {
   auto it = conns_.find(conn);
@@ -99,7 +113,11 @@ void Monitor::handle(Request request, Instant now) {
         else if constexpr (std::is_same_v<T, KexSign>) kex_sign(m);
         else if constexpr (std::is_same_v<T, AuthRequest>) auth_request(m, now);
         else if constexpr (std::is_same_v<T, InfoResponse>) info_response(m, now);
-        else session_start(m);
+        else if constexpr (std::is_same_v<T, SessionStart>) session_start(m);
+        else if constexpr (std::is_same_v<T, SessionSpawn>) session_spawn(m);
+        else if constexpr (std::is_same_v<T, SessionSignal>) session_signal(m);
+        else if constexpr (std::is_same_v<T, ForwardConnect>) forward_connect(m);
+        else forward_listen(m);
       },
       request);
 }
@@ -110,6 +128,8 @@ void Monitor::opened(const ConnectionOpened& m, Instant now) {
     return refuse(m.conn, 0, RefusalReason::too_many_connections);
   auto c = std::make_unique<Connection>();
   c->peer = m.address + ":" + std::to_string(m.port);
+  c->address = m.address;
+  c->port = m.port;
   c->auth = std::make_unique<userauth::ServerAuth>(backend_.auth_config(m.address, m.port), c->peer, now);
   if (wake_) c->auth->set_wake(wake_);
   log(m.conn, 0, "connection opened from " + c->peer);
@@ -120,6 +140,7 @@ void Monitor::closed(const ConnectionClosed& m) {
   auto it = conns_.find(m.conn);
   if (it == conns_.end()) return refuse(m.conn, 0, RefusalReason::unknown_connection);
   if (it->second->session_id) session_ids_.erase(*it->second->session_id);
+  if (!it->second->sessions.empty()) actions_.push_back(HangUpAction{m.conn});
   conns_.erase(it);
   log(m.conn, 0, "connection closed");
 }
@@ -216,6 +237,76 @@ void Monitor::session_start(const SessionStart& m) {
   c.session_granted = true;
   log(m.conn, m.req, "session granted to " + *c.user);
   send(SessionGranted{m.conn, m.req, *c.user});
+}
+
+void Monitor::session_spawn(const SessionSpawn& m) {
+  auto it = conns_.find(m.conn);
+  if (it == conns_.end()) return refuse(m.conn, m.req, RefusalReason::unknown_connection);
+  Connection& c = *it->second;
+  // Only after SessionStart was granted, which only a completed chain gets.
+  if (!c.session_granted || !c.user) return refuse(m.conn, m.req, RefusalReason::session_not_granted);
+  if (*c.user != m.user) return refuse(m.conn, m.req, RefusalReason::wrong_user);
+  if (c.sessions.size() >= limits_.max_sessions) return refuse(m.conn, m.req, RefusalReason::too_many_sessions);
+  const std::uint64_t handle = next_handle_++;
+  c.sessions.insert(handle);
+  log(m.conn, m.req, "session program for " + *c.user + " (handle " + std::to_string(handle) + ")");
+  SpawnAction action{m.conn, m.req, handle, *c.user, m, c.address, c.port};
+  // The client's variables pass the policy's allow-list here too (LD_PRELOAD
+  // and the like never reach a program because the network process says so).
+  std::erase_if(action.request.env, [&](const EnvVar& e) { return !env_allowed(e.name); });
+  actions_.push_back(std::move(action));
+}
+
+bool Monitor::env_allowed(std::string_view name) const {
+  const auto& allow = backend_.channel_policy().env_allow;
+  return std::any_of(allow.begin(), allow.end(), [&](const std::string& p) { return wire::glob_match(p, name); });
+}
+
+void Monitor::session_signal(const SessionSignal& m) {
+  auto it = conns_.find(m.conn);
+  if (it == conns_.end()) return refuse(m.conn, 0, RefusalReason::unknown_connection);
+  if (!it->second->sessions.contains(m.handle)) return refuse(m.conn, 0, RefusalReason::unknown_session);
+  const int number = login::signal_number(m.signal);
+  if (number == 0) return refuse(m.conn, 0, RefusalReason::unknown_signal);
+  actions_.push_back(SignalAction{m.conn, m.handle, number});
+}
+
+void Monitor::session_ended(std::uint64_t conn, std::uint64_t handle) {
+  if (auto it = conns_.find(conn); it != conns_.end()) it->second->sessions.erase(handle);
+}
+
+Monitor::Connection* Monitor::authenticated(std::uint64_t conn, std::uint64_t req) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) {
+    refuse(conn, req, RefusalReason::unknown_connection);
+    return nullptr;
+  }
+  if (!it->second->user) {
+    refuse(conn, req, RefusalReason::not_authenticated);
+    return nullptr;
+  }
+  return it->second.get();
+}
+
+void Monitor::forward_connect(const ForwardConnect& m) {
+  if (!authenticated(m.conn, m.req)) return;
+  const session::ChannelPolicy& policy = backend_.channel_policy();
+  if (!policy.allow_local_forwarding || !session::open_permitted(policy.permit_open, m.host, m.port))
+    return refuse(m.conn, m.req, RefusalReason::forward_not_permitted);
+  actions_.push_back(ConnectAction{m.conn, m.req, m.host, static_cast<std::uint16_t>(m.port)});
+}
+
+void Monitor::forward_listen(const ForwardListen& m) {
+  Connection* c = authenticated(m.conn, m.req);
+  if (!c) return;
+  const session::ChannelPolicy& policy = backend_.channel_policy();
+  if (!policy.allow_remote_forwarding || !session::listen_permitted(policy.permit_listen, m.host, m.port))
+    return refuse(m.conn, m.req, RefusalReason::forward_not_permitted);
+  if (privileged_port_refused(policy, m.port, *c->user))
+    return refuse(m.conn, m.req, RefusalReason::privileged_port);
+  // Without GatewayPorts a listener is on loopback, whatever address was asked for.
+  const std::string address = policy.gateway_ports ? m.host : "127.0.0.1";
+  actions_.push_back(ListenAction{m.conn, m.req, address, static_cast<std::uint16_t>(m.port)});
 }
 
 void Monitor::on_time(Instant now) {

@@ -39,10 +39,18 @@ bool known_type(std::uint8_t t) {
     case MsgType::auth_request:
     case MsgType::info_response:
     case MsgType::session_start:
+    case MsgType::session_spawn:
+    case MsgType::session_signal:
+    case MsgType::forward_connect:
+    case MsgType::forward_listen:
     case MsgType::kex_signed:
     case MsgType::auth_reply:
     case MsgType::session_granted:
     case MsgType::refused:
+    case MsgType::session_spawned:
+    case MsgType::session_exited:
+    case MsgType::forward_connected:
+    case MsgType::forward_listening:
     case MsgType::host_keys: return true;
   }
   return false;
@@ -193,6 +201,32 @@ userauth::MethodFields read_fields(BodyReader& r) {
   return userauth::NoneFields{};
 }
 
+/// A TCP port: a uint32 on the wire, refused over 65535.
+std::uint16_t read_port(BodyReader& r) {
+  const std::uint32_t number = r.uint32();
+  if (number > 65535) r.refuse(ProtocolError::bad_value);
+  return static_cast<std::uint16_t>(number);
+}
+
+void write_terminal(wire::Writer& w, const std::optional<Terminal>& pty) {
+  w.boolean(pty.has_value());
+  if (!pty) return;
+  w.string(pty->term).uint32(pty->cols).uint32(pty->rows).uint32(pty->width_px).uint32(pty->height_px);
+  w.string(pty->modes);
+}
+
+std::optional<Terminal> read_terminal(BodyReader& r) {
+  if (!r.boolean()) return std::nullopt;
+  Terminal t;
+  t.term = r.text(max_name);
+  t.cols = r.uint32();
+  t.rows = r.uint32();
+  t.width_px = r.uint32();
+  t.height_px = r.uint32();
+  t.modes = r.bytes(max_modes);
+  return t;
+}
+
 }  // namespace
 
 std::string_view to_string(ProtocolError e) {
@@ -205,14 +239,15 @@ std::string_view to_string(ProtocolError e) {
 }
 
 std::string_view to_string(RefusalReason r) {
-  constexpr std::array<std::string_view, 19> names{
+  constexpr std::array<std::string_view, 28> names{
       "malformed_frame", "not_a_request", "unknown_connection", "connection_exists",
       "too_many_connections", "too_many_outstanding", "duplicate_request", "unknown_kex",
       "host_key_not_held", "bad_kexinit", "wrong_server_version", "bad_client_version",
       "invalid_kex_value", "session_id_replayed", "no_key_exchange", "authentication_over",
-      "not_authenticated", "wrong_user", "session_already_started"};
-  static_assert(names.size() ==
-                wire::enum_count(RefusalReason::malformed_frame, RefusalReason::session_already_started));
+      "not_authenticated", "wrong_user", "session_already_started", "session_not_granted",
+      "too_many_sessions", "unknown_session", "unknown_signal", "forward_not_permitted",
+      "privileged_port", "spawn_failed", "connect_failed", "listen_failed"};
+  static_assert(names.size() == wire::enum_count(RefusalReason::malformed_frame, RefusalReason::listen_failed));
   return wire::enum_name(r, names, RefusalReason::malformed_frame);
 }
 
@@ -237,9 +272,7 @@ Bytes ConnectionOpened::encode() const {
 std::expected<ConnectionOpened, ProtocolError> ConnectionOpened::decode(BytesView bytes) {
   return decode_as<ConnectionOpened>(bytes, [](BodyReader& r, ConnectionOpened& m) {
     m.address = r.text(max_name);
-    const std::uint32_t number = r.uint32();
-    if (number > 65535) r.refuse(ProtocolError::bad_value);
-    m.port = static_cast<std::uint16_t>(number);
+    m.port = read_port(r);
   });
 }
 
@@ -312,6 +345,64 @@ std::expected<UserSession<Type>, ProtocolError> UserSession<Type>::decode(BytesV
 template struct UserSession<MsgType::session_start>;
 template struct UserSession<MsgType::session_granted>;
 
+Bytes SessionSpawn::encode() const {
+  return frame(type, false, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).string(user).byte(std::to_underlying(kind)).string(command);
+    write_terminal(w, pty);
+    w.uint32(static_cast<std::uint32_t>(env.size()));
+    for (const auto& e : env) w.string(e.name).string(e.value);
+    w.string(local_address).uint32(local_port);
+  });
+}
+
+std::expected<SessionSpawn, ProtocolError> SessionSpawn::decode(BytesView bytes) {
+  return decode_as<SessionSpawn>(bytes, [](BodyReader& r, SessionSpawn& m) {
+    m.user = r.text(max_name);
+    const std::uint8_t code = r.byte();
+    if (code < std::to_underlying(SessionKind::shell) || code > std::to_underlying(SessionKind::subsystem))
+      r.refuse(ProtocolError::bad_value);
+    m.kind = static_cast<SessionKind>(code);
+    m.command = r.text(max_command);
+    m.pty = read_terminal(r);
+    const std::uint32_t count = r.uint32();
+    if (count > max_env) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) {
+      std::string name = r.text(max_name);
+      m.env.push_back({std::move(name), r.text(max_env_value)});
+    }
+    m.local_address = r.text(max_name);
+    m.local_port = read_port(r);
+  });
+}
+
+Bytes SessionSignal::encode() const {
+  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).uint64(handle).string(signal); });
+}
+
+std::expected<SessionSignal, ProtocolError> SessionSignal::decode(BytesView bytes) {
+  return decode_as<SessionSignal>(bytes, [](BodyReader& r, SessionSignal& m) {
+    m.handle = r.id();
+    m.signal = r.text(max_name);
+  });
+}
+
+template <MsgType Type>
+Bytes ForwardTarget<Type>::encode() const {
+  return frame(Type, false,
+               [&](wire::Writer& w) { w.uint64(this->conn).uint64(this->req).string(host).uint32(port); });
+}
+
+template <MsgType Type>
+std::expected<ForwardTarget<Type>, ProtocolError> ForwardTarget<Type>::decode(BytesView bytes) {
+  return decode_as<ForwardTarget>(bytes, [](BodyReader& r, ForwardTarget& m) {
+    m.host = r.text(max_name);
+    m.port = read_port(r);
+  });
+}
+
+template struct ForwardTarget<MsgType::forward_connect>;
+template struct ForwardTarget<MsgType::forward_listen>;
+
 // ---- monitor -> network
 
 Bytes KexSigned::encode() const {
@@ -378,10 +469,49 @@ std::expected<Refused, ProtocolError> Refused::decode(BytesView bytes) {
   return decode_as<Refused>(bytes, [](BodyReader& r, Refused& m) {
     const std::uint8_t code = r.byte();
     if (code < std::to_underlying(RefusalReason::malformed_frame) ||
-        code > std::to_underlying(RefusalReason::session_already_started))
+        code > std::to_underlying(RefusalReason::listen_failed))
       r.refuse(ProtocolError::bad_value);
     m.reason = static_cast<RefusalReason>(code);
   });
+}
+
+Bytes SessionSpawned::encode() const {
+  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).uint64(req).uint64(handle); });
+}
+
+std::expected<SessionSpawned, ProtocolError> SessionSpawned::decode(BytesView bytes) {
+  return decode_as<SessionSpawned>(bytes, [](BodyReader& r, SessionSpawned& m) { m.handle = r.id(); });
+}
+
+Bytes SessionExited::encode() const {
+  return frame(type, false, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(handle).boolean(signalled).uint32(code).boolean(core_dumped);
+  });
+}
+
+std::expected<SessionExited, ProtocolError> SessionExited::decode(BytesView bytes) {
+  return decode_as<SessionExited>(bytes, [](BodyReader& r, SessionExited& m) {
+    m.handle = r.id();
+    m.signalled = r.boolean();
+    m.code = r.uint32();
+    m.core_dumped = r.boolean();
+  });
+}
+
+Bytes ForwardConnected::encode() const {
+  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).uint64(req); });
+}
+
+std::expected<ForwardConnected, ProtocolError> ForwardConnected::decode(BytesView bytes) {
+  return decode_as<ForwardConnected>(bytes, [](BodyReader&, ForwardConnected&) {});
+}
+
+Bytes ForwardListening::encode() const {
+  return frame(type, false, [&](wire::Writer& w) { w.uint64(conn).uint64(req).uint32(port); });
+}
+
+std::expected<ForwardListening, ProtocolError> ForwardListening::decode(BytesView bytes) {
+  return decode_as<ForwardListening>(bytes, [](BodyReader& r, ForwardListening& m) { m.port = read_port(r); });
 }
 
 namespace {

@@ -127,10 +127,14 @@ std::expected<void, Failure> install_filter(const Syscalls& allow) {
   // send(2) is sendto without an address (Asio, one buffer); with one it would
   // reach a peer of the sender's choosing on an unconnected socket.
   rules.allow(SCMP_SYS(sendto), {arg_is(4, 0)});
-  // Asio sets non-blocking mode with FIONBIO and sizes reads with FIONREAD; no
-  // other ioctl (no terminal, no device).
+  // Asio sets non-blocking mode with FIONBIO and sizes reads with FIONREAD.
+  // TIOCSWINSZ: a session's "window-change" (RFC 4254 §6.7) sets the size of
+  // the terminal whose master the monitor handed over; the kernel then sends
+  // the program SIGWINCH. No other ioctl: no TIOCSTI (typing into a
+  // terminal), no device.
   rules.allow(SCMP_SYS(ioctl), {arg_is(1, FIONBIO)});
   rules.allow(SCMP_SYS(ioctl), {arg_is(1, FIONREAD)});
+  rules.allow(SCMP_SYS(ioctl), {arg_is(1, TIOCSWINSZ)});
   // Descriptor flags (O_NONBLOCK, FD_CLOEXEC); not F_DUPFD or locks.
   for (int cmd : {F_GETFL, F_SETFL, F_GETFD, F_SETFD})
     rules.allow(SCMP_SYS(fcntl), {arg_is(1, cmd)});

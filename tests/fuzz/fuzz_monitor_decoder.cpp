@@ -7,7 +7,8 @@
 // advances the clock by (action / 2) * 50 ms and calls on_time. Every frame is
 // also decoded as a reply. Checked: a request that decodes re-encodes to a
 // frame that decodes to the same encoding, and every frame the monitor sends
-// decodes as a reply. Seeds: tests/fuzz/seeds/monitor.
+// decodes as a reply. The backend allows forwarding, so SessionSpawn and
+// Forward* requests reach their checks. Seeds: tests/fuzz/seeds/monitor.
 #include <cstdint>
 #include <memory>
 
@@ -40,6 +41,16 @@ class FuzzBackend final : public privsep::Backend {
   std::shared_ptr<const userauth::ServerAuthConfig> auth_config(std::string_view, std::uint16_t) override {
     return config_;
   }
+  const session::ChannelPolicy& channel_policy() const override {
+    // Forwarding on, so its requests reach the policy checks and become actions.
+    static const session::ChannelPolicy policy = [] {
+      session::ChannelPolicy p;
+      p.allow_local_forwarding = p.allow_remote_forwarding = true;
+      p.permit_open = {"127.0.0.1:8080"};
+      return p;
+    }();
+    return policy;
+  }
 
  private:
   std::vector<crypto::PrivateKey> keys_;
@@ -62,6 +73,9 @@ void check_sent(privsep::Monitor& monitor) {
   for (const auto& f : monitor.take_frames())
     if (!privsep::decode_reply(f)) fail();
   (void)monitor.take_log();
+  // What an executor would do: spawned programs end at once, so handles are reused.
+  for (const auto& action : monitor.take_actions())
+    if (const auto* spawn = std::get_if<privsep::SpawnAction>(&action)) monitor.session_ended(spawn->conn, spawn->handle);
 }
 
 }  // namespace

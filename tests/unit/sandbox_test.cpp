@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -300,6 +301,33 @@ TEST_F(ConfineAsRoot, Clone3IsAnsweredEnosysAndForkIsKilled) {
     pid_t pid = ::fork();
     if (pid == 0) ::_exit(0);
     return test::attempt_result(pid);
+  });
+  EXPECT_TRUE(outcome.killed_by_sigsys());
+}
+
+// The monitor hands the network process a session's terminal master: it may
+// set the window size on it (window-change), and nothing else terminal-wise.
+TEST_F(ConfineAsRoot, WindowSizeOnAHandedTerminalIsAllowedTypingIntoItIsKilled) {
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_GE(master.get(), 0);
+  ASSERT_EQ(::grantpt(master.get()), 0);
+  ASSERT_EQ(::unlockpt(master.get()), 0);
+  const int fd = master.get();
+  auto outcome = run_confined(plan_, [fd] {
+    winsize ws{};
+    ws.ws_row = 50;
+    ws.ws_col = 132;
+    return test::attempt_result(::ioctl(fd, TIOCSWINSZ, &ws));
+  });
+  ASSERT_TRUE(outcome.confined) << outcome.confine_error;
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.signal;
+  winsize seen{};
+  ASSERT_EQ(::ioctl(fd, TIOCGWINSZ, &seen), 0);
+  EXPECT_EQ(seen.ws_row, 50);
+  EXPECT_EQ(seen.ws_col, 132);
+  outcome = run_confined(plan_, [fd] {
+    char c = 'x';
+    return test::attempt_result(::ioctl(fd, TIOCSTI, &c));
   });
   EXPECT_TRUE(outcome.killed_by_sigsys());
 }

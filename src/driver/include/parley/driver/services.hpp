@@ -9,6 +9,7 @@
 #include <string>
 
 #include "parley/connection/channel_handler.hpp"
+#include "parley/driver/channel_seams.hpp"
 #include "parley/login/account.hpp"
 
 namespace parley::driver {
@@ -62,6 +63,11 @@ struct ProcessOptions {
   /// The program for the "sftp" subsystem; empty: sftp is refused.
   std::string sftp_server = "/usr/lib/openssh/sftp-server";
   std::string path = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games";
+  /// Who starts session programs and opens forwarding sockets for a
+  /// connection; empty: this process (in_process_session_starter(),
+  /// in_process_forward_opener()). A privilege-separated server asks its monitor.
+  SessionStarterFactory session_starter;
+  ForwardOpenerFactory forward_opener;
 };
 
 /// A session that runs a program: a login shell, a command or the sftp server,

@@ -6,7 +6,9 @@
 // whether that user's session was granted. A compromised network process can
 // therefore ask only what an unauthenticated client could: it cannot get a
 // signature over anything but an exchange hash the monitor computed, a session
-// for a user the monitor did not authenticate, or a secret.
+// for a user the monitor did not authenticate, or a secret. Starting a
+// session's program and opening a forwarding socket are decided here too, and
+// come out as Actions (take_actions()) for the OS-facing Executor.
 #pragma once
 
 #include <cstdint>
@@ -16,11 +18,13 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "parley/crypto/keys.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/privsep/protocol.hpp"
+#include "parley/session/server_connection.hpp"
 #include "parley/transport/transport.hpp"
 #include "parley/userauth/server_auth.hpp"
 #include "parley/wire/fifo.hpp"
@@ -42,7 +46,45 @@ class Backend {
   /// (its providers run in the monitor).
   virtual std::shared_ptr<const userauth::ServerAuthConfig> auth_config(std::string_view address,
                                                                         std::uint16_t port) = 0;
+  /// What an authenticated user may forward: the policy parleyd's connections
+  /// apply (permit_open, permit_listen, gateway_ports, the privileged-port
+  /// rule), checked again here. The default allows no forwarding.
+  virtual const session::ChannelPolicy& channel_policy() const;
 };
+
+// ---- actions: what the monitor decided the operating system must do, for
+// an OS-facing executor (privsep/executor.hpp) to perform.
+
+/// Start a session's program as `user` (the user the monitor authenticated).
+struct SpawnAction {
+  std::uint64_t conn = 0, req = 0, handle = 0;
+  std::string user;
+  SessionSpawn request;
+  std::string peer_address;  // from ConnectionOpened
+  std::uint16_t peer_port = 0;
+};
+/// Send `signal` to the program of `handle` (one this connection was given).
+struct SignalAction {
+  std::uint64_t conn = 0, handle = 0;
+  int signal = 0;
+};
+/// Connect to a destination the policy permits.
+struct ConnectAction {
+  std::uint64_t conn = 0, req = 0;
+  std::string host;
+  std::uint16_t port = 0;
+};
+/// Listen where the policy permits (the address already loopback without gateway_ports).
+struct ListenAction {
+  std::uint64_t conn = 0, req = 0;
+  std::string address;
+  std::uint16_t port = 0;
+};
+/// The connection ended: its programs get SIGHUP, as at a terminal hang-up.
+struct HangUpAction {
+  std::uint64_t conn = 0;
+};
+using Action = std::variant<SpawnAction, SignalAction, ConnectAction, ListenAction, HangUpAction>;
 
 struct MonitorLimits {
   std::size_t max_connections = 4096;
@@ -50,6 +92,9 @@ struct MonitorLimits {
   /// are answered at once); one more is refused, so a network process cannot
   /// make the monitor queue without bound.
   std::size_t max_outstanding = 16;
+  /// Session programs of one connection running at once (the channel
+  /// policy's max_sessions is the network process's own bound).
+  std::size_t max_sessions = 64;
 };
 
 /// One line of the monitor's log. Never a password, an answer, K or a key.
@@ -90,6 +135,11 @@ class Monitor {
   std::vector<Bytes> take_frames();
   /// What happened, for the log.
   std::vector<LogEvent> take_log();
+  /// What the executor is to do, in order.
+  std::vector<Action> take_actions();
+  /// The executor saw the program of `handle` exit (or fail to start): the
+  /// connection may start another, and signals to it are refused.
+  void session_ended(std::uint64_t conn, std::uint64_t handle);
 
   std::size_t connections() const { return conns_.size(); }
   /// Authentication requests of `conn` not yet answered.
@@ -104,6 +154,14 @@ class Monitor {
   void auth_request(const AuthRequest& m, Instant now);
   void info_response(const InfoResponse& m, Instant now);
   void session_start(const SessionStart& m);
+  void session_spawn(const SessionSpawn& m);
+  void session_signal(const SessionSignal& m);
+  void forward_connect(const ForwardConnect& m);
+  void forward_listen(const ForwardListen& m);
+  /// Whether the channel policy's env_allow admits a variable named `name`.
+  bool env_allowed(std::string_view name) const;
+  /// The authenticated connection `conn`, or nullptr once refused (not_authenticated).
+  Connection* authenticated(std::uint64_t conn, std::uint64_t req);
   /// The connection an authentication request may go to, having taken its
   /// request id as outstanding; nullptr once refused.
   Connection* admit_auth(std::uint64_t conn, std::uint64_t req);
@@ -125,6 +183,8 @@ class Monitor {
   std::set<Bytes> session_ids_;
   std::vector<Bytes> frames_;
   std::vector<LogEvent> log_;
+  std::vector<Action> actions_;
+  std::uint64_t next_handle_ = 1;
   std::function<void()> wake_;
 };
 

@@ -40,6 +40,10 @@ inline constexpr std::size_t max_answers = 32;       // answers in one INFO_RESP
 inline constexpr std::size_t max_packets = 8;        // SSH messages in one AuthReply
 inline constexpr std::size_t max_packet = 32 * 1024;
 inline constexpr std::size_t max_text = 1024;        // a disconnect description
+inline constexpr std::size_t max_command = 8 * 1024; // an exec command line, a subsystem name
+inline constexpr std::size_t max_modes = 1024;       // RFC 4254 §8 encoded terminal modes
+inline constexpr std::size_t max_env = 64;           // client variables in one SessionSpawn
+inline constexpr std::size_t max_env_value = 512;    // one variable's value
 
 enum class MsgType : std::uint8_t {
   // network -> monitor
@@ -49,11 +53,19 @@ enum class MsgType : std::uint8_t {
   auth_request,
   info_response,
   session_start,
+  session_spawn,
+  session_signal,
+  forward_connect,
+  forward_listen,
   // monitor -> network
   kex_signed = 64,
   auth_reply,
   session_granted,
   refused,
+  session_spawned,
+  session_exited,
+  forward_connected,
+  forward_listening,
   host_keys,
 };
 
@@ -150,6 +162,70 @@ struct UserSession : Addressed<Type> {
 };
 using SessionStart = UserSession<MsgType::session_start>;
 
+/// What a session runs (RFC 4254 §6.5).
+enum class SessionKind : std::uint8_t { shell = 1, exec, subsystem };
+
+/// A pseudo-terminal as the client asked for it (RFC 4254 §6.2).
+struct Terminal {
+  std::string term;
+  std::uint32_t cols = 80, rows = 24, width_px = 0, height_px = 0;
+  Bytes modes;  // at most max_modes
+};
+
+struct EnvVar {
+  std::string name;   // at most max_name
+  std::string value;  // at most max_env_value
+};
+
+/// Start the program of a session channel, as the connection's authenticated
+/// user, once its SessionStart was granted. Answered by SessionSpawned with
+/// the streams' descriptors (a terminal's master, or stdin, stdout, stderr),
+/// or Refused. `local_*` is the server's end of the connection (SSH_CONNECTION).
+struct SessionSpawn : Addressed<MsgType::session_spawn> {
+  std::string user;  // must be the user the monitor authenticated
+  SessionKind kind = SessionKind::shell;
+  std::string command;  // exec: the command line; subsystem: its name
+  std::optional<Terminal> pty;
+  std::vector<EnvVar> env;  // at most max_env, already through the allow-list
+  std::string local_address;
+  std::uint16_t local_port = 0;
+  Bytes encode() const;
+  static std::expected<SessionSpawn, ProtocolError> decode(BytesView frame);
+};
+
+/// What a message about one running session program starts with: the
+/// connection and the handle SessionSpawned gave the program.
+template <MsgType Type>
+struct AboutSession {
+  static constexpr MsgType type = Type;
+  std::uint64_t conn = 0;
+  std::uint64_t handle = 0;
+};
+
+/// Send a signal (its RFC 4254 §6.10 name, "TERM") to a session's program. No
+/// reply unless refused.
+struct SessionSignal : AboutSession<MsgType::session_signal> {
+  std::string signal;
+  Bytes encode() const;
+  static std::expected<SessionSignal, ProtocolError> decode(BytesView frame);
+};
+
+/// A TCP destination (ForwardConnect) or bind address (ForwardListen, "" or
+/// "*" for every address) and port.
+template <MsgType Type>
+struct ForwardTarget : Addressed<Type> {
+  std::string host;
+  std::uint32_t port = 0;  // at most 65535
+  Bytes encode() const;
+  static std::expected<ForwardTarget, ProtocolError> decode(BytesView frame);
+};
+/// direct-tcpip: connect to host:port if the channel policy permits it;
+/// answered by ForwardConnected with the connected socket, or Refused.
+using ForwardConnect = ForwardTarget<MsgType::forward_connect>;
+/// tcpip-forward: listen at host:port if the policy permits it; answered by
+/// ForwardListening with the listening socket, or Refused.
+using ForwardListen = ForwardTarget<MsgType::forward_listen>;
+
 // ---- monitor -> network
 
 /// The answer to KexSign: what the network process sends in KEX_ECDH_REPLY
@@ -189,6 +265,36 @@ struct AuthReply : Addressed<MsgType::auth_reply> {
 
 using SessionGranted = UserSession<MsgType::session_granted>;
 
+/// The program of a SessionSpawn started: its streams' descriptors ride with
+/// this frame (one: a terminal's master; three: stdin, stdout, stderr).
+struct SessionSpawned : Addressed<MsgType::session_spawned> {
+  std::uint64_t handle = 0;  // names the session in SessionSignal and SessionExited
+  Bytes encode() const;
+  static std::expected<SessionSpawned, ProtocolError> decode(BytesView frame);
+};
+
+/// A session's program has exited (sent by the monitor on its own).
+struct SessionExited : AboutSession<MsgType::session_exited> {
+  bool signalled = false;
+  std::uint32_t code = 0;  // the exit status, or the signal's number
+  bool core_dumped = false;
+  Bytes encode() const;
+  static std::expected<SessionExited, ProtocolError> decode(BytesView frame);
+};
+
+/// ForwardConnect's answer: the connected socket rides with this frame.
+struct ForwardConnected : Addressed<MsgType::forward_connected> {
+  Bytes encode() const;
+  static std::expected<ForwardConnected, ProtocolError> decode(BytesView frame);
+};
+
+/// ForwardListen's answer: the listening socket rides with this frame.
+struct ForwardListening : Addressed<MsgType::forward_listening> {
+  std::uint16_t port = 0;  // the port bound (the one asked for, or the kernel's choice for 0)
+  Bytes encode() const;
+  static std::expected<ForwardListening, ProtocolError> decode(BytesView frame);
+};
+
 /// Why the monitor refused a request.
 enum class RefusalReason : std::uint8_t {
   malformed_frame = 1,     // the frame did not decode (conn and req are 0)
@@ -210,6 +316,15 @@ enum class RefusalReason : std::uint8_t {
   not_authenticated,       // SessionStart before the chain completed
   wrong_user,              // SessionStart for another user than the one authenticated
   session_already_started, // a second SessionStart for one authentication
+  session_not_granted,     // SessionSpawn before a SessionStart was granted
+  too_many_sessions,       // over MonitorLimits::max_sessions programs running for this connection
+  unknown_session,         // SessionSignal for a handle this connection was not given
+  unknown_signal,          // a signal name RFC 4254 §6.10 does not list
+  forward_not_permitted,   // forwarding the channel policy refuses
+  privileged_port,         // a listen below 1024 for a user the policy does not allow it
+  spawn_failed,            // the program could not be started
+  connect_failed,          // the destination could not be reached in time
+  listen_failed,           // the address could not be bound
 };
 
 std::string_view to_string(RefusalReason r);
@@ -230,9 +345,10 @@ struct HostKeys : Addressed<MsgType::host_keys> {
 };
 inline constexpr std::size_t max_host_keys = 8;
 
-using Request =
-    std::variant<ConnectionOpened, ConnectionClosed, KexSign, AuthRequest, InfoResponse, SessionStart>;
-using Reply = std::variant<KexSigned, AuthReply, SessionGranted, Refused, HostKeys>;
+using Request = std::variant<ConnectionOpened, ConnectionClosed, KexSign, AuthRequest, InfoResponse,
+                             SessionStart, SessionSpawn, SessionSignal, ForwardConnect, ForwardListen>;
+using Reply = std::variant<KexSigned, AuthReply, SessionGranted, Refused, SessionSpawned, SessionExited,
+                           ForwardConnected, ForwardListening, HostKeys>;
 
 /// Decodes a frame the monitor received; a reply type is unknown_type here.
 std::expected<Request, ProtocolError> decode_request(BytesView frame);

@@ -133,6 +133,8 @@ class Loader {
          }},
         {"banner", [](Loader& l, const Item& i) { l.banner(i); }},
         {"demo", [](Loader& l, const Item& i) { l.config_.demo = l.boolean(i); }},
+        {"privilege_separation",
+         [](Loader& l, const Item& i) { l.config_.privilege_separation = l.boolean(i); }},
         {"algorithms", [](Loader& l, const Item& i) { l.section(i, algorithms_keys()); }},
         {"auth", [](Loader& l, const Item& i) { l.section(i, auth_keys()); }},
         {"limits", [](Loader& l, const Item& i) { l.section(i, limits_keys()); }},

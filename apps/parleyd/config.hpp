@@ -108,6 +108,9 @@ struct Config {
   std::optional<std::string> banner;
   /// The Higher or Lower demo (parleyd --demo).
   std::optional<bool> demo;
+  /// As root: a root monitor and an unprivileged, sandboxed network process
+  /// (parleyd --privilege-separation; experimental).
+  std::optional<bool> privilege_separation;
 
   // [algorithms]: preference lists, most preferred first; never empty when set.
   std::optional<std::vector<parley::transport::KexAlg>> kex;

@@ -26,7 +26,13 @@
 #include "parley/driver/worker_pool.hpp"
 #include "parley/login/account.hpp"
 #include "parley/transport/transport.hpp"
+#include "parley/driver/monitor_link.hpp"
+#include "parley/driver/privsep_endpoint.hpp"
+#include "parley/privsep/executor.hpp"
+#include "parley/privsep/monitor.hpp"
+#include "parley/sandbox/sandbox.hpp"
 #include "auth_setup.hpp"
+#include "separation.hpp"
 #include "settings.hpp"
 #include "session.hpp"
 #include "state_dir.hpp"
@@ -242,10 +248,16 @@ int fail(const Failure& failure) {
   return failure.status;
 }
 
+int run_separated(const parleyd::Config& c);
+
 int run(const parleyd::Config& c) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
   spdlog::set_level(spdlog::level::from_str(c.log_level.value_or(std::string(parleyd::default_log_level))));
   raise_descriptor_limit();
+  if (c.privilege_separation.value_or(false)) {
+    if (::geteuid() == 0) return run_separated(c);
+    spdlog::warn("privilege separation needs root: running as one process");
+  }
   // One CSPRNG for every connection (thread-safe); it outlives the server.
   static crypto::SystemRandom rng;
   auto config = transport_config(c, rng);
@@ -286,6 +298,148 @@ int run(const parleyd::Config& c) {
       checks.high_water, checks.max_queued, checks.refused, server.refused_connections());
   spdlog::info("stopped");
   return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Privilege separation: the monitor and the network process
+
+/// The monitor's view of parleyd's settings: host keys, authentication, policy.
+class MonitorBackend final : public parley::privsep::Backend {
+ public:
+  MonitorBackend(transport::TransportConfig transport, parleyd::BuiltAuth auth,
+                 std::shared_ptr<const parley::session::ChannelPolicy> policy)
+      : transport_(std::move(transport)), version_("SSH-2.0-" + transport_.software_version),
+        auth_(std::move(auth)), policy_(std::move(policy)) {}
+  const std::vector<crypto::PrivateKey>& host_keys() const override { return transport_.host_keys; }
+  std::string_view server_version() const override { return version_; }
+  std::shared_ptr<const parley::userauth::ServerAuthConfig> auth_config(std::string_view,
+                                                                       std::uint16_t) override {
+    return auth_.config;
+  }
+  const parley::session::ChannelPolicy& channel_policy() const override { return *policy_; }
+  const parleyd::BuiltAuth& auth() const { return auth_; }
+
+ private:
+  transport::TransportConfig transport_;
+  std::string version_;
+  parleyd::BuiltAuth auth_;
+  std::shared_ptr<const parley::session::ChannelPolicy> policy_;
+};
+
+/// The first frame to the network process: the public halves of the host keys.
+bool send_host_keys(parley::privsep::Channel& channel, const std::vector<crypto::PrivateKey>& keys) {
+  parley::privsep::HostKeys frame;
+  for (const auto& key : keys) frame.blobs.push_back(key.public_key().blob());
+  return channel.send(frame.encode()).has_value();
+}
+
+/// The root monitor: loads the secrets, then serves the network process until it is gone.
+int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_t network) {
+  static crypto::SystemRandom rng;
+  auto config = transport_config(c, rng);
+  if (!config) return fail(config.error());
+  sigset_t stop_signals = block_stop_signals();
+  sigaddset(&stop_signals, SIGUSR2);  // the loop's end, to the signal waiter
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  static driver::WorkerPool password_pool(2, c.limits.max_queued_checks);
+  auto run_blocking = [](std::function<void()> job) { return password_pool.submit(std::move(job)); };
+  auto built = parleyd::build_auth_config(c, true, rng, run_blocking);
+  if (!built) return fail({exit_usage, built.error()});
+  auto sessions = sessions_for(c, *built, run_blocking);
+  if (!send_host_keys(channel, config->host_keys)) return fail({exit_runtime_error, "the network process is gone"});
+  MonitorBackend backend(std::move(*config), *built, sessions->policy);
+  parley::privsep::ExecutorOptions exec;
+  exec.run_as = built->run_as;
+  exec.login_records = true;
+  exec.shell = sessions->process.shell;
+  if (!sessions->process.sftp_server.empty()) exec.sftp_server = sessions->process.sftp_server;
+  exec.log = [](std::string_view line) { spdlog::info("monitor: {}", line); };
+  parley::privsep::Executor executor(std::move(exec));
+  parley::privsep::Monitor monitor(backend, rng);
+  driver::MonitorLoop loop(std::move(channel), monitor,
+                           [](const parley::privsep::LogEvent& e) { spdlog::info("monitor: conn {}: {}", e.conn, e.text); },
+                           &executor);
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (sig == SIGUSR2) return;  // the loop ended first
+    spdlog::info("{}: stopping", strsignal(sig));
+    ::kill(network, SIGTERM);
+    loop.stop();
+  });
+  const bool gone = loop.run();
+  if (gone) spdlog::info("the network process has gone: stopping");
+  pthread_kill(signal_waiter.native_handle(), SIGUSR2);
+  signal_waiter.join();
+  return gone ? exit_runtime_error : 0;
+}
+
+/// The network process: public host keys from the monitor, then confined, then the server.
+int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
+  auto first = half.channel.receive();
+  auto keys = first ? parley::privsep::HostKeys::decode(first->frame) : std::unexpected(parley::privsep::ProtocolError::truncated);
+  if (!keys) return fail({exit_runtime_error, "no host keys from the monitor"});
+  auto config = std::make_shared<transport::TransportConfig>();
+  config->role = transport::Role::server;
+  if (c.kex) config->algorithms.kex = *c.kex;
+  if (c.host_key_algorithms) config->algorithms.host_key = *c.host_key_algorithms;
+  if (c.ciphers) config->algorithms.ciphers = *c.ciphers;
+  if (c.macs) config->algorithms.macs = *c.macs;
+  for (const auto& blob : keys->blobs) {
+    auto key = crypto::PublicKey::from_blob(blob);
+    if (!key) return fail({exit_runtime_error, "a host key from the monitor does not parse"});
+    config->host_public_keys.push_back(std::move(*key));
+  }
+  static crypto::SystemRandom rng;
+  parleyd::BuiltAuth none;
+  auto sessions = sessions_for(c, none, {});
+  ::tzset();  // the log's local time, read before the root becomes empty
+  static char stdout_buffer[BUFSIZ];  // stdio would size its own with fstat, later
+  std::setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);
+  sigset_t stop_signals = block_stop_signals();
+  // Everything that opens a descriptor is made before the sandbox closes in:
+  // the link's and the server's event loops; their threads start after.
+  driver::MonitorLink link(std::move(half.channel), [] { ::_exit(exit_runtime_error); });
+  driver::ServerOptions options = server_options(c);
+  options.listen_fd = half.listen_fd;
+  // Counted now: the count is read from /sys, which the chroot hides.
+  if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+  driver::PrivsepConnectionSetup setup{config, {}, [](std::string_view line) { spdlog::info("{}", line); }};
+  setup.limits.login_grace = c.limits.login_grace_time;
+  driver::Server server(options, driver::ConnectionFactory([&](driver::ConnectionContext& context,
+                                                               transport::Instant now) {
+    std::string who = host_port(context.peer().address, context.peer().port);
+    spdlog::info("{}: connection open", who);
+    return parleyd::make_separated_endpoint(link, setup, sessions, rng, context, std::move(who), now);
+  }));
+  parley::sandbox::Plan plan;
+  if (auto confined = parley::sandbox::confine(plan); !confined)
+    return fail({exit_runtime_error,
+                 "cannot confine the network process: " + parley::sandbox::to_string(confined.error())});
+  link.start();
+  if (auto started = server.start(); !started) return fail({exit_runtime_error, started.error()});
+  std::printf("parleyd listening on %s\n", host_port(options.address, server.port()).c_str());
+  for (const auto& key : config->host_public_keys)
+    std::printf("host key: %s %s\n", std::string(crypto::key_type_name(key.type())).c_str(), key.fingerprint().c_str());
+  std::fflush(stdout);
+  spdlog::info("network process confined as {} in {}", plan.account, plan.empty_dir.string());
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    server.stop();
+  });
+  server.wait();
+  signal_waiter.join();
+  return 0;
+}
+
+int run_separated(const parleyd::Config& c) {
+  const std::string address = c.listen.value_or(std::string(parleyd::default_listen));
+  const std::uint16_t port = c.port.value_or(parleyd::default_port);
+  return parleyd::split_processes(
+      address, port, [&](parleyd::NetworkHalf half) { return run_network(c, std::move(half)); },
+      [&](parley::privsep::Channel channel, pid_t network) { return run_monitor(c, std::move(channel), network); },
+      [](const std::string& message) { std::cerr << "parleyd: " << message << "\n"; });
 }
 
 }  // namespace

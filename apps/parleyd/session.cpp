@@ -359,4 +359,23 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
   return conn;
 }
 
+std::unique_ptr<transport::Endpoint> make_separated_endpoint(
+    parley::driver::MonitorLink& link, const parley::driver::PrivsepConnectionSetup& setup,
+    const std::shared_ptr<const SessionSetup>& sessions, crypto::Random& rng,
+    parley::driver::ConnectionContext& context, std::string peer, transport::Instant now) {
+  auto configure = [&context, sessions, peer](parley::session::ServerConnection& conn,
+                                              parley::driver::ProcessOptions process) {
+    parley::session::ConnectionObserver observer;
+    observer.on_transport = transport_log(peer, conn);
+    observer.on_channel = [peer](std::string_view line) { spdlog::info("{}: {}", peer, line); };
+    conn.set_observer(std::move(observer));
+    SessionSetup with_monitor = *sessions;
+    with_monitor.process = process;
+    conn.set_channel_services(sessions->policy,
+                              parley::driver::make_channel_services(context, std::move(process),
+                                                                    session_factory(with_monitor, nullptr)));
+  };
+  return parley::driver::make_privsep_endpoint(link, setup, rng, context, now, sessions->process, configure);
+}
+
 }  // namespace parleyd

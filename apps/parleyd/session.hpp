@@ -6,6 +6,7 @@
 #include <string>
 
 #include "parley/session/server_connection.hpp"
+#include "parley/driver/privsep_endpoint.hpp"
 #include "parley/driver/services.hpp"
 
 namespace parleyd {
@@ -34,6 +35,14 @@ struct SessionSetup {
 std::unique_ptr<parley::transport::Endpoint> make_server_endpoint(
     const std::shared_ptr<const parley::transport::TransportConfig>& transport_config,
     const std::shared_ptr<const parley::userauth::ServerAuthConfig>& auth_config,
+    const std::shared_ptr<const SessionSetup>& sessions, parley::crypto::Random& rng,
+    parley::driver::ConnectionContext& context, std::string peer, parley::transport::Instant now);
+
+/// The same for the network process of a privilege-separated parleyd: key
+/// exchange, authentication, session programs and forwarding sockets are the
+/// monitor's, through `link`; authentication is logged by the monitor.
+std::unique_ptr<parley::transport::Endpoint> make_separated_endpoint(
+    parley::driver::MonitorLink& link, const parley::driver::PrivsepConnectionSetup& setup,
     const std::shared_ptr<const SessionSetup>& sessions, parley::crypto::Random& rng,
     parley::driver::ConnectionContext& context, std::string peer, parley::transport::Instant now);
 

@@ -42,6 +42,7 @@ const std::vector<OptionSpec>& option_table() {
       {"--host-key", &C::host_keys, "OpenSSH private key file (repeatable; default: STATE_DIR/ssh_host_ed25519_key)", "FILE"},
       {"--state-dir", &C::state_dir, "State directory (default: $STATE_DIRECTORY, $XDG_STATE_HOME/parleyd or ~/.local/state/parleyd)", "DIR"},
       {"--demo", &C::demo, "The Higher or Lower demo: the question lets in admin (or the --user accounts); as root its sessions are the built-in command shell"},
+      {"--privilege-separation", &C::privilege_separation, "As root: parse network bytes in an unprivileged, sandboxed process and decide in a root monitor (experimental; see docs/privilege-separation.md)"},
       {"--password-file", &C::password_file, "File of user:hash lines (crypt(3) hashes as mkpasswd writes them); enables password and keyboard-interactive password logins instead of the demo challenge", "FILE"},
       {"--authorized-keys", &C::authorized_keys, "authorized_keys file for publickey logins; %u is the user name, %h the home directory (e.g. %h/.ssh/authorized_keys)", "PATTERN"},
       {"--auth-methods", &C::auth_methods, "Required methods as OpenSSH's AuthenticationMethods, one alternative per use: e.g. publickey,keyboard-interactive:higher-or-lower", "LIST"},
@@ -163,6 +164,7 @@ void merge_server(const CommandLine& line, Config& config) {
   over(line.threads, config.threads);
   over(line.banner, config.banner);
   if (line.demo) config.demo = true;
+  if (line.privilege_separation) config.privilege_separation = true;
 }
 
 Merged merge_auth(const CommandLine& line, Config& config) {

@@ -28,6 +28,7 @@ struct CommandLine {
   std::vector<std::string> host_keys;
   std::optional<std::string> state_dir;
   bool demo = false;
+  bool privilege_separation = false;
   std::optional<unsigned> threads;
   std::optional<std::string> log_level;
   std::optional<std::string> banner;

@@ -7,7 +7,9 @@
 
 #include <asio.hpp>
 #include <atomic>
+#include <chrono>
 #include <deque>
+#include <span>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -175,15 +177,18 @@ std::uint64_t MonitorLink::dropped_replies() const {
 // The monitor's end
 
 struct MonitorLoop::Impl {
-  Impl(privsep::Channel c, privsep::Monitor& m, MonitorLog l)
-      : channel(std::move(c)), socket(io, ::dup(channel.fd())), monitor(m), log(std::move(l)) {}
+  Impl(privsep::Channel c, privsep::Monitor& m, MonitorLog l, privsep::Executor* e)
+      : channel(std::move(c)), socket(io, ::dup(channel.fd())), monitor(m), log(std::move(l)), executor(e) {}
 
   asio::io_context io{1};
   privsep::Channel channel;
   asio::posix::stream_descriptor socket;
   privsep::Monitor& monitor;
   MonitorLog log;
+  privsep::Executor* executor;
   asio::steady_timer timer{io};
+  asio::steady_timer tick{io};  // while the executor watches programs or connects
+  bool ticking = false;
   bool peer_gone = false;
 
   static transport::Instant now() { return transport::Clock::now(); }
@@ -191,18 +196,46 @@ struct MonitorLoop::Impl {
   /// Sends what the monitor answered and logs what it reports; then re-arms
   /// its deadline. Sends block: the monitor has nothing else to do meanwhile.
   void answer() {
+    if (executor) {
+      for (auto& action : monitor.take_actions()) executor->perform(std::move(action), now());
+    }
     for (auto& frame : monitor.take_frames()) {
-      auto sent = channel.send(frame);
-      wipe(frame);
-      if (!sent) {
-        peer_gone = true;
-        io.stop();
-        return;
+      if (!send(frame, {})) return;
+    }
+    if (executor) {
+      for (auto& out : executor->take_outgoing()) {
+        std::vector<int> fds;
+        for (const auto& fd : out.fds) fds.push_back(fd.get());
+        if (!send(out.frame, fds)) return;
       }
+      for (const auto& [conn, handle] : executor->take_ended()) monitor.session_ended(conn, handle);
     }
     for (const auto& event : monitor.take_log())
       if (log) log(event);
     arm();
+    watch();
+  }
+
+  bool send(Bytes& frame, std::span<const int> fds) {
+    auto sent = channel.send(frame, fds);
+    wipe(frame);
+    if (sent) return true;
+    peer_gone = true;
+    io.stop();
+    return false;
+  }
+
+  /// Programs and connects are checked every few milliseconds while there are any.
+  void watch() {
+    if (!executor || ticking || (executor->watches().empty() && !executor->next_deadline())) return;
+    ticking = true;
+    tick.expires_after(std::chrono::milliseconds(20));
+    tick.async_wait([this](std::error_code ec) {
+      ticking = false;
+      if (ec) return;
+      executor->poll(now());
+      answer();
+    });
   }
 
   void arm() {
@@ -237,8 +270,9 @@ struct MonitorLoop::Impl {
   }
 };
 
-MonitorLoop::MonitorLoop(privsep::Channel channel, privsep::Monitor& monitor, MonitorLog log)
-    : impl_(std::make_unique<Impl>(std::move(channel), monitor, std::move(log))) {
+MonitorLoop::MonitorLoop(privsep::Channel channel, privsep::Monitor& monitor, MonitorLog log,
+                         privsep::Executor* executor)
+    : impl_(std::make_unique<Impl>(std::move(channel), monitor, std::move(log), executor)) {
   Impl* impl = impl_.get();
   monitor.set_wake([impl] {
     asio::post(impl->io, [impl] {

@@ -56,6 +56,8 @@ constexpr int kAllowed[] = {
     SCMP_SYS(futex), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(sched_yield),
     SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
     SCMP_SYS(sigaltstack),
+    // sigwait(3): parleyd's network process takes SIGTERM on a waiting thread.
+    SCMP_SYS(rt_sigtimedwait),
     // The CPU mask, read-only: pthread_getattr_np (ASan calls it as each thread
     // starts) and get_nprocs read it.
     SCMP_SYS(sched_getaffinity),

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "parley/privsep/channel.hpp"
+#include "parley/privsep/executor.hpp"
 #include "parley/privsep/monitor.hpp"
 #include "parley/privsep/protocol.hpp"
 #include "parley/wire/bytes.hpp"
@@ -66,7 +67,10 @@ using MonitorLog = std::function<void(const privsep::LogEvent&)>;
 /// calling thread, one frame at a time, with the monitor's deadlines and wakes.
 class MonitorLoop {
  public:
-  MonitorLoop(privsep::Channel channel, privsep::Monitor& monitor, MonitorLog log);
+  /// `executor` (may be null: no session or forwarding) carries out what the
+  /// monitor decides the operating system must do.
+  MonitorLoop(privsep::Channel channel, privsep::Monitor& monitor, MonitorLog log,
+              privsep::Executor* executor = nullptr);
   ~MonitorLoop();
   MonitorLoop(const MonitorLoop&) = delete;
   MonitorLoop& operator=(const MonitorLoop&) = delete;

@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""Issue 14: parleyd --privilege-separation, as root, with real OpenSSH `ssh`.
+
+Logins go through the root monitor exactly as through a single process: a password
+(a virtual user of the password file, whose sessions run as the session user), the
+same password over keyboard-interactive, a key of a system account, and a password then
+a TOTP code (users.oath); a wrong password is refused. The sessions run as the user.
+The network process runs as the `parleyd` account, with no_new_privs, a seccomp filter
+and the empty directory as its root, while the monitor stays root. Killing either
+process ends the other. No password or code reaches the log. Run as another user it
+fails (CI runs as root)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pexpect
+
+from common import SESSION_USER, SSH, check, finish, keygen, mkpasswd, session_user, start_parleyd
+
+PARLEYD = sys.argv[1]
+PASSWORD = "privsep-Pa55-word"
+KEY_DIR = "/run/parley-privsep-test"
+
+
+def ssh_opts(port, extra=()):
+    return ["-F", "/dev/null", "-p", str(port), "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1",
+            "-o", "IdentityAgent=none", *extra]
+
+
+def password_login(port, user, method, password=PASSWORD, then=None):
+    """ssh by `method` answering the password prompt (and `then` at a code prompt);
+    returns the command's output or None if refused."""
+    child = pexpect.spawn(SSH, [*ssh_opts(port, ["-o", f"PreferredAuthentications={method}"]),
+                                f"{user}@127.0.0.1", "echo who=$(id -un) uid=$(id -u)"], timeout=30)
+    try:
+        child.expect(rb"[Pp]assword: ")
+        child.sendline(password)
+        if then is not None:
+            if child.expect([b"Verification code: ", b"Permission denied", pexpect.EOF]) != 0:
+                return None
+            child.sendline(then)
+        i = child.expect([rb"who=\S+ uid=\d+", b"Permission denied", pexpect.EOF])
+        return child.after.decode() if i == 0 else None
+    finally:
+        child.close(force=True)
+
+
+def key_login(port, user, key):
+    r = subprocess.run([SSH, *ssh_opts(port, ["-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                                              "-o", "PreferredAuthentications=publickey"]),
+                        f"{user}@127.0.0.1", "echo who=$(id -un) uid=$(id -u)"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def status_of(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+    return fields
+
+
+def network_process(monitor_pid):
+    """The monitor's child: the network process."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if status_of(entry).get("PPid") == str(monitor_pid):
+                    return int(entry)
+            except OSError:
+                continue
+    return None
+
+
+def check_processes(proc):
+    net = network_process(proc.pid)
+    check(net is not None, "the monitor has one child, the network process")
+    if net is None:
+        return None
+    mon, child = status_of(proc.pid), status_of(net)
+    parleyd_uid = subprocess.run(["id", "-u", "parleyd"], capture_output=True, text=True).stdout.strip()
+    check(mon["Uid"].split()[0] == "0", "the monitor stays root")
+    check(child["Uid"].split() == [parleyd_uid] * 4, f"the network process runs as parleyd ({child['Uid']})")
+    check(child["Groups"] == "", "the network process has no supplementary groups")
+    check(child["NoNewPrivs"] == "1", "the network process has no_new_privs")
+    check(child["Seccomp"] == "2", "the network process runs under a seccomp filter")
+    check(os.readlink(f"/proc/{net}/root") == "/run/parleyd/empty",
+          "the network process's root is the empty directory")
+    return net
+
+
+def main():
+    if os.geteuid() != 0:
+        check(False, "privsep.py must run as root (CI does)")
+        return finish("privsep")
+    session_user()
+    tmp = tempfile.mkdtemp(prefix="parley-privsep-")
+    os.makedirs(KEY_DIR, exist_ok=True)
+    os.chmod(KEY_DIR, 0o755)
+    log_path = os.path.join(tmp, "parleyd.log")
+    hexkey = os.urandom(20).hex()
+    try:
+        users = os.path.join(tmp, "users")
+        with open(users, "w") as f:
+            f.write(f"alice:{mkpasswd('yescrypt', PASSWORD)}\n")
+        os.chmod(users, 0o600)
+        key = os.path.join(tmp, "id_key")
+        keygen(key)
+        shutil.copy(key + ".pub", os.path.join(KEY_DIR, SESSION_USER))
+        os.chmod(os.path.join(KEY_DIR, SESSION_USER), 0o644)
+        proc, port = start_parleyd(PARLEYD, tmp, ["--privilege-separation", "--password-file", users,
+                                                  "--authorized-keys", f"{KEY_DIR}/%u",
+                                                  "--log-level", "debug"], log_path)
+        check_processes(proc)
+        out = password_login(port, "alice", "password")
+        check(out is not None and out.startswith(f"who={SESSION_USER} "),
+              f"a password login through the monitor runs as the session user ({out})")
+        out = password_login(port, "alice", "keyboard-interactive")
+        check(out is not None and out.startswith(f"who={SESSION_USER} "),
+              f"keyboard-interactive with the password through the monitor ({out})")
+        check(password_login(port, "alice", "password", password="not-it") is None,
+              "a wrong password is refused by the monitor")
+        out = key_login(port, SESSION_USER, key)
+        check(out is not None and out.startswith(f"who={SESSION_USER} ") and "uid=0" not in out,
+              f"a publickey login through the monitor runs as that account ({out})")
+        net = network_process(proc.pid)
+        os.kill(net, signal.SIGKILL)
+        try:
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            code = None
+        check(code not in (None, 0), f"killing the network process ends the monitor (exit {code})")
+
+        oath = os.path.join(tmp, "users.oath")
+        with open(oath, "w") as f:
+            f.write(f"HOTP/T30/6\talice\t-\t{hexkey}\n")
+        os.chmod(oath, 0o600)
+        proc, port = start_parleyd(PARLEYD, tmp, ["--privilege-separation", "--password-file", users,
+                                                  "--totp-users-oath", oath,
+                                                  "--auth-methods", "password,keyboard-interactive:totp"],
+                                   log_path)
+        while 30 - time.time() % 30 < 4:
+            time.sleep(0.5)
+        code = subprocess.run(["/usr/bin/oathtool", "--totp", hexkey], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        out = password_login(port, "alice", "password,keyboard-interactive", then=code)
+        check(out is not None and out.startswith(f"who={SESSION_USER} "),
+              f"password then a TOTP code through the monitor ({out})")
+        check(password_login(port, "alice", "password,keyboard-interactive", then=code) is None,
+              "the same code again is refused (the monitor's store recorded it)")
+        net = network_process(proc.pid)
+        proc.kill()  # the monitor, outright
+        proc.wait(timeout=10)
+        gone = False
+        for _ in range(50):
+            if net is None or not os.path.exists(f"/proc/{net}"):
+                gone = True
+                break
+            time.sleep(0.1)
+        check(gone, "killing the monitor ends the network process")
+        log = open(log_path, errors="replace").read()
+        check(PASSWORD not in log and code not in log and hexkey not in log,
+              "no password, code or TOTP key in the log")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(KEY_DIR, ignore_errors=True)
+    return finish("privsep")
+
+
+sys.exit(main())

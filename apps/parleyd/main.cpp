@@ -33,6 +33,9 @@
 #include "parley/sandbox/sandbox.hpp"
 #include "auth_setup.hpp"
 #include "separation.hpp"
+#ifdef PARLEY_NETWORK_PROBE
+#include "network_probe.hpp"
+#endif
 #include "settings.hpp"
 #include "session.hpp"
 #include "state_dir.hpp"
@@ -412,6 +415,7 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
     spdlog::info("{}: connection open", who);
     return parleyd::make_separated_endpoint(link, setup, sessions, rng, context, std::move(who), now);
   }));
+  [[maybe_unused]] const pid_t monitor_pid = ::getppid();
   parley::sandbox::Plan plan;
   if (auto confined = parley::sandbox::confine(plan); !confined)
     return fail({exit_runtime_error,
@@ -423,6 +427,9 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
     std::printf("host key: %s %s\n", std::string(crypto::key_type_name(key.type())).c_str(), key.fingerprint().c_str());
   std::fflush(stdout);
   spdlog::info("network process confined as {} in {}", plan.account, plan.empty_dir.string());
+#ifdef PARLEY_NETWORK_PROBE
+  parleyd::run_network_probe(monitor_pid);  // the test build only (parleyd_probe)
+#endif
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -439,7 +446,10 @@ int run_separated(const parleyd::Config& c) {
   return parleyd::split_processes(
       address, port, [&](parleyd::NetworkHalf half) { return run_network(c, std::move(half)); },
       [&](parley::privsep::Channel channel, pid_t network) { return run_monitor(c, std::move(channel), network); },
-      [](const std::string& message) { std::cerr << "parleyd: " << message << "\n"; });
+      [](const std::string& message) { std::cerr << "parleyd: " << message << "\n"; },
+      [](int wait_status) {
+        spdlog::info("the network process {}", parleyd::describe_wait_status(wait_status));
+      });
 }
 
 }  // namespace

@@ -54,7 +54,8 @@ int listen_on(const std::string& address, std::uint16_t port) {
 int split_processes(const std::string& address, std::uint16_t port,
                     const std::function<int(NetworkHalf)>& network,
                     const std::function<int(parley::privsep::Channel, pid_t)>& monitor,
-                    const std::function<void(const std::string&)>& fail) {
+                    const std::function<void(const std::string&)>& fail,
+                    const std::function<void(int wait_status)>& ended) {
   const int listen_fd = listen_on(address, port);
   if (listen_fd < 0) {
     fail("cannot listen on " + address + ":" + std::to_string(port) + ": " + std::strerror(errno));
@@ -83,10 +84,20 @@ int split_processes(const std::string& address, std::uint16_t port,
   ::close(listen_fd);
   { auto drop = std::move(ends->first); }
   const int status = monitor(std::move(ends->second), child);
-  ::kill(child, SIGTERM);
   int wstatus = 0;
-  ::waitpid(child, &wstatus, 0);
+  if (::waitpid(child, &wstatus, WNOHANG) == 0) {
+    ::kill(child, SIGTERM);
+    ::waitpid(child, &wstatus, 0);
+  }
+  if (ended) ended(wstatus);
   return status;
+}
+
+std::string describe_wait_status(int wait_status) {
+  if (WIFSIGNALED(wait_status))
+    return "killed by signal " + std::to_string(WTERMSIG(wait_status)) + " (" +
+           ::strsignal(WTERMSIG(wait_status)) + ")";
+  return "exited with status " + std::to_string(WEXITSTATUS(wait_status));
 }
 
 }  // namespace parleyd

@@ -25,9 +25,14 @@ struct NetworkHalf {
 /// child, `network` runs and its result is the child's exit status; in the
 /// parent, `monitor` runs with the child's pid. Nothing secret has been loaded
 /// when this is called: the monitor loads the host keys after the fork.
+/// `ended` hears how the network process ended (its wait status).
 int split_processes(const std::string& address, std::uint16_t port,
                     const std::function<int(NetworkHalf)>& network,
                     const std::function<int(parley::privsep::Channel, pid_t)>& monitor,
-                    const std::function<void(const std::string&)>& fail);
+                    const std::function<void(const std::string&)>& fail,
+                    const std::function<void(int wait_status)>& ended);
+
+/// "exited with status 1", "killed by signal 31 (Bad system call)".
+std::string describe_wait_status(int wait_status);
 
 }  // namespace parleyd

@@ -3,8 +3,9 @@
 
 Logins go through the root monitor exactly as through a single process: a password
 (a virtual user of the password file, whose sessions run as the session user), the
-same password over keyboard-interactive, a key of a system account, and a password then
-a TOTP code (users.oath); a wrong password is refused. The sessions run as the user.
+same password over keyboard-interactive, a key of a system account, a password then
+a TOTP code (users.oath), and PAM (pam_unix) for an account of this system; wrong
+passwords are refused. The sessions run as the user.
 The network process runs as the `parleyd` account, with no_new_privs, a seccomp filter
 and the empty directory as its root, while the monitor stays root. Killing either
 process ends the other. No password or code reaches the log. Run as another user it
@@ -24,6 +25,8 @@ from common import SESSION_USER, SSH, check, finish, keygen, mkpasswd, session_u
 PARLEYD = sys.argv[1]
 PASSWORD = "privsep-Pa55-word"
 KEY_DIR = "/run/parley-privsep-test"
+PAM_USER = "parley-privsep-pam"
+PAM_SERVICE = "parley-privsep-test"
 
 
 def ssh_opts(port, extra=()):
@@ -155,6 +158,21 @@ def main():
               f"password then a TOTP code through the monitor ({out})")
         check(password_login(port, "alice", "password,keyboard-interactive", then=code) is None,
               "the same code again is refused (the monitor's store recorded it)")
+        proc.terminate()
+        proc.wait(timeout=10)
+
+        # PAM (pam_unix) through the monitor: an account of this system with a password.
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", PAM_USER], check=True)
+        subprocess.run(["chpasswd"], input=f"{PAM_USER}:{PASSWORD}\n", text=True, check=True)
+        with open(f"/etc/pam.d/{PAM_SERVICE}", "w") as f:
+            f.write("auth required pam_unix.so\naccount required pam_unix.so\n")
+        proc, port = start_parleyd(PARLEYD, tmp, ["--privilege-separation", "--pam-service", PAM_SERVICE],
+                                   log_path)
+        out = password_login(port, PAM_USER, "keyboard-interactive")
+        check(out is not None and out.startswith(f"who={PAM_USER} "),
+              f"a PAM (pam_unix) login through the monitor runs as that account ({out})")
+        check(password_login(port, PAM_USER, "keyboard-interactive", password="wrong") is None,
+              "PAM refuses a wrong password through the monitor")
         net = network_process(proc.pid)
         proc.kill()  # the monitor, outright
         proc.wait(timeout=10)
@@ -171,6 +189,10 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(KEY_DIR, ignore_errors=True)
+        if os.path.exists(f"/etc/pam.d/{PAM_SERVICE}"):
+            os.remove(f"/etc/pam.d/{PAM_SERVICE}")
+        subprocess.run(["pkill", "-u", PAM_USER], capture_output=True)
+        subprocess.run(["userdel", "-r", PAM_USER], capture_output=True)
     return finish("privsep")
 
 

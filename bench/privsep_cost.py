@@ -87,7 +87,7 @@ def answer(title, instructions, prompts):
 def login(port):
     sock = socket.create_connection(("127.0.0.1", port))
     t = paramiko.Transport(sock)
-    t.get_security_options().kex = ["curve25519-sha256", "curve25519-sha256@libssh.org"]
+    t.get_security_options().kex = ["curve25519-sha256@libssh.org"]  # X25519, as the issue measures
     t.start_client(timeout=20)
     t.auth_interactive("admin", answer)
     if not t.is_authenticated():

@@ -5,7 +5,10 @@
 // one), so every call into the cores stays on that thread.
 #include "parley/driver/privsep_endpoint.hpp"
 
+#include <chrono>
 #include <deque>
+#include <future>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,20 +25,45 @@ namespace {
 
 using privsep::Reply;
 
-/// Replies for one connection, handed from the link's thread to the connection's.
+std::uint64_t request_of(const Reply& reply) {
+  return std::visit(
+      [](const auto& m) -> std::uint64_t {
+        if constexpr (requires { m.req; }) return m.req;
+        else return 0;
+      },
+      reply);
+}
+
+/// Replies for one connection, handed from the link's thread to the connection's;
+/// or, for the one request the connection waits for in place, straight to it.
 struct Inbox {
+  using Answer = std::pair<Reply, std::vector<UniqueFd>>;
   std::mutex mutex;
-  std::deque<std::pair<Reply, std::vector<UniqueFd>>> replies;
+  std::deque<Answer> replies;
   std::function<void()> wake;
+  std::map<std::uint64_t, std::promise<Answer>> waiting;  // by request id
 
   void put(Reply reply, std::vector<UniqueFd> fds) {
     std::function<void()> w;
     {
       std::lock_guard lock(mutex);
+      if (auto it = waiting.find(request_of(reply)); it != waiting.end()) {
+        it->second.set_value(Answer(std::move(reply), std::move(fds)));
+        waiting.erase(it);
+        return;
+      }
       replies.emplace_back(std::move(reply), std::move(fds));
       w = wake;
     }
     if (w) w();
+  }
+  std::future<Answer> wait_for(std::uint64_t req) {
+    std::lock_guard lock(mutex);
+    return waiting[req].get_future();
+  }
+  void forget(std::uint64_t req) {
+    std::lock_guard lock(mutex);
+    waiting.erase(req);
   }
   std::deque<std::pair<Reply, std::vector<UniqueFd>>> take() {
     std::lock_guard lock(mutex);
@@ -50,7 +78,22 @@ class Requests {
  public:
   using Answer = std::function<void(Reply& reply, std::vector<UniqueFd>& fds)>;
 
-  Requests(MonitorLink& link, privsep::NetworkSide& side) : link_(link), side_(side) {}
+  Requests(MonitorLink& link, privsep::NetworkSide& side, std::shared_ptr<Inbox> inbox)
+      : link_(link), side_(side), inbox_(std::move(inbox)) {}
+
+  /// Asks and waits here for the answer, at most `limit` (the caller's thread
+  /// blocks: only for what the monitor answers at once).
+  std::optional<Inbox::Answer> ask_and_wait(const std::function<Bytes(std::uint64_t req)>& make,
+                                            std::chrono::milliseconds limit) {
+    const std::uint64_t req = side_.fresh_request_id();
+    auto answer = inbox_->wait_for(req);
+    link_.send(make(req));
+    if (answer.wait_for(limit) != std::future_status::ready) {
+      inbox_->forget(req);
+      return std::nullopt;
+    }
+    return answer.get();
+  }
 
   std::uint64_t conn() const { return side_.conn(); }
   std::uint64_t ask(const std::function<Bytes(std::uint64_t req)>& make, Answer answer) {
@@ -72,13 +115,7 @@ class Requests {
       exit(login::ProgramExit{exited->signalled, static_cast<int>(exited->code), exited->core_dumped});
       return;
     }
-    const std::uint64_t req = std::visit(
-        [](const auto& m) -> std::uint64_t {
-          if constexpr (requires { m.req; }) return m.req;
-          else return 0;
-        },
-        reply);
-    auto it = pending_.find(req);
+    auto it = pending_.find(request_of(reply));
     if (it == pending_.end()) return;
     auto answer = std::move(it->second);
     pending_.erase(it);
@@ -93,6 +130,7 @@ class Requests {
  private:
   MonitorLink& link_;
   privsep::NetworkSide& side_;
+  std::shared_ptr<Inbox> inbox_;
   std::map<std::uint64_t, Answer> pending_;
   std::map<std::uint64_t, SessionStarter::OnExit> exits_;
 };
@@ -216,10 +254,24 @@ class MonitorForwardOpener final : public ForwardOpener {
         });
   }
 
-  std::expected<UniqueFd, std::string> listen(const std::string&, std::uint32_t) override {
-    // The connection core needs the bound port at once; asking the monitor is
-    // asynchronous. Until the core can wait, remote forwarding is refused here.
-    return std::unexpected(std::string("remote forwarding is not available with privilege separation"));
+  /// The connection core needs the bound port at once, so this waits (briefly,
+  /// on the connection's thread) for the monitor, which binds at once.
+  std::expected<UniqueFd, std::string> listen(const std::string& address, std::uint32_t port) override {
+    auto answer = requests_->ask_and_wait(
+        [&](std::uint64_t req) {
+          privsep::ForwardListen m;
+          m.conn = requests_->conn();
+          m.req = req;
+          m.host = address;
+          m.port = port;
+          return m.encode();
+        },
+        std::chrono::seconds(5));
+    if (!answer) return std::unexpected(std::string("the monitor did not answer a listen"));
+    auto& [reply, fds] = *answer;
+    if (!std::holds_alternative<privsep::ForwardListening>(reply) || fds.size() != 1)
+      return std::unexpected(refusal_text(reply));
+    return std::move(fds[0]);
   }
 
  private:
@@ -233,7 +285,7 @@ class PrivsepEndpoint final : public transport::Endpoint {
       : link_(link), log_(setup.log), inbox_(std::make_shared<Inbox>()),
         side_(link.attach([inbox = inbox_](Reply r, std::vector<UniqueFd> fds) { inbox->put(std::move(r), std::move(fds)); }),
               context.peer().address, context.peer().port),
-        requests_(std::make_shared<Requests>(link, side_)) {
+        requests_(std::make_shared<Requests>(link, side_, inbox_)) {
     connection_ = std::make_unique<session::ServerConnection>(setup.transport, side_.delegates(setup.limits), rng, now);
     side_.attach(connection_.get());
     flush();

@@ -13,6 +13,7 @@ fails (CI runs as root)."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,55 @@ def key_login(port, user, key):
                         f"{user}@127.0.0.1", "echo who=$(id -un) uid=$(id -u)"],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     return r.stdout.strip() if r.returncode == 0 else None
+
+
+def serve_once(text):
+    """A listener that sends `text` to its first connection; returns (port, thread)."""
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def run():
+        srv.settimeout(30)
+        try:
+            conn, _ = srv.accept()
+            conn.sendall(text)
+            conn.close()
+        except OSError:
+            pass
+        srv.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return srv.getsockname()[1], t
+
+
+def forward(port, spec, connect_port):
+    """ssh -N with one -L/-R `spec`; returns what a connection to `connect_port` reads."""
+    child = pexpect.spawn(SSH, [*ssh_opts(port, ["-o", "PreferredAuthentications=password",
+                                                 "-o", "ExitOnForwardFailure=yes"]),
+                                "-N", *spec, "alice@127.0.0.1"], timeout=30)
+    try:
+        child.expect(rb"[Pp]assword: ")
+        child.sendline(PASSWORD)
+        for _ in range(50):
+            try:
+                with socket.create_connection(("127.0.0.1", connect_port), timeout=5) as s:
+                    data = s.recv(100)
+                    if data:
+                        return data
+            except OSError:
+                pass
+            time.sleep(0.2)
+        return b""
+    finally:
+        child.close(force=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def status_of(pid):
@@ -120,6 +170,7 @@ def main():
         os.chmod(os.path.join(KEY_DIR, SESSION_USER), 0o644)
         proc, port = start_parleyd(PARLEYD, tmp, ["--privilege-separation", "--password-file", users,
                                                   "--authorized-keys", f"{KEY_DIR}/%u",
+                                                  "--allow-tcp-forwarding", "yes",
                                                   "--log-level", "debug"], log_path)
         check_processes(proc)
         out = password_login(port, "alice", "password")
@@ -133,6 +184,14 @@ def main():
         out = key_login(port, SESSION_USER, key)
         check(out is not None and out.startswith(f"who={SESSION_USER} ") and "uid=0" not in out,
               f"a publickey login through the monitor runs as that account ({out})")
+        target, _ = serve_once(b"through-L")
+        local = free_port()
+        got = forward(port, ["-L", f"{local}:127.0.0.1:{target}"], local)
+        check(got == b"through-L", f"ssh -L: the monitor opens the connection and hands it over ({got!r})")
+        target, _ = serve_once(b"through-R")
+        remote = free_port()
+        got = forward(port, ["-R", f"{remote}:127.0.0.1:{target}"], remote)
+        check(got == b"through-R", f"ssh -R: the monitor listens and hands the socket over ({got!r})")
         net = network_process(proc.pid)
         os.kill(net, signal.SIGKILL)
         try:

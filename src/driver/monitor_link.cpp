@@ -161,6 +161,15 @@ void MonitorLink::detach(std::uint64_t conn) {
 void MonitorLink::send(Bytes frame) {
   {
     std::lock_guard lock(impl_->mutex);
+    if (!impl_->writing && impl_->outgoing.empty()) {
+      // Nothing queued: send from this thread, without a hop to the link's.
+      // The lock keeps frames in order; a datagram is sent whole or not at all.
+      auto sent = impl_->channel.send(frame);
+      if (sent || !would_block(sent.error())) {
+        wipe(frame);
+        return;  // a lost monitor shows on the read side
+      }
+    }
     impl_->outgoing.push_back(std::move(frame));
     if (impl_->writing) return;
     impl_->writing = true;

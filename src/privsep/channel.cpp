@@ -5,9 +5,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "parley/crypto/secret.hpp"
 #include "parley/privsep/protocol.hpp"
 
 namespace parley::privsep {
@@ -56,9 +58,11 @@ std::expected<void, std::error_code> Channel::send(BytesView frame, std::span<co
 
 std::expected<Channel::Received, std::error_code> Channel::receive() {
   Received out;
-  // One byte more than the largest frame, so an oversized datagram shows as MSG_TRUNC.
-  out.frame.resize(frame_header + max_frame + 1);
-  iovec iov{out.frame.data(), out.frame.size()};
+  // One byte more than the largest frame, so an oversized datagram shows as
+  // MSG_TRUNC. The buffer is the channel's, made once: a fresh 64 KiB per frame
+  // would cost more than the frame.
+  if (buffer_.empty()) buffer_.resize(frame_header + max_frame + 1);
+  iovec iov{buffer_.data(), buffer_.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -80,10 +84,14 @@ std::expected<Channel::Received, std::error_code> Channel::receive() {
     }
   }
   if (n == 0) return std::unexpected(std::make_error_code(std::errc::connection_reset));
-  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || static_cast<std::size_t>(n) > frame_header + max_frame ||
-      out.fds.size() > max_fds)
+  const auto length = static_cast<std::size_t>(n);
+  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || length > frame_header + max_frame ||
+      out.fds.size() > max_fds) {
+    crypto::secure_wipe(buffer_.data(), std::min(length, buffer_.size()));
     return std::unexpected(std::make_error_code(std::errc::message_size));
-  out.frame.resize(static_cast<std::size_t>(n));
+  }
+  out.frame.assign(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(length));
+  crypto::secure_wipe(buffer_.data(), length);  // a frame may hold a password, answers or K
   return out;
 }
 

@@ -73,7 +73,8 @@ Monitor::~Monitor() = default;
 
 void Monitor::set_wake(std::function<void()> wake) {
   wake_ = std::move(wake);
-  for (auto& [id, c] : conns_) c->auth->set_wake(wake_);
+  for (auto& [id, c] : conns_)
+    if (c->auth) c->auth->set_wake(wake_);
 }
 
 std::vector<Bytes> Monitor::take_frames() { return std::exchange(frames_, {}); }
@@ -384,6 +385,8 @@ void Monitor::drain(std::uint64_t conn_id, Connection& c) {
     }
   }
   for (const auto& reply : replies) send(reply);
+  // Its chain is decided: what authenticated it is kept above, the rest goes.
+  if (c.auth_over) c.auth.reset();
 }
 
 void Monitor::refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason) {

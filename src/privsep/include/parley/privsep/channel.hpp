@@ -43,6 +43,7 @@ class Channel {
 
  private:
   UniqueFd fd_;
+  Bytes buffer_;  // receive(): one frame's room, reused and wiped after each
 };
 
 }  // namespace parley::privsep

@@ -239,14 +239,7 @@ class MonitorForwardOpener final : public ForwardOpener {
 
   void connect(const std::string& host, std::uint32_t port, OnConnected done) override {
     requests_->ask(
-        [&](std::uint64_t req) {
-          privsep::ForwardConnect m;
-          m.conn = requests_->conn();
-          m.req = req;
-          m.host = host;
-          m.port = port;
-          return m.encode();
-        },
+        [&](std::uint64_t req) { return target<privsep::ForwardConnect>(req, host, port).encode(); },
         [done = std::move(done)](Reply& reply, std::vector<UniqueFd>& fds) {
           if (!std::holds_alternative<privsep::ForwardConnected>(reply) || fds.size() != 1)
             return done(std::unexpected(refusal_text(reply)));
@@ -258,14 +251,7 @@ class MonitorForwardOpener final : public ForwardOpener {
   /// on the connection's thread) for the monitor, which binds at once.
   std::expected<UniqueFd, std::string> listen(const std::string& address, std::uint32_t port) override {
     auto answer = requests_->ask_and_wait(
-        [&](std::uint64_t req) {
-          privsep::ForwardListen m;
-          m.conn = requests_->conn();
-          m.req = req;
-          m.host = address;
-          m.port = port;
-          return m.encode();
-        },
+        [&](std::uint64_t req) { return target<privsep::ForwardListen>(req, address, port).encode(); },
         std::chrono::seconds(5));
     if (!answer) return std::unexpected(std::string("the monitor did not answer a listen"));
     auto& [reply, fds] = *answer;
@@ -275,6 +261,17 @@ class MonitorForwardOpener final : public ForwardOpener {
   }
 
  private:
+  /// A ForwardConnect or ForwardListen of this connection.
+  template <class Message>
+  Message target(std::uint64_t req, const std::string& host, std::uint32_t port) const {
+    Message m;
+    m.conn = requests_->conn();
+    m.req = req;
+    m.host = host;
+    m.port = port;
+    return m;
+  }
+
   std::shared_ptr<Requests> requests_;
 };
 

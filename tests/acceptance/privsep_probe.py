@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from common import SESSION_USER, check, finish, mkpasswd, session_user, start_parleyd
+from common import SESSION_USER, check, finish, mkpasswd, session_user, start_parleyd, stop
 
 PARLEYD, PROBE = sys.argv[1], sys.argv[2]
 GA_DIR = "/run/parley-privsep-probe"
@@ -41,12 +41,7 @@ def run_probe(tmp, what, users):
         if "killed by signal" in log or re.search(r"^probe (?!trying)", log, re.M):
             break
         time.sleep(0.1)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc)
     log = open(log_path, errors="replace").read()
     for text in log.splitlines():
         if text == f"probe trying {what}":

@@ -11,12 +11,14 @@
 #include <deque>
 #include <span>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 
 #include "parley/crypto/secret.hpp"
+#include "server_context.hpp"
 
 namespace parley::driver {
 namespace {
@@ -40,14 +42,25 @@ std::uint64_t conn_of(const privsep::Reply& reply) {
 
 struct MonitorLink::Impl {
   Impl(privsep::Channel c, std::function<void()> when_lost)
-      : channel(std::move(c)), socket(io, ::dup(channel.fd())), on_lost(std::move(when_lost)) {
+      : channel(std::move(c)), wait_fd(::dup(channel.fd())), on_lost(std::move(when_lost)) {
     set_non_blocking(channel.fd());
   }
 
-  asio::io_context io{1};
+  /// Waits on `context` (made before any sandbox: dup is not allowed after).
+  void attach_to(asio::io_context& context) {
+    io = &context;
+    socket.emplace(context, wait_fd.release());
+    read();
+    std::lock_guard lock(mutex);
+    if (!outgoing.empty()) asio::post(context, [this] { flush(); });  // sent before start
+  }
+
   privsep::Channel channel;
-  asio::posix::stream_descriptor socket;  // a second descriptor of the channel's socket, for waits
+  UniqueFd wait_fd;  // a second descriptor of the channel's socket, for waits
   std::function<void()> on_lost;
+  std::unique_ptr<asio::io_context> own_io;  // start() without a server: its own loop and thread
+  asio::io_context* io = nullptr;
+  std::optional<asio::posix::stream_descriptor> socket;
   std::thread thread;
 
   std::mutex mutex;  // guards outgoing, receivers, next_conn, dropped
@@ -81,7 +94,7 @@ struct MonitorLink::Impl {
       if (!sent && would_block(sent.error())) {
         std::lock_guard lock(mutex);
         outgoing.push_front(std::move(frame));
-        socket.async_wait(asio::posix::stream_descriptor::wait_write,
+        socket->async_wait(asio::posix::stream_descriptor::wait_write,
                           [this](std::error_code ec) {
                             if (!ec) flush();
                           });
@@ -93,10 +106,10 @@ struct MonitorLink::Impl {
   }
 
   void read() {
-    socket.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [this](std::error_code ec) {
-                        if (ec) return;
-                        drain();
+    socket->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [this](std::error_code ec) {
+                         if (ec) return;
+                         drain();
                       });
   }
 
@@ -129,20 +142,23 @@ MonitorLink::MonitorLink(privsep::Channel channel, std::function<void()> on_lost
 MonitorLink::~MonitorLink() { stop(); }
 
 void MonitorLink::start() {
-  impl_->read();
+  impl_->own_io = std::make_unique<asio::io_context>(1);
+  impl_->attach_to(*impl_->own_io);
   impl_->thread = std::thread([impl = impl_.get()] {
-    auto guard = asio::make_work_guard(impl->io);
-    impl->io.run();
+    auto guard = asio::make_work_guard(*impl->own_io);
+    impl->own_io->run();
   });
 }
 
+void MonitorLink::start(Server& server) { impl_->attach_to(first_context(server)); }
+
 void MonitorLink::stop() {
-  impl_->io.stop();
+  if (impl_->own_io) impl_->own_io->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
   // Both descriptors of the socket close now, so the monitor sees the end at
-  // once, whatever handlers the stopped context still holds.
-  std::error_code ignored;
-  impl_->socket.close(ignored);
+  // once, whatever handlers the stopped loop still holds.
+  impl_->socket.reset();
+  impl_->wait_fd.reset();
   impl_->channel = privsep::Channel(UniqueFd());
 }
 
@@ -171,10 +187,10 @@ void MonitorLink::send(Bytes frame) {
       }
     }
     impl_->outgoing.push_back(std::move(frame));
-    if (impl_->writing) return;
+    if (impl_->writing || impl_->io == nullptr) return;  // not started: attach_to() flushes
     impl_->writing = true;
   }
-  asio::post(impl_->io, [impl = impl_.get()] { impl->flush(); });
+  asio::post(*impl_->io, [impl = impl_.get()] { impl->flush(); });
 }
 
 std::uint64_t MonitorLink::dropped_replies() const {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "drive.hpp"
+#include "server_context.hpp"
 #include "context.hpp"
 #include "parley/crypto/random.hpp"
 
@@ -335,6 +336,8 @@ std::expected<void, std::string> Server::start() {
   }
   return {};
 }
+
+asio::io_context& first_context(Server& server) { return server.impl().io; }
 
 std::uint16_t Server::port() const {
   return impl_->port;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "parley/driver/server.hpp"
 #include "parley/privsep/channel.hpp"
 #include "parley/privsep/executor.hpp"
 #include "parley/privsep/monitor.hpp"
@@ -37,9 +38,14 @@ class MonitorLink {
   MonitorLink(const MonitorLink&) = delete;
   MonitorLink& operator=(const MonitorLink&) = delete;
 
-  /// Starts the link's thread. Call once.
+  /// Starts the link on a thread of its own. Call start() or start(server) once.
   void start();
-  /// Stops the thread; frames not yet sent are dropped. Idempotent.
+  /// Runs the link on `server`'s first event loop, so replies reach the
+  /// connections there without a hop between threads. Call before the server
+  /// starts; stop() the link after the server has stopped, before it goes.
+  void start(Server& server);
+  /// Stops the link's own thread, if any, and closes its end of the socket;
+  /// frames not yet sent are dropped. Idempotent.
   void stop();
 
   /// A connection id for a new connection whose replies go to `deliver`.

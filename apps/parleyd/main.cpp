@@ -415,12 +415,14 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
     spdlog::info("{}: connection open", who);
     return parleyd::make_separated_endpoint(link, setup, sessions, rng, context, std::move(who), now);
   }));
-  link.start(server);  // replies are read on the connections' first loop: no hop between threads
   [[maybe_unused]] const pid_t monitor_pid = ::getppid();
   parley::sandbox::Plan plan;
   if (auto confined = parley::sandbox::confine(plan); !confined)
     return fail({exit_runtime_error,
                  "cannot confine the network process: " + parley::sandbox::to_string(confined.error())});
+  // The link reads on a thread of its own, never a connection's: a remote
+  // forward's listen waits on its connection's thread for the monitor's answer.
+  link.start();
   if (auto started = server.start(); !started) return fail({exit_runtime_error, started.error()});
   std::printf("parleyd listening on %s\n", host_port(options.address, server.port()).c_str());
   for (const auto& key : config->host_public_keys)

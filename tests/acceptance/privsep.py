@@ -170,7 +170,7 @@ def main():
         os.chmod(os.path.join(KEY_DIR, SESSION_USER), 0o644)
         proc, port = start_parleyd(PARLEYD, tmp, ["--privilege-separation", "--password-file", users,
                                                   "--authorized-keys", f"{KEY_DIR}/%u",
-                                                  "--allow-tcp-forwarding", "yes",
+                                                  "--allow-tcp-forwarding", "yes", "--threads", "1",
                                                   "--log-level", "debug"], log_path)
         check_processes(proc)
         out = password_login(port, "alice", "password")

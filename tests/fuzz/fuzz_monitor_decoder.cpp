@@ -90,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto client = crypto::KexKeyPair::generate(crypto::KexGroup::x25519, rng);
   if (!client) fail();
   const BytesView q_c = (*client)->public_value();
-  monitor.handle(privsep::KexSign{1, 1, "curve25519-sha256", "ssh-ed25519", "SSH-2.0-fuzz",
+  monitor.handle(privsep::KexSign{{1, 1}, "curve25519-sha256", "ssh-ed25519", "SSH-2.0-fuzz",
                                   "SSH-2.0-parley_fuzz", test::kexinit_payload({}), test::kexinit_payload({}),
                                   Bytes(q_c.begin(), q_c.end())}
                      .encode(),

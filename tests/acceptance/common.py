@@ -54,6 +54,16 @@ def keygen(path):
     subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
 
 
+def write_private(path, text, mode=0o600, owner=None):
+    """Writes `text` to `path` with `mode` (and `owner`), as a secret file is kept."""
+    with open(path, "w") as f:
+        f.write(text)
+    if owner:
+        shutil.chown(path, owner)
+    os.chmod(path, mode)
+    return path
+
+
 def mkpasswd(scheme, password):
     """A crypt(3) hash as mkpasswd writes it (the password goes on stdin, never argv)."""
     r = subprocess.run(["/usr/bin/mkpasswd", "-m", scheme, "-s"], input=password.encode(),

@@ -21,7 +21,7 @@ import time
 
 import pexpect
 
-from common import SESSION_USER, SSH, check, finish, keygen, mkpasswd, session_user, start_parleyd
+from common import SESSION_USER, SSH, check, finish, keygen, mkpasswd, session_user, start_parleyd, write_private
 
 PARLEYD = sys.argv[1]
 PASSWORD = "privsep-Pa55-word"
@@ -160,10 +160,7 @@ def main():
     log_path = os.path.join(tmp, "parleyd.log")
     hexkey = os.urandom(20).hex()
     try:
-        users = os.path.join(tmp, "users")
-        with open(users, "w") as f:
-            f.write(f"alice:{mkpasswd('yescrypt', PASSWORD)}\n")
-        os.chmod(users, 0o600)
+        users = write_private(os.path.join(tmp, "users"), f"alice:{mkpasswd('yescrypt', PASSWORD)}\n")
         key = os.path.join(tmp, "id_key")
         keygen(key)
         shutil.copy(key + ".pub", os.path.join(KEY_DIR, SESSION_USER))
@@ -200,10 +197,7 @@ def main():
             code = None
         check(code not in (None, 0), f"killing the network process ends the monitor (exit {code})")
 
-        oath = os.path.join(tmp, "users.oath")
-        with open(oath, "w") as f:
-            f.write(f"HOTP/T30/6\talice\t-\t{hexkey}\n")
-        os.chmod(oath, 0o600)
+        oath = write_private(os.path.join(tmp, "users.oath"), f"HOTP/T30/6\talice\t-\t{hexkey}\n")
         proc, port = start_parleyd(PARLEYD, tmp, ["--privilege-separation", "--password-file", users,
                                                   "--totp-users-oath", oath,
                                                   "--auth-methods", "password,keyboard-interactive:totp"],

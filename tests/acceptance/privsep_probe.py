@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from common import SESSION_USER, check, finish, mkpasswd, session_user, start_parleyd, stop
+from common import SESSION_USER, check, finish, mkpasswd, session_user, start_parleyd, stop, write_private
 
 PARLEYD, PROBE = sys.argv[1], sys.argv[2]
 GA_DIR = "/run/parley-privsep-probe"
@@ -65,15 +65,9 @@ def main():
     listener.listen(8)
     listener.setblocking(False)
     try:
-        users = os.path.join(tmp, "users")
-        with open(users, "w") as f:
-            f.write(f"alice:{mkpasswd('yescrypt', 'probe-pw')}\n")
-        os.chmod(users, 0o600)
-        ga = os.path.join(GA_DIR, ".google_authenticator")
-        with open(ga, "w") as f:
-            f.write("JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n")
-        shutil.chown(ga, SESSION_USER)
-        os.chmod(ga, 0o400)
+        users = write_private(os.path.join(tmp, "users"), f"alice:{mkpasswd('yescrypt', 'probe-pw')}\n")
+        ga = write_private(os.path.join(GA_DIR, ".google_authenticator"), "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n",
+                           mode=0o400, owner=SESSION_USER)
         hostkey = os.path.join(tmp, "hostkey")  # start_parleyd makes it, mode 0600
         attempts = [f"open:{hostkey}", "open:/etc/shadow", f"open:{ga}", "execve", "setuid", "ptrace",
                     f"connect:{listener.getsockname()[1]}"]

@@ -132,15 +132,21 @@ bool any_usable_host_key(const std::vector<crypto::PrivateKey>& keys,
   return false;
 }
 
-/// The server side of the transport: the algorithm lists and the host keys.
-std::expected<transport::TransportConfig, Failure> transport_config(const parleyd::Config& c,
-                                                                    crypto::Random& rng) {
+/// A server's transport configuration with the settings' algorithm lists, no keys yet.
+transport::TransportConfig server_algorithms(const parleyd::Config& c) {
   transport::TransportConfig config;
   config.role = transport::Role::server;
   if (c.kex) config.algorithms.kex = *c.kex;
   if (c.host_key_algorithms) config.algorithms.host_key = *c.host_key_algorithms;
   if (c.ciphers) config.algorithms.ciphers = *c.ciphers;
   if (c.macs) config.algorithms.macs = *c.macs;
+  return config;
+}
+
+/// The server side of the transport: the algorithm lists and the host keys.
+std::expected<transport::TransportConfig, Failure> transport_config(const parleyd::Config& c,
+                                                                    crypto::Random& rng) {
+  transport::TransportConfig config = server_algorithms(c);
   auto keys = load_host_keys(c, rng);
   if (!keys) return std::unexpected(keys.error());
   if (!any_usable_host_key(*keys, config.algorithms.host_key))
@@ -382,12 +388,7 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
   auto first = half.channel.receive();
   auto keys = first ? parley::privsep::HostKeys::decode(first->frame) : std::unexpected(parley::privsep::ProtocolError::truncated);
   if (!keys) return fail({exit_runtime_error, "no host keys from the monitor"});
-  auto config = std::make_shared<transport::TransportConfig>();
-  config->role = transport::Role::server;
-  if (c.kex) config->algorithms.kex = *c.kex;
-  if (c.host_key_algorithms) config->algorithms.host_key = *c.host_key_algorithms;
-  if (c.ciphers) config->algorithms.ciphers = *c.ciphers;
-  if (c.macs) config->algorithms.macs = *c.macs;
+  auto config = std::make_shared<transport::TransportConfig>(server_algorithms(c));
   for (const auto& blob : keys->blobs) {
     auto key = crypto::PublicKey::from_blob(blob);
     if (!key) return fail({exit_runtime_error, "a host key from the monitor does not parse"});

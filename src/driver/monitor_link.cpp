@@ -18,7 +18,6 @@
 #include <variant>
 
 #include "parley/crypto/secret.hpp"
-#include "server_context.hpp"
 
 namespace parley::driver {
 namespace {
@@ -46,7 +45,7 @@ struct MonitorLink::Impl {
     set_non_blocking(channel.fd());
   }
 
-  /// Waits on `context` (made before any sandbox: dup is not allowed after).
+  /// Waits on `context`, with the descriptor dup()ed before any sandbox.
   void attach_to(asio::io_context& context) {
     io = &context;
     socket.emplace(context, wait_fd.release());
@@ -58,7 +57,7 @@ struct MonitorLink::Impl {
   privsep::Channel channel;
   UniqueFd wait_fd;  // a second descriptor of the channel's socket, for waits
   std::function<void()> on_lost;
-  std::unique_ptr<asio::io_context> own_io;  // start() without a server: its own loop and thread
+  std::unique_ptr<asio::io_context> own_io;  // the link's own loop, run by `thread`
   asio::io_context* io = nullptr;
   std::optional<asio::posix::stream_descriptor> socket;
   std::thread thread;
@@ -149,8 +148,6 @@ void MonitorLink::start() {
     impl->own_io->run();
   });
 }
-
-void MonitorLink::start(Server& server) { impl_->attach_to(first_context(server)); }
 
 void MonitorLink::stop() {
   if (impl_->own_io) impl_->own_io->stop();

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "drive.hpp"
-#include "server_context.hpp"
 #include "context.hpp"
 #include "parley/crypto/random.hpp"
 
@@ -336,8 +335,6 @@ std::expected<void, std::string> Server::start() {
   }
   return {};
 }
-
-asio::io_context& first_context(Server& server) { return server.impl().io; }
 
 std::uint16_t Server::port() const {
   return impl_->port;

@@ -14,7 +14,6 @@
 #include <memory>
 #include <vector>
 
-#include "parley/driver/server.hpp"
 #include "parley/privsep/channel.hpp"
 #include "parley/privsep/executor.hpp"
 #include "parley/privsep/monitor.hpp"
@@ -38,13 +37,10 @@ class MonitorLink {
   MonitorLink(const MonitorLink&) = delete;
   MonitorLink& operator=(const MonitorLink&) = delete;
 
-  /// Starts the link on a thread of its own. Call start() or start(server) once.
+  /// Starts the link on a thread of its own, never a connection's: a remote
+  /// forward's listen waits on its connection's thread for the monitor. Call once.
   void start();
-  /// Runs the link on `server`'s first event loop, so replies reach the
-  /// connections there without a hop between threads. Call before the server
-  /// starts; stop() the link after the server has stopped, before it goes.
-  void start(Server& server);
-  /// Stops the link's own thread, if any, and closes its end of the socket;
+  /// Stops the link's thread and closes its end of the socket;
   /// frames not yet sent are dropped. Idempotent.
   void stop();
 

@@ -4,6 +4,7 @@
 #include "parley/driver/monitor_link.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 
 #include <asio.hpp>
 #include <atomic>
@@ -18,6 +19,7 @@
 #include <variant>
 
 #include "parley/crypto/secret.hpp"
+#include "server_context.hpp"
 
 namespace parley::driver {
 namespace {
@@ -49,30 +51,86 @@ struct MonitorLink::Impl {
   void attach_to(asio::io_context& context) {
     io = &context;
     socket.emplace(context, wait_fd.release());
+    hold_timer.emplace(context);
     read();
     std::lock_guard lock(mutex);
     if (!outgoing.empty()) asio::post(context, [this] { flush(); });  // sent before start
   }
 
+  /// Sends `frame` after everything before it (under `mutex`): at once from
+  /// this thread when nothing is queued, else queued for flush(). True if the
+  /// caller must post a flush().
+  bool send_locked(Bytes frame) {
+    if (!writing && outgoing.empty()) {
+      // The lock keeps frames in order; a datagram is sent whole or not at all.
+      auto sent = channel.send(frame);
+      if (sent || !would_block(sent.error())) {
+        wipe(frame);
+        return false;  // a lost monitor shows on the read side
+      }
+    }
+    outgoing.push_back(std::move(frame));
+    if (writing || io == nullptr) return false;  // not started: attach_to() flushes
+    writing = true;
+    return true;
+  }
+
+  /// Sends the held notices (under `mutex`); true if the caller must post a flush().
+  bool release_held() {
+    bool post = false;
+    for (auto& notice : held) post = send_locked(std::move(notice)) || post;
+    held.clear();
+    return post;
+  }
+
+  void post_flush() {
+    asio::post(*io, [this] { flush(); });
+  }
+
+  /// On the link's loop: sends what is still held when the hold ends.
+  void arm_hold() {
+    hold_timer->expires_after(hold_limit);
+    hold_timer->async_wait([this](std::error_code ec) {
+      if (ec) return;
+      bool post = false;
+      {
+        std::lock_guard lock(mutex);
+        hold_armed = false;
+        post = release_held();
+      }
+      if (post) flush();
+    });
+  }
+
   privsep::Channel channel;
   UniqueFd wait_fd;  // a second descriptor of the channel's socket, for waits
   std::function<void()> on_lost;
-  std::unique_ptr<asio::io_context> own_io;  // the link's own loop, run by `thread`
+  std::unique_ptr<asio::io_context> own_io;  // start() without a server: its own loop and thread
   asio::io_context* io = nullptr;
   std::optional<asio::posix::stream_descriptor> socket;
   std::thread thread;
 
-  std::mutex mutex;  // guards outgoing, receivers, next_conn, dropped
+  std::mutex mutex;  // guards outgoing, held, hold_armed, receivers, next_conn, dropped
   std::deque<Bytes> outgoing;
   bool writing = false;
+  // Notices (send_later) wait here for the next frame, at most hold_limit: a
+  // login's ConnectionOpened goes with its KexSign, and a ConnectionClosed with
+  // whatever comes next, instead of waking the monitor by themselves.
+  static constexpr auto hold_limit = std::chrono::milliseconds(50);
+  static constexpr std::size_t hold_most = 64;
+  std::vector<Bytes> held;
+  bool hold_armed = false;
+  std::optional<asio::steady_timer> hold_timer;  // on `io`
   std::unordered_map<std::uint64_t, Deliver> receivers;
   std::uint64_t next_conn = 1;
   std::uint64_t dropped = 0;
-  bool lost = false;  // link thread only
+  // Held while frames are taken from the socket and delivered, by the event
+  // loop's wait or by pump(): replies keep their order whichever thread reads.
+  std::mutex reading;
+  std::atomic<bool> lost{false};
 
   void lose() {
-    if (lost) return;
-    lost = true;
+    if (lost.exchange(true)) return;
     if (on_lost) on_lost();
   }
 
@@ -108,16 +166,22 @@ struct MonitorLink::Impl {
     socket->async_wait(asio::posix::stream_descriptor::wait_read,
                        [this](std::error_code ec) {
                          if (ec) return;
-                         drain();
+                         if (drain()) read();
                       });
   }
 
-  /// Takes every frame waiting on the socket, then waits for more.
-  void drain() {
+  /// Takes and delivers every frame waiting on the socket; false once the
+  /// monitor has gone.
+  bool drain() {
+    std::lock_guard hold(reading);
+    if (lost) return false;
     for (;;) {
       auto got = channel.receive();
-      if (!got && would_block(got.error())) return read();
-      if (!got) return lose();
+      if (!got && would_block(got.error())) return true;
+      if (!got) {
+        lose();
+        return false;
+      }
       auto reply = privsep::decode_reply(got->frame);
       wipe(got->frame);  // a KexSigned frame holds K
       Deliver deliver;
@@ -149,12 +213,22 @@ void MonitorLink::start() {
   });
 }
 
+void MonitorLink::start(Server& server) { impl_->attach_to(first_context(server)); }
+
+bool MonitorLink::pump(std::chrono::milliseconds limit) {
+  pollfd p{impl_->channel.fd(), POLLIN, 0};
+  const int ready = ::poll(&p, 1, static_cast<int>(limit.count()));
+  if (ready < 0) return !impl_->lost;  // EINTR: the caller asks again
+  return impl_->drain();
+}
+
 void MonitorLink::stop() {
   if (impl_->own_io) impl_->own_io->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
   // Both descriptors of the socket close now, so the monitor sees the end at
   // once, whatever handlers the stopped loop still holds.
   impl_->socket.reset();
+  impl_->hold_timer.reset();
   impl_->wait_fd.reset();
   impl_->channel = privsep::Channel(UniqueFd());
 }
@@ -172,22 +246,29 @@ void MonitorLink::detach(std::uint64_t conn) {
 }
 
 void MonitorLink::send(Bytes frame) {
+  bool post = false;
   {
     std::lock_guard lock(impl_->mutex);
-    if (!impl_->writing && impl_->outgoing.empty()) {
-      // Nothing queued: send from this thread, without a hop to the link's.
-      // The lock keeps frames in order; a datagram is sent whole or not at all.
-      auto sent = impl_->channel.send(frame);
-      if (sent || !would_block(sent.error())) {
-        wipe(frame);
-        return;  // a lost monitor shows on the read side
-      }
-    }
-    impl_->outgoing.push_back(std::move(frame));
-    if (impl_->writing || impl_->io == nullptr) return;  // not started: attach_to() flushes
-    impl_->writing = true;
+    post = impl_->release_held();
+    post = impl_->send_locked(std::move(frame)) || post;
   }
-  asio::post(*impl_->io, [impl = impl_.get()] { impl->flush(); });
+  if (post) impl_->post_flush();
+}
+
+void MonitorLink::send_later(Bytes notice) {
+  bool post = false;
+  bool arm = false;
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->held.push_back(std::move(notice));
+    if (impl_->held.size() >= Impl::hold_most || impl_->io == nullptr) {
+      post = impl_->release_held();
+    } else if (!impl_->hold_armed) {
+      impl_->hold_armed = arm = true;
+    }
+  }
+  if (post) impl_->post_flush();
+  if (arm) asio::post(*impl_->io, [impl = impl_.get()] { impl->arm_hold(); });
 }
 
 std::uint64_t MonitorLink::dropped_replies() const {
@@ -209,6 +290,7 @@ struct MonitorLoop::Impl {
   MonitorLog log;
   privsep::Executor* executor;
   asio::steady_timer timer{io};
+  std::optional<transport::Instant> armed_for;  // what `timer` waits for
   asio::steady_timer tick{io};  // while the executor watches programs or connects
   bool ticking = false;
   bool peer_gone = false;
@@ -260,8 +342,12 @@ struct MonitorLoop::Impl {
     });
   }
 
+  /// Re-arms the deadline timer only when the deadline moved (most frames
+  /// leave it where it was).
   void arm() {
     const auto deadline = monitor.next_deadline();
+    if (deadline == armed_for) return;
+    armed_for = deadline;
     if (!deadline) {
       timer.cancel();
       return;
@@ -269,23 +355,30 @@ struct MonitorLoop::Impl {
     timer.expires_at(*deadline);
     timer.async_wait([this](std::error_code ec) {
       if (ec) return;
+      armed_for.reset();
       monitor.on_time(now());
       answer();
     });
   }
 
+  /// Takes every frame waiting, then answers them together: frames that came
+  /// together (a notice and a request) cost one wake.
   void read() {
     socket.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
       if (ec) return;
-      auto got = channel.receive();
-      if (!got) {
-        peer_gone = true;
-        io.stop();
-        return;
+      for (;;) {
+        // Without waiting: the monitor's sends stay blocking on the same socket.
+        auto got = channel.receive(privsep::Channel::Wait::no);
+        if (!got && would_block(got.error())) break;
+        if (!got) {
+          peer_gone = true;
+          io.stop();
+          return;
+        }
+        // The network process never sends descriptors: any that came are closed here.
+        monitor.handle(got->frame, now());
+        wipe(got->frame);  // a password or answers
       }
-      // The network process never sends descriptors: any that came are closed here.
-      monitor.handle(got->frame, now());
-      wipe(got->frame);  // a password or answers
       answer();
       read();
     });

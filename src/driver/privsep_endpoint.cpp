@@ -1,10 +1,11 @@
 // A privilege-separated connection: the delegated ServerConnection, its
 // NetworkSide, and the monitor-backed session starter and forward opener.
-// Replies arrive on the MonitorLink's thread; they wait in an inbox and the
+// Replies arrive on the thread that reads the MonitorLink; they wait in an inbox and the
 // connection's own thread takes them at its next on_time() (the wake asks for
 // one), so every call into the cores stays on that thread.
 #include "parley/driver/privsep_endpoint.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <future>
@@ -88,9 +89,16 @@ class Requests {
     const std::uint64_t req = side_.fresh_request_id();
     auto answer = inbox_->wait_for(req);
     link_.send(make(req));
-    if (answer.wait_for(limit) != std::future_status::ready) {
-      inbox_->forget(req);
-      return std::nullopt;
+    // Pumped here rather than only awaited: this may be the thread whose event
+    // loop reads the link, which would otherwise never deliver the answer.
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (answer.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !link_.pump(std::min(left, std::chrono::milliseconds(2)))) {
+        inbox_->forget(req);
+        return std::nullopt;
+      }
     }
     return answer.get();
   }
@@ -336,6 +344,7 @@ class PrivsepEndpoint final : public transport::Endpoint {
  private:
   void flush() {
     for (auto& frame : side_.take_frames()) link_.send(std::move(frame));
+    for (auto& notice : side_.take_notices()) link_.send_later(std::move(notice));
     for (const auto& line : side_.take_log())
       if (log_) log_(line);
   }

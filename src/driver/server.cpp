@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "drive.hpp"
+#include "server_context.hpp"
 #include "context.hpp"
 #include "parley/crypto/random.hpp"
 
@@ -169,7 +170,9 @@ void Server::Impl::remove(Connection* c) {
   if (c->next != nullptr) c->next->prev = c->prev;
   c->prev = c->next = nullptr;
   active.fetch_sub(1, std::memory_order_relaxed);
-  changed.notify_all();
+  // Only stop() waits for the last connection: waking Server::wait()'s thread
+  // at every disconnect would cost each connection a needless context switch.
+  if (stopping && connections == nullptr) changed.notify_all();
 }
 
 asio::awaitable<void> Server::Impl::accept_loop() {
@@ -335,6 +338,8 @@ std::expected<void, std::string> Server::start() {
   }
   return {};
 }
+
+asio::io_context& first_context(Server& server) { return server.impl().io; }
 
 std::uint16_t Server::port() const {
   return impl_->port;

@@ -56,7 +56,7 @@ std::expected<void, std::error_code> Channel::send(BytesView frame, std::span<co
   return {};
 }
 
-std::expected<Channel::Received, std::error_code> Channel::receive() {
+std::expected<Channel::Received, std::error_code> Channel::receive(Wait wait) {
   Received out;
   // One byte more than the largest frame, so an oversized datagram shows as
   // MSG_TRUNC. The buffer is the channel's, made once: a fresh 64 KiB per frame
@@ -70,7 +70,8 @@ std::expected<Channel::Received, std::error_code> Channel::receive() {
   msg.msg_control = control.buf;
   msg.msg_controllen = sizeof(control.buf);
   ssize_t n;
-  do n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+  const int flags = MSG_CMSG_CLOEXEC | (wait == Wait::no ? MSG_DONTWAIT : 0);
+  do n = ::recvmsg(fd_.get(), &msg, flags);
   while (n < 0 && errno == EINTR);
   if (n < 0) return std::unexpected(last_error());
   // Take ownership of every descriptor first, so an error below closes them.

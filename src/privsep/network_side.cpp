@@ -26,7 +26,7 @@ session::AuthDecision decision_of(AuthReply& m) {
 }  // namespace
 
 NetworkSide::NetworkSide(std::uint64_t conn, std::string address, std::uint16_t port) : conn_(conn) {
-  frames_.push_back(ConnectionOpened{conn, std::move(address), port}.encode());
+  notices_.push_back(ConnectionOpened{conn, std::move(address), port}.encode());
 }
 
 session::ServerDelegates NetworkSide::delegates(session::DelegatedAuthLimits limits) {
@@ -124,7 +124,7 @@ void NetworkSide::end(std::string why, Instant now) {
 void NetworkSide::closed() {
   if (closed_) return;
   closed_ = true;
-  frames_.push_back(ConnectionClosed{conn_}.encode());
+  notices_.push_back(ConnectionClosed{conn_}.encode());
 }
 
 }  // namespace parley::privsep

@@ -3,6 +3,7 @@
 // privsep::Monitor. Replies reach the connection they are about, the loop
 // answers in order, and each end learns when the other is gone.
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -129,6 +130,76 @@ TEST(MonitorLink, TheNetworkEndLearnsWhenTheMonitorIsGone) {
   p.loop.reset();                      // the monitor's end closes
   auto lost = p.lost.get_future();
   EXPECT_EQ(lost.wait_for(10s), std::future_status::ready);
+}
+
+/// A link whose other end the test reads and writes itself, frame by frame.
+struct RawPair {
+  std::promise<void> lost;
+  std::unique_ptr<MonitorLink> link;
+  privsep::Channel monitor_end{UniqueFd()};
+
+  RawPair() {
+    auto ends = privsep::Channel::pair();
+    EXPECT_TRUE(ends);
+    link = std::make_unique<MonitorLink>(std::move(ends->first), [this] { lost.set_value(); });
+    monitor_end = std::move(ends->second);
+  }
+  /// The next frame's type, waiting at most `limit`; nullopt if none came.
+  std::optional<privsep::MsgType> next(std::chrono::milliseconds limit) {
+    pollfd p{monitor_end.fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(limit.count())) != 1) return std::nullopt;
+    auto got = monitor_end.receive(privsep::Channel::Wait::no);
+    if (!got) return std::nullopt;
+    auto frame = privsep::decode_frame(got->frame);
+    if (!frame) return std::nullopt;
+    return frame->type;
+  }
+};
+
+TEST(MonitorLink, ANoticeWaitsForTheNextFrameAndGoesFirst) {
+  RawPair p;
+  p.link->start();
+  p.link->send_later(privsep::ConnectionOpened{1, "192.0.2.1", 1000}.encode());
+  // Held: nothing reaches the monitor yet, so the notice alone does not wake it.
+  EXPECT_EQ(p.next(0ms), std::nullopt);
+  p.link->send(privsep::SessionStart{{.conn = 1, .req = 1}, "alice"}.encode());
+  EXPECT_EQ(p.next(5s), privsep::MsgType::connection_opened);
+  EXPECT_EQ(p.next(5s), privsep::MsgType::session_start);
+  EXPECT_EQ(p.next(0ms), std::nullopt);
+}
+
+TEST(MonitorLink, ANoticeAloneGoesWithinTheHold) {
+  RawPair p;
+  p.link->start();
+  const auto start = std::chrono::steady_clock::now();
+  p.link->send_later(privsep::ConnectionClosed{1}.encode());
+  EXPECT_EQ(p.next(5s), privsep::MsgType::connection_closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "held far longer than its 50 ms";
+}
+
+TEST(MonitorLink, PumpDeliversOnTheCallingThread) {
+  // A caller waiting in place for a reply, on the thread whose loop would read
+  // the link (here no loop reads it at all), gets it by pumping.
+  RawPair p;
+  std::thread::id delivered_on;
+  std::vector<privsep::Reply> got;
+  const auto conn = p.link->attach([&](privsep::Reply r, std::vector<UniqueFd>) {
+    delivered_on = std::this_thread::get_id();
+    got.push_back(std::move(r));
+  });
+  privsep::Refused refused;
+  refused.conn = conn;
+  refused.req = 4;
+  refused.reason = privsep::RefusalReason::not_authenticated;
+  ASSERT_TRUE(p.monitor_end.send(refused.encode()));
+  for (int i = 0; i < 100 && got.empty(); ++i) ASSERT_TRUE(p.link->pump(50ms));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(delivered_on, std::this_thread::get_id());
+  EXPECT_EQ(refusal(got[0]), privsep::RefusalReason::not_authenticated);
+  // The monitor gone: pump says so, and the link reports it lost.
+  p.monitor_end = privsep::Channel(UniqueFd());
+  EXPECT_FALSE(p.link->pump(1s));
+  EXPECT_EQ(p.lost.get_future().wait_for(0s), std::future_status::ready);
 }
 
 }  // namespace

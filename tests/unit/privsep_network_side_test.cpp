@@ -111,7 +111,10 @@ struct Login {
       client->on_time(now);
       client->take_output(c2s);
       if (!c2s.empty()) server->receive(c2s, now), moved = true;
-      for (auto& frame : side.take_frames()) {
+      // As the link sends them: the frames taken, then the notices taken with them.
+      auto frames = side.take_frames();
+      for (auto& notice : side.take_notices()) frames.push_back(std::move(notice));
+      for (auto& frame : frames) {
         auto f = decode_frame(frame);
         if (f && dropped == f->type) continue;  // lost on the way: the monitor never answers
         monitor.handle(frame, now);
@@ -298,7 +301,7 @@ TEST_F(Fixture, ARefusedKeyExchangeEndsOnlyThatConnection) {
   // Its ConnectionOpened never reaches the monitor, which then refuses its
   // KexSign (unknown_connection).
   auto refused = password_login(7, "s3cret", /*pump=*/false);
-  refused->side.take_frames();
+  ASSERT_EQ(refused->side.take_notices().size(), 1u);
   refused->pump(monitor);
   EXPECT_TRUE(refused->client->closed());
   EXPECT_TRUE(refused->server->closed());

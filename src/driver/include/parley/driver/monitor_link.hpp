@@ -9,11 +9,13 @@
 // together.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
 
+#include "parley/driver/server.hpp"
 #include "parley/privsep/channel.hpp"
 #include "parley/privsep/executor.hpp"
 #include "parley/privsep/monitor.hpp"
@@ -26,23 +28,34 @@ namespace parley::driver {
 class MonitorLink {
  public:
   /// A reply for one connection, with the descriptors that came with it.
-  /// Called on the link's own thread: the receiver hands it to its connection.
+  /// Called on the thread that reads the link (its own, the server's first
+  /// event loop's, or a pump()ing caller's): the receiver hands it to its connection.
   using Deliver = std::function<void(privsep::Reply reply, std::vector<UniqueFd> fds)>;
 
-  /// `on_lost` runs once, on the link's thread, when the monitor has gone (end
-  /// of stream or an error on the socket).
+  /// `on_lost` runs once, on the thread that reads the link, when the monitor
+  /// has gone (end of stream or an error on the socket).
   MonitorLink(privsep::Channel channel, std::function<void()> on_lost);
   /// stop().
   ~MonitorLink();
   MonitorLink(const MonitorLink&) = delete;
   MonitorLink& operator=(const MonitorLink&) = delete;
 
-  /// Starts the link on a thread of its own, never a connection's: a remote
-  /// forward's listen waits on its connection's thread for the monitor. Call once.
+  /// Starts the link on a thread of its own. Call start() or start(server) once.
   void start();
-  /// Stops the link's thread and closes its end of the socket;
+  /// Runs the link on `server`'s first event loop, so a reply reaches a
+  /// connection there without a hop between threads (each is a context switch,
+  /// which a login through the monitor pays per question). Call before the
+  /// server starts; stop() the link after the server has stopped, before it goes.
+  void start(Server& server);
+  /// Stops the link's own thread, if any, and closes its end of the socket;
   /// frames not yet sent are dropped. Idempotent.
   void stop();
+
+  /// For a caller that must wait in place for a reply (Deliver() hands it over):
+  /// waits at most `limit` for frames and delivers them on this thread, so the
+  /// wait also works on the thread whose event loop reads the link. False once
+  /// the monitor has gone.
+  bool pump(std::chrono::milliseconds limit);
 
   /// A connection id for a new connection whose replies go to `deliver`.
   std::uint64_t attach(Deliver deliver);
@@ -51,6 +64,10 @@ class MonitorLink {
   /// Queues one frame (any thread). The frame is wiped once sent: it may hold a
   /// password or answers.
   void send(Bytes frame);
+  /// Queues a notice nothing waits for (ConnectionOpened, ConnectionClosed): it
+  /// goes out just before the next send(), or within 50 ms, so it does not wake
+  /// the monitor by itself. Order with send() is kept.
+  void send_later(Bytes notice);
 
   /// Frames the monitor sent that did not decode, or were for no connection.
   std::uint64_t dropped_replies() const;

@@ -78,6 +78,8 @@ class Server {
   std::size_t refused_connections() const;
 
   struct Impl;
+  /// For the driver's own parts (server_context.hpp).
+  Impl& impl() { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -36,8 +36,10 @@ class Channel {
   /// Receives one frame and the descriptors that came with it. A datagram
   /// longer than a frame can be, or one with more than max_fds descriptors,
   /// is an error (EMSGSIZE) and its descriptors are closed; end of stream (the
-  /// other process is gone) is an error too (ECONNRESET).
-  std::expected<Received, std::error_code> receive();
+  /// other process is gone) is an error too (ECONNRESET). With Wait::no, no
+  /// frame waiting is the error EAGAIN, whatever the socket's blocking mode.
+  enum class Wait { yes, no };
+  std::expected<Received, std::error_code> receive(Wait wait = Wait::yes);
 
   int fd() const { return fd_.get(); }
 

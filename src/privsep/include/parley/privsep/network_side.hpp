@@ -7,8 +7,8 @@
 // connection, with a log line; never the process.
 //
 // Call rules: make the NetworkSide, build the ServerConnection with
-// delegates(), attach() it; send take_frames() to the monitor after every call
-// into either (they may hold a password, answers: wipe each once sent); pass
+// delegates(), attach() it; send take_frames(), then take_notices(), to the
+// monitor after every call into either (they may hold a password, answers: wipe each once sent); pass
 // every decoded reply for this connection to on_reply(), then take the
 // connection's output as after receive(). Call closed() when the connection
 // ends, and detach it before destroying it.
@@ -29,7 +29,7 @@ using transport::Instant;
 class NetworkSide {
  public:
   /// `conn` names the connection to the monitor; ConnectionOpened (with the
-  /// peer's `address` and `port`) is the first frame.
+  /// peer's `address` and `port`) is the first notice.
   NetworkSide(std::uint64_t conn, std::string address, std::uint16_t port);
   NetworkSide(const NetworkSide&) = delete;
   NetworkSide& operator=(const NetworkSide&) = delete;
@@ -55,6 +55,10 @@ class NetworkSide {
   /// Frames for the monitor, in order. An AuthRequest or InfoResponse frame
   /// holds a secret: the caller wipes each once sent.
   std::vector<Bytes> take_frames() { return std::exchange(frames_, {}); }
+  /// Notices for the monitor (ConnectionOpened, ConnectionClosed), which nothing
+  /// waits for: the caller may hold them back to go with the next frame, but
+  /// sends them after the frames taken with them and before any taken later.
+  std::vector<Bytes> take_notices() { return std::exchange(notices_, {}); }
   /// Lines for the log (never a secret).
   std::vector<std::string> take_log() { return std::exchange(log_, {}); }
 
@@ -74,6 +78,7 @@ class NetworkSide {
   bool closed_ = false;
   session::ServerConnection* connection_ = nullptr;
   std::vector<Bytes> frames_;
+  std::vector<Bytes> notices_;
   std::vector<std::string> log_;
 };
 

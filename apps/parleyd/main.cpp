@@ -421,9 +421,10 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
   if (auto confined = parley::sandbox::confine(plan); !confined)
     return fail({exit_runtime_error,
                  "cannot confine the network process: " + parley::sandbox::to_string(confined.error())});
-  // The link reads on a thread of its own, never a connection's: a remote
-  // forward's listen waits on its connection's thread for the monitor's answer.
-  link.start();
+  // The link reads on the server's first event loop: a reply reaches a
+  // connection there without a hop between threads. (A remote forward's listen,
+  // which waits in place for the monitor, pumps the link itself.)
+  link.start(server);
   if (auto started = server.start(); !started) return fail({exit_runtime_error, started.error()});
   std::printf("parleyd listening on %s\n", host_port(options.address, server.port()).c_str());
   for (const auto& key : config->host_public_keys)

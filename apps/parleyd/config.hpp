@@ -103,7 +103,7 @@ struct Config {
   std::vector<std::string> host_keys;
   std::optional<std::string> state_dir;  // resolved like host_keys
   std::optional<std::string> log_level;  // trace, debug, info, warn or error
-  std::optional<unsigned> threads;       // 0: one per CPU
+  std::optional<unsigned> threads;       // 0: one per usable CPU (driver::default_io_threads)
   /// Text sent to clients before authentication (RFC 4252 §5.4), not a file name.
   std::optional<std::string> banner;
   /// The Higher or Lower demo (parleyd --demo).

@@ -26,6 +26,7 @@
 #include "parley/driver/worker_pool.hpp"
 #include "parley/login/account.hpp"
 #include "parley/transport/transport.hpp"
+#include "parley/driver/cpu_count.hpp"
 #include "parley/driver/monitor_link.hpp"
 #include "parley/driver/privsep_endpoint.hpp"
 #include "parley/privsep/executor.hpp"
@@ -406,8 +407,8 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
   driver::MonitorLink link(std::move(half.channel), [] { ::_exit(exit_runtime_error); });
   driver::ServerOptions options = server_options(c);
   options.listen_fd = half.listen_fd;
-  // Counted now: the count is read from /sys, which the chroot hides.
-  if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+  // Counted now: the cgroup's quota is read from /sys, which the chroot hides.
+  if (options.threads == 0) options.threads = driver::default_io_threads();
   driver::PrivsepConnectionSetup setup{config, {}, [](std::string_view line) { spdlog::info("{}", line); }};
   setup.limits.login_grace = c.limits.login_grace_time;
   driver::Server server(options, driver::ConnectionFactory([&](driver::ConnectionContext& context,

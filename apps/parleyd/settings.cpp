@@ -71,7 +71,7 @@ const std::vector<OptionSpec>& option_table() {
       {"--permit-listen", &C::permit_listen, "Addresses ssh -R may listen on, HOST:PORT (repeatable; default any)", "HOST:PORT"},
       {"--gateway-ports", &C::gateway_ports, "Let ssh -R listeners bind the address the client asks for (default: loopback)"},
       {"--config", &C::config_file, "TOML configuration file (see docs/parleyd.conf.example); flags override it", "FILE"},
-      {"--threads", &C::threads, "Worker threads (0: one per CPU)", nullptr, "0"},
+      {"--threads", &C::threads, "I/O threads (0: one per CPU this process may use: its affinity mask, capped by its cgroup CPU quota)", nullptr, "0"},
       {"--log-level", &C::log_level, "trace, debug, info, warn or error", nullptr, "info", CLI::IsMember({"trace", "debug", "info", "warn", "error"})},
       {"--kex", &C::kex, "Key exchange algorithms, comma-separated, preferred first", "LIST"},
       {"--ciphers", &C::ciphers, "Ciphers, comma-separated", "LIST"},

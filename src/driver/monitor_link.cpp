@@ -113,10 +113,11 @@ struct MonitorLink::Impl {
   std::mutex mutex;  // guards outgoing, held, hold_armed, receivers, next_conn, dropped
   std::deque<Bytes> outgoing;
   bool writing = false;
-  // Notices (send_later) wait here for the next frame, at most hold_limit: a
+  // Notices (send_later) wait here for the next frame, at most hold_limit (the
+  // timer then wakes this loop at most four times a second, whatever the rate): a
   // login's ConnectionOpened goes with its KexSign, and a ConnectionClosed with
   // whatever comes next, instead of waking the monitor by themselves.
-  static constexpr auto hold_limit = std::chrono::milliseconds(50);
+  static constexpr auto hold_limit = std::chrono::milliseconds(250);
   static constexpr std::size_t hold_most = 64;
   std::vector<Bytes> held;
   bool hold_armed = false;

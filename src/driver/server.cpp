@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "drive.hpp"
+#include "parley/driver/cpu_count.hpp"
 #include "server_context.hpp"
 #include "context.hpp"
 #include "parley/crypto/random.hpp"
@@ -318,8 +319,7 @@ std::expected<void, std::string> Server::start() {
   }
   if (auto listening = s.listen(); !listening) return listening;
 
-  unsigned n = s.options.threads != 0 ? s.options.threads : std::thread::hardware_concurrency();
-  if (n == 0) n = 1;
+  const unsigned n = s.options.threads != 0 ? s.options.threads : default_io_threads();
   for (unsigned i = 1; i < n; ++i) s.more_contexts.push_back(std::make_unique<asio::io_context>(1));
   s.work.push_back(asio::make_work_guard(s.io));
   for (auto& c : s.more_contexts) s.work.push_back(asio::make_work_guard(*c));

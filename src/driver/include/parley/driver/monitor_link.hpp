@@ -65,7 +65,7 @@ class MonitorLink {
   /// password or answers.
   void send(Bytes frame);
   /// Queues a notice nothing waits for (ConnectionOpened, ConnectionClosed): it
-  /// goes out just before the next send(), or within 50 ms, so it does not wake
+  /// goes out just before the next send(), or within 250 ms, so it does not wake
   /// the monitor by itself. Order with send() is kept.
   void send_later(Bytes notice);
 

@@ -23,7 +23,7 @@ namespace parley::driver {
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 2222;  // 0 = an ephemeral port; see Server::port()
-  unsigned threads = 0;       // 0 = std::thread::hardware_concurrency()
+  unsigned threads = 0;       // 0 = default_io_threads() (cpu_count.hpp)
   /// A socket already bound and listening (parleyd's network process gets it
   /// before it gives up root); the server owns it. -1: bind address:port.
   int listen_fd = -1;

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <future>
 #include <optional>
 #include <map>
@@ -15,6 +14,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "parley/driver/channel_seams.hpp"
 #include "parley/login/session_start.hpp"
@@ -40,7 +40,7 @@ std::uint64_t request_of(const Reply& reply) {
 struct Inbox {
   using Answer = std::pair<Reply, std::vector<UniqueFd>>;
   std::mutex mutex;
-  std::deque<Answer> replies;
+  std::vector<Answer> replies;  // (a deque would allocate even while empty, per connection)
   std::function<void()> wake;
   std::map<std::uint64_t, std::promise<Answer>> waiting;  // by request id
 
@@ -66,7 +66,7 @@ struct Inbox {
     std::lock_guard lock(mutex);
     waiting.erase(req);
   }
-  std::deque<std::pair<Reply, std::vector<UniqueFd>>> take() {
+  std::vector<Answer> take() {
     std::lock_guard lock(mutex);
     return std::exchange(replies, {});
   }

@@ -33,6 +33,8 @@ struct Monitor::Connection {
   std::uint16_t port = 0;
   /// Handles of this connection's programs still running.
   std::set<std::uint64_t> sessions;
+  /// Its ServerAuth's deadline as Monitor::deadlines_ holds it.
+  std::optional<Instant> deadline;
 };
 
 namespace {
@@ -134,6 +136,7 @@ void Monitor::opened(const ConnectionOpened& m, Instant now) {
   c->auth = std::make_unique<userauth::ServerAuth>(backend_.auth_config(m.address, m.port), c->peer, now);
   if (wake_) c->auth->set_wake(wake_);
   log(m.conn, 0, "connection opened from " + c->peer);
+  reindex(m.conn, *c);
   conns_.emplace(m.conn, std::move(c));
 }
 
@@ -142,6 +145,7 @@ void Monitor::closed(const ConnectionClosed& m) {
   if (it == conns_.end()) return refuse(m.conn, 0, RefusalReason::unknown_connection);
   if (it->second->session_id) session_ids_.erase(*it->second->session_id);
   if (!it->second->sessions.empty()) actions_.push_back(HangUpAction{m.conn});
+  if (it->second->deadline) deadlines_.erase({*it->second->deadline, m.conn});
   conns_.erase(it);
   log(m.conn, 0, "connection closed");
 }
@@ -319,12 +323,19 @@ void Monitor::on_time(Instant now) {
 }
 
 std::optional<Instant> Monitor::next_deadline() const {
-  std::optional<Instant> next;
-  for (const auto& [id, c] : conns_) {
-    if (c->auth_over) continue;
-    if (auto d = c->auth->next_deadline(); d && (!next || *d < *next)) next = d;
-  }
-  return next;
+  // Kept in order as each connection changes: asked after every frame, so a
+  // walk over every connection would make each frame cost more as they grow.
+  if (deadlines_.empty()) return std::nullopt;
+  return deadlines_.begin()->first;
+}
+
+void Monitor::reindex(std::uint64_t conn_id, Connection& c) {
+  std::optional<Instant> d;
+  if (!c.auth_over && c.auth) d = c.auth->next_deadline();
+  if (d == c.deadline) return;
+  if (c.deadline) deadlines_.erase({*c.deadline, conn_id});
+  c.deadline = d;
+  if (d) deadlines_.insert({*d, conn_id});
 }
 
 void Monitor::drain(std::uint64_t conn_id, Connection& c) {
@@ -387,6 +398,7 @@ void Monitor::drain(std::uint64_t conn_id, Connection& c) {
   for (const auto& reply : replies) send(reply);
   // Its chain is decided: what authenticated it is kept above, the rest goes.
   if (c.auth_over) c.auth.reset();
+  reindex(conn_id, c);
 }
 
 void Monitor::refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason) {

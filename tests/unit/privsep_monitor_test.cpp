@@ -323,5 +323,28 @@ TEST(PrivsepMonitor, DuplicateRequestIdsAndTheConnectionCapAreRefused) {
   expect_served(n, 3);
 }
 
+TEST(PrivsepMonitor, TheNextDeadlineIsTheEarliestOfAllConnectionsAndGoesWithThem) {
+  Network n;
+  n.backend.config->limits.failure_delay = 300ms;  // a failure is answered only then
+  n.open(1);
+  n.open(2);
+  ASSERT_FALSE(n.kex(1).empty());
+  ASSERT_FALSE(n.kex(2).empty());
+  const auto start = n.now;
+  EXPECT_TRUE(n.send(n.password(1, "alice", "wrong").encode()).empty());
+  n.now += 100ms;
+  EXPECT_TRUE(n.send(n.password(2, "alice", "wrong").encode()).empty());
+  ASSERT_TRUE(n.monitor->next_deadline());
+  EXPECT_LE(*n.monitor->next_deadline(), start + 300ms) << "connection 1's held failure comes first";
+  // Connection 1 goes: its deadline with it; connection 2's is next.
+  EXPECT_TRUE(n.send(ConnectionClosed{1}.encode()).empty());
+  ASSERT_TRUE(n.monitor->next_deadline());
+  EXPECT_GT(*n.monitor->next_deadline(), start + 300ms);
+  n.now = *n.monitor->next_deadline();
+  n.monitor->on_time(n.now);
+  ASSERT_EQ(n.replies().size(), 1u) << "connection 2's failure, answered at its deadline";
+  EXPECT_EQ(n.monitor->outstanding(2), 0u);
+}
+
 }  // namespace
 }  // namespace parley::privsep

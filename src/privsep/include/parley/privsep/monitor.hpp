@@ -170,6 +170,8 @@ class Monitor {
   void feed(std::uint64_t conn_id, Connection& c, Bytes payload, Instant now);
   /// Turns what the connection's ServerAuth produced into AuthReply frames and log events.
   void drain(std::uint64_t conn_id, Connection& c);
+  /// Files the connection's ServerAuth deadline (after anything that may move it).
+  void reindex(std::uint64_t conn_id, Connection& c);
   void refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason);
   void log(std::uint64_t conn, std::uint64_t req, std::string text);
   template <class Message>
@@ -179,6 +181,8 @@ class Monitor {
   crypto::Random& rng_;
   MonitorLimits limits_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> conns_;
+  /// Every connection's ServerAuth deadline, earliest first (next_deadline()).
+  std::set<std::pair<Instant, std::uint64_t>> deadlines_;
   /// The session id of every live connection, so no transcript registers twice.
   std::set<Bytes> session_ids_;
   std::vector<Bytes> frames_;

@@ -53,6 +53,8 @@ struct Tally {
   std::vector<std::uint32_t> latencies_us;  // rate, hold: connect → authenticated
   std::chrono::duration<double> elapsed{};  // launching until the last login concluded
   bool interrupted = false;                 // SIGINT, stdin EOF or the hard timeout
+  std::size_t peak_open = 0;                // connections open at once, at most
+  std::size_t max_rss_kib = 0;              // the tool's own peak memory (getrusage)
   std::size_t failed() const;
 };
 

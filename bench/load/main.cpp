@@ -208,7 +208,9 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
 
-  const load::Tally tally = load::run_load(o);
+  load::Tally tally = load::run_load(o);
+  rusage usage{};
+  if (::getrusage(RUSAGE_SELF, &usage) == 0) tally.max_rss_kib = static_cast<std::size_t>(usage.ru_maxrss);
   std::cout << load::report(o, tally) << std::flush;
   return tally.failed() > o.max_failures ? exit_failures : 0;
 }

@@ -87,7 +87,8 @@ std::string report(const Options& o, const Tally& t) {
       j += (first ? "" : ",") + json_string(reason) + ":" + std::to_string(n);
       first = false;
     }
-    j += "},\"interrupted\":" + std::string(t.interrupted ? "true" : "false") + "}\n";
+    j += "},\"peak_open\":" + std::to_string(t.peak_open) + ",\"tool_max_rss_kib\":" + std::to_string(t.max_rss_kib);
+    j += ",\"interrupted\":" + std::string(t.interrupted ? "true" : "false") + "}\n";
     return j;
   }
 
@@ -119,6 +120,8 @@ std::string report(const Options& o, const Tally& t) {
     s.back() = '\n';
     for (const auto& [reason, n] : t.disconnect_reasons) s += "  " + std::to_string(n) + " × " + reason + "\n";
   }
+  s += "at most " + std::to_string(t.peak_open) + " connections open at once; the tool's peak memory " +
+       std::to_string(t.max_rss_kib / 1024) + " MiB\n";
   if (t.interrupted) s += "(interrupted: the counts are of what ran until then)\n";
   return s;
 }

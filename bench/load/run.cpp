@@ -486,6 +486,14 @@ void Conn::classify_and_fail() {
         case transport::TransportError::host_key_rejected:
           kind = "host_key_rejected";
           break;
+        case transport::TransportError::no_common_kex:
+        case transport::TransportError::no_common_host_key_alg:
+        case transport::TransportError::no_common_cipher:
+        case transport::TransportError::no_common_mac:
+        case transport::TransportError::no_common_compression:
+          kind = "no_common_algorithm";
+          reason = std::string(transport::to_string(d->error));
+          break;
         case transport::TransportError::connection_closed:
         case transport::TransportError::truncated_packet:
           kind = "closed_by_server";
@@ -584,7 +592,7 @@ void Runner::launch_more() {
     live_.push_back(c);
     ++tally_.started;
     ++logins_pending_;
-    ++open_;
+    tally_.peak_open = std::max(tally_.peak_open, ++open_);
     c->start();
   }
 }

@@ -11,7 +11,9 @@ import os
 import socket
 import subprocess
 import sys
+import struct
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -202,6 +204,49 @@ def silent_server_test():
     check(rc == 0, "failures within --max-failures: exit 0")
 
 
+def disconnecting_server_test():
+    """A server that sends its version and a DISCONNECT (too many connections): each login is
+    counted as disconnected, with the server's reason."""
+    text = b"come back later"
+    payload = bytes([1]) + struct.pack(">II", 12, len(text)) + text + struct.pack(">I", 0)
+    pad = 8 - (len(payload) + 5) % 8
+    pad += 8 if pad < 4 else 0
+    packet = struct.pack(">IB", len(payload) + pad + 1, pad) + payload + bytes(pad)
+
+    def answer(conn):
+        with conn:
+            conn.settimeout(5)
+            conn.sendall(b"SSH-2.0-disconnecting\r\n" + packet)
+            conn.shutdown(socket.SHUT_WR)
+            try:
+                while conn.recv(4096):  # read until the client closes: no RST
+                    pass
+            except OSError:
+                pass
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+        srv.settimeout(20)
+
+        def serve():
+            for _ in range(4):
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        rc, r, _ = run_load("rate", f"127.0.0.1:{srv.getsockname()[1]}", "--count", "4",
+                            "--insecure-accept-any-host-key", timeout=60)
+        t.join(timeout=20)
+    check(rc == 1 and r.get("failures", {}).get("disconnected") == 4
+          and r.get("reasons", {}).get("too many connections: come back later") == 4,
+          "a server's DISCONNECT is counted as disconnected, with its reason")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="load_tool.")
     os.chmod(tmp, 0o755)
@@ -210,6 +255,7 @@ def main():
     parleyd_password_and_key_tests(tmp)
     sshd_tests(tmp)
     silent_server_test()
+    disconnecting_server_test()
     return finish("load_tool")
 
 

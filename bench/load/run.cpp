@@ -652,7 +652,8 @@ void Runner::end_hold() {
 }
 
 void Runner::on_signal() {
-  tally_.interrupted = true;
+  // Ending a hold that has no --hold-seconds is what SIGINT is for there.
+  tally_.interrupted = tally_.interrupted || stage_ != Stage::holding || o_.hold_seconds.has_value();
   switch (stage_) {
     case Stage::launching:
       std::fprintf(stderr, "parley-load: interrupted: no more connections are started\n");

@@ -472,7 +472,10 @@ void Conn::classify_and_fail() {
   }
   std::string kind = peer_gone_ ? "closed_by_server" : "closed";
   std::string reason;
-  if (endpoint_) {
+  if (endpoint_ && peer_gone_ && !endpoint_->transport().peer_version()) {
+    // Closed before even its version line: what MaxStartups's drop looks like.
+    kind = "dropped_before_version";
+  } else if (endpoint_) {
     const auto result = endpoint_->auth_result();
     const auto& d = endpoint_->disconnected();
     if (result && std::holds_alternative<userauth::ClientAuthFailed>(*result)) {

@@ -116,6 +116,13 @@ def flood_tests(tmp):
               f"{dropped} dropped before the version)")
         rc, r, _ = run_load("flood", target, "--count", "40", "--concurrency", "40", "--hold-seconds", "0.5")
         check(rc == 1 and r.get("failed", 0) >= 30, "flood: drops beyond --max-failures (0) exit 1")
+        fp = ["--host-key-fingerprint", fingerprint(os.path.join(tmp, "hostkey.pub"))]
+        rc, r, _ = run_load("rate", target, "--count", "100", "--concurrency", "40", "--max-failures", "100", *fp)
+        f = r.get("failures", {})
+        check(rc == 0 and f.get("dropped_before_version", 0) > 0 and list(f) == ["dropped_before_version"]
+              and r.get("succeeded", 0) + f["dropped_before_version"] == 100,
+              f"rate at concurrency 40 against --max-startups 10: the drops are named "
+              f"({f.get('dropped_before_version')} dropped before the version, {r.get('succeeded')} logged in)")
     finally:
         stop(proc)
 

@@ -24,19 +24,19 @@ struct Options {
   Mode mode = Mode::rate;
   std::uint32_t target_address = 0;  // IPv4, host order
   std::uint16_t port = 0;
-  std::string target;  // as given, for the report
-  std::size_t count = 0;                      // connections (0: until --duration)
-  std::optional<double> duration;             // rate: seconds of launching
-  std::size_t concurrency = 100;              // connections in flight at once
-  std::optional<double> rate;                 // rate: launches per second
-  double timeout = 600;                       // the whole run, hard
-  double login_timeout = 30;                  // one connection's login (or version, flood)
-  std::optional<double> hold_seconds;         // hold, flood: how long to hold
-  std::size_t sources = 65536;                // source addresses in 127.0.0.0/8 (0: no bind)
+  std::string target;                  // as given, for the report
+  std::size_t count = 0;               // connections (0: until --duration)
+  std::optional<double> duration;      // rate: seconds of launching
+  std::size_t concurrency = 100;       // connections in flight at once
+  std::optional<double> rate;          // rate: launches per second
+  double timeout = 600;                // the whole run, hard
+  double login_timeout = 30;           // one connection's login (or version, flood)
+  std::optional<double> hold_seconds;  // hold, flood: how long to hold
+  std::size_t sources = 65536;         // source addresses in 127.0.0.0/8 (0: no bind)
   std::size_t max_failures = 0;
   bool json = false;
-  bool send_kexinit = false;                  // flood: also send our KEXINIT
-  std::string check = "channel";              // hold: "channel" or "global"
+  bool send_kexinit = false;      // flood: also send our KEXINIT
+  std::string check = "channel";  // hold: "channel" or "global"
   std::shared_ptr<const transport::TransportConfig> transport;
   std::shared_ptr<const userauth::ClientAuthConfig> auth;
 };

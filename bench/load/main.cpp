@@ -2,8 +2,9 @@
 // core; one thread drives thousands of connections. See docs/load-tool.md.
 //
 //   parley-load rate  127.0.0.1:2222 --count 1000 --concurrency 50 --insecure-accept-any-host-key
-//   parley-load hold  127.0.0.1:2222 --count 18000 --hold-seconds 30 --host-key-fingerprint SHA256:...
-//   parley-load flood 127.0.0.1:2222 --count 500 --hold-seconds 5 --insecure-accept-any-host-key
+//   parley-load hold  127.0.0.1:2222 --count 18000 --hold-seconds 30 --host-key-fingerprint
+//   SHA256:... parley-load flood 127.0.0.1:2222 --count 500 --hold-seconds 5
+//   --insecure-accept-any-host-key
 //
 // Secrets never come from the command line: the password from --password-file
 // (its first line), keys from --identity files. Neither is ever printed.
@@ -78,7 +79,8 @@ void parse_target(const std::string& text, load::Options& o) {
   unsigned port = 0;
   const auto* pe = text.data() + text.size();
   auto r = std::from_chars(text.data() + colon + 1, pe, port);
-  if (r.ec != std::errc{} || r.ptr != pe || port == 0 || port > 65535) usage_error("bad port in " + text);
+  if (r.ec != std::errc{} || r.ptr != pe || port == 0 || port > 65535)
+    usage_error("bad port in " + text);
   in_addr address{};
   if (::inet_pton(AF_INET, host.c_str(), &address) != 1)
     usage_error("the target's host must be an IPv4 address (127.x.y.z), got " + host);
@@ -91,7 +93,8 @@ void parse_target(const std::string& text, load::Options& o) {
 
 int main(int argc, char** argv) {
   load::Options o;
-  std::string mode, target, kex = "curve25519-sha256", fingerprint, auth = "kbd-hol", user = "admin";
+  std::string mode, target, kex = "curve25519-sha256", fingerprint, auth = "kbd-hol",
+                            user = "admin";
   std::string password_file, identity;
   bool insecure = false;
   double duration = 0, rate = 0, hold_seconds = 0;
@@ -104,35 +107,47 @@ int main(int argc, char** argv) {
       "Sources rotate over 127.0.0.0/8, so the target must be on loopback.\n"
       "This is a load tool: --insecure-accept-any-host-key accepts any server key (no\n"
       "protection against a man in the middle); give --host-key-fingerprint otherwise."};
-  app.add_option("mode", mode, "rate, hold or flood")->required()->check(CLI::IsMember({"rate", "hold", "flood"}));
+  app.add_option("mode", mode, "rate, hold or flood")
+      ->required()
+      ->check(CLI::IsMember({"rate", "hold", "flood"}));
   app.add_option("target", target, "HOST:PORT, an IPv4 loopback address")->required();
-  app.add_option("-n,--count", o.count, "Connections to make (rate: logins; with --duration, at most)");
+  app.add_option("-n,--count", o.count,
+                 "Connections to make (rate: logins; with --duration, at most)");
   app.add_option("--duration", duration, "rate: keep starting logins for this many seconds");
   app.add_option("-c,--concurrency", o.concurrency, "Connections logging in at once (default 100)")
       ->check(CLI::Range(1, 1000000));
-  app.add_option("--rate", rate, "rate: start this many logins per second (bounded by --concurrency)");
+  app.add_option("--rate", rate,
+                 "rate: start this many logins per second (bounded by --concurrency)");
   app.add_option("--timeout", o.timeout, "Hard limit on the whole run, seconds (default 600)")
       ->check(CLI::PositiveNumber);
   app.add_option("--login-timeout", o.login_timeout,
-                 "A login (flood: the server's version) or the final check taking longer fails (default 30 s)")
+                 "A login (flood: the server's version) or the final check taking longer fails "
+                 "(default 30 s)")
       ->check(CLI::PositiveNumber);
   app.add_option("--hold-seconds", hold_seconds,
                  "hold, flood: how long to hold (default: until SIGINT or the end of stdin)");
   app.add_option("--sources", o.sources,
                  "Source addresses to rotate over in 127.0.0.0/8 (default 65536; 0: no bind)");
-  app.add_option("--kex", kex, "Key exchange algorithms, OpenSSH-style list (default curve25519-sha256)");
-  app.add_option("--host-key-fingerprint", fingerprint, "The server's host key, SHA256:... as ssh-keygen -l shows it");
-  app.add_flag("--insecure-accept-any-host-key", insecure, "Accept any host key (a load tool's shortcut: insecure)");
-  app.add_option("--auth", auth, "kbd-hol (parleyd --demo's Higher or Lower), password or publickey")
+  app.add_option("--kex", kex,
+                 "Key exchange algorithms, OpenSSH-style list (default curve25519-sha256)");
+  app.add_option("--host-key-fingerprint", fingerprint,
+                 "The server's host key, SHA256:... as ssh-keygen -l shows it");
+  app.add_flag("--insecure-accept-any-host-key", insecure,
+               "Accept any host key (a load tool's shortcut: insecure)");
+  app.add_option("--auth", auth,
+                 "kbd-hol (parleyd --demo's Higher or Lower), password or publickey")
       ->check(CLI::IsMember({"kbd-hol", "password", "publickey"}));
   app.add_option("--user", user, "User name (default admin)");
-  app.add_option("--password-file", password_file, "password: file whose first line is the password");
+  app.add_option("--password-file", password_file,
+                 "password: file whose first line is the password");
   app.add_option("--identity", identity, "publickey: an unencrypted OpenSSH private key file");
-  app.add_option("--check", o.check, "hold: what must be answered at the end: channel (a session's "
-                                     "keepalive request; default) or global (a keepalive global request)")
+  app.add_option("--check", o.check,
+                 "hold: what must be answered at the end: channel (a session's "
+                 "keepalive request; default) or global (a keepalive global request)")
       ->check(CLI::IsMember({"channel", "global"}));
   app.add_flag("--kexinit", o.send_kexinit, "flood: also send KEXINIT after the version exchange");
-  app.add_option("--max-failures", o.max_failures, "Exit 1 if more connections than this fail (default 0)");
+  app.add_option("--max-failures", o.max_failures,
+                 "Exit 1 if more connections than this fail (default 0)");
   app.add_flag("--json", o.json, "Print one JSON line instead of the human report");
   try {
     app.parse(argc, argv);
@@ -140,7 +155,9 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : exit_usage;
   }
 
-  o.mode = mode == "rate" ? load::Mode::rate : mode == "hold" ? load::Mode::hold : load::Mode::flood;
+  o.mode = mode == "rate"   ? load::Mode::rate
+           : mode == "hold" ? load::Mode::hold
+                            : load::Mode::flood;
   parse_target(target, o);
   if (o.sources > 0 && (o.target_address >> 24) != 127)
     usage_error("the source addresses are in 127.0.0.0/8: the target must be too (or --sources 0)");
@@ -210,7 +227,8 @@ int main(int argc, char** argv) {
 
   load::Tally tally = load::run_load(o);
   rusage usage{};
-  if (::getrusage(RUSAGE_SELF, &usage) == 0) tally.max_rss_kib = static_cast<std::size_t>(usage.ru_maxrss);
+  if (::getrusage(RUSAGE_SELF, &usage) == 0)
+    tally.max_rss_kib = static_cast<std::size_t>(usage.ru_maxrss);
   std::cout << load::report(o, tally) << std::flush;
   return tally.failed() > o.max_failures ? exit_failures : 0;
 }

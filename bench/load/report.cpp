@@ -46,7 +46,8 @@ std::string json_string(std::string_view s) {
       out += c;
     } else if (static_cast<unsigned char>(c) < 0x20) {
       char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      std::snprintf(buf, sizeof buf, "\\u%04x",
+                    static_cast<unsigned>(static_cast<unsigned char>(c)));
       out += buf;
     } else {
       out += c;
@@ -68,11 +69,13 @@ std::string report(const Options& o, const Tally& t) {
   const double secs = t.elapsed.count();
   const double per_second = secs > 0 ? static_cast<double>(t.succeeded) / secs : 0;
   if (o.json) {
-    std::string j = "{\"mode\":" + json_string(mode_name(o.mode)) + ",\"target\":" + json_string(o.target) +
-                    ",\"started\":" + std::to_string(t.started) + ",\"succeeded\":" + std::to_string(t.succeeded) +
-                    ",\"failed\":" + std::to_string(t.failed()) + ",\"elapsed_s\":" + fixed(secs, 3) +
-                    ",\"per_second\":" + fixed(per_second, 1) + ",\"latency_ms\":{\"p50\":" + fixed(l.p50, 3) +
-                    ",\"p99\":" + fixed(l.p99, 3) + ",\"max\":" + fixed(l.max, 3) + "}";
+    std::string j =
+        "{\"mode\":" + json_string(mode_name(o.mode)) + ",\"target\":" + json_string(o.target) +
+        ",\"started\":" + std::to_string(t.started) +
+        ",\"succeeded\":" + std::to_string(t.succeeded) +
+        ",\"failed\":" + std::to_string(t.failed()) + ",\"elapsed_s\":" + fixed(secs, 3) +
+        ",\"per_second\":" + fixed(per_second, 1) + ",\"latency_ms\":{\"p50\":" + fixed(l.p50, 3) +
+        ",\"p99\":" + fixed(l.p99, 3) + ",\"max\":" + fixed(l.max, 3) + "}";
     if (o.mode != Mode::rate) j += ",\"held\":" + std::to_string(t.held);
     if (o.mode == Mode::hold) j += ",\"answered\":" + std::to_string(t.answered);
     j += ",\"failures\":{";
@@ -87,7 +90,8 @@ std::string report(const Options& o, const Tally& t) {
       j += (first ? "" : ",") + json_string(reason) + ":" + std::to_string(n);
       first = false;
     }
-    j += "},\"peak_open\":" + std::to_string(t.peak_open) + ",\"tool_max_rss_kib\":" + std::to_string(t.max_rss_kib);
+    j += "},\"peak_open\":" + std::to_string(t.peak_open) +
+         ",\"tool_max_rss_kib\":" + std::to_string(t.max_rss_kib);
     j += ",\"interrupted\":" + std::string(t.interrupted ? "true" : "false") + "}\n";
     return j;
   }
@@ -96,13 +100,14 @@ std::string report(const Options& o, const Tally& t) {
   switch (o.mode) {
     case Mode::rate:
       s += std::to_string(t.started) + " started, " + std::to_string(t.succeeded) + " logged in, " +
-           std::to_string(t.failed()) + " failed in " + fixed(secs, 3) + " s: " + fixed(per_second, 1) +
-           " logins/s\n";
+           std::to_string(t.failed()) + " failed in " + fixed(secs, 3) +
+           " s: " + fixed(per_second, 1) + " logins/s\n";
       break;
     case Mode::hold:
       s += std::to_string(t.started) + " started, " + std::to_string(t.succeeded) + " logged in (" +
-           fixed(per_second, 1) + "/s), " + std::to_string(t.held) + " held, " + std::to_string(t.answered) +
-           " answered at the end, " + std::to_string(t.failed()) + " failed\n";
+           fixed(per_second, 1) + "/s), " + std::to_string(t.held) + " held, " +
+           std::to_string(t.answered) + " answered at the end, " + std::to_string(t.failed()) +
+           " failed\n";
       break;
     case Mode::flood:
       s += std::to_string(t.started) + " started, " + std::to_string(t.succeeded) +
@@ -110,18 +115,20 @@ std::string report(const Options& o, const Tally& t) {
            " held to the end, " + std::to_string(t.failed()) + " failed or dropped\n";
       break;
   }
-  s += std::string(o.mode == Mode::flood ? "version latency" : "login latency") + ": p50 " + fixed(l.p50, 2) +
-       " ms, p99 " + fixed(l.p99, 2) + " ms, max " + fixed(l.max, 2) + " ms\n";
+  s += std::string(o.mode == Mode::flood ? "version latency" : "login latency") + ": p50 " +
+       fixed(l.p50, 2) + " ms, p99 " + fixed(l.p99, 2) + " ms, max " + fixed(l.max, 2) + " ms\n";
   if (t.failures.empty()) {
     s += "failures: none\n";
   } else {
     s += "failures:";
     for (const auto& [kind, n] : t.failures) s += " " + kind + " " + std::to_string(n) + ";";
     s.back() = '\n';
-    for (const auto& [reason, n] : t.disconnect_reasons) s += "  " + std::to_string(n) + " × " + reason + "\n";
+    for (const auto& [reason, n] : t.disconnect_reasons)
+      s += "  " + std::to_string(n) + " × " + reason + "\n";
   }
-  s += "at most " + std::to_string(t.peak_open) + " connections open at once; the tool's peak memory " +
-       std::to_string(t.max_rss_kib / 1024) + " MiB\n";
+  s += "at most " + std::to_string(t.peak_open) +
+       " connections open at once; the tool's peak memory " + std::to_string(t.max_rss_kib / 1024) +
+       " MiB\n";
   if (t.interrupted) s += "(interrupted: the counts are of what ran until then)\n";
   return s;
 }

@@ -12,8 +12,8 @@
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/post.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
@@ -94,8 +94,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::size_t index_;
   tcp::socket socket_;
   std::unique_ptr<session::ClientConnection> endpoint_;  // rate, hold
-  std::unique_ptr<transport::Transport> flood_kex_;      // flood --kexinit, until the version arrives
-  std::string version_;                                  // flood: the server's first bytes
+  std::unique_ptr<transport::Transport> flood_kex_;  // flood --kexinit, until the version arrives
+  std::string version_;                              // flood: the server's first bytes
   Bytes out_, writing_bytes_;
   Instant started_;
   std::optional<Instant> deadline_;
@@ -112,8 +112,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
 class Runner {
  public:
   explicit Runner(const Options& options)
-      : o_(options), sweep_(io_), pace_(io_), hard_(io_), hold_timer_(io_),
-        signals_(io_, SIGINT, SIGTERM), stdin_(io_) {}
+      : o_(options),
+        sweep_(io_),
+        pace_(io_),
+        hard_(io_),
+        hold_timer_(io_),
+        signals_(io_, SIGINT, SIGTERM),
+        stdin_(io_) {}
 
   Tally run();
 
@@ -144,7 +149,8 @@ class Runner {
   void fail(const std::string& kind, const std::string& reason = {}) {
     ++tally_.failures[kind];
     if (reason.empty()) return;
-    if (tally_.disconnect_reasons.size() < max_reasons || tally_.disconnect_reasons.contains(reason))
+    if (tally_.disconnect_reasons.size() < max_reasons ||
+        tally_.disconnect_reasons.contains(reason))
       ++tally_.disconnect_reasons[reason];
     else
       ++tally_.disconnect_reasons["(other)"];
@@ -217,9 +223,8 @@ void Conn::start() {
     login_failed("local_socket_error", "local: " + ec.message());
     return;
   }
-  socket_.async_connect(r_.target(), [self = shared_from_this()](const std::error_code& e) {
-    self->connected(e);
-  });
+  socket_.async_connect(
+      r_.target(), [self = shared_from_this()](const std::error_code& e) { self->connected(e); });
 }
 
 void Conn::connected(const std::error_code& ec) {
@@ -244,9 +249,10 @@ void Conn::connected(const std::error_code& ec) {
     }
   } else {
     // A small channel window: the load tool reads nothing but replies.
-    connection::ChannelLimits limits{.window = 64 * 1024, .max_packet = 32 * 1024, .max_channels = 4};
-    endpoint_ = std::make_unique<session::ClientConnection>(o.transport, o.auth, o.target,
-                                                            o.port, r_.rng(), Clock::now(), limits);
+    connection::ChannelLimits limits{
+        .window = 64 * 1024, .max_packet = 32 * 1024, .max_channels = 4};
+    endpoint_ = std::make_unique<session::ClientConnection>(o.transport, o.auth, o.target, o.port,
+                                                            r_.rng(), Clock::now(), limits);
     endpoint_->on_authenticated = [this](session::ClientConnection&) { authenticated(); };
     endpoint_->on_channel_event = [this](session::ClientConnection&, connection::Event& e) {
       channel_event(e);
@@ -386,17 +392,19 @@ void Conn::start_write() {
 void Conn::wait_read() {
   if (waiting_ || peer_gone_) return;
   waiting_ = true;
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
-    self->waiting_ = false;
-    if (self->phase_ == Phase::done) return;
-    if (ec) {
-      self->peer_gone_ = true;
-      if (self->endpoint_ && !self->endpoint_->closed()) self->endpoint_->peer_closed(Clock::now());
-      self->pump();
-      return;
-    }
-    self->read_ready();
-  });
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](const std::error_code& ec) {
+                       self->waiting_ = false;
+                       if (self->phase_ == Phase::done) return;
+                       if (ec) {
+                         self->peer_gone_ = true;
+                         if (self->endpoint_ && !self->endpoint_->closed())
+                           self->endpoint_->peer_closed(Clock::now());
+                         self->pump();
+                         return;
+                       }
+                       self->read_ready();
+                     });
 }
 
 void Conn::read_ready() {
@@ -438,8 +446,9 @@ void Conn::flood_input(BytesView data) {
       if (flood_kex_) {
         // Feed the transport only up to the version line, so it answers with
         // its KEXINIT and nothing more.
-        flood_kex_->receive(BytesView(reinterpret_cast<const std::uint8_t*>(version_.data()), nl + 1),
-                            Clock::now());
+        flood_kex_->receive(
+            BytesView(reinterpret_cast<const std::uint8_t*>(version_.data()), nl + 1),
+            Clock::now());
         flood_kex_->take_output(out_);
         flood_kex_.reset();
       }
@@ -452,7 +461,8 @@ void Conn::flood_input(BytesView data) {
     }
     line_start = nl + 1;
   }
-  if (version_.size() >= max_version_bytes) login_failed("protocol_error", "no version line in 8 KiB");
+  if (version_.size() >= max_version_bytes)
+    login_failed("protocol_error", "no version line in 8 KiB");
 }
 
 void Conn::login_failed(std::string kind, std::string reason) {
@@ -486,9 +496,7 @@ void Conn::classify_and_fail() {
           kind = "disconnected";
           reason = std::string(transport::to_string(d->reason)) + ": " + d->description;
           break;
-        case transport::TransportError::host_key_rejected:
-          kind = "host_key_rejected";
-          break;
+        case transport::TransportError::host_key_rejected: kind = "host_key_rejected"; break;
         case transport::TransportError::no_common_kex:
         case transport::TransportError::no_common_host_key_alg:
         case transport::TransportError::no_common_cipher:
@@ -498,9 +506,7 @@ void Conn::classify_and_fail() {
           reason = std::string(transport::to_string(d->error));
           break;
         case transport::TransportError::connection_closed:
-        case transport::TransportError::truncated_packet:
-          kind = "closed_by_server";
-          break;
+        case transport::TransportError::truncated_packet: kind = "closed_by_server"; break;
         default:
           kind = "protocol_error";
           reason = "protocol: " + std::string(transport::to_string(d->error));
@@ -656,16 +662,15 @@ void Runner::end_hold() {
 
 void Runner::on_signal() {
   // Ending a hold that has no --hold-seconds is what SIGINT is for there.
-  tally_.interrupted = tally_.interrupted || stage_ != Stage::holding || o_.hold_seconds.has_value();
+  tally_.interrupted =
+      tally_.interrupted || stage_ != Stage::holding || o_.hold_seconds.has_value();
   switch (stage_) {
     case Stage::launching:
       std::fprintf(stderr, "parley-load: interrupted: no more connections are started\n");
       stop_launching_ = true;
       schedule_advance();
       break;
-    case Stage::holding:
-      end_hold();
-      break;
+    case Stage::holding: end_hold(); break;
     case Stage::ending:
     case Stage::over:
       for (auto& c : live_) c->abort();
@@ -678,7 +683,8 @@ void Runner::on_signal() {
 }
 
 void Runner::sweep() {
-  std::erase_if(live_, [](const std::shared_ptr<Conn>& c) { return c->phase() == Conn::Phase::done; });
+  std::erase_if(live_,
+                [](const std::shared_ptr<Conn>& c) { return c->phase() == Conn::Phase::done; });
   const Instant now = Clock::now();
   for (std::size_t i = 0; i < live_.size(); ++i) live_[i]->tick(now);
   sweep_.expires_after(sweep_interval);

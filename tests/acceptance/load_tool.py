@@ -152,6 +152,9 @@ def parleyd_password_and_key_tests(tmp):
         check(rc == 1 and r.get("failures", {}).get("auth_failed") == 10 and r.get("succeeded") == 0,
               "parleyd: a wrong password: 10 failures counted as auth_failed, exit 1")
         check(PASSWORD not in err and PASSWORD not in json.dumps(r), "the password is never printed")
+        rc, r, _ = run_load("rate", target, "--auth", "kbd-hol", "--user", "alice", "--count", "3", *fp)
+        check(rc == 1 and r.get("failures", {}).get("auth_failed") == 3,
+              "kbd-hol declines a question that is not Higher or Lower (parleyd's password prompt): auth_failed")
         rc, r, _ = run_load("rate", target, "--auth", "publickey", "--user", "alice", "--identity", identity,
                             "--count", "30", "--concurrency", "10", *fp)
         check(rc == 0 and r.get("succeeded") == 30 and sane_latency(r), "parleyd: 30 publickey logins succeed")

@@ -273,6 +273,16 @@ void Conn::authenticated() {
 }
 
 void Conn::channel_event(connection::Event& e) {
+  // A server's keepalive (sshd's ClientAliveInterval) must be answered, or it drops
+  // the connection: refused, as OpenSSH's client refuses what it does not know.
+  if (auto* global = std::get_if<connection::GlobalRequest>(&e)) {
+    if (global->want_reply) endpoint_->channels().global_reply(false);
+    return;
+  }
+  if (auto* request = std::get_if<connection::Request>(&e)) {
+    if (request->want_reply) endpoint_->channels().reply(request->id, false);
+    return;
+  }
   if (phase_ != Phase::checking || check_concluded_) return;
   if (auto* open = std::get_if<connection::OpenConfirmed>(&e)) {
     // OpenSSH's client asks this of a session to see that the server is alive.

@@ -176,7 +176,8 @@ def sshd_tests(tmp):
         f.write(pub.read())
     bad = write_private(os.path.join(d, "pw-bad"), "not-the-password\n")
     with Sshd(SYSTEM_OPENSSH, d, ["AuthorizedKeysFile " + ak, "StrictModes no", "MaxStartups 100",
-                                  "PasswordAuthentication yes", "KbdInteractiveAuthentication no"],
+                                  "PasswordAuthentication yes", "KbdInteractiveAuthentication no",
+                                  "ClientAliveInterval 1", "ClientAliveCountMax 1"],
               log_level="INFO") as sshd:
         target = f"127.0.0.1:{sshd.port}"
         fp = ["--host-key-fingerprint", fingerprint(os.path.join(d, "hostkey.pub"))]
@@ -184,6 +185,13 @@ def sshd_tests(tmp):
                             "--count", "20", "--concurrency", "5", *fp)
         check(rc == 0 and r.get("succeeded") == 20 and sane_latency(r),
               "OpenSSH sshd: 20 publickey logins succeed")
+        # sshd asks idle clients keepalive@openssh.com every second and drops those that
+        # do not answer twice running: held connections must answer it.
+        rc, r, _ = run_load("hold", target, "--auth", "publickey", "--user", user, "--identity", identity,
+                            "--count", "5", "--concurrency", "5", "--hold-seconds", "4", *fp)
+        check(rc == 0 and r.get("held") == 5 and r.get("answered") == 5,
+              "OpenSSH sshd (ClientAliveInterval 1, CountMax 1): 5 connections held 4 s answer its "
+              "keepalives and the final check")
         rc, r, _ = run_load("rate", target, "--auth", "password", "--user", user, "--password-file", bad,
                             "--count", "3", "--concurrency", "3", *fp)
         check(rc == 1 and r.get("failures", {}).get("auth_failed") == 3,

@@ -345,7 +345,6 @@ bool send_host_keys(parley::privsep::Channel& channel, const std::vector<crypto:
 
 /// The root monitor: loads the secrets, then serves the network process until it is gone.
 int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_t network) {
-  if (!parleyd::batch_scheduling()) spdlog::debug("monitor: SCHED_BATCH refused; normal scheduling");
   static crypto::SystemRandom rng;
   auto config = transport_config(c, rng);
   if (!config) return fail(config.error());
@@ -419,9 +418,6 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
     return parleyd::make_separated_endpoint(link, setup, sessions, rng, context, std::move(who), now);
   }));
   [[maybe_unused]] const pid_t monitor_pid = ::getppid();
-  // Before the filter (which has no sched_setscheduler) and before the I/O
-  // threads, which inherit it.
-  if (!parleyd::batch_scheduling()) spdlog::debug("network process: SCHED_BATCH refused; normal scheduling");
   parley::sandbox::Plan plan;
   if (auto confined = parley::sandbox::confine(plan); !confined)
     return fail({exit_runtime_error,

@@ -6,7 +6,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -99,11 +98,6 @@ std::string describe_wait_status(int wait_status) {
     return "killed by signal " + std::to_string(WTERMSIG(wait_status)) + " (" +
            ::strsignal(WTERMSIG(wait_status)) + ")";
   return "exited with status " + std::to_string(WEXITSTATUS(wait_status));
-}
-
-bool batch_scheduling() {
-  const sched_param none{};
-  return ::sched_setscheduler(0, SCHED_BATCH, &none) == 0;
 }
 
 }  // namespace parleyd

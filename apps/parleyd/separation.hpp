@@ -35,12 +35,4 @@ int split_processes(const std::string& address, std::uint16_t port,
 /// "exited with status 1", "killed by signal 31 (Bad system call)".
 std::string describe_wait_status(int wait_status);
 
-/// Puts the calling thread (and the threads it makes after) under SCHED_BATCH:
-/// the monitor and the network process hand each login back and forth, and a
-/// wake-up that preempts the other process at once costs each question a
-/// context switch more than letting it finish what it is doing (measured in
-/// BENCHMARKS.md). Programs started for sessions get the normal policy back
-/// (login::spawn). False (and nothing changed) if the kernel refuses.
-bool batch_scheduling();
-
 }  // namespace parleyd

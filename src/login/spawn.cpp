@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -71,10 +70,6 @@ void say(const char* text) {
     err = 3;
   }
   ::syscall(SYS_close_range, 4u, UINT_MAX, 0u);
-  // The program runs under the normal policy whatever the server's (a
-  // privilege-separated parleyd runs under SCHED_BATCH).
-  const sched_param normal{};
-  ::syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &normal);
   if (spec.as) {
     const Credentials& c = *spec.as;
     if (::syscall(SYS_setgroups, c.groups.size(), c.groups.data()) != 0) child_fail(err, step_groups);

@@ -5,9 +5,6 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
-#include <sched.h>
-
-#include <thread>
 
 #include <string>
 
@@ -101,22 +98,6 @@ TEST(Spawn, RunsInTheDirectoryWithTheEnvironmentAndOnlyDescriptorsZeroToTwo) {
   EXPECT_EQ(status, 7);
   // 0, 1, 2 and the directory ls reads: nothing of ours leaks in.
   EXPECT_EQ(out, "/usr\nhello\n4\n");
-}
-
-TEST(Spawn, TheProgramRunsUnderTheNormalPolicyWhateverTheServers) {
-  // As a privilege-separated parleyd's monitor runs: SCHED_BATCH, on a thread of its own.
-  std::pair<int, std::string> result;
-  std::thread batch([&] {
-    const sched_param none{};
-    ASSERT_EQ(::sched_setscheduler(0, SCHED_BATCH, &none), 0);
-    SpawnSpec spec;
-    spec.program = "/bin/sh";
-    spec.argv = {"sh", "-c", "sed -n 's/^policy *: *//p' /proc/self/sched"};
-    result = run(spec);
-  });
-  batch.join();
-  EXPECT_EQ(result.first, 0);
-  EXPECT_EQ(result.second, "0\n") << "SCHED_OTHER is 0, SCHED_BATCH 3";
 }
 
 TEST(Spawn, AHomeThatCannotBeEnteredFallsBackToRootWithSshdsMessage) {

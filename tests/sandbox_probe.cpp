@@ -4,8 +4,8 @@
 // and then tries one forbidden thing (read the host key, /etc/shadow, a user's
 // ~/.google_authenticator; execve a shell; setuid(0); ptrace or signal the
 // monitor; a TCP connection; fork). One line per attempt:
-//   open /etc/shadow: killed by SIGSYS
-//   setuid(0): EPERM
+//   open /etc/shadow: EPERM
+//   setuid(0): killed by SIGSYS
 // A last child shows the positive side: after confine() it runs an Asio event
 // loop on two threads that echoes bytes over a socketpair and over a connection it
 // accepts on a listening socket created before confine().

@@ -126,6 +126,17 @@ std::expected<void, Failure> install_filter(const Syscalls& allow) {
   // are behind a pointer); ENOSYS makes glibc fall back to clone.
   rules.allow(SCMP_SYS(clone), {arg(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)});
   rules.refuse(SCMP_SYS(clone3), ENOSYS);
+  // Files: none may be opened or looked at (the root is an empty directory as
+  // well), but glibc looks at some on its own, later: malloc reads
+  // /proc/sys/vm/overcommit_memory the first time it trims a thread's heap,
+  // which killed the network process in the middle of a free() under 50
+  // concurrent logins. glibc copes with a refusal, so these are refused (EPERM,
+  // as a sandbox refuses; OpenSSH's filter answers EACCES) rather than killed.
+  for (int syscall : {SCMP_SYS(open), SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(stat),
+                      SCMP_SYS(lstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(access),
+                      SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(readlink),
+                      SCMP_SYS(readlinkat)})
+    rules.refuse(syscall, EPERM);
   // send(2) is sendto without an address (Asio, one buffer); with one it would
   // reach a peer of the sender's choosing on an unconnected socket.
   rules.allow(SCMP_SYS(sendto), {arg_is(4, 0)});

@@ -286,11 +286,27 @@ TEST_F(ConfineAsRoot, AThreadStartedBeforeConfineIsFilteredToo) {
       [&] {
         earlier = std::thread([&, started = go.get_future()]() mutable {
           started.wait();
-          earlier_result = test::attempt_result(::open("/", O_RDONLY | O_DIRECTORY));
+          earlier_result = test::attempt_result(::socket(AF_UNIX, SOCK_STREAM, 0));
         });
       });
   ASSERT_TRUE(outcome.confined) << outcome.confine_error;
   EXPECT_TRUE(outcome.killed_by_sigsys()) << "exit " << outcome.exit_code;
+}
+
+// Opening or looking at a file is refused, not killed: glibc does it on its
+// own (malloc trimming a thread's heap reads /proc/sys/vm/overcommit_memory)
+// and copes with the refusal; the process must live on.
+TEST_F(ConfineAsRoot, FilesAreRefusedNotKilled) {
+  for (const char* path : {"/proc/sys/vm/overcommit_memory", "/etc/shadow", "/"}) {
+    auto outcome = run_confined(plan_, [path] { return test::attempt_result(::open(path, O_RDONLY | O_CLOEXEC)); });
+    ASSERT_TRUE(outcome.confined) << outcome.confine_error;
+    EXPECT_EQ(outcome.exit_code, EPERM) << path << (outcome.killed_by_sigsys() ? ": killed" : "");
+  }
+  struct stat st {};
+  auto outcome = run_confined(plan_, [&st] { return test::attempt_result(::stat("/etc/shadow", &st)); });
+  EXPECT_EQ(outcome.exit_code, EPERM);
+  outcome = run_confined(plan_, [] { return test::attempt_result(::access("/etc/shadow", R_OK)); });
+  EXPECT_EQ(outcome.exit_code, EPERM);
 }
 
 TEST_F(ConfineAsRoot, Clone3IsAnsweredEnosysAndForkIsKilled) {

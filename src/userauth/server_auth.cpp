@@ -384,8 +384,8 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
     };
     // The attempt's runner: bounded per connection, dropped if the attempt is aborted.
     if (!info.run_blocking) return job();  // no pool configured: in place (tests, tools)
-    if (!info.run_blocking(job)) {         // overloaded: fail closed
-      *refusal_ = AuthError::key_not_accepted;
+    if (!info.run_blocking(job)) {         // overloaded: fail closed, saying so
+      *refusal_ = AuthError::checks_busy;
       respond(Reject{});
     }
   }
@@ -425,7 +425,7 @@ void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& se
     check.signed_data =
         publickey_signed_data(session_id, *user_, *service_, alg_name, fields.key_blob);
   }
-  // Until the check says otherwise (an overloaded pool answers without a reason).
+  // Until the check says otherwise (a user user_exists() refuses gets no other reason).
   auto refusal = std::make_shared<AuthError>(AuthError::key_not_accepted);
   Attempt& a = new_attempt(*step);
   a.provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);

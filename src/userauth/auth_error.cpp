@@ -17,6 +17,7 @@ std::string_view to_string(AuthError e) {
     case AuthError::key_not_accepted: return "key-not-accepted";
     case AuthError::bad_signature: return "bad-signature";
     case AuthError::key_already_used: return "key-already-used";
+    case AuthError::checks_busy: return "checks-busy";
     case AuthError::unexpected_message: return "unexpected message during user authentication";
     case AuthError::response_without_request: return "unexpected INFO_RESPONSE";
     case AuthError::malformed_request: return "malformed USERAUTH_REQUEST";
@@ -50,7 +51,8 @@ std::optional<transport::DisconnectReason> disconnect_reason(AuthError e) {
     case AuthError::not_permitted:
     case AuthError::key_not_accepted:
     case AuthError::bad_signature:
-    case AuthError::key_already_used: return std::nullopt;
+    case AuthError::key_already_used:
+    case AuthError::checks_busy: return std::nullopt;
     case AuthError::unexpected_message:
     case AuthError::response_without_request:
     case AuthError::malformed_request:

@@ -1,6 +1,8 @@
 #include "parley/userauth/server_auth.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 
 #include "parley/userauth/messages.hpp"
 
@@ -29,9 +31,51 @@ std::vector<std::string> split_commas(std::string_view s) {
 
 }  // namespace
 
+namespace detail {
+
+/// The connection's check slots (AuthLimits::max_pending_checks) held by one
+/// attempt's jobs. Each slot is given back once: when its job returns, or when
+/// the core collects the attempt's answer, whichever comes first. An answer
+/// collected means the check is done even though its worker has yet to return
+/// from the job; counting it until then would fail closed the request the
+/// client sends as soon as it reads that answer (a signed publickey request
+/// right after PK_OK).
+class CheckSlots {
+ public:
+  using Slot = std::shared_ptr<std::atomic<bool>>;
+  explicit CheckSlots(std::shared_ptr<std::atomic<std::size_t>> pending) : pending_(std::move(pending)) {}
+  /// A slot for one more job, or null if the connection already holds `limit`.
+  Slot take(std::size_t limit) {
+    if (pending_->fetch_add(1) >= limit) {
+      pending_->fetch_sub(1);
+      return nullptr;
+    }
+    auto slot = std::make_shared<std::atomic<bool>>(true);
+    std::lock_guard lock(mutex_);
+    held_.push_back(slot);
+    return slot;
+  }
+  void give_back(std::atomic<bool>& slot) {
+    if (slot.exchange(false)) pending_->fetch_sub(1);
+  }
+  void give_back_all() {
+    std::lock_guard lock(mutex_);
+    for (const auto& slot : held_) give_back(*slot);
+    held_.clear();
+  }
+
+ private:
+  std::shared_ptr<std::atomic<std::size_t>> pending_;
+  std::mutex mutex_;
+  std::vector<Slot> held_;
+};
+
+}  // namespace detail
+
 struct ServerAuth::Attempt {
   std::unique_ptr<KeyboardInteractiveProvider> provider;
   std::shared_ptr<detail::Mailbox> mailbox = std::make_shared<detail::Mailbox>();
+  std::shared_ptr<detail::CheckSlots> slots;  // its jobs' slots in the connection's bound
   AttemptInfo info;
   /// The provider has yet to answer (start() or answer() was called).
   struct AwaitingProvider {};
@@ -198,7 +242,8 @@ bool ServerAuth::keyboard_interactive_offered() const {
 ServerAuth::Attempt& ServerAuth::new_attempt(ChainStep step, std::vector<std::string> submethods) {
   auto a = std::make_unique<Attempt>();
   a->info = AttemptInfo{*user_, *service_, peer_, std::move(submethods), session_id_, completed_, {}};
-  a->info.run_blocking = attempt_runner(a->mailbox);
+  a->slots = std::make_shared<detail::CheckSlots>(pending_checks_);
+  a->info.run_blocking = attempt_runner(*a);
   a->step = std::move(step);
   Attempt& made = *a;
   phase_ = Attempting{std::move(a)};
@@ -262,6 +307,7 @@ void ServerAuth::collect(Instant now) {
   if (!a || !std::holds_alternative<Attempt::AwaitingProvider>(a->stage)) return;
   std::optional<Outcome> outcome = a->mailbox->take();
   if (!outcome) return;  // asynchronous: the Responder wakes us
+  a->slots->give_back_all();  // answered: the next request may be checked
   apply(std::move(*outcome), now);
 }
 
@@ -338,8 +384,8 @@ class PublickeyCheck final : public KeyboardInteractiveProvider {
     };
     // The attempt's runner: bounded per connection, dropped if the attempt is aborted.
     if (!info.run_blocking) return job();  // no pool configured: in place (tests, tools)
-    if (!info.run_blocking(job)) {         // overloaded: fail closed
-      *refusal_ = AuthError::key_not_accepted;
+    if (!info.run_blocking(job)) {         // overloaded: fail closed, saying so
+      *refusal_ = AuthError::checks_busy;
       respond(Reject{});
     }
   }
@@ -379,7 +425,7 @@ void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& se
     check.signed_data =
         publickey_signed_data(session_id, *user_, *service_, alg_name, fields.key_blob);
   }
-  // Until the check says otherwise (an overloaded pool answers without a reason).
+  // Until the check says otherwise (a user user_exists() refuses gets no other reason).
   auto refusal = std::make_shared<AuthError>(AuthError::key_not_accepted);
   Attempt& a = new_attempt(*step);
   a.provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);
@@ -474,28 +520,27 @@ void ServerAuth::abort_attempt() {
   phase_ = Idle{};
 }
 
-BlockingRunner ServerAuth::attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const {
+BlockingRunner ServerAuth::attempt_runner(const Attempt& attempt) const {
   if (!config_->run_blocking) return {};
-  return [run = config_->run_blocking, mailbox, pending = pending_checks_,
+  return [run = config_->run_blocking, mailbox = attempt.mailbox, slots = attempt.slots,
           limit = config_->limits.max_pending_checks](std::function<void()> job) {
     // A connection holds at most `limit` checks queued or running, so a client
     // that pipelines requests cannot fill the pool's (global) queue alone.
-    if (pending->fetch_add(1) >= limit) {
-      pending->fetch_sub(1);
-      return false;
-    }
-    auto guarded = [job = std::move(job), mailbox, pending] {
+    auto slot = slots->take(limit);
+    if (!slot) return false;
+    auto guarded = [job = std::move(job), mailbox, slots, slot] {
       struct Release {
-        std::atomic<std::size_t>& n;
-        ~Release() { n.fetch_sub(1); }
-      } release{*pending};
+        detail::CheckSlots& slots;
+        std::atomic<bool>& slot;
+        ~Release() { slots.give_back(slot); }
+      } release{*slots, *slot};
       // RFC 4252 §5: a new request (or the connection's end) aborted the
       // attempt: its check is dropped before the hash is computed.
       if (mailbox->cancelled()) return;
       job();
     };
     if (run(std::move(guarded))) return true;
-    pending->fetch_sub(1);  // refused by the pool: never run
+    slots->give_back(*slot);  // refused by the pool: never run
     return false;
   };
 }

@@ -39,6 +39,7 @@ const Row table[] = {
     {AuthError::key_not_accepted, "key-not-accepted", failed_attempt},
     {AuthError::bad_signature, "bad-signature", failed_attempt},
     {AuthError::key_already_used, "key-already-used", failed_attempt},
+    {AuthError::checks_busy, "checks-busy", failed_attempt},
     {AuthError::unexpected_message, "unexpected message during user authentication",
      DisconnectReason::protocol_error},
     {AuthError::response_without_request, "unexpected INFO_RESPONSE", DisconnectReason::protocol_error},

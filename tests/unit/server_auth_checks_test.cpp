@@ -211,6 +211,56 @@ TEST(PreauthChecks, PoolRefusalReleasesTheSlot) {
   EXPECT_EQ(c.last_sent(), transport::msg::userauth_success);
 }
 
+TEST(PreauthChecks, ACollectedAnswerFreesItsSlotBeforeItsJobReturns) {
+  // A job answers, then its worker thread still has to return. Once the core
+  // has collected the answer, the client's next request (a signed publickey
+  // request right after PK_OK, an INFO_RESPONSE right after a challenge) is
+  // checked: it is not failed closed as if the connection had a check pending.
+  Checks c;
+  c.config->password = nullptr;
+  auto refused = std::make_shared<int>(0);
+  auto between = std::make_shared<std::function<void()>>();  // after the answer, before the return
+  struct Pooled final : KeyboardInteractiveProvider {
+    Pooled(AttemptInfo info, std::shared_ptr<int> refused, std::shared_ptr<std::function<void()>> between)
+        : info_(std::move(info)), refused_(std::move(refused)), between_(std::move(between)) {}
+    std::string_view name() const override { return "pooled"; }
+    void start(const AttemptInfo&, Responder r) override {
+      run([r, between = between_] {
+        r(Challenge{"", "", {Prompt{"Code: ", false}}});
+        (*between)();
+      }, r);
+    }
+    void answer(std::vector<crypto::SecretBytes>, Responder r) override {
+      run([r] { r(Accept{}); }, r);
+    }
+    void run(std::function<void()> job, const Responder& r) {
+      if (info_.run_blocking(std::move(job))) return;
+      ++*refused_;
+      r(Reject{});
+    }
+    AttemptInfo info_;
+    std::shared_ptr<int> refused_;
+    std::shared_ptr<std::function<void()>> between_;
+  };
+  c.config->named_providers["pooled"] = [refused, between](const AttemptInfo& info) {
+    return std::make_unique<Pooled>(info, refused, between);
+  };
+  c.config->chains = {{{ChainMethod::keyboard_interactive, "pooled"}}};
+  *between = [&c] {
+    c.auth->on_time(c.now);  // the driver, woken, collects the challenge
+    c.drain();
+    ASSERT_EQ(c.last_sent(), 60);  // USERAUTH_INFO_REQUEST
+    c.feed(info_response("123456"));  // the client answers at once
+  };
+  c.feed(kbdint_request("alice"));
+  ASSERT_EQ(c.queue.size(), 1u);
+  c.run_queue();
+  EXPECT_EQ(*refused, 0);
+  ASSERT_EQ(c.queue.size(), 1u);  // the answer's check was queued
+  c.run_queue();
+  EXPECT_EQ(c.last_sent(), transport::msg::userauth_success);
+}
+
 TEST(PreauthPhase, NoneIsNotAnAttempt) {
   Checks c;
   c.feed(none_request("alice"));

@@ -726,12 +726,13 @@ TEST(Publickey, AuthorizedKeysAreReadOffTheIoThread) {
   EXPECT_EQ(h.last_sent(), transport::msg::userauth_success);
   EXPECT_TRUE(h.get().authenticated());
 
-  // A full pool fails closed.
+  // A full pool fails closed, and the log says why: not the key's fault.
   KeyHarness full;
   full.config->run_blocking = [](std::function<void()>) { return false; };
   full.feed(
       full.pk_request("alice", full.alice_key, true, crypto::SignatureAlg::ssh_ed25519, full.sid));
   EXPECT_EQ(full.last_sent(), transport::msg::userauth_failure);
+  EXPECT_EQ(full.outcomes().back(), "checks-busy");
   EXPECT_FALSE(full.get().authenticated());
 }
 

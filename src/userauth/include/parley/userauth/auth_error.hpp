@@ -28,6 +28,7 @@ enum class AuthError : std::uint8_t {
   key_not_accepted,             // publickey: unknown key, algorithm or key type
   bad_signature,                // publickey: the signature does not verify
   key_already_used,             // publickey: the key already completed a step of this chain
+  checks_busy,                  // publickey: no room to check now (max_pending_checks, a full pool)
   // The connection ends (AuthDisconnect).
   unexpected_message,           // a message other than REQUEST or INFO_RESPONSE
   response_without_request,     // RFC 4256 §3.4: INFO_RESPONSE with no INFO_REQUEST outstanding

@@ -209,9 +209,10 @@ class ServerAuth {
   void fail_attempt(AuthError error, Instant now);
   void send_failure(Instant now, bool delay);
   void abort_attempt();
-  /// config_->run_blocking for one attempt: bounded per connection, and
-  /// dropped before it runs once `mailbox` is cancelled (the attempt aborted).
-  BlockingRunner attempt_runner(const std::shared_ptr<detail::Mailbox>& mailbox) const;
+  /// config_->run_blocking for one attempt: bounded per connection (a job's
+  /// slot is given back when it returns or its answer is collected), and
+  /// dropped before it runs once the attempt's mailbox is cancelled (aborted).
+  BlockingRunner attempt_runner(const Attempt& attempt) const;
   void preauth(transport::PreauthState state);
   /// Ends the connection with disconnect_reason(error).
   void disconnect(AuthError error);

@@ -263,8 +263,15 @@ int run(const parleyd::Config& c) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
   spdlog::set_level(spdlog::level::from_str(c.log_level.value_or(std::string(parleyd::default_log_level))));
   raise_descriptor_limit();
-  if (c.privilege_separation.value_or(false)) {
-    if (::geteuid() == 0) return run_separated(c);
+  // As root, separated unless the configuration opts out (as sshd, which no
+  // longer runs without privilege separation; the opt-out is kept to measure
+  // and to debug). Not root, there is nothing to separate.
+  if (::geteuid() == 0) {
+    if (c.privilege_separation.value_or(true)) return run_separated(c);
+    spdlog::warn(
+        "privilege separation is off (--no-privilege-separation or privilege_separation = false): "
+        "one root process parses every byte from the network");
+  } else if (c.privilege_separation.value_or(false)) {
     spdlog::warn("privilege separation needs root: running as one process");
   }
   // One CSPRNG for every connection (thread-safe); it outlives the server.

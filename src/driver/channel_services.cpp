@@ -74,6 +74,12 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   }
   bool start(const connection::StartRequest& request);
   void data(BytesView d) {
+    if (in_.stream == nullptr && phase_ == Phase::starting) {
+      // Started asynchronously (by a monitor): held for the program, not
+      // consumed, so the client's window bounds it.
+      in_.pending.insert(in_.pending.end(), d.begin(), d.end());
+      return;
+    }
     if (in_.stream == nullptr) {  // not started: nothing reads it
       if (io) io->consumed(d.size());
       return;
@@ -82,7 +88,7 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   }
   void eof() {
     if (master_) return;  // a terminal has no EOF to pass on (OpenSSH ignores it too)
-    in_.eof = true;
+    in_.eof = true;  // while starting: passed on once the program runs
     if (in_.stream != nullptr) pump_in(shared_from_this(), in_);
   }
   void writable() {
@@ -176,6 +182,7 @@ void ProcessState::started(std::expected<SessionStarter::Started, std::string> r
   }
   own_streams(result->streams);
   writable();
+  if (!in_.pending.empty() || in_.eof) pump_in(shared_from_this(), in_);  // what came while it started
 }
 
 void ProcessState::own_streams(SessionStreams& streams) {
@@ -185,14 +192,19 @@ void ProcessState::own_streams(SessionStreams& streams) {
     d->non_blocking(true, ec);  // Asio's read_some/write_some must not wait
     return d;
   };
+  // Input that arrived while the program started is kept; so is an EOF, but
+  // not for a terminal (which has none to pass on).
+  InFlow<Descriptor> held = std::move(in_);
   in_ = InFlow<Descriptor>{};
   in_.done = false;
+  in_.pending = std::move(held.pending);
   if (streams.master.get() >= 0) {
     master_ = own(streams.master);
     out_ = OutFlow<Descriptor>{master_.get(), 0, false, false, false};
     in_.stream = master_.get();
     return;
   }
+  in_.eof = held.eof;
   stdin_ = own(streams.stdin_w);
   stdout_ = own(streams.stdout_r);
   stderr_ = own(streams.stderr_r);

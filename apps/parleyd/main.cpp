@@ -25,7 +25,9 @@
 #include "parley/driver/server.hpp"
 #include "parley/driver/worker_pool.hpp"
 #include "parley/login/account.hpp"
+#include "parley/pam/pam_login.hpp"
 #include "parley/transport/transport.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "parley/driver/monitor_link.hpp"
 #include "parley/driver/privsep_endpoint.hpp"
 #include "parley/privsep/executor.hpp"
@@ -349,6 +351,31 @@ bool send_host_keys(parley::privsep::Channel& channel, const std::vector<crypto:
   return channel.send(frame.encode()).has_value();
 }
 
+/// sshd's UsePAM in the monitor: a connection's session programs run inside a
+/// PAM login session (account, credentials, session), as in one process.
+class PamLoginSession final : public parley::privsep::LoginSession {
+ public:
+  explicit PamLoginSession(std::unique_ptr<parley::pam::PamLogin> login) : login_(std::move(login)) {}
+  const std::vector<std::string>& environment() const override { return login_->environment(); }
+
+ private:
+  std::unique_ptr<parley::pam::PamLogin> login_;
+};
+
+parley::privsep::OpenLoginSession open_pam_login(std::string service) {
+  using Opened = std::expected<std::unique_ptr<parley::privsep::LoginSession>, std::string>;
+  return [service = std::move(service)](const std::string& user, const std::string& rhost) -> Opened {
+    const std::string who = parley::userauth::printable_for_log(user, 64);
+    auto opened = parley::pam::PamLogin::open(service, user, rhost);
+    if (!opened) {
+      spdlog::warn("{}: PAM session for '{}' failed: {}", rhost, who, opened.error());
+      return std::unexpected(opened.error());
+    }
+    spdlog::info("{}: PAM session opened for '{}'", rhost, who);
+    return std::make_unique<PamLoginSession>(std::move(*opened));
+  };
+}
+
 /// The root monitor: loads the secrets, then serves the network process until it is gone.
 int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_t network) {
   static crypto::SystemRandom rng;
@@ -370,6 +397,8 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   exec.shell = sessions->process.shell;
   if (!sessions->process.sftp_server.empty()) exec.sftp_server = sessions->process.sftp_server;
   exec.log = [](std::string_view line) { spdlog::info("monitor: {}", line); };
+  // Opened in the monitor's loop: PAM's session modules are expected to be quick.
+  if (!sessions->pam_service.empty()) exec.open_login = open_pam_login(sessions->pam_service);
   parley::privsep::Executor executor(std::move(exec));
   parley::privsep::Monitor monitor(backend, rng);
   driver::MonitorLoop loop(std::move(channel), monitor,

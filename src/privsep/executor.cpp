@@ -107,13 +107,43 @@ void Executor::perform(Action action, Clock::time_point now) {
       action);
 }
 
+std::expected<LoginSession*, std::string> Executor::login_for(const SpawnAction& a) {
+  if (!options_.open_login) return nullptr;
+  if (auto it = logins_.find(a.conn); it != logins_.end()) return it->second.get();
+  auto opened = options_.open_login(a.user, a.peer_address);
+  if (!opened) return std::unexpected("login session: " + opened.error());
+  return logins_.emplace(a.conn, std::move(*opened)).first->second.get();
+}
+
+void Executor::close_login_if_idle(std::uint64_t conn) {
+  auto it = logins_.find(conn);
+  if (it == logins_.end()) return;
+  for (const auto& [handle, child] : children_)
+    if (child.conn == conn) return;
+  logins_.erase(it);
+}
+
 void Executor::spawn(const SpawnAction& a) {
   auto account = options_.run_as ? options_.run_as(a.user) : named_account(a.user);
-  std::expected<login::StartedSession, std::string> started =
-      account ? login::start_session(session_request(a, std::move(*account), options_))
-              : std::unexpected("no account for " + a.user + ": " + account.error());
+  std::expected<LoginSession*, std::string> session = nullptr;
+  if (account) session = login_for(a);
+  std::expected<login::StartedSession, std::string> started;
+  if (!account) {
+    started = std::unexpected("no account for " + a.user + ": " + account.error());
+  } else if (!session) {
+    started = std::unexpected(session.error());
+  } else {
+    auto request = session_request(a, std::move(*account), options_);
+    if (*session)
+      for (const auto& entry : (*session)->environment()) {
+        const auto eq = entry.find('=');
+        request.env.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+      }
+    started = login::start_session(std::move(request));
+  }
   if (!started) {
     ended_.emplace_back(a.conn, a.handle);
+    close_login_if_idle(a.conn);
     return refuse(a.conn, a.req, RefusalReason::spawn_failed, started.error());
   }
   if (!started->note.empty()) log(started->note);
@@ -242,7 +272,9 @@ void Executor::poll(Clock::time_point now) {
                          exit.core_dumped};
     outgoing_.push_back({exited.encode(), {}});
     ended_.emplace_back(child.conn, it->first);
+    const std::uint64_t conn = child.conn;
     it = children_.erase(it);
+    close_login_if_idle(conn);
   }
   for (auto it = connects_.begin(); it != connects_.end();)
     it = finish_connect(*it, now) ? connects_.erase(it) : it + 1;

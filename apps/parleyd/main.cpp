@@ -433,6 +433,16 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
   static crypto::SystemRandom rng;
   parleyd::BuiltAuth none;
   auto sessions = sessions_for(c, none, {});
+  if (::geteuid() == 0) {
+    // ssh -R below port 1024 is for root only (sshd's bind_permitted()): the
+    // monitor decides, since only it can read the account database, so here it
+    // passes on to it.
+    auto setup = std::make_shared<parleyd::SessionSetup>(*sessions);
+    auto policy = std::make_shared<parley::session::ChannelPolicy>(*setup->policy);
+    policy->may_bind_privileged_port = [](std::string_view) { return true; };
+    setup->policy = std::move(policy);
+    sessions = std::move(setup);
+  }
   ::tzset();  // the log's local time, read before the root becomes empty
   static char stdout_buffer[BUFSIZ];  // stdio would size its own with fstat, later
   std::setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "parley/login/session_start.hpp"
+#include "parley/userauth/server_text.hpp"
 
 namespace parley::privsep {
 namespace {
@@ -76,6 +77,11 @@ std::optional<std::pair<sockaddr_storage, socklen_t>> listen_address(std::string
     return std::pair{storage, static_cast<socklen_t>(sizeof(sockaddr_in6))};
   }
   return std::nullopt;
+}
+
+/// "host:port" of a connect, for the log (the host is the client's text).
+std::string where(const ConnectAction& a) {
+  return userauth::printable_for_log(a.host, 256) + ":" + std::to_string(a.port);
 }
 
 std::uint16_t bound_port(int fd) {
@@ -176,7 +182,7 @@ void Executor::hang_up(const HangUpAction& a) {
 
 void Executor::connect(const ConnectAction& a, Clock::time_point now) {
   if (connects_.size() >= options_.max_pending_connects)
-    return refuse(a.conn, a.req, RefusalReason::connect_failed, "too many connects in progress");
+    return connect_failed(a.conn, a.req, where(a), "too many connects in progress");
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -184,15 +190,15 @@ void Executor::connect(const ConnectAction& a, Clock::time_point now) {
   addrinfo* found = nullptr;
   // The resolver's own timeouts bound this wait (resolv.conf: timeout, attempts).
   const int rc = ::getaddrinfo(a.host.c_str(), std::to_string(a.port).c_str(), &hints, &found);
-  if (rc != 0) return refuse(a.conn, a.req, RefusalReason::connect_failed, ::gai_strerror(rc));
-  Connect c{a.conn, a.req, {}, {}, now + options_.connect_timeout};
+  if (rc != 0) return connect_failed(a.conn, a.req, where(a), ::gai_strerror(rc));
+  Connect c{a.conn, a.req, {}, {}, now + options_.connect_timeout, where(a)};
   for (addrinfo* i = found; i != nullptr; i = i->ai_next) {
     sockaddr_storage s{};
     std::memcpy(&s, i->ai_addr, i->ai_addrlen);
     c.addresses.emplace_back(s, i->ai_addrlen);
   }
   ::freeaddrinfo(found);
-  if (!try_next(c)) return refuse(a.conn, a.req, RefusalReason::connect_failed, "no address could be reached");
+  if (!try_next(c)) return connect_failed(a.conn, a.req, c.where, "no address could be reached");
   if (!finish_connect(c, now)) connects_.push_back(std::move(c));
 }
 
@@ -222,11 +228,11 @@ bool Executor::finish_connect(Connect& c, Clock::time_point now) {
       return true;
     }
     if (try_next(c)) return false;
-    refuse(c.conn, c.req, RefusalReason::connect_failed, std::strerror(error));
+    connect_failed(c.conn, c.req, c.where, std::strerror(error));
     return true;
   }
   if (now < c.deadline) return false;
-  refuse(c.conn, c.req, RefusalReason::connect_failed, "timed out");
+  connect_failed(c.conn, c.req, c.where, "timed out");
   return true;
 }
 
@@ -293,6 +299,12 @@ void Executor::wait(std::chrono::milliseconds max) {
 void Executor::refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason, std::string why) {
   log("refused: " + std::string(to_string(reason)) + " (" + why + ")");
   outgoing_.push_back({Refused{{conn, req}, reason}.encode(), {}});
+}
+
+void Executor::connect_failed(std::uint64_t conn, std::uint64_t req, const std::string& where, std::string_view why) {
+  // The words the one-process server logs for a forwarding connect that failed.
+  log("connect to " + where + ": open failed: " + std::string(why));
+  outgoing_.push_back({Refused{{conn, req}, RefusalReason::connect_failed}.encode(), {}});
 }
 
 void Executor::log(std::string_view line) const {

@@ -112,6 +112,7 @@ class Executor {
     std::vector<std::pair<sockaddr_storage, socklen_t>> addresses;  // still to try
     UniqueFd socket;
     Clock::time_point deadline;
+    std::string where;  // "host:port", for the log
   };
 
   /// The login session programs of `a`'s connection run in (opened now if
@@ -129,6 +130,8 @@ class Executor {
   /// Finishes `c` if its connect is done; true when it is no longer pending.
   bool finish_connect(Connect& c, Clock::time_point now);
   void refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason, std::string why);
+  /// Refuses a connect (connect_failed), logging where to and why.
+  void connect_failed(std::uint64_t conn, std::uint64_t req, const std::string& where, std::string_view why);
   void log(std::string_view line) const;
 
   ExecutorOptions options_;

@@ -414,6 +414,9 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   });
   const bool gone = loop.run();
   if (gone) spdlog::info("the network process has gone: stopping");
+  const auto checks = password_pool.stats();
+  spdlog::info("checks queued at most {} at once (bound {}), {} refused", checks.high_water, checks.max_queued,
+               checks.refused);
   pthread_kill(signal_waiter.native_handle(), SIGUSR2);
   signal_waiter.join();
   return gone ? exit_runtime_error : 0;

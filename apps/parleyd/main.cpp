@@ -395,7 +395,7 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   exec.run_as = built->run_as;
   exec.login_records = true;
   exec.shell = sessions->process.shell;
-  if (!sessions->process.sftp_server.empty()) exec.sftp_server = sessions->process.sftp_server;
+  exec.sftp_server = sessions->process.sftp_server;  // empty: no sftp subsystem (--sftp-server '')
   exec.log = [](std::string_view line) { spdlog::info("monitor: {}", line); };
   // Opened in the monitor's loop: PAM's session modules are expected to be quick.
   if (!sessions->pam_service.empty()) exec.open_login = open_pam_login(sessions->pam_service);

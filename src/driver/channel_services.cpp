@@ -56,9 +56,9 @@ login::ProgramKind program_kind(connection::StartRequest::Kind kind) {
 class ProcessState : public std::enable_shared_from_this<ProcessState> {
  public:
   ProcessState(ConnectionContext& context, std::shared_ptr<SessionStarter> starter,
-               std::function<void(std::string_view)> log, std::string user)
+               std::function<void(std::string_view)> log, std::string user, std::string sftp_server)
       : executor_(context.impl().executor), starter_(std::move(starter)), log_(std::move(log)),
-        user_(std::move(user)) {}
+        user_(std::move(user)), sftp_server_(std::move(sftp_server)) {}
 
   ChannelIo* io = nullptr;  // null once the channel is gone
   const asio::any_io_executor& executor() const { return executor_; }
@@ -140,6 +140,7 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   std::shared_ptr<SessionStarter> starter_;
   std::function<void(std::string_view)> log_;
   std::string user_;
+  std::string sftp_server_;
   std::optional<login::TerminalRequest> pty_;
   std::vector<std::pair<std::string, std::string>> env_;
   Phase phase_ = Phase::idle;
@@ -154,6 +155,12 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
 
 bool ProcessState::start(const connection::StartRequest& request) {
   if (phase_ != Phase::idle) return false;
+  // What no program serves is refused now, not after a monitor's answer
+  // (RFC 4254 §6.5: the request fails; an in-process start fails the same way).
+  if (!login::names_a_program(program_kind(request.kind), request.command, sftp_server_)) {
+    phase_ = Phase::failed;
+    return false;
+  }
   phase_ = Phase::starting;
   SessionStartRequest r{user_, program_kind(request.kind), request.command, pty_, env_};
   auto self = shared_from_this();
@@ -309,7 +316,7 @@ std::unique_ptr<connection::ChannelHandler> make_process_session(ConnectionConte
   auto starter = options.session_starter ? options.session_starter(context)
                                          : in_process_session_starter(context, options);
   return std::make_unique<ProcessSession>(
-      std::make_shared<ProcessState>(context, std::move(starter), options.log, std::move(user)));
+      std::make_shared<ProcessState>(context, std::move(starter), options.log, std::move(user), options.sftp_server));
 }
 
 std::unique_ptr<connection::ChannelServices> make_channel_services(ConnectionContext& context,

@@ -254,6 +254,16 @@ TEST_F(ChannelSeams, InputAndEofSentWhileTheStarterAnswersReachTheProgram) {
   EXPECT_EQ(starter_->stdin_text(), "sent before the program ran");
 }
 
+// What no program serves fails at once (RFC 4254 §6.5), as an in-process
+// start would, without asking the starter.
+TEST_F(ChannelSeams, ASubsystemNoProgramServesIsRefusedWithoutAskingTheStarter) {
+  auto id = client_.open_session();
+  ASSERT_TRUE(id);
+  EXPECT_EQ(client_.subsystem(*id, "no-such-subsystem"), std::optional<bool>(false));
+  std::lock_guard lock(seen_->mutex);
+  EXPECT_TRUE(seen_->requests.empty());
+}
+
 TEST_F(ChannelSeams, AStartRefusedLaterClosesTheChannelWithoutAStatus) {
   auto id = client_.open_session();
   ASSERT_TRUE(id);

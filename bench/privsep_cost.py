@@ -32,8 +32,8 @@ def start(parleyd, separated, tmp):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
     args = [parleyd, "--demo", "--port", "0", "--host-key", key, "--per-source-penalties", "no",
             "--max-startups", "100000", "--log-level", "warn", "--threads", "1"]
-    if separated:
-        args.append("--privilege-separation")
+    # As root separation is the default; the one-process run opts out.
+    args.append("--privilege-separation" if separated else "--no-privilege-separation")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())
     if not m:

@@ -109,7 +109,8 @@ struct Config {
   /// The Higher or Lower demo (parleyd --demo).
   std::optional<bool> demo;
   /// As root: a root monitor and an unprivileged, sandboxed network process
-  /// (parleyd --privilege-separation; experimental).
+  /// (the default as root: unset means on there; false runs one root
+  /// process; true without root only warns). parleyd --[no-]privilege-separation.
   std::optional<bool> privilege_separation;
 
   // [algorithms]: preference lists, most preferred first; never empty when set.

@@ -25,8 +25,10 @@
 #include "parley/driver/server.hpp"
 #include "parley/driver/worker_pool.hpp"
 #include "parley/login/account.hpp"
+#include "parley/pam/pam_login.hpp"
 #include "parley/transport/transport.hpp"
 #include "parley/driver/cpu_count.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "parley/driver/monitor_link.hpp"
 #include "parley/driver/privsep_endpoint.hpp"
 #include "parley/privsep/executor.hpp"
@@ -264,8 +266,15 @@ int run(const parleyd::Config& c) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
   spdlog::set_level(spdlog::level::from_str(c.log_level.value_or(std::string(parleyd::default_log_level))));
   raise_descriptor_limit();
-  if (c.privilege_separation.value_or(false)) {
-    if (::geteuid() == 0) return run_separated(c);
+  // As root, separated unless the configuration opts out (as sshd, which no
+  // longer runs without privilege separation; the opt-out is kept to measure
+  // and to debug). Not root, there is nothing to separate.
+  if (::geteuid() == 0) {
+    if (c.privilege_separation.value_or(true)) return run_separated(c);
+    spdlog::warn(
+        "privilege separation is off (--no-privilege-separation or privilege_separation = false): "
+        "one root process parses every byte from the network");
+  } else if (c.privilege_separation.value_or(false)) {
     spdlog::warn("privilege separation needs root: running as one process");
   }
   // One CSPRNG for every connection (thread-safe); it outlives the server.
@@ -343,6 +352,31 @@ bool send_host_keys(parley::privsep::Channel& channel, const std::vector<crypto:
   return channel.send(frame.encode()).has_value();
 }
 
+/// sshd's UsePAM in the monitor: a connection's session programs run inside a
+/// PAM login session (account, credentials, session), as in one process.
+class PamLoginSession final : public parley::privsep::LoginSession {
+ public:
+  explicit PamLoginSession(std::unique_ptr<parley::pam::PamLogin> login) : login_(std::move(login)) {}
+  const std::vector<std::string>& environment() const override { return login_->environment(); }
+
+ private:
+  std::unique_ptr<parley::pam::PamLogin> login_;
+};
+
+parley::privsep::OpenLoginSession open_pam_login(std::string service) {
+  using Opened = std::expected<std::unique_ptr<parley::privsep::LoginSession>, std::string>;
+  return [service = std::move(service)](const std::string& user, const std::string& rhost) -> Opened {
+    const std::string who = parley::userauth::printable_for_log(user, 64);
+    auto opened = parley::pam::PamLogin::open(service, user, rhost);
+    if (!opened) {
+      spdlog::warn("{}: PAM session for '{}' failed: {}", rhost, who, opened.error());
+      return std::unexpected(opened.error());
+    }
+    spdlog::info("{}: PAM session opened for '{}'", rhost, who);
+    return std::make_unique<PamLoginSession>(std::move(*opened));
+  };
+}
+
 /// The root monitor: loads the secrets, then serves the network process until it is gone.
 int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_t network) {
   static crypto::SystemRandom rng;
@@ -362,8 +396,10 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   exec.run_as = built->run_as;
   exec.login_records = true;
   exec.shell = sessions->process.shell;
-  if (!sessions->process.sftp_server.empty()) exec.sftp_server = sessions->process.sftp_server;
+  exec.sftp_server = sessions->process.sftp_server;  // empty: no sftp subsystem (--sftp-server '')
   exec.log = [](std::string_view line) { spdlog::info("monitor: {}", line); };
+  // Opened in the monitor's loop: PAM's session modules are expected to be quick.
+  if (!sessions->pam_service.empty()) exec.open_login = open_pam_login(sessions->pam_service);
   parley::privsep::Executor executor(std::move(exec));
   parley::privsep::Monitor monitor(backend, rng);
   driver::MonitorLoop loop(std::move(channel), monitor,
@@ -379,6 +415,9 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   });
   const bool gone = loop.run();
   if (gone) spdlog::info("the network process has gone: stopping");
+  const auto checks = password_pool.stats();
+  spdlog::info("checks queued at most {} at once (bound {}), {} refused", checks.high_water, checks.max_queued,
+               checks.refused);
   pthread_kill(signal_waiter.native_handle(), SIGUSR2);
   signal_waiter.join();
   return gone ? exit_runtime_error : 0;
@@ -398,6 +437,16 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
   static crypto::SystemRandom rng;
   parleyd::BuiltAuth none;
   auto sessions = sessions_for(c, none, {});
+  if (::geteuid() == 0) {
+    // ssh -R below port 1024 is for root only (sshd's bind_permitted()): the
+    // monitor decides, since only it can read the account database, so here it
+    // passes on to it.
+    auto setup = std::make_shared<parleyd::SessionSetup>(*sessions);
+    auto policy = std::make_shared<parley::session::ChannelPolicy>(*setup->policy);
+    policy->may_bind_privileged_port = [](std::string_view) { return true; };
+    setup->policy = std::move(policy);
+    sessions = std::move(setup);
+  }
   ::tzset();  // the log's local time, read before the root becomes empty
   static char stdout_buffer[BUFSIZ];  // stdio would size its own with fstat, later
   std::setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);

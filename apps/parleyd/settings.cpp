@@ -18,6 +18,7 @@ namespace transport = parley::transport;
 /// The CommandLine field an option fills.
 using Field = std::variant<std::string CommandLine::*, std::optional<std::string> CommandLine::*,
                            std::vector<std::string> CommandLine::*, bool CommandLine::*,
+                           std::optional<bool> CommandLine::*,
                            std::optional<std::uint16_t> CommandLine::*,
                            std::optional<unsigned> CommandLine::*,
                            std::optional<std::size_t> CommandLine::*>;
@@ -42,7 +43,7 @@ const std::vector<OptionSpec>& option_table() {
       {"--host-key", &C::host_keys, "OpenSSH private key file (repeatable; default: STATE_DIR/ssh_host_ed25519_key)", "FILE"},
       {"--state-dir", &C::state_dir, "State directory (default: $STATE_DIRECTORY, $XDG_STATE_HOME/parleyd or ~/.local/state/parleyd)", "DIR"},
       {"--demo", &C::demo, "The Higher or Lower demo: the question lets in admin (or the --user accounts); as root its sessions are the built-in command shell"},
-      {"--privilege-separation", &C::privilege_separation, "As root: parse network bytes in an unprivileged, sandboxed process and decide in a root monitor (experimental; see docs/privilege-separation.md)"},
+      {"--privilege-separation,!--no-privilege-separation", &C::privilege_separation, "As root (the default there): parse network bytes in an unprivileged, sandboxed process and decide in a root monitor; --no-privilege-separation runs one root process (for measurement and debugging; see docs/privilege-separation.md)"},
       {"--password-file", &C::password_file, "File of user:hash lines (crypt(3) hashes as mkpasswd writes them); enables password and keyboard-interactive password logins instead of the demo challenge", "FILE"},
       {"--authorized-keys", &C::authorized_keys, "authorized_keys file for publickey logins; %u is the user name, %h the home directory (e.g. %h/.ssh/authorized_keys)", "PATTERN"},
       {"--auth-methods", &C::auth_methods, "Required methods as OpenSSH's AuthenticationMethods, one alternative per use: e.g. publickey,keyboard-interactive:higher-or-lower", "LIST"},
@@ -86,7 +87,12 @@ CLI::Option* add_option(CLI::App& app, CommandLine& line, const OptionSpec& spec
   return std::visit(
       [&](auto field) {
         auto& target = line.*field;
-        if constexpr (std::is_same_v<std::decay_t<decltype(target)>, bool>)
+        using T = std::decay_t<decltype(target)>;
+        if constexpr (std::is_same_v<T, std::optional<bool>>)
+          // "--a,!--no-a": CLI11 passes +1 per --a and -1 per --no-a, summed.
+          return app.add_flag_function(
+              spec.name, [&target](std::int64_t count) { target = count > 0; }, spec.help);
+        else if constexpr (std::is_same_v<T, bool>)
           return app.add_flag(spec.name, target, spec.help);
         else
           return app.add_option(spec.name, target, spec.help);
@@ -164,7 +170,7 @@ void merge_server(const CommandLine& line, Config& config) {
   over(line.threads, config.threads);
   over(line.banner, config.banner);
   if (line.demo) config.demo = true;
-  if (line.privilege_separation) config.privilege_separation = true;
+  over(line.privilege_separation, config.privilege_separation);
 }
 
 Merged merge_auth(const CommandLine& line, Config& config) {

@@ -28,7 +28,8 @@ struct CommandLine {
   std::vector<std::string> host_keys;
   std::optional<std::string> state_dir;
   bool demo = false;
-  bool privilege_separation = false;
+  /// --privilege-separation (true) or --no-privilege-separation (false).
+  std::optional<bool> privilege_separation;
   std::optional<unsigned> threads;
   std::optional<std::string> log_level;
   std::optional<std::string> banner;

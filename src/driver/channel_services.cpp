@@ -56,9 +56,9 @@ login::ProgramKind program_kind(connection::StartRequest::Kind kind) {
 class ProcessState : public std::enable_shared_from_this<ProcessState> {
  public:
   ProcessState(ConnectionContext& context, std::shared_ptr<SessionStarter> starter,
-               std::function<void(std::string_view)> log, std::string user)
+               std::function<void(std::string_view)> log, std::string user, std::string sftp_server)
       : executor_(context.impl().executor), starter_(std::move(starter)), log_(std::move(log)),
-        user_(std::move(user)) {}
+        user_(std::move(user)), sftp_server_(std::move(sftp_server)) {}
 
   ChannelIo* io = nullptr;  // null once the channel is gone
   const asio::any_io_executor& executor() const { return executor_; }
@@ -74,6 +74,12 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   }
   bool start(const connection::StartRequest& request);
   void data(BytesView d) {
+    if (in_.stream == nullptr && phase_ == Phase::starting) {
+      // Started asynchronously (by a monitor): held for the program, not
+      // consumed, so the client's window bounds it.
+      in_.pending.insert(in_.pending.end(), d.begin(), d.end());
+      return;
+    }
     if (in_.stream == nullptr) {  // not started: nothing reads it
       if (io) io->consumed(d.size());
       return;
@@ -82,7 +88,7 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   }
   void eof() {
     if (master_) return;  // a terminal has no EOF to pass on (OpenSSH ignores it too)
-    in_.eof = true;
+    in_.eof = true;  // while starting: passed on once the program runs
     if (in_.stream != nullptr) pump_in(shared_from_this(), in_);
   }
   void writable() {
@@ -134,6 +140,7 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
   std::shared_ptr<SessionStarter> starter_;
   std::function<void(std::string_view)> log_;
   std::string user_;
+  std::string sftp_server_;
   std::optional<login::TerminalRequest> pty_;
   std::vector<std::pair<std::string, std::string>> env_;
   Phase phase_ = Phase::idle;
@@ -148,6 +155,12 @@ class ProcessState : public std::enable_shared_from_this<ProcessState> {
 
 bool ProcessState::start(const connection::StartRequest& request) {
   if (phase_ != Phase::idle) return false;
+  // What no program serves is refused now, not after a monitor's answer
+  // (RFC 4254 §6.5: the request fails; an in-process start fails the same way).
+  if (!login::names_a_program(program_kind(request.kind), request.command, sftp_server_)) {
+    phase_ = Phase::failed;
+    return false;
+  }
   phase_ = Phase::starting;
   SessionStartRequest r{user_, program_kind(request.kind), request.command, pty_, env_};
   auto self = shared_from_this();
@@ -176,6 +189,7 @@ void ProcessState::started(std::expected<SessionStarter::Started, std::string> r
   }
   own_streams(result->streams);
   writable();
+  if (!in_.pending.empty() || in_.eof) pump_in(shared_from_this(), in_);  // what came while it started
 }
 
 void ProcessState::own_streams(SessionStreams& streams) {
@@ -185,14 +199,19 @@ void ProcessState::own_streams(SessionStreams& streams) {
     d->non_blocking(true, ec);  // Asio's read_some/write_some must not wait
     return d;
   };
+  // Input that arrived while the program started is kept; so is an EOF, but
+  // not for a terminal (which has none to pass on).
+  InFlow<Descriptor> held = std::move(in_);
   in_ = InFlow<Descriptor>{};
   in_.done = false;
+  in_.pending = std::move(held.pending);
   if (streams.master.get() >= 0) {
     master_ = own(streams.master);
     out_ = OutFlow<Descriptor>{master_.get(), 0, false, false, false};
     in_.stream = master_.get();
     return;
   }
+  in_.eof = held.eof;
   stdin_ = own(streams.stdin_w);
   stdout_ = own(streams.stdout_r);
   stderr_ = own(streams.stderr_r);
@@ -297,7 +316,7 @@ std::unique_ptr<connection::ChannelHandler> make_process_session(ConnectionConte
   auto starter = options.session_starter ? options.session_starter(context)
                                          : in_process_session_starter(context, options);
   return std::make_unique<ProcessSession>(
-      std::make_shared<ProcessState>(context, std::move(starter), options.log, std::move(user)));
+      std::make_shared<ProcessState>(context, std::move(starter), options.log, std::move(user), options.sftp_server));
 }
 
 std::unique_ptr<connection::ChannelServices> make_channel_services(ConnectionContext& context,

@@ -216,6 +216,14 @@ std::expected<std::pair<pid_t, Fd>, std::string> spawn_watched(const SpawnSpec& 
 
 }  // namespace
 
+bool names_a_program(ProgramKind kind, const std::string& command, const std::string& sftp_server) {
+  SessionRequest r;
+  r.kind = kind;
+  r.command = command;
+  r.sftp_server = sftp_server;
+  return session_program(r, "/bin/sh").has_value();
+}
+
 std::expected<StartedSession, std::string> start_session(const SessionRequest& request) {
   const Account& account = request.account;
   const std::string shell = request.shell.empty() ? account.shell : request.shell;

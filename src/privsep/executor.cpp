@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "parley/login/session_start.hpp"
+#include "parley/userauth/server_text.hpp"
 
 namespace parley::privsep {
 namespace {
@@ -78,6 +79,11 @@ std::optional<std::pair<sockaddr_storage, socklen_t>> listen_address(std::string
   return std::nullopt;
 }
 
+/// "host:port" of a connect, for the log (the host is the client's text).
+std::string where(const ConnectAction& a) {
+  return userauth::printable_for_log(a.host, 256) + ":" + std::to_string(a.port);
+}
+
 std::uint16_t bound_port(int fd) {
   sockaddr_storage storage{};
   socklen_t length = sizeof storage;
@@ -107,13 +113,43 @@ void Executor::perform(Action action, Clock::time_point now) {
       action);
 }
 
+std::expected<LoginSession*, std::string> Executor::login_for(const SpawnAction& a) {
+  if (!options_.open_login) return nullptr;
+  if (auto it = logins_.find(a.conn); it != logins_.end()) return it->second.get();
+  auto opened = options_.open_login(a.user, a.peer_address);
+  if (!opened) return std::unexpected("login session: " + opened.error());
+  return logins_.emplace(a.conn, std::move(*opened)).first->second.get();
+}
+
+void Executor::close_login_if_idle(std::uint64_t conn) {
+  auto it = logins_.find(conn);
+  if (it == logins_.end()) return;
+  for (const auto& [handle, child] : children_)
+    if (child.conn == conn) return;
+  logins_.erase(it);
+}
+
 void Executor::spawn(const SpawnAction& a) {
   auto account = options_.run_as ? options_.run_as(a.user) : named_account(a.user);
-  std::expected<login::StartedSession, std::string> started =
-      account ? login::start_session(session_request(a, std::move(*account), options_))
-              : std::unexpected("no account for " + a.user + ": " + account.error());
+  std::expected<LoginSession*, std::string> session = nullptr;
+  if (account) session = login_for(a);
+  std::expected<login::StartedSession, std::string> started;
+  if (!account) {
+    started = std::unexpected("no account for " + a.user + ": " + account.error());
+  } else if (!session) {
+    started = std::unexpected(session.error());
+  } else {
+    auto request = session_request(a, std::move(*account), options_);
+    if (*session)
+      for (const auto& entry : (*session)->environment()) {
+        const auto eq = entry.find('=');
+        request.env.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+      }
+    started = login::start_session(std::move(request));
+  }
   if (!started) {
     ended_.emplace_back(a.conn, a.handle);
+    close_login_if_idle(a.conn);
     return refuse(a.conn, a.req, RefusalReason::spawn_failed, started.error());
   }
   if (!started->note.empty()) log(started->note);
@@ -146,7 +182,7 @@ void Executor::hang_up(const HangUpAction& a) {
 
 void Executor::connect(const ConnectAction& a, Clock::time_point now) {
   if (connects_.size() >= options_.max_pending_connects)
-    return refuse(a.conn, a.req, RefusalReason::connect_failed, "too many connects in progress");
+    return connect_failed(a.conn, a.req, where(a), "too many connects in progress");
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -154,15 +190,15 @@ void Executor::connect(const ConnectAction& a, Clock::time_point now) {
   addrinfo* found = nullptr;
   // The resolver's own timeouts bound this wait (resolv.conf: timeout, attempts).
   const int rc = ::getaddrinfo(a.host.c_str(), std::to_string(a.port).c_str(), &hints, &found);
-  if (rc != 0) return refuse(a.conn, a.req, RefusalReason::connect_failed, ::gai_strerror(rc));
-  Connect c{a.conn, a.req, {}, {}, now + options_.connect_timeout};
+  if (rc != 0) return connect_failed(a.conn, a.req, where(a), ::gai_strerror(rc));
+  Connect c{a.conn, a.req, {}, {}, now + options_.connect_timeout, where(a)};
   for (addrinfo* i = found; i != nullptr; i = i->ai_next) {
     sockaddr_storage s{};
     std::memcpy(&s, i->ai_addr, i->ai_addrlen);
     c.addresses.emplace_back(s, i->ai_addrlen);
   }
   ::freeaddrinfo(found);
-  if (!try_next(c)) return refuse(a.conn, a.req, RefusalReason::connect_failed, "no address could be reached");
+  if (!try_next(c)) return connect_failed(a.conn, a.req, c.where, "no address could be reached");
   if (!finish_connect(c, now)) connects_.push_back(std::move(c));
 }
 
@@ -192,11 +228,11 @@ bool Executor::finish_connect(Connect& c, Clock::time_point now) {
       return true;
     }
     if (try_next(c)) return false;
-    refuse(c.conn, c.req, RefusalReason::connect_failed, std::strerror(error));
+    connect_failed(c.conn, c.req, c.where, std::strerror(error));
     return true;
   }
   if (now < c.deadline) return false;
-  refuse(c.conn, c.req, RefusalReason::connect_failed, "timed out");
+  connect_failed(c.conn, c.req, c.where, "timed out");
   return true;
 }
 
@@ -242,7 +278,9 @@ void Executor::poll(Clock::time_point now) {
                          exit.core_dumped};
     outgoing_.push_back({exited.encode(), {}});
     ended_.emplace_back(child.conn, it->first);
+    const std::uint64_t conn = child.conn;
     it = children_.erase(it);
+    close_login_if_idle(conn);
   }
   for (auto it = connects_.begin(); it != connects_.end();)
     it = finish_connect(*it, now) ? connects_.erase(it) : it + 1;
@@ -261,6 +299,12 @@ void Executor::wait(std::chrono::milliseconds max) {
 void Executor::refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason, std::string why) {
   log("refused: " + std::string(to_string(reason)) + " (" + why + ")");
   outgoing_.push_back({Refused{{conn, req}, reason}.encode(), {}});
+}
+
+void Executor::connect_failed(std::uint64_t conn, std::uint64_t req, const std::string& where, std::string_view why) {
+  // The words the one-process server logs for a forwarding connect that failed.
+  log("connect to " + where + ": open failed: " + std::string(why));
+  outgoing_.push_back({Refused{{conn, req}, RefusalReason::connect_failed}.encode(), {}});
 }
 
 void Executor::log(std::string_view line) const {

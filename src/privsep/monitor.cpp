@@ -11,6 +11,7 @@
 #include "parley/transport/exchange_hash.hpp"
 #include "parley/transport/messages.hpp"
 #include "parley/userauth/messages.hpp"
+#include "parley/userauth/server_text.hpp"
 #include "parley/wire/name_list.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/text.hpp"
@@ -307,8 +308,11 @@ void Monitor::forward_listen(const ForwardListen& m) {
   const session::ChannelPolicy& policy = backend_.channel_policy();
   if (!policy.allow_remote_forwarding || !session::listen_permitted(policy.permit_listen, m.host, m.port))
     return refuse(m.conn, m.req, RefusalReason::forward_not_permitted);
-  if (privileged_port_refused(policy, m.port, *c->user))
+  if (privileged_port_refused(policy, m.port, *c->user)) {
+    log(m.conn, m.req, "tcpip-forward " + userauth::printable_for_log(m.host, 256) + ":" + std::to_string(m.port) +
+                           " refused: a privileged port, and the user is not root");
     return refuse(m.conn, m.req, RefusalReason::privileged_port);
+  }
   // Without GatewayPorts a listener is on loopback, whatever address was asked for.
   const std::string address = policy.gateway_ports ? m.host : "127.0.0.1";
   actions_.push_back(ListenAction{m.conn, m.req, address, static_cast<std::uint16_t>(m.port)});
@@ -365,15 +369,18 @@ void Monitor::drain(std::uint64_t conn_id, Connection& c) {
   if (!banner.empty()) new_reply(0).packets = std::move(banner);
   while (auto event = c.auth->poll_event()) {
     if (auto* a = std::get_if<userauth::AuditRecord>(&*event)) {
-      // User, method, provider and outcome only: never an answer or a prompt.
+      // parleyd's audit line, as one process writes it (fixed fields; the
+      // peer's names made printable): never an answer or a prompt.
       log(conn_id, 0,
-          "auth " + a->outcome + " user=" + a->user + " method=" + a->method +
-              (a->provider.empty() ? "" : " provider=" + a->provider));
+          "auth: user='" + userauth::printable_for_log(a->user, 64) + "' method=" +
+              userauth::printable_for_log(a->method, 32) + " provider=" + (a->provider.empty() ? "-" : a->provider) +
+              " prompts=" + std::to_string(a->prompts) + " round=" + std::to_string(a->round) +
+              " outcome=" + a->outcome + " peer=" + c.peer);
     } else if (auto* ok = std::get_if<userauth::Authenticated>(&*event)) {
       c.user = ok->user;
       c.auth_over = true;
       c.outstanding.clear();
-      log(conn_id, 0, "authenticated " + ok->user);
+      log(conn_id, 0, "authenticated " + userauth::printable_for_log(ok->user, 64));
       // The reply carrying USERAUTH_SUCCESS says so.
       auto carries_success = [](const AuthReply& r) {
         return !r.packets.empty() && !r.packets.back().empty() &&

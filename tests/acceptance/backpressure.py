@@ -26,13 +26,36 @@ LIMIT = 64 * MiB  # allowed RSS growth over the baseline
 measured = []  # (what, max growth in bytes) for the summary
 
 
-def rss(pid):
-    """VmRSS of pid in bytes."""
+def status_fields(pid):
     with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * KiB
-    return 0
+        return {name: value.strip() for name, _, value in (line.partition(":") for line in f)}
+
+
+def server_pids(pid):
+    """parleyd's own processes: pid and, started as root (separated), its network
+    process, the child named parleyd (session programs have their own names)."""
+    out = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = status_fields(entry)
+                if fields.get("PPid") == str(pid) and fields.get("Name") == "parleyd":
+                    out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def rss(pid):
+    """VmRSS of parleyd in bytes: every process of it (the network process holds
+    the channels' buffers when separated)."""
+    total = 0
+    for p in server_pids(pid):
+        try:
+            total += int(status_fields(p).get("VmRSS", "0 kB").split()[0]) * KiB
+        except OSError:
+            pass
+    return total
 
 
 def sample(pid, baseline, seconds, interval=0.5):

@@ -110,8 +110,15 @@ def main():
                        r"|\S+: session \d+: (shell|exec|subsystem)( \S+)?( refused)?"
                        r"|\S+: stopping|stopped|open-file limit \d+"
                        r"|demo as root: sessions are the built-in command shell"
+                       # As root, separated: the network process and the monitor's own lines.
+                       r"|network process confined as \S+ in \S+"
+                       r"|the network process (exited with status \d+|killed by signal \d+ \(.*\))"
+                       r"|the network process has gone: stopping"
+                       r"|monitor: conn \d+: (connection opened from \S+|connection closed|authenticated \S+"
+                       r"|signed the exchange hash of a \S+ key exchange with \S+)"
                        r"|checks queued at most \d+ at once \(bound \d+\), \d+ refused; "
-                       r"\d+ connections refused before authentication)$")
+                       r"\d+ connections refused before authentication"
+                       r"|checks queued at most \d+ at once \(bound \d+\), \d+ refused)$")  # the monitor's
     other = [l for l in log.splitlines() if l.strip() and "auth: " not in l]
     unknown = [l for l in other if not known.search(l)]
     check(not unknown, "every other log line is a known, answer-free message" +

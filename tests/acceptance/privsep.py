@@ -1,15 +1,19 @@
 #!/usr/bin/python3
-"""Issue 14: parleyd --privilege-separation, as root, with real OpenSSH `ssh`.
+"""Issue 14: parleyd's privilege separation, as root, with real OpenSSH `ssh`.
 
+As root it is the default; --no-privilege-separation runs one process and warns.
 Logins go through the root monitor exactly as through a single process: a password
 (a virtual user of the password file, whose sessions run as the session user), the
 same password over keyboard-interactive, a key of a system account, a password then
 a TOTP code (users.oath), and PAM (pam_unix) for an account of this system; wrong
-passwords are refused. The sessions run as the user.
+passwords are refused. The sessions run as the user; the monitor opens a PAM login
+session for each login's programs (sshd's UsePAM: pam_exec sees it open and close,
+pam_env's variable reaches the program) and `who` lists a terminal session.
 The network process runs as the `parleyd` account, with no_new_privs, a seccomp filter
 and the empty directory as its root, while the monitor stays root. Killing either
 process ends the other. No password or code reaches the log. Run as another user it
 fails (CI runs as root)."""
+import grp
 import os
 import shutil
 import signal
@@ -36,11 +40,13 @@ def ssh_opts(port, extra=()):
             "-o", "IdentityAgent=none", *extra]
 
 
-def password_login(port, user, method, password=PASSWORD, then=None):
+def password_login(port, user, method, password=PASSWORD, then=None, command=None, output=None):
     """ssh by `method` answering the password prompt (and `then` at a code prompt);
-    returns the command's output or None if refused."""
+    returns what `command` (by default: the user's name and uid) printed that
+    matches the regex `output`, or None if refused."""
     child = pexpect.spawn(SSH, [*ssh_opts(port, ["-o", f"PreferredAuthentications={method}"]),
-                                f"{user}@127.0.0.1", "echo who=$(id -un) uid=$(id -u)"], timeout=30)
+                                f"{user}@127.0.0.1", command or "echo who=$(id -un) uid=$(id -u)"],
+                          timeout=30)
     try:
         child.expect(rb"[Pp]assword: ")
         child.sendline(password)
@@ -48,7 +54,8 @@ def password_login(port, user, method, password=PASSWORD, then=None):
             if child.expect([b"Verification code: ", b"Permission denied", pexpect.EOF]) != 0:
                 return None
             child.sendline(then)
-        i = child.expect([rb"who=\S+ uid=\d+", b"Permission denied", pexpect.EOF])
+        i = child.expect([output or rb"who=\S+ uid=\d+", b"Permission denied",
+                          pexpect.EOF])
         return child.after.decode() if i == 0 else None
     finally:
         child.close(force=True)
@@ -103,6 +110,14 @@ def forward(port, spec, connect_port):
         return b""
     finally:
         child.close(force=True)
+
+
+def ensure_utmp():
+    """who(1) reads /run/utmp, which systemd-tmpfiles makes at boot; a container may lack it."""
+    if not os.path.exists("/run/utmp"):
+        open("/run/utmp", "ab").close()
+        os.chown("/run/utmp", 0, grp.getgrnam("utmp").gr_gid)
+        os.chmod("/run/utmp", 0o664)
 
 
 def free_port():
@@ -214,18 +229,76 @@ def main():
         proc.terminate()
         proc.wait(timeout=10)
 
+        # The opt-out (for measurement and debugging): one root process, with a warning.
+        one_log = os.path.join(tmp, "one-process.log")
+        proc, port = start_parleyd(PARLEYD, tmp, ["--no-privilege-separation", "--password-file", users], one_log)
+        check(network_process(proc.pid) is None, "--no-privilege-separation: parleyd is one process")
+        out = password_login(port, "alice", "password")
+        check(out is not None and out.startswith(f"who={SESSION_USER} "),
+              f"--no-privilege-separation: a password login works in one process ({out})")
+        proc.terminate()
+        proc.wait(timeout=10)
+        check("privilege separation is off" in open(one_log, errors="replace").read(),
+              "--no-privilege-separation as root: the log warns")
+
         # PAM (pam_unix) through the monitor: an account of this system with a password.
+        # The session stack records when PAM opens and closes the login session
+        # (pam_exec) and sets a variable the session must see (pam_env).
         subprocess.run(["useradd", "-m", "-s", "/bin/sh", PAM_USER], check=True)
         subprocess.run(["chpasswd"], input=f"{PAM_USER}:{PASSWORD}\n", text=True, check=True)
+        hook_log = os.path.join(tmp, "pam-sessions.log")
+        hook = os.path.join(tmp, "pam-hook.sh")
+        with open(hook, "w") as f:
+            f.write(f'#!/bin/sh\necho "$PAM_TYPE $PAM_USER" >> {hook_log}\n')
+        os.chmod(hook, 0o755)
+        envfile = os.path.join(tmp, "pam-environment")
+        with open(envfile, "w") as f:
+            f.write("PARLEY_PAM_MARK=set-by-pam-env\n")
         with open(f"/etc/pam.d/{PAM_SERVICE}", "w") as f:
-            f.write("auth required pam_unix.so\naccount required pam_unix.so\n")
-        proc, port = start_parleyd(PARLEYD, tmp, ["--privilege-separation", "--pam-service", PAM_SERVICE],
-                                   log_path)
+            f.write("auth required pam_unix.so\naccount required pam_unix.so\n"
+                    f"session optional pam_exec.so {hook}\n"
+                    f"session required pam_env.so readenv=1 envfile={envfile} user_readenv=0\n")
+        # No flag: as root, separation is the default.
+        proc, port = start_parleyd(PARLEYD, tmp, ["--pam-service", PAM_SERVICE], log_path)
+        check(network_process(proc.pid) is not None, "as root parleyd is separated without being asked")
         out = password_login(port, PAM_USER, "keyboard-interactive")
         check(out is not None and out.startswith(f"who={PAM_USER} "),
               f"a PAM (pam_unix) login through the monitor runs as that account ({out})")
         check(password_login(port, PAM_USER, "keyboard-interactive", password="wrong") is None,
               "PAM refuses a wrong password through the monitor")
+        out = password_login(port, PAM_USER, "keyboard-interactive", command="echo mark=$PARLEY_PAM_MARK",
+                             output=rb"mark=\S*")
+        check(out == "mark=set-by-pam-env", f"the session has the PAM session's variable ({out})")
+        events = []
+        for _ in range(50):
+            events = open(hook_log).read().split("\n") if os.path.exists(hook_log) else []
+            if events.count(f"close_session {PAM_USER}") >= 2:
+                break
+            time.sleep(0.1)
+        check(events[:4] == [f"open_session {PAM_USER}", f"close_session {PAM_USER}"] * 2,
+              f"the monitor opened a PAM session before each login's program and closed it after ({events})")
+
+        # A terminal session started by the monitor is in utmp while it runs (who).
+        ensure_utmp()
+        child = pexpect.spawn(SSH, [*ssh_opts(port, ["-tt", "-o", "PreferredAuthentications=keyboard-interactive"]),
+                                    f"{PAM_USER}@127.0.0.1"], timeout=30, encoding="utf-8")
+        try:
+            child.expect(r"[Pp]assword: ")
+            child.sendline(PASSWORD)
+            child.sendline("echo READY-$((40+2)); tty")
+            child.expect(r"READY-42\s+(/dev/pts/\d+)")
+            line = child.match.group(1)[len("/dev/"):]
+            who = subprocess.run(["who"], capture_output=True, text=True).stdout
+            check(any(entry.split()[:2] == [PAM_USER, line] for entry in who.splitlines()),
+                  f"who lists {PAM_USER} on {line} while the monitor's pty session runs ({who.strip()!r})")
+            child.sendline("exit")
+            child.expect(pexpect.EOF)
+        finally:
+            child.close(force=True)
+        time.sleep(0.5)
+        who = subprocess.run(["who"], capture_output=True, text=True).stdout
+        check(not any(entry.split()[:2] == [PAM_USER, line] for entry in who.splitlines()),
+              f"who no longer lists {PAM_USER} on {line} after exit")
         net = network_process(proc.pid)
         proc.kill()  # the monitor, outright
         proc.wait(timeout=10)

@@ -5,6 +5,7 @@
 // streams are the descriptors handed back, its exit and signals go through
 // the starter, and forwarding sockets are the opener's.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -65,6 +66,10 @@ class FakeStarter final : public SessionStarter {
       std::lock_guard lock(seen_->mutex);
       seen_->requests.push_back(request);
     }
+    if (request.command == "hold") {  // answered at release()
+      held_ = on_started;
+      return;
+    }
     context_.post([this, command = request.command, on_started, on_exit] {
       if (command == "refuse") return on_started(std::unexpected("refused by the fake"));
       int in[2], out[2], err[2];
@@ -79,6 +84,32 @@ class FakeStarter final : public SessionStarter {
       exit_later_ = on_exit;
     });
   }
+  /// Starts the "hold" program: pipes whose stdin the test reads (stdin()).
+  void release() {
+    context_.post([this, on_started = std::exchange(held_, {})] {
+      int in[2], out[2], err[2];
+      if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return;
+      stdin_ = UniqueFd(in[0]);
+      driver::SessionStreams streams{UniqueFd(), UniqueFd(in[1]), UniqueFd(out[0]), UniqueFd(err[0])};
+      on_started(Started{std::move(streams), std::make_shared<RecordingProcess>(seen_)});
+      ::close(out[1]);
+      ::close(err[1]);
+    });
+  }
+  /// What the "hold" program read on stdin up to EOF (or 5 s).
+  std::string stdin_text() {
+    std::string text;
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+         std::chrono::steady_clock::now() < until;) {
+      pollfd p{stdin_.get(), POLLIN, 0};
+      if (stdin_.get() < 0 || ::poll(&p, 1, 50) != 1) continue;
+      char buf[256];
+      const ssize_t n = ::read(stdin_.get(), buf, sizeof buf);
+      if (n <= 0) return text;
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+    return text + " (no EOF)";
+  }
   /// Ends the waiting program as a signal would.
   void deliver() {
     if (exit_later_)
@@ -89,6 +120,8 @@ class FakeStarter final : public SessionStarter {
   driver::ConnectionContext& context_;
   std::shared_ptr<Seen> seen_;
   OnExit exit_later_;
+  OnStarted held_;
+  UniqueFd stdin_;  // the "hold" program's stdin, read end
 };
 
 /// Connects every direct-tcpip to the test's listener whatever the host, and
@@ -206,6 +239,29 @@ TEST_F(ChannelSeams, SessionStreamsAndExitComeThroughTheStarterAnsweringLater) {
   EXPECT_EQ(seen_->requests[0].kind, login::ProgramKind::exec);
   ASSERT_EQ(seen_->requests[0].env.size(), 1u);
   EXPECT_EQ(seen_->requests[0].env[0].first, "LANG");
+}
+
+// A monitor answers a start later: what the client sends meanwhile, and its
+// EOF, are held for the program, not dropped.
+TEST_F(ChannelSeams, InputAndEofSentWhileTheStarterAnswersReachTheProgram) {
+  auto id = client_.open_session();
+  ASSERT_TRUE(id);
+  ASSERT_EQ(client_.exec(*id, "hold"), std::optional<bool>(true));
+  client_.write(*id, "sent before the program ran");
+  client_.write_eof(*id);
+  ASSERT_TRUE(client_.ping());  // answered (refused): the server has handled both
+  starter_->release();
+  EXPECT_EQ(starter_->stdin_text(), "sent before the program ran");
+}
+
+// What no program serves fails at once (RFC 4254 §6.5), as an in-process
+// start would, without asking the starter.
+TEST_F(ChannelSeams, ASubsystemNoProgramServesIsRefusedWithoutAskingTheStarter) {
+  auto id = client_.open_session();
+  ASSERT_TRUE(id);
+  EXPECT_EQ(client_.subsystem(*id, "no-such-subsystem"), std::optional<bool>(false));
+  std::lock_guard lock(seen_->mutex);
+  EXPECT_TRUE(seen_->requests.empty());
 }
 
 TEST_F(ChannelSeams, AStartRefusedLaterClosesTheChannelWithoutAStatus) {

@@ -105,6 +105,7 @@ TEST(ParleydConfig, ExampleFileLoadsWithTheValuesItShows) {
   EXPECT_EQ(config->users, std::vector<std::string>{"admin"});
   EXPECT_EQ(config->permit_root_login, parley::login::RootLogin::prohibit_password);
   EXPECT_EQ(config->demo, false);
+  EXPECT_EQ(config->privilege_separation, true);
   EXPECT_EQ(config->session.session_user, "parley-guest");
 
   EXPECT_EQ(config->limits.max_auth_tries, 6u);

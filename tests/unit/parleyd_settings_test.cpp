@@ -101,6 +101,19 @@ TEST_F(SettingsTest, AFlagWinsOverTheFileAndTheFileFillsTheRest) {
   EXPECT_EQ(bare.limits.max_auth_tries, Limits{}.max_auth_tries);
 }
 
+// Privilege separation is the default as root: unset unless something says
+// so, and either the file or a flag (which wins) can say off or on.
+TEST_F(SettingsTest, PrivilegeSeparationIsUnsetUnlessTheFileOrAFlagSaysOnOrOff) {
+  EXPECT_FALSE(accepted({}).privilege_separation);
+  EXPECT_EQ(accepted({"--privilege-separation"}).privilege_separation, true);
+  EXPECT_EQ(accepted({"--no-privilege-separation"}).privilege_separation, false);
+  const std::string off = file({"privilege_separation = false"});
+  EXPECT_EQ(accepted({"--config", off}).privilege_separation, false);
+  EXPECT_EQ(accepted({"--config", off, "--privilege-separation"}).privilege_separation, true);
+  const std::string on = file({"privilege_separation = true"});
+  EXPECT_EQ(accepted({"--config", on, "--no-privilege-separation"}).privilege_separation, false);
+}
+
 TEST_F(SettingsTest, AlgorithmFlagsAreRelativeToTheFilesList) {
   using parley::crypto::CipherAlg;
   const std::string conf = file({"[algorithms]", "ciphers = ['aes256-gcm@openssh.com']"});

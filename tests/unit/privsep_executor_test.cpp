@@ -33,10 +33,10 @@ struct MonitorSide {
   Executor executor;
   Channel monitor_end, network_end;
 
-  explicit MonitorSide(std::chrono::milliseconds connect_timeout = 10s)
-      : MonitorSide(*Channel::pair(), connect_timeout) {}
-  MonitorSide(std::pair<Channel, Channel> ends, std::chrono::milliseconds connect_timeout)
-      : executor(options(connect_timeout)), monitor_end(std::move(ends.first)), network_end(std::move(ends.second)) {}
+  explicit MonitorSide(std::chrono::milliseconds connect_timeout = 10s) : MonitorSide(options(connect_timeout)) {}
+  explicit MonitorSide(ExecutorOptions o) : MonitorSide(*Channel::pair(), std::move(o)) {}
+  MonitorSide(std::pair<Channel, Channel> ends, ExecutorOptions o)
+      : executor(std::move(o)), monitor_end(std::move(ends.first)), network_end(std::move(ends.second)) {}
 
   static ExecutorOptions options(std::chrono::milliseconds connect_timeout) {
     ExecutorOptions o;
@@ -184,6 +184,80 @@ TEST_F(PrivsepExecutor, WindowChangeOnThePassedTerminalReachesTheProgram) {
     out.append(buf, static_cast<std::size_t>(n));
   }
   EXPECT_NE(out.find("50 132"), std::string::npos) << out;
+}
+
+/// A login session that records its opening and closing in `events`.
+struct RecordedLogin final : LoginSession {
+  RecordedLogin(std::vector<std::string>& to, std::string name) : events(to), user(std::move(name)) {
+    events.push_back("open " + user);
+  }
+  ~RecordedLogin() override { events.push_back("close " + user); }
+  const std::vector<std::string>& environment() const override { return env; }
+  std::vector<std::string>& events;
+  std::string user;
+  std::vector<std::string> env{"LOGIN_MARK=from-the-login-session"};
+};
+
+/// The monitor and an executor whose login sessions are RecordedLogins (or
+/// refused with `refusal`), with conn 1 authenticated as alice.
+struct WithLogins {
+  std::vector<std::string> events;
+  std::string refusal;
+  MonitorSide m{options()};
+
+  WithLogins() {
+    expect_served(m.n, 1);
+    EXPECT_TRUE(only<SessionGranted>(m.n.send(SessionStart{{1, 1}, "alice"}.encode())));
+  }
+  ExecutorOptions options() {
+    ExecutorOptions o = MonitorSide::options(10s);
+    o.open_login = [this](const std::string& user,
+                          const std::string&) -> std::expected<std::unique_ptr<LoginSession>, std::string> {
+      if (!refusal.empty()) return std::unexpected(refusal);
+      return std::make_unique<RecordedLogin>(events, user);
+    };
+    return o;
+  }
+  /// Starts `command` and returns its handle and its stdout descriptor.
+  std::pair<std::uint64_t, UniqueFd> start(std::uint64_t req, std::string command) {
+    m.request(spawn_request(req, std::move(command)).encode());
+    auto spawned = m.receive();
+    auto reply = decode_reply(spawned.frame);
+    if (!reply || !std::holds_alternative<SessionSpawned>(*reply) || spawned.fds.size() != 3) return {0, UniqueFd()};
+    return {std::get<SessionSpawned>(*reply).handle, std::move(spawned.fds[1])};
+  }
+};
+
+// sshd's UsePAM in the monitor: the connection's programs run inside one login
+// session, opened before the first and closed after the last, and they get its
+// variables.
+TEST_F(PrivsepExecutor, ProgramsRunInsideTheConnectionsLoginSessionWithItsVariables) {
+  WithLogins w;
+  auto [first, first_out] = w.start(2, "echo mark=$LOGIN_MARK; exec sleep 30");
+  ASSERT_NE(first, 0u);
+  auto [second, second_out] = w.start(3, "echo second=$LOGIN_MARK");
+  ASSERT_NE(second, 0u);
+  EXPECT_EQ(w.events, std::vector<std::string>{"open alice"});  // one for the connection
+  EXPECT_EQ(read_all(second_out.get()), "second=from-the-login-session\n");
+  ASSERT_TRUE(std::holds_alternative<SessionExited>(*decode_reply(w.m.receive().frame)));
+  EXPECT_EQ(w.events, std::vector<std::string>{"open alice"});  // the first still runs
+
+  w.m.request(ConnectionClosed{1}.encode());  // SIGHUP ends the first
+  ASSERT_TRUE(std::holds_alternative<SessionExited>(*decode_reply(w.m.receive().frame)));
+  char buf[64];
+  const ssize_t n = ::read(first_out.get(), buf, sizeof buf);
+  EXPECT_EQ(std::string(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0))), "mark=from-the-login-session\n");
+  EXPECT_EQ(w.events, (std::vector<std::string>{"open alice", "close alice"}));
+}
+
+TEST_F(PrivsepExecutor, AProgramIsRefusedWhenItsLoginSessionCannotOpen) {
+  WithLogins w;
+  w.refusal = "pam_acct_mgmt: User account has expired";
+  w.m.request(spawn_request(2, "echo ran").encode());
+  auto reply = decode_reply(w.m.receive().frame);
+  ASSERT_TRUE(reply && std::holds_alternative<Refused>(*reply));
+  EXPECT_EQ(std::get<Refused>(*reply).reason, RefusalReason::spawn_failed);
+  EXPECT_TRUE(w.events.empty());
 }
 
 /// A listener on 127.0.0.1 and its port.

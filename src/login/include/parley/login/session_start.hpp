@@ -69,6 +69,12 @@ struct StartedSession {
   std::string note;
 };
 
+/// Whether a request of `kind` with `command` names a program at all, whatever
+/// the account: a subsystem other than sftp, sftp without `sftp_server` or a
+/// command holding a NUL does not, and start_session() refuses it. A server
+/// that starts programs later (through a monitor) refuses these at once.
+bool names_a_program(ProgramKind kind, const std::string& command, const std::string& sftp_server);
+
 /// Starts the program for `request`. The error says why it did not start
 /// (an exec of a command with NUL, a subsystem other than sftp, no terminal,
 /// the terminal could not be given to the user, spawn's own errors), for the log.

@@ -12,6 +12,7 @@
 #include <expected>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,7 +25,28 @@
 
 namespace parley::privsep {
 
+/// A login session the monitor holds for a connection's user while programs of
+/// that connection run (sshd's UsePAM: parleyd's is a PAM session, whose
+/// account and session stacks run at its opening). Destroying it closes it;
+/// both may block, as PAM's modules may.
+class LoginSession {
+ public:
+  virtual ~LoginSession() = default;
+  /// Variables ("NAME=value") every program of the connection gets, after the client's.
+  virtual const std::vector<std::string>& environment() const = 0;
+};
+
+/// Opens the login session of `user`, authenticated, connected from `rhost`;
+/// the error says what refused it.
+using OpenLoginSession = std::function<std::expected<std::unique_ptr<LoginSession>, std::string>(
+    const std::string& user, const std::string& rhost)>;
+
 struct ExecutorOptions {
+  /// Empty: no login session. Otherwise opened before a connection's first
+  /// program (a program is refused, spawn_failed, if it cannot be) and closed
+  /// once the last of that connection's programs has exited, as sshd opens one
+  /// PAM session for the sessions of a connection; a later program opens it again.
+  OpenLoginSession open_login;
   /// The account a session of `user` runs as; empty: the account of that name
   /// with its groups (login::find_account, login::with_groups).
   std::function<std::expected<login::Account, std::string>(const std::string& user)> run_as;
@@ -90,8 +112,14 @@ class Executor {
     std::vector<std::pair<sockaddr_storage, socklen_t>> addresses;  // still to try
     UniqueFd socket;
     Clock::time_point deadline;
+    std::string where;  // "host:port", for the log
   };
 
+  /// The login session programs of `a`'s connection run in (opened now if
+  /// none is open), or why there is none.
+  std::expected<LoginSession*, std::string> login_for(const SpawnAction& a);
+  /// Closes the login session of `conn` once it has no program left.
+  void close_login_if_idle(std::uint64_t conn);
   void spawn(const SpawnAction& a);
   void signal(const SignalAction& a);
   void hang_up(const HangUpAction& a);
@@ -102,10 +130,13 @@ class Executor {
   /// Finishes `c` if its connect is done; true when it is no longer pending.
   bool finish_connect(Connect& c, Clock::time_point now);
   void refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason, std::string why);
+  /// Refuses a connect (connect_failed), logging where to and why.
+  void connect_failed(std::uint64_t conn, std::uint64_t req, const std::string& where, std::string_view why);
   void log(std::string_view line) const;
 
   ExecutorOptions options_;
   std::map<std::uint64_t, Child> children_;  // by handle
+  std::map<std::uint64_t, std::unique_ptr<LoginSession>> logins_;  // by connection
   std::vector<Connect> connects_;
   std::vector<Outgoing> outgoing_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> ended_;

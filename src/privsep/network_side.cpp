@@ -2,6 +2,7 @@
 // delegates' questions become frames, the monitor's replies become answers.
 #include "parley/privsep/network_side.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "parley/crypto/keys.hpp"
@@ -51,17 +52,18 @@ void NetworkSide::ask_kex(const transport::KexSignRequest& r) {
 }
 
 void NetworkSide::ask_auth(session::AuthQuestion question) {
-  auth_req_ = fresh_request_id();
+  const std::uint64_t req = fresh_request_id();
+  auth_reqs_.push_back(req);
   if (auto* request = std::get_if<userauth::UserauthRequest>(&question)) {
     AuthRequest m;
     m.conn = conn_;
-    m.req = *auth_req_;
+    m.req = req;
     m.request = std::move(*request);
     frames_.push_back(m.encode());
   } else {
     InfoResponse m;
     m.conn = conn_;
-    m.req = *auth_req_;
+    m.req = req;
     m.answers = std::move(std::get<session::InfoAnswers>(question).answers);
     frames_.push_back(m.encode());
   }
@@ -93,8 +95,10 @@ void NetworkSide::kex_signed(KexSigned& m, Instant now) {
 
 void NetworkSide::auth_reply(AuthReply& m, Instant now) {
   // req 0 is what the monitor says on its own (a banner, the login grace time).
-  if (m.req != 0 && auth_req_ != m.req) return end("an authentication answer to no request", now);
-  if (m.req != 0) auth_req_.reset();
+  // The monitor answers a connection's requests in order: the oldest out.
+  if (m.req != 0 && (auth_reqs_.empty() || auth_reqs_.front() != m.req))
+    return end("an authentication answer to no request", now);
+  if (m.req != 0) auth_reqs_.pop_front();
   if (m.status == AuthStatus::disconnect)
     log_.push_back("conn " + std::to_string(conn_) + ": the monitor ends the connection");
   connection_->auth_answered(decision_of(m), now);
@@ -108,8 +112,8 @@ bool NetworkSide::refused(const Refused& m, Instant now) {
     connection_->kex_answered(std::unexpected(transport::TransportError::kex_signer_refused), now);
     return true;
   }
-  if (m.req == 0 || auth_req_ == m.req) {
-    auth_req_.reset();
+  if (m.req == 0 || std::find(auth_reqs_.begin(), auth_reqs_.end(), m.req) != auth_reqs_.end()) {
+    auth_reqs_.clear();
     end("the monitor refused: " + why, now);
     return true;
   }

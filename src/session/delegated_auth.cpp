@@ -1,5 +1,6 @@
-// The network side of delegated user authentication: decode, ask one question
-// at a time, check and apply the decider's answer.
+// The network side of delegated user authentication: decode, ask (requests
+// pipelined behind requests, the rest one at a time), check and apply the
+// decider's answers in order.
 #include "parley/session/delegated_auth.hpp"
 
 #include <algorithm>
@@ -36,10 +37,18 @@ void DelegatedAuth::handle(BytesView payload, Instant now) {
   ask_next(now);
 }
 
+bool DelegatedAuth::may_ask(BytesView message) const {
+  if (asked_.empty()) return true;
+  // The decider answers in order. A USERAUTH_REQUEST goes behind other requests
+  // (as in one process, the decider then aborts a queued check the next
+  // request supersedes), but not behind a keyboard-interactive question, whose
+  // INFO_REQUEST the next message may answer; an INFO_RESPONSE is read with the
+  // prompt count of the INFO_REQUEST before it, so it waits for every answer.
+  return message[0] == msg::userauth_request && kbdint_out_ == 0 && asked_.size() < limits_.max_out;
+}
+
 void DelegatedAuth::ask_next(Instant) {
-  // One question at a time: the decider answers in order, and an
-  // INFO_RESPONSE can only be read once the INFO_REQUEST before it is known.
-  while (phase_ == Phase::open && !asked_ && !held_.empty()) {
+  while (phase_ == Phase::open && !held_.empty() && may_ask(held_.front().view())) {
     crypto::SecretBytes message = std::move(held_.front());
     held_.pop_front();
     if (message.view()[0] == msg::userauth_request) ask_request(message.view());
@@ -53,7 +62,7 @@ void DelegatedAuth::ask_request(BytesView payload) {
   info_prompts_.reset();  // a new request abandons a keyboard-interactive round
   const bool kbdint = std::holds_alternative<KeyboardInteractiveFields>(request->fields);
   if (request->method() != "none") preauth(transport::PreauthState::attempted);
-  asked_ = kbdint ? Asked::keyboard_interactive : Asked::request;
+  ask(kbdint ? Asked::keyboard_interactive : Asked::request);
   delegate_(std::move(*request));
 }
 
@@ -65,8 +74,13 @@ void DelegatedAuth::ask_answers(BytesView payload) {
   if (!response)
     return end(response.error().fault == DecodeFault::count_mismatch ? AuthError::response_count_mismatch
                                                                      : AuthError::malformed_answers);
-  asked_ = Asked::keyboard_interactive;
+  ask(Asked::keyboard_interactive);
   delegate_(InfoAnswers{std::move(response->answers)});
+}
+
+void DelegatedAuth::ask(Asked what) {
+  asked_.push_back(what);
+  if (what == Asked::keyboard_interactive) ++kbdint_out_;
 }
 
 void DelegatedAuth::answered(AuthDecision decision, Instant now) {
@@ -77,7 +91,10 @@ void DelegatedAuth::answered(AuthDecision decision, Instant now) {
   const bool answers = !std::holds_alternative<AuthContinues>(decision.verdict) ||
                        std::any_of(decision.packets.begin(), decision.packets.end(),
                                    [](const Bytes& p) { return !is_banner(p); });
-  if (answers) asked_.reset();
+  if (answers) {  // the oldest question out is answered
+    if (asked_.front() == Asked::keyboard_interactive) --kbdint_out_;
+    asked_.pop_front();
+  }
   for (auto& packet : decision.packets) out_.push_back(std::move(packet));
   if (auto* ok = std::get_if<AuthSucceeded>(&decision.verdict)) {
     phase_ = Phase::succeeded;
@@ -105,10 +122,10 @@ bool DelegatedAuth::accept_packets(const AuthDecision& decision) {
       if (!UserauthBanner::decode(p)) return false;
       continue;
     }
-    if (!asked_ || replied) return false;  // one reply per question
+    if (asked_.empty() || replied) return false;  // one reply per question, the oldest
     replied = true;
     if ((p[0] == msg::userauth_success) != success) return false;
-    if (p[0] == msg::userauth_info_request && asked_ == Asked::keyboard_interactive) {
+    if (p[0] == msg::userauth_info_request && asked_.front() == Asked::keyboard_interactive) {
       auto request = InfoRequest::decode(p, limits_.decode);
       if (!request) return false;
       info_prompts_ = request->prompts.size();
@@ -139,7 +156,8 @@ void DelegatedAuth::end(transport::DisconnectReason reason, std::string descript
   if (phase_ == Phase::closed) return;
   phase_ = Phase::closed;
   held_.clear();
-  asked_.reset();
+  asked_.clear();
+  kbdint_out_ = 0;
   events_.push_back(AuthDisconnect{reason, std::move(description), error});
 }
 

@@ -61,21 +61,45 @@ struct Harness {
   }
 };
 
-TEST(DelegatedAuth, OneQuestionAtATimeInOrder) {
+TEST(DelegatedAuth, RequestsArePipelinedAndAnsweredInOrder) {
+  // As a flooding client sends them: both go on, so the decider can abort the
+  // first check the second supersedes (as one process does).
   Harness h;
   h.auth.handle(password_request("one"), h.now);
   h.auth.handle(password_request("two"), h.now);
-  ASSERT_EQ(h.questions.size(), 1u) << "the second request waits for the first answer";
-  EXPECT_TRUE(h.auth.awaiting());
+  ASSERT_EQ(h.questions.size(), 2u) << "the second request goes behind the first";
+  EXPECT_FALSE(h.auth.awaiting()) << "more requests may come";
   auto& first = std::get<userauth::UserauthRequest>(h.questions[0]);
   EXPECT_EQ(first.user, "alice");
   EXPECT_TRUE(std::get<userauth::PasswordFields>(first.fields).password == secret("one"));
-
-  h.auth.answered({{failure()}, AuthContinues{}}, h.now);
-  ASSERT_EQ(h.questions.size(), 2u);
   EXPECT_TRUE(std::get<userauth::PasswordFields>(std::get<userauth::UserauthRequest>(h.questions[1]).fields)
                   .password == secret("two"));
-  EXPECT_EQ(h.auth.take_messages(), std::vector<Bytes>{failure()});
+
+  h.auth.answered({{failure()}, AuthContinues{}}, h.now);
+  h.auth.answered({{failure()}, AuthContinues{}}, h.now);
+  EXPECT_EQ(h.auth.take_messages(), (std::vector<Bytes>{failure(), failure()}));
+  // A third answer has no question: the decider is not trusted that far.
+  h.auth.answered({{failure()}, AuthContinues{}}, h.now);
+  EXPECT_EQ(h.ended_with(), AuthError::unexpected_message);
+}
+
+TEST(DelegatedAuth, NothingGoesBehindAKeyboardInteractiveQuestion) {
+  // Its INFO_REQUEST decides how the next INFO_RESPONSE reads, and the next
+  // message may answer it: one at a time, and nothing more is read meanwhile.
+  Harness h;
+  h.auth.handle(kbdint_request(), h.now);
+  EXPECT_TRUE(h.auth.awaiting());
+  h.auth.handle(password_request("two"), h.now);
+  ASSERT_EQ(h.questions.size(), 1u) << "the request waits for the keyboard-interactive answer";
+  h.auth.answered({{info_request(1)}, AuthContinues{}}, h.now);
+  ASSERT_EQ(h.questions.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<userauth::UserauthRequest>(h.questions[1]));
+  // An INFO_RESPONSE waits for every question out to be answered.
+  h.auth.handle(password_request("three"), h.now);
+  ASSERT_EQ(h.questions.size(), 3u);
+  h.auth.handle(info_response(1), h.now);
+  EXPECT_EQ(h.questions.size(), 3u);
+  EXPECT_TRUE(h.auth.awaiting());
 }
 
 TEST(DelegatedAuth, AnInfoResponseIsReadWithThePromptCountOfTheDecidersInfoRequest) {
@@ -113,9 +137,16 @@ TEST(DelegatedAuth, ADeciderThatNeverAnswersMeetsTheLoginGraceTime) {
 
 TEST(DelegatedAuth, PipelinedMessagesAreBounded) {
   DelegatedAuthLimits limits;
+  limits.max_out = 2;
   limits.max_held = 3;
   Harness h(limits);
-  for (int i = 0; i < 5; ++i) h.auth.handle(password_request("pw"), h.now);
+  for (int i = 0; i < 2; ++i) h.auth.handle(password_request("pw"), h.now);
+  EXPECT_EQ(h.questions.size(), 2u);
+  EXPECT_TRUE(h.auth.awaiting()) << "as many out as may be: reading stops";
+  for (int i = 0; i < 3; ++i) h.auth.handle(password_request("pw"), h.now);
+  EXPECT_EQ(h.questions.size(), 2u) << "held, not asked";
+  EXPECT_FALSE(h.ended_with());
+  h.auth.handle(password_request("pw"), h.now);
   EXPECT_EQ(h.ended_with(), AuthError::too_many_pending_requests);
 }
 

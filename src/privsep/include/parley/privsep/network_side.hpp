@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "parley/privsep/protocol.hpp"
+#include "parley/wire/fifo.hpp"
 #include "parley/session/server_connection.hpp"
 
 namespace parley::privsep {
@@ -74,7 +75,7 @@ class NetworkSide {
   std::uint64_t conn_;
   std::uint64_t next_req_ = 1;
   std::optional<std::uint64_t> kex_req_;   // the KexSign out
-  std::optional<std::uint64_t> auth_req_;  // the AuthRequest or InfoResponse out
+  Fifo<std::uint64_t> auth_reqs_;  // the AuthRequests and InfoResponses out, oldest first
   bool closed_ = false;
   session::ServerConnection* connection_ = nullptr;
   std::vector<Bytes> frames_;

@@ -1,8 +1,9 @@
 // User authentication decided elsewhere (privilege separation: parleyd's
 // monitor runs the providers and the chain; the network process only parses).
 // DelegatedAuth is the server connection's side of that seam: it decodes each
-// userauth message and hands it to a delegate, one at a time, and applies the
-// decision that comes back through answered(). The login grace time and the
+// userauth message and hands it to a delegate (requests pipelined behind
+// requests, as a client may send them; the rest one at a time), and applies the
+// decisions that come back through answered(), in order. The login grace time and the
 // request bounds stay here, so a decider that never answers cannot hold a
 // connection open forever.
 #pragma once
@@ -66,6 +67,10 @@ struct DelegatedAuthLimits {
   std::size_t max_requests = 128;         // USERAUTH_REQUESTs per connection
   /// Messages received while a question is out (a client may pipeline them).
   std::size_t max_held = 16;
+  /// USERAUTH_REQUESTs out to the decider at once (a client's pipelined password
+  /// requests go on, so the decider can abort the checks they supersede); at
+  /// most the monitor's max_outstanding.
+  std::size_t max_out = 8;
   userauth::DecodeLimits decode;
 };
 
@@ -90,8 +95,9 @@ class DelegatedAuth {
   std::vector<Bytes> take_messages() { return std::exchange(out_, {}); }
   std::optional<userauth::AuthEvent> poll_event();
   bool authenticated() const { return phase_ == Phase::succeeded; }
-  /// True while a question is out: read no more from the peer until answered.
-  bool awaiting() const { return asked_.has_value(); }
+  /// True while a message waits for the questions out to be answered, or as
+  /// many are out as may be: read no more from the peer until answered.
+  bool awaiting() const { return !held_.empty() || asked_.size() >= limits_.max_out || kbdint_out_ > 0; }
 
  private:
   enum class Phase : std::uint8_t { open, succeeded, closed };
@@ -99,6 +105,9 @@ class DelegatedAuth {
   enum class Asked : std::uint8_t { request, keyboard_interactive };
 
   void ask_next(Instant now);
+  /// Whether `message` may go to the decider now, with the questions already out.
+  bool may_ask(BytesView message) const;
+  void ask(Asked what);
   void ask_request(BytesView payload);
   void ask_answers(BytesView payload);
   /// Checks the decision's packets; false ends the connection.
@@ -111,7 +120,9 @@ class DelegatedAuth {
   DelegatedAuthLimits limits_;
   Instant grace_deadline_;
   Phase phase_ = Phase::open;
-  std::optional<Asked> asked_;
+  /// The questions out, oldest first: each decision answers the oldest.
+  Fifo<Asked> asked_;
+  std::size_t kbdint_out_ = 0;  // of them, keyboard-interactive ones
   /// Messages waiting for the question out to be answered (wiped when dropped).
   Fifo<crypto::SecretBytes> held_;
   /// num-prompts of the last INFO_REQUEST sent, until its response arrives.

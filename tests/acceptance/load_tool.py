@@ -47,14 +47,30 @@ def sane_latency(report):
     return 0 < lat.get("p50", 0) <= lat.get("p99", 0) <= lat.get("max", 0) < 30_000
 
 
+def children(pid):
+    """The processes whose parent is `pid` (as root, parleyd's network process)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
 def socket_count(pid):
-    """Sockets parleyd holds open (its descriptors that are sockets)."""
+    """Sockets parleyd holds open (descriptors that are sockets, in parleyd and,
+    privilege-separated, its network process)."""
     n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except OSError:
-            pass
+    for p in [pid] + children(pid):
+        for fd in os.listdir(f"/proc/{p}/fd"):
+            try:
+                n += os.readlink(f"/proc/{p}/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass
     return n
 
 

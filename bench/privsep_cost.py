@@ -1,45 +1,66 @@
 #!/usr/bin/python3
 """What privilege separation costs parleyd (issue 14), measured side by side in one run.
 
-Starts parleyd as root twice with the same settings (the Higher or Lower demo: the
-question is cheap, so the login's own work shows), once as one process and once with
---privilege-separation, and for each:
-  - CPU per login: N full logins (connect, key exchange, keyboard-interactive answered
-    by paramiko, disconnect), the server's utime+stime from /proc (every process of it:
-    monitor and network process) divided by N;
-  - memory per idle authenticated connection: K connections logged in and left idle,
-    the server's RSS (all its processes) before and after, divided by K.
-Alternates the two servers over several rounds and reports the median of each.
-Usage: privsep_cost.py PARLEYD [--logins N] [--idle K] [--rounds R]"""
+Starts parleyd as root with the same settings (the Higher or Lower demo: its question is
+cheap, so the login's own work shows) twice per round: as one process
+(--no-privilege-separation) and privilege-separated (the default as root). parleyd is
+pinned to one CPU and the load tool (parley-load, bench/load) to another, as issue 15
+measures. For each server:
+  - CPU per login under load: `parley-load rate` with --concurrency C for N logins (connect,
+    curve25519-sha256 with ssh-ed25519, keyboard-interactive Higher or Lower, disconnect);
+    the server's utime+stime from /proc (every process of it: monitor and network process)
+    divided by N;
+  - CPU per login one at a time: the same with --concurrency 1 (every message wakes an idle
+    server, so each hand-over between the two processes is paid in full);
+  - memory per idle authenticated connection: `parley-load hold` of K connections, the
+    server's RSS (all its processes) while they are held less its RSS before, divided by K.
+Alternates the two servers over R rounds and reports the median of each.
+Usage: privsep_cost.py PARLEYD PARLEY_LOAD [--logins N] [--concurrency C] [--idle K] [--rounds R]"""
 import argparse
+import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
-import paramiko
-
-QUESTION = re.compile(r"What is the highest number: (\d+) or (\d+)\?")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def start(parleyd, separated, tmp):
-    key = os.path.join(tmp, "hostkey")
-    if not os.path.exists(key):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+def cpus():
+    """The server's CPU and the tool's: two different ones if this process may use two."""
+    mine = sorted(os.sched_getaffinity(0))
+    if len(mine) < 2:
+        return None, None
+    return mine[-1], mine[0]
+
+
+def start(parleyd, separated, key, server_cpu):
     args = [parleyd, "--demo", "--port", "0", "--host-key", key, "--per-source-penalties", "no",
-            "--max-startups", "100000", "--log-level", "warn", "--threads", "1"]
-    # As root separation is the default; the one-process run opts out.
-    args.append("--privilege-separation" if separated else "--no-privilege-separation")
+            "--max-startups", "100000", "--log-level", "warn"]
+    if not separated:
+        args.append("--no-privilege-separation")
+    if server_cpu is not None:
+        args = ["taskset", "-c", str(server_cpu)] + args
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())
     if not m:
         raise SystemExit("parleyd did not start")
+    fingerprint = None
+    for _ in range(8):
+        line = proc.stdout.readline().decode()
+        f = re.match(r"host key: ssh-ed25519 (SHA256:\S+)", line)
+        if f:
+            fingerprint = f.group(1)
+            break
+    if not fingerprint:
+        raise SystemExit("parleyd printed no ed25519 host key")
     time.sleep(0.3)
-    return proc, int(m.group(1))
+    if len(pids(proc)) != (2 if separated else 1):
+        raise SystemExit(f"parleyd {'is not' if separated else 'is'} privilege-separated: not what is measured")
+    return proc, int(m.group(1)), fingerprint
 
 
 def pids(proc):
@@ -76,41 +97,55 @@ def rss_bytes(proc):
     return total
 
 
-def answer(title, instructions, prompts):
-    out = []
-    for text, _echo in prompts:
-        m = QUESTION.search(text)
-        out.append(str(max(int(m.group(1)), int(m.group(2)))) if m else "")
-    return out
+def load(tool, tool_cpu, mode, port, fingerprint, extra):
+    args = [tool, mode, f"127.0.0.1:{port}", "--host-key-fingerprint", fingerprint, "--json"] + extra
+    if tool_cpu is not None:
+        args = ["taskset", "-c", str(tool_cpu)] + args
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def login(port):
-    sock = socket.create_connection(("127.0.0.1", port))
-    t = paramiko.Transport(sock)
-    t.get_security_options().kex = ["curve25519-sha256@libssh.org"]  # X25519, as the issue measures
-    t.start_client(timeout=20)
-    t.auth_interactive("admin", answer)
-    if not t.is_authenticated():
-        raise SystemExit("login failed")
-    return t
+def result(run, what):
+    out, err = run.communicate(timeout=600)
+    if run.returncode != 0:
+        raise SystemExit(f"parley-load {what} failed: {out.strip()} {err.strip()}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
-def measure(parleyd, separated, tmp, logins, idle):
-    proc, port = start(parleyd, separated, tmp)
+def cpu_per_login(proc, tool, tool_cpu, port, fp, logins, concurrency):
+    before = cpu_seconds(proc)
+    r = result(load(tool, tool_cpu, "rate", port, fp, ["--count", str(logins), "--concurrency", str(concurrency)]),
+               "rate")
+    if r["succeeded"] != logins:
+        raise SystemExit(f"only {r['succeeded']} of {logins} logins succeeded")
+    return (cpu_seconds(proc) - before) / logins
+
+
+def measure(a, separated, key, cpu_pair):
+    server_cpu, tool_cpu = cpu_pair
+    proc, port, fp = start(a.parleyd, separated, key, server_cpu)
     try:
-        login(port).close()  # warm: first-use costs are not a login's
-        before = cpu_seconds(proc)
-        for _ in range(logins):
-            login(port).close()
-        cpu = (cpu_seconds(proc) - before) / logins
+        # Warm: first-use costs are not a login's.
+        result(load(a.load, tool_cpu, "rate", port, fp, ["--count", "200", "--concurrency", "20"]), "warm-up")
+        loaded = cpu_per_login(proc, a.load, tool_cpu, port, fp, a.logins, a.concurrency)
+        single = cpu_per_login(proc, a.load, tool_cpu, port, fp, max(200, a.logins // 10), 1)
         time.sleep(0.5)
         rss0 = rss_bytes(proc)
-        held = [login(port) for _ in range(idle)]
-        time.sleep(1.0)
-        per_conn = (rss_bytes(proc) - rss0) / idle
-        for t in held:
-            t.close()
-        return cpu, per_conn
+        hold = load(a.load, tool_cpu, "hold", port, fp,
+                    ["--count", str(a.idle), "--concurrency", "100", "--hold-seconds", "6"])
+        # Held once the server's RSS stops growing (every connection logged in), well before the end.
+        time.sleep(2.0)
+        last = rss_bytes(proc)
+        for _ in range(20):
+            time.sleep(0.25)
+            now = rss_bytes(proc)
+            if now == last:
+                break
+            last = now
+        per_conn = (last - rss0) / a.idle
+        r = result(hold, "hold")
+        if r.get("held") != a.idle or r.get("answered") != a.idle:
+            raise SystemExit(f"hold: {r.get('held')} held, {r.get('answered')} answered of {a.idle}")
+        return loaded, single, per_conn
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -119,27 +154,36 @@ def measure(parleyd, separated, tmp, logins, idle):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("parleyd")
-    p.add_argument("--logins", type=int, default=300)
-    p.add_argument("--idle", type=int, default=200)
+    p.add_argument("load", help="parley-load (bench/load)")
+    p.add_argument("--logins", type=int, default=4000)
+    p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--idle", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: privilege separation needs it")
-    tmp = f"/tmp/parley-privsep-bench-{os.getpid()}"
-    os.makedirs(tmp, exist_ok=True)
-    results = {False: [], True: []}
-    for r in range(a.rounds):
-        for separated in (False, True):
-            results[separated].append(measure(a.parleyd, separated, tmp, a.logins, a.idle))
-            cpu, mem = results[separated][-1]
-            print(f"round {r + 1} {'separated' if separated else 'one process'}: "
-                  f"{cpu * 1e6:.0f} us CPU per login, {mem / 1024:.1f} KiB per idle connection", flush=True)
+    cpu_pair = cpus()
+    if cpu_pair[0] is None:
+        print("one CPU: server and load tool share it, unpinned", flush=True)
+    with tempfile.TemporaryDirectory(prefix="parley-privsep-bench-") as tmp:
+        key = os.path.join(tmp, "hostkey")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        results = {False: [], True: []}
+        for r in range(a.rounds):
+            for separated in (False, True):
+                results[separated].append(measure(a, separated, key, cpu_pair))
+                loaded, single, mem = results[separated][-1]
+                print(f"round {r + 1} {'separated' if separated else 'one process'}: "
+                      f"{loaded * 1e6:.0f} us CPU per login at concurrency {a.concurrency}, "
+                      f"{single * 1e6:.0f} us one at a time, {mem / 1024:.1f} KiB per idle connection", flush=True)
     one = [statistics.median(x) for x in zip(*results[False])]
     sep = [statistics.median(x) for x in zip(*results[True])]
-    print(f"median one process: {one[0] * 1e6:.0f} us/login, {one[1] / 1024:.1f} KiB/idle connection")
-    print(f"median separated:   {sep[0] * 1e6:.0f} us/login, {sep[1] / 1024:.1f} KiB/idle connection")
-    print(f"separation costs {100 * (sep[0] / one[0] - 1):+.1f}% CPU per login, "
-          f"{(sep[1] - one[1]) / 1024:+.1f} KiB per idle connection")
+    for name, m in (("one process", one), ("separated", sep)):
+        print(f"median {name + ':':13} {m[0] * 1e6:.0f} us/login (concurrency {a.concurrency}), "
+              f"{m[1] * 1e6:.0f} us/login (one at a time), {m[2] / 1024:.1f} KiB/idle connection")
+    print(f"separation costs {100 * (sep[0] / one[0] - 1):+.1f}% CPU per login under load, "
+          f"{100 * (sep[1] / one[1] - 1):+.1f}% one at a time, "
+          f"{(sep[2] - one[2]) / 1024:+.1f} KiB per idle connection")
 
 
 if __name__ == "__main__":

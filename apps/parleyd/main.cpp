@@ -233,13 +233,18 @@ std::shared_ptr<const parleyd::SessionSetup> sessions_for(const parleyd::Config&
     if (::geteuid() == 0) {
       // Answering a question must never give a shell on the machine: as root the
       // demo's sessions are the built-in command shell.
-      setup->command_shell = true;
-      spdlog::info("demo as root: sessions are the built-in command shell");
+      setup->command_shell = true;  // said once at start: log_command_shell()
     } else {
       setup->welcome = demo_welcome;
     }
   }
   return setup;
+}
+
+/// Says at start that the demo's sessions are the built-in command shell (once:
+/// a separated parleyd's network process does not repeat it).
+void log_command_shell(const parleyd::SessionSetup& sessions) {
+  if (sessions.command_shell) spdlog::info("demo as root: sessions are the built-in command shell");
 }
 
 /// Prints where the server listens and its host keys (tests read them).
@@ -291,6 +296,7 @@ int run(const parleyd::Config& c) {
   auto shared_config = std::make_shared<const transport::TransportConfig>(std::move(*config));
   std::shared_ptr<const parley::userauth::ServerAuthConfig> shared_auth = built->config;
   auto sessions = sessions_for(c, *built, run_blocking);
+  log_command_shell(*sessions);
   const driver::ServerOptions options = server_options(c);
   driver::Server server(options, driver::ConnectionFactory([shared_config, shared_auth, sessions](
                                                                driver::ConnectionContext& context,
@@ -390,6 +396,7 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   auto built = parleyd::build_auth_config(c, true, rng, run_blocking);
   if (!built) return fail({exit_usage, built.error()});
   auto sessions = sessions_for(c, *built, run_blocking);
+  log_command_shell(*sessions);
   if (!send_host_keys(channel, config->host_keys)) return fail({exit_runtime_error, "the network process is gone"});
   MonitorBackend backend(std::move(*config), *built, sessions->policy);
   parley::privsep::ExecutorOptions exec;

@@ -85,11 +85,15 @@ int split_processes(const std::string& address, std::uint16_t port,
   { auto drop = std::move(ends->first); }
   const int status = monitor(std::move(ends->second), child);
   int wstatus = 0;
+  bool stopped_here = false;
   if (::waitpid(child, &wstatus, WNOHANG) == 0) {
     ::kill(child, SIGTERM);
+    stopped_here = true;
     ::waitpid(child, &wstatus, 0);
   }
-  if (ended) ended(wstatus);
+  // The SIGTERM sent just now is no news (the monitor has said why it ends).
+  const bool news = !(stopped_here && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGTERM);
+  if (ended && news) ended(wstatus);
   return status;
 }
 

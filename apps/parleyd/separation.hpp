@@ -25,7 +25,8 @@ struct NetworkHalf {
 /// child, `network` runs and its result is the child's exit status; in the
 /// parent, `monitor` runs with the child's pid. Nothing secret has been loaded
 /// when this is called: the monitor loads the host keys after the fork.
-/// `ended` hears how the network process ended (its wait status).
+/// `ended` hears how the network process ended (its wait status), unless it
+/// was only the SIGTERM sent to it here because the monitor ended first.
 int split_processes(const std::string& address, std::uint16_t port,
                     const std::function<int(NetworkHalf)>& network,
                     const std::function<int(parley::privsep::Channel, pid_t)>& monitor,

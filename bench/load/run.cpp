@@ -84,6 +84,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void pump();
   void start_write();
   void wait_read();
+  /// The server closed or reset the connection: the endpoint hears it once.
+  void lose_peer() {
+    peer_gone_ = true;
+    if (endpoint_ && !endpoint_->closed()) endpoint_->peer_closed(Clock::now());
+  }
   void read_ready();
   void flood_input(BytesView data);
   void login_failed(std::string kind, std::string reason = {});
@@ -390,11 +395,7 @@ void Conn::start_write() {
                       self->writing_ = false;
                       Bytes().swap(self->writing_bytes_);  // hold no buffer while idle
                       if (self->phase_ == Phase::done) return;
-                      if (ec) {
-                        self->peer_gone_ = true;
-                        if (self->endpoint_ && !self->endpoint_->closed())
-                          self->endpoint_->peer_closed(Clock::now());
-                      }
+                      if (ec) self->lose_peer();
                       self->pump();
                     });
 }
@@ -407,9 +408,7 @@ void Conn::wait_read() {
                        self->waiting_ = false;
                        if (self->phase_ == Phase::done) return;
                        if (ec) {
-                         self->peer_gone_ = true;
-                         if (self->endpoint_ && !self->endpoint_->closed())
-                           self->endpoint_->peer_closed(Clock::now());
+                         self->lose_peer();
                          self->pump();
                          return;
                        }
@@ -424,8 +423,7 @@ void Conn::read_ready() {
     const std::size_t n = socket_.read_some(asio::buffer(buffer), ec);
     if (would_block(ec)) break;
     if (ec) {  // EOF or reset: the server is gone either way
-      peer_gone_ = true;
-      if (endpoint_ && !endpoint_->closed()) endpoint_->peer_closed(Clock::now());
+      lose_peer();
       break;
     }
     total += n;

@@ -64,6 +64,24 @@ def write_private(path, text, mode=0o600, owner=None):
     return path
 
 
+def pam_session_marks(tmp):
+    """A PAM session stack's two witnesses, in `tmp`: a pam_exec hook that records
+    each open and close ("open_session USER") in a log, and a pam_env file that sets
+    PARLEY_PAM_MARK=set-by-pam-env. Returns (the session lines for a PAM service file,
+    the hook's log)."""
+    hook_log = os.path.join(tmp, "pam-sessions.log")
+    hook = os.path.join(tmp, "pam-hook.sh")
+    with open(hook, "w") as f:
+        f.write(f'#!/bin/sh\necho "$PAM_TYPE $PAM_USER" >> {hook_log}\n')
+    os.chmod(hook, 0o755)
+    envfile = os.path.join(tmp, "pam-environment")
+    with open(envfile, "w") as f:
+        f.write("PARLEY_PAM_MARK=set-by-pam-env\n")
+    lines = (f"session optional pam_exec.so {hook}\n"
+             f"session required pam_env.so readenv=1 envfile={envfile} user_readenv=0\n")
+    return lines, hook_log
+
+
 def mkpasswd(scheme, password):
     """A crypt(3) hash as mkpasswd writes it (the password goes on stdin, never argv)."""
     r = subprocess.run(["/usr/bin/mkpasswd", "-m", scheme, "-s"], input=password.encode(),

@@ -25,7 +25,8 @@ import time
 
 import pexpect
 
-from common import SESSION_USER, SSH, check, finish, keygen, mkpasswd, session_user, start_parleyd, write_private
+from common import (SESSION_USER, SSH, check, finish, keygen, mkpasswd, pam_session_marks, session_user,
+                    start_parleyd, write_private)
 
 PARLEYD = sys.argv[1]
 PASSWORD = "privsep-Pa55-word"
@@ -246,18 +247,9 @@ def main():
         # (pam_exec) and sets a variable the session must see (pam_env).
         subprocess.run(["useradd", "-m", "-s", "/bin/sh", PAM_USER], check=True)
         subprocess.run(["chpasswd"], input=f"{PAM_USER}:{PASSWORD}\n", text=True, check=True)
-        hook_log = os.path.join(tmp, "pam-sessions.log")
-        hook = os.path.join(tmp, "pam-hook.sh")
-        with open(hook, "w") as f:
-            f.write(f'#!/bin/sh\necho "$PAM_TYPE $PAM_USER" >> {hook_log}\n')
-        os.chmod(hook, 0o755)
-        envfile = os.path.join(tmp, "pam-environment")
-        with open(envfile, "w") as f:
-            f.write("PARLEY_PAM_MARK=set-by-pam-env\n")
+        marks, hook_log = pam_session_marks(tmp)
         with open(f"/etc/pam.d/{PAM_SERVICE}", "w") as f:
-            f.write("auth required pam_unix.so\naccount required pam_unix.so\n"
-                    f"session optional pam_exec.so {hook}\n"
-                    f"session required pam_env.so readenv=1 envfile={envfile} user_readenv=0\n")
+            f.write("auth required pam_unix.so\naccount required pam_unix.so\n" + marks)
         # No flag: as root, separation is the default.
         proc, port = start_parleyd(PARLEYD, tmp, ["--pam-service", PAM_SERVICE], log_path)
         check(network_process(proc.pid) is not None, "as root parleyd is separated without being asked")

@@ -26,7 +26,7 @@ import time
 
 import pexpect
 
-from common import SSH, check, finish, keygen, mkpasswd, start_parleyd, stop
+from common import SSH, check, finish, keygen, mkpasswd, pam_session_marks, start_parleyd, stop
 
 PARLEYD = sys.argv[1]
 SFTP = "/usr/bin/sftp"
@@ -182,19 +182,10 @@ def os_users_checks(tmp, key, pub):
     install_key(key_account, pub)
     # The session stack records when PAM opens and closes sessions (pam_exec) and
     # sets a variable the sessions must see (pam_env, through pam_getenvlist).
-    hook_log = os.path.join(tmp, "pam-sessions.log")
-    hook = os.path.join(tmp, "pam-hook.sh")
-    with open(hook, "w") as f:
-        f.write(f'#!/bin/sh\necho "$PAM_TYPE $PAM_USER" >> {hook_log}\n')
-    os.chmod(hook, 0o755)
-    envfile = os.path.join(tmp, "pam-environment")
-    with open(envfile, "w") as f:
-        f.write("PARLEY_PAM_MARK=set-by-pam-env\n")
+    marks, hook_log = pam_session_marks(tmp)
     with open(PAM_FILE, "w") as f:
         f.write("auth required pam_unix.so\naccount required pam_unix.so\n"
-                "session required pam_unix.so\n"
-                f"session optional pam_exec.so {hook}\n"
-                f"session required pam_env.so readenv=1 envfile={envfile} user_readenv=0\n")
+                "session required pam_unix.so\n" + marks)
     log_path = os.path.join(tmp, "parleyd-os.log")
     proc, port = start_parleyd(PARLEYD, tmp, ["--pam-service", PAM_SERVICE, "--authorized-keys",
                                               "%h/.ssh/authorized_keys", "--log-level", "debug"], log_path)

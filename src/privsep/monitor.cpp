@@ -102,7 +102,7 @@ void Monitor::handle(BytesView frame, Instant now) {
     log_.push_back({0, 0, RefusalReason::malformed_frame, request.error(),
                     "refused: " + std::string(to_string(RefusalReason::malformed_frame)) + " (" +
                         std::string(to_string(request.error())) + ")"});
-    send(Refused{0, 0, RefusalReason::malformed_frame});
+    send(Refused{{0, 0}, RefusalReason::malformed_frame});
     return;
   }
   handle(std::move(*request), now);
@@ -186,7 +186,7 @@ void Monitor::kex_sign(const KexSign& m) {
     c.session_id = h;
     session_ids_.insert(h);
   }
-  KexSigned reply{m.conn, m.req, k_s, response->reply, response->shared, key->sign(*alg, h), h};
+  KexSigned reply{{m.conn, m.req}, k_s, response->reply, response->shared, key->sign(*alg, h), h};
   log(m.conn, m.req, "signed the exchange hash of a " + m.kex + " key exchange with " + m.host_key_alg);
   send(reply);
 }
@@ -242,7 +242,7 @@ void Monitor::session_start(const SessionStart& m) {
   if (c.session_granted) return refuse(m.conn, m.req, RefusalReason::session_already_started);
   c.session_granted = true;
   log(m.conn, m.req, "session granted to " + *c.user);
-  send(SessionGranted{m.conn, m.req, *c.user});
+  send(SessionGranted{{m.conn, m.req}, *c.user});
 }
 
 void Monitor::session_spawn(const SessionSpawn& m) {
@@ -410,7 +410,7 @@ void Monitor::drain(std::uint64_t conn_id, Connection& c) {
 
 void Monitor::refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason) {
   log_.push_back({conn, req, reason, std::nullopt, "refused: " + std::string(to_string(reason))});
-  send(Refused{conn, req, reason});
+  send(Refused{{conn, req}, reason});
 }
 
 void Monitor::log(std::uint64_t conn, std::uint64_t req, std::string text) {

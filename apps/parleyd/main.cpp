@@ -249,12 +249,12 @@ void log_command_shell(const parleyd::SessionSetup& sessions) {
 
 /// Prints where the server listens and its host keys (tests read them).
 void announce(const std::string& listen, std::uint16_t port,
-              const std::vector<crypto::PrivateKey>& host_keys) {
+              const std::vector<crypto::PublicKey>& host_keys) {
   std::printf("parleyd listening on %s\n", host_port(listen, port).c_str());
   std::fflush(stdout);
   for (const auto& key : host_keys) {
     std::printf("host key: %s %s\n", std::string(crypto::key_type_name(key.type())).c_str(),
-                key.public_key().fingerprint().c_str());
+                key.fingerprint().c_str());
   }
   std::fflush(stdout);
   spdlog::info("listening on {}", host_port(listen, port));
@@ -307,7 +307,9 @@ int run(const parleyd::Config& c) {
                                          std::move(who), now);
   }));
   if (auto started = server.start(); !started) return fail({exit_runtime_error, started.error()});
-  announce(options.address, server.port(), shared_config->host_keys);
+  std::vector<crypto::PublicKey> public_keys;
+  for (const auto& key : shared_config->host_keys) public_keys.push_back(key.public_key());
+  announce(options.address, server.port(), public_keys);
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -331,7 +333,8 @@ int run(const parleyd::Config& c) {
 /// The monitor's view of parleyd's settings: host keys, authentication, policy.
 class MonitorBackend final : public parley::privsep::Backend {
  public:
-  MonitorBackend(transport::TransportConfig transport, parleyd::BuiltAuth auth,
+  MonitorBackend(transport::TransportConfig transport,
+                 std::shared_ptr<const parley::userauth::ServerAuthConfig> auth,
                  std::shared_ptr<const parley::session::ChannelPolicy> policy)
       : transport_(std::move(transport)), version_("SSH-2.0-" + transport_.software_version),
         auth_(std::move(auth)), policy_(std::move(policy)) {}
@@ -339,15 +342,14 @@ class MonitorBackend final : public parley::privsep::Backend {
   std::string_view server_version() const override { return version_; }
   std::shared_ptr<const parley::userauth::ServerAuthConfig> auth_config(std::string_view,
                                                                        std::uint16_t) override {
-    return auth_.config;
+    return auth_;
   }
   const parley::session::ChannelPolicy& channel_policy() const override { return *policy_; }
-  const parleyd::BuiltAuth& auth() const { return auth_; }
 
  private:
   transport::TransportConfig transport_;
   std::string version_;
-  parleyd::BuiltAuth auth_;
+  std::shared_ptr<const parley::userauth::ServerAuthConfig> auth_;
   std::shared_ptr<const parley::session::ChannelPolicy> policy_;
 };
 
@@ -398,7 +400,7 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   auto sessions = sessions_for(c, *built, run_blocking);
   log_command_shell(*sessions);
   if (!send_host_keys(channel, config->host_keys)) return fail({exit_runtime_error, "the network process is gone"});
-  MonitorBackend backend(std::move(*config), *built, sessions->policy);
+  MonitorBackend backend(std::move(*config), built->config, sessions->policy);
   parley::privsep::ExecutorOptions exec;
   exec.run_as = built->run_as;
   exec.login_records = true;
@@ -444,7 +446,7 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
   static crypto::SystemRandom rng;
   parleyd::BuiltAuth none;
   auto sessions = sessions_for(c, none, {});
-  if (::geteuid() == 0) {
+  {
     // ssh -R below port 1024 is for root only (sshd's bind_permitted()): the
     // monitor decides, since only it can read the account database, so here it
     // passes on to it.
@@ -483,10 +485,7 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
   // which waits in place for the monitor, pumps the link itself.)
   link.start(server);
   if (auto started = server.start(); !started) return fail({exit_runtime_error, started.error()});
-  std::printf("parleyd listening on %s\n", host_port(options.address, server.port()).c_str());
-  for (const auto& key : config->host_public_keys)
-    std::printf("host key: %s %s\n", std::string(crypto::key_type_name(key.type())).c_str(), key.fingerprint().c_str());
-  std::fflush(stdout);
+  announce(options.address, server.port(), config->host_public_keys);
   spdlog::info("network process confined as {} in {}", plan.account, plan.empty_dir.string());
 #ifdef PARLEY_NETWORK_PROBE
   parleyd::run_network_probe(monitor_pid);  // the test build only (parleyd_probe)

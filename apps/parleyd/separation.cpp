@@ -77,8 +77,7 @@ int split_processes(const std::string& address, std::uint16_t port,
     // The network process ends with the monitor, even one killed outright.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);
-    auto theirs = std::move(ends->second);
-    { auto drop = std::move(theirs); }
+    { auto drop = std::move(ends->second); }  // the monitor's end is not the child's
     ::_exit(network(NetworkHalf{std::move(ends->first), listen_fd}));
   }
   ::close(listen_fd);

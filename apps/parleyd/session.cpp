@@ -8,6 +8,7 @@
 
 #include "parley/userauth/server_text.hpp"
 #include "parley/connection/command_shell.hpp"
+#include "parley/login/session_start.hpp"
 #include "parley/pam/pam_login.hpp"
 
 namespace parleyd {
@@ -209,10 +210,8 @@ class AfterPamLogin final : public parley::connection::ChannelHandler {
     parley::Bytes held;
 
     bool start(const parley::connection::StartRequest& r) {
-      for (const auto& entry : state->login->environment()) {
-        const auto eq = entry.find('=');
-        inner->on_env(parley::connection::EnvRequest{entry.substr(0, eq), entry.substr(eq + 1)});
-      }
+      for (auto& [name, value] : parley::login::assignments(state->login->environment()))
+        inner->on_env(parley::connection::EnvRequest{std::move(name), std::move(value)});
       if (!inner->on_start(r)) return false;
       started = true;
       if (!held.empty()) {
@@ -271,9 +270,7 @@ std::function<void(const parley::userauth::AuthEvent&)> auth_log(const std::stri
           using E = std::decay_t<decltype(e)>;
           if constexpr (std::is_same_v<E, parley::userauth::AuditRecord>) {
             // The audit line: never an answer or a password, never prompt text.
-            spdlog::info("auth: user='{}' method={} provider={} prompts={} round={} outcome={} peer={}",
-                         printable_for_log(e.user, 64), printable_for_log(e.method, 32),
-                         e.provider.empty() ? "-" : e.provider, e.prompts, e.round, e.outcome, peer);
+            spdlog::info("{}", parley::userauth::audit_line(e, peer));
           } else if constexpr (std::is_same_v<E, parley::userauth::Authenticated>) {
             spdlog::info("{}: user '{}' authenticated", peer, printable_for_log(e.user, 64));
           } else if constexpr (std::is_same_v<E, parley::userauth::AuthDisconnect>) {
@@ -310,11 +307,13 @@ std::shared_ptr<PamLoginGuard> open_pam_login_after_auth(const SessionSetup& ses
 
 /// What a session channel runs: after the PAM login, the built-in command
 /// shell, a process with a welcome, or (empty) the driver's plain process.
+/// Sessions as `sessions` says, their programs started as `process` says (the
+/// setup's own, or one whose starter asks the monitor).
 parley::driver::SessionFactory session_factory(const SessionSetup& sessions,
+                                               const parley::driver::ProcessOptions& process,
                                                const std::shared_ptr<PamLoginGuard>& pam_login) {
   if (pam_login)
-    return [pam_login, process = sessions.process](parley::driver::ConnectionContext& ctx,
-                                                   const std::string& user) {
+    return [pam_login, process](parley::driver::ConnectionContext& ctx, const std::string& user) {
       return std::make_unique<AfterPamLogin>(pam_login->state,
                                              parley::driver::make_process_session(ctx, process, user));
     };
@@ -323,8 +322,7 @@ parley::driver::SessionFactory session_factory(const SessionSetup& sessions,
       return parley::connection::make_command_shell(user);
     };
   if (!sessions.welcome.empty())
-    return [process = sessions.process, text = sessions.welcome](parley::driver::ConnectionContext& ctx,
-                                                                 const std::string& user) {
+    return [process, text = sessions.welcome](parley::driver::ConnectionContext& ctx, const std::string& user) {
       return with_welcome(parley::driver::make_process_session(ctx, process, user), text);
     };
   return {};
@@ -355,7 +353,8 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
   if (sessions)
     conn->set_channel_services(sessions->policy,
                                parley::driver::make_channel_services(
-                                   context, sessions->process, session_factory(*sessions, pam_login)));
+                                   context, sessions->process,
+                                   session_factory(*sessions, sessions->process, pam_login)));
   return conn;
 }
 
@@ -369,11 +368,9 @@ std::unique_ptr<transport::Endpoint> make_separated_endpoint(
     observer.on_transport = transport_log(peer, conn);
     observer.on_channel = [peer](std::string_view line) { spdlog::info("{}: {}", peer, line); };
     conn.set_observer(std::move(observer));
-    SessionSetup with_monitor = *sessions;
-    with_monitor.process = process;
+    auto factory = session_factory(*sessions, process, nullptr);
     conn.set_channel_services(sessions->policy,
-                              parley::driver::make_channel_services(context, std::move(process),
-                                                                    session_factory(with_monitor, nullptr)));
+                              parley::driver::make_channel_services(context, std::move(process), std::move(factory)));
   };
   return parley::driver::make_privsep_endpoint(link, setup, rng, context, now, sessions->process, configure);
 }

@@ -224,6 +224,14 @@ bool names_a_program(ProgramKind kind, const std::string& command, const std::st
   return session_program(r, "/bin/sh").has_value();
 }
 
+std::vector<std::pair<std::string, std::string>> assignments(const std::vector<std::string>& entries) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& entry : entries)
+    if (const auto eq = entry.find('='); eq != std::string::npos && eq > 0)
+      out.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+  return out;
+}
+
 std::expected<StartedSession, std::string> start_session(const SessionRequest& request) {
   const Account& account = request.account;
   const std::string shell = request.shell.empty() ? account.shell : request.shell;

@@ -130,23 +130,16 @@ void Executor::close_login_if_idle(std::uint64_t conn) {
 }
 
 void Executor::spawn(const SpawnAction& a) {
-  auto account = options_.run_as ? options_.run_as(a.user) : named_account(a.user);
-  std::expected<LoginSession*, std::string> session = nullptr;
-  if (account) session = login_for(a);
-  std::expected<login::StartedSession, std::string> started;
-  if (!account) {
-    started = std::unexpected("no account for " + a.user + ": " + account.error());
-  } else if (!session) {
-    started = std::unexpected(session.error());
-  } else {
+  auto started = [&]() -> std::expected<login::StartedSession, std::string> {
+    auto account = options_.run_as ? options_.run_as(a.user) : named_account(a.user);
+    if (!account) return std::unexpected("no account for " + a.user + ": " + account.error());
+    auto session = login_for(a);
+    if (!session) return std::unexpected(session.error());
     auto request = session_request(a, std::move(*account), options_);
     if (*session)
-      for (const auto& entry : (*session)->environment()) {
-        const auto eq = entry.find('=');
-        request.env.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
-      }
-    started = login::start_session(std::move(request));
-  }
+      for (auto& variable : login::assignments((*session)->environment())) request.env.push_back(std::move(variable));
+    return login::start_session(std::move(request));
+  }();
   if (!started) {
     ended_.emplace_back(a.conn, a.handle);
     close_login_if_idle(a.conn);

@@ -369,13 +369,7 @@ void Monitor::drain(std::uint64_t conn_id, Connection& c) {
   if (!banner.empty()) new_reply(0).packets = std::move(banner);
   while (auto event = c.auth->poll_event()) {
     if (auto* a = std::get_if<userauth::AuditRecord>(&*event)) {
-      // parleyd's audit line, as one process writes it (fixed fields; the
-      // peer's names made printable): never an answer or a prompt.
-      log(conn_id, 0,
-          "auth: user='" + userauth::printable_for_log(a->user, 64) + "' method=" +
-              userauth::printable_for_log(a->method, 32) + " provider=" + (a->provider.empty() ? "-" : a->provider) +
-              " prompts=" + std::to_string(a->prompts) + " round=" + std::to_string(a->round) +
-              " outcome=" + a->outcome + " peer=" + c.peer);
+      log(conn_id, 0, userauth::audit_line(*a, c.peer));  // never an answer or a prompt
     } else if (auto* ok = std::get_if<userauth::Authenticated>(&*event)) {
       c.user = ok->user;
       c.auth_over = true;

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "parley/userauth/messages.hpp"
+#include "parley/userauth/server_text.hpp"
 
 namespace parley::userauth {
 namespace {
@@ -617,6 +618,13 @@ std::optional<AuthEvent> ServerAuth::poll_event() {
   AuthEvent e = std::move(events_.front());
   events_.pop_front();
   return e;
+}
+
+std::string audit_line(const AuditRecord& record, std::string_view peer) {
+  return "auth: user='" + printable_for_log(record.user, 64) + "' method=" + printable_for_log(record.method, 32) +
+         " provider=" + (record.provider.empty() ? "-" : record.provider) +
+         " prompts=" + std::to_string(record.prompts) + " round=" + std::to_string(record.round) +
+         " outcome=" + record.outcome + " peer=" + std::string(peer);
 }
 
 }  // namespace parley::userauth

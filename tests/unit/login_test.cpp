@@ -9,6 +9,7 @@
 #include <string>
 
 #include "parley/login/account.hpp"
+#include "parley/login/session_start.hpp"
 #include "parley/login/spawn.hpp"
 #include "parley/wire/unique_fd.hpp"
 
@@ -86,6 +87,13 @@ std::pair<int, std::string> run(SpawnSpec spec) {
   int status = 0;
   ::waitpid(*pid, &status, 0);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), text};
+}
+
+TEST(Assignments, PamsEnvironmentEntriesBecomeNamesAndValues) {
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(assignments({"LANG=C.UTF-8", "EMPTY=", "EQ=a=b"}),
+            (Pairs{{"LANG", "C.UTF-8"}, {"EMPTY", ""}, {"EQ", "a=b"}}));
+  EXPECT_EQ(assignments({"NOVALUE", "=nameless", "OK=1"}), (Pairs{{"OK", "1"}})) << "nothing named: left out";
 }
 
 TEST(Spawn, RunsInTheDirectoryWithTheEnvironmentAndOnlyDescriptorsZeroToTwo) {

@@ -107,6 +107,17 @@ struct Harness {
   }
 };
 
+TEST(ServerAuth, TheAuditLineHasFixedFieldsAndPrintableNames) {
+  AuditRecord r{"al\nice", "password", "", 0, 1, "reject", std::nullopt};
+  EXPECT_EQ(audit_line(r, "192.0.2.1:2200"),
+            "auth: user='al?ice' method=password provider=- prompts=0 round=1 outcome=reject peer=192.0.2.1:2200")
+      << "a newline in a user name cannot start a forged line";
+  r.provider = "higher-or-lower";
+  r.prompts = 1;
+  r.outcome = "challenge";
+  EXPECT_EQ(audit_line(r, "p"), "auth: user='al?ice' method=password provider=higher-or-lower prompts=1 round=1 outcome=challenge peer=p");
+}
+
 TEST(ServerAuth, NoneListsKeyboardInteractive) {
   Harness h;
   h.feed(request("admin", "none"));

@@ -75,6 +75,10 @@ struct StartedSession {
 /// that starts programs later (through a monitor) refuses these at once.
 bool names_a_program(ProgramKind kind, const std::string& command, const std::string& sftp_server);
 
+/// "NAME=value" entries (pam_getenvlist's) as (name, value) pairs; an entry
+/// without '=' names nothing and is left out.
+std::vector<std::pair<std::string, std::string>> assignments(const std::vector<std::string>& entries);
+
 /// Starts the program for `request`. The error says why it did not start
 /// (an exec of a command with NUL, a subsystem other than sftp, no terminal,
 /// the terminal could not be given to the user, spawn's own errors), for the log.

@@ -98,6 +98,11 @@ struct AuditRecord {
   std::optional<AuthError> error;
 };
 
+/// The audit line for `record`, from `peer` ("address:port"), as parleyd logs
+/// it in one process and in the monitor: "auth: user='..' method=.. provider=..
+/// prompts=N round=N outcome=.. peer=..", the client's words made printable.
+std::string audit_line(const AuditRecord& record, std::string_view peer);
+
 /// The user is in: the connection service may start.
 struct Authenticated {
   std::string user;

@@ -49,42 +49,26 @@ struct MonitorLink::Impl {
 
   /// Waits on `context`, with the descriptor dup()ed before any sandbox.
   void attach_to(asio::io_context& context) {
-    io = &context;
     socket.emplace(context, wait_fd.release());
     hold_timer.emplace(context);
     read();
     std::lock_guard lock(mutex);
-    if (!outgoing.empty()) asio::post(context, [this] { flush(); });  // sent before start
+    io = &context;
+    if (!outgoing.empty()) post_flush_locked();  // queued before start
   }
 
-  /// Sends `frame` after everything before it (under `mutex`): at once from
-  /// this thread when nothing is queued, else queued for flush(). True if the
-  /// caller must post a flush().
-  bool send_locked(Bytes frame) {
-    if (!writing && outgoing.empty()) {
-      // The lock keeps frames in order; a datagram is sent whole or not at all.
-      auto sent = channel.send(frame);
-      if (sent || !would_block(sent.error())) {
-        wipe(frame);
-        return false;  // a lost monitor shows on the read side
-      }
-    }
-    outgoing.push_back(std::move(frame));
-    if (writing || io == nullptr) return false;  // not started: attach_to() flushes
-    writing = true;
-    return true;
+  /// Posts one flush for everything queued so far (under `mutex`): the frames
+  /// of one pass of the event loop go to the monitor together.
+  void post_flush_locked() {
+    if (flush_posted || io == nullptr) return;
+    flush_posted = true;
+    asio::post(*io, [this] { flush(true); });
   }
 
-  /// Sends the held notices (under `mutex`); true if the caller must post a flush().
-  bool release_held() {
-    bool post = false;
-    for (auto& notice : held) post = send_locked(std::move(notice)) || post;
+  /// Moves the held notices to the queue, before what comes next (under `mutex`).
+  void release_held_locked() {
+    for (auto& notice : held) outgoing.push_back(std::move(notice));
     held.clear();
-    return post;
-  }
-
-  void post_flush() {
-    asio::post(*io, [this] { flush(); });
   }
 
   /// On the link's loop: sends what is still held when the hold ends.
@@ -92,13 +76,12 @@ struct MonitorLink::Impl {
     hold_timer->expires_after(hold_limit);
     hold_timer->async_wait([this](std::error_code ec) {
       if (ec) return;
-      bool post = false;
       {
         std::lock_guard lock(mutex);
         hold_armed = false;
-        post = release_held();
+        release_held_locked();
       }
-      if (post) flush();
+      flush(true);
     });
   }
 
@@ -106,13 +89,14 @@ struct MonitorLink::Impl {
   UniqueFd wait_fd;  // a second descriptor of the channel's socket, for waits
   std::function<void()> on_lost;
   std::unique_ptr<asio::io_context> own_io;  // start() without a server: its own loop and thread
-  asio::io_context* io = nullptr;
+  asio::io_context* io = nullptr;            // under `mutex` once started
   std::optional<asio::posix::stream_descriptor> socket;
   std::thread thread;
 
-  std::mutex mutex;  // guards outgoing, held, hold_armed, receivers, next_conn, dropped
+  std::mutex mutex;  // guards io, outgoing, flush_posted, held, hold_armed, receivers, next_conn, dropped
   std::deque<Bytes> outgoing;
-  bool writing = false;
+  bool flush_posted = false;  // a flush is posted, or waits for room on the socket
+  std::mutex sending;         // one flush at a time, so frames leave in order
   // Notices (send_later) wait here for the next frame, at most hold_limit (the
   // timer then wakes this loop at most four times a second, whatever the rate): a
   // login's ConnectionOpened goes with its KexSign, and a ConnectionClosed with
@@ -135,32 +119,36 @@ struct MonitorLink::Impl {
     if (on_lost) on_lost();
   }
 
-  /// Sends what is queued until the socket is full; then waits for room.
-  void flush() {
-    for (;;) {
-      Bytes frame;
-      {
-        std::lock_guard lock(mutex);
-        if (outgoing.empty()) {
-          writing = false;
-          return;
-        }
-        frame = std::move(outgoing.front());
-        outgoing.pop_front();
-      }
-      auto sent = channel.send(frame);
-      if (!sent && would_block(sent.error())) {
-        std::lock_guard lock(mutex);
-        outgoing.push_front(std::move(frame));
-        socket->async_wait(asio::posix::stream_descriptor::wait_write,
-                          [this](std::error_code ec) {
-                            if (!ec) flush();
-                          });
-        return;
-      }
-      wipe(frame);
-      if (!sent) return lose();
+  /// Sends everything queued, in one sendmmsg where it fits. When the socket is
+  /// full (the monitor has not read yet), the rest waits for room: on the loop
+  /// (`on_loop`) by a write wait, elsewhere (pump()) by a posted flush.
+  void flush(bool on_loop) {
+    std::lock_guard order(sending);
+    std::deque<Bytes> batch;
+    {
+      std::lock_guard lock(mutex);
+      batch.swap(outgoing);
+      flush_posted = false;
     }
+    if (batch.empty()) return;
+    std::vector<privsep::Channel::Outgoing> frames;
+    frames.reserve(batch.size());
+    for (const auto& frame : batch) frames.push_back({frame, {}});
+    auto sent = channel.send_batch(frames);
+    const std::size_t went = sent ? *sent : 0;
+    for (std::size_t i = 0; i < went; ++i) wipe(batch[i]);
+    if (!sent && !would_block(sent.error())) {
+      for (auto& frame : batch) wipe(frame);
+      return lose();
+    }
+    if (went == batch.size()) return;
+    std::lock_guard lock(mutex);
+    for (std::size_t i = batch.size(); i-- > went;) outgoing.push_front(std::move(batch[i]));
+    if (!on_loop) return post_flush_locked();
+    flush_posted = true;
+    socket->async_wait(asio::posix::stream_descriptor::wait_write, [this](std::error_code ec) {
+      if (!ec) flush(true);
+    });
   }
 
   void read() {
@@ -217,6 +205,7 @@ void MonitorLink::start() {
 void MonitorLink::start(Server& server) { impl_->attach_to(first_context(server)); }
 
 bool MonitorLink::pump(std::chrono::milliseconds limit) {
+  impl_->flush(false);  // the question this caller waits on may still be queued
   pollfd p{impl_->channel.fd(), POLLIN, 0};
   const int ready = ::poll(&p, 1, static_cast<int>(limit.count()));
   if (ready < 0) return !impl_->lost;  // EINTR: the caller asks again
@@ -247,28 +236,24 @@ void MonitorLink::detach(std::uint64_t conn) {
 }
 
 void MonitorLink::send(Bytes frame) {
-  bool post = false;
-  {
-    std::lock_guard lock(impl_->mutex);
-    post = impl_->release_held();
-    post = impl_->send_locked(std::move(frame)) || post;
-  }
-  if (post) impl_->post_flush();
+  std::lock_guard lock(impl_->mutex);
+  impl_->release_held_locked();
+  impl_->outgoing.push_back(std::move(frame));
+  impl_->post_flush_locked();
 }
 
 void MonitorLink::send_later(Bytes notice) {
-  bool post = false;
   bool arm = false;
   {
     std::lock_guard lock(impl_->mutex);
     impl_->held.push_back(std::move(notice));
     if (impl_->held.size() >= Impl::hold_most || impl_->io == nullptr) {
-      post = impl_->release_held();
+      impl_->release_held_locked();
+      impl_->post_flush_locked();
     } else if (!impl_->hold_armed) {
       impl_->hold_armed = arm = true;
     }
   }
-  if (post) impl_->post_flush();
   if (arm) asio::post(*impl_->io, [impl = impl_.get()] { impl->arm_hold(); });
 }
 
@@ -295,39 +280,76 @@ struct MonitorLoop::Impl {
   asio::steady_timer tick{io};  // while the executor watches programs or connects
   bool ticking = false;
   bool peer_gone = false;
+  // Replies the network process's socket had no room for (the socket is
+  // non-blocking: Asio made it so), sent in order once there is room. Meanwhile
+  // no request is read, so a network process that stops reading holds the
+  // monitor to one drain's replies.
+  struct Pending {
+    Bytes frame;
+    std::vector<UniqueFd> fds;
+  };
+  std::deque<Pending> pending;
+  bool waiting_room = false;
+  // Frames taken per wake at most, so the replies of one wake stay bounded.
+  static constexpr int drain_most = 64;
 
   static transport::Instant now() { return transport::Clock::now(); }
 
   /// Sends what the monitor answered and logs what it reports; then re-arms
-  /// its deadline. Sends block: the monitor has nothing else to do meanwhile.
+  /// its deadline.
   void answer() {
     if (executor) {
       for (auto& action : monitor.take_actions()) executor->perform(std::move(action), now());
     }
-    for (auto& frame : monitor.take_frames()) {
-      if (!send(frame, {})) return;
-    }
+    for (auto& frame : monitor.take_frames()) pending.push_back({std::move(frame), {}});
     if (executor) {
-      for (auto& out : executor->take_outgoing()) {
-        std::vector<int> fds;
-        for (const auto& fd : out.fds) fds.push_back(fd.get());
-        if (!send(out.frame, fds)) return;
-      }
+      for (auto& out : executor->take_outgoing()) pending.push_back({std::move(out.frame), std::move(out.fds)});
       for (const auto& [conn, handle] : executor->take_ended()) monitor.session_ended(conn, handle);
     }
     for (const auto& event : monitor.take_log())
       if (log) log(event);
+    flush();
+    if (peer_gone) return;
     arm();
     watch();
   }
 
-  bool send(Bytes& frame, std::span<const int> fds) {
-    auto sent = channel.send(frame, fds);
-    wipe(frame);
-    if (sent) return true;
-    peer_gone = true;
-    io.stop();
-    return false;
+  /// Sends every pending reply, as few sendmmsg() calls as fit: the network
+  /// process wakes once for all the replies of one wake. Each frame is wiped
+  /// once sent (K, or a session's details).
+  void flush() {
+    while (!waiting_room && !pending.empty()) {
+      std::vector<std::vector<int>> fds(pending.size());
+      std::vector<privsep::Channel::Outgoing> batch;
+      batch.reserve(pending.size());
+      for (std::size_t i = 0; i < pending.size(); ++i) {
+        for (const auto& fd : pending[i].fds) fds[i].push_back(fd.get());
+        batch.push_back({pending[i].frame, fds[i]});
+      }
+      auto sent = channel.send_batch(batch);
+      if (!sent && !would_block(sent.error())) {
+        for (auto& p : pending) wipe(p.frame);
+        pending.clear();
+        peer_gone = true;
+        io.stop();
+        return;
+      }
+      for (std::size_t i = 0; i < (sent ? *sent : 0); ++i) {
+        wipe(pending.front().frame);
+        pending.pop_front();
+      }
+      if (!pending.empty() && (!sent || *sent < batch.size())) wait_for_room();
+    }
+  }
+
+  void wait_for_room() {
+    waiting_room = true;
+    socket.async_wait(asio::posix::stream_descriptor::wait_write, [this](std::error_code ec) {
+      waiting_room = false;
+      if (ec) return;
+      flush();
+      if (pending.empty() && !peer_gone) read();
+    });
   }
 
   /// Programs and connects are checked every few milliseconds while there are any.
@@ -362,13 +384,13 @@ struct MonitorLoop::Impl {
     });
   }
 
-  /// Takes every frame waiting, then answers them together: frames that came
-  /// together (a notice and a request) cost one wake.
+  /// Takes the frames waiting (up to drain_most), then answers them together:
+  /// frames that came together cost one wake. Reads again once every reply
+  /// has gone.
   void read() {
     socket.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
       if (ec) return;
-      for (;;) {
-        // Without waiting: the monitor's sends stay blocking on the same socket.
+      for (int i = 0; i < drain_most; ++i) {
         auto got = channel.receive(privsep::Channel::Wait::no);
         if (!got && would_block(got.error())) break;
         if (!got) {
@@ -381,7 +403,7 @@ struct MonitorLoop::Impl {
         wipe(got->frame);  // a password or answers
       }
       answer();
-      read();
+      if (!peer_gone && !waiting_room) read();
     });
   }
 };

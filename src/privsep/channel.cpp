@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -23,6 +24,28 @@ union Control {
   cmsghdr align;
 };
 
+/// Points `msg` at `frame` and, if any, `fds` (in `control`); false if either is too large.
+bool fill(msghdr& msg, iovec& iov, Control& control, BytesView frame, std::span<const int> fds) {
+  if (frame.size() > frame_header + max_frame || fds.size() > max_fds) return false;
+  iov = {const_cast<std::uint8_t*>(frame.data()), frame.size()};
+  msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
+  }
+  return true;
+}
+
+/// Frames one sendmmsg() takes.
+constexpr std::size_t batch_most = 32;
+
 }  // namespace
 
 std::expected<std::pair<Channel, Channel>, std::error_code> Channel::pair() {
@@ -33,27 +56,46 @@ std::expected<std::pair<Channel, Channel>, std::error_code> Channel::pair() {
 }
 
 std::expected<void, std::error_code> Channel::send(BytesView frame, std::span<const int> fds) {
-  if (frame.size() > frame_header + max_frame || fds.size() > max_fds)
-    return std::unexpected(std::make_error_code(std::errc::message_size));
-  iovec iov{const_cast<std::uint8_t*>(frame.data()), frame.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  Control control{};
-  if (!fds.empty()) {
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
-  }
+  iovec iov;
+  msghdr msg;
+  Control control;
+  if (!fill(msg, iov, control, frame, fds)) return std::unexpected(std::make_error_code(std::errc::message_size));
   ssize_t n;
   do n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   if (n < 0) return std::unexpected(last_error());
   return {};
+}
+
+std::expected<std::size_t, std::error_code> Channel::send_batch(std::span<const Outgoing> frames) {
+  std::size_t sent = 0;
+  while (sent < frames.size()) {
+    std::array<mmsghdr, batch_most> msgs;
+    std::array<iovec, batch_most> iovs;
+    std::array<Control, batch_most> controls;
+    std::size_t count = 0;
+    // Stops before an oversized frame: it fails alone, as the first of a later call.
+    while (count < batch_most && sent + count < frames.size()) {
+      const auto& f = frames[sent + count];
+      msgs[count] = {};
+      if (!fill(msgs[count].msg_hdr, iovs[count], controls[count], f.frame, f.fds)) break;
+      ++count;
+    }
+    if (count == 0) {
+      if (sent == 0) return std::unexpected(std::make_error_code(std::errc::message_size));
+      return sent;
+    }
+    int n;
+    do n = ::sendmmsg(fd_.get(), msgs.data(), static_cast<unsigned>(count), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (sent == 0) return std::unexpected(last_error());
+      return sent;
+    }
+    sent += static_cast<std::size_t>(n);
+    if (static_cast<std::size_t>(n) < count) return sent;
+  }
+  return sent;
 }
 
 std::expected<Channel::Received, std::error_code> Channel::receive(Wait wait) {

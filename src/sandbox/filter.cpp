@@ -34,9 +34,10 @@ Failure filter_failure(int rc) {
 constexpr int kAllowed[] = {
     // Moving bytes on descriptors already held (sockets, the monitor's socketpair,
     // stderr for the log). recvmsg/sendmsg also carry SCM_RIGHTS from the monitor;
-    // recvfrom is recv(2), which Asio uses for a single buffer.
+    // sendmmsg sends the monitor several requests with one wake; recvfrom is
+    // recv(2), which Asio uses for a single buffer.
     SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(recvfrom),
-    SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+    SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(sendmmsg),
     // Asio's reactor: epoll, its eventfd interrupter, timerfd for its timers; poll
     // for Asio's synchronous waits on a non-blocking socket.
     SCMP_SYS(epoll_create), SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait),

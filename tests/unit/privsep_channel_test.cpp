@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <vector>
 
 #include "parley/privsep/protocol.hpp"
 
@@ -77,6 +80,81 @@ TEST(PrivsepChannel, PeerGoneIsAnError) {
   { Channel gone = std::move(pair->first); }
   EXPECT_EQ(pair->second.receive().error(), std::errc::connection_reset);
   EXPECT_FALSE(pair->second.send(ConnectionClosed{1}.encode()));
+}
+
+TEST(PrivsepChannel, ABatchGoesInOrderWithItsDescriptors) {
+  auto pair = Channel::pair();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  const Bytes f1 = ConnectionClosed{1}.encode(), f2 = SessionGranted{2, 3, "bob"}.encode(),
+              f3 = ConnectionClosed{4}.encode();
+  const int fds[] = {read_end.get()};
+  const Channel::Outgoing batch[] = {{f1, {}}, {f2, fds}, {f3, {}}};
+  auto sent = a.send_batch(batch);
+  ASSERT_TRUE(sent) << sent.error().message();
+  EXPECT_EQ(*sent, 3u);
+  auto r1 = b.receive(), r2 = b.receive(), r3 = b.receive();
+  ASSERT_TRUE(r1 && r2 && r3);
+  EXPECT_EQ(r1->frame, f1);
+  EXPECT_TRUE(r1->fds.empty());
+  EXPECT_EQ(r2->frame, f2);
+  EXPECT_EQ(r2->fds.size(), 1u);
+  EXPECT_EQ(r3->frame, f3);
+}
+
+// The kernel queues few datagrams on a socketpair (net.unix.max_dgram_qlen): a
+// batch larger than that, on a non-blocking socket, goes in part, and the count
+// says where to go on from; nothing is lost or reordered.
+TEST(PrivsepChannel, AFullNonBlockingSocketTakesPartOfABatch) {
+  auto pair = Channel::pair();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  ASSERT_EQ(::fcntl(a.fd(), F_SETFL, ::fcntl(a.fd(), F_GETFL) | O_NONBLOCK), 0);
+  std::vector<Bytes> frames;
+  for (std::uint64_t i = 0; i < 2000; ++i) frames.push_back(ConnectionClosed{i}.encode());
+  std::vector<Channel::Outgoing> batch;
+  for (const auto& f : frames) batch.push_back({f, {}});
+  auto sent = a.send_batch(batch);
+  ASSERT_TRUE(sent) << sent.error().message();
+  ASSERT_GT(*sent, 0u);
+  ASSERT_LT(*sent, frames.size());  // the queue filled
+  auto again = a.send_batch(std::span(batch).subspan(*sent));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error(), std::errc::resource_unavailable_try_again);
+  std::size_t next = 0;
+  for (std::size_t went = *sent; next < frames.size();) {
+    auto got = b.receive(Channel::Wait::no);
+    if (!got) {  // drained: send on from where the last batch stopped
+      ASSERT_EQ(got.error(), std::errc::resource_unavailable_try_again);
+      auto more = a.send_batch(std::span(batch).subspan(went));
+      ASSERT_TRUE(more) << more.error().message();
+      went += *more;
+      continue;
+    }
+    ASSERT_EQ(got->frame, frames[next]) << "frame " << next;
+    ++next;
+  }
+}
+
+TEST(PrivsepChannel, AnOversizedFrameInABatchGoesAloneAndFails) {
+  auto pair = Channel::pair();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  const Bytes ok1 = ConnectionClosed{1}.encode(), too_big(frame_header + max_frame + 1, 0),
+              ok2 = ConnectionClosed{2}.encode();
+  const Channel::Outgoing batch[] = {{ok1, {}}, {too_big, {}}, {ok2, {}}};
+  auto sent = a.send_batch(batch);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(*sent, 1u);  // stops before the oversized one
+  auto rest = a.send_batch(std::span(batch).subspan(1));
+  ASSERT_FALSE(rest);
+  EXPECT_EQ(rest.error(), std::errc::message_size);
+  auto got = b.receive();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->frame, ok1);
 }
 
 }  // namespace

@@ -61,7 +61,9 @@ class MonitorLink {
   std::uint64_t attach(Deliver deliver);
   /// No more replies for `conn` (those still arriving are dropped).
   void detach(std::uint64_t conn);
-  /// Queues one frame (any thread). The frame is wiped once sent: it may hold a
+  /// Queues one frame (any thread). Frames queued in one pass of the link's
+  /// event loop leave together, in order, in one sendmmsg(): the monitor then
+  /// wakes once for them all. The frame is wiped once sent: it may hold a
   /// password or answers.
   void send(Bytes frame);
   /// Queues a notice nothing waits for (ConnectionOpened, ConnectionClosed): it

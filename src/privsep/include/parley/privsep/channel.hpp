@@ -29,6 +29,16 @@ class Channel {
   /// caller keeps its own copies). A partial send cannot happen on SEQPACKET.
   std::expected<void, std::error_code> send(BytesView frame, std::span<const int> fds = {});
 
+  struct Outgoing {
+    BytesView frame;
+    std::span<const int> fds;
+  };
+  /// Sends `frames` in order, as few system calls as the kernel allows
+  /// (sendmmsg): the peer is woken once for the lot instead of once a frame.
+  /// Returns how many went: fewer than all only when the socket is full (a
+  /// non-blocking one) or failed after the first; an error if none went.
+  std::expected<std::size_t, std::error_code> send_batch(std::span<const Outgoing> frames);
+
   struct Received {
     Bytes frame;
     std::vector<UniqueFd> fds;

@@ -43,8 +43,11 @@ bool fill(msghdr& msg, iovec& iov, Control& control, BytesView frame, std::span<
   return true;
 }
 
-/// Frames one sendmmsg() takes.
+/// Datagrams one sendmmsg() takes, and frames (iovecs) in all of them.
 constexpr std::size_t batch_most = 32;
+constexpr std::size_t iov_most = 256;
+/// A datagram's bytes at most: what receive()'s buffer takes whole.
+constexpr std::size_t datagram_most = frame_header + max_frame;
 
 }  // namespace
 
@@ -71,14 +74,28 @@ std::expected<std::size_t, std::error_code> Channel::send_batch(std::span<const 
   std::size_t sent = 0;
   while (sent < frames.size()) {
     std::array<mmsghdr, batch_most> msgs;
-    std::array<iovec, batch_most> iovs;
+    std::array<iovec, iov_most> iovs;
     std::array<Control, batch_most> controls;
-    std::size_t count = 0;
+    std::array<std::size_t, batch_most> frames_in;  // frames in each datagram
+    std::size_t count = 0, iov_used = 0, next = sent;
     // Stops before an oversized frame: it fails alone, as the first of a later call.
-    while (count < batch_most && sent + count < frames.size()) {
-      const auto& f = frames[sent + count];
+    while (count < batch_most && next < frames.size() && iov_used < iov_most) {
+      const auto& first = frames[next];
       msgs[count] = {};
-      if (!fill(msgs[count].msg_hdr, iovs[count], controls[count], f.frame, f.fds)) break;
+      if (!fill(msgs[count].msg_hdr, iovs[iov_used], controls[count], first.frame, first.fds)) break;
+      // Frames without descriptors ride along in the same datagram while it has room.
+      std::size_t n = 1, bytes = first.frame.size();
+      while (next + n < frames.size() && iov_used + n < iov_most && frames[next + n].fds.empty() &&
+             bytes + frames[next + n].frame.size() <= datagram_most) {
+        const BytesView f = frames[next + n].frame;
+        iovs[iov_used + n] = {const_cast<std::uint8_t*>(f.data()), f.size()};
+        bytes += f.size();
+        ++n;
+      }
+      msgs[count].msg_hdr.msg_iovlen = n;
+      frames_in[count] = n;
+      iov_used += n;
+      next += n;
       ++count;
     }
     if (count == 0) {
@@ -92,13 +109,32 @@ std::expected<std::size_t, std::error_code> Channel::send_batch(std::span<const 
       if (sent == 0) return std::unexpected(last_error());
       return sent;
     }
-    sent += static_cast<std::size_t>(n);
+    for (int i = 0; i < n; ++i) sent += frames_in[static_cast<std::size_t>(i)];
     if (static_cast<std::size_t>(n) < count) return sent;
   }
   return sent;
 }
 
+Channel::Received Channel::next_frame(std::vector<UniqueFd> fds) {
+  // A frame is its length field and that many bytes; what does not parse as one
+  // is the rest of the datagram, which decode_frame() then refuses.
+  const std::size_t left = filled_ - taken_;
+  std::size_t take = left;
+  if (left >= 4) {
+    const std::size_t length = load_be32(buffer_.data() + taken_);
+    if (length <= max_frame && 4 + length <= left) take = 4 + length;
+  }
+  Received out;
+  const auto from = buffer_.begin() + static_cast<std::ptrdiff_t>(taken_);
+  out.frame.assign(from, from + static_cast<std::ptrdiff_t>(take));
+  crypto::secure_wipe(buffer_.data() + taken_, take);  // a frame may hold a password, answers or K
+  taken_ += take;
+  out.fds = std::move(fds);
+  return out;
+}
+
 std::expected<Channel::Received, std::error_code> Channel::receive(Wait wait) {
+  if (taken_ < filled_) return next_frame({});  // more frames of the last datagram
   Received out;
   // One byte more than the largest frame, so an oversized datagram shows as
   // MSG_TRUNC. The buffer is the channel's, made once: a fresh 64 KiB per frame
@@ -133,9 +169,9 @@ std::expected<Channel::Received, std::error_code> Channel::receive(Wait wait) {
     crypto::secure_wipe(buffer_.data(), std::min(length, buffer_.size()));
     return std::unexpected(std::make_error_code(std::errc::message_size));
   }
-  out.frame.assign(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(length));
-  crypto::secure_wipe(buffer_.data(), length);  // a frame may hold a password, answers or K
-  return out;
+  filled_ = length;
+  taken_ = 0;
+  return next_frame(std::move(out.fds));
 }
 
 }  // namespace parley::privsep

@@ -72,12 +72,25 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 Monitor::Monitor(Backend& backend, crypto::Random& rng, MonitorLimits limits)
     : backend_(backend), rng_(rng), limits_(limits) {}
 
-Monitor::~Monitor() = default;
+Monitor::~Monitor() {
+  // Each ServerAuth cancels its providers' answers as it goes, so no wake_for()
+  // runs after this: before woken_mutex_, declared later, is gone.
+  conns_.clear();
+}
 
 void Monitor::set_wake(std::function<void()> wake) {
+  std::lock_guard lock(woken_mutex_);
   wake_ = std::move(wake);
-  for (auto& [id, c] : conns_)
-    if (c->auth) c->auth->set_wake(wake_);
+}
+
+std::function<void()> Monitor::wake_for(std::uint64_t conn_id) {
+  return [this, conn_id] {
+    // Under the lock: set_wake() may change wake_ meanwhile; a wake only posts.
+    std::lock_guard lock(woken_mutex_);
+    const bool first = woken_.empty();
+    woken_.push_back(conn_id);
+    if (first && wake_) wake_();  // one wake until the owner's on_time() takes the list
+  };
 }
 
 std::vector<Bytes> Monitor::take_frames() { return std::exchange(frames_, {}); }
@@ -135,7 +148,7 @@ void Monitor::opened(const ConnectionOpened& m, Instant now) {
   c->address = m.address;
   c->port = m.port;
   c->auth = std::make_unique<userauth::ServerAuth>(backend_.auth_config(m.address, m.port), c->peer, now);
-  if (wake_) c->auth->set_wake(wake_);
+  c->auth->set_wake(wake_for(m.conn));
   log(m.conn, 0, "connection opened from " + c->peer);
   reindex(m.conn, *c);
   conns_.emplace(m.conn, std::move(c));
@@ -319,10 +332,19 @@ void Monitor::forward_listen(const ForwardListen& m) {
 }
 
 void Monitor::on_time(Instant now) {
-  for (auto& [id, c] : conns_) {
-    if (c->auth_over) continue;
-    c->auth->on_time(now);
-    drain(id, *c);
+  std::vector<std::uint64_t> due;
+  {
+    std::lock_guard lock(woken_mutex_);
+    due.swap(woken_);
+  }
+  for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) due.push_back(it->second);
+  std::sort(due.begin(), due.end());
+  due.erase(std::unique(due.begin(), due.end()), due.end());
+  for (const std::uint64_t id : due) {
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second->auth_over) continue;  // gone, or its chain decided
+    it->second->auth->on_time(now);
+    drain(id, *it->second);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <utility>
 #include <vector>
 
 #include "parley/privsep/protocol.hpp"
@@ -82,6 +83,14 @@ TEST(PrivsepChannel, PeerGoneIsAnError) {
   EXPECT_FALSE(pair->second.send(ConnectionClosed{1}.encode()));
 }
 
+/// A frame as the length field frames it: `size` body bytes, all `tag`'s low byte.
+Bytes frame_of(std::uint32_t tag, std::size_t size) {
+  Bytes f(4 + 1 + size, static_cast<std::uint8_t>(tag));
+  store_be32(f.data(), static_cast<std::uint32_t>(1 + size));
+  f[4] = std::to_underlying(MsgType::connection_closed);
+  return f;
+}
+
 TEST(PrivsepChannel, ABatchGoesInOrderWithItsDescriptors) {
   auto pair = Channel::pair();
   ASSERT_TRUE(pair);
@@ -113,8 +122,9 @@ TEST(PrivsepChannel, AFullNonBlockingSocketTakesPartOfABatch) {
   ASSERT_TRUE(pair);
   auto& [a, b] = *pair;
   ASSERT_EQ(::fcntl(a.fd(), F_SETFL, ::fcntl(a.fd(), F_GETFL) | O_NONBLOCK), 0);
+  // 2 MB in all: more than the socket's buffer, however the frames share datagrams.
   std::vector<Bytes> frames;
-  for (std::uint64_t i = 0; i < 2000; ++i) frames.push_back(ConnectionClosed{i}.encode());
+  for (std::uint32_t i = 0; i < 2000; ++i) frames.push_back(frame_of(i, 1000));
   std::vector<Channel::Outgoing> batch;
   for (const auto& f : frames) batch.push_back({f, {}});
   auto sent = a.send_batch(batch);
@@ -137,6 +147,44 @@ TEST(PrivsepChannel, AFullNonBlockingSocketTakesPartOfABatch) {
     ASSERT_EQ(got->frame, frames[next]) << "frame " << next;
     ++next;
   }
+}
+
+// Frames without descriptors share a datagram; receive() hands them back one
+// by one, the datagram's descriptors with its first, and what does not parse as
+// a frame as one last piece (which decode_frame() then refuses).
+TEST(PrivsepChannel, FramesSharingADatagramComeBackOneByOne) {
+  auto pair = Channel::pair();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  const int fds[] = {read_end.get()};
+  const Bytes f1 = frame_of(1, 10), f2 = frame_of(2, 0), f3 = frame_of(3, 300);
+  const Channel::Outgoing batch[] = {{f1, fds}, {f2, {}}, {f3, {}}};
+  ASSERT_EQ(a.send_batch(batch).value_or(0), 3u);
+  ASSERT_EQ(::fcntl(b.fd(), F_SETFL, ::fcntl(b.fd(), F_GETFL) | O_NONBLOCK), 0);
+  auto r1 = b.receive(Channel::Wait::no);
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->frame, f1);
+  EXPECT_EQ(r1->fds.size(), 1u);
+  // The socket is empty now (one datagram): the next two come from the buffer.
+  auto r2 = b.receive(Channel::Wait::no), r3 = b.receive(Channel::Wait::no);
+  ASSERT_TRUE(r2 && r3);
+  EXPECT_EQ(r2->frame, f2);
+  EXPECT_EQ(r3->frame, f3);
+  EXPECT_TRUE(r2->fds.empty() && r3->fds.empty());
+  EXPECT_EQ(b.receive(Channel::Wait::no).error(), std::errc::resource_unavailable_try_again);
+  // A datagram with a frame, then bytes whose length field overruns it.
+  Bytes bad = frame_of(4, 5);
+  const Bytes tail = {0, 0, 0, 99, 1, 2};
+  bad.insert(bad.end(), tail.begin(), tail.end());
+  ASSERT_EQ(::send(a.fd(), bad.data(), bad.size(), 0), static_cast<ssize_t>(bad.size()));
+  auto g1 = b.receive(Channel::Wait::no), g2 = b.receive(Channel::Wait::no);
+  ASSERT_TRUE(g1 && g2);
+  EXPECT_EQ(g1->frame, frame_of(4, 5));
+  EXPECT_EQ(g2->frame, tail);
+  EXPECT_FALSE(decode_frame(g2->frame));
 }
 
 TEST(PrivsepChannel, AnOversizedFrameInABatchGoesAloneAndFails) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "parley/crypto/kex.hpp"
 #include "parley/transport/exchange_hash.hpp"
@@ -344,6 +345,60 @@ TEST(PrivsepMonitor, TheNextDeadlineIsTheEarliestOfAllConnectionsAndGoesWithThem
   n.monitor->on_time(n.now);
   ASSERT_EQ(n.replies().size(), 1u) << "connection 2's failure, answered at its deadline";
   EXPECT_EQ(n.monitor->outstanding(2), 0u);
+}
+
+// Asynchronous providers (PAM, a worker pool) answer from other threads. Their
+// wakes before the owner's on_time() are one wake, and on_time() collects the
+// answers of the connections woken, whoever else is connected.
+TEST(PrivsepMonitor, AsynchronousAnswersWakeOnceAndOnTimeCollectsTheWokenOnes) {
+  Network n;
+  std::vector<userauth::Responder> held;
+  struct Holder final : userauth::KeyboardInteractiveProvider {
+    std::vector<userauth::Responder>& held;
+    explicit Holder(std::vector<userauth::Responder>& h) : held(h) {}
+    std::string_view name() const override { return "holder"; }
+    void start(const userauth::AttemptInfo&, userauth::Responder r) override { held.push_back(r); }
+    void answer(std::vector<crypto::SecretBytes>, userauth::Responder r) override { held.push_back(r); }
+  };
+  n.backend.config->keyboard_interactive = [&](const userauth::AttemptInfo&) {
+    return std::make_unique<Holder>(held);
+  };
+  int wakes = 0;
+  n.monitor->set_wake([&wakes] { ++wakes; });
+  constexpr std::uint64_t conns = 50;
+  for (std::uint64_t c = 1; c <= conns; ++c) {
+    n.open(c);
+    ASSERT_FALSE(n.kex(c).empty());
+    AuthRequest start{c, 1000 + c, {"alice", "ssh-connection", userauth::KeyboardInteractiveFields{"", ""}}};
+    EXPECT_TRUE(n.send(start.encode()).empty()) << "the provider has not answered yet";
+  }
+  ASSERT_EQ(held.size(), conns);
+  // Connections 3 and 7 are answered, from two threads.
+  std::thread a([&] { held[2](userauth::Accept{}); });
+  std::thread b([&] { held[6](userauth::Accept{}); });
+  a.join();
+  b.join();
+  EXPECT_EQ(wakes, 1) << "two answers before on_time() are one wake";
+  n.monitor->on_time(n.now);
+  auto replies = n.replies();
+  ASSERT_EQ(replies.size(), 2u);
+  std::vector<std::uint64_t> answered;
+  for (const auto& r : replies) {
+    ASSERT_TRUE(std::holds_alternative<AuthReply>(r));
+    EXPECT_EQ(std::get<AuthReply>(r).status, AuthStatus::success);
+    answered.push_back(std::get<AuthReply>(r).conn);
+  }
+  std::sort(answered.begin(), answered.end());
+  EXPECT_EQ(answered, (std::vector<std::uint64_t>{3, 7}));
+  // The next answer wakes again; one for a connection that has gone is dropped.
+  held[9](userauth::Accept{});
+  EXPECT_EQ(wakes, 2);
+  EXPECT_TRUE(n.send(ConnectionClosed{11}.encode()).empty());
+  held[10](userauth::Accept{});
+  n.monitor->on_time(n.now);
+  auto more = n.replies();
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(std::get<AuthReply>(more[0]).conn, 10u);
 }
 
 }  // namespace

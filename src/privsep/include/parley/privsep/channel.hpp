@@ -33,17 +33,21 @@ class Channel {
     BytesView frame;
     std::span<const int> fds;
   };
-  /// Sends `frames` in order, as few system calls as the kernel allows
-  /// (sendmmsg): the peer is woken once for the lot instead of once a frame.
-  /// Returns how many went: fewer than all only when the socket is full (a
-  /// non-blocking one) or failed after the first; an error if none went.
+  /// Sends `frames` in order with one sendmmsg(): the peer is woken once for
+  /// the lot instead of once a frame. Frames without descriptors share a
+  /// datagram (each keeps its length field, so receive() splits them again),
+  /// which the kernel queues and copies once. Returns how many frames went:
+  /// fewer than all only when the socket is full (a non-blocking one) or failed
+  /// after the first; an error if none went.
   std::expected<std::size_t, std::error_code> send_batch(std::span<const Outgoing> frames);
 
   struct Received {
     Bytes frame;
     std::vector<UniqueFd> fds;
   };
-  /// Receives one frame and the descriptors that came with it. A datagram
+  /// Receives one frame and the descriptors that came with it (a datagram's
+  /// descriptors come with its first frame; the frames after it in the same
+  /// datagram are returned by the next calls, with no system call). A datagram
   /// longer than a frame can be, or one with more than max_fds descriptors,
   /// is an error (EMSGSIZE) and its descriptors are closed; end of stream (the
   /// other process is gone) is an error too (ECONNRESET). With Wait::no, no
@@ -54,8 +58,13 @@ class Channel {
   int fd() const { return fd_.get(); }
 
  private:
+  /// The next frame of the datagram in buffer_, wiped there once copied out.
+  Received next_frame(std::vector<UniqueFd> fds);
+
   UniqueFd fd_;
-  Bytes buffer_;  // receive(): one frame's room, reused and wiped after each
+  Bytes buffer_;  // receive(): one datagram's room, reused; each frame wiped once taken
+  std::size_t filled_ = 0;  // bytes of the last datagram in buffer_
+  std::size_t taken_ = 0;   // of which already returned
 };
 
 }  // namespace parley::privsep

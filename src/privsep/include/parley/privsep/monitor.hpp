@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -122,12 +123,14 @@ class Monitor {
   void handle(BytesView frame, Instant now);
   /// A decoded request (handle() decodes, then calls this).
   void handle(Request request, Instant now);
-  /// Releases delayed authentication replies and ends connections past their
-  /// login grace time; call at next_deadline() and when woken.
+  /// Collects what asynchronous providers answered, releases delayed
+  /// authentication replies and ends connections past their login grace time;
+  /// call at next_deadline() and when woken. Only the connections woken or due
+  /// are visited, so a wake costs the same with 10 connections or 10 000.
   void on_time(Instant now);
   std::optional<Instant> next_deadline() const;
   /// Called (from any thread) when an asynchronous provider has answered: the
-  /// owner then calls on_time().
+  /// owner then calls on_time(). Wakes that come before that on_time() are one.
   void set_wake(std::function<void()> wake);
 
   /// Frames to send to the network process, in order. A KexSigned frame holds
@@ -172,6 +175,8 @@ class Monitor {
   void drain(std::uint64_t conn_id, Connection& c);
   /// Files the connection's ServerAuth deadline (after anything that may move it).
   void reindex(std::uint64_t conn_id, Connection& c);
+  /// What a connection's ServerAuth calls when an answer is left for it (any thread).
+  std::function<void()> wake_for(std::uint64_t conn_id);
   void refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason);
   void log(std::uint64_t conn, std::uint64_t req, std::string text);
   template <class Message>
@@ -189,7 +194,11 @@ class Monitor {
   std::vector<LogEvent> log_;
   std::vector<Action> actions_;
   std::uint64_t next_handle_ = 1;
+  // Written from providers' threads: the owner's wake, and which connections
+  // have an answer to collect since the last on_time().
+  std::mutex woken_mutex_;
   std::function<void()> wake_;
+  std::vector<std::uint64_t> woken_;
 };
 
 }  // namespace parley::privsep

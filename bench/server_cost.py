@@ -221,13 +221,26 @@ def round_of(a, tools, setup, r, cpu_pair):
 
 # ---- the breakdown: a separate pass per server, loaded by parley-load ----------------------
 
+def traced(pids):
+    """True once every thread of every process in `pids` has a tracer (strace attached)."""
+    for pid in pids:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                if re.search(r"^TracerPid:\s+0$", f.read(), re.M):
+                    return False
+    return True
+
+
 def attach_and_load(a, tools, server, tool_cpu, command):
     """Runs `command` (strace/perf attached to every process of the server) over M logins and
     stops it with SIGINT; returns nothing (the command writes its own output file)."""
     pids = server.group.pids()
     tracer = subprocess.Popen(command(pids), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # attached
-    if tracer.poll() is not None:
+    deadline = time.time() + 10
+    while command(pids)[0] == "strace" and not traced(pids) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # perf: its counters are open by then
+    if tracer.poll() is not None or (command(pids)[0] == "strace" and not traced(pids)):
         raise SystemExit(f"{command(pids)[0]} could not attach to {server.kind}: {tracer.stderr.read()[-400:]}")
     run_load(a, tools, server, "parley-load", tool_cpu, a.breakdown_logins, a.concurrency)
     server.group.settle(len(pids))
@@ -249,7 +262,10 @@ def syscalls(a, tools, server, tool_cpu, tmp):
     if total is None:
         raise SystemExit(f"strace -c gave no total for {server.kind}")
     top = sorted(rows.items(), key=lambda kv: -kv[1])[:8]
-    return total / a.breakdown_logins, {k: v / a.breakdown_logins for k, v in top}
+    n = a.breakdown_logins
+    spawned = {"clones": sum(rows.get(k, 0) for k in ("clone", "clone3", "fork", "vfork")) / n,
+               "execs": rows.get("execve", 0) / n}
+    return total / n, {k: v / n for k, v in top}, spawned
 
 
 def ensure_probes(setup):
@@ -282,15 +298,21 @@ def profile(a, tools, server, tool_cpu, tmp):
     data = os.path.join(tmp, f"perf-{server.kind}.data")
     attach_and_load(a, tools, server, tool_cpu,
                     lambda pids: ["perf", "record", "-q", "-F", "2999", "-o", data, "-p", ",".join(map(str, pids))])
-    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
-                          "--percent-limit", "1.5", "-q"], capture_output=True, text=True).stdout
+    def report(sort, limit):
+        return subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort,
+                               "--percent-limit", limit, "-q"], capture_output=True, text=True).stdout.splitlines()
+    dsos = []
+    for line in report("dso", "0.5"):
+        m = re.match(r"\s*(\d+\.\d+)%\s+(\S+)", line)
+        if m:
+            dsos.append((float(m.group(1)), "kernel" if m.group(2).startswith("[kernel") else m.group(2)))
     top = []
-    for line in rep.splitlines():
+    for line in report("dso,symbol", "1.0"):
         m = re.match(r"\s*(\d+\.\d+)%\s+(\S+)\s+\[(.)\]\s+(.+?)(\s{2,}.*)?$", line)
         if m:
             where = "kernel" if m.group(3) == "k" else m.group(2)
             top.append((float(m.group(1)), where, m.group(4).strip()))
-    return top[:12]
+    return {"dsos": dsos[:8], "symbols": top[:12]}
 
 
 def sanitized(binary):
@@ -306,14 +328,14 @@ def breakdown(a, tools, setup, cpu_pair):
         server = Server(kind, tools, setup, server_cpu)
         try:
             run_load(a, tools, server, "parley-load", tool_cpu, a.warm, min(a.concurrency, a.warm))
-            calls, top = syscalls(a, tools, server, tool_cpu, setup.tmp)
+            calls, top, spawned = syscalls(a, tools, server, tool_cpu, setup.tmp)
             binary = {"sshd": SSHD, "libssh": tools.libssh_server}.get(kind, tools.parleyd)
             allocs = None if sanitized(binary) else allocations(a, tools, server, tool_cpu, setup.tmp)
             prof = profile(a, tools, server, tool_cpu, setup.tmp) if kind.startswith("parleyd") and a.profile else None
         finally:
             server.stop()
         out[kind] = {"syscalls_per_login": calls, "top_syscalls": top, "allocations_per_login": allocs,
-                     "profile": prof}
+                     "profile": prof, **spawned}
         print(f"breakdown {kind:18} {calls:7.1f} system calls/login, "
               f"{'n/a (sanitizer build)' if allocs is None else f'{allocs:.0f}'} allocations/login",
               file=sys.stderr, flush=True)
@@ -342,9 +364,11 @@ def summarise(rounds):
     return {"floor_us": floor * 1e6, "floor_rounds_us": [r["floor"] * 1e6 for r in rounds], "servers": servers}
 
 
-def table(summary, a, parts):
-    f = summary["floor_us"]
-    lines = [f"crypto floor (same run, median of {a.rounds} rounds): {f:.1f} us per login", "",
+def table(summary):
+    """The report as Markdown tables, from what summarise() and breakdown() gave."""
+    f, parts = summary["floor_us"], summary["breakdown"]
+    lines = [f"crypto floor (same run, median of {summary['rounds']} rounds): {f:.1f} us per login; "
+             f"{summary['logins']} logins per server and client per round, {summary['concurrency']} at once", "",
              f"| server | CPU per login, parley-load | × floor | ÷ libssh | CPU per login, libssh client "
              f"| × floor | ÷ libssh | user / kernel (parley-load) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -355,17 +379,20 @@ def table(summary, a, parts):
                      f"| {l_['cpu_us']:.0f} µs | {l_['x_floor']:.2f}× | {l_['vs_libssh']:.2f} "
                      f"| {p['user_us']:.0f} / {p['system_us']:.0f} µs |")
     if parts:
-        lines += ["", "| server | system calls per login | most frequent | heap allocations per login |",
-                  "|---|---|---|---|"]
+        lines += ["", "| server | system calls per login | most frequent | processes or threads started, "
+                  "execve, per login | heap allocations per login |", "|---|---|---|---|---|"]
         for kind in SERVERS:
             b = parts[kind]
             top = ", ".join(f"{k} {v:.1f}" for k, v in list(b["top_syscalls"].items())[:5])
             allocs = "n/a (sanitizer build)" if b["allocations_per_login"] is None else f"{b['allocations_per_login']:.0f}"
-            lines.append(f"| {LABELS[kind]} | {b['syscalls_per_login']:.1f} | {top} | {allocs} |")
+            lines.append(f"| {LABELS[kind]} | {b['syscalls_per_login']:.1f} | {top} | {b['clones']:.2f}, "
+                         f"{b['execs']:.2f} | {allocs} |")
         for kind in SERVERS:
-            if parts[kind]["profile"]:
-                lines += ["", f"perf, {LABELS[kind]} (self time, top symbols):"]
-                lines += [f"  {pct:5.1f}%  {dso:22} {sym}" for pct, dso, sym in parts[kind]["profile"]]
+            prof = parts[kind]["profile"]
+            if prof:
+                lines += ["", f"perf, {LABELS[kind]}: " + ", ".join(f"{d} {p:.0f}%" for p, d in prof["dsos"]),
+                          "  top symbols (self time; libcrypto's internal ones are unnamed without its debug symbols):"]
+                lines += [f"  {pct:5.1f}%  {dso:22} {sym}" for pct, dso, sym in prof["symbols"]]
     return "\n".join(lines)
 
 
@@ -410,7 +437,7 @@ def main():
     if a.json:
         print(json.dumps(summary))
     else:
-        print(table(summary, a, parts))
+        print(table(summary))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""bench/server_cost.py in its smoke mode (few logins, one round), against the real servers:
+parleyd (root, privilege-separated, and as nobody), OpenSSH's sshd with the Higher or Lower
+PAM module, and the benchmark's libssh server, each loaded by parley-load and by the libssh
+client. Checks that the run ends well and that every figure it reports is there and plausible:
+the crypto floor; for every server and both clients a CPU per login above the floor (a login
+does at least its cryptography) and below 100 ms; a breakdown with system calls per login,
+heap allocations per login where the server's allocations go through libc (sshd's always do;
+a sanitizer build's do not), and a perf profile for parleyd. A missing peer fails the run.
+Needs root. Usage: server_cost.py BUILD_DIR"""
+import json
+import os
+import subprocess
+import sys
+
+from common import check, finish
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "server_cost.py")
+SERVERS = ("parleyd-separated", "parleyd-user", "sshd", "libssh")
+
+
+def main():
+    build = sys.argv[1]
+    r = subprocess.run(["/usr/bin/python3", SCRIPT, build, "--smoke", "--json"], capture_output=True,
+                       text=True, timeout=280)
+    print(r.stderr.strip()[-3000:], flush=True)
+    check(r.returncode == 0, f"server_cost.py --smoke ends well (status {r.returncode})")
+    if r.returncode != 0:
+        return finish("server_cost")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    floor = out.get("floor_us") or 0
+    check(5 < floor < 5000, f"the crypto floor is measured: {floor:.1f} us per login")
+    for kind in SERVERS:
+        for client in ("parley-load", "libssh"):
+            s = out["servers"].get(kind, {}).get(client, {})
+            cpu = s.get("cpu_us", 0)
+            check(floor < cpu < 100_000, f"{kind}, loaded by {client}: {cpu:.0f} us CPU per login, "
+                                         f"above the floor ({floor:.0f} us) and below 100 ms")
+            check(s.get("user_us", -1) >= 0 and s.get("system_us", -1) >= 0 and "vs_libssh" in s,
+                  f"{kind}, {client}: user and kernel time and the ratio to libssh are reported")
+        b = (out.get("breakdown") or {}).get(kind, {})
+        calls = b.get("syscalls_per_login", 0)
+        check(10 < calls < 20_000, f"{kind}: {calls:.1f} system calls per login (strace -c)")
+        allocs = b.get("allocations_per_login")
+        if kind == "sshd" or allocs is not None:
+            check(allocs is not None and allocs > 10, f"{kind}: {allocs} heap allocations per login (libc uprobes)")
+        if kind.startswith("parleyd"):
+            check(bool((b.get("profile") or {}).get("dsos")), f"{kind}: a perf profile (time per library, top symbols)")
+    return finish("server_cost")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,14 +16,15 @@ ran, sshd's forked and re-executed children included, user and kernel time apart
 also runs the crypto floor (bench/sidebyside/crypto_floor.cpp) pinned to the server's CPU.
 
 Then, unless --no-breakdown, a separate short pass per server (strace and perf distort CPU, so
-they are not in the timed rounds), loaded by parley-load: system calls per login
-(`strace -c -f` attached to every process of the server), heap allocations per login (uprobes
+they are not in the timed rounds), loaded by parley-load (or --breakdown-client libssh): system
+calls per login (`strace -c -f` attached to every process of the server), heap allocations per login (uprobes
 on libc's malloc, calloc and realloc, counted by `perf stat` attached to the server and
 inherited by its new threads and children; a sanitizer build's allocations bypass libc and are
 not counted), and for parleyd a `perf record` profile's top symbols.
 
 Usage: server_cost.py BUILD_DIR [--logins N] [--concurrency C] [--rounds R]
-                      [--breakdown-logins M] [--no-breakdown] [--smoke] [--json]
+                      [--breakdown-logins M] [--breakdown-client parley-load|libssh]
+                      [--no-breakdown] [--no-profile] [--smoke] [--json]
 BUILD_DIR holds apps/parleyd/parleyd, bench/load/parley-load and bench/sidebyside/*.
 Run as root (privilege separation, sshd and the cgroups need it)."""
 import argparse
@@ -147,10 +148,13 @@ class Server:
             if not m:
                 raise SystemExit(f"{self.kind} did not start (log: {self.log.name})")
             self.port = int(m.group(1))
+        # At rest: parleyd separated is two processes, the others one (sshd's children for the
+        # connection that saw it listening gone).
         time.sleep(0.3)
-        expected = {"parleyd-separated": 2, "parleyd-user": 1}.get(self.kind)
-        if expected is not None and len(self.group.pids()) != expected:
-            raise SystemExit(f"{self.kind}: {len(self.group.pids())} processes, expected {expected}: not what is measured")
+        self.idle = 2 if self.kind == "parleyd-separated" else 1
+        self.group.settle(self.idle)
+        if len(self.group.pids()) != self.idle:
+            raise SystemExit(f"{self.kind}: {len(self.group.pids())} processes, expected {self.idle}: not what is measured")
 
     def stop(self):
         self.proc.terminate()
@@ -187,10 +191,10 @@ def run_load(a, tools, server, client, tool_cpu, logins, concurrency):
 
 def cpu_per_login(a, tools, server, client, tool_cpu):
     """(total, user, system) seconds of the server's CPU per login under the client's load."""
-    idle = len(server.group.pids())
+    server.group.settle(server.idle)
     before = server.group.usage()
     run_load(a, tools, server, client, tool_cpu, a.logins, a.concurrency)
-    server.group.settle(idle)
+    server.group.settle(server.idle)
     after = server.group.usage()
     return [(y - x) / a.logins for x, y in zip(before, after)]
 
@@ -219,21 +223,25 @@ def round_of(a, tools, setup, r, cpu_pair):
     return out
 
 
-# ---- the breakdown: a separate pass per server, loaded by parley-load ----------------------
+# ---- the breakdown: a separate pass per server, loaded by parley-load (--breakdown-client) ----
 
 def traced(pids):
     """True once every thread of every process in `pids` has a tracer (strace attached)."""
     for pid in pids:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/status") as f:
-                if re.search(r"^TracerPid:\s+0$", f.read(), re.M):
-                    return False
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/status") as f:
+                    if re.search(r"^TracerPid:\s+0$", f.read(), re.M):
+                        return False
+        except FileNotFoundError:  # gone meanwhile: nothing left to trace
+            pass
     return True
 
 
 def attach_and_load(a, tools, server, tool_cpu, command):
     """Runs `command` (strace/perf attached to every process of the server) over M logins and
     stops it with SIGINT; returns nothing (the command writes its own output file)."""
+    server.group.settle(server.idle)
     pids = server.group.pids()
     tracer = subprocess.Popen(command(pids), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 10
@@ -242,7 +250,7 @@ def attach_and_load(a, tools, server, tool_cpu, command):
     time.sleep(0.5)  # perf: its counters are open by then
     if tracer.poll() is not None or (command(pids)[0] == "strace" and not traced(pids)):
         raise SystemExit(f"{command(pids)[0]} could not attach to {server.kind}: {tracer.stderr.read()[-400:]}")
-    run_load(a, tools, server, "parley-load", tool_cpu, a.breakdown_logins, a.concurrency)
+    run_load(a, tools, server, a.breakdown_client, tool_cpu, a.breakdown_logins, a.concurrency)
     server.group.settle(len(pids))
     tracer.send_signal(signal.SIGINT)
     _, err = tracer.communicate(timeout=120)
@@ -404,6 +412,8 @@ def arguments():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--breakdown-logins", type=int, default=500)
     p.add_argument("--no-breakdown", action="store_true")
+    p.add_argument("--breakdown-client", choices=CLIENTS, default="parley-load",
+                   help="the load of the breakdown pass (default parley-load)")
     p.add_argument("--no-profile", dest="profile", action="store_false")
     p.add_argument("--smoke", action="store_true", help="few logins, one round: for the test")
     p.add_argument("--json", action="store_true")
@@ -433,7 +443,8 @@ def main():
         setup.close()
     summary = summarise(rounds)
     summary.update({"logins": a.logins, "concurrency": a.concurrency, "rounds": a.rounds,
-                    "breakdown_logins": a.breakdown_logins, "breakdown": parts})
+                    "breakdown_logins": a.breakdown_logins, "breakdown_client": a.breakdown_client,
+                    "breakdown": parts})
     if a.json:
         print(json.dumps(summary))
     else:

@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""bench/server_cost.py in its smoke mode (few logins, one round), against the real servers:
+"""First, that the benchmark's own peers do the work it claims: sshd (through the PAM module)
+and the libssh server, like parleyd --demo, let in an asyncssh client answering Higher or
+Lower rightly and refuse one answering wrongly. Then bench/server_cost.py in its smoke mode
+(few logins, one round), against the real servers:
 parleyd (root, privilege-separated, and as nobody), OpenSSH's sshd with the Higher or Lower
 PAM module, and the benchmark's libssh server, each loaded by parley-load and by the libssh
 client. Checks that the run ends well and that every figure it reports is there and plausible:
@@ -10,17 +13,80 @@ a sanitizer build's do not), and a perf profile for parleyd. A missing peer fail
 Needs root. Usage: server_cost.py BUILD_DIR"""
 import json
 import os
+import re
 import subprocess
 import sys
 
+import asyncio
+
+import asyncssh
+
 from common import check, finish
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "server_cost.py")
+BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
+SCRIPT = os.path.join(BENCH, "server_cost.py")
 SERVERS = ("parleyd-separated", "parleyd-user", "sshd", "libssh")
+sys.path.insert(0, BENCH)
+import server_cost  # noqa: E402
+
+
+def kbdint(port, user, right):
+    """A keyboard-interactive login with asyncssh answering the Higher or Lower question rightly
+    or wrongly (the smaller number); True if the server accepted it."""
+    class Client(asyncssh.SSHClient):
+        asked = 0
+
+        def kbdint_auth_requested(self):
+            return ""
+
+        def kbdint_challenge_received(self, name, instructions, lang, prompts):
+            if not prompts:
+                return []  # sshd's PAM rounds end with an empty request
+            self.asked += 1
+            if self.asked > 1:
+                return None  # asked again: the answer was refused; stop here
+            answers = []
+            for text, _echo in prompts:
+                m = re.search(r"What is the highest number: (\d+) or (\d+)\? $", text)
+                if not m:
+                    return ["?"]
+                a, b = int(m.group(1)), int(m.group(2))
+                answers.append(str(max(a, b) if right else min(a, b)))
+            return answers
+
+    async def login():
+        try:
+            conn, _ = await asyncio.wait_for(asyncssh.create_connection(
+                Client, "127.0.0.1", port, username=user, known_hosts=None, client_keys=None,
+                password=None, preferred_auth="keyboard-interactive", kex_algs=["curve25519-sha256"]), 20)
+        except (asyncssh.PermissionDenied, asyncssh.DisconnectError):
+            return False
+        conn.close()
+        await conn.wait_closed()
+        return True
+    return asyncio.run(login())
+
+
+def peers_ask_the_question(build):
+    """The benchmark's own peers do the work the benchmark claims: sshd through the PAM module
+    and the libssh server ask Higher or Lower and refuse a wrong answer, as parleyd --demo does."""
+    tools = server_cost.Tools(build)
+    setup = server_cost.Setup(tools)
+    try:
+        for kind in ("sshd", "libssh", "parleyd-user"):
+            server = server_cost.Server(kind, tools, setup, None)
+            try:
+                check(kbdint(server.port, server.user, True), f"{kind}: the right Higher or Lower answer logs in")
+                check(not kbdint(server.port, server.user, False), f"{kind}: a wrong answer is refused")
+            finally:
+                server.stop()
+    finally:
+        setup.close()
 
 
 def main():
     build = sys.argv[1]
+    peers_ask_the_question(build)
     r = subprocess.run(["/usr/bin/python3", SCRIPT, build, "--smoke", "--json"], capture_output=True,
                        text=True, timeout=280)
     print(r.stderr.strip()[-3000:], flush=True)

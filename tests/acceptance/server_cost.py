@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """First, that the benchmark's own peers do the work it claims: sshd (through the PAM module)
 and the libssh server, like parleyd --demo, let in an asyncssh client answering Higher or
-Lower rightly and refuse one answering wrongly. Then bench/server_cost.py in its smoke mode
+Lower rightly and refuse one answering wrongly; the libssh server holds logged-in connections
+and answers a session channel's request (parley-load hold --check channel). Then bench/server_cost.py in its smoke mode
 (few logins, one round), against the real servers:
 parleyd (root, privilege-separated, and as nobody), OpenSSH's sshd with the Higher or Lower
 PAM module, and the benchmark's libssh server, each loaded by parley-load and by the libssh
@@ -78,6 +79,14 @@ def peers_ask_the_question(build):
             try:
                 check(kbdint(server.port, server.user, True), f"{kind}: the right Higher or Lower answer logs in")
                 check(not kbdint(server.port, server.user, False), f"{kind}: a wrong answer is refused")
+                if kind == "libssh":
+                    hold = subprocess.run([tools.load, "hold", f"127.0.0.1:{server.port}", "--host-key-fingerprint",
+                                           setup.fp, "--count", "5", "--hold-seconds", "1", "--check", "channel",
+                                           "--json"], capture_output=True, text=True, timeout=60)
+                    r = json.loads(hold.stdout.strip().splitlines()[-1]) if hold.stdout.strip() else {}
+                    ok = hold.returncode == 0 and r.get("held") == 5 and r.get("answered") == 5
+                    check(ok, "libssh: parley-load hold --check channel: 5 held, each opening a session channel "
+                              "whose request is answered" + ("" if ok else f" ({hold.stdout.strip()[-300:]})"))
             finally:
                 server.stop()
     finally:

@@ -17,7 +17,6 @@ measures. For each server:
 Alternates the two servers over R rounds and reports the median of each.
 Usage: privsep_cost.py PARLEYD PARLEY_LOAD [--logins N] [--concurrency C] [--idle K] [--rounds R]"""
 import argparse
-import json
 import os
 import re
 import statistics
@@ -26,15 +25,9 @@ import sys
 import tempfile
 import time
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpus():
-    """The server's CPU and the tool's: two different ones if this process may use two."""
-    mine = sorted(os.sched_getaffinity(0))
-    if len(mine) < 2:
-        return None, None
-    return mine[-1], mine[0]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import TICK, children, cpus, load  # noqa: E402  (shared with server_cost.py)
+import benchlib  # noqa: E402
 
 
 def start(parleyd, separated, key, server_cpu):
@@ -65,17 +58,7 @@ def start(parleyd, separated, key, server_cpu):
 
 def pids(proc):
     """The server's processes: parleyd and, when separated, its child."""
-    out = [proc.pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == proc.pid:
-                    out.append(int(entry))
-            except OSError:
-                pass
-    return out
+    return [proc.pid] + children(proc.pid)
 
 
 def cpu_seconds(proc):
@@ -97,18 +80,8 @@ def rss_bytes(proc):
     return total
 
 
-def load(tool, tool_cpu, mode, port, fingerprint, extra):
-    args = [tool, mode, f"127.0.0.1:{port}", "--host-key-fingerprint", fingerprint, "--json"] + extra
-    if tool_cpu is not None:
-        args = ["taskset", "-c", str(tool_cpu)] + args
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def result(run, what):
-    out, err = run.communicate(timeout=600)
-    if run.returncode != 0:
-        raise SystemExit(f"parley-load {what} failed: {out.strip()} {err.strip()}")
-    return json.loads(out.strip().splitlines()[-1])
+    return benchlib.result(run, f"parley-load {what}")
 
 
 def cpu_per_login(proc, tool, tool_cpu, port, fp, logins, concurrency):

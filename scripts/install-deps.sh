@@ -10,13 +10,13 @@ packages=(
   g++ clang-16 libclang-rt-16-dev
   libssl-dev libasio-dev libcrypt-dev libseccomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
+  libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libssh-dev
   openssh-client openssh-server
   python3 python3-pexpect python3-asyncssh python3-paramiko whois
   liboath-dev oathtool libpam-oath
   libqrencode-dev qrencode zbar-tools imagemagick
   libpam0g-dev libpam-wrapper libpamtest0-dev python3-pypamtest libpam-google-authenticator
-  tmux procps ssh-audit universal-ctags
+  tmux procps ssh-audit universal-ctags strace linux-perf
 )
 
 missing=()

@@ -40,18 +40,25 @@ struct Monitor::Connection {
 
 namespace {
 
-/// The method and host-key name-lists of a KEXINIT payload (RFC 4253 §7.1), if it is one.
+/// The method and host-key name-lists of a KEXINIT payload (RFC 4253 §7.1), if
+/// it is one: views into the payload, every list checked but none split.
 struct KexinitOffer {
-  wire::NameList kex, host_key;
+  std::string_view kex, host_key;
+  bool offers(std::string_view method, std::string_view key_alg) const {
+    return wire::NameList::check(kex, method).value_or(false) &&
+           wire::NameList::check(host_key, key_alg).value_or(false);
+  }
 };
 
 std::optional<KexinitOffer> read_kexinit(BytesView payload) {
   wire::Reader r(payload);
   if (r.byte() != transport::msg::kexinit) return std::nullopt;
   r.raw(16);  // cookie
-  KexinitOffer offer{r.name_list(), r.name_list()};
+  KexinitOffer offer;
+  offer.kex = r.name_list_text();
+  offer.host_key = r.name_list_text();
   // Ciphers, MACs and compression both ways, then the two language lists.
-  for (int list = 0; list < 8; ++list) r.name_list();
+  for (int list = 0; list < 8; ++list) r.name_list_text();
   r.boolean();  // first_kex_packet_follows
   r.uint32();   // reserved
   if (!r.finish()) return std::nullopt;
@@ -179,8 +186,7 @@ void Monitor::kex_sign(const KexSign& m) {
   // Both KEXINITs must be KEXINITs offering the method and the host key
   // algorithm: H is then over a real exchange's transcript.
   const auto client = read_kexinit(m.i_c), server = read_kexinit(m.i_s);
-  if (!client || !server || !client->kex.contains(m.kex) || !server->kex.contains(m.kex) ||
-      !client->host_key.contains(m.host_key_alg) || !server->host_key.contains(m.host_key_alg))
+  if (!client || !server || !client->offers(m.kex, m.host_key_alg) || !server->offers(m.kex, m.host_key_alg))
     return refuse(m.conn, m.req, RefusalReason::bad_kexinit);
   if (m.v_s != backend_.server_version()) return refuse(m.conn, m.req, RefusalReason::wrong_server_version);
   if (!starts_with(m.v_c, "SSH-2.0-")) return refuse(m.conn, m.req, RefusalReason::bad_client_version);

@@ -11,19 +11,35 @@ bool is_valid_name(std::string_view name) {
   });
 }
 
-std::optional<NameList> NameList::parse(std::string_view text) {
-  std::vector<std::string> names;
-  if (text.empty()) return NameList{};
+namespace {
+
+/// Calls `each` with every name of the wire form; false if a name is invalid.
+template <class Each>
+bool for_each_name(std::string_view text, Each&& each) {
+  if (text.empty()) return true;
   std::size_t start = 0;
   while (true) {
     std::size_t comma = text.find(',', start);
     std::string_view name = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
-    if (!is_valid_name(name)) return std::nullopt;
-    names.emplace_back(name);
-    if (comma == std::string_view::npos) break;
+    if (!is_valid_name(name)) return false;
+    each(name);
+    if (comma == std::string_view::npos) return true;
     start = comma + 1;
   }
+}
+
+}  // namespace
+
+std::optional<NameList> NameList::parse(std::string_view text) {
+  std::vector<std::string> names;
+  if (!for_each_name(text, [&](std::string_view name) { names.emplace_back(name); })) return std::nullopt;
   return NameList(std::move(names));
+}
+
+std::optional<bool> NameList::check(std::string_view text, std::string_view name) {
+  bool found = false;
+  if (!for_each_name(text, [&](std::string_view n) { found = found || n == name; })) return std::nullopt;
+  return found;
 }
 
 std::optional<NameList> NameList::of(std::vector<std::string> names) {

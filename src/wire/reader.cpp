@@ -123,6 +123,16 @@ NameList Reader::name_list() {
   return *std::move(parsed);
 }
 
+std::string_view Reader::name_list_text() {
+  std::string_view s = as_chars(string(65536));
+  if (failed_) return {};
+  if (!NameList::check(s, {})) {
+    fail(DecodeError::bad_name_list);
+    return {};
+  }
+  return s;
+}
+
 std::expected<void, DecodeError> Reader::status() const {
   if (failed_) return std::unexpected(error_);
   return {};

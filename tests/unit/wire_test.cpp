@@ -112,6 +112,22 @@ TEST(Wire, NameLists) {
   EXPECT_EQ(r.finish().error(), DecodeError::bad_name_list);
 }
 
+// The check without a split: the same verdict as parse(), then membership.
+TEST(Wire, NameListCheckAgreesWithParse) {
+  for (const char* text : {"", ",a", "a,", "a,,b", "a b", "curve25519-sha256,ext-info-c", "x"}) {
+    EXPECT_EQ(NameList::check(text, "x").has_value(), NameList::parse(text).has_value()) << text;
+  }
+  EXPECT_EQ(NameList::check("curve25519-sha256,ext-info-c", "ext-info-c"), std::optional<bool>(true));
+  EXPECT_EQ(NameList::check("curve25519-sha256,ext-info-c", "ext-info"), std::optional<bool>(false));
+  EXPECT_EQ(NameList::check("", "a"), std::optional<bool>(false));
+  Bytes buf;
+  Writer(buf).string(std::string_view("a,b")).string(std::string_view("a,,b"));
+  Reader r(buf);
+  EXPECT_EQ(r.name_list_text(), "a,b");
+  r.name_list_text();
+  EXPECT_EQ(r.finish().error(), DecodeError::bad_name_list);
+}
+
 TEST(Wire, Utf8) {
   EXPECT_TRUE(is_utf8_without_nul("plain"));
   EXPECT_TRUE(is_utf8_without_nul("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91"));

@@ -15,6 +15,9 @@ class NameList {
   NameList() = default;
   /// Parses the wire form ("a,b,c"; "" is the empty list). nullopt if malformed.
   static std::optional<NameList> parse(std::string_view text);
+  /// Checks the wire form without building a list (no allocation): nullopt if
+  /// malformed, else whether `name` is one of its names.
+  static std::optional<bool> check(std::string_view text, std::string_view name);
   /// Builds from names; nullopt if any name is invalid.
   static std::optional<NameList> of(std::vector<std::string> names);
 

@@ -51,6 +51,9 @@ class Reader {
   /// fails on negative values. Returned without the sign-padding zero byte.
   BytesView mpint_positive();
   NameList name_list();
+  /// A name-list's wire form, checked as name_list() checks it but not split
+  /// (NameList::check() looks a name up in it).
+  std::string_view name_list_text();
   /// `n` raw bytes.
   BytesView raw(std::size_t n);
   /// Everything left.

@@ -414,7 +414,11 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   // Opened in the monitor's loop: PAM's session modules are expected to be quick.
   if (!sessions->pam_service.empty()) exec.open_login = open_pam_login(sessions->pam_service);
   parley::privsep::Executor executor(std::move(exec));
-  parley::privsep::Monitor monitor(backend, rng);
+  // The monitor serves as many connections as the network process may hold
+  // (MonitorLimits' 4096 would refuse the rest with "internal error").
+  parley::privsep::MonitorLimits monitor_limits;
+  monitor_limits.max_connections = server_options(c).max_connections;
+  parley::privsep::Monitor monitor(backend, rng, monitor_limits);
   driver::MonitorLoop loop(std::move(channel), monitor,
                            [](const parley::privsep::LogEvent& e) { spdlog::info("monitor: conn {}: {}", e.conn, e.text); },
                            &executor);

@@ -1,7 +1,9 @@
 """What the parleyd benchmarks share: starting parleyd (as root, separated or not, or as an
 ordinary user), finding its processes, reading their CPU time and resident memory from /proc,
 running parley-load and holding idle connections while the server's memory is read.
-Used by bench/privsep_cost.py and bench/idle_memory.py."""
+Used by bench/idle_memory.py and tests/acceptance/idle_connections.py. (bench/benchlib.py,
+written alongside for bench/server_cost.py and bench/privsep_cost.py, has cpus(), load() and
+result() too: one of the two should import the other's once both are merged.)"""
 import json
 import os
 import pwd

@@ -17,15 +17,98 @@ measures. For each server:
 Alternates the two servers over R rounds and reports the median of each.
 Usage: privsep_cost.py PARLEYD PARLEY_LOAD [--logins N] [--concurrency C] [--idle K] [--rounds R]"""
 import argparse
+import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib_mem import cpu_seconds, cpus, load, result, rss_bytes, settled_rss, start, stop  # noqa: E402
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpus():
+    """The server's CPU and the tool's: two different ones if this process may use two."""
+    mine = sorted(os.sched_getaffinity(0))
+    if len(mine) < 2:
+        return None, None
+    return mine[-1], mine[0]
+
+
+def start(parleyd, separated, key, server_cpu):
+    args = [parleyd, "--demo", "--port", "0", "--host-key", key, "--per-source-penalties", "no",
+            "--max-startups", "100000", "--log-level", "warn"]
+    if not separated:
+        args.append("--no-privilege-separation")
+    if server_cpu is not None:
+        args = ["taskset", "-c", str(server_cpu)] + args
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())
+    if not m:
+        raise SystemExit("parleyd did not start")
+    fingerprint = None
+    for _ in range(8):
+        line = proc.stdout.readline().decode()
+        f = re.match(r"host key: ssh-ed25519 (SHA256:\S+)", line)
+        if f:
+            fingerprint = f.group(1)
+            break
+    if not fingerprint:
+        raise SystemExit("parleyd printed no ed25519 host key")
+    time.sleep(0.3)
+    if len(pids(proc)) != (2 if separated else 1):
+        raise SystemExit(f"parleyd {'is not' if separated else 'is'} privilege-separated: not what is measured")
+    return proc, int(m.group(1)), fingerprint
+
+
+def pids(proc):
+    """The server's processes: parleyd and, when separated, its child."""
+    out = [proc.pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == proc.pid:
+                    out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def cpu_seconds(proc):
+    total = 0
+    for pid in pids(proc):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def rss_bytes(proc):
+    total = 0
+    for pid in pids(proc):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def load(tool, tool_cpu, mode, port, fingerprint, extra):
+    args = [tool, mode, f"127.0.0.1:{port}", "--host-key-fingerprint", fingerprint, "--json"] + extra
+    if tool_cpu is not None:
+        args = ["taskset", "-c", str(tool_cpu)] + args
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def result(run, what):
+    out, err = run.communicate(timeout=600)
+    if run.returncode != 0:
+        raise SystemExit(f"parley-load {what} failed: {out.strip()} {err.strip()}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def cpu_per_login(proc, tool, tool_cpu, port, fp, logins, concurrency):
@@ -39,7 +122,7 @@ def cpu_per_login(proc, tool, tool_cpu, port, fp, logins, concurrency):
 
 def measure(a, separated, key, cpu_pair):
     server_cpu, tool_cpu = cpu_pair
-    proc, port, fp, _ = start(a.parleyd, key, server_cpu, root=True, separated=separated)
+    proc, port, fp = start(a.parleyd, separated, key, server_cpu)
     try:
         # Warm: first-use costs are not a login's.
         result(load(a.load, tool_cpu, "rate", port, fp, ["--count", "200", "--concurrency", "20"]), "warm-up")
@@ -50,13 +133,22 @@ def measure(a, separated, key, cpu_pair):
         hold = load(a.load, tool_cpu, "hold", port, fp,
                     ["--count", str(a.idle), "--concurrency", "100", "--hold-seconds", "6"])
         # Held once the server's RSS stops growing (every connection logged in), well before the end.
-        per_conn = (settled_rss(proc) - rss0) / a.idle
+        time.sleep(2.0)
+        last = rss_bytes(proc)
+        for _ in range(20):
+            time.sleep(0.25)
+            now = rss_bytes(proc)
+            if now == last:
+                break
+            last = now
+        per_conn = (last - rss0) / a.idle
         r = result(hold, "hold")
         if r.get("held") != a.idle or r.get("answered") != a.idle:
             raise SystemExit(f"hold: {r.get('held')} held, {r.get('answered')} answered of {a.idle}")
         return loaded, single, per_conn
     finally:
-        stop(proc)
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def main():

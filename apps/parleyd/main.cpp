@@ -35,6 +35,7 @@
 #include "parley/privsep/monitor.hpp"
 #include "parley/sandbox/sandbox.hpp"
 #include "auth_setup.hpp"
+#include "capacity.hpp"
 #include "separation.hpp"
 #ifdef PARLEY_NETWORK_PROBE
 #include "network_probe.hpp"
@@ -166,14 +167,16 @@ std::string host_port(const std::string& address, std::uint16_t port) {
 
 /// Raises the open-file limit to its hard maximum: every connection is a descriptor,
 /// and the usual soft limit (1024) would cap a server meant for 100 000.
-void raise_descriptor_limit() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  if (lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  }
-  spdlog::debug("open-file limit {}", static_cast<unsigned long long>(lim.rlim_cur));
+/// The open-file limits as parleyd raised them at start (a separated parleyd's
+/// network process inherits them with the fork).
+parleyd::Capacity start_limits;
+
+/// Says how many connections this process can hold at once, and why.
+void log_capacity(const driver::ServerOptions& options, std::size_t open_at_start, std::string_view who) {
+  parleyd::Capacity capacity = start_limits;
+  capacity.open_at_start = open_at_start;
+  capacity.max_connections = options.max_connections;
+  spdlog::info("{}", parleyd::capacity_line(capacity, who));
 }
 
 /// Where the server listens and its pre-authentication bounds ([limits]).
@@ -270,7 +273,7 @@ int run_separated(const parleyd::Config& c);
 int run(const parleyd::Config& c) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
   spdlog::set_level(spdlog::level::from_str(c.log_level.value_or(std::string(parleyd::default_log_level))));
-  raise_descriptor_limit();
+  start_limits = parleyd::raise_descriptor_limit();
   // As root, separated unless the configuration opts out (as sshd, which no
   // longer runs without privilege separation; the opt-out is kept to measure
   // and to debug). Not root, there is nothing to separate.
@@ -310,6 +313,7 @@ int run(const parleyd::Config& c) {
   std::vector<crypto::PublicKey> public_keys;
   for (const auto& key : shared_config->host_keys) public_keys.push_back(key.public_key());
   announce(options.address, server.port(), public_keys);
+  log_capacity(options, parleyd::open_descriptors(), "");
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -410,7 +414,11 @@ int run_monitor(const parleyd::Config& c, parley::privsep::Channel channel, pid_
   // Opened in the monitor's loop: PAM's session modules are expected to be quick.
   if (!sessions->pam_service.empty()) exec.open_login = open_pam_login(sessions->pam_service);
   parley::privsep::Executor executor(std::move(exec));
-  parley::privsep::Monitor monitor(backend, rng);
+  // The monitor serves as many connections as the network process may hold
+  // (MonitorLimits' 4096 would refuse the rest with "internal error").
+  parley::privsep::MonitorLimits monitor_limits;
+  monitor_limits.max_connections = server_options(c).max_connections;
+  parley::privsep::Monitor monitor(backend, rng, monitor_limits);
   driver::MonitorLoop loop(std::move(channel), monitor,
                            [](const parley::privsep::LogEvent& e) { spdlog::info("monitor: conn {}: {}", e.conn, e.text); },
                            &executor);
@@ -475,6 +483,7 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
     spdlog::info("{}: connection open", who);
     return parleyd::make_separated_endpoint(link, setup, sessions, rng, context, std::move(who), now);
   }));
+  const std::size_t open_at_start = parleyd::open_descriptors();  // /proc is hidden once confined
   [[maybe_unused]] const pid_t monitor_pid = ::getppid();
   parley::sandbox::Plan plan;
   if (auto confined = parley::sandbox::confine(plan); !confined)
@@ -486,6 +495,7 @@ int run_network(const parleyd::Config& c, parleyd::NetworkHalf half) {
   link.start(server);
   if (auto started = server.start(); !started) return fail({exit_runtime_error, started.error()});
   announce(options.address, server.port(), config->host_public_keys);
+  log_capacity(options, open_at_start, "the network process ");
   spdlog::info("network process confined as {} in {}", plan.account, plan.empty_dir.string());
 #ifdef PARLEY_NETWORK_PROBE
   parleyd::run_network_probe(monitor_pid);  // the test build only (parleyd_probe)

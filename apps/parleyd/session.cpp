@@ -310,12 +310,12 @@ std::shared_ptr<PamLoginGuard> open_pam_login_after_auth(const SessionSetup& ses
 /// Sessions as `sessions` says, their programs started as `process` says (the
 /// setup's own, or one whose starter asks the monitor).
 parley::driver::SessionFactory session_factory(const SessionSetup& sessions,
-                                               const parley::driver::ProcessOptions& process,
+                                               const std::shared_ptr<const parley::driver::ProcessOptions>& process,
                                                const std::shared_ptr<PamLoginGuard>& pam_login) {
   if (pam_login)
     return [pam_login, process](parley::driver::ConnectionContext& ctx, const std::string& user) {
       return std::make_unique<AfterPamLogin>(pam_login->state,
-                                             parley::driver::make_process_session(ctx, process, user));
+                                             parley::driver::make_process_session(ctx, *process, user));
     };
   if (sessions.command_shell)
     return [](parley::driver::ConnectionContext&, const std::string& user) {
@@ -323,7 +323,7 @@ parley::driver::SessionFactory session_factory(const SessionSetup& sessions,
     };
   if (!sessions.welcome.empty())
     return [process, text = sessions.welcome](parley::driver::ConnectionContext& ctx, const std::string& user) {
-      return with_welcome(parley::driver::make_process_session(ctx, process, user), text);
+      return with_welcome(parley::driver::make_process_session(ctx, *process, user), text);
     };
   return {};
 }
@@ -350,11 +350,12 @@ std::unique_ptr<transport::Endpoint> make_server_endpoint(
   if (sessions && !sessions->pam_service.empty() && sessions->run_blocking)
     pam_login = open_pam_login_after_auth(*sessions, context, peer, observer);
   conn->set_observer(std::move(observer));
-  if (sessions)
-    conn->set_channel_services(sessions->policy,
-                               parley::driver::make_channel_services(
-                                   context, sessions->process,
-                                   session_factory(*sessions, sessions->process, pam_login)));
+  if (sessions) {
+    // The setup's options, shared (aliasing the setup) rather than copied per connection.
+    std::shared_ptr<const parley::driver::ProcessOptions> process(sessions, &sessions->process);
+    conn->set_channel_services(sessions->policy, parley::driver::make_channel_services(
+                                                     context, process, session_factory(*sessions, process, pam_login)));
+  }
   return conn;
 }
 
@@ -368,9 +369,10 @@ std::unique_ptr<transport::Endpoint> make_separated_endpoint(
     observer.on_transport = transport_log(peer, conn);
     observer.on_channel = [peer](std::string_view line) { spdlog::info("{}: {}", peer, line); };
     conn.set_observer(std::move(observer));
-    auto factory = session_factory(*sessions, process, nullptr);
+    auto shared = std::make_shared<const parley::driver::ProcessOptions>(std::move(process));
+    auto factory = session_factory(*sessions, shared, nullptr);
     conn.set_channel_services(sessions->policy,
-                              parley::driver::make_channel_services(context, std::move(process), std::move(factory)));
+                              parley::driver::make_channel_services(context, std::move(shared), std::move(factory)));
   };
   return parley::driver::make_privsep_endpoint(link, setup, rng, context, now, sessions->process, configure);
 }

@@ -37,6 +37,7 @@ struct Options {
   bool json = false;
   bool send_kexinit = false;      // flood: also send our KEXINIT
   std::string check = "channel";  // hold: "channel" or "global"
+  std::optional<double> keepalive;  // hold: a keepalive@openssh.com global request this often, seconds
   std::shared_ptr<const transport::TransportConfig> transport;
   std::shared_ptr<const userauth::ClientAuthConfig> auth;
 };
@@ -48,6 +49,8 @@ struct Tally {
   std::size_t succeeded = 0;  // rate: logins; hold: authenticated; flood: version received
   std::size_t held = 0;       // hold, flood: open at the end of the hold
   std::size_t answered = 0;   // hold: answered the final check
+  std::size_t keepalives_sent = 0;      // hold --keepalive: requests sent while held
+  std::size_t keepalives_answered = 0;  // ... and the server's replies to them
   std::map<std::string, std::size_t> failures;
   std::map<std::string, std::size_t> disconnect_reasons;
   std::vector<std::uint32_t> latencies_us;  // rate, hold: connect → authenticated

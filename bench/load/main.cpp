@@ -126,6 +126,10 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--hold-seconds", hold_seconds,
                  "hold, flood: how long to hold (default: until SIGINT or the end of stdin)");
+  app.add_option("--keepalive", o.keepalive,
+                 "hold: while held, send a keepalive@openssh.com global request every S seconds, as "
+                 "ssh's ServerAliveInterval (counted: keepalives_sent, keepalives_answered)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--sources", o.sources,
                  "Source addresses to rotate over in 127.0.0.0/8 (default 65536; 0: no bind)");
   app.add_option("--kex", kex,

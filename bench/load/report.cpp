@@ -78,6 +78,9 @@ std::string report(const Options& o, const Tally& t) {
         ",\"p99\":" + fixed(l.p99, 3) + ",\"max\":" + fixed(l.max, 3) + "}";
     if (o.mode != Mode::rate) j += ",\"held\":" + std::to_string(t.held);
     if (o.mode == Mode::hold) j += ",\"answered\":" + std::to_string(t.answered);
+    if (o.keepalive)
+      j += ",\"keepalives_sent\":" + std::to_string(t.keepalives_sent) +
+           ",\"keepalives_answered\":" + std::to_string(t.keepalives_answered);
     j += ",\"failures\":{";
     bool first = true;
     for (const auto& [kind, n] : t.failures) {
@@ -108,6 +111,9 @@ std::string report(const Options& o, const Tally& t) {
            fixed(per_second, 1) + "/s), " + std::to_string(t.held) + " held, " +
            std::to_string(t.answered) + " answered at the end, " + std::to_string(t.failed()) +
            " failed\n";
+      if (o.keepalive)
+        s += "keepalives: " + std::to_string(t.keepalives_sent) + " sent while held, " +
+             std::to_string(t.keepalives_answered) + " answered\n";
       break;
     case Mode::flood:
       s += std::to_string(t.started) + " started, " + std::to_string(t.succeeded) +

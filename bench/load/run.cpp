@@ -104,6 +104,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   Bytes out_, writing_bytes_;
   Instant started_;
   std::optional<Instant> deadline_;
+  std::optional<Instant> next_keepalive_;  // hold --keepalive, while held
+  std::size_t keepalives_owed_ = 0;        // sent, not yet answered
   Phase phase_ = Phase::login;
   bool login_concluded_ = false;
   bool writing_ = false;
@@ -161,6 +163,8 @@ class Runner {
       ++tally_.disconnect_reasons["(other)"];
   }
   void answered() { ++tally_.answered; }
+  void keepalive_sent() { ++tally_.keepalives_sent; }
+  void keepalive_answered() { ++tally_.keepalives_answered; }
   void closed() {
     --open_;
     schedule_advance();
@@ -274,6 +278,8 @@ void Conn::authenticated() {
   } else {
     phase_ = Phase::held;
     deadline_.reset();
+    if (auto k = r_.options().keepalive)
+      next_keepalive_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*k));
   }
 }
 
@@ -286,6 +292,13 @@ void Conn::channel_event(connection::Event& e) {
   }
   if (auto* request = std::get_if<connection::Request>(&e)) {
     if (request->want_reply) endpoint_->channels().reply(request->id, false);
+    return;
+  }
+  if (keepalives_owed_ > 0 && std::get_if<connection::GlobalReply>(&e) != nullptr) {
+    // Global replies come in the order of the requests (RFC 4254 §4): the first
+    // ones answer our keepalives, success or failure alike (OpenSSH refuses them).
+    --keepalives_owed_;
+    r_.keepalive_answered();
     return;
   }
   if (phase_ != Phase::checking || check_concluded_) return;
@@ -348,6 +361,15 @@ void Conn::tick(Instant now) {
       pump();
       if (phase_ == Phase::done) return;
     }
+  }
+  if (phase_ == Phase::held && next_keepalive_ && now >= *next_keepalive_) {
+    // As ssh's ServerAliveInterval: a global request the server must answer.
+    *next_keepalive_ += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*r_.options().keepalive));
+    endpoint_->channels().global_request("keepalive@openssh.com", true);
+    ++keepalives_owed_;
+    r_.keepalive_sent();
+    pump();
+    if (phase_ == Phase::done) return;
   }
   if (!deadline_ || now < *deadline_) return;
   if (shut_) return finish();  // the linger is over

@@ -175,16 +175,21 @@ constexpr std::size_t kLengthField = 4;  // RFC 4253 §6: uint32 packet_length
 // encrypted length and the encrypted rest. The spec is written for the
 // original ChaCha20 (64-bit counter, 64-bit nonce); in OpenSSL's RFC 8439
 // layout that is IV = le32(counter) || 00000000 || be64(seq).
+//
+// An idle connection keeps only its 64-byte key: the ChaCha20 and Poly1305
+// contexts belong to the thread and are keyed afresh for each use (ChaCha20's
+// key setup is a copy of the key, Poly1305 is keyed per packet anyway), which
+// saves three libcrypto contexts (about 2.5 KiB) per connection and allocates
+// nothing per packet.
 class ChachaPoly final : public PacketCipher {
   static constexpr std::size_t kTag = 16;
+  static constexpr std::size_t kKey = 32;
 
  public:
-  ChachaPoly(Direction dir, BytesView key)
-      : payload_(new_cipher_ctx(chacha20_alg(), key.first(32), nullptr, dir)),
-        length_(new_cipher_ctx(chacha20_alg(), key.subspan(32, 32), nullptr, dir)),
-        poly_(EVP_MAC_CTX_new(poly1305_alg())) {
-    if (poly_ == nullptr) libcrypto_failed("EVP_MAC_CTX_new");
-  }
+  explicit ChachaPoly(BytesView key) { std::memcpy(key_.data(), key.data(), key_.size()); }
+  ~ChachaPoly() override { OPENSSL_cleanse(key_.data(), key_.size()); }
+  ChachaPoly(const ChachaPoly&) = delete;
+  ChachaPoly& operator=(const ChachaPoly&) = delete;
 
   std::size_t block_size() const override { return 8; }
   std::size_t tag_size() const override { return kTag; }
@@ -195,14 +200,15 @@ class ChachaPoly final : public PacketCipher {
             std::span<std::uint8_t> tag) override {
     require(packet.size() >= kLengthField, "packet shorter than its length field");
     require(tag.size() == kTag, "tag buffer is not tag_size() bytes");
-    set_nonce(length_.get(), seq);
-    cipher_in_place(length_.get(), packet.first(kLengthField));
-    // poly1305_key() leaves the payload stream at block counter 1, where the
+    Contexts& c = contexts();
+    start(c.chacha.get(), k1(), seq, 0);
+    cipher_in_place(c.chacha.get(), packet.first(kLengthField));
+    // poly1305_key() leaves the stream at K_2's block counter 1, where the
     // payload encryption starts.
     std::array<std::uint8_t, 64> key_block;
-    poly1305_key(seq, key_block);
-    cipher_in_place(payload_.get(), packet.subspan(kLengthField));
-    poly1305(key_block, packet, tag.first<kTag>());
+    poly1305_key(c, seq, key_block);
+    cipher_in_place(c.chacha.get(), packet.subspan(kLengthField));
+    poly1305(c, key_block, packet, tag.first<kTag>());
     OPENSSL_cleanse(key_block.data(), key_block.size());
   }
 
@@ -211,54 +217,77 @@ class ChachaPoly final : public PacketCipher {
     // The prefix stays encrypted: the tag is computed over the ciphertext.
     std::array<std::uint8_t, kLengthField> length;
     std::memcpy(length.data(), prefix.data(), kLengthField);
-    set_nonce(length_.get(), seq);
-    cipher_in_place(length_.get(), length);
+    Contexts& c = contexts();
+    start(c.chacha.get(), k1(), seq, 0);
+    cipher_in_place(c.chacha.get(), length);
     return load_be32(length.data());
   }
 
   bool open(std::uint32_t seq, std::span<std::uint8_t> packet, BytesView tag) override {
     if (packet.size() < kLengthField || tag.size() != kTag) return false;
+    Contexts& c = contexts();
     std::array<std::uint8_t, 64> key_block;
-    poly1305_key(seq, key_block);
+    poly1305_key(c, seq, key_block);
     std::array<std::uint8_t, kTag> expected;
-    poly1305(key_block, packet, expected);
+    poly1305(c, key_block, packet, expected);
     OPENSSL_cleanse(key_block.data(), key_block.size());
     // Authenticate before decrypting anything (PROTOCOL.chacha20poly1305).
     if (CRYPTO_memcmp(expected.data(), tag.data(), kTag) != 0) return false;
-    set_nonce(length_.get(), seq);
-    cipher_in_place(length_.get(), packet.first(kLengthField));
-    cipher_in_place(payload_.get(), packet.subspan(kLengthField));
+    start(c.chacha.get(), k1(), seq, 0);
+    cipher_in_place(c.chacha.get(), packet.first(kLengthField));
+    start(c.chacha.get(), k2(), seq, 1);
+    cipher_in_place(c.chacha.get(), packet.subspan(kLengthField));
     return true;
   }
 
  private:
-  // Re-seats the keyed context at block counter 0 of nonce `seq`; the key stays.
-  static void set_nonce(EVP_CIPHER_CTX* ctx, std::uint32_t seq) {
-    std::array<std::uint8_t, 16> iv = {};  // le32 counter 0 || 4 zero bytes || nonce
+  /// This thread's contexts, made on first use. Every call keys them before use,
+  /// so what a previous connection left in them is never used.
+  struct Contexts {
+    CipherCtx chacha;
+    MacCtx poly;
+  };
+  static Contexts& contexts() {
+    thread_local Contexts c = [] {
+      const std::array<std::uint8_t, kKey> zero{};
+      Contexts made{new_cipher_ctx(chacha20_alg(), zero, nullptr, Direction::seal),
+                    MacCtx(EVP_MAC_CTX_new(poly1305_alg()))};
+      if (made.poly == nullptr) libcrypto_failed("EVP_MAC_CTX_new");
+      return made;
+    }();
+    return c;
+  }
+
+  BytesView k2() const { return BytesView(key_).first(kKey); }  // payload and Poly1305 key
+  BytesView k1() const { return BytesView(key_).subspan(kKey); }  // the length only
+
+  // Keys the context with `key` at block `counter` of nonce `seq`. No cipher is
+  // passed, so libcrypto re-keys the context it has instead of making a new one.
+  static void start(EVP_CIPHER_CTX* ctx, BytesView key, std::uint32_t seq, std::uint32_t counter) {
+    std::array<std::uint8_t, 16> iv = {};  // le32 counter || 4 zero bytes || nonce
+    iv[0] = static_cast<std::uint8_t>(counter);
     store_be64(iv.data() + 8, seq);
-    check(EVP_CipherInit_ex2(ctx, nullptr, nullptr, iv.data(), -1, nullptr),
-          "EVP_CipherInit_ex2 (nonce)");
+    check(EVP_CipherInit_ex2(ctx, nullptr, key.data(), iv.data(), -1, nullptr),
+          "EVP_CipherInit_ex2 (key, nonce)");
   }
 
   // Writes K_2's keystream block 0 for `seq` to `block` (its first 32 bytes are
-  // the Poly1305 key); the payload context is then positioned at block 1.
-  void poly1305_key(std::uint32_t seq, std::array<std::uint8_t, 64>& block) {
+  // the Poly1305 key); the context is then positioned at K_2's block 1.
+  void poly1305_key(Contexts& c, std::uint32_t seq, std::array<std::uint8_t, 64>& block) const {
     block.fill(0);
-    set_nonce(payload_.get(), seq);
-    cipher_in_place(payload_.get(), block);
+    start(c.chacha.get(), k2(), seq, 0);
+    cipher_in_place(c.chacha.get(), block);
   }
 
-  void poly1305(const std::array<std::uint8_t, 64>& key_block, BytesView data,
-                std::span<std::uint8_t, kTag> out) {
-    check(EVP_MAC_init(poly_.get(), key_block.data(), 32, nullptr), "EVP_MAC_init (poly1305)");
-    mac_update(poly_.get(), data);
+  static void poly1305(Contexts& c, const std::array<std::uint8_t, 64>& key_block, BytesView data,
+                       std::span<std::uint8_t, kTag> out) {
+    check(EVP_MAC_init(c.poly.get(), key_block.data(), 32, nullptr), "EVP_MAC_init (poly1305)");
+    mac_update(c.poly.get(), data);
     std::size_t out_len = 0;
-    check(EVP_MAC_final(poly_.get(), out.data(), &out_len, out.size()), "EVP_MAC_final");
+    check(EVP_MAC_final(c.poly.get(), out.data(), &out_len, out.size()), "EVP_MAC_final");
   }
 
-  CipherCtx payload_;  // K_2
-  CipherCtx length_;   // K_1
-  MacCtx poly_;
+  std::array<std::uint8_t, 2 * kKey> key_;  // K_2 || K_1
 };
 
 // ---------------------------------------------------------------------------
@@ -505,7 +534,7 @@ std::unique_ptr<PacketCipher> PacketCipher::create(CipherAlg cipher, MacAlg mac,
   if (mac_key.size() != mac_key_len(mac)) return nullptr;
   switch (cipher) {
     case CipherAlg::chacha20_poly1305:
-      return std::make_unique<ChachaPoly>(dir, key);
+      return std::make_unique<ChachaPoly>(key);
     case CipherAlg::aes256_gcm:
     case CipherAlg::aes128_gcm:
       return std::make_unique<AesGcm>(cipher, dir, key, iv);

@@ -275,14 +275,15 @@ class ProcessSession final : public connection::ChannelHandler {
 
 class StandardServices final : public connection::ChannelServices {
  public:
-  StandardServices(ConnectionContext& context, ProcessOptions options, SessionFactory session_override)
+  StandardServices(ConnectionContext& context, std::shared_ptr<const ProcessOptions> options,
+                   SessionFactory session_override)
       : context_(context), options_(std::move(options)), override_(std::move(session_override)) {}
 
   std::unique_ptr<connection::ChannelHandler> session(std::string_view user) override {
     const std::string u(user);
     if (override_)
       if (auto h = override_(context_, u)) return h;
-    return make_process_session(context_, options_, u);
+    return make_process_session(context_, *options_, u);
   }
 
   std::unique_ptr<connection::ChannelHandler> connect(const connection::TcpipOpen& target) override {
@@ -298,12 +299,12 @@ class StandardServices final : public connection::ChannelServices {
   /// The connection's ForwardOpener, made on first use.
   const std::shared_ptr<ForwardOpener>& opener() {
     if (!opener_)
-      opener_ = options_.forward_opener ? options_.forward_opener(context_) : in_process_forward_opener(context_);
+      opener_ = options_->forward_opener ? options_->forward_opener(context_) : in_process_forward_opener(context_);
     return opener_;
   }
 
   ConnectionContext& context_;
-  ProcessOptions options_;
+  std::shared_ptr<const ProcessOptions> options_;  // shared: not a copy per connection
   SessionFactory override_;
   std::shared_ptr<ForwardOpener> opener_;
 };
@@ -321,6 +322,13 @@ std::unique_ptr<connection::ChannelHandler> make_process_session(ConnectionConte
 
 std::unique_ptr<connection::ChannelServices> make_channel_services(ConnectionContext& context,
                                                                    ProcessOptions options,
+                                                                   SessionFactory session_override) {
+  return make_channel_services(context, std::make_shared<const ProcessOptions>(std::move(options)),
+                               std::move(session_override));
+}
+
+std::unique_ptr<connection::ChannelServices> make_channel_services(ConnectionContext& context,
+                                                                   std::shared_ptr<const ProcessOptions> options,
                                                                    SessionFactory session_override) {
   return std::make_unique<StandardServices>(context, std::move(options), std::move(session_override));
 }

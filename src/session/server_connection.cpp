@@ -250,7 +250,8 @@ void ServerConnection::set_wake(std::function<void()> wake) {
 
 bool ServerConnection::set_preauth_listener(std::function<void(transport::PreauthState)> listener) {
   if (auth_) auth_->set_preauth_listener(std::move(listener));
-  else delegated_->set_preauth_listener(std::move(listener));
+  else if (delegated_) delegated_->set_preauth_listener(std::move(listener));
+  else listener(transport::PreauthState::authenticated);
   return true;
 }
 
@@ -300,7 +301,7 @@ void ServerConnection::on_time(Instant now) {
   reap();
   transport_.on_time(now);
   if (auth_) auth_->on_time(now);
-  else delegated_->on_time(now);
+  else if (delegated_) delegated_->on_time(now);
   flush_auth();
   dispatch(now);
 }
@@ -308,7 +309,9 @@ void ServerConnection::on_time(Instant now) {
 std::optional<Instant> ServerConnection::next_deadline() const {
   auto a = transport_.next_deadline();
   auto b = transport_.closed() ? std::nullopt
-                               : auth_ ? auth_->next_deadline() : delegated_->next_deadline();
+           : auth_               ? auth_->next_deadline()
+           : delegated_          ? delegated_->next_deadline()
+                                 : std::nullopt;
   if (!a) return b;
   if (!b) return a;
   return std::min(*a, *b);
@@ -385,7 +388,15 @@ void ServerConnection::handle_message(std::span<std::uint8_t> payload, std::uint
 
 void ServerConnection::flush_auth() {
   if (auth_) flush_auth_of(*auth_);
-  else flush_auth_of(*delegated_);
+  else if (delegated_) flush_auth_of(*delegated_);
+  release_auth();
+}
+
+void ServerConnection::release_auth() {
+  // Authenticated() is final (RFC 4252 §5.1: later requests are ignored), and
+  // flush_auth_of() has just taken every message and event it had.
+  if (auth_ && auth_->authenticated()) auth_.reset();
+  if (delegated_ && delegated_->authenticated()) delegated_.reset();
 }
 
 template <class Auth>

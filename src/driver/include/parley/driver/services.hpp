@@ -85,5 +85,9 @@ using SessionFactory = std::function<std::unique_ptr<connection::ChannelHandler>
     ConnectionContext& context, const std::string& user)>;
 std::unique_ptr<connection::ChannelServices> make_channel_services(
     ConnectionContext& context, ProcessOptions options, SessionFactory session_override = {});
+/// The same with options shared by many connections (a server's), so that an
+/// idle connection does not carry its own copy.
+std::unique_ptr<connection::ChannelServices> make_channel_services(
+    ConnectionContext& context, std::shared_ptr<const ProcessOptions> options, SessionFactory session_override = {});
 
 }  // namespace parley::driver

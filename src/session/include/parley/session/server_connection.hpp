@@ -135,7 +135,9 @@ class ServerConnection final : public transport::Endpoint {
 
   const transport::Transport& transport() const { return transport_; }
   void set_observer(ConnectionObserver observer) { observer_ = std::move(observer); }
-  bool authenticated() const { return auth_ ? auth_->authenticated() : delegated_->authenticated(); }
+  bool authenticated() const {
+    return auth_ ? auth_->authenticated() : delegated_ ? delegated_->authenticated() : true;
+  }
   /// Channels in use (for tests and metrics).
   std::size_t channel_count() const { return slots_.size(); }
 
@@ -146,6 +148,10 @@ class ServerConnection final : public transport::Endpoint {
 
   void dispatch(Instant now);
   void flush_auth();
+  /// Once authentication has succeeded and its last messages and events are
+  /// out, drops its state (chains, held requests, the peer's name...): an idle
+  /// connection keeps only what it serves channels with (issue 15).
+  void release_auth();
   template <class Auth>
   void flush_auth_of(Auth& auth);
   void handle_message(std::span<std::uint8_t> payload, std::uint32_t seq, Instant now);
@@ -173,7 +179,7 @@ class ServerConnection final : public transport::Endpoint {
 
   transport::Transport transport_;
   std::unique_ptr<userauth::ServerAuth> auth_;  // deciding here, or
-  std::unique_ptr<DelegatedAuth> delegated_;    // asking elsewhere
+  std::unique_ptr<DelegatedAuth> delegated_;    // asking elsewhere; neither once authenticated
   ConnectionObserver observer_;
   std::string user_;
   std::shared_ptr<const ChannelPolicy> policy_;

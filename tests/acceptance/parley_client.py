@@ -37,7 +37,10 @@ def main():
         # Publickey, a command, its output and status; the host key learned (accept-new).
         proc, port = start_parleyd(parleyd, tmp, ["--authorized-keys", ak], log)
         try:
-            common = ["-i", key, "-o", f"UserKnownHostsFile={kh}", "-o", "BatchMode=yes"]
+            # HashKnownHosts=no: parley reads /etc/ssh/ssh_config as ssh does, and Debian's
+            # says yes; this test looks for the plain [127.0.0.1]:PORT entry.
+            common = ["-i", key, "-o", f"UserKnownHostsFile={kh}", "-o", "BatchMode=yes",
+                      "-o", "HashKnownHosts=no"]
             r = parley(exe, port, *common, "-o", "StrictHostKeyChecking=accept-new", "me@127.0.0.1",
                        "echo hi; echo err >&2; exit 3")
             check(r.stdout == b"hi\n", f"exec: stdout is 'hi\\n' (got {r.stdout!r})")

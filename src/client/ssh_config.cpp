@@ -154,8 +154,12 @@ Done include(Pass& pass, const FileState& file, const Origin& at,
     for (const auto& path : *paths) {
       if (auto r = read_file(pass, Source{path, file.scope, true}, active,
                              file.never_match || !outer, file.depth + 1, false);
-          !r)
+          !r) {
+        // A file that cannot be read is the Include line's error.
+        if (r.error().origin.file == path && r.error().origin.line == 0)
+          return std::unexpected(Error{at, "Include " + path + ": " + r.error().what});
         return r;
+      }
       active = outer;
     }
   }

@@ -89,6 +89,11 @@ CASES = [
     ("Include missing file", "foo", {"config": "Include {d}/nonexistent\nPort 3800\n"}, []),
     ("Include nested", "foo",
      {"config": "Include {d}/n1\n", "n1": "Include {d}/n2\nPort 3801\n", "n2": "User nested\n"}, []),
+    ("CanonicalizeHostname asks for the final pass", "foo",
+     {"config": "CanonicalizeHostname yes\nMatch canonical\n  User canon\nHost foo\n  SendEnv A\n"
+                "  IdentityFile /x\nMatch final\n  Port 3\n"}, []),
+    ("final pass adds SendEnv again, IdentityFile once", "foo",
+     {"config": "SendEnv B\nIdentityFile /y\nMatch final\n  Port 4\n"}, []),
     ("IgnoreUnknown", "foo", {"config": "IgnoreUnknown Foo*,Bar\nFooOption 1\nBar x\nPort 3900\n"}, []),
     ("IdentityFile adds up", "foo",
      {"config": "Host foo\n  IdentityFile ~/.ssh/%h_key\n  IdentityFile /k/%r\nIdentityFile /k/%r\n"}, []),
@@ -142,6 +147,8 @@ REFUSED = [
     ("Match all combined", {"config": "Match all host foo\n"}, "line 1"),
     ("recursive Include", {"config": "Include {d}/config\n"}, "Too many recursive"),
     ("unknown option in an included file", {"config": "Include {d}/bad\n", "bad": "\n\nBogus 1\n"}, "line 3"),
+    ("world-writable included file", {"config": "Include {d}/open\n", "open+w": "Port 2\n"},
+     "Bad owner or permissions"),
 ]
 
 
@@ -153,6 +160,9 @@ def write_case(base, files, rel):
         with open(path, "w") as f:
             f.write(text.replace("{d}", d).replace("{rel}", os.path.basename(rel)))
         os.chmod(path, 0o644)
+        if path.endswith("+w"):  # writable by others: ssh refuses an included file like this
+            os.rename(path, path[:-2])
+            os.chmod(path[:-2], 0o666)
     return os.path.join(d, "config")
 
 

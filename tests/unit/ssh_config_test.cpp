@@ -282,7 +282,8 @@ TEST(SshConfig, MissingFilesAndRequiredOnes) {
 TEST(SshConfigHostile, IncludeRecursionIsBounded) {
   FakeWorld w;
   w.files["/cfg"] = "Include /cfg\n";
-  EXPECT_EQ(error_of(w), "/cfg line 0: Too many recursive configuration includes");
+  EXPECT_EQ(error_of(w),
+            "/cfg line 1: Include /cfg: Too many recursive configuration includes");
   EXPECT_EQ(w.reads.size(), static_cast<std::size_t>(max_include_depth + 1));
   // Fan-out within the depth bound: 30 files each including 30 others (931 reads).
   FakeWorld fan;

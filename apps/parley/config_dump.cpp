@@ -72,10 +72,7 @@ void print_lists(const ClientOptions& o, std::ostream& out) {
 }
 
 void print_files(const ClientOptions& o, std::ostream& out) {
-  std::vector<std::string> written;
-  for (const cfg::Setting* s : o.settings.all("identityfile"))
-    for (const auto& f : s->args)
-      if (std::find(written.begin(), written.end(), f) == written.end()) written.push_back(f);
+  std::vector<std::string> written = o.identity_files_written;
   if (written.empty()) written = {"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"};
   for (const auto& f : written) out << "identityfile " << f << "\n";
   out << "globalknownhostsfile "
@@ -114,9 +111,8 @@ void print_config(const ClientOptions& o, std::ostream& out) {
   print_lists(o, out);
   out << "loglevel " << log_level(o) << "\n";
   print_files(o, out);
-  const std::string timeout = ascii_lower(first_or(s, "connecttimeout", "none"));
-  out << "connecttimeout "
-      << (timeout == "none" ? "none" : std::to_string(o.connect_timeout.count() / 1000)) << "\n";
+  const auto timeout = cfg::parse_time(first_or(s, "connecttimeout", "none"));
+  out << "connecttimeout " << (timeout ? std::to_string(*timeout) : "none") << "\n";
   out << "passwordpromptrule " << first_or(s, "passwordpromptrule", "saved") << "\n";
   out << "warnweakcrypto " << yes_no(o.warn_weak_crypto) << "\n";
 }

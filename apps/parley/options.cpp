@@ -368,9 +368,19 @@ Checked resolve_authentication(const Input& in, ClientOptions& out) {
 }
 
 Checked resolve_identities(const Input& in, ClientOptions& out) {
-  std::vector<std::string> key_files = in.line.identities;
-  for (const auto& f : in.o.all("identityfile"))
-    if (std::find(key_files.begin(), key_files.end(), f) == key_files.end()) key_files.push_back(f);
+  // As ssh: -i files first ('~' expanded there), then IdentityFile lines as
+  // written, each kind without repeats (-G shows them so); a key is loaded once.
+  const auto add_once = [](std::vector<std::string>& list, std::string f) {
+    if (std::find(list.begin(), list.end(), f) == list.end()) list.push_back(std::move(f));
+  };
+  std::vector<std::string> key_files;
+  for (const auto& f : in.line.identities) add_once(key_files, cfg::expand_tilde(f, in.context));
+  std::vector<std::string> configured;
+  for (const auto& f : in.o.all("identityfile")) add_once(configured, f);
+  out.identity_files_written = key_files;
+  out.identity_files_written.insert(out.identity_files_written.end(), configured.begin(),
+                                    configured.end());
+  for (const auto& f : configured) add_once(key_files, f);
   out.identity_files_named = !key_files.empty();
   if (!out.identity_files_named)
     for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"})
@@ -405,32 +415,6 @@ Checked resolve_prompting(const Input& in, ClientOptions& out) {
   return {};
 }
 
-/// ConnectTimeout in ssh's time format (90, 1m30s, ...); 0 or none: the default.
-std::optional<long> seconds_of(std::string_view text) {
-  long total = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    long n = 0;
-    auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), n);
-    if (ec != std::errc() || n < 0) return std::nullopt;
-    i = static_cast<std::size_t>(end - text.data());
-    long unit = 1;
-    if (i < text.size()) {
-      switch (ascii_lower(text[i++])) {
-        case 's': break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case 'w': unit = 7 * 86400; break;
-        default: return std::nullopt;
-      }
-    }
-    total += n * unit;
-    if (total > 24 * 3600) return std::nullopt;
-  }
-  return total;
-}
-
 Checked resolve_session(const Input& in, ClientOptions& out) {
   const OptionList& o = in.o;
   if (auto r = o.first("requesttty")) {
@@ -463,8 +447,8 @@ Checked resolve_session(const Input& in, ClientOptions& out) {
     out.set_env.push_back({assignment.substr(0, eq), assignment.substr(eq + 1)});
   }
   if (auto t = o.first("connecttimeout"); t && ascii_lower(*t) != "none") {
-    const auto seconds = seconds_of(*t);
-    if (!seconds)
+    const auto seconds = cfg::parse_time(*t);
+    if (!seconds || *seconds > 24 * 3600)
       return std::unexpected(o.where("connecttimeout") + "bad value for ConnectTimeout: '" + *t + "'");
     if (*seconds > 0) out.connect_timeout = std::chrono::seconds(*seconds);
   }

@@ -78,6 +78,8 @@ struct ClientOptions {
   std::optional<std::size_t> max_attempts;
   /// -i files then IdentityFile ones, or ssh's default files; `~/` expanded.
   std::vector<std::filesystem::path> identity_files;
+  /// The same as written (-i's with '~' expanded, IdentityFile's as they are), for -G.
+  std::vector<std::string> identity_files_written;
   /// The files were named (-i, IdentityFile): one that cannot be used is reported.
   bool identity_files_named = false;
   bool identities_only = false;

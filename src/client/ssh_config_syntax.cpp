@@ -127,21 +127,6 @@ bool one_of(std::string_view v, std::initializer_list<std::string_view> list) {
   return std::find(list.begin(), list.end(), ascii_lower(v)) != list.end();
 }
 
-/// ssh's convtime(): "90", "1m30s", "1h", ... ; nullopt when malformed.
-bool valid_time(std::string_view s) {
-  if (s.empty()) return false;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const std::size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    if (i == start || i - start > 9) return false;
-    if (i < s.size() && std::string_view("sSmMhHdDwW").find(s[i]) == std::string_view::npos)
-      return false;
-    if (i < s.size()) ++i;
-  }
-  return true;
-}
-
 /// The value checks ssh makes on every line, in a block that applies or not.
 std::expected<void, std::string> check_value(std::string_view keyword, Check check,
                                              const std::vector<std::string>& args) {
@@ -176,7 +161,7 @@ std::expected<void, std::string> check_value(std::string_view keyword, Check che
       return std::unexpected("Bad port '" + v + "'.");
     }
     case Check::time:
-      if (v == "none" || valid_time(v)) return {};
+      if (v == "none" || parse_time(v)) return {};
       return std::unexpected("invalid time value '" + v + "'.");
     case Check::count:
       if (!v.empty() && v.size() <= 9 &&
@@ -333,6 +318,35 @@ std::expected<std::string, std::string> expand_env(std::string_view text, const 
     i = close;
   }
   return out;
+}
+
+std::optional<long> parse_time(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  long total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    long n = 0;
+    std::size_t digits = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
+      if (digits == 9) return std::nullopt;
+      n = n * 10 + (text[i] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    long unit = 1;
+    if (i < text.size()) {
+      switch (ascii_lower(text[i++])) {
+        case 's': break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        case 'w': unit = 7 * 86400; break;
+        default: return std::nullopt;
+      }
+    }
+    total += n * unit;
+    if (total > 366L * 86400) return std::nullopt;
+  }
+  return total;
 }
 
 std::string expand_tilde(std::string_view path, const Context& context) {

@@ -94,6 +94,10 @@ CASES = [
                 "  IdentityFile /x\nMatch final\n  Port 3\n"}, []),
     ("final pass adds SendEnv again, IdentityFile once", "foo",
      {"config": "SendEnv B\nIdentityFile /y\nMatch final\n  Port 4\n"}, []),
+    ("known_hosts files none, ConnectTimeout 0", "foo",
+     {"config": "UserKnownHostsFile none\nGlobalKnownHostsFile none\nConnectTimeout 0\n"}, []),
+    ("-i before IdentityFile", "foo", {"config": "IdentityFile /z\nIdentityFile {d}/key\n", "key": "x\n"},
+     ["-i", "{d}/key"]),
     ("IgnoreUnknown", "foo", {"config": "IgnoreUnknown Foo*,Bar\nFooOption 1\nBar x\nPort 3900\n"}, []),
     ("IdentityFile adds up", "foo",
      {"config": "Host foo\n  IdentityFile ~/.ssh/%h_key\n  IdentityFile /k/%r\nIdentityFile /k/%r\n"}, []),
@@ -176,6 +180,7 @@ def dump(argv):
 
 
 def compare(name, parley, config, host, extra, baseline):
+    extra = [a.replace("{d}", os.path.dirname(config)) for a in extra]
     ssh_extra = [a for a in extra if a != "--allow-match-exec"]
     s_rc, s, s_err = dump([SSH, "-G", "-F", config, *ssh_extra, host])
     p_rc, p, p_err = dump([parley, "-G", "-F", config, *extra, host])

@@ -132,6 +132,19 @@ TEST(SshConfigLines, TokensAndEnvironment) {
   EXPECT_EQ(expand_tilde("/~/x", c), "/~/x");
 }
 
+TEST(SshConfigLines, TimesAsConvtime) {
+  EXPECT_EQ(parse_time("90"), 90);
+  EXPECT_EQ(parse_time("1m30s"), 90);
+  EXPECT_EQ(parse_time("1H2m"), 3720);
+  EXPECT_EQ(parse_time("0"), 0);
+  EXPECT_FALSE(parse_time("-1"));
+  EXPECT_FALSE(parse_time("1x"));
+  EXPECT_FALSE(parse_time("m"));
+  EXPECT_FALSE(parse_time(""));
+  EXPECT_FALSE(parse_time("9999999999999999999"));  // no overflow
+  EXPECT_FALSE(parse_time("53w"));                  // over a year
+}
+
 TEST(SshConfig, HostBlocksAndFirstValueWins) {
   FakeWorld w;
   w.files["/cfg"] =

@@ -135,6 +135,9 @@ std::expected<std::string, std::string> expand_tokens(std::string_view text, con
 /// ${NAME} from the environment (an unset name is an error), as ssh expands it
 /// in UserKnownHostsFile and IdentityAgent.
 std::expected<std::string, std::string> expand_env(std::string_view text, const Context& context);
+/// ssh's convtime(): "90", "1m30s", "2h", ... in seconds (at most a year);
+/// nullopt when malformed.
+std::optional<long> parse_time(std::string_view text);
 /// "~" and "~/..." to the home directory.
 std::string expand_tilde(std::string_view path, const Context& context);
 

@@ -19,7 +19,8 @@ extern char** environ;
 namespace parley::app {
 namespace {
 
-using ReadResult = std::expected<std::optional<std::string>, std::string>;
+using client::ssh_config::ReadError;
+using ReadResult = client::ssh_config::Files::ReadResult;
 
 /// A file's text, bounded; nullopt when it does not exist. As ssh, a file that
 /// must be checked is refused when another user owns it or others may write it.
@@ -27,7 +28,7 @@ ReadResult read_config(const std::string& path, bool check_permissions) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return std::nullopt;
-    return std::unexpected("Can't open " + path + ": " + std::strerror(errno));
+    return std::unexpected(ReadError{"Can't open " + path + ": " + std::strerror(errno), true});
   }
   struct stat st {};
   std::string text;
@@ -51,7 +52,7 @@ ReadResult read_config(const std::string& path, bool check_permissions) {
     }
   }
   ::close(fd);
-  if (!error.empty()) return std::unexpected(error);
+  if (!error.empty()) return std::unexpected(ReadError{error});
   return text;
 }
 

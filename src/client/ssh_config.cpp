@@ -204,7 +204,8 @@ Done read_file(Pass& pass, const Source& source, bool& active, bool never_match,
     return std::unexpected(Error{at, "too many configuration files read (over " +
                                          std::to_string(max_files_read) + ")"});
   auto text = pass.files.read(path, source.check_permissions);
-  if (!text) return std::unexpected(Error{at, text.error()});
+  if (!text && text.error().unopened && depth == 0 && !must_exist) return {};
+  if (!text) return std::unexpected(Error{at, text.error().message});
   if (!*text) {
     if (must_exist) return std::unexpected(Error{at, "Can't open user config file: not found"});
     return {};

@@ -292,6 +292,26 @@ TEST(SshConfig, MissingFilesAndRequiredOnes) {
             "/nope line 0: Can't open user config file: not found");
 }
 
+TEST(SshConfig, UnopenableFilesAreSkippedOnlyAtTheTop) {
+  // As ssh: an unreadable ~/.ssh/config or system file is as good as missing,
+  // but not a -F file, an included file, or a file with bad permissions.
+  Files files;
+  files.read = [](const std::string& path, bool) -> Files::ReadResult {
+    if (path == "/bad-mode") return std::unexpected(ReadError{"Bad owner or permissions on /bad-mode"});
+    if (path == "/top") return std::string("Include /locked\n");
+    return std::unexpected(ReadError{"Can't open " + path + ": Permission denied", true});
+  };
+  files.glob = [](const std::string& p) -> Files::GlobResult { return std::vector<std::string>{p}; };
+  Settings s;
+  EXPECT_TRUE(apply({{"/locked", Scope::user, true}}, context(), files, s));
+  EXPECT_EQ(apply({{"/locked", Scope::user}}, context(), files, s, true).error().message(),
+            "/locked line 0: Can't open /locked: Permission denied");
+  EXPECT_EQ(apply({{"/top", Scope::user}}, context(), files, s).error().message(),
+            "/top line 1: Include /locked: Can't open /locked: Permission denied");
+  EXPECT_EQ(apply({{"/bad-mode", Scope::user, true}}, context(), files, s).error().message(),
+            "/bad-mode line 0: Bad owner or permissions on /bad-mode");
+}
+
 TEST(SshConfigHostile, IncludeRecursionIsBounded) {
   FakeWorld w;
   w.files["/cfg"] = "Include /cfg\n";

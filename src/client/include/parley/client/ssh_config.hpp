@@ -73,8 +73,15 @@ struct Context {
 };
 
 /// The file system and shell as the evaluation sees them (the I/O edge).
+/// Why a file could not be read: `unopened` when it could not even be opened
+/// (ssh skips ~/.ssh/config and the system file then, as if they were missing).
+struct ReadError {
+  std::string message;
+  bool unopened = false;
+};
+
 struct Files {
-  using ReadResult = std::expected<std::optional<std::string>, std::string>;
+  using ReadResult = std::expected<std::optional<std::string>, ReadError>;
   using GlobResult = std::expected<std::vector<std::string>, std::string>;
   /// A file's text; nullopt when it does not exist; an error otherwise.
   /// `check_permissions`: as ssh, refuse a file that another user owns or that
@@ -104,7 +111,8 @@ inline constexpr std::size_t max_file_size = 1 << 20;
 /// Reads `sources` in order, twice when the configuration asks for ssh's final
 /// pass, and appends what applies to `settings` (which may already hold the
 /// command line's options: they count for Match user and win over the files).
-/// A missing top-level file is skipped unless `required` (ssh's -F FILE).
+/// A top-level file that is missing or cannot be opened is skipped unless
+/// `required` (ssh's -F FILE); an included one that cannot be opened is an error.
 std::expected<void, Error> apply(const std::vector<Source>& sources, const Context& context,
                                  const Files& files, Settings& settings, bool required = false);
 

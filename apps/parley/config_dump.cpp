@@ -30,7 +30,9 @@ std::string multistate(const std::string& value) {
   return v;
 }
 
-std::string yes_no(bool v) { return v ? "yes" : "no"; }
+std::string yes_no(bool v) {
+  return v ? "yes" : "no";
+}
 
 std::string flag(const cfg::Settings& s, std::string_view keyword, bool fallback) {
   const std::string v = ascii_lower(first_or(s, keyword, fallback ? "yes" : "no"));
@@ -80,8 +82,9 @@ void print_files(const ClientOptions& o, std::ostream& out) {
                   "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2")
       << "\n";
   // The user files lead known_hosts_files; the global ones follow.
-  const std::size_t global =
-      o.settings.first("globalknownhostsfile") ? o.settings.first("globalknownhostsfile")->args.size() : 2;
+  const std::size_t global = o.settings.first("globalknownhostsfile")
+                                 ? o.settings.first("globalknownhostsfile")->args.size()
+                                 : 2;
   std::string user;
   for (std::size_t i = 0; i + global < o.known_hosts_files.size(); ++i)
     user += (user.empty() ? "" : " ") + o.known_hosts_files[i].string();

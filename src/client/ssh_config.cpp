@@ -3,11 +3,12 @@
 // injected Files) in the including line's state, and a second pass runs when a
 // Match final or CanonicalizeHostname asks for it. The files are read through
 // Files; nothing here opens, globs or runs anything itself.
+#include "parley/client/ssh_config.hpp"
+
 #include <arpa/inet.h>
 
 #include <array>
 
-#include "parley/client/ssh_config.hpp"
 #include "parley/wire/bytes.hpp"
 
 namespace parley::client::ssh_config {
@@ -57,18 +58,25 @@ std::expected<std::string, Error> match_host(const Pass& pass) {
 std::expected<bool, Error> match_exec(const Pass& pass, const Origin& at, const std::string& arg,
                                       const std::string& host) {
   if (!pass.files.exec)
-    return std::unexpected(Error{at, "Match exec refused: parley runs no command from a "
-                                     "configuration file unless started with --allow-match-exec"});
+    return std::unexpected(Error{at,
+                                 "Match exec refused: parley runs no command from a "
+                                 "configuration file unless started with --allow-match-exec"});
   const Context& c = pass.context;
   const std::string local_short = c.local_host.substr(0, c.local_host.find('.'));
-  auto command = expand_tokens(
-      arg, {{'L', local_short}, {'d', c.home}, {'h', host}, {'k', host}, {'l', c.local_host},
-            {'n', c.host}, {'p', first_or(pass.settings, "port", "22")},
-            {'r', first_or(pass.settings, "user", c.local_user)}, {'u', c.local_user},
-            {'i', c.uid}});
+  auto command = expand_tokens(arg, {{'L', local_short},
+                                     {'d', c.home},
+                                     {'h', host},
+                                     {'k', host},
+                                     {'l', c.local_host},
+                                     {'n', c.host},
+                                     {'p', first_or(pass.settings, "port", "22")},
+                                     {'r', first_or(pass.settings, "user", c.local_user)},
+                                     {'u', c.local_user},
+                                     {'i', c.uid}});
   if (!command) return std::unexpected(Error{at, "Match exec: " + command.error()});
   auto status = pass.files.exec(*command);
-  if (!status) return std::unexpected(Error{at, "match exec '" + *command + "' error: " + status.error()});
+  if (!status)
+    return std::unexpected(Error{at, "match exec '" + *command + "' error: " + status.error()});
   return *status == 0;
 }
 
@@ -121,7 +129,8 @@ std::expected<bool, Error> match_line(Pass& pass, const Origin& at,
     }
     if (r == negate) result = false;
   }
-  if (attributes == 0) return std::unexpected(Error{at, "One or more attributes required for Match"});
+  if (attributes == 0)
+    return std::unexpected(Error{at, "One or more attributes required for Match"});
   return result;
 }
 
@@ -149,7 +158,8 @@ Done include(Pass& pass, const FileState& file, const Origin& at,
     if (!arg.starts_with('/') && !arg.starts_with('~'))
       pattern = (file.scope == Scope::user ? "~/.ssh/" : "/etc/ssh/") + arg;
     auto paths = pass.files.glob(expand_tilde(pattern, pass.context));
-    if (!paths) return std::unexpected(Error{at, "glob failed for " + pattern + ": " + paths.error()});
+    if (!paths)
+      return std::unexpected(Error{at, "glob failed for " + pattern + ": " + paths.error()});
     const bool outer = active;
     for (const auto& path : *paths) {
       if (auto r = read_file(pass, Source{path, file.scope, true}, active,
@@ -201,8 +211,8 @@ Done read_file(Pass& pass, const Source& source, bool& active, bool never_match,
   if (depth > max_include_depth)
     return std::unexpected(Error{at, "Too many recursive configuration includes"});
   if (++pass.files_read > max_files_read)
-    return std::unexpected(Error{at, "too many configuration files read (over " +
-                                         std::to_string(max_files_read) + ")"});
+    return std::unexpected(Error{
+        at, "too many configuration files read (over " + std::to_string(max_files_read) + ")"});
   auto text = pass.files.read(path, source.check_permissions);
   if (!text && text.error().unopened && depth == 0 && !must_exist) return {};
   if (!text) return std::unexpected(Error{at, text.error().message});
@@ -211,7 +221,8 @@ Done read_file(Pass& pass, const Source& source, bool& active, bool never_match,
     return {};
   }
   if ((*text)->size() > max_file_size)
-    return std::unexpected(Error{at, "file larger than " + std::to_string(max_file_size) + " bytes"});
+    return std::unexpected(
+        Error{at, "file larger than " + std::to_string(max_file_size) + " bytes"});
   const FileState file{path, source.scope, never_match, depth};
   std::string_view rest = **text;
   for (int number = 1; !rest.empty(); ++number) {
@@ -226,8 +237,7 @@ Done read_file(Pass& pass, const Source& source, bool& active, bool never_match,
 Done run_pass(Pass& pass, const std::vector<Source>& sources, bool required) {
   for (const auto& source : sources) {
     bool active = true;  // a file starts as if under "Host *"
-    if (auto r = read_file(pass, source, active, false, 0, required); !r)
-      return r;
+    if (auto r = read_file(pass, source, active, false, 0, required); !r) return r;
   }
   return {};
 }
@@ -256,9 +266,8 @@ std::expected<void, Error> apply(const std::vector<Source>& sources, const Conte
   Pass first{context, files, settings, false, context.host};
   if (auto r = run_pass(first, sources, required); !r) return r;
   const Setting* canonicalize = settings.first("canonicalizehostname");
-  const bool canonical =
-      canonicalize && ascii_lower(canonicalize->args.front()) != "no" &&
-      ascii_lower(canonicalize->args.front()) != "false";
+  const bool canonical = canonicalize && ascii_lower(canonicalize->args.front()) != "no" &&
+                         ascii_lower(canonicalize->args.front()) != "false";
   if (!first.want_final && !canonical) return {};
   // ssh re-reads everything with the resolved name; first values stay first.
   auto host = resolved_host(settings, context);

@@ -11,7 +11,9 @@
 namespace parley::client::ssh_config {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f';
+}
 
 /// argv_split(s, terminate_on_comment=1): whitespace-separated words, '"' and
 /// '\'' quote, '\' escapes a quote, a backslash or (unquoted) a space; '#' at a
@@ -155,8 +157,9 @@ std::expected<void, std::string> check_value(std::string_view keyword, Check che
         return {};
       return bad("");
     case Check::port: {
-      const bool digits = !v.empty() && v.size() <= 5 &&
-                          std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+      const bool digits =
+          !v.empty() && v.size() <= 5 &&
+          std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (digits && std::stoi(v) >= 1 && std::stoi(v) <= 65535) return {};
       return std::unexpected("Bad port '" + v + "'.");
     }
@@ -221,7 +224,8 @@ std::expected<Setting, Error> command_line_option(std::string_view text) {
   const Origin origin{"command-line", 0};
   auto line = split_line(text);
   if (!line) return std::unexpected(Error{origin, line.error()});
-  if (!*line) return std::unexpected(Error{origin, "missing argument in '" + std::string(text) + "'"});
+  if (!*line)
+    return std::unexpected(Error{origin, "missing argument in '" + std::string(text) + "'"});
   const std::string keyword = canonical_keyword((*line)->keyword);
   if (keyword == "host" || keyword == "match" || keyword == "include")
     return std::unexpected(Error{origin, (*line)->keyword + " directive not supported as a "
@@ -236,8 +240,7 @@ std::expected<void, std::string> check_arguments(std::string_view keyword,
   if (it->second.arity == Arity::one && args.size() > 1)
     return std::unexpected("keyword " + std::string(keyword) + " extra arguments at end of line");
   for (const auto& a : args)
-    if (a.empty())
-      return std::unexpected("keyword " + std::string(keyword) + " empty argument");
+    if (a.empty()) return std::unexpected("keyword " + std::string(keyword) + " empty argument");
   return check_value(keyword, it->second.check, args);
 }
 
@@ -281,8 +284,7 @@ int match_pattern_list(std::string_view text, std::string_view list, bool lower)
   return positive ? 1 : 0;
 }
 
-std::expected<std::string, std::string> expand_tokens(std::string_view text,
-                                                      const Tokens& values) {
+std::expected<std::string, std::string> expand_tokens(std::string_view text, const Tokens& values) {
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '%') {
@@ -310,7 +312,8 @@ std::expected<std::string, std::string> expand_env(std::string_view text, const 
       continue;
     }
     const std::size_t close = text.find('}', i + 2);
-    if (close == std::string_view::npos) return std::unexpected("unterminated ${ in '" + std::string(text) + "'");
+    if (close == std::string_view::npos)
+      return std::unexpected("unterminated ${ in '" + std::string(text) + "'");
     const std::string name(text.substr(i + 2, close - i - 2));
     const auto value = context.env ? context.env(name) : std::nullopt;
     if (!value) return std::unexpected("env var ${" + name + "} has no value");
@@ -368,8 +371,7 @@ Kind kind_of(std::string_view keyword) {
 
 bool accumulates(std::string_view keyword) {
   return keyword == "identityfile" || keyword == "sendenv" || keyword == "certificatefile" ||
-         keyword == "localforward" || keyword == "remoteforward" ||
-         keyword == "dynamicforward";
+         keyword == "localforward" || keyword == "remoteforward" || keyword == "dynamicforward";
 }
 
 }  // namespace parley::client::ssh_config

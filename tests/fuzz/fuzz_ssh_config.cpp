@@ -30,7 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   files.exec = [](const std::string& command) -> std::expected<int, std::string> {
     return static_cast<int>(command.size() % 2);
   };
-  Context context{"Host.Example", "me", "/home/me", "box.example", "1000",
+  Context context{"Host.Example",
+                  "me",
+                  "/home/me",
+                  "box.example",
+                  "1000",
                   [](const std::string& name) -> std::optional<std::string> {
                     if (name == "HOME") return "/home/me";
                     return std::nullopt;
@@ -38,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Settings settings;
   if (!apply({{"/cfg", Scope::user, true}}, context, files, settings, true)) return 0;
   if (!resolved_host(settings, context)) return 0;
-  const Tokens tokens{{'h', "host"}, {'n', context.host}, {'p', "22"}, {'r', "me"}, {'d', "/home/me"}};
+  const Tokens tokens{
+      {'h', "host"}, {'n', context.host}, {'p', "22"}, {'r', "me"}, {'d', "/home/me"}};
   for (const Setting& s : settings.list())
     for (const std::string& arg : s.args)
       if (auto expanded = expand_tokens(expand_tilde(arg, context), tokens))

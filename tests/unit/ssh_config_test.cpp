@@ -3,13 +3,13 @@
 // paths, globs in order, the including block kept, parse-only inside a block
 // that does not apply), the final pass, tokens, and hostile input: long lines,
 // unbounded and fanned-out Include recursion, bad quoting, over-long patterns.
+#include "parley/client/ssh_config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
 #include <vector>
-
-#include "parley/client/ssh_config.hpp"
 
 namespace parley::client::ssh_config {
 namespace {
@@ -212,7 +212,8 @@ TEST(SshConfig, MatchExecIsRefusedUnlessAllowed) {
   auto r = evaluate(w);
   ASSERT_TRUE(r.status) << r.status.error().message();
   EXPECT_EQ(r.first("port"), "7");
-  EXPECT_EQ(w.commands, std::vector<std::string>{"test foo = foo -a me = me -a me = me -a box = box"});
+  EXPECT_EQ(w.commands,
+            std::vector<std::string>{"test foo = foo -a me = me -a me = me -a box = box"});
   w.exec_status = 1;
   w.commands.clear();
   w.files["/cfg"] = "Match exec false\n  Port 7\nMatch host nomatch exec skipped\n";
@@ -263,10 +264,9 @@ TEST(SshConfig, IncludeFromTheSystemFileIsUnderEtcSsh) {
   ASSERT_TRUE(apply({{"/etc/ssh/ssh_config", Scope::system}}, context(), w.bind(), s));
   EXPECT_EQ(s.first("port")->args.front(), "5");
   w.files["/etc/ssh/ssh_config"] = "Include ~/x\n";
-  EXPECT_EQ(apply({{"/etc/ssh/ssh_config", Scope::system}}, context(), w.bind(), s)
-                .error()
-                .message(),
-            "/etc/ssh/ssh_config line 1: bad include path ~/x.");
+  EXPECT_EQ(
+      apply({{"/etc/ssh/ssh_config", Scope::system}}, context(), w.bind(), s).error().message(),
+      "/etc/ssh/ssh_config line 1: bad include path ~/x.");
 }
 
 TEST(SshConfig, UnknownOptionsNameFileAndLineUnlessIgnored) {
@@ -297,11 +297,14 @@ TEST(SshConfig, UnopenableFilesAreSkippedOnlyAtTheTop) {
   // but not a -F file, an included file, or a file with bad permissions.
   Files files;
   files.read = [](const std::string& path, bool) -> Files::ReadResult {
-    if (path == "/bad-mode") return std::unexpected(ReadError{"Bad owner or permissions on /bad-mode"});
+    if (path == "/bad-mode")
+      return std::unexpected(ReadError{"Bad owner or permissions on /bad-mode"});
     if (path == "/top") return std::string("Include /locked\n");
     return std::unexpected(ReadError{"Can't open " + path + ": Permission denied", true});
   };
-  files.glob = [](const std::string& p) -> Files::GlobResult { return std::vector<std::string>{p}; };
+  files.glob = [](const std::string& p) -> Files::GlobResult {
+    return std::vector<std::string>{p};
+  };
   Settings s;
   EXPECT_TRUE(apply({{"/locked", Scope::user, true}}, context(), files, s));
   EXPECT_EQ(apply({{"/locked", Scope::user}}, context(), files, s, true).error().message(),
@@ -315,8 +318,7 @@ TEST(SshConfig, UnopenableFilesAreSkippedOnlyAtTheTop) {
 TEST(SshConfigHostile, IncludeRecursionIsBounded) {
   FakeWorld w;
   w.files["/cfg"] = "Include /cfg\n";
-  EXPECT_EQ(error_of(w),
-            "/cfg line 1: Include /cfg: Too many recursive configuration includes");
+  EXPECT_EQ(error_of(w), "/cfg line 1: Include /cfg: Too many recursive configuration includes");
   EXPECT_EQ(w.reads.size(), static_cast<std::size_t>(max_include_depth + 1));
   // Fan-out within the depth bound: 30 files each including 30 others (931 reads).
   FakeWorld fan;

@@ -63,11 +63,11 @@ class Settings {
 
 /// What Host and Match compare with and what %-tokens stand for.
 struct Context {
-  std::string host;         // the host as typed (ssh's host_arg; %n)
-  std::string local_user;   // %u, Match localuser, User when none is set
-  std::string home;         // %d, '~'
-  std::string local_host;   // %l (gethostname), %L is its first label
-  std::string uid;          // %i
+  std::string host;        // the host as typed (ssh's host_arg; %n)
+  std::string local_user;  // %u, Match localuser, User when none is set
+  std::string home;        // %d, '~'
+  std::string local_host;  // %l (gethostname), %L is its first label
+  std::string uid;         // %i
   /// $NAME / ${NAME} for the options ssh expands them in; nullopt: unset.
   std::function<std::optional<std::string>(const std::string&)> env;
 };
@@ -105,7 +105,7 @@ struct Source {
 
 /// Bounds against a hostile or broken configuration (OpenSSH stops at depth 16).
 inline constexpr int max_include_depth = 16;
-inline constexpr std::size_t max_files_read = 512;   // per pass, Include included
+inline constexpr std::size_t max_files_read = 512;  // per pass, Include included
 inline constexpr std::size_t max_file_size = 1 << 20;
 
 /// Reads `sources` in order, twice when the configuration asks for ssh's final

@@ -23,6 +23,7 @@ struct Pass {
   std::string host;  // Host's name: as typed, or the resolved name in the final pass
   bool want_final = false;
   std::size_t files_read = 0;
+  std::size_t bytes_read = 0;
 };
 
 /// The file being read: where relative Includes go, and whether its blocks can
@@ -223,6 +224,10 @@ Done read_file(Pass& pass, const Source& source, bool& active, bool never_match,
   if ((*text)->size() > max_file_size)
     return std::unexpected(
         Error{at, "file larger than " + std::to_string(max_file_size) + " bytes"});
+  pass.bytes_read += (*text)->size();
+  if (pass.bytes_read > max_total_size)
+    return std::unexpected(Error{at, "configuration files larger than " +
+                                         std::to_string(max_total_size) + " bytes together"});
   const FileState file{path, source.scope, never_match, depth};
   std::string_view rest = **text;
   for (int number = 1; !rest.empty(); ++number) {

@@ -332,6 +332,16 @@ TEST(SshConfigHostile, IncludeRecursionIsBounded) {
   EXPECT_LE(fan.reads.size(), max_files_read);
 }
 
+TEST(SshConfigHostile, AllFilesTogetherAreBounded) {
+  // 20 files of almost 1 MiB each, every one under the per-file bound.
+  FakeWorld w;
+  w.files["/cfg"] = "Include /big/*\n";
+  for (int i = 0; i < 20; ++i)
+    w.files["/big/" + std::to_string(i)] = std::string(max_file_size - 10, '#');
+  EXPECT_EQ(error_of(w),
+            "/cfg line 1: Include /big/16: configuration files larger than 8388608 bytes together");
+}
+
 TEST(SshConfigHostile, LongLinesHugeFilesAndBadQuoting) {
   FakeWorld w;
   w.files["/cfg"] = "User " + std::string(200000, 'u') + "\nPort 3\n";

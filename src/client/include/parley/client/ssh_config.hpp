@@ -107,6 +107,7 @@ struct Source {
 inline constexpr int max_include_depth = 16;
 inline constexpr std::size_t max_files_read = 512;  // per pass, Include included
 inline constexpr std::size_t max_file_size = 1 << 20;
+inline constexpr std::size_t max_total_size = 8 << 20;  // per pass, every file together
 
 /// Reads `sources` in order, twice when the configuration asks for ssh's final
 /// pass, and appends what applies to `settings` (which may already hold the

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "config_dump.hpp"
+#include "config_files.hpp"
 #include "identities.hpp"
 #include "options.hpp"
 #include "parley/session/client_connection.hpp"
@@ -306,12 +308,16 @@ int exit_status(const driver::ClientSessionResult& result, const PromptCounts& c
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto parsed = app::parse_client_options(argc, argv);
+  const auto parsed = app::parse_client_options(argc, argv, app::system_config_environment());
   if (!parsed) {
     if (!parsed.error().message.empty()) fail(parsed.error().message);
     return parsed.error().exit_code;  // CLI11 has printed its help or usage error
   }
   const app::ClientOptions& options = *parsed;
+  if (options.dump_config) {  // -G: as ssh -G, print and connect nowhere
+    app::print_config(options, std::cout);
+    return 0;
+  }
   set_up_logging(options);
 
   // From here on the terminal is put back as it is now on every way out (a

@@ -33,6 +33,9 @@ struct CommandLine {
   bool no_tty = false;
   std::string destination;
   std::vector<std::string> command;
+  std::optional<std::string> config_file;  // -F
+  bool dump_config = false;                // -G
+  bool allow_match_exec = false;
 };
 
 std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char* const* argv) {
@@ -47,6 +50,11 @@ std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char
   app.add_flag("-v", a.verbose, "More log output (repeatable); never secrets");
   app.add_flag("-t", a.force_tty, "Request a terminal");
   app.add_flag("-T", a.no_tty, "Do not request a terminal");
+  app.add_option("-F", a.config_file, "Configuration file instead of ~/.ssh/config and "
+                 "/etc/ssh/ssh_config (none: no file)");
+  app.add_flag("-G", a.dump_config, "Print the configuration for the host as ssh -G does, and exit");
+  app.add_flag("--allow-match-exec", a.allow_match_exec,
+               "Let the configuration's Match exec run its commands (refused otherwise)");
   app.add_option("destination", a.destination, "[user@]host")->required();
   app.add_option("command", a.command, "Command to run (default: a shell)");
   app.positionals_at_end();
@@ -59,111 +67,98 @@ std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char
   return a;
 }
 
-// ---- -o options, as ssh_config(5) names them (case-insensitive)
+// ---- the options that apply (command line first, then the files), as ssh reads them
 
-// clang-format off
-/// Options parley reads.
-const std::set<std::string>& read_options() {
-  static const std::set<std::string> names = {
-      "batchmode", "challengeresponseauthentication", "ciphers", "connecttimeout",
-      "globalknownhostsfile", "hashknownhosts", "hostkeyalgorithms", "identitiesonly",
-      "identityagent", "identityfile", "kbdinteractiveauthentication", "kexalgorithms",
-      "loglevel", "macs", "numberofpasswordprompts", "passwordauthentication",
-      "passwordpromptrule" /* parley's own */, "port", "preferredauthentications",
-      "pubkeyauthentication", "requesttty", "sendenv", "setenv", "stricthostkeychecking",
-      "user", "userknownhostsfile", "warnweakcrypto"};
-  return names;
-}
+namespace cfg = client::ssh_config;
 
-/// Options ssh knows that parley accepts and ignores (a debug line says so): each
-/// one either has no effect here or only asks for something parley never does.
-const std::set<std::string>& ignored_options() {
-  static const std::set<std::string> names = {
-      "addkeystoagent", "addressfamily", "canonicalizefallbacklocal", "canonicalizehostname",
-      "canonicalizemaxdots", "canonicalizepermittedcnames", "canonicaldomains",
-      "casignaturealgorithms", "certificatefile", "checkhostip", "clearallforwardings",
-      "compression", "connectionattempts", "controlmaster", "controlpath", "controlpersist",
-      "enablesshkeysign", "escapechar", "exitonforwardfailure", "fingerprinthash",
-      "forwardagent", "forwardx11", "forwardx11timeout", "forwardx11trusted", "gatewayports",
-      "gssapiauthentication", "gssapidelegatecredentials", "hostbasedacceptedalgorithms",
-      "hostbasedauthentication", "ipqos", "kbdinteractivedevices", "logverbose",
-      "nohostauthenticationforlocalhost", "obscurekeystroketiming", "pkcs11provider",
-      "permitlocalcommand", "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes", "rekeylimit",
-      "requiredrsasize", "securitykeyprovider", "serveralivecountmax", "serveraliveinterval",
-      "streamlocalbindmask", "streamlocalbindunlink", "syslogfacility", "tcpkeepalive",
-      "updatehostkeys", "verifyhostkeydns", "visualhostkey", "xauthlocation"};
-  return names;
-}
-
-/// Options ssh knows whose effect parley cannot give and must not silently drop
-/// (where it connects, what it runs, what it trusts): refused with their name.
-const std::set<std::string>& unsupported_options() {
-  static const std::set<std::string> names = {
-      "bindaddress", "bindinterface", "dynamicforward", "forkafterauthentication", "host",
-      "hostkeyalias", "hostname", "include", "knownhostscommand", "localcommand",
-      "localforward", "match", "proxycommand", "proxyjump", "proxyusefdpass",
-      "remotecommand", "remoteforward", "revokedhostkeys", "sessiontype", "stdinnull",
-      "tag", "tunnel", "tunneldevice"};
-  return names;
-}
-// clang-format on
-
-/// The -o options given, in order; names lower-cased. As in ssh_config, the first
-/// value of an option wins, except for the ones that accumulate (IdentityFile, ...).
+/// The settings as the resolve_* steps read them: the first value of an option,
+/// every value of one that adds up, and where a value came from for errors.
 class OptionList {
  public:
-  static std::expected<OptionList, std::string> parse(const std::vector<std::string>& list) {
-    OptionList out;
-    for (const auto& o : list) {
-      const auto eq = o.find_first_of("= \t");
-      if (eq == std::string::npos || eq == 0)
-        return std::unexpected("command-line line 0: missing argument in '" + o +
-                               "' (write Option=value)");
-      std::string name = o.substr(0, eq);
-      const auto start = o.find_first_not_of("= \t", eq);
-      std::string value = start == std::string::npos ? std::string() : o.substr(start);
-      const std::string key = ascii_lower(name);
-      if (unsupported_options().contains(key))
-        return std::unexpected("option " + name + " is not supported by parley");
-      if (!read_options().contains(key) && !ignored_options().contains(key))
-        return std::unexpected("command-line: line 0: Bad configuration option: " +
-                               key);  // ssh's words
-      if (value.empty())
-        return std::unexpected("command-line line 0: missing argument for " + name);
-      if (ignored_options().contains(key))
-        out.ignored_.push_back(std::move(name));
-      else
-        out.values_.emplace_back(key, std::move(value));
-    }
-    return out;
+  explicit OptionList(const cfg::Settings& s) : settings_(s) {}
+  std::optional<std::string> first(std::string_view name) const {
+    const cfg::Setting* v = settings_.first(name);
+    if (!v) return std::nullopt;
+    std::string joined;
+    for (const auto& a : v->args) joined += (joined.empty() ? "" : " ") + a;
+    return joined;
   }
-  std::optional<std::string> first(const std::string& name) const {
-    for (const auto& [k, v] : values_)
-      if (k == name) return v;
-    return std::nullopt;
+  /// The arguments of the first line of `name` (empty when absent).
+  std::vector<std::string> first_args(std::string_view name) const {
+    const cfg::Setting* v = settings_.first(name);
+    return v ? v->args : std::vector<std::string>{};
   }
-  std::vector<std::string> all(const std::string& name) const {
+  /// Every argument of every line of `name`, in order.
+  std::vector<std::string> all(std::string_view name) const {
     std::vector<std::string> out;
-    for (const auto& [k, v] : values_)
-      if (k == name) out.push_back(v);
+    for (const cfg::Setting* s : settings_.all(name))
+      out.insert(out.end(), s->args.begin(), s->args.end());
     return out;
+  }
+  /// "FILE line N: " for the line `name`'s first value came from.
+  std::string where(std::string_view name) const {
+    const cfg::Setting* v = settings_.first(name);
+    return v ? v->origin.file + " line " + std::to_string(v->origin.line) + ": " : "";
   }
   /// yes/no options (ssh also takes true/false); anything else is an error.
-  std::expected<std::optional<bool>, std::string> flag(const std::string& name,
+  std::expected<std::optional<bool>, std::string> flag(std::string_view name,
                                                        std::string_view shown) const {
     auto v = first(name);
     if (!v) return std::nullopt;
     const std::string l = ascii_lower(*v);
     if (l == "yes" || l == "true") return true;
     if (l == "no" || l == "false") return false;
-    return std::unexpected("bad value for " + std::string(shown) + ": '" + *v + "' (yes or no)");
+    return std::unexpected(where(name) + "bad value for " + std::string(shown) + ": '" + *v +
+                           "' (yes or no)");
   }
-  const std::vector<std::string>& ignored() const { return ignored_; }
+  const cfg::Settings& settings() const { return settings_; }
 
  private:
-  std::vector<std::pair<std::string, std::string>> values_;
-  std::vector<std::string> ignored_;
+  const cfg::Settings& settings_;
 };
+
+/// The command line's options as settings, in ssh's order: the user (-l, then
+/// user@, before any -o User) and -p first, so they win; then -o in order.
+std::expected<cfg::Settings, std::string> command_line_settings(const CommandLine& a) {
+  cfg::Settings s;
+  const cfg::Origin here{"command-line", 0};
+  if (const auto at = a.destination.rfind('@'); a.login || at != std::string::npos)
+    s.add({"user", {a.login ? *a.login : a.destination.substr(0, at)}, here});
+  if (a.port) s.add({"port", {std::to_string(*a.port)}, here});
+  for (const auto& text : a.options) {
+    auto option = cfg::command_line_option(text);
+    if (!option) return std::unexpected(option.error().message());
+    const std::string& key = option->keyword;
+    if (cfg::kind_of(key) == cfg::Kind::unknown) {
+      const cfg::Setting* ignore = s.first("ignoreunknown");
+      if (ignore && cfg::match_pattern_list(key, ignore->args.front(), true) == 1) continue;
+      return std::unexpected("command-line: line 0: Bad configuration option: " + key);
+    }
+    if (auto ok = cfg::check_arguments(key, option->args); !ok)
+      return std::unexpected("command-line line 0: " + ok.error());
+    s.add(std::move(*option));
+  }
+  return s;
+}
+
+/// ~/.ssh/config then the system file, or -F's file alone (-F none: no file).
+std::vector<cfg::Source> config_sources(const CommandLine& a, const ConfigEnvironment& env) {
+  if (a.config_file) {
+    if (ascii_lower(*a.config_file) == "none") return {};
+    return {{*a.config_file, cfg::Scope::user, false}};
+  }
+  return {{env.home + "/.ssh/config", cfg::Scope::user, true},
+          {env.system_config, cfg::Scope::system, false}};
+}
+
+/// An option that takes effect and that parley cannot honour stops the run.
+Checked refuse_unsupported(const OptionList& o) {
+  for (const auto& s : o.settings().list())
+    if (cfg::kind_of(s.keyword) == cfg::Kind::unsupported && o.settings().first(s.keyword) == &s)
+      return std::unexpected(o.where(s.keyword) + "option " + s.keyword +
+                             " is not supported by parley");
+  return {};
+}
 
 /// A decimal number in [min, max], or an error naming the option.
 std::expected<long, std::string> number(const std::string& text, std::string_view option, long min,
@@ -183,59 +178,72 @@ std::vector<std::string> split(const std::string& text, char sep) {
   return out;
 }
 
-std::string home_dir() {
-  if (const char* h = std::getenv("HOME"); h && *h) return h;
-  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) return pw->pw_dir;
-  return "/";
+/// What the resolve_* steps read: the command line, the settings that apply and
+/// the context their %-tokens and '~' come from.
+struct Input {
+  const CommandLine& line;
+  const OptionList& o;
+  cfg::Context context;
+  std::string host;  // resolved (HostName), for %h
+  std::string user;  // resolved, for %r
+  std::string port;  // resolved, for %p
+};
+
+/// ssh's default token set (sshconnect.h): %C is not offered (it needs SHA-1).
+cfg::Tokens client_tokens(const Input& in) {
+  const cfg::Context& c = in.context;
+  return {{'L', c.local_host.substr(0, c.local_host.find('.'))}, {'i', c.uid}, {'k', c.host},
+          {'l', c.local_host}, {'n', c.host}, {'p', in.port}, {'d', c.home}, {'h', in.host},
+          {'r', in.user}, {'u', c.local_user}};
 }
 
-std::string local_user() {
-  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_name) return pw->pw_name;
-  if (const char* u = std::getenv("USER")) return u;
-  return "root";
+/// '~', %-tokens and, when `dollar`, ${VAR}: the expansion ssh gives the option.
+std::expected<std::string, std::string> expand_path(const Input& in, std::string_view option,
+                                                    const std::string& value, bool dollar) {
+  auto tokens = cfg::expand_tokens(cfg::expand_tilde(value, in.context), client_tokens(in));
+  if (tokens && dollar) tokens = cfg::expand_env(*tokens, in.context);
+  if (!tokens) return std::unexpected(in.o.where(option) + std::string(option) + ": " + tokens.error());
+  return *tokens;
 }
 
-std::string expand_home(const std::string& path) {
-  if (path.rfind("~/", 0) == 0) return home_dir() + path.substr(1);
-  return path;
-}
-
-/// Where the agent is: IdentityAgent (none, SSH_AUTH_SOCK, $VAR or a path), by
-/// default $SSH_AUTH_SOCK. Empty: no agent.
-std::string agent_path(const std::optional<std::string>& identity_agent) {
-  const std::string v = identity_agent.value_or("SSH_AUTH_SOCK");
-  if (ascii_lower(v) == "none") return {};
+/// Where the agent is: IdentityAgent (none, SSH_AUTH_SOCK, $VAR or a path, '~',
+/// %-tokens and ${VAR} expanded as ssh does), by default $SSH_AUTH_SOCK. Empty: no agent.
+std::expected<std::string, std::string> agent_path(const Input& in) {
+  const std::string v = in.o.first("identityagent").value_or("SSH_AUTH_SOCK");
+  if (ascii_lower(v) == "none") return std::string();
   const char* env = nullptr;
   if (v == "SSH_AUTH_SOCK")
     env = std::getenv("SSH_AUTH_SOCK");
-  else if (v.size() > 1 && v[0] == '$')
+  else if (v.size() > 1 && v[0] == '$' && v[1] != '{')
     env = std::getenv(v.c_str() + 1);
   else
-    return expand_home(v);
-  return env ? env : "";
+    return expand_path(in, "identityagent", v, true);
+  return std::string(env ? env : "");
 }
 
 /// An algorithm list as ssh_config takes it: "a,b" replaces the default, "+a,b"
 /// appends, "-a,b" removes (names parley lacks are ignored: they are not offered
 /// anyway), "^a,b" puts them first.
 template <class T, class Parse>
-Checked apply_algorithms(const std::optional<std::string>& value, std::string_view option,
+Checked apply_algorithms(const OptionList& o, std::string_view option, std::string_view shown,
                          Parse parse, std::vector<T>& target) {
+  const auto value = o.first(option);
   if (!value) return {};
   std::string bad;
   auto list = transport::apply_list_syntax(target, *value, parse, &bad);
   if (!list)
     return std::unexpected(
-        std::string(option) + ": " +
+        o.where(option) + std::string(shown) + ": " +
         (bad.empty() ? "malformed list '" + *value + "'" : "unsupported algorithm '" + bad + "'"));
   if (list->empty())
-    return std::unexpected(std::string(option) + " '" + *value + "' leaves no algorithm");
+    return std::unexpected(o.where(option) + std::string(shown) + " '" + *value +
+                           "' leaves no algorithm");
   target = std::move(*list);
   return {};
 }
 
 /// A yes/no option into `target`, left as it is when the option is absent.
-Checked set_flag(const OptionList& o, const std::string& name, std::string_view shown,
+Checked set_flag(const OptionList& o, std::string_view name, std::string_view shown,
                  bool& target) {
   auto v = o.flag(name, shown);
   if (!v) return std::unexpected(v.error());
@@ -246,15 +254,15 @@ Checked set_flag(const OptionList& o, const std::string& name, std::string_view 
 // ---- the steps of parse_client_options(), in the order ssh's checks ran
 
 /// -v wins over LogLevel, as ssh's -v does.
-Checked resolve_log_level(const CommandLine& a, const OptionList& o, ClientOptions& out) {
-  out.ignored = o.ignored();
-  if (a.verbose > 0) {
-    out.log_level = a.verbose >= 3   ? spdlog::level::trace
-                    : a.verbose == 2 ? spdlog::level::debug
-                                     : spdlog::level::info;
+Checked resolve_log_level(const Input& in, ClientOptions& out) {
+  out.verbose = in.line.verbose;
+  if (in.line.verbose > 0) {
+    out.log_level = in.line.verbose >= 3   ? spdlog::level::trace
+                    : in.line.verbose == 2 ? spdlog::level::debug
+                                           : spdlog::level::info;
     return {};
   }
-  const auto l = o.first("loglevel");
+  const auto l = in.o.first("loglevel");
   if (!l) return {};
   const std::string v = ascii_lower(*l);
   if (v == "quiet" || v == "fatal")
@@ -270,170 +278,238 @@ Checked resolve_log_level(const CommandLine& a, const OptionList& o, ClientOptio
   else if (v == "debug3")
     out.log_level = spdlog::level::trace;
   else
-    return std::unexpected("bad value for LogLevel: '" + *l + "'");
+    return std::unexpected(in.o.where("loglevel") + "bad value for LogLevel: '" + *l + "'");
   return {};
 }
 
-Checked resolve_destination(const CommandLine& a, const OptionList& o, ClientOptions& out) {
+Checked resolve_destination(const Input& in, ClientOptions& out) {
   Destination& d = out.destination;
-  d.host = a.destination;
-  d.user = o.first("user").value_or(local_user());
-  if (const auto at = d.host.rfind('@'); at != std::string::npos) {
-    d.user = d.host.substr(0, at);
-    d.host = d.host.substr(at + 1);
-  }
-  if (a.login) d.user = *a.login;
-  if (auto p = o.first("port")) {
+  d.host_arg = in.context.host;
+  d.host = in.host;
+  d.user = in.user;
+  if (auto p = in.o.first("port")) {
     auto port = number(*p, "Port", 1, 65535);
-    if (!port) return std::unexpected(port.error());
+    if (!port) return std::unexpected(in.o.where("port") + port.error());
     d.port = static_cast<std::uint16_t>(*port);
   }
-  if (a.port) d.port = *a.port;
-  for (const auto& part : a.command) out.command += (out.command.empty() ? "" : " ") + part;
-  return set_flag(o, "batchmode", "BatchMode", out.batch_mode);
+  for (const auto& part : in.line.command) out.command += (out.command.empty() ? "" : " ") + part;
+  return set_flag(in.o, "batchmode", "BatchMode", out.batch_mode);
 }
 
-Checked resolve_known_hosts(const CommandLine&, const OptionList& o, ClientOptions& out) {
-  out.known_hosts_files.emplace_back(
-      expand_home(o.first("userknownhostsfile").value_or("~/.ssh/known_hosts")));
+Checked resolve_known_hosts(const Input& in, ClientOptions& out) {
+  // As ssh: the first line of each wins, and names several files; "none": no file.
+  std::vector<std::string> user_files = in.o.first_args("userknownhostsfile");
+  if (user_files.empty()) user_files.push_back("~/.ssh/known_hosts");
+  for (const auto& f : user_files) {
+    if (ascii_lower(f) == "none") break;
+    auto path = expand_path(in, "userknownhostsfile", f, true);
+    if (!path) return std::unexpected(path.error());
+    out.known_hosts_files.emplace_back(*path);
+  }
   // GlobalKnownHostsFile, by default ssh's two system files (missing ones are empty).
-  auto global_files = o.all("globalknownhostsfile");
-  if (global_files.empty())
-    global_files.push_back("/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2");
-  for (const auto& g : global_files)
-    for (const auto& f : split(g, ' ')) out.known_hosts_files.emplace_back(expand_home(f));
-  if (auto r = set_flag(o, "hashknownhosts", "HashKnownHosts", out.hash_known_hosts); !r) return r;
+  std::vector<std::string> global_files = in.o.first_args("globalknownhostsfile");
+  if (global_files.empty()) global_files = {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"};
+  for (const auto& f : global_files)
+    if (ascii_lower(f) != "none") out.known_hosts_files.emplace_back(cfg::expand_tilde(f, in.context));
+  if (auto r = set_flag(in.o, "hashknownhosts", "HashKnownHosts", out.hash_known_hosts); !r)
+    return r;
   using S = client::StrictHostKeyChecking;
-  const std::string strict = ascii_lower(o.first("stricthostkeychecking").value_or("ask"));
-  if (strict == "yes")
+  const std::string strict = ascii_lower(in.o.first("stricthostkeychecking").value_or("ask"));
+  if (strict == "yes" || strict == "true")
     out.strict_host_key_checking = S::yes;
   else if (strict == "ask")
     out.strict_host_key_checking = S::ask;
   else if (strict == "accept-new")
     out.strict_host_key_checking = S::accept_new;
-  else if (strict == "no" || strict == "off")
+  else if (strict == "no" || strict == "off" || strict == "false")
     out.strict_host_key_checking = S::no;
   else
-    return std::unexpected("bad StrictHostKeyChecking '" + strict + "'");
+    return std::unexpected(in.o.where("stricthostkeychecking") + "bad StrictHostKeyChecking '" +
+                           strict + "'");
   return {};
 }
 
-Checked resolve_algorithms(const CommandLine&, const OptionList& o, ClientOptions& out) {
+Checked resolve_algorithms(const Input& in, ClientOptions& out) {
   using P = transport::AlgorithmPreferences;
   transport::AlgorithmPreferences& algorithms = out.algorithms;
-  const auto host_key = o.first("hostkeyalgorithms");
+  const auto host_key = in.o.first("hostkeyalgorithms");
   // As ssh: unless the user chose the order, the key types known_hosts holds for
   // the host come first (the session's setup does that: it reads the files).
   out.host_key_order_chosen = host_key && (*host_key)[0] != '+' && (*host_key)[0] != '-';
-  Checked r =
-      apply_algorithms(o.first("kexalgorithms"), "KexAlgorithms", &P::parse_kex, algorithms.kex);
+  Checked r = apply_algorithms(in.o, "kexalgorithms", "KexAlgorithms", &P::parse_kex, algorithms.kex);
   if (r)
-    r = apply_algorithms(host_key, "HostKeyAlgorithms", &P::parse_host_key, algorithms.host_key);
-  if (r) r = apply_algorithms(o.first("ciphers"), "Ciphers", &P::parse_ciphers, algorithms.ciphers);
-  if (r) r = apply_algorithms(o.first("macs"), "MACs", &P::parse_macs, algorithms.macs);
+    r = apply_algorithms(in.o, "hostkeyalgorithms", "HostKeyAlgorithms", &P::parse_host_key,
+                         algorithms.host_key);
+  if (r) r = apply_algorithms(in.o, "ciphers", "Ciphers", &P::parse_ciphers, algorithms.ciphers);
+  if (r) r = apply_algorithms(in.o, "macs", "MACs", &P::parse_macs, algorithms.macs);
   return r;
 }
 
-Checked resolve_authentication(const CommandLine&, const OptionList& o, ClientOptions& out) {
+Checked resolve_authentication(const Input& in, ClientOptions& out) {
+  const OptionList& o = in.o;
   if (auto n = o.first("numberofpasswordprompts")) {
     auto attempts = number(*n, "NumberOfPasswordPrompts", 0, 100);
-    if (!attempts) return std::unexpected(attempts.error());
+    if (!attempts) return std::unexpected(o.where("numberofpasswordprompts") + attempts.error());
     out.max_attempts = static_cast<std::size_t>(*attempts);
   }
   out.auth_methods = userauth::ClientAuthConfig{}.methods;
   if (auto list = o.first("preferredauthentications")) out.auth_methods = split(*list, ',');
-  struct MethodSwitch {
-    const char* option;
-    const char* shown;
-    const char* method;
-  };
-  for (const MethodSwitch& m :
-       {MethodSwitch{"pubkeyauthentication", "PubkeyAuthentication", "publickey"},
-        MethodSwitch{"passwordauthentication", "PasswordAuthentication", "password"},
-        MethodSwitch{"kbdinteractiveauthentication", "KbdInteractiveAuthentication",
-                     "keyboard-interactive"},
-        MethodSwitch{"challengeresponseauthentication", "ChallengeResponseAuthentication",
-                     "keyboard-interactive"}}) {
-    auto on = o.flag(m.option, m.shown);
-    if (!on) return std::unexpected(on.error());
-    if (*on == false) std::erase(out.auth_methods, std::string(m.method));
-  }
+  // unbound/host-bound are ssh's ways of saying yes (which signature to ask for).
+  if (auto p = o.first("pubkeyauthentication"); p && (ascii_lower(*p) == "no" || ascii_lower(*p) == "false"))
+    std::erase(out.auth_methods, std::string("publickey"));
+  auto password = o.flag("passwordauthentication", "PasswordAuthentication");
+  if (!password) return std::unexpected(password.error());
+  if (*password == false) std::erase(out.auth_methods, std::string("password"));
+  // ChallengeResponseAuthentication is the same option (folded into this name).
+  auto kbd = o.flag("kbdinteractiveauthentication", "KbdInteractiveAuthentication");
+  if (!kbd) return std::unexpected(kbd.error());
+  if (*kbd == false) std::erase(out.auth_methods, std::string("keyboard-interactive"));
   return {};
 }
 
-Checked resolve_identities(const CommandLine& a, const OptionList& o, ClientOptions& out) {
-  std::vector<std::string> key_files = a.identities;
-  for (const auto& f : o.all("identityfile")) key_files.push_back(f);
+Checked resolve_identities(const Input& in, ClientOptions& out) {
+  // As ssh: -i files first ('~' expanded there), then IdentityFile lines as
+  // written, each kind without repeats (-G shows them so); a key is loaded once.
+  const auto add_once = [](std::vector<std::string>& list, std::string f) {
+    if (std::find(list.begin(), list.end(), f) == list.end()) list.push_back(std::move(f));
+  };
+  std::vector<std::string> key_files;
+  for (const auto& f : in.line.identities) add_once(key_files, cfg::expand_tilde(f, in.context));
+  std::vector<std::string> configured;
+  for (const auto& f : in.o.all("identityfile")) add_once(configured, f);
+  out.identity_files_written = key_files;
+  out.identity_files_written.insert(out.identity_files_written.end(), configured.begin(),
+                                    configured.end());
+  for (const auto& f : configured) add_once(key_files, f);
   out.identity_files_named = !key_files.empty();
   if (!out.identity_files_named)
     for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"})
       key_files.push_back("~/.ssh/" + std::string(name));
-  for (const auto& f : key_files) out.identity_files.emplace_back(expand_home(f));
-  if (auto r = set_flag(o, "identitiesonly", "IdentitiesOnly", out.identities_only); !r) return r;
-  out.agent_socket = agent_path(o.first("identityagent"));
+  // As ssh when it loads them: '~' and %-tokens (no ${VAR}).
+  for (const auto& f : key_files) {
+    auto path = expand_path(in, "identityfile", f, false);
+    if (!path) return std::unexpected(path.error());
+    out.identity_files.emplace_back(*path);
+  }
+  if (auto r = set_flag(in.o, "identitiesonly", "IdentitiesOnly", out.identities_only); !r) return r;
+  auto agent = agent_path(in);
+  if (!agent) return std::unexpected(agent.error());
+  out.agent_socket = *agent;
   return {};
 }
 
-Checked resolve_prompting(const CommandLine&, const OptionList& o, ClientOptions& out) {
-  const std::string rule = o.first("passwordpromptrule").value_or("saved");
+Checked resolve_prompting(const Input& in, ClientOptions& out) {
+  const std::string rule = in.o.first("passwordpromptrule").value_or("saved");
   if (rule != "saved" && rule != "seed")
-    return std::unexpected("bad value for PasswordPromptRule: '" + rule + "' (saved or seed)");
+    return std::unexpected(in.o.where("passwordpromptrule") + "bad value for PasswordPromptRule: '" +
+                           rule + "' (saved or seed)");
   out.password_prompt_rule = rule == "seed" ? PasswordPromptRule::seed : PasswordPromptRule::saved;
   // As OpenSSH 10.1's WarnWeakCrypto (yes or no only).
-  if (auto w = o.first("warnweakcrypto")) {
+  if (auto w = in.o.first("warnweakcrypto")) {
     const std::string v = ascii_lower(*w);
     if (v != "yes" && v != "no")
-      return std::unexpected("bad value for WarnWeakCrypto: '" + *w + "' (yes or no)");
+      return std::unexpected(in.o.where("warnweakcrypto") + "bad value for WarnWeakCrypto: '" + *w +
+                             "' (yes or no)");
     out.warn_weak_crypto = v == "yes";
   }
   return {};
 }
 
-Checked resolve_session(const CommandLine& a, const OptionList& o, ClientOptions& out) {
+Checked resolve_session(const Input& in, ClientOptions& out) {
+  const OptionList& o = in.o;
   if (auto r = o.first("requesttty")) {
     const std::string v = ascii_lower(*r);
-    if (v == "no")
+    if (v == "no" || v == "false")
       out.request_tty = false;
-    else if (v == "yes" || v == "force")
+    else if (v == "yes" || v == "true" || v == "force")
       out.request_tty = true;
     else if (v != "auto")
-      return std::unexpected("bad value for RequestTTY: '" + *r + "' (no, yes, force or auto)");
+      return std::unexpected(o.where("requesttty") + "bad value for RequestTTY: '" + *r +
+                             "' (no, yes, force or auto)");
   }
-  if (a.force_tty) out.request_tty = true;
-  if (a.no_tty) out.request_tty = false;
-  // SendEnv patterns pick variables from our environment; SetEnv sets them outright.
+  if (in.line.force_tty) out.request_tty = true;
+  if (in.line.no_tty) out.request_tty = false;
+  // SendEnv patterns pick variables from our environment ("-PATTERN" takes back
+  // earlier ones, as ssh); SetEnv sets them outright (its first line wins).
   // (LANG as before when neither names anything.)
-  for (const auto& v : o.all("sendenv"))
-    for (const auto& pattern : split(v, ' ')) out.send_env.push_back(pattern);
-  if (out.send_env.empty()) out.send_env.push_back("LANG");
-  for (const auto& v : o.all("setenv"))
-    for (const auto& assignment : split(v, ' ')) {
-      const auto eq = assignment.find('=');
-      if (eq == std::string::npos || eq == 0)
-        return std::unexpected("bad SetEnv '" + assignment + "' (write NAME=value)");
-      out.set_env.push_back({assignment.substr(0, eq), assignment.substr(eq + 1)});
-    }
+  for (const auto& pattern : o.all("sendenv")) {
+    if (pattern.starts_with('-'))
+      std::erase_if(out.send_env,
+                    [&](const std::string& p) { return cfg::match_pattern(p, pattern.substr(1)); });
+    else
+      out.send_env.push_back(pattern);
+  }
+  if (o.all("sendenv").empty()) out.send_env.push_back("LANG");
+  for (const auto& assignment : o.first_args("setenv")) {
+    const auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return std::unexpected(o.where("setenv") + "bad SetEnv '" + assignment + "' (write NAME=value)");
+    out.set_env.push_back({assignment.substr(0, eq), assignment.substr(eq + 1)});
+  }
   if (auto t = o.first("connecttimeout"); t && ascii_lower(*t) != "none") {
-    const auto seconds = number(*t, "ConnectTimeout", 0, 24 * 3600);
-    if (!seconds) return std::unexpected(seconds.error());
+    const auto seconds = cfg::parse_time(*t);
+    if (!seconds || *seconds > 24 * 3600)
+      return std::unexpected(o.where("connecttimeout") + "bad value for ConnectTimeout: '" + *t + "'");
     if (*seconds > 0) out.connect_timeout = std::chrono::seconds(*seconds);
   }
   return {};
 }
 
+/// The ssh options parley accepts without acting on them, for the debug line.
+std::vector<std::string> ignored_names(const cfg::Settings& settings) {
+  std::vector<std::string> out;
+  for (const auto& s : settings.list())
+    if (cfg::kind_of(s.keyword) == cfg::Kind::ignored &&
+        std::find(out.begin(), out.end(), s.keyword) == out.end())
+      out.push_back(s.keyword);
+  return out;
+}
+
+/// The settings that apply: the command line's, then the files' (Match exec only
+/// when the command line allowed it).
+std::expected<cfg::Settings, std::string> gather_settings(const CommandLine& a,
+                                                          const ConfigEnvironment& env,
+                                                          const cfg::Context& context) {
+  auto settings = command_line_settings(a);
+  if (!settings) return std::unexpected(settings.error());
+  cfg::Files files = env.files;
+  files.exec = a.allow_match_exec ? env.shell : nullptr;
+  const bool required = a.config_file.has_value();
+  if (auto r = cfg::apply(config_sources(a, env), context, files, *settings, required); !r)
+    return std::unexpected(r.error().message());
+  return settings;
+}
+
 }  // namespace
 
-std::expected<ClientOptions, OptionsError> parse_client_options(int argc, const char* const* argv) {
+std::expected<ClientOptions, OptionsError> parse_client_options(int argc, const char* const* argv,
+                                                                const ConfigEnvironment& env) {
   auto command_line = parse_command_line(argc, argv);
   if (!command_line) return std::unexpected(command_line.error());
-  auto list = OptionList::parse(command_line->options);
-  if (!list) return std::unexpected(OptionsError{list.error()});
+  const CommandLine& a = *command_line;
+  const auto at = a.destination.rfind('@');
+  cfg::Context context{at == std::string::npos ? a.destination : a.destination.substr(at + 1),
+                       env.local_user, env.home, env.local_host, env.uid,
+                       [](const std::string& name) -> std::optional<std::string> {
+                         const char* v = std::getenv(name.c_str());
+                         return v ? std::optional<std::string>(v) : std::nullopt;
+                       }};
+  auto settings = gather_settings(a, env, context);
+  if (!settings) return std::unexpected(OptionsError{settings.error()});
   ClientOptions out;
-  using Step = Checked (*)(const CommandLine&, const OptionList&, ClientOptions&);
+  out.settings = std::move(*settings);
+  out.dump_config = a.dump_config;
+  out.ignored = ignored_names(out.settings);
+  const OptionList list(out.settings);
+  if (auto r = refuse_unsupported(list); !r) return std::unexpected(OptionsError{r.error()});
+  auto host = cfg::resolved_host(out.settings, context);
+  if (!host) return std::unexpected(OptionsError{host.error().message()});
+  const std::string user = list.first("user").value_or(env.local_user);
+  const Input in{a, list, context, *host, user, list.first("port").value_or("22")};
+  using Step = Checked (*)(const Input&, ClientOptions&);
   for (Step step : {resolve_log_level, resolve_destination, resolve_known_hosts, resolve_algorithms,
                     resolve_authentication, resolve_identities, resolve_prompting, resolve_session})
-    if (auto r = step(*command_line, *list, out); !r)
-      return std::unexpected(OptionsError{r.error()});
+    if (auto r = step(in, out); !r) return std::unexpected(OptionsError{r.error()});
   return out;
 }
 

@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "parley/client/known_hosts.hpp"
+#include "parley/client/ssh_config.hpp"
 #include "parley/connection/session.hpp"
 #include "parley/transport/algorithms.hpp"
 
@@ -25,8 +27,12 @@ namespace parley::app {
 /// -p over Port (the first Port given wins, as ssh_config's first value), then 22.
 struct Destination {
   std::string user;
+  /// Where parley connects and the name known_hosts knows it by: HostName (its
+  /// %h expanded) or the host as typed, lower-cased unless an address.
   std::string host;
   std::uint16_t port = 22;
+  /// The host as typed (ssh's host_arg): what Host patterns match.
+  std::string host_arg;
 };
 
 /// PasswordPromptRule (parley's own): how $PARLEY_PASSWORD answers prompts.
@@ -42,8 +48,14 @@ struct ClientOptions {
 
   /// -v over LogLevel; warn by default (ssh's INFO shows what parley logs at warn).
   spdlog::level::level_enum log_level = spdlog::level::warn;
-  /// ssh options given that parley accepts and ignores (as the user spelled them).
+  /// ssh options given that parley accepts and ignores (lower-cased).
   std::vector<std::string> ignored;
+  /// -G: print the configuration as `ssh -G` does and exit.
+  bool dump_config = false;
+  /// Every option line that applied, command line first (what -G prints from).
+  client::ssh_config::Settings settings;
+  /// -v given (its count): -G prints the log level ssh's -v would set.
+  int verbose = 0;
   /// BatchMode: never ask at the terminal.
   bool batch_mode = false;
 
@@ -66,6 +78,8 @@ struct ClientOptions {
   std::optional<std::size_t> max_attempts;
   /// -i files then IdentityFile ones, or ssh's default files; `~/` expanded.
   std::vector<std::filesystem::path> identity_files;
+  /// The same as written (-i's with '~' expanded, IdentityFile's as they are), for -G.
+  std::vector<std::string> identity_files_written;
   /// The files were named (-i, IdentityFile): one that cannot be used is reported.
   bool identity_files_named = false;
   bool identities_only = false;
@@ -90,8 +104,24 @@ struct OptionsError {
   int exit_code = 255;
 };
 
-/// Parses and checks parley's arguments (argv[0] is the program). Reads $HOME,
-/// $USER/the passwd entry, $SSH_AUTH_SOCK (or IdentityAgent's $VAR) and nothing else.
-std::expected<ClientOptions, OptionsError> parse_client_options(int argc, const char* const* argv);
+/// What parse_client_options() reads besides argv: the configuration files'
+/// world (config_files.hpp gives the real one; tests give files in memory).
+struct ConfigEnvironment {
+  client::ssh_config::Files files;  // exec is set only under --allow-match-exec
+  std::string local_user;
+  std::string home;
+  std::string local_host;
+  std::string uid;
+  std::string system_config = "/etc/ssh/ssh_config";
+  /// Lets Match exec run (the caller's --allow-match-exec gave it a shell).
+  std::function<std::expected<int, std::string>(const std::string&)> shell;
+};
+
+/// Parses and checks parley's arguments (argv[0] is the program) and the
+/// ssh_config files (-F FILE, -F none, or ~/.ssh/config then the system file),
+/// through `env`. Reads $SSH_AUTH_SOCK (or IdentityAgent's $VAR) and the
+/// ${VAR}s ssh expands.
+std::expected<ClientOptions, OptionsError> parse_client_options(int argc, const char* const* argv,
+                                                                const ConfigEnvironment& env);
 
 }  // namespace parley::app

@@ -2,7 +2,7 @@
 (accept-new, then a changed key refused), publickey, the account password from
 the environment answered by saved_password (and nothing secret in any log at
 trace level), batch mode's one-line reason for unanswered prompts, and a hostile
-banner shown sanitized and marked.
+banner shown sanitized and marked; a connection configured by an ssh_config file alone.
 Usage: parley_client.py PARLEYD PARLEY"""
 import os
 import subprocess
@@ -37,7 +37,10 @@ def main():
         # Publickey, a command, its output and status; the host key learned (accept-new).
         proc, port = start_parleyd(parleyd, tmp, ["--authorized-keys", ak], log)
         try:
-            common = ["-i", key, "-o", f"UserKnownHostsFile={kh}", "-o", "BatchMode=yes"]
+            # HashKnownHosts=no: parley reads /etc/ssh/ssh_config as ssh does, and Debian's
+            # says yes; this test looks for the plain [127.0.0.1]:PORT entry.
+            common = ["-i", key, "-o", f"UserKnownHostsFile={kh}", "-o", "BatchMode=yes",
+                      "-o", "HashKnownHosts=no"]
             r = parley(exe, port, *common, "-o", "StrictHostKeyChecking=accept-new", "me@127.0.0.1",
                        "echo hi; echo err >&2; exit 3")
             check(r.stdout == b"hi\n", f"exec: stdout is 'hi\\n' (got {r.stdout!r})")
@@ -50,6 +53,18 @@ def main():
                   "strict checking: the known key is accepted and 300 kB go through cat")
             r = parley(exe, port, *common, "-o", "StrictHostKeyChecking=yes", "me@127.0.0.1")
             check(r.returncode == 0, f"no command and no terminal: a shell reading empty stdin ends (status {r.returncode})")
+            # Everything from a configuration file (issue 16): a Host alias whose HostName,
+            # Port, User, key and known_hosts file take parley there, the key checked under
+            # the real name and port.
+            cfg = os.path.join(tmp, "config")
+            with open(cfg, "w") as f:
+                f.write(f"Host other\n  Port 1\nHost alias\n  HostName 127.0.0.1\n  Port {port}\n"
+                        f"  User me\n  IdentityFile {key}\n  UserKnownHostsFile {kh}\n"
+                        "  BatchMode yes\n  StrictHostKeyChecking yes\n  HashKnownHosts no\n")
+            r = subprocess.run([exe, "-F", cfg, "alias", "echo via-config"], capture_output=True, timeout=30)
+            check(r.returncode == 0 and r.stdout == b"via-config\n",
+                  f"-F: a Host alias's HostName, Port, User, IdentityFile and known_hosts file are used "
+                  f"({r.returncode}, {r.stderr[-200:]!r})")
         finally:
             stop(proc)
 

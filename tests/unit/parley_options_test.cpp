@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,10 +19,47 @@ namespace transport = parley::transport;
 using crypto::CipherAlg;
 using transport::KexAlg;
 
+/// No configuration file exists: only the command line counts.
+ConfigEnvironment no_files() {
+  ConfigEnvironment env;
+  env.files.read = [](const std::string&, bool) -> client::ssh_config::Files::ReadResult {
+    return std::nullopt;
+  };
+  env.files.glob = [](const std::string&) -> client::ssh_config::Files::GlobResult {
+    return std::vector<std::string>{};
+  };
+  env.local_user = "tester";
+  env.home = "/home/tester";
+  return env;
+}
+
+/// Configuration files in memory (path → text); every read recorded.
+struct Disk {
+  std::map<std::string, std::string> files;
+  std::vector<std::pair<std::string, bool>> reads;
+  ConfigEnvironment environment() {
+    ConfigEnvironment env = no_files();
+    env.files.read = [this](const std::string& path,
+                            bool check) -> client::ssh_config::Files::ReadResult {
+      reads.emplace_back(path, check);
+      const auto it = files.find(path);
+      if (it == files.end()) return std::nullopt;
+      return it->second;
+    };
+    env.local_host = "box.example";
+    return env;
+  }
+  std::expected<ClientOptions, OptionsError> parse(std::initializer_list<const char*> args) {
+    std::vector<const char*> argv{"parley"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return parse_client_options(static_cast<int>(argv.size()), argv.data(), environment());
+  }
+};
+
 std::expected<ClientOptions, OptionsError> parse(std::initializer_list<const char*> args) {
   std::vector<const char*> argv{"parley"};
   argv.insert(argv.end(), args.begin(), args.end());
-  return parse_client_options(static_cast<int>(argv.size()), argv.data());
+  return parse_client_options(static_cast<int>(argv.size()), argv.data(), no_files());
 }
 
 ClientOptions accepted(std::initializer_list<const char*> args) {
@@ -88,41 +126,59 @@ TEST_F(ParleyOptions, BadOptionsAreRefusedWithTheirName) {
     const char* option;
     const char* message;
   };
+  // As ssh: "command-line line 0: " and what is wrong (ssh's words where it has them).
   const Case cases[] = {
-      {"Port=notaport", "bad value for Port: 'notaport'"},
-      {"Port=0", "bad value for Port: '0'"},
-      {"BatchMode=maybe", "bad value for BatchMode: 'maybe' (yes or no)"},
+      {"Port=notaport", "command-line line 0: Bad port 'notaport'."},
+      {"Port=0", "command-line line 0: Bad port '0'."},
+      {"BatchMode=maybe", "command-line line 0: bad value for batchmode: 'maybe' (yes or no)"},
       {"NoSuchOption=1", "command-line: line 0: Bad configuration option: nosuchoption"},
-      {"ProxyJump=jump", "option ProxyJump is not supported by parley"},
-      {"Port", "command-line line 0: missing argument in 'Port' (write Option=value)"},
-      {"Port=", "command-line line 0: missing argument for Port"},
-      {"StrictHostKeyChecking=Maybe", "bad StrictHostKeyChecking 'maybe'"},
-      {"LogLevel=loud", "bad value for LogLevel: 'loud'"},
-      {"RequestTTY=sometimes", "bad value for RequestTTY: 'sometimes' (no, yes, force or auto)"},
-      {"SetEnv=NOVALUE", "bad SetEnv 'NOVALUE' (write NAME=value)"},
-      {"ConnectTimeout=-1", "bad value for ConnectTimeout: '-1'"},
-      {"NumberOfPasswordPrompts=101", "bad value for NumberOfPasswordPrompts: '101'"},
-      {"PasswordPromptRule=always", "bad value for PasswordPromptRule: 'always' (saved or seed)"},
-      {"WarnWeakCrypto=true", "bad value for WarnWeakCrypto: 'true' (yes or no)"},
-      {"PubkeyAuthentication=0", "bad value for PubkeyAuthentication: '0' (yes or no)"},
-      {"IdentitiesOnly=1", "bad value for IdentitiesOnly: '1' (yes or no)"},
-      {"HashKnownHosts=on", "bad value for HashKnownHosts: 'on' (yes or no)"},
-      {"Ciphers=aes256-cbc", "Ciphers: unsupported algorithm 'aes256-cbc'"},
-      {"KexAlgorithms=,", "KexAlgorithms: malformed list ','"},
+      {"ProxyJump=jump", "command-line line 0: option proxyjump is not supported by parley"},
+      {"Port", "command-line line 0: no argument after keyword \"port\""},
+      {"Port=", "command-line line 0: no argument after keyword \"port\""},
+      {"Port='2", "command-line line 0: invalid quotes"},
+      {"Host=x", "command-line line 0: host directive not supported as a command-line option"},
+      {"StrictHostKeyChecking=Maybe",
+       "command-line line 0: bad value for stricthostkeychecking: 'Maybe' (yes, no, ask or "
+       "accept-new)"},
+      {"LogLevel=loud", "command-line line 0: bad value for loglevel: 'loud'"},
+      {"RequestTTY=sometimes",
+       "command-line line 0: bad value for requesttty: 'sometimes' (no, yes, force or auto)"},
+      {"SetEnv=NOVALUE", "command-line line 0: Invalid SetEnv 'NOVALUE' (write NAME=value)."},
+      {"ConnectTimeout=-1", "command-line line 0: invalid time value '-1'."},
+      {"NumberOfPasswordPrompts=101",
+       "command-line line 0: bad value for NumberOfPasswordPrompts: '101'"},
+      {"PasswordPromptRule=always",
+       "command-line line 0: bad value for PasswordPromptRule: 'always' (saved or seed)"},
+      {"WarnWeakCrypto=true", "command-line line 0: bad value for WarnWeakCrypto: 'true' (yes or no)"},
+      {"PubkeyAuthentication=0",
+       "command-line line 0: bad value for pubkeyauthentication: '0' (yes, no, unbound or "
+       "host-bound)"},
+      {"IdentitiesOnly=1", "command-line line 0: bad value for identitiesonly: '1' (yes or no)"},
+      {"HashKnownHosts=on", "command-line line 0: bad value for hashknownhosts: 'on' (yes or no)"},
+      {"Port=22 23", "command-line line 0: keyword port extra arguments at end of line"},
+      {"Ciphers=aes256-cbc", "command-line line 0: Ciphers: unsupported algorithm 'aes256-cbc'"},
+      {"KexAlgorithms=,", "command-line line 0: KexAlgorithms: malformed list ','"},
       {"MACs=-hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com",
-       "MACs '-hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com' leaves no algorithm"},
+       "command-line line 0: MACs '-hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com' "
+       "leaves no algorithm"},
   };
   for (const Case& c : cases) EXPECT_EQ(refused({"-o", c.option, "host"}), c.message) << c.option;
 }
 
-TEST_F(ParleyOptions, OnlyTheFirstValueOfAnOptionIsChecked) {
-  // As ssh_config: later values of a single-valued option are never read.
-  EXPECT_EQ(accepted({"-o", "Port=2200", "-o", "Port=notaport", "host"}).destination.port, 2200);
+TEST_F(ParleyOptions, EveryValueIsCheckedButTheFirstWins) {
+  // As ssh: a later value never counts, but a malformed one is still an error.
+  EXPECT_EQ(accepted({"-o", "Port=2200", "-o", "Port=2300", "host"}).destination.port, 2200);
+  EXPECT_EQ(refused({"-o", "Port=2200", "-o", "Port=notaport", "host"}),
+            "command-line line 0: Bad port 'notaport'.");
+  // A refused option counts only where it takes effect: after IgnoreUnknown, an
+  // unknown name is skipped.
+  EXPECT_EQ(accepted({"-o", "IgnoreUnknown=Foo*", "-o", "FooBar=1", "host"}).destination.port, 22);
 }
 
-TEST_F(ParleyOptions, IgnoredOptionsAreKeptAsSpelled) {
-  const auto o = accepted({"-o", "ForwardAgent=yes", "-o", "compression=no", "host"});
-  EXPECT_EQ(o.ignored, (std::vector<std::string>{"ForwardAgent", "compression"}));
+TEST_F(ParleyOptions, IgnoredOptionsAreListedOnce) {
+  const auto o = accepted(
+      {"-o", "ForwardAgent=yes", "-o", "compression=no", "-o", "ForwardAgent=no", "host"});
+  EXPECT_EQ(o.ignored, (std::vector<std::string>{"forwardagent", "compression"}));
 }
 
 TEST_F(ParleyOptions, CommandLineErrorsAreCli11s) {
@@ -226,6 +282,95 @@ TEST_F(ParleyOptions, SessionSettings) {
   EXPECT_EQ(accepted({"-o", "ConnectTimeout=none", "host"}).connect_timeout,
             std::chrono::seconds(60));
   EXPECT_EQ(accepted({"-o", "ConnectTimeout=0", "host"}).connect_timeout, std::chrono::seconds(60));
+}
+
+TEST_F(ParleyOptions, ReadsTheUserThenTheSystemFile) {
+  Disk disk;
+  disk.files["/home/tester/.ssh/config"] = "Host alias\n  HostName Real.Example\n  Port 2200\n";
+  disk.files["/etc/ssh/ssh_config"] = "Host *\n  User sys\n  Port 1\n  HashKnownHosts yes\n";
+  auto o = disk.parse({"alias"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->destination.host, "real.example");  // where parley connects
+  EXPECT_EQ(o->destination.host_arg, "alias");
+  EXPECT_EQ(o->destination.port, 2200);
+  EXPECT_EQ(o->destination.user, "sys");
+  EXPECT_TRUE(o->hash_known_hosts);
+  // ~/.ssh/config is checked for its owner and mode, the system file is not.
+  EXPECT_EQ(disk.reads, (std::vector<std::pair<std::string, bool>>{
+                            {"/home/tester/.ssh/config", true}, {"/etc/ssh/ssh_config", false}}));
+  // Command-line options win over both.
+  o = disk.parse({"-p", "2", "-l", "cli", "-o", "HostName=direct", "alias"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->destination.port, 2);
+  EXPECT_EQ(o->destination.user, "cli");
+  EXPECT_EQ(o->destination.host, "direct");
+}
+
+TEST_F(ParleyOptions, DashFReplacesBothFilesAndNoneReadsNothing) {
+  Disk disk;
+  disk.files["/tmp/only"] = "Port 2300\n";
+  disk.files["/etc/ssh/ssh_config"] = "Port 1\n";
+  auto o = disk.parse({"-F", "/tmp/only", "-G", "host"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->destination.port, 2300);
+  EXPECT_TRUE(o->dump_config);
+  EXPECT_EQ(disk.reads.size(), 1u);
+  disk.reads.clear();
+  EXPECT_EQ(disk.parse({"-F", "none", "host"})->destination.port, 22);
+  EXPECT_TRUE(disk.reads.empty());
+  auto missing = disk.parse({"-F", "/tmp/missing", "host"});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message, "/tmp/missing line 0: Can't open user config file: not found");
+}
+
+TEST_F(ParleyOptions, ConfigErrorsNameFileAndLine) {
+  Disk disk;
+  disk.files["/c"] = "Host other\n  ProxyJump j\nHost *\n  Port 2\n  BatchMode perhaps\n";
+  EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
+            "/c line 5: bad value for batchmode: 'perhaps' (yes or no)");
+  // A refused option only counts where it applies.
+  disk.files["/c"] = "Host other\n  ProxyJump j\n";
+  EXPECT_TRUE(disk.parse({"-F", "/c", "host"}).has_value());
+  disk.files["/c"] = "\nHost host\n  ProxyJump j\n";
+  EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
+            "/c line 3: option proxyjump is not supported by parley");
+  disk.files["/c"] = "IdentityFile ~/.ssh/%h.%Z\n";
+  EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
+            "/c line 1: identityfile: unknown key %Z");
+}
+
+TEST_F(ParleyOptions, TokensInTheOptionsSshExpandsThemIn) {
+  Disk disk;
+  disk.files["/c"] =
+      "Host web\n  HostName %h.example\n  User deploy\n  Port 2222\n"
+      "  IdentityFile ~/.ssh/%r@%h\n  IdentityFile %d/%n_%p\n  IdentityFile ~/.ssh/%r@%h\n"
+      "  UserKnownHostsFile ~/kh/%L %u\n  IdentityAgent ~/agent.%h\n";
+  auto o = disk.parse({"-F", "/c", "web"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->identity_files,
+            (std::vector<std::filesystem::path>{"/home/tester/.ssh/deploy@web.example",
+                                                "/home/tester/web_2222"}));
+  EXPECT_EQ(o->known_hosts_files[0], "/home/tester/kh/box");
+  EXPECT_EQ(o->known_hosts_files[1], "tester");
+  EXPECT_EQ(o->agent_socket, "/home/tester/agent.web.example");
+}
+
+TEST_F(ParleyOptions, MatchExecNeedsTheCommandLinesPermission) {
+  Disk disk;
+  disk.files["/c"] = "Match exec true\n  Port 7\n";
+  EXPECT_NE(disk.parse({"-F", "/c", "host"}).error().message.find("--allow-match-exec"),
+            std::string::npos);
+  std::vector<std::string> ran;
+  ConfigEnvironment env = disk.environment();
+  env.shell = [&](const std::string& command) -> std::expected<int, std::string> {
+    ran.push_back(command);
+    return 0;
+  };
+  const char* argv[] = {"parley", "--allow-match-exec", "-F", "/c", "host"};
+  auto o = parse_client_options(5, argv, env);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->destination.port, 7);
+  EXPECT_EQ(ran, std::vector<std::string>{"true"});
 }
 
 }  // namespace

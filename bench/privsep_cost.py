@@ -8,7 +8,8 @@ pinned to one CPU and the load tool (parley-load, bench/load) to another, as iss
 measures. For each server:
   - CPU per login under load: `parley-load rate` with --concurrency C for N logins (connect,
     curve25519-sha256 with ssh-ed25519, keyboard-interactive Higher or Lower, disconnect);
-    the server's utime+stime from /proc (every process of it: monitor and network process)
+    the CPU time of every thread of the server (monitor and network process) from
+    /proc/PID/task/TID/schedstat, in nanoseconds,
     divided by N;
   - CPU per login one at a time: the same with --concurrency 1 (every message wakes an idle
     server, so each hand-over between the two processes is paid in full);
@@ -26,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import TICK, children, cpus, load  # noqa: E402  (shared with server_cost.py)
+from benchlib import children, cpus, load  # noqa: E402  (shared with server_cost.py)
 import benchlib  # noqa: E402
 
 
@@ -62,12 +63,17 @@ def pids(proc):
 
 
 def cpu_seconds(proc):
+    """CPU time of every thread of every process of the server, in nanoseconds from
+    /proc/PID/task/TID/schedstat (user and kernel together; clock ticks would be 10 ms)."""
     total = 0
     for pid in pids(proc):
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICK
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except OSError:
+                pass
+    return total / 1e9
 
 
 def rss_bytes(proc):
@@ -100,7 +106,7 @@ def measure(a, separated, key, cpu_pair):
         # Warm: first-use costs are not a login's.
         result(load(a.load, tool_cpu, "rate", port, fp, ["--count", "200", "--concurrency", "20"]), "warm-up")
         loaded = cpu_per_login(proc, a.load, tool_cpu, port, fp, a.logins, a.concurrency)
-        single = cpu_per_login(proc, a.load, tool_cpu, port, fp, max(200, a.logins // 10), 1)
+        single = cpu_per_login(proc, a.load, tool_cpu, port, fp, max(500, a.logins // 4), 1)
         time.sleep(0.5)
         rss0 = rss_bytes(proc)
         hold = load(a.load, tool_cpu, "hold", port, fp,

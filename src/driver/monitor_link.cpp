@@ -352,6 +352,13 @@ struct MonitorLoop::Impl {
     });
   }
 
+  /// Reads on: at once if frames of the last datagram are still in the
+  /// channel's buffer (the socket would not wake for them), else when readable.
+  void read() {
+    if (!channel.buffered()) return wait_readable();
+    asio::post(io, [this] { take_frames(); });
+  }
+
   /// Programs and connects are checked every few milliseconds while there are any.
   void watch() {
     if (!executor || ticking || (executor->watches().empty() && !executor->next_deadline())) return;
@@ -384,27 +391,30 @@ struct MonitorLoop::Impl {
     });
   }
 
-  /// Takes the frames waiting (up to drain_most), then answers them together:
-  /// frames that came together cost one wake. Reads again once every reply
-  /// has gone.
-  void read() {
+  /// take_frames() takes the frames waiting (up to drain_most), then answers
+  /// them together: frames that came together cost one wake. It reads again
+  /// once every reply has gone.
+  void wait_readable() {
     socket.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
-      if (ec) return;
-      for (int i = 0; i < drain_most; ++i) {
-        auto got = channel.receive(privsep::Channel::Wait::no);
-        if (!got && would_block(got.error())) break;
-        if (!got) {
-          peer_gone = true;
-          io.stop();
-          return;
-        }
-        // The network process never sends descriptors: any that came are closed here.
-        monitor.handle(got->frame, now());
-        wipe(got->frame);  // a password or answers
-      }
-      answer();
-      if (!peer_gone && !waiting_room) read();
+      if (!ec) take_frames();
     });
+  }
+
+  void take_frames() {
+    for (int i = 0; i < drain_most; ++i) {
+      auto got = channel.receive(privsep::Channel::Wait::no);
+      if (!got && would_block(got.error())) break;
+      if (!got) {
+        peer_gone = true;
+        io.stop();
+        return;
+      }
+      // The network process never sends descriptors: any that came are closed here.
+      monitor.handle(got->frame, now());
+      wipe(got->frame);  // a password or answers
+    }
+    answer();
+    if (!peer_gone && !waiting_room) read();
   }
 };
 

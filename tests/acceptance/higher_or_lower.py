@@ -109,6 +109,7 @@ def main():
                        r"|\S+: disconnected: .*|\S+: authentication ended the connection: .*"
                        r"|\S+: session \d+: (shell|exec|subsystem)( \S+)?( refused)?"
                        r"|\S+: stopping|stopped|open-file limit \d+"
+                       r"|(the network process )?can hold \d+ connections at once: .*"
                        r"|demo as root: sessions are the built-in command shell"
                        # As root, separated: the network process and the monitor's own lines.
                        r"|network process confined as \S+ in \S+"

@@ -56,6 +56,9 @@ class Channel {
   std::expected<Received, std::error_code> receive(Wait wait = Wait::yes);
 
   int fd() const { return fd_.get(); }
+  /// Whether frames of the last datagram wait in the channel's buffer: receive()
+  /// returns them without the socket being readable.
+  bool buffered() const { return taken_ < filled_; }
 
  private:
   /// The next frame of the datagram in buffer_, wiped there once copied out.

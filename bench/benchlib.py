@@ -1,7 +1,7 @@
 """What the server benchmarks (bench/privsep_cost.py, bench/server_cost.py) share: the CPUs the
 server and the load run on, the load tools' runs (parley-load and the libssh client, both ending
 in one JSON line), a server's CPU time counted by a control group of its own, and the processes
-of a server."""
+of a server, its CPU time and memory."""
 import json
 import os
 import socket
@@ -134,3 +134,39 @@ class CpuGroup:
                 return
             except OSError:
                 time.sleep(0.05)
+
+
+def server_pids(proc):
+    """A server's processes: the one started (taskset and setpriv exec it) and its children
+    (parleyd's network process when separated)."""
+    return [proc.pid] + children(proc.pid)
+
+
+def cpu_seconds(proc):
+    """CPU time of every thread of every process of the server, from
+    /proc/PID/task/TID/schedstat (nanoseconds, user and kernel together; clock ticks would
+    be 10 ms)."""
+    total = 0
+    for pid in server_pids(proc):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except OSError:
+                pass
+    return total / 1e9
+
+
+def rss_bytes(proc):
+    """VmRSS of every process of the server, summed."""
+    total = 0
+    for pid in server_pids(proc):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total

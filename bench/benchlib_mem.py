@@ -1,31 +1,25 @@
 """What the parleyd benchmarks share: starting parleyd (as root, separated or not, or as an
 ordinary user), finding its processes, reading their CPU time and resident memory from /proc,
 running parley-load and holding idle connections while the server's memory is read.
-Used by bench/idle_memory.py and tests/acceptance/idle_connections.py. (bench/benchlib.py,
-written alongside for bench/server_cost.py and bench/privsep_cost.py, has cpus(), load() and
-result() too: one of the two should import the other's once both are merged.)"""
-import json
+Used by bench/idle_memory.py and tests/acceptance/idle_connections.py. The CPUs, a server's
+processes, CPU time and memory, and the load's report come from bench/benchlib.py (shared
+with bench/server_cost.py and bench/privsep_cost.py) and are re-exported here."""
 import os
 import pwd
 import re
 import resource
 import subprocess
+import sys
 import time
 
-TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import cpu_seconds, cpus, result, rss_bytes, server_pids as pids  # noqa: E402,F401
+
 
 # The deployments issue 15 measures: (name, run as root, privilege-separated).
 AS_ROOT_SEPARATED = ("separated", True, True)
 AS_ROOT_ONE_PROCESS = ("one process", True, False)
 AS_USER = ("ordinary user", False, False)
-
-
-def cpus():
-    """The server's CPU and the tool's: two different ones if this process may use two."""
-    mine = sorted(os.sched_getaffinity(0))
-    if len(mine) < 2:
-        return None, None
-    return mine[-1], mine[0]
 
 
 def ordinary_user():
@@ -96,53 +90,11 @@ def stop(proc):
     proc.drain.wait(timeout=10)
 
 
-def pids(proc):
-    """The server's processes: parleyd (taskset and setpriv exec it) and, when separated, its child."""
-    out = [proc.pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == proc.pid:
-                    out.append(int(entry))
-            except OSError:
-                pass
-    return out
-
-
-def cpu_seconds(proc):
-    total = 0
-    for pid in pids(proc):
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICK
-
-
-def rss_bytes(proc):
-    """VmRSS of every process of the server, summed."""
-    total = 0
-    for pid in pids(proc):
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-    return total
-
-
 def load(tool, tool_cpu, mode, port, fingerprint, extra):
     args = [tool, mode, f"127.0.0.1:{port}", "--host-key-fingerprint", fingerprint, "--json"] + list(extra)
     if tool_cpu is not None:
         args = ["taskset", "-c", str(tool_cpu)] + args
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
-
-
-def result(run, what, timeout=600):
-    out, err = run.communicate(timeout=timeout)
-    if run.returncode != 0:
-        raise SystemExit(f"parley-load {what} failed: {out.strip()} {err.strip()}")
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def settled_rss(proc, first_wait=2.0, step=0.25, tries=20):

@@ -27,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import children, cpus, load  # noqa: E402  (shared with server_cost.py)
+from benchlib import cpu_seconds, cpus, load, rss_bytes, server_pids as pids  # noqa: E402  (shared)
 import benchlib  # noqa: E402
 
 
@@ -55,35 +55,6 @@ def start(parleyd, separated, key, server_cpu):
     if len(pids(proc)) != (2 if separated else 1):
         raise SystemExit(f"parleyd {'is not' if separated else 'is'} privilege-separated: not what is measured")
     return proc, int(m.group(1)), fingerprint
-
-
-def pids(proc):
-    """The server's processes: parleyd and, when separated, its child."""
-    return [proc.pid] + children(proc.pid)
-
-
-def cpu_seconds(proc):
-    """CPU time of every thread of every process of the server, in nanoseconds from
-    /proc/PID/task/TID/schedstat (user and kernel together; clock ticks would be 10 ms)."""
-    total = 0
-    for pid in pids(proc):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except OSError:
-                pass
-    return total / 1e9
-
-
-def rss_bytes(proc):
-    total = 0
-    for pid in pids(proc):
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-    return total
 
 
 def result(run, what):

@@ -325,3 +325,17 @@ class Sshd:
                 return True
             time.sleep(0.05)
         return False
+
+
+def children(pid):
+    """The processes whose parent is `pid` (as root, parleyd's network process)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, ValueError):
+                pass
+    return out

@@ -17,8 +17,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (SYSTEM_OPENSSH, Sshd, check, finish, keygen, mkpasswd, start_parleyd,  # noqa: E402
-                    stop, write_private)
+from common import (SYSTEM_OPENSSH, Sshd, check, children, finish, keygen, mkpasswd,  # noqa: E402
+                    start_parleyd, stop, write_private)
 
 PARLEYD, LOAD = sys.argv[1], sys.argv[2]
 PASSWORD = "load-tool-Secret-7"
@@ -45,20 +45,6 @@ def run_load(*args, timeout=300):
 def sane_latency(report):
     lat = report.get("latency_ms", {})
     return 0 < lat.get("p50", 0) <= lat.get("p99", 0) <= lat.get("max", 0) < 30_000
-
-
-def children(pid):
-    """The processes whose parent is `pid` (as root, parleyd's network process)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(entry))
-            except (OSError, ValueError):
-                pass
-    return out
 
 
 def socket_count(pid):

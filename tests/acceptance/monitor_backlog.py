@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import check, finish, start_parleyd, stop  # noqa: E402
+from common import check, children, finish, start_parleyd, stop  # noqa: E402
 
 PARLEYD, LOAD = sys.argv[1], sys.argv[2]
 
@@ -35,19 +35,6 @@ def rate(target, fp, count, concurrency):
     return r.returncode, json.loads(line)
 
 
-def network_processes(pid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(entry))
-            except (OSError, ValueError):
-                pass
-    return out
-
-
 def main():
     if os.geteuid() != 0:
         check(False, "monitor_backlog.py must run as root (CI does): separation needs it")
@@ -61,13 +48,13 @@ def main():
     target = f"127.0.0.1:{port}"
     fp = fingerprint(os.path.join(tmp, "hostkey.pub"))
     try:
-        check(len(network_processes(proc.pid)) == 1, "parleyd runs separated (one network process)")
+        check(len(children(proc.pid)) == 1, "parleyd runs separated (one network process)")
         # Many more logins in flight than the socketpair queues, several times over.
         count = max(1000, 40 * qlen)
         rc, r = rate(target, fp, count, 200)
         check(rc == 0 and r.get("succeeded") == count and r.get("failed") == 0,
               f"{count} logins at concurrency 200 all succeed through the monitor")
-        check(proc.poll() is None and len(network_processes(proc.pid)) == 1,
+        check(proc.poll() is None and len(children(proc.pid)) == 1,
               "the monitor and the network process are both still running after the burst")
         rc, r = rate(target, fp, 5, 1)
         check(rc == 0 and r.get("succeeded") == 5, "logins after the burst still succeed")

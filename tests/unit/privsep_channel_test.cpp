@@ -15,13 +15,19 @@
 namespace parley::privsep {
 namespace {
 
+/// A pipe's two ends (invalid if pipe() failed): a descriptor to pass.
+std::pair<UniqueFd, UniqueFd> make_pipe() {
+  int fds[2];
+  if (::pipe(fds) != 0) return {};
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
 TEST(PrivsepChannel, FrameAndDescriptorCrossTheSocketpair) {
   auto pair = Channel::pair();
   ASSERT_TRUE(pair);
   auto& [network, monitor] = *pair;
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  auto [read_end, write_end] = make_pipe();
+  ASSERT_GE(read_end.get(), 0);
 
   const Bytes frame = SessionGranted{1, 2, "alice"}.encode();
   const int fds[] = {read_end.get()};
@@ -95,9 +101,8 @@ TEST(PrivsepChannel, ABatchGoesInOrderWithItsDescriptors) {
   auto pair = Channel::pair();
   ASSERT_TRUE(pair);
   auto& [a, b] = *pair;
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  auto [read_end, write_end] = make_pipe();
+  ASSERT_GE(read_end.get(), 0);
   const Bytes f1 = ConnectionClosed{1}.encode(), f2 = SessionGranted{2, 3, "bob"}.encode(),
               f3 = ConnectionClosed{4}.encode();
   const int fds[] = {read_end.get()};
@@ -156,9 +161,8 @@ TEST(PrivsepChannel, FramesSharingADatagramComeBackOneByOne) {
   auto pair = Channel::pair();
   ASSERT_TRUE(pair);
   auto& [a, b] = *pair;
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  auto [read_end, write_end] = make_pipe();
+  ASSERT_GE(read_end.get(), 0);
   const int fds[] = {read_end.get()};
   const Bytes f1 = frame_of(1, 10), f2 = frame_of(2, 0), f3 = frame_of(3, 300);
   const Channel::Outgoing batch[] = {{f1, fds}, {f2, {}}, {f3, {}}};

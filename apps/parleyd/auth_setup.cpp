@@ -284,7 +284,8 @@ std::expected<std::optional<parley::login::Account>, std::string> settle_session
                          ") need a session_user (--session-user) to run their sessions as");
 }
 
-/// Who may try to log in at all: what ServerAuth asks before any method.
+/// Who may log in, and by which methods: ServerAuth asks it once per connection,
+/// and every rule here answers from that one lookup of the account.
 struct UserRule {
   UsersFile users_file;
   std::vector<std::string> accounts;  // the question's
@@ -293,15 +294,26 @@ struct UserRule {
   bool question = false;
   bool as_root = false;
   std::optional<parley::login::Account> session_user;
+  parley::login::RootLogin root_login = parley::login::RootLogin::prohibit_password;
 
-  bool operator()(std::string_view user) const {
-    if (!safe_for_path(user)) return false;
-    const auto os = parley::login::find_account(user);  // once per decision
-    if (!os) return false;
+  parley::userauth::UserVerdict operator()(std::string_view user) const {
+    if (!safe_for_path(user)) return {};
+    const auto os = parley::login::find_account(user);  // the one lookup of this login
+    if (!os) return {};
+    parley::userauth::UserVerdict verdict{exists(user, *os), {}};
+    if (*os)  // PermitRootLogin; a virtual user is never root
+      verdict.method_permitted = [rule = root_login, uid = (*os)->uid](std::string_view method) {
+        return parley::login::root_login_allowed(rule, uid, method);
+      };
+    return verdict;
+  }
+
+  /// Whether `user`, whose account is `os` (or none), may log in at all.
+  bool exists(std::string_view user, const std::optional<parley::login::Account>& os) const {
     if (as_root) {
       // Sessions run as this account: it must be one sshd would let in.
-      if (*os) {
-        if (auto why = parley::login::login_refusal(**os, parley::login::days_since_epoch())) {
+      if (os) {
+        if (auto why = parley::login::login_refusal(*os, parley::login::days_since_epoch())) {
           spdlog::info("login of '{}' refused: {}", user, *why);
           return false;
         }
@@ -309,7 +321,7 @@ struct UserRule {
         return false;  // a virtual user with nobody to run as
       }
     }
-    if (system_users && *os) return true;
+    if (system_users && os) return true;
     if (users_file && users_file->has_user(user)) return true;
     if (question && std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
     if (keys_pattern.empty()) return false;
@@ -362,13 +374,8 @@ std::expected<BuiltAuth, std::string> build_auth_config(const Config& settings, 
   rule.system_users = config->named_providers.contains("pam");
   rule.as_root = s.as_root;
   rule.session_user = *session_user;
-  config->user_exists = std::move(rule);
-  const auto root_login = settings.permit_root_login.value_or(parley::login::RootLogin::prohibit_password);
-  config->method_permitted = [root_login](std::string_view user, std::string_view method) {
-    auto found = parley::login::find_account(user);
-    if (!found) return false;
-    return !*found || parley::login::root_login_allowed(root_login, (*found)->uid, method);
-  };
+  rule.root_login = settings.permit_root_login.value_or(parley::login::RootLogin::prohibit_password);
+  config->look_up_user = std::move(rule);
   built.config = config;
   if (s.as_root) built.run_as = run_as_resolver(*session_user);
   return built;

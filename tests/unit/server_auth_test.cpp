@@ -841,6 +841,20 @@ TEST(LookUpUser, OncePerPasswordLoginAfterAWrongPassword) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST(LookUpUser, OncePerPasswordConnectionOfAnUnknownUser) {
+  PasswordHarness h;
+  int calls = 0;
+  const bool known = false;  // the verifier knows "alice", the system does not
+  h.config->look_up_user = counting_lookup(calls, known);
+  for (int i = 0; i < 2; ++i) {
+    h.feed(password_request("alice", "correct horse"));
+    h.run_jobs();
+    EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  }
+  EXPECT_FALSE(h.get().authenticated());
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(LookUpUser, OncePerConnectionForAnUnknownUserWhateverItAnswers) {
   Harness h;
   int calls = 0;

@@ -24,8 +24,17 @@ using parley::userauth::ServerAuthConfig;
 
 constexpr AuthStep the_question{AuthMethod::keyboard_interactive, KbdSubmethod::higher_or_lower};
 
-/// The authorized_keys path for `user`; empty if the user has no home
-/// directory and the pattern needs one.
+/// The authorized_keys path for `user`, whose account is `account` (null: none
+/// or the lookup failed); empty if the pattern needs a home directory it lacks.
+std::string expand(std::string_view pattern, std::string_view user, const parley::login::SystemUser* account) {
+  auto home = [account]() -> std::expected<std::string, std::string> {
+    if (!account || account->home.empty()) return std::unexpected("no home directory");
+    return account->home;
+  };
+  return expand_path_pattern(pattern, user, home).value_or(std::string());
+}
+
+/// The same, looking the account up only if the pattern needs its home.
 std::string expand(std::string_view pattern, std::string_view user) {
   auto home = [user]() -> std::expected<std::string, std::string> {
     auto found = parley::login::find_system_user(user);
@@ -160,15 +169,18 @@ std::expected<UsersFile, std::string> add_password_file(const AuthView& s, Serve
 /// files, which may be slow or hostile.
 std::vector<parley::crypto::PublicKey> authorized_keys_of(const std::string& pattern, std::string_view user) {
   if (!safe_for_path(user)) return {};
-  const std::string path = expand(pattern, user);
+  // One lookup for both the path and the file's owner.
+  const auto found = parley::login::find_system_user(user);
+  const parley::login::SystemUser* account = found && *found ? &**found : nullptr;
+  const std::string path = expand(pattern, user, account);
   if (path.empty()) return {};
   // StrictModes: the file belongs to root or the user, whose home bounds the
   // directory walk; a name that is not an OS account (a virtual user) owns
   // nothing, so its file must belong to root or to this server's account.
   parley::login::KeyFileOwner owner{::geteuid(), {}};
-  if (auto found = parley::login::find_system_user(user); found && *found) {
-    owner.uid = (*found)->uid;
-    owner.home = (*found)->home;
+  if (account) {
+    owner.uid = account->uid;
+    owner.home = account->home;
   }
   auto text = parley::login::read_authorized_keys_file(path, owner);
   auto keys = text ? parley::userauth::parse_authorized_keys(*text, path)

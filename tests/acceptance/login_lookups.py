@@ -5,10 +5,13 @@ process; otherwise one process) with strace attached to every process of it afte
 parley-load makes 20 Higher or Lower logins as admin (all succeed) and 5 as a user that
 does not exist (all fail, the same failure): glibc's NSS opens /etc/passwd once per lookup,
 so it must be opened once per login, not once per rule of the login (admin: twice before).
+As root, publickey logins of an OS account (%h/.ssh/authorized_keys; parley-load queries the
+key, then signs): 4 lookups per login (9 before).
 
 Usage: login_lookups.py PARLEYD PARLEY_LOAD"""
 import json
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -22,11 +25,11 @@ from common import check, finish, keygen, stop  # noqa: E402
 PARLEYD, LOAD = sys.argv[1], sys.argv[2]
 
 
-def start(tmp, separated):
+def start(tmp, separated, how=("--demo",)):
     key = os.path.join(tmp, "hostkey")
     if not os.path.exists(key):
         keygen(key)
-    args = [PARLEYD, "--demo", "--port", "0", "--host-key", key, "--per-source-penalties", "no",
+    args = [PARLEYD, *how, "--port", "0", "--host-key", key, "--per-source-penalties", "no",
             "--log-level", "warn"] + ([] if separated else ["--no-privilege-separation"])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     port = int(re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())[1])
@@ -49,16 +52,16 @@ def pids(proc):
     return out
 
 
-def passwd_opens(tmp, separated, user, count):
-    """(logins that succeeded, opens of /etc/passwd) for `count` logins as `user`."""
-    proc, port, fingerprint = start(tmp, separated)
+def passwd_opens(tmp, separated, user, count, how=("--demo",), auth=()):
+    """(parley-load's report, opens of /etc/passwd) for `count` logins as `user`."""
+    proc, port, fingerprint = start(tmp, separated, how)
     trace = os.path.join(tmp, f"trace-{separated}-{user}")
     attach = [a for p in pids(proc) for a in ("-p", str(p))]
     strace = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=openat", "-o", trace, *attach],
                               stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attached
     r = subprocess.run([LOAD, "rate", f"127.0.0.1:{port}", "--host-key-fingerprint", fingerprint,
-                        "--user", user, "--count", str(count), "--concurrency", "2",
+                        "--user", user, *auth, "--count", str(count), "--concurrency", "2",
                         "--max-failures", str(count), "--json"], capture_output=True, timeout=120)
     time.sleep(0.5)
     strace.send_signal(signal.SIGINT)
@@ -72,6 +75,31 @@ def passwd_opens(tmp, separated, user, count):
     return report, opens
 
 
+def publickey(tmp):
+    """An OS account with ~/.ssh/authorized_keys: each key check (the query, then the signed
+    request) looks up once on the worker pool (it was twice: the path's %h and the file's
+    owner); the login's verdict once, plus the %h of its authorized_keys rule."""
+    user = "parley-lookups-test"
+    subprocess.run(["userdel", "-r", "-f", user], capture_output=True)
+    subprocess.run(["useradd", "-m", "-s", "/bin/sh", user], check=True)
+    try:
+        account = pwd.getpwnam(user)
+        key = os.path.join(tmp, "userkey")
+        keygen(key)
+        ssh_dir = os.path.join(account.pw_dir, ".ssh")
+        os.makedirs(ssh_dir, mode=0o700)
+        with open(os.path.join(ssh_dir, "authorized_keys"), "w") as f:
+            f.write(open(key + ".pub").read())
+        for p in (ssh_dir, os.path.join(ssh_dir, "authorized_keys")):
+            os.chown(p, account.pw_uid, account.pw_gid)
+        report, opens = passwd_opens(tmp, False, user, 10, ("--authorized-keys", "%h/.ssh/authorized_keys"),
+                                     ("--auth", "publickey", "--identity", key))
+        check(report.get("succeeded") == 10, "10 publickey logins succeed")
+        check(0 < opens <= 40, f"publickey: at most 4 lookups per login ({opens} for 10; 90 before)")
+    finally:
+        subprocess.run(["userdel", "-r", "-f", user], capture_output=True)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         for separated in ([True, False] if os.geteuid() == 0 else [False]):
@@ -82,6 +110,8 @@ def main():
             report, opens = passwd_opens(tmp, separated, "nosuchuser-pwonce", 5)
             check(report.get("failed") == 5, f"{mode}: 5 logins as an unknown user fail")
             check(opens == 5, f"{mode}: once per login for an unknown user too ({opens} for 5)")
+        if os.geteuid() == 0:
+            publickey(tmp)
     return finish("login_lookups")
 
 

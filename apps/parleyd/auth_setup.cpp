@@ -26,7 +26,8 @@ constexpr AuthStep the_question{AuthMethod::keyboard_interactive, KbdSubmethod::
 
 /// The authorized_keys path for `user`, whose account is `account` (null: none
 /// or the lookup failed); empty if the pattern needs a home directory it lacks.
-std::string expand(std::string_view pattern, std::string_view user, const parley::login::SystemUser* account) {
+std::string expand(std::string_view pattern, std::string_view user,
+                   const parley::login::SystemUser* account) {
   auto home = [account]() -> std::expected<std::string, std::string> {
     if (!account || account->home.empty()) return std::unexpected("no home directory");
     return account->home;
@@ -386,7 +387,8 @@ std::expected<BuiltAuth, std::string> build_auth_config(const Config& settings, 
   rule.system_users = config->named_providers.contains("pam");
   rule.as_root = s.as_root;
   rule.session_user = *session_user;
-  rule.root_login = settings.permit_root_login.value_or(parley::login::RootLogin::prohibit_password);
+  rule.root_login =
+      settings.permit_root_login.value_or(parley::login::RootLogin::prohibit_password);
   config->look_up_user = std::move(rule);
   built.config = config;
   if (s.as_root) built.run_as = run_as_resolver(*session_user);

@@ -426,7 +426,7 @@ void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& se
     check.signed_data =
         publickey_signed_data(session_id, *user_, *service_, alg_name, fields.key_blob);
   }
-  // Until the check says otherwise (a user look_up_user() says does not exist gets no other reason).
+  // Until the check says otherwise (an unknown user gets no other reason).
   auto refusal = std::make_shared<AuthError>(AuthError::key_not_accepted);
   Attempt& a = new_attempt(*step);
   a.provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);

@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
   auth_config->keyboard_interactive = [](const userauth::AttemptInfo&) {
     return std::make_unique<MyKeyboardInteractiveProvider>(rng);
   };
-  auth_config->user_exists = [](std::string_view user) { return user == "admin"; };
+  auth_config->look_up_user = [](std::string_view user) {
+    return userauth::UserVerdict{user == "admin", {}};  // every other name fails the same way
+  };
 
   driver::ServerOptions options;
   options.port = static_cast<std::uint16_t>(argc > 1 ? std::stoi(argv[1]) : 2222);

@@ -24,8 +24,18 @@ using parley::userauth::ServerAuthConfig;
 
 constexpr AuthStep the_question{AuthMethod::keyboard_interactive, KbdSubmethod::higher_or_lower};
 
-/// The authorized_keys path for `user`; empty if the user has no home
-/// directory and the pattern needs one.
+/// The authorized_keys path for `user`, whose account is `account` (null: none
+/// or the lookup failed); empty if the pattern needs a home directory it lacks.
+std::string expand(std::string_view pattern, std::string_view user,
+                   const parley::login::SystemUser* account) {
+  auto home = [account]() -> std::expected<std::string, std::string> {
+    if (!account || account->home.empty()) return std::unexpected("no home directory");
+    return account->home;
+  };
+  return expand_path_pattern(pattern, user, home).value_or(std::string());
+}
+
+/// The same, looking the account up only if the pattern needs its home.
 std::string expand(std::string_view pattern, std::string_view user) {
   auto home = [user]() -> std::expected<std::string, std::string> {
     auto found = parley::login::find_system_user(user);
@@ -160,15 +170,18 @@ std::expected<UsersFile, std::string> add_password_file(const AuthView& s, Serve
 /// files, which may be slow or hostile.
 std::vector<parley::crypto::PublicKey> authorized_keys_of(const std::string& pattern, std::string_view user) {
   if (!safe_for_path(user)) return {};
-  const std::string path = expand(pattern, user);
+  // One lookup for both the path and the file's owner.
+  const auto found = parley::login::find_system_user(user);
+  const parley::login::SystemUser* account = found && *found ? &**found : nullptr;
+  const std::string path = expand(pattern, user, account);
   if (path.empty()) return {};
   // StrictModes: the file belongs to root or the user, whose home bounds the
   // directory walk; a name that is not an OS account (a virtual user) owns
   // nothing, so its file must belong to root or to this server's account.
   parley::login::KeyFileOwner owner{::geteuid(), {}};
-  if (auto found = parley::login::find_system_user(user); found && *found) {
-    owner.uid = (*found)->uid;
-    owner.home = (*found)->home;
+  if (account) {
+    owner.uid = account->uid;
+    owner.home = account->home;
   }
   auto text = parley::login::read_authorized_keys_file(path, owner);
   auto keys = text ? parley::userauth::parse_authorized_keys(*text, path)
@@ -284,7 +297,8 @@ std::expected<std::optional<parley::login::Account>, std::string> settle_session
                          ") need a session_user (--session-user) to run their sessions as");
 }
 
-/// Who may try to log in at all: what ServerAuth asks before any method.
+/// Who may log in, and by which methods: ServerAuth asks it once per connection,
+/// and every rule here answers from that one lookup of the account.
 struct UserRule {
   UsersFile users_file;
   std::vector<std::string> accounts;  // the question's
@@ -293,15 +307,26 @@ struct UserRule {
   bool question = false;
   bool as_root = false;
   std::optional<parley::login::Account> session_user;
+  parley::login::RootLogin root_login = parley::login::RootLogin::prohibit_password;
 
-  bool operator()(std::string_view user) const {
-    if (!safe_for_path(user)) return false;
-    const auto os = parley::login::find_account(user);  // once per decision
-    if (!os) return false;
+  parley::userauth::UserVerdict operator()(std::string_view user) const {
+    if (!safe_for_path(user)) return {};
+    const auto os = parley::login::find_account(user);  // the one lookup of this login
+    if (!os) return {};
+    parley::userauth::UserVerdict verdict{exists(user, *os), {}};
+    if (*os)  // PermitRootLogin; a virtual user is never root
+      verdict.method_permitted = [rule = root_login, uid = (*os)->uid](std::string_view method) {
+        return parley::login::root_login_allowed(rule, uid, method);
+      };
+    return verdict;
+  }
+
+  /// Whether `user`, whose account is `os` (or none), may log in at all.
+  bool exists(std::string_view user, const std::optional<parley::login::Account>& os) const {
     if (as_root) {
       // Sessions run as this account: it must be one sshd would let in.
-      if (*os) {
-        if (auto why = parley::login::login_refusal(**os, parley::login::days_since_epoch())) {
+      if (os) {
+        if (auto why = parley::login::login_refusal(*os, parley::login::days_since_epoch())) {
           spdlog::info("login of '{}' refused: {}", user, *why);
           return false;
         }
@@ -309,7 +334,7 @@ struct UserRule {
         return false;  // a virtual user with nobody to run as
       }
     }
-    if (system_users && *os) return true;
+    if (system_users && os) return true;
     if (users_file && users_file->has_user(user)) return true;
     if (question && std::find(accounts.begin(), accounts.end(), user) != accounts.end()) return true;
     if (keys_pattern.empty()) return false;
@@ -362,13 +387,9 @@ std::expected<BuiltAuth, std::string> build_auth_config(const Config& settings, 
   rule.system_users = config->named_providers.contains("pam");
   rule.as_root = s.as_root;
   rule.session_user = *session_user;
-  config->user_exists = std::move(rule);
-  const auto root_login = settings.permit_root_login.value_or(parley::login::RootLogin::prohibit_password);
-  config->method_permitted = [root_login](std::string_view user, std::string_view method) {
-    auto found = parley::login::find_account(user);
-    if (!found) return false;
-    return !*found || parley::login::root_login_allowed(root_login, (*found)->uid, method);
-  };
+  rule.root_login =
+      settings.permit_root_login.value_or(parley::login::RootLogin::prohibit_password);
+  config->look_up_user = std::move(rule);
   built.config = config;
   if (s.as_root) built.run_as = run_as_resolver(*session_user);
   return built;

@@ -326,7 +326,7 @@ void ServerAuth::apply(Outcome outcome, Instant now) {
     audit("challenge");
     return;
   }
-  if (std::holds_alternative<Accept>(outcome) && config_->user_exists(*user_)) {
+  if (std::holds_alternative<Accept>(outcome) && verdict().exists) {
     if (a.publickey && a.publickey->query) {
       // RFC 4252 §7: the key would do; no partial success on a mere query.
       out_.push_back(PkOk{a.publickey->alg_name, a.publickey->key.blob()}.encode());
@@ -426,7 +426,7 @@ void ServerAuth::handle_publickey(const PublickeyFields& fields, const Bytes& se
     check.signed_data =
         publickey_signed_data(session_id, *user_, *service_, alg_name, fields.key_blob);
   }
-  // Until the check says otherwise (a user user_exists() refuses gets no other reason).
+  // Until the check says otherwise (an unknown user gets no other reason).
   auto refusal = std::make_shared<AuthError>(AuthError::key_not_accepted);
   Attempt& a = new_attempt(*step);
   a.provider = std::make_unique<PublickeyCheck>(config_, std::move(check), refusal);
@@ -462,8 +462,14 @@ std::optional<ChainStep> ServerAuth::step_for(ChainMethod method) const {
   return std::nullopt;
 }
 
-bool ServerAuth::permitted(std::string_view method) const {
-  return !config_->method_permitted || config_->method_permitted(*user_, method);
+const UserVerdict& ServerAuth::verdict() {
+  if (!verdict_) verdict_ = config_->look_up_user(*user_);
+  return *verdict_;
+}
+
+bool ServerAuth::permitted(std::string_view method) {
+  const auto& rule = verdict().method_permitted;
+  return !rule || rule(method);
 }
 
 void ServerAuth::complete_step(const ChainStep& step, std::string fingerprint, Instant now) {

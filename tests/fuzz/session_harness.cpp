@@ -89,7 +89,9 @@ std::shared_ptr<const userauth::ServerAuthConfig> auth_config() {
       return user == fuzz_user ? std::vector<crypto::PublicKey>{user_key().public_key()}
                                : std::vector<crypto::PublicKey>{};
     };
-    c->user_exists = [](std::string_view user) { return user == fuzz_user; };
+    c->look_up_user = [](std::string_view user) {
+      return userauth::UserVerdict{user == fuzz_user, {}};
+    };
     c->banner = "fuzz banner\r\n";
     return c;
   }();

@@ -247,7 +247,7 @@ TEST(ServerAuth, SixFailuresEndTheConnection) {
 
 TEST(ServerAuth, UnknownUserGetsTheSameChallengeAndFails) {
   Harness h;
-  h.config->user_exists = [](std::string_view u) { return u == "admin"; };
+  h.config->look_up_user = [](std::string_view u) { return UserVerdict{u == "admin", {}}; };
   h.script.outcomes = {one_prompt(), Accept{}};
   h.feed(request("mallory"));
   EXPECT_EQ(h.last_sent(), 60);
@@ -750,7 +750,7 @@ TEST(Publickey, AuthorizedKeysAreReadOffTheIoThread) {
 }  // namespace
 }  // namespace parley::userauth
 
-// Issue 11: PermitRootLogin and refused accounts go through method_permitted,
+// Issue 11: PermitRootLogin and refused accounts go through the user's method_permitted,
 // asked only once a step would succeed; a refusal is the same failure reply as a
 // wrong answer, and a PK_OK query is still answered.
 namespace parley::userauth {
@@ -759,9 +759,11 @@ namespace {
 TEST(MethodPermitted, RefusedPasswordLooksLikeAWrongPassword) {
   PasswordHarness h;
   std::vector<std::string> asked;
-  h.config->method_permitted = [&asked](std::string_view user, std::string_view method) {
-    asked.push_back(std::string(user) + "/" + std::string(method));
-    return method != "password";
+  h.config->look_up_user = [&asked](std::string_view user) {
+    return UserVerdict{true, [&asked, user = std::string(user)](std::string_view method) {
+                         asked.push_back(user + "/" + std::string(method));
+                         return method != "password";
+                       }};
   };
   h.feed(password_request("alice", "correct horse"));
   h.run_jobs();
@@ -773,7 +775,7 @@ TEST(MethodPermitted, RefusedPasswordLooksLikeAWrongPassword) {
 
   // A wrong password gets the very same bytes back.
   PasswordHarness wrong;
-  wrong.config->method_permitted = h.config->method_permitted;
+  wrong.config->look_up_user = h.config->look_up_user;
   wrong.feed(password_request("alice", "Tr0ub4dor&3"));
   wrong.run_jobs();
   EXPECT_EQ(wrong.sent.back(), refused);
@@ -783,9 +785,11 @@ TEST(MethodPermitted, RefusedPasswordLooksLikeAWrongPassword) {
 TEST(MethodPermitted, KeyboardInteractivePasswordIsAskedAsKeyboardInteractive) {
   PasswordHarness h;
   std::vector<std::string> methods;
-  h.config->method_permitted = [&methods](std::string_view, std::string_view method) {
-    methods.emplace_back(method);
-    return false;
+  h.config->look_up_user = [&methods](std::string_view) {
+    return UserVerdict{true, [&methods](std::string_view method) {
+                         methods.emplace_back(method);
+                         return false;
+                       }};
   };
   h.feed(request("alice", "keyboard-interactive"));
   h.feed(info_response({"correct horse"}));
@@ -796,8 +800,8 @@ TEST(MethodPermitted, KeyboardInteractivePasswordIsAskedAsKeyboardInteractive) {
 
 TEST(MethodPermitted, PublickeyQueryAnsweredSignatureRefusedWhenNotPermitted) {
   KeyHarness h;
-  h.config->method_permitted = [](std::string_view, std::string_view method) {
-    return method != "publickey";
+  h.config->look_up_user = [](std::string_view) {
+    return UserVerdict{true, [](std::string_view method) { return method != "publickey"; }};
   };
   h.feed(h.pk_request("alice", h.alice_key, false, crypto::SignatureAlg::ssh_ed25519, h.sid));
   EXPECT_EQ(h.last_sent(), 60);  // PK_OK, as sshd: the rule is applied when the step completes
@@ -805,6 +809,82 @@ TEST(MethodPermitted, PublickeyQueryAnsweredSignatureRefusedWhenNotPermitted) {
   EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
   EXPECT_FALSE(h.get().authenticated());
   EXPECT_EQ(h.outcomes().back(), "not-permitted");
+}
+
+}  // namespace
+}  // namespace parley::userauth
+
+// Issue 15: the user is looked up once per connection, as OpenSSH's
+// getpwnamallow() once per Authctxt: every rule of the login uses that answer,
+// and nothing is kept from one connection to the next.
+namespace parley::userauth {
+namespace {
+
+/// look_up_user counting its calls; `known` says whether the user exists.
+std::function<UserVerdict(std::string_view)> counting_lookup(int& calls, const bool& known) {
+  return [&calls, &known](std::string_view) {
+    ++calls;
+    return UserVerdict{known, [](std::string_view) { return true; }};
+  };
+}
+
+TEST(LookUpUser, OncePerPasswordLoginAfterAWrongPassword) {
+  PasswordHarness h;
+  int calls = 0;
+  const bool known = true;
+  h.config->look_up_user = counting_lookup(calls, known);
+  h.feed(password_request("alice", "wrong"));
+  h.run_jobs();
+  h.feed(password_request("alice", "correct horse"));
+  h.run_jobs();
+  EXPECT_TRUE(h.get().authenticated());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(LookUpUser, OncePerPasswordConnectionOfAnUnknownUser) {
+  PasswordHarness h;
+  int calls = 0;
+  const bool known = false;  // the verifier knows "alice", the system does not
+  h.config->look_up_user = counting_lookup(calls, known);
+  for (int i = 0; i < 2; ++i) {
+    h.feed(password_request("alice", "correct horse"));
+    h.run_jobs();
+    EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  }
+  EXPECT_FALSE(h.get().authenticated());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(LookUpUser, OncePerConnectionForAnUnknownUserWhateverItAnswers) {
+  Harness h;
+  int calls = 0;
+  const bool known = false;
+  h.config->look_up_user = counting_lookup(calls, known);
+  h.script.outcomes = {one_prompt(), Accept{}, one_prompt(), Accept{}};
+  for (int i = 0; i < 2; ++i) {
+    h.feed(request("mallory"));
+    h.feed(info_response({"right"}));
+    EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+  }
+  EXPECT_FALSE(h.get().authenticated());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(LookUpUser, EachConnectionLooksAgain) {
+  Harness h;  // one configuration, two connections
+  int calls = 0;
+  bool known = true;
+  h.config->look_up_user = counting_lookup(calls, known);
+  h.script.outcomes = {one_prompt(), Accept{}, one_prompt(), Accept{}};
+  h.feed(request("admin"));
+  h.feed(info_response({"right"}));
+  EXPECT_TRUE(h.get().authenticated());
+  known = false;  // the account was removed between the two logins
+  h.auth.reset();
+  h.feed(request("admin"));
+  h.feed(info_response({"right"}));
+  EXPECT_FALSE(h.get().authenticated());
+  EXPECT_EQ(calls, 2);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ enum class AuthError : std::uint8_t {
   too_many_rounds,              // the provider asked more rounds than AuthLimits::max_rounds
   too_many_prompts,             // the provider asked more prompts than AuthLimits::max_prompts
   rejected,                     // the provider (or the user lookup) said no
-  not_permitted,                // ServerAuthConfig::method_permitted refused the user
+  not_permitted,                // the user's UserVerdict::method_permitted refused
   key_not_accepted,             // publickey: unknown key, algorithm or key type
   bad_signature,                // publickey: the signature does not verify
   key_already_used,             // publickey: the key already completed a step of this chain

@@ -48,6 +48,18 @@ struct AuthLimits {
   std::size_t max_pending_checks = 1;
 };
 
+/// The server's rules for one user name, from one lookup (ServerAuthConfig::look_up_user).
+struct UserVerdict {
+  /// Whether the user exists. An unknown user goes through the same challenges
+  /// and fails the same way; a provider's Accept for them becomes a Reject.
+  bool exists = false;
+  /// Whether the user may complete a step by `method` ("publickey", "password",
+  /// "keyboard-interactive"): OpenSSH's PermitRootLogin, refused accounts.
+  /// Asked only once the step would succeed; a refusal fails exactly as a wrong
+  /// answer does (same reply, same delay). Empty: every method is permitted.
+  std::function<bool(std::string_view method)> method_permitted;
+};
+
 struct ServerAuthConfig {
   /// Keyboard-interactive providers. Empty: keyboard-interactive asks for the
   /// password if a password verifier is set, and is not offered otherwise.
@@ -73,14 +85,14 @@ struct ServerAuthConfig {
   /// ("publickey", "password", "keyboard-interactive", "keyboard-interactive:NAME")
   /// that must all be completed. Empty: any one offered method is enough.
   std::vector<Chain> chains;
-  /// Whether a user exists. An unknown user goes through the same challenges
-  /// and fails the same way; a provider's Accept for them becomes a Reject.
-  std::function<bool(std::string_view user)> user_exists = [](std::string_view) { return true; };
-  /// Whether `user` may complete a step by `method` ("publickey", "password",
-  /// "keyboard-interactive"): OpenSSH's PermitRootLogin, refused accounts.
-  /// Asked only once the step would succeed; a refusal fails exactly as a wrong
-  /// answer does (same reply, same delay). Empty: every method is permitted.
-  std::function<bool(std::string_view user, std::string_view method)> method_permitted;
+  /// What is known of the connection's user name: looked up at most once per
+  /// connection (the name cannot change, RFC 4252 §5), when a step would first
+  /// succeed, and kept for every later step, as OpenSSH keeps getpwnamallow()'s
+  /// answer in its Authctxt. Never kept beyond the connection: an account
+  /// removed between two logins is seen at the second.
+  std::function<UserVerdict(std::string_view user)> look_up_user = [](std::string_view) {
+    return UserVerdict{true, {}};
+  };
   /// Sent once, before the first reply, if not empty (RFC 4252 §5.4).
   std::string banner;
   AuthLimits limits;
@@ -206,7 +218,9 @@ class ServerAuth {
   std::vector<ChainStep> next_steps() const;
   std::optional<ChainStep> step_for(ChainMethod method) const;
   void complete_step(const ChainStep& step, std::string fingerprint, Instant now);
-  bool permitted(std::string_view method) const;
+  bool permitted(std::string_view method);
+  /// config_->look_up_user(*user_), asked once per connection.
+  const UserVerdict& verdict();
   void collect(Instant now);
   void apply(Outcome outcome, Instant now);
   /// Ends the attempt in progress as a failure (USERAUTH_FAILURE after the uniform
@@ -230,6 +244,7 @@ class ServerAuth {
   std::string peer_;
   Instant grace_deadline_;
   std::optional<std::string> user_, service_;
+  std::optional<UserVerdict> verdict_;  // for user_, once asked
   Phase phase_;
   std::size_t failures_ = 0;
   std::size_t requests_ = 0;

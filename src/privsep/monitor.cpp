@@ -201,11 +201,14 @@ void Monitor::kex_sign(const KexSign& m) {
   Bytes h = transport::exchange_hash({*kex, m.v_c, m.v_s, m.i_c, m.i_s, k_s, m.q_c, response->reply},
                                      k_encoded.view());
   if (session_ids_.contains(h)) return refuse(m.conn, m.req, RefusalReason::session_id_replayed);
+  KexSigned reply{{m.conn, m.req}, k_s, response->reply, response->shared, key->sign(*alg, h), h, {}};
   if (!c.session_id) {
     c.session_id = h;
     session_ids_.insert(h);
+    // The network process answers the usual first "none" with this at once
+    // and sends the request on later, so it costs no wait for this process.
+    reply.none_reply = c.auth->first_none_reply();
   }
-  KexSigned reply{{m.conn, m.req}, k_s, response->reply, response->shared, key->sign(*alg, h), h};
   log(m.conn, m.req, "signed the exchange hash of a " + m.kex + " key exchange with " + m.host_key_alg);
   send(reply);
 }

@@ -48,7 +48,7 @@ void NetworkSide::ask_kex(const transport::KexSignRequest& r) {
   m.i_c = r.i_c;
   m.i_s = r.i_s;
   m.q_c = r.q_c;
-  frames_.push_back(m.encode());
+  push_frame(m.encode());
 }
 
 void NetworkSide::ask_auth(session::AuthQuestion question) {
@@ -59,14 +59,28 @@ void NetworkSide::ask_auth(session::AuthQuestion question) {
     m.conn = conn_;
     m.req = req;
     m.request = std::move(*request);
-    frames_.push_back(m.encode());
+    push_frame(m.encode());
+  } else if (auto* none = std::get_if<session::AnsweredNone>(&question)) {
+    // Already answered: the monitor hears it with the next frame, its answer is dropped.
+    AuthRequest m;
+    m.conn = conn_;
+    m.req = req;
+    m.request = std::move(none->request);
+    notices_.push_back(m.encode());
   } else {
     InfoResponse m;
     m.conn = conn_;
     m.req = req;
     m.answers = std::move(std::get<session::InfoAnswers>(question).answers);
-    frames_.push_back(m.encode());
+    push_frame(m.encode());
   }
+}
+
+void NetworkSide::push_frame(Bytes frame) {
+  // The monitor reads in order: notices held back go before any later frame.
+  for (auto& notice : notices_) frames_.push_back(std::move(notice));
+  notices_.clear();
+  frames_.push_back(std::move(frame));
 }
 
 bool NetworkSide::on_reply(Reply reply, Instant now) {
@@ -87,6 +101,7 @@ bool NetworkSide::on_reply(Reply reply, Instant now) {
 void NetworkSide::kex_signed(KexSigned& m, Instant now) {
   if (kex_req_ != m.req) return end("a key exchange answer to no request", now);
   kex_req_.reset();
+  connection_->set_none_reply(std::move(m.none_reply));
   connection_->kex_answered(
       transport::KexAnswer{std::move(m.k_s), std::move(m.q_s), std::move(m.k), std::move(m.signature),
                            std::move(m.h)},

@@ -408,6 +408,8 @@ template struct ForwardTarget<MsgType::forward_listen>;
 Bytes KexSigned::encode() const {
   return frame(type, true, [&](wire::Writer& w) {
     w.uint64(conn).uint64(req).string(k_s).string(q_s).string(k.view()).string(signature).string(h);
+    w.uint32(static_cast<std::uint32_t>(none_reply.size()));
+    for (const auto& p : none_reply) w.string(p);
   });
 }
 
@@ -418,6 +420,9 @@ std::expected<KexSigned, ProtocolError> KexSigned::decode(BytesView bytes) {
     r.strings(max_shared_secret, m.k);
     r.strings(max_key, m.signature);
     r.strings(max_hash, m.h);
+    const std::uint32_t count = r.uint32();
+    if (count > max_packets) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.none_reply.push_back(r.bytes(max_packet));
   });
 }
 

@@ -56,12 +56,31 @@ void DelegatedAuth::ask_next(Instant) {
   }
 }
 
+void DelegatedAuth::set_none_reply(std::vector<Bytes> packets) {
+  if (asked_any_ || packets.empty()) return;
+  for (std::size_t i = 0; i + 1 < packets.size(); ++i)
+    if (packets[i].empty() || !is_banner(packets[i]) || !UserauthBanner::decode(packets[i])) return;
+  auto failure = UserauthFailure::decode(packets.back());
+  if (!failure || failure->partial_success) return;
+  none_reply_ = std::move(packets);
+}
+
 void DelegatedAuth::ask_request(BytesView payload) {
   auto request = UserauthRequest::decode(payload, limits_.decode);
   if (!request) return end(AuthError::malformed_request);
   info_prompts_.reset();  // a new request abandons a keyboard-interactive round
   const bool kbdint = std::holds_alternative<KeyboardInteractiveFields>(request->fields);
   if (request->method() != "none") preauth(transport::PreauthState::attempted);
+  const bool first = !std::exchange(asked_any_, true);
+  auto none_reply = std::exchange(none_reply_, {});
+  if (first && !none_reply.empty() && std::holds_alternative<NoneFields>(request->fields) &&
+      request->service == "ssh-connection") {
+    // The usual first request: answered now, as the decider would (it said so).
+    for (auto& packet : none_reply) out_.push_back(std::move(packet));
+    ask(Asked::answered_here);
+    delegate_(AnsweredNone{std::move(*request)});
+    return;
+  }
   ask(kbdint ? Asked::keyboard_interactive : Asked::request);
   delegate_(std::move(*request));
 }
@@ -91,11 +110,14 @@ void DelegatedAuth::answered(AuthDecision decision, Instant now) {
   const bool answers = !std::holds_alternative<AuthContinues>(decision.verdict) ||
                        std::any_of(decision.packets.begin(), decision.packets.end(),
                                    [](const Bytes& p) { return !is_banner(p); });
-  if (answers) {  // the oldest question out is answered
+  const bool sent_already = answers && !asked_.empty() && asked_.front() == Asked::answered_here;
+  if (answers && !asked_.empty()) {  // the oldest question out is answered
     if (asked_.front() == Asked::keyboard_interactive) --kbdint_out_;
     asked_.pop_front();
   }
-  for (auto& packet : decision.packets) out_.push_back(std::move(packet));
+  // The answer to a "none" answered here went out then.
+  if (!sent_already)
+    for (auto& packet : decision.packets) out_.push_back(std::move(packet));
   if (auto* ok = std::get_if<AuthSucceeded>(&decision.verdict)) {
     phase_ = Phase::succeeded;
     held_.clear();
@@ -124,6 +146,8 @@ bool DelegatedAuth::accept_packets(const AuthDecision& decision) {
     }
     if (asked_.empty() || replied) return false;  // one reply per question, the oldest
     replied = true;
+    // A "none" answered here: the decider's own answer must be a FAILURE too.
+    if (asked_.front() == Asked::answered_here && p[0] != msg::userauth_failure) return false;
     if ((p[0] == msg::userauth_success) != success) return false;
     if (p[0] == msg::userauth_info_request && asked_.front() == Asked::keyboard_interactive) {
       auto request = InfoRequest::decode(p, limits_.decode);

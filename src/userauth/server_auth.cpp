@@ -179,12 +179,18 @@ void ServerAuth::handle_request(BytesView payload, const Bytes& session_id, Inst
   abort_attempt();
   if (method != "none") preauth(transport::PreauthState::attempted);
 
+  // A known method whose fields did not decode: what it costs depends on the method.
+  const bool malformed = std::holds_alternative<MalformedFields>(request->fields);
+  if (method == "none" && !malformed && !banner_sent_) {
+    // Exactly first_none_reply(), which a separated network process answers with.
+    for (auto& packet : first_none_reply()) out_.push_back(std::move(packet));
+    banner_sent_ = true;
+    return;
+  }
   if (!banner_sent_ && !config_->banner.empty())
     out_.push_back(UserauthBanner{config_->banner, ""}.encode());
   banner_sent_ = true;
 
-  // A known method whose fields did not decode: what it costs depends on the method.
-  const bool malformed = std::holds_alternative<MalformedFields>(request->fields);
   if (method == "none") {
     if (malformed) return disconnect(AuthError::malformed_none_request);
     return send_failure(now, /*delay=*/false);  // "none" is not a failed attempt (as OpenSSH)
@@ -510,6 +516,15 @@ void ServerAuth::send_failure(Instant now, bool delay) {
     return;
   }
   out_.push_back(std::move(failure));
+}
+
+std::vector<Bytes> ServerAuth::first_none_reply() const {
+  std::vector<Bytes> reply;
+  if (banner_sent_) return reply;  // set by the first request that got this far
+  if (!config_->banner.empty()) reply.push_back(UserauthBanner{config_->banner, ""}.encode());
+  // RFC 4252 §5.1: the methods that can continue, and partial success (false).
+  reply.push_back(UserauthFailure{methods(), false}.encode());
+  return reply;
 }
 
 std::vector<std::string> ServerAuth::methods() const {

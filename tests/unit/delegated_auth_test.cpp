@@ -37,6 +37,11 @@ Bytes info_response(std::size_t answers) {
   return r.encode();
 }
 
+Bytes none_request(std::string_view service = "ssh-connection") {
+  return userauth::UserauthRequest{"alice", std::string(service), userauth::NoneFields{}}.encode();
+}
+Bytes banner() { return userauth::UserauthBanner{"Authorized use only\n", ""}.encode(); }
+
 struct Harness {
   transport::Instant now = transport::Instant{} + 1000h;
   std::vector<AuthQuestion> questions;
@@ -206,6 +211,86 @@ TEST(DelegatedAuth, ADefaultDecisionEndsTheConnection) {
   auto end = h.ended();
   ASSERT_TRUE(end);
   EXPECT_EQ(end->reason, transport::DisconnectReason::protocol_error);
+}
+
+TEST(DelegatedAuth, AFirstNoneIsAnsweredAtOnceWithTheDecidersNoneReply) {
+  // The decider said ahead what it answers the usual first "none": it goes out
+  // now, and the decider still hears the request, to keep its state in step.
+  Harness h;
+  h.auth.set_none_reply({banner(), failure()});
+  h.auth.handle(none_request(), h.now);
+  EXPECT_EQ(h.auth.take_messages(), (std::vector<Bytes>{banner(), failure()}));
+  ASSERT_EQ(h.questions.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<AnsweredNone>(h.questions[0]));
+  EXPECT_EQ(std::get<AnsweredNone>(h.questions[0]).request.user, "alice");
+  EXPECT_FALSE(h.auth.awaiting()) << "the client's next request is read at once";
+  // The next request goes on behind it; the decider's answer to the "none" is dropped.
+  h.auth.handle(kbdint_request(), h.now);
+  ASSERT_EQ(h.questions.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<userauth::UserauthRequest>(h.questions[1]));
+  h.auth.answered({{banner(), failure()}, AuthContinues{}}, h.now);
+  EXPECT_TRUE(h.auth.take_messages().empty()) << "sent already";
+  h.auth.answered({{info_request(1)}, AuthContinues{}}, h.now);
+  EXPECT_EQ(h.auth.take_messages(), (std::vector<Bytes>{info_request(1)}));
+  h.auth.handle(info_response(1), h.now);
+  EXPECT_EQ(h.questions.size(), 3u) << "the response reads with the INFO_REQUEST's prompt count";
+  EXPECT_FALSE(h.ended());
+}
+
+TEST(DelegatedAuth, OnlyTheFirstRequestIsAnsweredHereAndOnlyIfItIsAnUsualNone) {
+  {  // A "none" after another request is asked as usual.
+    Harness h;
+    h.auth.set_none_reply({failure()});
+    h.auth.handle(password_request("one"), h.now);
+    h.auth.handle(none_request(), h.now);
+    EXPECT_TRUE(h.auth.take_messages().empty());
+    ASSERT_EQ(h.questions.size(), 2u);
+    EXPECT_TRUE(std::holds_alternative<userauth::UserauthRequest>(h.questions[1]));
+  }
+  {  // Another service is the decider's to refuse.
+    Harness h;
+    h.auth.set_none_reply({failure()});
+    h.auth.handle(none_request("ssh-userauth"), h.now);
+    EXPECT_TRUE(h.auth.take_messages().empty());
+    ASSERT_EQ(h.questions.size(), 1u);
+    EXPECT_TRUE(std::holds_alternative<userauth::UserauthRequest>(h.questions[0]));
+  }
+  {  // What is not BANNERs then one FAILURE is not taken as a none reply.
+    for (auto bad : {std::vector<Bytes>{banner()}, std::vector<Bytes>{failure(), banner()},
+                     std::vector<Bytes>{userauth::UserauthSuccess{}.encode()},
+                     std::vector<Bytes>{userauth::UserauthFailure{{"password"}, true}.encode()},
+                     std::vector<Bytes>{Bytes{}, failure()}}) {
+      Harness h;
+      h.auth.set_none_reply(bad);
+      h.auth.handle(none_request(), h.now);
+      EXPECT_TRUE(h.auth.take_messages().empty());
+      ASSERT_EQ(h.questions.size(), 1u);
+      EXPECT_TRUE(std::holds_alternative<userauth::UserauthRequest>(h.questions[0]));
+    }
+  }
+  {  // Given after the first request, it is too late.
+    Harness h;
+    h.auth.handle(password_request("one"), h.now);
+    h.auth.set_none_reply({failure()});
+    h.auth.answered({{failure()}, AuthContinues{}}, h.now);
+    h.auth.handle(none_request(), h.now);
+    EXPECT_EQ(h.auth.take_messages(), (std::vector<Bytes>{failure()}));
+    EXPECT_TRUE(std::holds_alternative<userauth::UserauthRequest>(h.questions.back()));
+  }
+}
+
+TEST(DelegatedAuth, TheDecidersAnswerToANoneAnsweredHereMustBeAFailure) {
+  for (auto answer : {AuthDecision{{userauth::UserauthSuccess{}.encode()}, AuthSucceeded{"alice", "ssh-connection"}},
+                      AuthDecision{{info_request(1)}, AuthContinues{}}}) {
+    Harness h;
+    h.auth.set_none_reply({failure()});
+    h.auth.handle(none_request(), h.now);
+    h.auth.take_messages();
+    h.auth.answered(std::move(answer), h.now);
+    EXPECT_EQ(h.ended_with(), AuthError::unexpected_message);
+    EXPECT_FALSE(h.auth.authenticated());
+    EXPECT_TRUE(h.auth.take_messages().empty());
+  }
 }
 
 }  // namespace

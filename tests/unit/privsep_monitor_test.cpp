@@ -259,7 +259,7 @@ TEST(PrivsepMonitor, OversizedTruncatedAndMisdirectedFramesAreRefused) {
     // The log names what was wrong, never the frame's content.
     EXPECT_EQ(log.back().text.find(good_password), std::string::npos);
   }
-  expect_refused(n, KexSigned{1, 1, {}, {}, {}, {}, {}}.encode(), RefusalReason::not_a_request, 0);
+  expect_refused(n, KexSigned{1, 1, {}, {}, {}, {}, {}, {}}.encode(), RefusalReason::not_a_request, 0);
   // Requests for connections the monitor was not told of.
   expect_refused(n, n.password(42, "alice", good_password).encode(),
                  RefusalReason::unknown_connection, 42);

@@ -113,9 +113,12 @@ struct Login {
       if (!c2s.empty()) server->receive(c2s, now), moved = true;
       // As the link sends them: the frames taken, then the notices taken with them.
       auto frames = side.take_frames();
+      const std::size_t waited_for = frames.size();
       for (auto& notice : side.take_notices()) frames.push_back(std::move(notice));
-      for (auto& frame : frames) {
+      for (std::size_t i = 0; i < frames.size(); ++i) {
+        auto& frame = frames[i];
         auto f = decode_frame(frame);
+        if (f) sent.push_back({f->type, i < waited_for});
         if (f && dropped == f->type) continue;  // lost on the way: the monitor never answers
         monitor.handle(frame, now);
         crypto::secure_wipe(frame.data(), frame.size());
@@ -138,6 +141,9 @@ struct Login {
   }
   bool side_closed = false;
   std::optional<MsgType> dropped;  // frames of this type never reach the monitor
+  /// Each frame the monitor got, in order, and whether it was a frame (true) or
+  /// a notice (false: the link may hold it back to go with the next frame).
+  std::vector<std::pair<MsgType, bool>> sent;
 };
 
 std::string highest(std::string_view prompt) {
@@ -215,6 +221,28 @@ TEST_F(Fixture, PasswordLoginThroughTheMonitor) {
   EXPECT_EQ(monitor.connections(), 0u) << "ConnectionClosed made the monitor forget the connection";
 }
 
+TEST_F(Fixture, TheFirstNoneIsAnsweredWithoutWaitingForTheMonitor) {
+  // The monitor's KexSigned says what it answers a first "none"; the network
+  // side answers it at once and tells the monitor with the next frame: the
+  // login costs one wait on the monitor less, and the monitor's state is as if asked.
+  backend.config->banner = "Authorized use only\n";
+  use_password();
+  auto client = client_auth({"password"});
+  answer_password(*client, "s3cret");
+  std::vector<std::string> banners;
+  client->on_banner = [&](std::string_view b) { banners.emplace_back(b); };
+  Login login(1, backend.host_public_key(), client);
+  login.pump(monitor);
+  expect_logged_in(login);
+  std::vector<std::pair<MsgType, bool>> auth;
+  for (const auto& s : login.sent)
+    if (s.first == MsgType::auth_request) auth.push_back(s);
+  ASSERT_EQ(auth.size(), 2u);
+  EXPECT_FALSE(auth[0].second) << "the \"none\" goes as a notice";
+  EXPECT_TRUE(auth[1].second) << "the password request is waited for";
+  EXPECT_EQ(banners, std::vector<std::string>{"Authorized use only\n"}) << "the banner, once";
+}
+
 TEST_F(Fixture, AMonitorThatNeverAnswersCannotHoldAConnectionOpen) {
   auto login = password_login(1, "s3cret", /*pump=*/false);
   login->dropped = MsgType::auth_request;
@@ -237,7 +265,7 @@ TEST_F(Fixture, AMonitorThatNeverAnswersCannotHoldAConnectionOpen) {
 TEST_F(Fixture, AnAnswerToNothingAskedEndsOnlyThatConnection) {
   auto stray = password_login(1), kept = password_login(2);
   ASSERT_TRUE(stray->server->authenticated());
-  EXPECT_TRUE(stray->side.on_reply(KexSigned{{1, 999}, {}, {}, {}, {}, {}}, stray->now));
+  EXPECT_TRUE(stray->side.on_reply(KexSigned{{1, 999}, {}, {}, {}, {}, {}, {}}, stray->now));
   EXPECT_TRUE(stray->server->closed());
   bool logged = false;
   for (const auto& line : stray->side.take_log()) logged = logged || line.find("to no request") != std::string::npos;

@@ -47,7 +47,7 @@ TEST(PrivsepProtocol, KexMessagesRoundTrip) {
   EXPECT_EQ(s->i_s, (Bytes{20, 2}));
   EXPECT_EQ(s->q_c, (Bytes{3, 4}));
 
-  KexSigned signed_{1, 2, {5}, {6, 7}, secret("shared"), {8}, {9, 10}};
+  KexSigned signed_{1, 2, {5}, {6, 7}, secret("shared"), {8}, {9, 10}, {Bytes{53, 1}, Bytes{51, 2}}};
   auto d = KexSigned::decode(signed_.encode());
   ASSERT_TRUE(d);
   EXPECT_EQ(d->k_s, (Bytes{5}));
@@ -55,6 +55,10 @@ TEST(PrivsepProtocol, KexMessagesRoundTrip) {
   EXPECT_EQ(text(d->k), "shared");
   EXPECT_EQ(d->signature, (Bytes{8}));
   EXPECT_EQ(d->h, (Bytes{9, 10}));
+  EXPECT_EQ(d->none_reply, (std::vector<Bytes>{Bytes{53, 1}, Bytes{51, 2}}));
+  // More packets than an AuthReply may carry do not decode.
+  signed_.none_reply.assign(max_packets + 1, Bytes{51});
+  EXPECT_EQ(KexSigned::decode(signed_.encode()).error(), ProtocolError::bad_value);
 }
 
 TEST(PrivsepProtocol, EveryAuthMethodRoundTrips) {

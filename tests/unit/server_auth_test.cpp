@@ -128,6 +128,31 @@ TEST(ServerAuth, NoneListsKeyboardInteractive) {
   EXPECT_FALSE(r.boolean());
 }
 
+TEST(ServerAuth, FirstNoneReplyIsWhatAFirstNoneGets) {
+  // A separated network process answers with it, so it must be exactly that.
+  for (std::string banner : {"", "Authorized use only\n"}) {
+    Harness h;
+    h.config->banner = banner;
+    const auto promised = h.get().first_none_reply();
+    ASSERT_EQ(promised.size(), banner.empty() ? 1u : 2u);
+    h.feed(request("admin", "none"));
+    EXPECT_EQ(h.sent, promised);
+    EXPECT_TRUE(h.get().first_none_reply().empty()) << "only before any request";
+    // A second "none" gets the methods again, without the banner.
+    h.feed(request("admin", "none"));
+    EXPECT_EQ(h.sent.back(), promised.back());
+    EXPECT_EQ(h.sent.size(), promised.size() + 1);
+  }
+  // After another first request, a "none" gets no banner.
+  Harness h;
+  h.config->banner = "Authorized use only\n";
+  h.feed(request("admin", "hostbased"));  // not offered: a failed attempt
+  const std::size_t before = h.sent.size();
+  h.feed(request("admin", "none"));
+  ASSERT_EQ(h.sent.size(), before + 1);
+  EXPECT_EQ(h.last_sent(), transport::msg::userauth_failure);
+}
+
 TEST(ServerAuth, ChallengeThenAccept) {
   Harness h;
   h.script.outcomes = {one_prompt(), Accept{}};

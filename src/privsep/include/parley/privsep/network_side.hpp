@@ -56,9 +56,11 @@ class NetworkSide {
   /// Frames for the monitor, in order. An AuthRequest or InfoResponse frame
   /// holds a secret: the caller wipes each once sent.
   std::vector<Bytes> take_frames() { return std::exchange(frames_, {}); }
-  /// Notices for the monitor (ConnectionOpened, ConnectionClosed), which nothing
-  /// waits for: the caller may hold them back to go with the next frame, but
-  /// sends them after the frames taken with them and before any taken later.
+  /// Notices for the monitor (ConnectionOpened, ConnectionClosed, the
+  /// AuthRequest of a "none" answered here), which nothing waits for: the
+  /// caller may hold them back to go with the next frame, but sends them after
+  /// the frames taken with them and before any taken later. (A notice made
+  /// before a frame is taken with the frames, ahead of it.)
   std::vector<Bytes> take_notices() { return std::exchange(notices_, {}); }
   /// Lines for the log (never a secret).
   std::vector<std::string> take_log() { return std::exchange(log_, {}); }
@@ -66,6 +68,7 @@ class NetworkSide {
  private:
   void ask_kex(const transport::KexSignRequest& request);
   void ask_auth(session::AuthQuestion question);
+  void push_frame(Bytes frame);
   void kex_signed(KexSigned& m, Instant now);
   void auth_reply(AuthReply& m, Instant now);
   bool refused(const Refused& m, Instant now);

@@ -236,6 +236,11 @@ struct KexSigned : Addressed<MsgType::kex_signed> {
   crypto::SecretBytes k;     // the shared secret, as KexKeyPair::derive returns it
   Bytes signature;           // over h, by the host key
   Bytes h;                   // the exchange hash
+  /// The first key exchange only: what the monitor answers a well-formed
+  /// "none" request for "ssh-connection" that is the connection's first
+  /// (a BANNER if configured, then USERAUTH_FAILURE), so the network process
+  /// answers it at once and tells the monitor later. At most max_packets.
+  std::vector<Bytes> none_reply;
   /// The frame holds K: the caller wipes it once sent.
   Bytes encode() const;
   static std::expected<KexSigned, ProtocolError> decode(BytesView frame);

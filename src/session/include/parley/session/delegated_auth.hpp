@@ -36,7 +36,13 @@ struct InfoAnswers {
 /// One decoded userauth message for the decider. A publickey request carries
 /// only the request's fields: the decider builds the signed data from the
 /// session id it knows (RFC 4252 §7), not from anything the network side says.
-using AuthQuestion = std::variant<userauth::UserauthRequest, InfoAnswers>;
+/// The connection's first request, a "none" already answered with the
+/// decider's none reply (DelegatedAuth::set_none_reply()): the decider hears it
+/// to keep its state in step, but nothing waits for its answer, which is dropped.
+struct AnsweredNone {
+  userauth::UserauthRequest request;
+};
+using AuthQuestion = std::variant<userauth::UserauthRequest, InfoAnswers, AnsweredNone>;
 /// Hands a question to the decider; the answer comes back through
 /// ServerConnection::auth_answered(), now (from inside the call) or later.
 using AuthDelegate = std::function<void(AuthQuestion question)>;
@@ -93,6 +99,12 @@ class DelegatedAuth {
 
   /// Messages to send, in order; then the events (Authenticated, AuthDisconnect).
   std::vector<Bytes> take_messages() { return std::exchange(out_, {}); }
+  /// What the decider answers a well-formed "none" request for "ssh-connection"
+  /// that is the connection's first (ServerAuth::first_none_reply()): BANNERs,
+  /// then one USERAUTH_FAILURE. Before any request, such a "none" is then
+  /// answered at once and goes to the decider as AnsweredNone. Ignored once a
+  /// request has come, or if the packets are not that.
+  void set_none_reply(std::vector<Bytes> packets);
   std::optional<userauth::AuthEvent> poll_event();
   bool authenticated() const { return phase_ == Phase::succeeded; }
   /// True while a message waits for the questions out to be answered, or as
@@ -102,7 +114,7 @@ class DelegatedAuth {
  private:
   enum class Phase : std::uint8_t { open, succeeded, closed };
   /// What the question out was, to read the decider's message 60 (PK_OK or INFO_REQUEST).
-  enum class Asked : std::uint8_t { request, keyboard_interactive };
+  enum class Asked : std::uint8_t { request, keyboard_interactive, answered_here };
 
   void ask_next(Instant now);
   /// Whether `message` may go to the decider now, with the questions already out.
@@ -128,6 +140,8 @@ class DelegatedAuth {
   /// num-prompts of the last INFO_REQUEST sent, until its response arrives.
   std::optional<std::size_t> info_prompts_;
   std::size_t requests_ = 0;
+  bool asked_any_ = false;         // a request has gone to the decider
+  std::vector<Bytes> none_reply_;  // set_none_reply()'s, until the first request
   std::vector<Bytes> out_;
   Fifo<userauth::AuthEvent> events_;
   std::function<void(transport::PreauthState)> preauth_listener_;

@@ -129,6 +129,11 @@ class ServerConnection final : public transport::Endpoint {
   /// Delegated mode: the decision about the authentication delegate's question
   /// (DelegatedAuth::answered()); then take_output() as after receive().
   void auth_answered(AuthDecision decision, Instant now);
+  /// Delegated mode: the decider's answer to a first "none" request, given
+  /// ahead of it (DelegatedAuth::set_none_reply()).
+  void set_none_reply(std::vector<Bytes> packets) {
+    if (delegated_) delegated_->set_none_reply(std::move(packets));
+  }
   /// Ends the connection (DISCONNECT with `reason`): a delegated mode's owner
   /// does so when the other side's answer cannot be used.
   void disconnect(transport::DisconnectReason reason, std::string_view description, Instant now);

@@ -154,6 +154,11 @@ class ServerAuth {
   /// Messages to send, in order.
   std::vector<Bytes> take_messages();
   std::optional<AuthEvent> poll_event();
+  /// What handle() would send for a well-formed "none" request for
+  /// "ssh-connection" if it came now as the first request (a BANNER if
+  /// configured, then USERAUTH_FAILURE with the methods): nothing once a request
+  /// has come. The answer depends on no user: "none" is not an attempt.
+  std::vector<Bytes> first_none_reply() const;
   bool authenticated() const { return std::holds_alternative<Succeeded>(phase_); }
 
  private:

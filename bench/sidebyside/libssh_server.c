@@ -112,8 +112,6 @@ int main(int argc, char **argv) {
     else return usage("unknown option");
   }
   if (key == NULL) return usage("give --host-key");
-  const char *ciphers =
-      "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes128-ctr";
   signal(SIGPIPE, SIG_IGN);
   ssh_init();
   ssh_bind bind = ssh_bind_new();
@@ -123,11 +121,9 @@ int main(int argc, char **argv) {
   ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDPORT, &port);
   if (ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, key) != SSH_OK ||
       ssh_bind_options_set(bind, SSH_BIND_OPTIONS_KEY_EXCHANGE, "curve25519-sha256") != SSH_OK ||
-      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, "ssh-ed25519") != SSH_OK ||
-      /* Named: libssh 0.10.6's default list ends in a comma (an empty name), which parley's
-       * client refuses as a malformed KEXINIT. */
-      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_CIPHERS_C_S, ciphers) != SSH_OK ||
-      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_CIPHERS_S_C, ciphers) != SSH_OK) {
+      /* The ciphers are libssh's defaults: 0.10.6's list ends in a comma (an empty
+       * name), which parley reads as OpenSSH does. */
+      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, "ssh-ed25519") != SSH_OK) {
     fprintf(stderr, "parley-libssh-server: %s\n", ssh_get_error(bind));
     return 1;
   }

@@ -45,8 +45,9 @@ namespace {
 struct KexinitOffer {
   std::string_view kex, host_key;
   bool offers(std::string_view method, std::string_view key_alg) const {
-    return wire::NameList::check(kex, method).value_or(false) &&
-           wire::NameList::check(host_key, key_alg).value_or(false);
+    constexpr auto lenient = wire::EmptyNames::skip;  // as the transport reads a KEXINIT
+    return wire::NameList::check(kex, method, lenient).value_or(false) &&
+           wire::NameList::check(host_key, key_alg, lenient).value_or(false);
   }
 };
 
@@ -55,10 +56,10 @@ std::optional<KexinitOffer> read_kexinit(BytesView payload) {
   if (r.byte() != transport::msg::kexinit) return std::nullopt;
   r.raw(16);  // cookie
   KexinitOffer offer;
-  offer.kex = r.name_list_text();
-  offer.host_key = r.name_list_text();
+  offer.kex = r.name_list_text(wire::EmptyNames::skip);
+  offer.host_key = r.name_list_text(wire::EmptyNames::skip);
   // Ciphers, MACs and compression both ways, then the two language lists.
-  for (int list = 0; list < 8; ++list) r.name_list_text();
+  for (int list = 0; list < 8; ++list) r.name_list_text(wire::EmptyNames::skip);
   r.boolean();  // first_kex_packet_follows
   r.uint32();   // reserved
   if (!r.finish()) return std::nullopt;

@@ -38,16 +38,18 @@ std::optional<KexInitLists> parse_kexinit(BytesView payload) {
   r.byte();
   r.raw(16);  // cookie
   KexInitLists l;
-  l.kex = r.name_list();
-  l.host_key = r.name_list();
-  l.cipher_c2s = r.name_list();
-  l.cipher_s2c = r.name_list();
-  l.mac_c2s = r.name_list();
-  l.mac_s2c = r.name_list();
-  l.comp_c2s = r.name_list();
-  l.comp_s2c = r.name_list();
-  r.name_list();  // languages c2s
-  r.name_list();  // languages s2c
+  // A stray comma in a peer's list is an empty name that matches nothing (as OpenSSH).
+  constexpr auto lenient = wire::EmptyNames::skip;
+  l.kex = r.name_list(lenient);
+  l.host_key = r.name_list(lenient);
+  l.cipher_c2s = r.name_list(lenient);
+  l.cipher_s2c = r.name_list(lenient);
+  l.mac_c2s = r.name_list(lenient);
+  l.mac_s2c = r.name_list(lenient);
+  l.comp_c2s = r.name_list(lenient);
+  l.comp_s2c = r.name_list(lenient);
+  r.name_list(lenient);  // languages c2s
+  r.name_list(lenient);  // languages s2c
   l.first_kex_packet_follows = r.boolean();
   r.uint32();  // reserved
   if (!r.finish()) return std::nullopt;

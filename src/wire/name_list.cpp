@@ -15,14 +15,19 @@ namespace {
 
 /// Calls `each` with every name of the wire form; false if a name is invalid.
 template <class Each>
-bool for_each_name(std::string_view text, Each&& each) {
+bool for_each_name(std::string_view text, EmptyNames empty, Each&& each) {
   if (text.empty()) return true;
   std::size_t start = 0;
   while (true) {
     std::size_t comma = text.find(',', start);
     std::string_view name = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
-    if (!is_valid_name(name)) return false;
-    each(name);
+    if (name.empty() && empty == EmptyNames::skip) {
+      // skipped: matches nothing
+    } else if (!is_valid_name(name)) {
+      return false;
+    } else {
+      each(name);
+    }
     if (comma == std::string_view::npos) return true;
     start = comma + 1;
   }
@@ -30,15 +35,15 @@ bool for_each_name(std::string_view text, Each&& each) {
 
 }  // namespace
 
-std::optional<NameList> NameList::parse(std::string_view text) {
+std::optional<NameList> NameList::parse(std::string_view text, EmptyNames empty) {
   std::vector<std::string> names;
-  if (!for_each_name(text, [&](std::string_view name) { names.emplace_back(name); })) return std::nullopt;
+  if (!for_each_name(text, empty, [&](std::string_view name) { names.emplace_back(name); })) return std::nullopt;
   return NameList(std::move(names));
 }
 
-std::optional<bool> NameList::check(std::string_view text, std::string_view name) {
+std::optional<bool> NameList::check(std::string_view text, std::string_view name, EmptyNames empty) {
   bool found = false;
-  if (!for_each_name(text, [&](std::string_view n) { found = found || n == name; })) return std::nullopt;
+  if (!for_each_name(text, empty, [&](std::string_view n) { found = found || n == name; })) return std::nullopt;
   return found;
 }
 

@@ -112,10 +112,10 @@ BytesView Reader::mpint_positive() {
   return v;
 }
 
-NameList Reader::name_list() {
+NameList Reader::name_list(EmptyNames empty) {
   std::string_view s = as_chars(string(65536));
   if (failed_) return {};
-  auto parsed = NameList::parse(s);
+  auto parsed = NameList::parse(s, empty);
   if (!parsed) {
     fail(DecodeError::bad_name_list);
     return {};
@@ -123,10 +123,10 @@ NameList Reader::name_list() {
   return *std::move(parsed);
 }
 
-std::string_view Reader::name_list_text() {
+std::string_view Reader::name_list_text(EmptyNames empty) {
   std::string_view s = as_chars(string(65536));
   if (failed_) return {};
-  if (!NameList::check(s, {})) {
+  if (!NameList::check(s, {}, empty)) {
     fail(DecodeError::bad_name_list);
     return {};
   }

@@ -204,6 +204,22 @@ TEST(PrivsepMonitor, PublickeySignatureOverAnotherConnectionsSessionIdIsRefused)
   EXPECT_EQ(only<AuthReply>(n.send(signed_publickey(n, 2, sid2).encode())).value().status, AuthStatus::success);
 }
 
+TEST(PrivsepMonitor, AKexinitWithAStrayCommaIsSignedAsTheTransportReadsIt) {
+  // libssh 0.10's default cipher list ends in a comma: the transport reads the
+  // empty name as one nothing matches (as OpenSSH), and so must the monitor.
+  Network n;
+  n.open(1);
+  KexSign m = n.kex_request(1);
+  m.i_c = test::kexinit_payload({.kex = "curve25519-sha256,", .cipher = "chacha20-poly1305@openssh.com,aes256-ctr,"});
+  auto signed_ = only<KexSigned>(n.send(m.encode()));
+  ASSERT_TRUE(signed_);
+  EXPECT_FALSE(signed_->none_reply.empty()) << "the first exchange says what a first \"none\" gets";
+  // Any other malformed name is still refused.
+  m = n.kex_request(1);
+  m.i_c = test::kexinit_payload({.kex = "curve25519-sha256,bad name"});
+  expect_refused(n, m.encode(), RefusalReason::bad_kexinit, 1);
+}
+
 TEST(PrivsepMonitor, ReplayedSessionIdIsRefused) {
   // With randomness that repeats, the same transcript gives the same H: the
   // second connection to present it is refused, as is a re-exchange on the

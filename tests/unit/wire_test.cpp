@@ -128,6 +128,28 @@ TEST(Wire, NameListCheckAgreesWithParse) {
   EXPECT_EQ(r.finish().error(), DecodeError::bad_name_list);
 }
 
+TEST(Wire, AnEmptyNameIsSkippedOnlyWhenAsked) {
+  // libssh 0.10's default cipher list ends in a comma; OpenSSH reads the empty
+  // name as one nothing matches, and so does a KEXINIT here (EmptyNames::skip).
+  const char* libssh = "chacha20-poly1305@openssh.com,aes256-ctr,";
+  EXPECT_FALSE(NameList::parse(libssh));
+  auto skipped = NameList::parse(libssh, EmptyNames::skip);
+  ASSERT_TRUE(skipped);
+  EXPECT_EQ(skipped->names(), (std::vector<std::string>{"chacha20-poly1305@openssh.com", "aes256-ctr"}));
+  EXPECT_EQ(NameList::parse(",,a,,", EmptyNames::skip)->names(), std::vector<std::string>{"a"});
+  EXPECT_EQ(NameList::check(libssh, "aes256-ctr", EmptyNames::skip), std::optional<bool>(true));
+  EXPECT_EQ(NameList::check(libssh, "", EmptyNames::skip), std::optional<bool>(false)) << "matches nothing";
+  // Any other bad name is still refused.
+  EXPECT_FALSE(NameList::parse("a,b c,", EmptyNames::skip));
+  EXPECT_FALSE(NameList::check("a,\x01,", "a", EmptyNames::skip));
+  Bytes buf;
+  Writer(buf).string(std::string_view("a,")).string(std::string_view("a,"));
+  Reader r(buf);
+  EXPECT_EQ(r.name_list(EmptyNames::skip).names(), std::vector<std::string>{"a"});
+  EXPECT_EQ(r.name_list_text(EmptyNames::skip), "a,");
+  EXPECT_TRUE(r.finish());
+}
+
 TEST(Wire, Utf8) {
   EXPECT_TRUE(is_utf8_without_nul("plain"));
   EXPECT_TRUE(is_utf8_without_nul("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91"));

@@ -1,6 +1,7 @@
 // RFC 4251 §5 name-list: comma-separated, non-empty US-ASCII names.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -8,16 +9,23 @@
 
 namespace parley::wire {
 
+/// What an empty name (",," or a trailing comma) in a peer's name-list does.
+/// RFC 4251 §5 has none, but peers send them (libssh 0.10's default cipher list
+/// ends in a comma), and OpenSSH's match_list() reads one as a name nothing
+/// matches: a KEXINIT is read with `skip` so, everything else with `refuse`.
+enum class EmptyNames : std::uint8_t { refuse, skip };
+
 /// A validated name-list. Exists only as a valid value: every name is non-empty,
 /// printable US-ASCII without comma, and at most 64 characters (RFC 4251 §6).
 class NameList {
  public:
   NameList() = default;
   /// Parses the wire form ("a,b,c"; "" is the empty list). nullopt if malformed.
-  static std::optional<NameList> parse(std::string_view text);
+  static std::optional<NameList> parse(std::string_view text, EmptyNames empty = EmptyNames::refuse);
   /// Checks the wire form without building a list (no allocation): nullopt if
   /// malformed, else whether `name` is one of its names.
-  static std::optional<bool> check(std::string_view text, std::string_view name);
+  static std::optional<bool> check(std::string_view text, std::string_view name,
+                                   EmptyNames empty = EmptyNames::refuse);
   /// Builds from names; nullopt if any name is invalid.
   static std::optional<NameList> of(std::vector<std::string> names);
 

@@ -50,10 +50,10 @@ class Reader {
   /// An mpint's two's-complement magnitude bytes (canonical form checked);
   /// fails on negative values. Returned without the sign-padding zero byte.
   BytesView mpint_positive();
-  NameList name_list();
+  NameList name_list(EmptyNames empty = EmptyNames::refuse);
   /// A name-list's wire form, checked as name_list() checks it but not split
   /// (NameList::check() looks a name up in it).
-  std::string_view name_list_text();
+  std::string_view name_list_text(EmptyNames empty = EmptyNames::refuse);
   /// `n` raw bytes.
   BytesView raw(std::size_t n);
   /// Everything left.

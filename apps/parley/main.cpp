@@ -333,6 +333,7 @@ int main(int argc, char** argv) {
 
   const app::Destination& d = options.destination;
   session::ClientConnection conn(tconfig, aconfig, d.host, d.port, rng, transport::Clock::now());
+  conn.set_server_alive(options.server_alive);
   report_key_exchange(conn, options.warn_weak_crypto);
   auto result = driver::run_session(d.host, d.port, conn, session_options(options, local, terminal),
                                     options.connect_timeout);

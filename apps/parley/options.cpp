@@ -452,6 +452,19 @@ Checked resolve_session(const Input& in, ClientOptions& out) {
       return std::unexpected(o.where("connecttimeout") + "bad value for ConnectTimeout: '" + *t + "'");
     if (*seconds > 0) out.connect_timeout = std::chrono::seconds(*seconds);
   }
+  if (auto t = o.first("serveraliveinterval")) {
+    const auto seconds = ascii_lower(*t) == "none" ? std::optional<long>(0) : cfg::parse_time(*t);
+    if (!seconds || *seconds > 24 * 3600)
+      return std::unexpected(o.where("serveraliveinterval") + "bad value for ServerAliveInterval: '" + *t + "'");
+    out.server_alive.interval = std::chrono::seconds(*seconds);
+  } else if (out.batch_mode) {
+    out.server_alive.interval = std::chrono::seconds(300);  // as ssh: batch mode's default
+  }
+  if (auto n = o.first("serveralivecountmax")) {
+    const auto count = number(*n, "ServerAliveCountMax", 0, 1000000);
+    if (!count) return std::unexpected(o.where("serveralivecountmax") + count.error());
+    out.server_alive.count_max = static_cast<unsigned>(*count);
+  }
   return {};
 }
 

@@ -19,6 +19,7 @@
 #include "parley/client/known_hosts.hpp"
 #include "parley/client/ssh_config.hpp"
 #include "parley/connection/session.hpp"
+#include "parley/session/client_connection.hpp"
 #include "parley/transport/algorithms.hpp"
 
 namespace parley::app {
@@ -95,6 +96,8 @@ struct ClientOptions {
   std::vector<connection::EnvRequest> set_env;
   /// ConnectTimeout bounds connecting and authenticating (60 s by default).
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(60);
+  /// ServerAliveInterval (0: none) and ServerAliveCountMax (3).
+  session::ServerAlive server_alive;
 };
 
 /// Why the command line cannot run. An empty message: CLI11 already printed

@@ -81,6 +81,8 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
     t["port"] = {Kind::read, Arity::one, Check::port};
     t["connecttimeout"] = {Kind::read, Arity::one, Check::time};
     t["numberofpasswordprompts"] = {Kind::read, Arity::one, Check::count};
+    t["serveraliveinterval"] = {Kind::read, Arity::one, Check::time};
+    t["serveralivecountmax"] = {Kind::read, Arity::one, Check::count};
     t["setenv"] = {Kind::read, Arity::many, Check::setenv};
     for (const char* k : {"sendenv", "userknownhostsfile", "globalknownhostsfile"})
       t[k] = {Kind::read, Arity::many, Check::any};
@@ -98,7 +100,7 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
         "ipqos", "kbdinteractivedevices", "logverbose", "nohostauthenticationforlocalhost",
         "obscurekeystroketiming", "permitremoteopen", "pkcs11provider", "permitlocalcommand",
         "pubkeyacceptedalgorithms", "rekeylimit", "requiredrsasize", "securitykeyprovider",
-        "serveralivecountmax", "serveraliveinterval", "streamlocalbindmask",
+        "streamlocalbindmask",
         "streamlocalbindunlink", "syslogfacility", "tcpkeepalive", "updatehostkeys",
         "verifyhostkeydns", "visualhostkey", "xauthlocation"})
       t[k] = {Kind::ignored};

@@ -249,7 +249,9 @@ ClientSessionResult SessionRun::finish(const session::ClientConnection& conn, co
   drain(options_.stderr_fd, bridge_->to_stderr);
   bridge_->io = nullptr;
   if (!result_.error.empty()) return result_;
-  if (!connect_error.empty()) {
+  if (conn.server_alive_timed_out()) {
+    result_.error = "Timeout, server " + conn.host().host + " not responding.";  // as ssh
+  } else if (!connect_error.empty()) {
     result_.error = connect_error;
   } else if (auto auth = conn.auth_result(); auth && std::holds_alternative<userauth::ClientAuthFailed>(*auth)) {
     result_.error = std::get<userauth::ClientAuthFailed>(*auth).reason;

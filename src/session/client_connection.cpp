@@ -31,7 +31,8 @@ ClientConnection::ClientConnection(std::shared_ptr<const transport::TransportCon
       host_{std::move(host), port, {}, {}},
       verified_key_(std::make_shared<std::optional<crypto::PublicKey>>()),
       transport_(recording(transport_config, verified_key_), rng, now),
-      channels_([this](BytesView payload) { transport_.send(payload); }, limits) {}
+      channels_([this](BytesView payload) { transport_.send(payload); }, limits),
+      now_(now) {}
 
 ClientConnection::~ClientConnection() = default;
 
@@ -41,8 +42,38 @@ void ClientConnection::set_wake(std::function<void()> wake) {
 }
 
 void ClientConnection::receive(BytesView data, Instant now) {
+  now_ = now;
+  if (!data.empty() && next_alive_) {  // the server is there: start over
+    alive_missed_ = 0;
+    next_alive_ = now + alive_.interval;
+  }
   transport_.receive(data, now);
   dispatch();
+}
+
+std::optional<Instant> ClientConnection::next_deadline() const {
+  auto next = transport_.next_deadline();
+  if (next_alive_ && alive_.interval.count() > 0 && !transport_.closed() && (!next || *next_alive_ < *next))
+    next = next_alive_;
+  return next;
+}
+
+void ClientConnection::global_request(std::string_view name, bool want_reply, BytesView data) {
+  if (want_reply) global_replies_.push_back(false);
+  channels_.global_request(name, want_reply, data);
+}
+
+void ClientConnection::check_server_alive(Instant now) {
+  if (!next_alive_ || alive_.interval.count() <= 0 || transport_.closed() || now < *next_alive_) return;
+  // As ssh: the check that finds more than ServerAliveCountMax unanswered ends it.
+  if (++alive_missed_ > alive_.count_max) {
+    alive_timed_out_ = true;
+    transport_.disconnect(transport::DisconnectReason::by_application, "Timeout, server not responding");
+    return;
+  }
+  global_replies_.push_back(true);
+  channels_.global_request("keepalive@openssh.com", true);
+  next_alive_ = now + alive_.interval;
 }
 
 void ClientConnection::peer_closed(Instant now) {
@@ -51,7 +82,9 @@ void ClientConnection::peer_closed(Instant now) {
 }
 
 void ClientConnection::on_time(Instant now) {
+  now_ = now;
   transport_.on_time(now);
+  check_server_alive(now);
   if (auth_ && !auth_->result()) {
     auth_->poll();  // an asynchronous callback may have answered
     flush_auth();
@@ -119,6 +152,7 @@ void ClientConnection::flush_auth() {
     if (!transport_.closed()) transport_.disconnect(failed->disconnect, failed->reason);
     return;
   }
+  if (!next_alive_) next_alive_ = now_ + alive_.interval;  // keep-alives from here on
   if (on_authenticated) {
     auto callback = std::move(on_authenticated);  // once
     on_authenticated = nullptr;
@@ -157,6 +191,11 @@ void ClientConnection::handle_message(std::span<std::uint8_t> payload, std::uint
       channels_.reject(open->id, connection::OpenFailure::administratively_prohibited,
                        "open failed");
       continue;
+    }
+    if (std::holds_alternative<connection::GlobalReply>(*e) && !global_replies_.empty()) {
+      const bool keepalive = global_replies_.front();
+      global_replies_.pop_front();
+      if (keepalive) continue;  // (anything from the server already started the count over)
     }
     if (on_channel_event) on_channel_event(*this, *e);
     if (transport_.closed()) return;

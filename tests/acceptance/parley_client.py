@@ -5,11 +5,13 @@ trace level), batch mode's one-line reason for unanswered prompts, and a hostile
 banner shown sanitized and marked; a connection configured by an ssh_config file alone.
 Usage: parley_client.py PARLEYD PARLEY"""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
-from common import check, finish, keygen, mkpasswd, start_parleyd, stop
+from common import check, children, finish, keygen, mkpasswd, start_parleyd, stop
 
 PASSWORD = "pw-Quokka-7731"
 
@@ -65,6 +67,35 @@ def main():
             check(r.returncode == 0 and r.stdout == b"via-config\n",
                   f"-F: a Host alias's HostName, Port, User, IdentityFile and known_hosts file are used "
                   f"({r.returncode}, {r.stderr[-200:]!r})")
+            # Keep-alives (ServerAliveInterval, issue 16): with ServerAliveCountMax 1 a session
+            # silent for 4 s lives only if the server answers them (each answer starts the count
+            # over); a server that stops (SIGSTOP) is left as ssh leaves it.
+            alive = ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1"]
+            r = parley(exe, port, *common, *alive, "me@127.0.0.1", "sleep 4; echo alive")
+            check(r.returncode == 0 and r.stdout == b"alive\n",
+                  f"ServerAliveInterval=1, CountMax=1: a 4 s silent command completes ({r.returncode}, {r.stderr[-200:]!r})")
+            run = subprocess.Popen([exe, "-p", str(port), *common, "-o", "ServerAliveInterval=1",
+                                    "-o", "ServerAliveCountMax=2", "me@127.0.0.1", "sleep 60"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(2)
+            frozen = [proc.pid] + children(proc.pid)
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            start = time.monotonic()
+            try:
+                out, err = run.communicate(timeout=20)
+                took = time.monotonic() - start
+            except subprocess.TimeoutExpired:
+                run.kill()
+                out, err = run.communicate()
+                took = None
+            finally:
+                for pid in frozen:
+                    os.kill(pid, signal.SIGCONT)
+            check(took is not None and run.returncode == 255 and 1.5 < took < 8
+                  and b"Timeout, server 127.0.0.1 not responding." in err,
+                  f"the server stopped: parley gives up at the third check without an answer (CountMax 2), status 255, ssh's words "
+                  f"({run.returncode}, {took}, {err[-200:]!r})")
         finally:
             stop(proc)
 

@@ -122,6 +122,12 @@ CASES = [
     ("LogLevel VERBOSE", "foo", {"config": "LogLevel VERBOSE\n"}, []),
     ("LogLevel debug1", "foo", {"config": "LogLevel debug1\n"}, []),
     ("ConnectTimeout 1m30s", "foo", {"config": "ConnectTimeout 1m30s\n"}, []),
+    ("ServerAliveInterval 1m, ServerAliveCountMax 7", "foo",
+     {"config": "ServerAliveInterval 1m\nServerAliveCountMax 7\n"}, []),
+    ("ServerAliveInterval none, ServerAliveCountMax 0", "foo",
+     {"config": "ServerAliveInterval none\nServerAliveCountMax 0\n"}, []),
+    ("ServerAliveInterval from -o over the file", "foo",
+     {"config": "ServerAliveInterval 30\n"}, ["-o", "ServerAliveInterval=5"]),
     ("NumberOfPasswordPrompts", "foo", {"config": "NumberOfPasswordPrompts 5\n"}, []),
     ("algorithm lists", "foo",
      {"config": "Ciphers aes256-gcm@openssh.com,chacha20-poly1305@openssh.com\n"
@@ -141,6 +147,8 @@ CASES = [
 # Snippets ssh refuses: parley must refuse them too, naming the file and line.
 REFUSED = [
     ("unknown option", {"config": "Port 22\nNoSuchOption yes\n"}, "line 2"),
+    ("negative ServerAliveInterval", {"config": "ServerAliveInterval -5\n"}, "line 1"),
+    ("negative ServerAliveCountMax", {"config": "\nServerAliveCountMax -1\n"}, "line 2"),
     ("unclosed quote", {"config": 'User "alice\n'}, "line 1"),
     ("bad port", {"config": "Host other\n  Port notaport\n"}, "line 2"),
     ("bad flag in a block that does not apply", {"config": "Host other\n  BatchMode maybe\n"}, "line 2"),

@@ -3,6 +3,8 @@
 // connection protocol's channel core for the application, as one Endpoint.
 #pragma once
 
+#include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,6 +17,16 @@
 namespace parley::session {
 
 using transport::Instant;
+
+/// ssh's ServerAliveInterval and ServerAliveCountMax: once authenticated, after
+/// `interval` with nothing from the server a keepalive@openssh.com global request
+/// (want reply) goes out, again every `interval` while nothing comes; anything
+/// from the server starts over. When more than `count_max` went unanswered in a
+/// row the connection ends ("server not responding"). interval 0: never.
+struct ServerAlive {
+  std::chrono::seconds interval{0};
+  unsigned count_max = 3;
+};
 
 class ClientConnection final : public transport::Endpoint {
  public:
@@ -32,7 +44,7 @@ class ClientConnection final : public transport::Endpoint {
   void receive(BytesView data, Instant now) override;
   void peer_closed(Instant now) override;
   void on_time(Instant now) override;
-  std::optional<Instant> next_deadline() const override { return transport_.next_deadline(); }
+  std::optional<Instant> next_deadline() const override;
   void take_output(Bytes& out) override { transport_.take_output(out); }
   bool closed() const override { return transport_.closed(); }
   void set_wake(std::function<void()> wake) override;
@@ -43,6 +55,15 @@ class ClientConnection final : public transport::Endpoint {
   std::function<void(ClientConnection&, connection::Event&)> on_channel_event;
   /// Transport events (key exchanges, the disconnect), for logs.
   std::function<void(const transport::Event&)> on_transport;
+
+  /// Keep-alives (off by default); set before or after connecting.
+  void set_server_alive(ServerAlive alive) { alive_ = alive; }
+  /// True once the connection ended because the server stopped answering them.
+  bool server_alive_timed_out() const { return alive_timed_out_; }
+  /// A global request of the application's (RFC 4254 §4): its reply comes as a
+  /// GlobalReply event, in order. Send them here, not through channels(), so
+  /// the replies to keep-alives in between are told apart (and not passed on).
+  void global_request(std::string_view name, bool want_reply, BytesView data = {});
 
   connection::Channels& channels() { return channels_; }
   const transport::Transport& transport() const { return transport_; }
@@ -63,6 +84,7 @@ class ClientConnection final : public transport::Endpoint {
   void dispatch();
   void flush_auth();
   void handle_message(std::span<std::uint8_t> payload, std::uint32_t seq);
+  void check_server_alive(Instant now);
 
   std::shared_ptr<const userauth::ClientAuthConfig> auth_config_;
   userauth::HostIdentity host_;
@@ -72,6 +94,13 @@ class ClientConnection final : public transport::Endpoint {
   connection::Channels channels_;
   std::function<void()> wake_;
   std::optional<transport::Disconnected> disconnected_;
+  ServerAlive alive_;
+  Instant now_;
+  std::optional<Instant> next_alive_;  // when the next keep-alive is due (authenticated)
+  unsigned alive_missed_ = 0;          // keep-alives sent since the server last said anything
+  bool alive_timed_out_ = false;
+  /// The global requests out that want a reply, oldest first: true for a keep-alive.
+  std::deque<bool> global_replies_;
 };
 
 }  // namespace parley::session

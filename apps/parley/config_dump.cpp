@@ -117,6 +117,7 @@ void print_config(const ClientOptions& o, std::ostream& out) {
   const auto timeout = cfg::parse_time(first_or(s, "connecttimeout", "none"));
   out << "connecttimeout " << (timeout ? std::to_string(*timeout) : "none") << "\n";
   out << "serveraliveinterval " << o.server_alive.interval.count() << "\n";
+  out << "rekeylimit " << o.rekey_limit.bytes << " " << o.rekey_limit.seconds << "\n";
   out << "serveralivecountmax " << o.server_alive.count_max << "\n";
   out << "passwordpromptrule " << first_or(s, "passwordpromptrule", "saved") << "\n";
   out << "warnweakcrypto " << yes_no(o.warn_weak_crypto) << "\n";

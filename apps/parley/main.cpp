@@ -114,6 +114,10 @@ std::shared_ptr<transport::TransportConfig> transport_config(const app::ClientOp
   config->role = transport::Role::client;
   config->verify_host_key = std::move(verify);
   config->algorithms = options.algorithms;
+  // RekeyLimit: 0 keeps the transport's defaults; "none" for the time: no rekey by time.
+  if (options.rekey_limit.bytes != 0) config->rekey_bytes = options.rekey_limit.bytes;
+  if (options.rekey_limit.seconds != 0) config->rekey_interval = std::chrono::seconds(options.rekey_limit.seconds);
+  if (options.rekey_limit.no_time) config->rekey_interval = std::chrono::hours(24 * 365 * 10);
   // As ssh: unless the user chose the order, the key types known_hosts holds
   // for this host come first, so the server shows the key we can check.
   if (!options.host_key_order_chosen)

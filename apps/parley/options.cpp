@@ -460,6 +460,11 @@ Checked resolve_session(const Input& in, ClientOptions& out) {
   } else if (out.batch_mode) {
     out.server_alive.interval = std::chrono::seconds(300);  // as ssh: batch mode's default
   }
+  if (auto args = o.first_args("rekeylimit"); !args.empty()) {
+    auto limit = cfg::parse_rekey_limit(args);
+    if (!limit) return std::unexpected(o.where("rekeylimit") + limit.error());
+    out.rekey_limit = *limit;
+  }
   if (auto n = o.first("serveralivecountmax")) {
     const auto count = number(*n, "ServerAliveCountMax", 0, 1000000);
     if (!count) return std::unexpected(o.where("serveralivecountmax") + count.error());

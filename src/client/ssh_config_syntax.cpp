@@ -52,7 +52,7 @@ std::expected<std::vector<std::string>, std::string> split_arguments(std::string
 }
 
 enum class Arity { one, many };
-enum class Check { any, flag, pubkey, strict, tty, loglevel, port, time, count, setenv };
+enum class Check { any, flag, pubkey, strict, tty, loglevel, port, time, count, setenv, rekey };
 
 struct KeywordInfo {
   Kind kind;
@@ -83,6 +83,7 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
     t["numberofpasswordprompts"] = {Kind::read, Arity::one, Check::count};
     t["serveraliveinterval"] = {Kind::read, Arity::one, Check::time};
     t["serveralivecountmax"] = {Kind::read, Arity::one, Check::count};
+    t["rekeylimit"] = {Kind::read, Arity::many, Check::rekey};
     t["setenv"] = {Kind::read, Arity::many, Check::setenv};
     for (const char* k : {"sendenv", "userknownhostsfile", "globalknownhostsfile"})
       t[k] = {Kind::read, Arity::many, Check::any};
@@ -99,7 +100,7 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
         "gssapidelegatecredentials", "hostbasedacceptedalgorithms", "hostbasedauthentication",
         "ipqos", "kbdinteractivedevices", "logverbose", "nohostauthenticationforlocalhost",
         "obscurekeystroketiming", "permitremoteopen", "pkcs11provider", "permitlocalcommand",
-        "pubkeyacceptedalgorithms", "rekeylimit", "requiredrsasize", "securitykeyprovider",
+        "pubkeyacceptedalgorithms", "requiredrsasize", "securitykeyprovider",
         "streamlocalbindmask",
         "streamlocalbindunlink", "syslogfacility", "tcpkeepalive", "updatehostkeys",
         "verifyhostkeydns", "visualhostkey", "xauthlocation"})
@@ -173,6 +174,9 @@ std::expected<void, std::string> check_value(std::string_view keyword, Check che
           std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return {};
       return std::unexpected("bad number '" + v + "'.");
+    case Check::rekey:
+      if (auto r = parse_rekey_limit(args); !r) return std::unexpected(r.error());
+      return {};
     case Check::setenv:
       for (const auto& a : args)
         if (a.find('=') == std::string::npos || a.front() == '=')
@@ -352,6 +356,40 @@ std::optional<long> parse_time(std::string_view text) {
     if (total > 366L * 86400) return std::nullopt;
   }
   return total;
+}
+
+std::expected<RekeyLimit, std::string> parse_rekey_limit(const std::vector<std::string>& args) {
+  if (args.empty() || args.size() > 2) return std::unexpected(std::string("RekeyLimit takes a size and a time."));
+  RekeyLimit out;
+  const std::string& size = args[0];
+  if (ascii_lower(size) != "default") {
+    std::uint64_t n = 0;
+    std::size_t i = 0;
+    for (; i < size.size() && size[i] >= '0' && size[i] <= '9'; ++i) {
+      if (i == 15) return std::unexpected("Bad RekeyLimit size '" + size + "'.");
+      n = n * 10 + static_cast<std::uint64_t>(size[i] - '0');
+    }
+    if (i == 0 || size.size() - i > 1) return std::unexpected("Bad RekeyLimit size '" + size + "'.");
+    if (i < size.size()) {
+      const std::string_view units = "kmgt";
+      const auto u = units.find(ascii_lower(size[i]));
+      if (u == std::string_view::npos) return std::unexpected("Bad RekeyLimit size '" + size + "'.");
+      for (std::size_t k = 0; k <= u; ++k) n *= 1024;
+    }
+    if (n != 0 && n < 16) return std::unexpected(std::string("RekeyLimit too small."));
+    out.bytes = n;
+  }
+  if (args.size() == 2) {
+    const std::string t = ascii_lower(args[1]);
+    if (t == "none") {
+      out.no_time = true;
+    } else {
+      const auto seconds = parse_time(t);
+      if (!seconds) return std::unexpected("invalid time value '" + args[1] + "'.");
+      out.seconds = *seconds;
+    }
+  }
+  return out;
 }
 
 std::string expand_tilde(std::string_view path, const Context& context) {

@@ -67,6 +67,17 @@ def main():
             check(r.returncode == 0 and r.stdout == b"via-config\n",
                   f"-F: a Host alias's HostName, Port, User, IdentityFile and known_hosts file are used "
                   f"({r.returncode}, {r.stderr[-200:]!r})")
+            # RekeyLimit (issue 16): 1 MB each way through cat with a 64 KiB limit rekeys (what
+            # is sent while a key exchange runs waits for it, so not once per 64 KiB), and the
+            # data comes back whole; without it, one key exchange.
+            data = os.urandom(1 << 20)
+            r = parley(exe, port, *common, "-vv", "-o", "RekeyLimit=64K 1h", "me@127.0.0.1", "cat", stdin=data)
+            rekeys = r.stderr.count(b"key exchange done")
+            check(r.returncode == 0 and r.stdout == data and rekeys >= 2,
+                  f"RekeyLimit 64K: 1 MiB through cat intact, {rekeys} key exchanges ({r.returncode})")
+            r = parley(exe, port, *common, "-vv", "me@127.0.0.1", "cat", stdin=data)
+            check(r.returncode == 0 and r.stdout == data and r.stderr.count(b"key exchange done") == 1,
+                  f"without it: one key exchange ({r.stderr.count(b'key exchange done')})")
             # Keep-alives (ServerAliveInterval, issue 16): with ServerAliveCountMax 1 a session
             # silent for 4 s lives only if the server answers them (each answer starts the count
             # over); a server that stops (SIGSTOP) is left as ssh leaves it.

@@ -126,6 +126,10 @@ CASES = [
      {"config": "ServerAliveInterval 1m\nServerAliveCountMax 7\n"}, []),
     ("ServerAliveInterval none, ServerAliveCountMax 0", "foo",
      {"config": "ServerAliveInterval none\nServerAliveCountMax 0\n"}, []),
+    ("RekeyLimit 2M 30m", "foo", {"config": "RekeyLimit 2M 30m\n"}, []),
+    ("RekeyLimit size only, units", "foo", {"config": "RekeyLimit 500k\n"}, []),
+    ("RekeyLimit default none", "foo", {"config": "RekeyLimit default none\n"}, []),
+    ("RekeyLimit 5G", "foo", {"config": "RekeyLimit 5G\n"}, []),
     ("ServerAliveInterval from -o over the file", "foo",
      {"config": "ServerAliveInterval 30\n"}, ["-o", "ServerAliveInterval=5"]),
     ("NumberOfPasswordPrompts", "foo", {"config": "NumberOfPasswordPrompts 5\n"}, []),
@@ -147,6 +151,10 @@ CASES = [
 # Snippets ssh refuses: parley must refuse them too, naming the file and line.
 REFUSED = [
     ("unknown option", {"config": "Port 22\nNoSuchOption yes\n"}, "line 2"),
+    ("RekeyLimit too small", {"config": "RekeyLimit 10\n"}, "line 1"),
+    ("RekeyLimit time default (ssh takes none or a time)", {"config": "RekeyLimit 5G default\n"}, "line 1"),
+    ("RekeyLimit with three arguments", {"config": "Port 1\nRekeyLimit 1G 1h x\n"}, "line 2"),
+    ("RekeyLimit with a bad unit", {"config": "RekeyLimit 1X\n"}, "line 1"),
     ("negative ServerAliveInterval", {"config": "ServerAliveInterval -5\n"}, "line 1"),
     ("negative ServerAliveCountMax", {"config": "\nServerAliveCountMax -1\n"}, "line 2"),
     ("unclosed quote", {"config": 'User "alice\n'}, "line 1"),

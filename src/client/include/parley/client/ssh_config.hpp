@@ -147,6 +147,16 @@ std::expected<std::string, std::string> expand_env(std::string_view text, const 
 /// ssh's convtime(): "90", "1m30s", "2h", ... in seconds (at most a year);
 /// nullopt when malformed.
 std::optional<long> parse_time(std::string_view text);
+/// RekeyLimit's arguments, as ssh reads them: a byte count ("default", or a
+/// number with an optional K, M, G or T suffix, 0 or at least 16) and an optional
+/// time ("none" or as parse_time()). 0 stands for "default" and, for the time,
+/// "none" too (ssh -G prints both as 0); `no_time` says "none".
+struct RekeyLimit {
+  std::uint64_t bytes = 0;
+  long seconds = 0;
+  bool no_time = false;
+};
+std::expected<RekeyLimit, std::string> parse_rekey_limit(const std::vector<std::string>& args);
 /// "~" and "~/..." to the home directory.
 std::string expand_tilde(std::string_view path, const Context& context);
 

@@ -119,6 +119,8 @@ void print_config(const ClientOptions& o, std::ostream& out) {
   out << "serveraliveinterval " << o.server_alive.interval.count() << "\n";
   out << "rekeylimit " << o.rekey_limit.bytes << " " << o.rekey_limit.seconds << "\n";
   out << "serveralivecountmax " << o.server_alive.count_max << "\n";
+  out << "tcpkeepalive " << yes_no(o.tcp_keepalive) << "\n";
+  out << "connectionattempts " << o.connection_attempts << "\n";
   out << "passwordpromptrule " << first_or(s, "passwordpromptrule", "saved") << "\n";
   out << "warnweakcrypto " << yes_no(o.warn_weak_crypto) << "\n";
 }

@@ -284,6 +284,8 @@ driver::ClientSessionOptions session_options(const app::ClientOptions& options, 
   const bool want_tty = options.request_tty.value_or(options.command.empty() && local.tty_in);
   if (want_tty) session.pty = local_pty();
   session.env = environment_to_send(options);
+  session.tcp_keepalive = options.tcp_keepalive;
+  session.connection_attempts = options.connection_attempts;
   // Keystrokes go to the remote terminal as typed, but only once the session
   // starts: authentication prompts are read in the terminal's own mode.
   if (want_tty && local.tty_in) session.on_session_start = [&terminal] { terminal.make_raw(); };

@@ -465,6 +465,12 @@ Checked resolve_session(const Input& in, ClientOptions& out) {
     if (!limit) return std::unexpected(o.where("rekeylimit") + limit.error());
     out.rekey_limit = *limit;
   }
+  if (auto r = set_flag(o, "tcpkeepalive", "TCPKeepAlive", out.tcp_keepalive); !r) return r;
+  if (auto n = o.first("connectionattempts")) {
+    const auto attempts = number(*n, "ConnectionAttempts", 1, 1000);
+    if (!attempts) return std::unexpected(o.where("connectionattempts") + attempts.error());
+    out.connection_attempts = static_cast<unsigned>(*attempts);
+  }
   if (auto n = o.first("serveralivecountmax")) {
     const auto count = number(*n, "ServerAliveCountMax", 0, 1000000);
     if (!count) return std::unexpected(o.where("serveralivecountmax") + count.error());

@@ -98,6 +98,8 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(60);
   /// ServerAliveInterval (0: none) and ServerAliveCountMax (3).
   session::ServerAlive server_alive;
+  bool tcp_keepalive = true;         // TCPKeepAlive
+  unsigned connection_attempts = 1;  // ConnectionAttempts
   /// RekeyLimit as written (0: parley's default, 1 GiB and an hour).
   client::ssh_config::RekeyLimit rekey_limit;
 };

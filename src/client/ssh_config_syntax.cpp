@@ -84,6 +84,8 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
     t["serveraliveinterval"] = {Kind::read, Arity::one, Check::time};
     t["serveralivecountmax"] = {Kind::read, Arity::one, Check::count};
     t["rekeylimit"] = {Kind::read, Arity::many, Check::rekey};
+    t["tcpkeepalive"] = flag;
+    t["connectionattempts"] = {Kind::read, Arity::one, Check::count};
     t["setenv"] = {Kind::read, Arity::many, Check::setenv};
     for (const char* k : {"sendenv", "userknownhostsfile", "globalknownhostsfile"})
       t[k] = {Kind::read, Arity::many, Check::any};
@@ -93,7 +95,7 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
         "addkeystoagent", "addressfamily", "canonicalizefallbacklocal", "canonicalizehostname",
         "canonicalizemaxdots", "canonicalizepermittedcnames", "canonicaldomains",
         "casignaturealgorithms", "certificatefile", "checkhostip", "clearallforwardings",
-        "compression", "connectionattempts", "controlmaster", "controlpath", "controlpersist",
+        "compression", "controlmaster", "controlpath", "controlpersist",
         "enableescapecommandline", "enablesshkeysign", "escapechar", "exitonforwardfailure",
         "fingerprinthash", "forwardagent", "forwardx11", "forwardx11timeout",
         "forwardx11trusted", "gatewayports", "gssapiauthentication",
@@ -102,7 +104,7 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
         "obscurekeystroketiming", "permitremoteopen", "pkcs11provider", "permitlocalcommand",
         "pubkeyacceptedalgorithms", "requiredrsasize", "securitykeyprovider",
         "streamlocalbindmask",
-        "streamlocalbindunlink", "syslogfacility", "tcpkeepalive", "updatehostkeys",
+        "streamlocalbindunlink", "syslogfacility", "updatehostkeys",
         "verifyhostkeydns", "visualhostkey", "xauthlocation"})
       t[k] = {Kind::ignored};
     for (const char* k : {

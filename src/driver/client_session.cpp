@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
@@ -268,8 +270,8 @@ ClientSessionResult SessionRun::finish(const session::ClientConnection& conn, co
 /// `connect_timeout` bounds everything up to authentication. Why it could not
 /// connect goes to `error`.
 asio::awaitable<void> connect_and_drive(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
-                                        session::ClientConnection& conn, std::chrono::milliseconds connect_timeout,
-                                        std::string& error) {
+                                        session::ClientConnection& conn, const ClientSessionOptions& options,
+                                        std::chrono::milliseconds connect_timeout, std::string& error) {
   tcp::resolver resolver(ex);
   std::error_code ec;
   auto endpoints =
@@ -287,13 +289,25 @@ asio::awaitable<void> connect_and_drive(asio::any_io_executor ex, const std::str
     std::error_code ignored;
     socket.close(ignored);
   });
-  co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    error = "connect to host " + host + " port " + std::to_string(port) + ": " + ec.message();
+  bool timed_out = false;
+  for (unsigned attempt = 1;; ++attempt) {
+    co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec || attempt >= std::max(1u, options.connection_attempts) || !error.empty()) break;
+    // As ssh: ConnectionAttempts, a second apart.
+    asio::steady_timer pause(ex);
+    pause.expires_after(std::chrono::seconds(1));
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!error.empty()) break;  // the connect timeout passed meanwhile
+    socket = tcp::socket(ex);
+  }
+  timed_out = !error.empty();
+  if (ec || timed_out) {
+    if (!timed_out) error = "connect to host " + host + " port " + std::to_string(port) + ": " + ec.message();
     deadline.cancel();
     co_return;
   }
   socket.set_option(tcp::no_delay(true), ec);
+  socket.set_option(asio::socket_base::keep_alive(options.tcp_keepalive), ec);  // TCPKeepAlive
   asio::steady_timer timer(ex);
   co_await detail::drive(socket, timer, conn);
   deadline.cancel();
@@ -314,7 +328,7 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
       io,
       [&]() -> asio::awaitable<void> {
         try {
-          co_await connect_and_drive(ex, host, port, conn, connect_timeout, connect_error);
+          co_await connect_and_drive(ex, host, port, conn, options, connect_timeout, connect_error);
         } catch (const std::exception& e) {
           connect_error = std::string("connection failed: ") + e.what();
         }

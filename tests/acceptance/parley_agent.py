@@ -313,11 +313,11 @@ def main():
             r = parley(port, "-o", "ProxyJump=elsewhere", "eduser@127.0.0.1", "true", agent=sock)
             check(r.returncode == 255 and "option proxyjump is not supported by parley" in r.err,
                   f"an ssh option parley cannot honour is refused by name ({r.returncode}, {r.err.strip()!r})")
-            r = parley(port, "-vv", "-o", "TCPKeepAlive=yes", "-o", "compression=yes", "-o", "LogLevel=ERROR",
+            r = parley(port, "-vv", "-o", "VisualHostKey=yes", "-o", "compression=yes", "-o", "LogLevel=ERROR",
                        "-o", "Ciphers=aes256-ctr", "-o", "MACs=hmac-sha2-512", "-o", "KexAlgorithms=diffie-hellman-group14-sha256",
                        "eduser@127.0.0.1", "echo opts-ok", agent=sock)
             check(r.returncode == 0 and r.stdout == b"opts-ok\n"
-                  and "option tcpkeepalive is not implemented by parley: ignored" in r.err
+                  and "option visualhostkey is not implemented by parley: ignored" in r.err
                   and "key exchange done: diffie-hellman-group14-sha256" in r.err,
                   f"ignored options are accepted with a debug line; KexAlgorithms is applied ({r.returncode}, {last_line(r)!r})")
             r = parley(port, "-o", "Ciphers=aes256-cbc", "eduser@127.0.0.1", "true", agent=sock)

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from common import check, children, finish, keygen, mkpasswd, start_parleyd, stop
+from common import SESSION_USER, check, children, finish, keygen, mkpasswd, session_user, start_parleyd, stop
 
 PASSWORD = "pw-Quokka-7731"
 
@@ -67,6 +67,18 @@ def main():
             check(r.returncode == 0 and r.stdout == b"via-config\n",
                   f"-F: a Host alias's HostName, Port, User, IdentityFile and known_hosts file are used "
                   f"({r.returncode}, {r.stderr[-200:]!r})")
+            # TCPKeepAlive (issue 16): SO_KEEPALIVE on parley's socket by default, as ssh; not with "no".
+            for setting, expect in (("yes", True), ("no", False)):
+                run = subprocess.Popen([exe, "-p", str(port), *common, "-o", f"TCPKeepAlive={setting}",
+                                        "me@127.0.0.1", "sleep 2"], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                time.sleep(1)
+                ss = subprocess.run(["ss", "-Htno", "state", "established", f"dport = :{port}"],
+                                    capture_output=True, text=True).stdout
+                run.communicate(timeout=30)
+                check(ss.strip() != "" and ("timer:(keepalive" in ss) == expect and run.returncode == 0,
+                      f"TCPKeepAlive={setting}: the client socket's keep-alive timer is "
+                      f"{'on' if expect else 'off'} ({ss.strip()[-80:]!r})")
             # RekeyLimit (issue 16): 1 MB each way through cat with a 64 KiB limit rekeys (what
             # is sent while a key exchange runs waits for it, so not once per 64 KiB), and the
             # data comes back whole; without it, one key exchange.
@@ -109,6 +121,32 @@ def main():
                   f"({run.returncode}, {took}, {err[-200:]!r})")
         finally:
             stop(proc)
+
+        # ConnectionAttempts (issue 16): a second apart, as ssh. Nothing listens: three
+        # attempts take two seconds and say why; a server that comes up meanwhile is reached.
+        start = time.monotonic()
+        r = parley(exe, port, *common, "-o", "ConnectionAttempts=3", "me@127.0.0.1", "true")
+        took = time.monotonic() - start
+        check(r.returncode == 255 and b"Connection refused" in r.stderr and 1.8 < took < 10,
+              f"ConnectionAttempts=3 to a closed port: refused after {took:.1f} s ({r.stderr[-120:]!r})")
+        start = time.monotonic()
+        r = parley(exe, port, *common, "me@127.0.0.1", "true")
+        check(r.returncode == 255 and time.monotonic() - start < 1.5, "one attempt by default: refused at once")
+        run = subprocess.Popen([exe, "-p", str(port), *common, "-o", "ConnectionAttempts=5", "me@127.0.0.1",
+                                "echo reached"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        late = subprocess.Popen([parleyd, "--port", str(port), "--host-key", os.path.join(tmp, "hostkey"),
+                                 "--authorized-keys", ak, "--per-source-penalties", "no",
+                                 *(["--session-user", SESSION_USER] if session_user() else [])],
+                                stdout=subprocess.PIPE, stderr=open(log, "ab"))
+        try:
+            late.stdout.readline()
+            out, err = run.communicate(timeout=30)
+            check(run.returncode == 0 and out == b"reached\n",
+                  f"ConnectionAttempts=5: a server that starts 1.5 s later is reached ({run.returncode}, {err[-120:]!r})")
+        finally:
+            stop(late)
 
         # The same address with another host key: refused before any secret is sent.
         other = os.path.join(tmp, "otherhost")

@@ -127,6 +127,7 @@ CASES = [
     ("ServerAliveInterval none, ServerAliveCountMax 0", "foo",
      {"config": "ServerAliveInterval none\nServerAliveCountMax 0\n"}, []),
     ("RekeyLimit 2M 30m", "foo", {"config": "RekeyLimit 2M 30m\n"}, []),
+    ("TCPKeepAlive no, ConnectionAttempts 3", "foo", {"config": "TCPKeepAlive no\nConnectionAttempts 3\n"}, []),
     ("RekeyLimit size only, units", "foo", {"config": "RekeyLimit 500k\n"}, []),
     ("RekeyLimit default none", "foo", {"config": "RekeyLimit default none\n"}, []),
     ("RekeyLimit 5G", "foo", {"config": "RekeyLimit 5G\n"}, []),
@@ -152,6 +153,8 @@ CASES = [
 REFUSED = [
     ("unknown option", {"config": "Port 22\nNoSuchOption yes\n"}, "line 2"),
     ("RekeyLimit too small", {"config": "RekeyLimit 10\n"}, "line 1"),
+    ("TCPKeepAlive maybe", {"config": "TCPKeepAlive maybe\n"}, "line 1"),
+    ("ConnectionAttempts x", {"config": "ConnectionAttempts x\n"}, "line 1"),
     ("RekeyLimit time default (ssh takes none or a time)", {"config": "RekeyLimit 5G default\n"}, "line 1"),
     ("RekeyLimit with three arguments", {"config": "Port 1\nRekeyLimit 1G 1h x\n"}, "line 2"),
     ("RekeyLimit with a bad unit", {"config": "RekeyLimit 1X\n"}, "line 1"),

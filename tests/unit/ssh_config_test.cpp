@@ -366,7 +366,8 @@ TEST(SshConfig, CommandLineOption) {
             "command-line line 0: include directive not supported as a command-line option");
   EXPECT_EQ(kind_of("ProxyJump"), Kind::unsupported);
   EXPECT_EQ(kind_of("ServerAliveInterval"), Kind::read);
-  EXPECT_EQ(kind_of("TCPKeepAlive"), Kind::ignored);
+  EXPECT_EQ(kind_of("TCPKeepAlive"), Kind::read);
+  EXPECT_EQ(kind_of("VisualHostKey"), Kind::ignored);
   EXPECT_EQ(kind_of("HostName"), Kind::read);
   EXPECT_EQ(kind_of("Nonsense"), Kind::unknown);
   EXPECT_TRUE(accumulates("identityfile"));

@@ -29,6 +29,11 @@ struct ClientSessionOptions {
   int stdin_fd = 0;
   int stdout_fd = 1;
   int stderr_fd = 2;
+  /// ssh's TCPKeepAlive: SO_KEEPALIVE on the connection (default yes, as ssh).
+  bool tcp_keepalive = true;
+  /// ssh's ConnectionAttempts: tries to connect this many times, a second apart
+  /// (the connect timeout bounds them all, and authentication).
+  unsigned connection_attempts = 1;
 };
 
 struct ClientSessionResult {

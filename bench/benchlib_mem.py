@@ -4,6 +4,7 @@ running parley-load and holding idle connections while the server's memory is re
 Used by bench/idle_memory.py and tests/acceptance/idle_connections.py. The CPUs, a server's
 processes, CPU time and memory, and the load's report come from bench/benchlib.py (shared
 with bench/server_cost.py and bench/privsep_cost.py) and are re-exported here."""
+import argparse
 import os
 import pwd
 import re
@@ -20,6 +21,24 @@ from benchlib import cpu_seconds, cpus, result, rss_bytes, server_pids as pids  
 AS_ROOT_SEPARATED = ("separated", True, True)
 AS_ROOT_ONE_PROCESS = ("one process", True, False)
 AS_USER = ("ordinary user", False, False)
+
+
+DEPLOYMENTS = {"separated": AS_ROOT_SEPARATED, "one": AS_ROOT_ONE_PROCESS, "user": AS_USER}
+
+
+def deployment_arguments():
+    """The command line every per-deployment benchmark starts with: PARLEYD PARLEY_LOAD,
+    --rounds and --deployments (names of DEPLOYMENTS, comma-separated)."""
+    p = argparse.ArgumentParser()
+    p.add_argument("parleyd")
+    p.add_argument("load", help="parley-load (bench/load)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--deployments", default="separated,one,user")
+    return p
+
+
+def chosen_deployments(a):
+    return [DEPLOYMENTS[d] for d in a.deployments.split(",")]
 
 
 def ordinary_user():

@@ -14,7 +14,6 @@ Prints the median over the rounds and what 100 000 connections need at those fig
 CPU at one request per --assume-interval seconds per connection, 15 by default).
 Usage: idle_memory.py PARLEYD PARLEY_LOAD [--counts 1000,18000] [--rounds R]
                       [--keepalive S] [--keepalive-seconds T] [--deployments separated,one,user]"""
-import argparse
 import os
 import statistics
 import sys
@@ -23,9 +22,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib_mem as bench  # noqa: E402
-
-DEPLOYMENTS = {"separated": bench.AS_ROOT_SEPARATED, "one": bench.AS_ROOT_ONE_PROCESS, "user": bench.AS_USER}
-
 
 def keepalive_cpu(seconds):
     """A while_held probe: the server's CPU seconds over `seconds` of held connections."""
@@ -59,23 +55,19 @@ def measure(a, deployment, key, count, cpu_pair):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("parleyd")
-    p.add_argument("load", help="parley-load (bench/load)")
+    p = bench.deployment_arguments()
     p.add_argument("--counts", default="1000,18000")
-    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=100)
     p.add_argument("--keepalive", type=float, default=None, help="seconds between a connection's keepalives")
     p.add_argument("--keepalive-seconds", type=float, default=60)
     p.add_argument("--assume-interval", type=float, default=15,
                    help="keep-alive interval (s) for the 100 000-connection projection")
-    p.add_argument("--deployments", default="separated,one,user")
     a = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: the separated deployment needs it, and nobody's is started with setpriv")
     cpu_pair = bench.cpus()
     counts = [int(n) for n in a.counts.split(",")]
-    chosen = [DEPLOYMENTS[d] for d in a.deployments.split(",")]
+    chosen = bench.chosen_deployments(a)
     results = {}
     with tempfile.TemporaryDirectory(prefix="parley-idle-bench-") as tmp:
         key = bench.host_key(tmp)

@@ -15,7 +15,6 @@ Every login must succeed. Prints each round, then the medians over the rounds; -
 one JSON object instead.
 Usage: login_latency.py PARLEYD PARLEY_LOAD [--rounds R] [--seconds S] [--fractions 0.5,0.9]
                         [--deployments separated,one,user] [--smoke] [--json]"""
-import argparse
 import json
 import os
 import statistics
@@ -24,9 +23,6 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib_mem as bench  # noqa: E402
-
-DEPLOYMENTS = {"separated": bench.AS_ROOT_SEPARATED, "one": bench.AS_ROOT_ONE_PROCESS, "user": bench.AS_USER}
-
 
 def rate_run(a, tool_cpu, port, fp, extra):
     r = bench.result(bench.load(a.load, tool_cpu, "rate", port, fp, extra), "parley-load rate")
@@ -58,16 +54,12 @@ def measure(a, deployment, key, cpu_pair):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("parleyd")
-    p.add_argument("load", help="parley-load (bench/load)")
-    p.add_argument("--rounds", type=int, default=3)
+    p = bench.deployment_arguments()
     p.add_argument("--seconds", type=float, default=10, help="how long each fraction's load is offered")
     p.add_argument("--fractions", default="0.5,0.9")
     p.add_argument("--max-count", type=int, default=6000)
     p.add_argument("--max-concurrency", type=int, default=100)
     p.add_argument("--concurrency", type=int, default=1000, help="logins in flight at most, at a fraction")
-    p.add_argument("--deployments", default="separated,one,user")
     p.add_argument("--smoke", action="store_true", help="one short round (a test's run, not a measurement)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
@@ -77,7 +69,7 @@ def main():
     if a.smoke:
         a.rounds, a.seconds, a.max_count = 1, 2, 600
     cpu_pair = bench.cpus()
-    chosen = [DEPLOYMENTS[d] for d in a.deployments.split(",")]
+    chosen = bench.chosen_deployments(a)
     rounds = {}
     with tempfile.TemporaryDirectory(prefix="parley-latency-bench-") as tmp:
         key = bench.host_key(tmp)

@@ -8,6 +8,7 @@
 
 #include "parley/connection/channels.hpp"
 #include "parley/session/client_connection.hpp"
+#include "parley/transport/messages.hpp"
 #include "parley/wire/reader.hpp"
 #include "parley/wire/writer.hpp"
 #include "transport_pair.hpp"
@@ -17,12 +18,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::uint8_t msg_ignore = 2;
-constexpr std::uint8_t userauth_request = 50;
-constexpr std::uint8_t userauth_success = 52;
-constexpr std::uint8_t global_request = 80;
-constexpr std::uint8_t request_success = 81;
-constexpr std::uint8_t request_failure = 82;
+constexpr std::uint8_t msg_ignore = transport::msg::ignore;
+constexpr std::uint8_t userauth_request = transport::msg::userauth_request;
+constexpr std::uint8_t userauth_success = transport::msg::userauth_success;
+constexpr std::uint8_t global_request = connection::msg_global_request;
+constexpr std::uint8_t request_failure = connection::msg_request_failure;
 
 struct Harness {
   crypto::DeterministicRandom client_rng{1}, server_rng{2};
@@ -154,7 +154,6 @@ TEST(ClientKeepAlive, TheApplicationsOwnGlobalRepliesStillReachIt) {
   h.advance(10s);  // a keep-alive behind it
   EXPECT_EQ(h.requests.size(), 2u);
   EXPECT_EQ(h.replies_seen_by_app, 1) << "the application's reply, not the keep-alive's";
-  (void)request_success;
 }
 
 }  // namespace

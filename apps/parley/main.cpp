@@ -285,6 +285,8 @@ driver::ClientSessionOptions session_options(const app::ClientOptions& options, 
   if (want_tty) session.pty = local_pty();
   session.env = environment_to_send(options);
   session.tcp_keepalive = options.tcp_keepalive;
+  if (options.stdio_forward)
+    session.stdio_forward = driver::StdioForward{options.stdio_forward->host, options.stdio_forward->port};
   session.connection_attempts = options.connection_attempts;
   // Keystrokes go to the remote terminal as typed, but only once the session
   // starts: authentication prompts are read in the terminal's own mode.

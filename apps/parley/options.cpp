@@ -36,6 +36,7 @@ struct CommandLine {
   std::optional<std::string> config_file;  // -F
   bool dump_config = false;                // -G
   bool allow_match_exec = false;
+  std::optional<std::string> stdio_forward;  // -W host:port
 };
 
 std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char* const* argv) {
@@ -52,6 +53,8 @@ std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char
   app.add_flag("-T", a.no_tty, "Do not request a terminal");
   app.add_option("-F", a.config_file, "Configuration file instead of ~/.ssh/config and "
                  "/etc/ssh/ssh_config (none: no file)");
+  app.add_option("-W", a.stdio_forward, "Forward standard input and output to host:port through the "
+                 "server (direct-tcpip), as ssh -W; for ProxyCommand");
   app.add_flag("-G", a.dump_config, "Print the configuration for the host as ssh -G does, and exit");
   app.add_flag("--allow-match-exec", a.allow_match_exec,
                "Let the configuration's Match exec run its commands (refused otherwise)");
@@ -429,6 +432,22 @@ Checked resolve_session(const Input& in, ClientOptions& out) {
   }
   if (in.line.force_tty) out.request_tty = true;
   if (in.line.no_tty) out.request_tty = false;
+  if (const auto& w = in.line.stdio_forward) {
+    // host:port or [host]:port, as ssh -W (and ProxyJump's "-W [%h]:%p").
+    std::string host = *w, port;
+    if (host.starts_with('[') && host.find("]:") != std::string::npos) {
+      port = host.substr(host.find("]:") + 2);
+      host = host.substr(1, host.find("]:") - 1);
+    } else if (const auto colon = host.rfind(':'); colon != std::string::npos) {
+      port = host.substr(colon + 1);
+      host.resize(colon);
+    }
+    auto number_port = number(port, "-W", 1, 65535);
+    if (host.empty() || !number_port) return std::unexpected("bad stdio forwarding specification '" + *w + "'");
+    if (!out.command.empty()) return std::unexpected(std::string("-W cannot run a command too"));
+    out.stdio_forward = StdioForward{host, static_cast<std::uint16_t>(*number_port)};
+    out.request_tty = false;  // as ssh: a byte stream, never a terminal
+  }
   // SendEnv patterns pick variables from our environment ("-PATTERN" takes back
   // earlier ones, as ssh); SetEnv sets them outright (its first line wins).
   // (LANG as before when neither names anything.)

@@ -24,6 +24,11 @@
 
 namespace parley::app {
 
+struct StdioForward {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
 /// Where to connect and as whom: -l over user@ over User (then the local user);
 /// -p over Port (the first Port given wins, as ssh_config's first value), then 22.
 struct Destination {
@@ -98,6 +103,8 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(60);
   /// ServerAliveInterval (0: none) and ServerAliveCountMax (3).
   session::ServerAlive server_alive;
+  /// -W host:port: standard input and output to a direct-tcpip channel.
+  std::optional<StdioForward> stdio_forward;
   bool tcp_keepalive = true;         // TCPKeepAlive
   unsigned connection_attempts = 1;  // ConnectionAttempts
   /// RekeyLimit as written (0: parley's default, 1 GiB and an hour).

@@ -131,7 +131,13 @@ class SessionRun {
         bridge_(std::make_shared<Bridge>(ex)) {}
 
   void authenticated(session::ClientConnection& c) {
-    if (c.channels().open("session")) return;
+    if (const auto& w = options_.stdio_forward) {
+      // As ssh -W: the originator is 127.0.0.1 port 65535.
+      if (c.channels().open("direct-tcpip", connection::encode(connection::TcpipOpen{w->host, w->port, "127.0.0.1", 65535})))
+        return;
+    } else if (c.channels().open("session")) {
+      return;
+    }
     result_.error = "cannot open a session channel";
     c.disconnect(transport::DisconnectReason::by_application, "no channel");
   }
@@ -186,6 +192,11 @@ class SessionRun {
 };
 
 void SessionRun::on(session::ClientConnection& c, connection::OpenConfirmed& e) {
+  if (options_.stdio_forward) {  // -W: bytes only, no requests
+    started_ = true;
+    bridge_to(c, e.id);
+    return;
+  }
   if (options_.on_session_start) options_.on_session_start();
   for (const auto& v : options_.env) c.channels().request(e.id, "env", false, connection::encode(v));
   if (options_.pty) {
@@ -251,6 +262,8 @@ ClientSessionResult SessionRun::finish(const session::ClientConnection& conn, co
   drain(options_.stderr_fd, bridge_->to_stderr);
   bridge_->io = nullptr;
   if (!result_.error.empty()) return result_;
+  // -W ends well when its channel closes: no command, so no status but 0 (as ssh).
+  if (options_.stdio_forward && started_ && conn.authenticated() && !result_.exit_status) result_.exit_status = 0;
   if (conn.server_alive_timed_out()) {
     result_.error = "Timeout, server " + conn.host().host + " not responding.";  // as ssh
   } else if (!connect_error.empty()) {

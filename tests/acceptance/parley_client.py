@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from common import SESSION_USER, check, children, finish, keygen, mkpasswd, session_user, start_parleyd, stop
+from common import SSH, SESSION_USER, check, children, finish, keygen, mkpasswd, session_user, start_parleyd, stop
 
 PASSWORD = "pw-Quokka-7731"
 
@@ -120,6 +120,39 @@ def main():
                   f"the server stopped: parley gives up at the third check without an answer (CountMax 2), status 255, ssh's words "
                   f"({run.returncode}, {took}, {err[-200:]!r})")
         finally:
+            stop(proc)
+
+        # -W host:port (issue 16): parley's standard input and output become a direct-tcpip
+        # channel through a jump server, so OpenSSH's ssh reaches a host behind it with
+        # ProxyCommand "parley -W %h:%p jump"; each hop checks its own host key and logs in.
+        proc, port = start_parleyd(parleyd, tmp, ["--authorized-keys", ak], log)
+        jump, jump_port = start_parleyd(parleyd, tmp, ["--authorized-keys", ak, "--allow-tcp-forwarding", "local"],
+                                        log)
+        try:
+            r = parley(exe, jump_port, *common, "-o", "StrictHostKeyChecking=accept-new", "-W",
+                       f"127.0.0.1:{port}", "me@127.0.0.1")
+            check(r.returncode == 0 and r.stdout.startswith(b"SSH-2.0-parley"),
+                  f"-W: the target's version line comes through the jump, status 0 ({r.returncode}, {r.stdout[:40]!r})")
+            proxy = (f"{exe} -p {jump_port} -i {key} -o UserKnownHostsFile={kh} -o BatchMode=yes "
+                     f"-o HashKnownHosts=no -o StrictHostKeyChecking=yes -W %h:%p me@127.0.0.1")
+            r = subprocess.run([SSH, "-p", str(port), "-i", key, "-o", f"UserKnownHostsFile={kh}",
+                                "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
+                                "-o", f"ProxyCommand={proxy}", "me@127.0.0.1", "echo behind-the-jump"],
+                               capture_output=True, timeout=30)
+            check(r.returncode == 0 and r.stdout == b"behind-the-jump\n",
+                  f"OpenSSH ssh through ProxyCommand 'parley -W %h:%p': a command behind the jump "
+                  f"({r.returncode}, {r.stderr[-200:]!r})")
+            r = parley(exe, port, *common, "-W", f"127.0.0.1:{port}", "me@127.0.0.1")
+            check(r.returncode == 255 and b"open failed" in r.stderr,
+                  f"-W through a server that forwards nothing: refused ({r.returncode}, {r.stderr[-120:]!r})")
+            r = parley(exe, jump_port, *common, "-W", "nohostport", "me@127.0.0.1")
+            check(r.returncode == 255 and b"bad stdio forwarding specification" in r.stderr,
+                  f"-W without a port: refused before connecting ({r.stderr[-120:]!r})")
+            r = parley(exe, jump_port, *common, "-W", "[::1]:22", "me@127.0.0.1", "true")
+            check(r.returncode == 255 and b"-W cannot run a command too" in r.stderr,
+                  f"-W with a command: refused ({r.stderr[-120:]!r})")
+        finally:
+            stop(jump)
             stop(proc)
 
         # ConnectionAttempts (issue 16): a second apart, as ssh. Nothing listens: three

@@ -14,9 +14,18 @@
 
 namespace parley::driver {
 
+/// ssh -W host:port: the local descriptors are bridged to a "direct-tcpip"
+/// channel to host:port instead of a session (no command, terminal or variables).
+struct StdioForward {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
 struct ClientSessionOptions {
   /// The command to run; empty: the login shell ("shell").
   std::string command;
+  /// Set: -W, a direct-tcpip channel instead of a session.
+  std::optional<StdioForward> stdio_forward;
   /// Request a pseudo-terminal with this type and size.
   std::optional<connection::PtyRequest> pty;
   /// Variables to send ("env"); the server decides which it accepts.

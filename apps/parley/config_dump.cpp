@@ -121,6 +121,8 @@ void print_config(const ClientOptions& o, std::ostream& out) {
   out << "serveralivecountmax " << o.server_alive.count_max << "\n";
   out << "tcpkeepalive " << yes_no(o.tcp_keepalive) << "\n";
   out << "connectionattempts " << o.connection_attempts << "\n";
+  if (!o.proxy_command_written.empty()) out << "proxycommand " << o.proxy_command_written << "\n";
+  if (!o.jump_written.empty()) out << "proxyjump " << o.jump_written << "\n";
   out << "passwordpromptrule " << first_or(s, "passwordpromptrule", "saved") << "\n";
   out << "warnweakcrypto " << yes_no(o.warn_weak_crypto) << "\n";
 }

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -277,6 +278,32 @@ std::vector<connection::EnvRequest> environment_to_send(const app::ClientOptions
   return env;
 }
 
+/// `s` in single quotes for /bin/sh.
+std::string shell_quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// ProxyJump as ssh turns it into a ProxyCommand: this program again, logging in
+/// to the last hop (through the hops before it, its own -J) and forwarding its
+/// standard input and output to the destination (-W). Each hop checks its own host
+/// key and authenticates on its own; -F and -v go along.
+std::string jump_command(const app::ClientOptions& o) {
+  std::error_code ec;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec || self.empty()) self = "parley";
+  const app::Jump& j = *o.jump;
+  std::string cmd = shell_quoted(self);
+  if (!j.user.empty()) cmd += " -l " + shell_quoted(j.user);
+  if (!j.port.empty()) cmd += " -p " + shell_quoted(j.port);
+  if (!j.earlier.empty()) cmd += " -J " + shell_quoted(j.earlier);
+  if (o.config_file) cmd += " -F " + shell_quoted(*o.config_file);
+  if (o.verbose > 0) cmd += " -" + std::string(static_cast<std::size_t>(std::min(o.verbose, 3)), 'v');
+  cmd += " -W " + shell_quoted("[" + o.destination.host + "]:" + std::to_string(o.destination.port));
+  return cmd + " " + shell_quoted(j.host);
+}
+
 driver::ClientSessionOptions session_options(const app::ClientOptions& options, const Local& local,
                                              app::RawTerminal& terminal) {
   driver::ClientSessionOptions session;
@@ -285,6 +312,7 @@ driver::ClientSessionOptions session_options(const app::ClientOptions& options, 
   if (want_tty) session.pty = local_pty();
   session.env = environment_to_send(options);
   session.tcp_keepalive = options.tcp_keepalive;
+  session.proxy_command = options.jump ? jump_command(options) : options.proxy_command;
   if (options.stdio_forward)
     session.stdio_forward = driver::StdioForward{options.stdio_forward->host, options.stdio_forward->port};
   session.connection_attempts = options.connection_attempts;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <set>
@@ -37,6 +39,7 @@ struct CommandLine {
   bool dump_config = false;                // -G
   bool allow_match_exec = false;
   std::optional<std::string> stdio_forward;  // -W host:port
+  std::optional<std::string> jump;           // -J
 };
 
 std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char* const* argv) {
@@ -55,6 +58,7 @@ std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char
                  "/etc/ssh/ssh_config (none: no file)");
   app.add_option("-W", a.stdio_forward, "Forward standard input and output to host:port through the "
                  "server (direct-tcpip), as ssh -W; for ProxyCommand");
+  app.add_option("-J", a.jump, "Jump hosts, [user@]host[:port] comma-separated, as ssh -J (ProxyJump)");
   app.add_flag("-G", a.dump_config, "Print the configuration for the host as ssh -G does, and exit");
   app.add_flag("--allow-match-exec", a.allow_match_exec,
                "Let the configuration's Match exec run its commands (refused otherwise)");
@@ -128,6 +132,7 @@ std::expected<cfg::Settings, std::string> command_line_settings(const CommandLin
   if (const auto at = a.destination.rfind('@'); a.login || at != std::string::npos)
     s.add({"user", {a.login ? *a.login : a.destination.substr(0, at)}, here});
   if (a.port) s.add({"port", {std::to_string(*a.port)}, here});
+  if (a.jump) s.add({"proxyjump", {*a.jump}, here});  // as ssh: -J is -o ProxyJump
   for (const auto& text : a.options) {
     auto option = cfg::command_line_option(text);
     if (!option) return std::unexpected(option.error().message());
@@ -171,6 +176,45 @@ std::expected<long, std::string> number(const std::string& text, std::string_vie
   if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
     return std::unexpected("bad value for " + std::string(option) + ": '" + text + "'");
   return v;
+}
+
+/// ProxyJump: "[user@]host[:port],..." (the last hop is the one the proxy
+/// command logs in to, the ones before it its own -J), as ssh's parse_jump().
+/// Names only of the characters a host or user name has: they go to a shell.
+std::expected<Jump, std::string> parse_jump(const std::string& text) {
+  Jump out;
+  std::string last = text;
+  if (const auto comma = text.rfind(','); comma != std::string::npos) {
+    out.earlier = text.substr(0, comma);
+    last = text.substr(comma + 1);
+  }
+  const auto safe = [](const std::string& s) {
+    return !s.empty() && s.front() != '-' && std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("._-@:[],%").find(c) != std::string_view::npos;
+    });
+  };
+  if (!safe(last) || (!out.earlier.empty() && !safe(out.earlier)))
+    return std::unexpected("bad ProxyJump '" + text + "'");
+  if (const auto at = last.rfind('@'); at != std::string::npos) {
+    out.user = last.substr(0, at);
+    last = last.substr(at + 1);
+  }
+  if (last.starts_with('[') && last.find(']') != std::string::npos) {
+    const auto close = last.find(']');
+    if (close + 1 < last.size()) {
+      if (last[close + 1] != ':') return std::unexpected("bad ProxyJump '" + text + "'");
+      out.port = last.substr(close + 2);
+    }
+    out.host = last.substr(1, close - 1);
+  } else if (const auto colon = last.find(':'); colon != std::string::npos) {
+    out.port = last.substr(colon + 1);
+    out.host = last.substr(0, colon);
+  } else {
+    out.host = last;
+  }
+  if (out.host.empty() || (!out.port.empty() && !number(out.port, "ProxyJump", 1, 65535)))
+    return std::unexpected("bad ProxyJump '" + text + "'");
+  return out;
 }
 
 std::vector<std::string> split(const std::string& text, char sep) {
@@ -485,6 +529,26 @@ Checked resolve_session(const Input& in, ClientOptions& out) {
     out.rekey_limit = *limit;
   }
   if (auto r = set_flag(o, "tcpkeepalive", "TCPKeepAlive", out.tcp_keepalive); !r) return r;
+  // ProxyJump and ProxyCommand: whichever comes first counts, as in ssh.
+  const cfg::Setting* proxy = nullptr;
+  for (const auto& s : o.settings().list())
+    if (s.keyword == "proxyjump" || s.keyword == "proxycommand") {
+      proxy = &s;
+      break;
+    }
+  if (proxy && proxy->keyword == "proxyjump" && ascii_lower(proxy->args.front()) != "none") {
+    auto jump = parse_jump(proxy->args.front());
+    if (!jump) return std::unexpected(o.where("proxyjump") + jump.error());
+    out.jump = *jump;
+    out.jump_written = proxy->args.front();
+  }
+  if (auto c = o.first("proxycommand"); proxy && proxy->keyword == "proxycommand" && c && ascii_lower(*c) != "none") {
+    out.proxy_command_written = *c;
+    // %h, %p, %r, %n, ... as ssh expands them (no ~ and no ${VAR}: the shell does that).
+    auto expanded = cfg::expand_tokens(*c, client_tokens(in));
+    if (!expanded) return std::unexpected(o.where("proxycommand") + "proxycommand: " + expanded.error());
+    out.proxy_command = *expanded;
+  }
   if (auto n = o.first("connectionattempts")) {
     const auto attempts = number(*n, "ConnectionAttempts", 1, 1000);
     if (!attempts) return std::unexpected(o.where("connectionattempts") + attempts.error());
@@ -542,6 +606,7 @@ std::expected<ClientOptions, OptionsError> parse_client_options(int argc, const 
   ClientOptions out;
   out.settings = std::move(*settings);
   out.dump_config = a.dump_config;
+  out.config_file = a.config_file;
   out.ignored = ignored_names(out.settings);
   const OptionList list(out.settings);
   if (auto r = refuse_unsupported(list); !r) return std::unexpected(OptionsError{r.error()});

@@ -24,6 +24,12 @@
 
 namespace parley::app {
 
+/// ProxyJump: the hop the proxy command logs in to, and the hops before it.
+struct Jump {
+  std::string user, host, port;  // user and port may be empty
+  std::string earlier;           // "a,b": the proxy command's own -J
+};
+
 struct StdioForward {
   std::string host;
   std::uint16_t port = 0;
@@ -105,6 +111,14 @@ struct ClientOptions {
   session::ServerAlive server_alive;
   /// -W host:port: standard input and output to a direct-tcpip channel.
   std::optional<StdioForward> stdio_forward;
+  /// ProxyCommand: the command (tokens expanded) whose standard input and output
+  /// carry the connection instead of TCP; empty: none. As written, for -G.
+  std::string proxy_command;
+  std::string proxy_command_written;
+  /// ProxyJump (main builds the proxy command from it: parley -W through the jump).
+  std::optional<Jump> jump;
+  std::string jump_written;
+  std::optional<std::string> config_file;  // -F, for the jump's own parley
   bool tcp_keepalive = true;         // TCPKeepAlive
   unsigned connection_attempts = 1;  // ConnectionAttempts
   /// RekeyLimit as written (0: parley's default, 1 GiB and an hour).

@@ -84,6 +84,8 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
     t["serveraliveinterval"] = {Kind::read, Arity::one, Check::time};
     t["serveralivecountmax"] = {Kind::read, Arity::one, Check::count};
     t["rekeylimit"] = {Kind::read, Arity::many, Check::rekey};
+    t["proxycommand"] = one;
+    t["proxyjump"] = one;
     t["tcpkeepalive"] = flag;
     t["connectionattempts"] = {Kind::read, Arity::one, Check::count};
     t["setenv"] = {Kind::read, Arity::many, Check::setenv};
@@ -109,8 +111,8 @@ const std::map<std::string, KeywordInfo, std::less<>>& keywords() {
       t[k] = {Kind::ignored};
     for (const char* k : {
         "bindaddress", "bindinterface", "dynamicforward", "forkafterauthentication",
-        "hostkeyalias", "knownhostscommand", "localcommand", "localforward", "proxycommand",
-        "proxyjump", "proxyusefdpass", "remotecommand", "remoteforward", "revokedhostkeys",
+        "hostkeyalias", "knownhostscommand", "localcommand", "localforward",
+        "proxyusefdpass", "remotecommand", "remoteforward", "revokedhostkeys",
         "sessiontype", "stdinnull", "tag", "tunnel", "tunneldevice"})
       t[k] = {Kind::unsupported};
     return t;
@@ -222,6 +224,8 @@ std::expected<std::optional<Line>, std::string> split_line(std::string_view text
   if (i < text.size() && text[i] == '=') ++i;
   while (i < text.size() && is_space(text[i])) ++i;
   if (i == text.size()) return std::unexpected("no argument after keyword \"" + keyword + "\"");
+  // As readconf.c: a command is the rest of the line as written, for the shell.
+  if (keyword == "proxycommand") return Line{keyword, {std::string(text.substr(i))}};
   auto args = split_arguments(text.substr(i));
   if (!args) return std::unexpected(args.error());
   if (args->empty()) return std::unexpected("no argument after keyword \"" + keyword + "\"");

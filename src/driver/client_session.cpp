@@ -1,15 +1,22 @@
 #include "parley/driver/client_session.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <expected>
 
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
@@ -326,6 +333,82 @@ asio::awaitable<void> connect_and_drive(asio::any_io_executor ex, const std::str
   deadline.cancel();
 }
 
+/// ProxyCommand: `/bin/sh -c "exec COMMAND"` with one end of a socketpair as its
+/// standard input and output (its standard error is ours, as ssh leaves it).
+/// Returns our end, or why it could not start.
+std::expected<std::pair<int, pid_t>, std::string> start_proxy(const std::string& command) {
+  int ends[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0)
+    return std::unexpected(std::string("ProxyCommand: socketpair: ") + std::strerror(errno));
+  const std::string script = "exec " + command;  // made before fork: the child only dups and execs
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int e = errno;
+    ::close(ends[0]);
+    ::close(ends[1]);
+    return std::unexpected(std::string("ProxyCommand: fork: ") + std::strerror(e));
+  }
+  if (pid == 0) {
+    // dup2 leaves the copies without FD_CLOEXEC: they survive the exec, nothing else does.
+    if (::dup2(ends[1], 0) < 0 || ::dup2(ends[1], 1) < 0) ::_exit(127);
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(ends[1]);
+  return std::pair{ends[0], pid};
+}
+
+/// Ends a ProxyCommand once the connection is over, as ssh does (SIGHUP), and reaps it;
+/// one that ignores SIGHUP for a second is killed.
+void end_proxy(pid_t pid) {
+  ::kill(pid, SIGHUP);
+  for (int i = 0; i < 100; ++i) {
+    if (::waitpid(pid, nullptr, WNOHANG) != 0) return;
+    ::usleep(10000);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+/// As connect_and_drive() over a ProxyCommand's standard input and output.
+asio::awaitable<void> proxy_and_drive(asio::any_io_executor ex, session::ClientConnection& conn,
+                                      const ClientSessionOptions& options,
+                                      std::chrono::milliseconds connect_timeout, std::string& error) {
+  auto started = start_proxy(options.proxy_command);
+  if (!started) {
+    error = started.error();
+    co_return;
+  }
+  const auto [fd, pid] = *started;
+  asio::local::stream_protocol::socket socket(ex);
+  std::error_code ec;
+  socket.assign(asio::local::stream_protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    end_proxy(pid);
+    error = "ProxyCommand: " + ec.message();
+    co_return;
+  }
+  asio::steady_timer deadline(ex);
+  deadline.expires_after(connect_timeout);
+  deadline.async_wait([&](std::error_code wec) {
+    if (wec || conn.authenticated() || conn.closed()) return;
+    error = "Connection timed out during banner exchange or authentication";
+    std::error_code ignored;
+    socket.close(ignored);
+  });
+  asio::steady_timer timer(ex);
+  try {
+    co_await detail::drive(socket, timer, conn);
+  } catch (...) {
+    deadline.cancel();
+    end_proxy(pid);
+    throw;
+  }
+  deadline.cancel();
+  end_proxy(pid);
+}
+
 }  // namespace
 
 ClientSessionResult run_session(const std::string& host, std::uint16_t port,
@@ -341,7 +424,10 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
       io,
       [&]() -> asio::awaitable<void> {
         try {
-          co_await connect_and_drive(ex, host, port, conn, options, connect_timeout, connect_error);
+          if (options.proxy_command.empty())
+            co_await connect_and_drive(ex, host, port, conn, options, connect_timeout, connect_error);
+          else
+            co_await proxy_and_drive(ex, conn, options, connect_timeout, connect_error);
         } catch (const std::exception& e) {
           connect_error = std::string("connection failed: ") + e.what();
         }

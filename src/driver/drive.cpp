@@ -48,9 +48,10 @@ bool would_block(const std::error_code& ec) {
 /// wait sleeping until its (possibly hour-long) deadline. Here the timer's
 /// handler runs on the connection's thread and simply cancels the socket
 /// operation; a closed socket fails the operation at once.
+template <class Socket>
 class Watchdog {
  public:
-  Watchdog(tcp::socket& socket, asio::steady_timer& timer, Clock::time_point deadline)
+  Watchdog(Socket& socket, asio::steady_timer& timer, Clock::time_point deadline)
       : timer_(timer), state_(std::make_shared<State>()) {
     timer.expires_at(deadline);
     timer.async_wait([state = state_, &socket](std::error_code ec) {
@@ -86,23 +87,25 @@ class Watchdog {
 enum class WaitResult { readable, deadline, failed };
 
 /// Waits until the socket is readable or `deadline` (if any) passes.
-asio::awaitable<WaitResult> wait_readable(tcp::socket& socket, asio::steady_timer& timer,
+template <class Socket>
+asio::awaitable<WaitResult> wait_readable(Socket& socket, asio::steady_timer& timer,
                                           std::optional<Clock::time_point> deadline) {
   std::error_code ec;
   if (!deadline) {
-    co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket.async_wait(Socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
     co_return ec ? WaitResult::failed : WaitResult::readable;
   }
-  Watchdog watchdog(socket, timer, *deadline);
-  co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  Watchdog<Socket> watchdog(socket, timer, *deadline);
+  co_await socket.async_wait(Socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
   if (watchdog.disarm()) co_return WaitResult::deadline;
   co_return ec ? WaitResult::failed : WaitResult::readable;
 }
 
 /// Lets work that finishes on another thread (an asynchronous authentication
 /// provider) interrupt the connection's wait. Touched only on the connection's thread.
+template <class Socket>
 struct WakeLink {
-  tcp::socket* socket = nullptr;        // null once drive() has returned
+  Socket* socket = nullptr;        // null once drive() has returned
   asio::steady_timer* timer = nullptr;  // null once drive() has returned
   bool waiting = false;                 // in the readability wait: cancelling it is safe
   bool pausing = false;                 // in pause(): cancelling the timer is safe
@@ -122,7 +125,8 @@ enum class ReadResult { drained, peer_gone, endpoint_closed, yield };
 
 /// Reads what the socket has (non-blocking) into the endpoint, collecting its
 /// output in `out`.
-ReadResult read_available(tcp::socket& socket, transport::Endpoint& endpoint, Bytes& out) {
+template <class Socket>
+ReadResult read_available(Socket& socket, transport::Endpoint& endpoint, Bytes& out) {
   std::size_t total = 0;
   for (;;) {
     auto& buffer = read_buffer();
@@ -145,9 +149,10 @@ ReadResult read_available(tcp::socket& socket, transport::Endpoint& endpoint, By
 /// Shuts down our sending side and waits (briefly) for the peer's EOF before
 /// closing: closing with unread input makes the kernel send RST, which can
 /// destroy our last packets (the DISCONNECT) before the peer reads them.
-asio::awaitable<void> linger_close(tcp::socket& socket, asio::steady_timer& timer) {
+template <class Socket>
+asio::awaitable<void> linger_close(Socket& socket, asio::steady_timer& timer) {
   std::error_code ec;
-  socket.shutdown(tcp::socket::shutdown_send, ec);
+  socket.shutdown(Socket::shutdown_send, ec);
   if (!ec) {
     const auto deadline = Clock::now() + linger_time;
     for (bool done = false; !done;) {
@@ -167,8 +172,9 @@ asio::awaitable<void> linger_close(tcp::socket& socket, asio::steady_timer& time
 }
 
 /// Lets wakes reach this connection's waits until drive() returns.
-std::shared_ptr<WakeLink> link_wake(tcp::socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint) {
-  auto link = std::make_shared<WakeLink>();
+template <class Socket>
+std::shared_ptr<WakeLink<Socket>> link_wake(Socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint) {
+  auto link = std::make_shared<WakeLink<Socket>>();
   link->socket = &socket;
   link->timer = &timer;
   endpoint.set_wake([link, executor = socket.get_executor()] {
@@ -184,8 +190,9 @@ std::shared_ptr<WakeLink> link_wake(tcp::socket& socket, asio::steady_timer& tim
 }
 
 /// Undoes link_wake() when drive() returns, however it does.
+template <class Socket>
 struct Unlink {
-  WakeLink& link;
+  WakeLink<Socket>& link;
   transport::Endpoint& endpoint;
   ~Unlink() {
     link.socket = nullptr;
@@ -199,12 +206,13 @@ enum class Step { go_on, over };
 
 /// Writes `out` (everything the last step produced) as one write. Over when the
 /// write failed or stalled: the socket is closed then.
-asio::awaitable<Step> write_output(tcp::socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
+template <class Socket>
+asio::awaitable<Step> write_output(Socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
                                    Bytes& out, bool peer_gone) {
   std::error_code ec;
   bool stalled = false;
   {
-    Watchdog watchdog(socket, timer, Clock::now() + write_stall_timeout);
+    Watchdog<Socket> watchdog(socket, timer, Clock::now() + write_stall_timeout);
     co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
     stalled = watchdog.disarm();
   }
@@ -221,7 +229,8 @@ asio::awaitable<Step> write_output(tcp::socket& socket, asio::steady_timer& time
 
 /// Closes the socket once nothing is left to do: the endpoint is closed (after
 /// a linger, unless the peer is gone) or the peer is gone.
-asio::awaitable<Step> close_when_over(tcp::socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
+template <class Socket>
+asio::awaitable<Step> close_when_over(Socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
                                       bool peer_gone) {
   std::error_code ignored;
   if (endpoint.closed()) {
@@ -232,7 +241,7 @@ asio::awaitable<Step> close_when_over(tcp::socket& socket, asio::steady_timer& t
     co_return Step::over;
   }
   if (peer_gone) {  // an endpoint that stays open after EOF has nothing left to read
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.shutdown(Socket::shutdown_both, ignored);
     socket.close(ignored);
     co_return Step::over;
   }
@@ -241,8 +250,9 @@ asio::awaitable<Step> close_when_over(tcp::socket& socket, asio::steady_timer& t
 
 /// Waits for input, the endpoint's next deadline or a wake, whichever comes
 /// first, and reads what came; `peer_gone` is set when the peer went away.
-asio::awaitable<void> wait_and_read(tcp::socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
-                                    WakeLink& link, Bytes& out, bool& peer_gone) {
+template <class Socket>
+asio::awaitable<void> wait_and_read(Socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint,
+                                    WakeLink<Socket>& link, Bytes& out, bool& peer_gone) {
   if (!endpoint.wants_input()) {
     // The endpoint holds all the output it may (replies queued behind a key
     // exchange): read nothing more, so the peer cannot make it queue without
@@ -276,11 +286,12 @@ asio::awaitable<void> wait_and_read(tcp::socket& socket, asio::steady_timer& tim
 
 }  // namespace
 
-asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
+template <class Socket>
+asio::awaitable<void> drive(Socket& socket, asio::steady_timer& timer,
                             transport::Endpoint& endpoint) {
   socket.non_blocking(true);
   const auto link = link_wake(socket, timer, endpoint);
-  const Unlink unlink{*link, endpoint};
+  const Unlink<Socket> unlink{*link, endpoint};
   Bytes out;
   bool peer_gone = false;
   for (;;) {
@@ -303,5 +314,10 @@ asio::awaitable<void> drive(tcp::socket& socket, asio::steady_timer& timer,
     co_await wait_and_read(socket, timer, endpoint, *link, out, peer_gone);
   }
 }
+
+// The driver's two kinds of connection: TCP, and a ProxyCommand's socketpair.
+template asio::awaitable<void> drive(tcp::socket&, asio::steady_timer&, transport::Endpoint&);
+template asio::awaitable<void> drive(asio::local::stream_protocol::socket&, asio::steady_timer&,
+                                     transport::Endpoint&);
 
 }  // namespace parley::driver::detail

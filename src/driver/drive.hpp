@@ -1,8 +1,9 @@
-// Internal: the loop that moves bytes between one socket and one Endpoint.
+// Internal: the loop that moves bytes between one stream socket and one Endpoint.
 #pragma once
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/steady_timer.hpp>
 
 #include "parley/transport/endpoint.hpp"
@@ -20,7 +21,8 @@ namespace parley::driver::detail {
 ///
 /// Idle cost: no buffer is held between reads; the loop waits for readability
 /// and reads non-blocking into a per-thread buffer.
-asio::awaitable<void> drive(asio::ip::tcp::socket& socket, asio::steady_timer& timer,
-                            transport::Endpoint& endpoint);
+/// Socket: asio::ip::tcp::socket or asio::local::stream_protocol::socket (instantiated in drive.cpp).
+template <class Socket>
+asio::awaitable<void> drive(Socket& socket, asio::steady_timer& timer, transport::Endpoint& endpoint);
 
 }  // namespace parley::driver::detail

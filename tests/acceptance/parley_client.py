@@ -142,6 +142,38 @@ def main():
             check(r.returncode == 0 and r.stdout == b"behind-the-jump\n",
                   f"OpenSSH ssh through ProxyCommand 'parley -W %h:%p': a command behind the jump "
                   f"({r.returncode}, {r.stderr[-200:]!r})")
+            # ProxyCommand (issue 16): parley itself, through the same jump; a proxy that fails.
+            r = parley(exe, port, *common, "-o", f"ProxyCommand={proxy}", "me@127.0.0.1", "echo via-proxycommand")
+            check(r.returncode == 0 and r.stdout == b"via-proxycommand\n",
+                  f"parley -o ProxyCommand='parley -W %h:%p jump': a command behind the jump ({r.returncode}, "
+                  f"{r.stderr[-200:]!r})")
+            # ProxyJump / -J (issue 16): each hop is parley again with only -l, -p, -J, -F and -W,
+            # so its settings come from the configuration file, as with ssh.
+            jcfg = os.path.join(tmp, "jump-config")
+            with open(jcfg, "w") as f:
+                f.write(f"Host *\n  IdentityFile {key}\n  UserKnownHostsFile {kh}\n  BatchMode yes\n"
+                        "  HashKnownHosts no\n  StrictHostKeyChecking accept-new\n")
+            r = subprocess.run([exe, "-F", jcfg, "-J", f"me@127.0.0.1:{jump_port}", "-p", str(port), "me@127.0.0.1",
+                                "echo via-J"], capture_output=True, timeout=30)
+            check(r.returncode == 0 and r.stdout == b"via-J\n",
+                  f"-J me@127.0.0.1:PORT: a command behind the jump ({r.returncode}, {r.stderr[-200:]!r})")
+            with open(jcfg, "a") as f:
+                f.write(f"Host target\n  HostName 127.0.0.1\n  Port {port}\n  User me\n"
+                        f"  ProxyJump me@127.0.0.1:{jump_port},me@127.0.0.1:{jump_port}\n")
+            r = subprocess.run([exe, "-F", jcfg, "target", "echo two-hops"], capture_output=True, timeout=60)
+            check(r.returncode == 0 and r.stdout == b"two-hops\n",
+                  f"ProxyJump with two hops in the configuration file ({r.returncode}, {r.stderr[-200:]!r})")
+            r = subprocess.run([exe, "-F", jcfg, "-J", "me@127.0.0.1:1", "-p", str(port), "me@127.0.0.1", "true"],
+                               capture_output=True, timeout=30)
+            check(r.returncode == 255 and b"Connection refused" in r.stderr,
+                  f"a jump host that is not there: its parley says why, status 255 ({r.stderr[-200:]!r})")
+            r = subprocess.run([exe, "-F", jcfg, "-J", "me@127.0.0.1;touch /tmp/x", "127.0.0.1", "true"],
+                               capture_output=True, timeout=30)
+            check(r.returncode == 255 and b"bad ProxyJump" in r.stderr,
+                  f"a ProxyJump with shell characters is refused ({r.stderr[-200:]!r})")
+            r = parley(exe, port, *common, "-o", "ProxyCommand=echo 'no ssh here' >&2; exit 3", "me@127.0.0.1", "true")
+            check(r.returncode == 255 and b"no ssh here" in r.stderr and b"Connection closed" in r.stderr,
+                  f"a ProxyCommand that fails: its words, then parley's, status 255 ({r.stderr[-200:]!r})")
             r = parley(exe, port, *common, "-W", f"127.0.0.1:{port}", "me@127.0.0.1")
             check(r.returncode == 255 and b"open failed" in r.stderr,
                   f"-W through a server that forwards nothing: refused ({r.returncode}, {r.stderr[-120:]!r})")

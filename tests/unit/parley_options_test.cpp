@@ -132,7 +132,8 @@ TEST_F(ParleyOptions, BadOptionsAreRefusedWithTheirName) {
       {"Port=0", "command-line line 0: Bad port '0'."},
       {"BatchMode=maybe", "command-line line 0: bad value for batchmode: 'maybe' (yes or no)"},
       {"NoSuchOption=1", "command-line: line 0: Bad configuration option: nosuchoption"},
-      {"ProxyJump=jump", "command-line line 0: option proxyjump is not supported by parley"},
+      {"LocalForward=1 h:2", "command-line line 0: option localforward is not supported by parley"},
+      {"ProxyJump=a;b", "command-line line 0: bad ProxyJump 'a;b'"},
       {"Port", "command-line line 0: no argument after keyword \"port\""},
       {"Port=", "command-line line 0: no argument after keyword \"port\""},
       {"Port='2", "command-line line 0: invalid quotes"},
@@ -325,15 +326,15 @@ TEST_F(ParleyOptions, DashFReplacesBothFilesAndNoneReadsNothing) {
 
 TEST_F(ParleyOptions, ConfigErrorsNameFileAndLine) {
   Disk disk;
-  disk.files["/c"] = "Host other\n  ProxyJump j\nHost *\n  Port 2\n  BatchMode perhaps\n";
+  disk.files["/c"] = "Host other\n  LocalForward 1 h:2\nHost *\n  Port 2\n  BatchMode perhaps\n";
   EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
             "/c line 5: bad value for batchmode: 'perhaps' (yes or no)");
   // A refused option only counts where it applies.
-  disk.files["/c"] = "Host other\n  ProxyJump j\n";
+  disk.files["/c"] = "Host other\n  LocalForward 1 h:2\n";
   EXPECT_TRUE(disk.parse({"-F", "/c", "host"}).has_value());
-  disk.files["/c"] = "\nHost host\n  ProxyJump j\n";
+  disk.files["/c"] = "\nHost host\n  LocalForward 1 h:2\n";
   EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
-            "/c line 3: option proxyjump is not supported by parley");
+            "/c line 3: option localforward is not supported by parley");
   disk.files["/c"] = "IdentityFile ~/.ssh/%h.%Z\n";
   EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
             "/c line 1: identityfile: unknown key %Z");

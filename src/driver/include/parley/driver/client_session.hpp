@@ -38,6 +38,9 @@ struct ClientSessionOptions {
   int stdin_fd = 0;
   int stdout_fd = 1;
   int stderr_fd = 2;
+  /// ssh's ProxyCommand: run with /bin/sh, its standard input and output carry
+  /// the connection instead of a TCP connection to host:port; empty: none.
+  std::string proxy_command;
   /// ssh's TCPKeepAlive: SO_KEEPALIVE on the connection (default yes, as ssh).
   bool tcp_keepalive = true;
   /// ssh's ConnectionAttempts: tries to connect this many times, a second apart

@@ -509,6 +509,13 @@ Checked resolve_session(const Input& in, ClientOptions& out) {
       return std::unexpected(o.where("setenv") + "bad SetEnv '" + assignment + "' (write NAME=value)");
     out.set_env.push_back({assignment.substr(0, eq), assignment.substr(eq + 1)});
   }
+  return {};
+}
+
+/// How parley reaches the server and keeps the connection: ConnectTimeout,
+/// ServerAlive*, RekeyLimit, TCPKeepAlive, ConnectionAttempts, ProxyJump, ProxyCommand.
+Checked resolve_connection(const Input& in, ClientOptions& out) {
+  const OptionList& o = in.o;
   if (auto t = o.first("connecttimeout"); t && ascii_lower(*t) != "none") {
     const auto seconds = cfg::parse_time(*t);
     if (!seconds || *seconds > 24 * 3600)
@@ -616,7 +623,8 @@ std::expected<ClientOptions, OptionsError> parse_client_options(int argc, const 
   const Input in{a, list, context, *host, user, list.first("port").value_or("22")};
   using Step = Checked (*)(const Input&, ClientOptions&);
   for (Step step : {resolve_log_level, resolve_destination, resolve_known_hosts, resolve_algorithms,
-                    resolve_authentication, resolve_identities, resolve_prompting, resolve_session})
+                    resolve_authentication, resolve_identities, resolve_prompting, resolve_session,
+                    resolve_connection})
     if (auto r = step(in, out); !r) return std::unexpected(OptionsError{r.error()});
   return out;
 }

@@ -351,6 +351,13 @@ std::expected<std::pair<int, pid_t>, std::string> start_proxy(const std::string&
   if (pid == 0) {
     // dup2 leaves the copies without FD_CLOEXEC: they survive the exec, nothing else does.
     if (::dup2(ends[1], 0) < 0 || ::dup2(ends[1], 1) < 0) ::_exit(127);
+    // The command starts with the signals as a shell expects them (parley blocks and
+    // ignores some), so SIGHUP ends it and a closed pipe stops it.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGHUP, SIG_DFL);
     ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }

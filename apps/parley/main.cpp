@@ -39,6 +39,7 @@
 #include "parley/crypto/random.hpp"
 #include "parley/driver/client_session.hpp"
 #include "raw_terminal.hpp"
+#include "secrets.hpp"
 
 namespace {
 
@@ -175,12 +176,15 @@ void answer_passwords(std::optional<crypto::SecretBytes> password, const Local& 
 /// Keyboard-interactive answers: $PARLEY_PASSWORD (by PasswordPromptRule),
 /// $PARLEY_TOTP's codes, then the terminal if there is one.
 PromptCounts answer_prompts(const std::optional<crypto::SecretBytes>& password,
-                            const app::ClientOptions& options, const Local& local,
-                            userauth::ClientAuthConfig& aconfig) {
+                            std::optional<crypto::SecretBytes> totp_from_file, const app::ClientOptions& options,
+                            const Local& local, userauth::ClientAuthConfig& aconfig) {
   std::optional<otp::TotpSecret> totp;
-  if (auto t = secret_from_environment("PARLEY_TOTP")) {
+  auto t = secret_from_environment("PARLEY_TOTP");
+  const bool from_file = !t && totp_from_file;
+  if (from_file) t = std::move(totp_from_file);
+  if (t) {
     auto parsed = otp::parse_totp_secret(parley::as_chars(t->view()));
-    if (!parsed) fail("$PARLEY_TOTP: " + parsed.error());
+    if (!parsed) fail((from_file ? "the secrets file's TOTP: " : "$PARLEY_TOTP: ") + parsed.error());
     totp = std::move(*parsed);
   }
   std::vector<userauth::ResponderPtr> chain;
@@ -216,7 +220,16 @@ PromptCounts configure_authentication(const app::ClientOptions& options, const L
   if (!local.can_ask) aconfig.max_attempts = std::min<std::size_t>(aconfig.max_attempts, 1);
   app::offer_keys(options, aconfig);
   auto password = secret_from_environment("PARLEY_PASSWORD");
-  PromptCounts counts = answer_prompts(password, options, local, aconfig);
+  // The secrets file (a path: every hop's parley reads it for its own host); the
+  // environment's secrets, the destination's alone, come first.
+  app::HostSecrets file;
+  if (const char* path = std::getenv("PARLEY_SECRETS_FILE"); path && *path) {
+    auto read = app::read_secrets(path, options.destination.host_arg);
+    if (!read) fail(read.error());
+    file = std::move(*read);
+  }
+  if (!password) password = std::move(file.password);
+  PromptCounts counts = answer_prompts(password, std::move(file.totp), options, local, aconfig);
   answer_passwords(std::move(password), local, aconfig);
   aconfig.on_banner = [](std::string_view banner) {
     std::cerr << userauth::mark_server_text(userauth::sanitize_server_text(banner, 8192, true));

@@ -277,7 +277,66 @@ def main():
                   "escape sequences, the OSC 52 payload and the bidi override are gone")
         finally:
             stop(proc)
+        jump_with_secrets(parleyd, exe, tmp)
     return finish("parley_client")
+
+
+def jump_with_secrets(parleyd, exe, tmp):
+    """A jump host and a target, each asking its own password (keyboard-interactive), reached
+    through ProxyJump with the passwords in a secrets file (issue 16): each hop answers with its
+    own; the file must be 0600; no password reaches a log or parley's output."""
+    jump_pw, target_pw = "jump-Pw-4417", "target-Pw-9020"
+    files = {}
+    for name, pw in (("jump", jump_pw), ("target", target_pw)):
+        files[name] = os.path.join(tmp, f"passwords-{name}")
+        with open(files[name], "w") as f:
+            f.write("alice:" + mkpasswd("yescrypt", pw) + "\n")
+    logs = [os.path.join(tmp, "secrets-jump.log"), os.path.join(tmp, "secrets-target.log")]
+    jump, jump_port = start_parleyd(parleyd, tmp, ["--password-file", files["jump"], "--allow-tcp-forwarding",
+                                                   "local", "--log-level", "debug"], logs[0])
+    target, target_port = start_parleyd(parleyd, tmp, ["--password-file", files["target"], "--log-level", "debug"],
+                                        logs[1])
+    try:
+        cfg = os.path.join(tmp, "secrets-config")
+        with open(cfg, "w") as f:
+            f.write(f"Host jumpbox\n  HostName 127.0.0.1\n  Port {jump_port}\n"
+                    f"Host target\n  HostName 127.0.0.1\n  Port {target_port}\n  ProxyJump jumpbox\n"
+                    f"Host *\n  User alice\n  UserKnownHostsFile {os.path.join(tmp, 'secrets-kh')}\n"
+                    "  StrictHostKeyChecking accept-new\n  BatchMode yes\n"
+                    "  PreferredAuthentications keyboard-interactive\n")
+        secrets = os.path.join(tmp, "secrets")
+
+        def run(text, mode=0o600):
+            with open(secrets, "w") as f:
+                f.write(text)
+            os.chmod(secrets, mode)
+            env = dict(os.environ, PARLEY_SECRETS_FILE=secrets)
+            env.pop("PARLEY_PASSWORD", None)
+            return subprocess.run([exe, "-F", cfg, "target", "echo two-passwords"], capture_output=True,
+                                  timeout=60, env=env)
+
+        good = f"# each hop its own\nHost jumpbox\n  Password {jump_pw}\nHost target\n  Password {target_pw}\n"
+        r = run(good)
+        check(r.returncode == 0 and r.stdout == b"two-passwords\n",
+              f"ProxyJump with a secrets file: the jump host and the target each get their own password "
+              f"({r.returncode}, {r.stderr[-200:]!r})")
+        swapped = f"Host target\n  Password {jump_pw}\nHost jumpbox\n  Password {target_pw}\n"
+        r = run(swapped)
+        check(r.returncode == 255 and b"Permission denied" in r.stderr,
+              f"the passwords swapped: the jump host refuses ({r.returncode}, {r.stderr[-160:]!r})")
+        size = os.path.getsize(logs[0])
+        r = run(good, 0o644)
+        check(r.returncode == 255 and b"must be yours and mode 0600" in r.stderr and os.path.getsize(logs[0]) == size,
+              f"a secrets file others can read is refused before connecting ({r.stderr[-160:]!r})")
+        r = run("Host target\n  Pasword x\n")
+        check(r.returncode == 255 and b"line 2: unknown keyword 'pasword'" in r.stderr and b"x\n" not in r.stderr,
+              f"a misspelt keyword names the line, not the value ({r.stderr[-160:]!r})")
+        everything = open(logs[0], "rb").read() + open(logs[1], "rb").read() + r.stderr
+        check(jump_pw.encode() not in everything and target_pw.encode() not in everything,
+              "no password in either server's debug log or parley's output")
+    finally:
+        stop(jump)
+        stop(target)
 
 
 if __name__ == "__main__":

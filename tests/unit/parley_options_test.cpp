@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "options.hpp"
+#include "secrets.hpp"
 
 namespace parley::app {
 namespace {
@@ -372,6 +373,36 @@ TEST_F(ParleyOptions, MatchExecNeedsTheCommandLinesPermission) {
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->destination.port, 7);
   EXPECT_EQ(ran, std::vector<std::string>{"true"});
+}
+
+// ---- the secrets file (issue 16): what a host gets
+TEST(ParleySecrets, EachHostGetsItsOwnFirstValueWins) {
+  const std::string_view text =
+      "# comment\n"
+      "Host bastion bastion.example.org\n"
+      "  Password correct horse battery staple\n"
+      "  TOTP JBSWY3DPEHPK3PXP\n"
+      "  Password ignored: the first counts\n"
+      "Host *.internal !db.internal\n"
+      "\tpassword  spaced out  \n"
+      "Host *\n"
+      "  Password fallback\n";
+  auto text_of = [](const std::optional<crypto::SecretBytes>& s) {
+    return s ? std::string(parley::as_chars(s->view())) : std::string("<none>");
+  };
+  auto b = parse_secrets(text, "Bastion.example.org", "f");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(text_of(b->password), "correct horse battery staple") << "patterns match without case";
+  EXPECT_EQ(text_of(b->totp), "JBSWY3DPEHPK3PXP");
+  auto web = parse_secrets(text, "web.internal", "f");
+  EXPECT_EQ(text_of(web->password), "spaced out");
+  EXPECT_EQ(text_of(web->totp), "<none>");
+  EXPECT_EQ(text_of(parse_secrets(text, "db.internal", "f")->password), "fallback") << "a negated pattern";
+  // Lines before the first Host apply to every host.
+  EXPECT_EQ(text_of(parse_secrets("TOTP X\nHost a\n  TOTP Y\n", "a", "f")->totp), "X");
+  EXPECT_EQ(parse_secrets("Host a\nPasswd s3cret\n", "a", "f").error(),
+            "f line 2: unknown keyword 'passwd' (Host, Password or TOTP)");
+  EXPECT_EQ(parse_secrets("Host a\nPassword\n", "a", "f").error(), "f line 2: no value after password");
 }
 
 }  // namespace

@@ -7,6 +7,10 @@ the environment (PARLEY_PASSWORD, PARLEY_TOTP as base32). Checks the login and t
 command's status, batch mode's reason when the TOTP prompt has no answer, a wrong
 TOTP secret refused, and no secret (password, TOTP code, TOTP secret) in parley's
 -vvv output or sshd's log.
+Then a jump (issue 16): the same sshd as a bastion (PermitOpen to 127.0.0.3 only) in front
+of a parleyd listening on 127.0.0.3 that asks its own password; parley, configured only by
+a config file and a secrets file (PARLEY_SECRETS_FILE) and with no terminal, runs a command
+behind the bastion, each hop answered with its own password (and the bastion's TOTP code).
 
 Needs root, openssh-server, libpam-oath (pam_oath.so) and oathtool (to cross-check
 the test's own TOTP codes); fails, not skips, without them.
@@ -15,7 +19,7 @@ all removed at the end: the test user (only if this script created it; a
 pre-existing one gets its password hash back), /etc/pam.d/parley-sshd-PID (sshd uses
 its program name as the PAM service, so it runs as a copy named that way), and
 /run/sshd (only if this script created it).
-Usage: sshd_pam_totp.py PARLEY"""
+Usage: sshd_pam_totp.py PARLEY PARLEYD"""
 import base64
 import glob
 import hashlib
@@ -32,7 +36,8 @@ import sys
 import tempfile
 import time
 
-from common import remove_user, check, finish, free_port, keygen, wait_for_port
+from common import (SESSION_USER, check, finish, free_port, keygen, mkpasswd, remove_user, session_user,
+                    wait_for_port)
 
 SSHD = "/usr/sbin/sshd"
 OATHTOOL = "/usr/bin/oathtool"
@@ -104,8 +109,31 @@ def tail(data, n=400):
     return data.decode(errors="replace").strip()[-n:]
 
 
+def jump_through_bastion(exe, tmp, sshd_port, key, inner_port, inner_pw, totp_b32):
+    """parley -F config (ProxyJump bastion) with a secrets file, no terminal."""
+    cfg = os.path.join(tmp, "client_config")
+    with open(cfg, "w") as f:
+        f.write(f"Host bastion\n  HostName 127.0.0.1\n  Port {sshd_port}\n  User {USER}\n  IdentityFile {key}\n"
+                f"Host inner\n  HostName 127.0.0.3\n  Port {inner_port}\n  User alice\n  ProxyJump bastion\n"
+                f"Host *\n  UserKnownHostsFile {os.path.join(tmp, 'known_hosts')}\n"
+                "  StrictHostKeyChecking accept-new\n  BatchMode yes\n  PreferredAuthentications "
+                "publickey,keyboard-interactive\n")
+    secrets_file = os.path.join(tmp, "parley_secrets")
+    fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"Host bastion\n  Password {PASSWORD}\n  TOTP {totp_b32}\nHost inner\n  Password {inner_pw}\n")
+    e = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    e["PARLEY_SECRETS_FILE"] = secrets_file
+    t0 = time.monotonic()
+    r = subprocess.run([exe, "-vvv", "-F", cfg, "inner", "echo behind-the-bastion; id -un"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=60, env=e)
+    r.seconds = time.monotonic() - t0
+    return r
+
+
 def main():
     exe = sys.argv[1]
+    parleyd = sys.argv[2]
     started = time.time()
     # ctest's timeout sends SIGTERM: leave through `finally`, which undoes the setup.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("sshd_pam_totp: terminated"))
@@ -126,6 +154,7 @@ def main():
     created_run_sshd = False
     wrote_pam = False
     sshd = None
+    inner = None
     log_path = os.path.join(tmp, "sshd.log")
     results = []
     try:
@@ -182,12 +211,27 @@ def main():
             os.makedirs("/run/sshd", 0o755)
             created_run_sshd = True
         port = free_port()
+        # The host behind the bastion: parleyd on 127.0.0.3 asking its own password; the
+        # bastion forwards there and nowhere else (PermitOpen).
+        inner_pw = "inner-Pw-" + secrets.token_hex(6)
+        inner_passwords = os.path.join(tmp, "inner_passwords")
+        with open(inner_passwords, "w") as f:
+            f.write("alice:" + mkpasswd("yescrypt", inner_pw) + "\n")
+        inner_key = os.path.join(tmp, "inner_hostkey")
+        keygen(inner_key)
+        inner_port = free_port()
+        inner_log = os.path.join(tmp, "inner.log")
+        session_user()
+        inner = subprocess.Popen([parleyd, "--listen", "127.0.0.3", "--port", str(inner_port), "--host-key", inner_key,
+                                  "--password-file", inner_passwords, "--session-user", SESSION_USER,
+                                  "--log-level", "debug"], stdout=subprocess.DEVNULL, stderr=open(inner_log, "ab"))
         config = os.path.join(tmp, "sshd_config")
         with open(config, "w") as f:
             f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {hostkey}\nPidFile none\n"
                     "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n"
                     "PubkeyAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n"
-                    f"AuthorizedKeysFile {ak}\nStrictModes no\nLogLevel VERBOSE\nPermitRootLogin no\n")
+                    f"AuthorizedKeysFile {ak}\nStrictModes no\nLogLevel VERBOSE\nPermitRootLogin no\n"
+                    f"AllowTcpForwarding local\nPermitOpen 127.0.0.3:{inner_port}\n")
         sshd = subprocess.Popen([copy, "-D", "-e", "-f", config], stdin=subprocess.DEVNULL,
                                 stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
         if not wait_for_port(port, sshd):
@@ -199,6 +243,7 @@ def main():
 
         # a) publickey, then the password and the TOTP code from the environment.
         r = parley(exe, port, key, "echo pam-ok; exit 4", {"PARLEY_PASSWORD": PASSWORD, "PARLEY_TOTP": secret_b32})
+        step_a = int(time.time()) // 30
         results.append(r)
         ok = r.stdout == b"pam-ok\n" and r.returncode == 4
         check(ok, f"publickey + password + TOTP: stdout 'pam-ok\\n' and status 4 "
@@ -228,7 +273,23 @@ def main():
         if not ok:
             print("--- parley stderr (tail)\n" + tail(r.stderr, 3000) + "\n--- sshd log\n" + sshd_log(), flush=True)
 
-        # d) no secret anywhere: parley's -vvv output (all three runs) and sshd's log.
+        # e) the jump: bastion (publickey, password, TOTP code) then parleyd (its own password),
+        # from a config file and a secrets file alone, no terminal.
+        # pam_oath takes each code once: the jump's waits for a time step after (a)'s.
+        while int(time.time()) // 30 <= step_a:
+            time.sleep(0.5)
+        r = jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32)
+        results.append(r)
+        ok = r.returncode == 0 and r.stdout == f"behind-the-bastion\n{SESSION_USER}\n".encode()
+        check(ok, f"ProxyJump through the PAM bastion to parleyd on 127.0.0.3, each hop its own secrets: "
+                  f"the command ran there (status {r.returncode}, {r.seconds:.1f} s, {r.stdout!r})")
+        if not ok:
+            print("--- parley stderr (tail)\n" + tail(r.stderr, 3000) + "\n--- sshd log\n" + sshd_log(), flush=True)
+        inner_text = open(inner_log, "rb").read().decode(errors="replace")
+        check("127.0.0.1" in inner_text and "authenticated" in inner_text and inner_pw not in inner_text,
+              "parleyd behind the bastion saw the login come from the bastion, and logged no password")
+
+        # d) no secret anywhere: parley's -vvv output (all the runs) and sshd's log.
         ended = time.time()
         codes = {totp(secret, t) for t in range(int(started) - 30 * 11, int(ended) + 30 * 11, 30)}
         codes |= {totp(base64.b32decode(wrong_b32), t) for t in range(int(started) - 30, int(ended) + 30, 30)}
@@ -236,7 +297,7 @@ def main():
         stop_sshd(sshd)
         log = sshd_log()
         for where, text in (("parley's -vvv output", outputs), ("sshd's log", log)):
-            check(PASSWORD not in text, f"the password is not in {where}")
+            check(PASSWORD not in text and inner_pw not in text, f"the passwords are not in {where}")
             leaked = sorted(c for c in codes if re.search(rf"(?<!\d){c}(?!\d)", text))
             check(not leaked, f"no TOTP code is in {where}" + (f" (found {leaked})" if leaked else ""))
             check(all(s.lower() not in text.lower() for s in (secret_b32, secret_hex, wrong_b32)),
@@ -246,6 +307,9 @@ def main():
     finally:
         if sshd is not None and sshd.poll() is None:
             stop_sshd(sshd)
+        if inner is not None:
+            inner.terminate()
+            inner.wait(timeout=10)
         if wrote_pam and os.path.exists(pam_file):
             os.unlink(pam_file)
         if created_user:

@@ -286,6 +286,20 @@ ClientSessionResult SessionRun::finish(const session::ClientConnection& conn, co
   return result_;
 }
 
+/// ConnectTimeout: unless `conn` has authenticated (or closed) by then, `error`
+/// says so and `socket` is closed, which ends the connect or the drive.
+template <class Socket>
+void arm_connect_deadline(asio::steady_timer& deadline, std::chrono::milliseconds connect_timeout,
+                          session::ClientConnection& conn, Socket& socket, std::string& error) {
+  deadline.expires_after(connect_timeout);
+  deadline.async_wait([&conn, &socket, &error](std::error_code wec) {
+    if (wec || conn.authenticated() || conn.closed()) return;
+    error = "Connection timed out during banner exchange or authentication";
+    std::error_code ignored;
+    socket.close(ignored);
+  });
+}
+
 /// Resolves and connects to host:port, then drives `conn` until it closes;
 /// `connect_timeout` bounds everything up to authentication. Why it could not
 /// connect goes to `error`.
@@ -302,13 +316,7 @@ asio::awaitable<void> connect_and_drive(asio::any_io_executor ex, const std::str
   }
   tcp::socket socket(ex);
   asio::steady_timer deadline(ex);
-  deadline.expires_after(connect_timeout);
-  deadline.async_wait([&](std::error_code wec) {
-    if (wec || conn.authenticated() || conn.closed()) return;
-    error = "Connection timed out during banner exchange or authentication";
-    std::error_code ignored;
-    socket.close(ignored);
-  });
+  arm_connect_deadline(deadline, connect_timeout, conn, socket, error);
   bool timed_out = false;
   for (unsigned attempt = 1;; ++attempt) {
     co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
@@ -397,13 +405,7 @@ asio::awaitable<void> proxy_and_drive(asio::any_io_executor ex, session::ClientC
     co_return;
   }
   asio::steady_timer deadline(ex);
-  deadline.expires_after(connect_timeout);
-  deadline.async_wait([&](std::error_code wec) {
-    if (wec || conn.authenticated() || conn.closed()) return;
-    error = "Connection timed out during banner exchange or authentication";
-    std::error_code ignored;
-    socket.close(ignored);
-  });
+  arm_connect_deadline(deadline, connect_timeout, conn, socket, error);
   asio::steady_timer timer(ex);
   try {
     co_await detail::drive(socket, timer, conn);

@@ -93,6 +93,22 @@ void print_files(const ClientOptions& o, std::ostream& out) {
   for (const auto& e : o.set_env) out << "setenv " << e.name << "=" << e.value << "\n";
 }
 
+void print_forwarding(const ClientOptions& o, std::ostream& out) {
+  const Forwarding& f = o.forwarding;
+  out << "clearallforwardings " << yes_no(f.cleared) << "\n";
+  out << "exitonforwardfailure " << yes_no(f.exit_on_failure) << "\n";
+  out << "gatewayports " << yes_no(f.gateway_ports) << "\n";
+  out << "sessiontype "
+      << (o.session_type == SessionType::none        ? "none"
+          : o.session_type == SessionType::subsystem ? "subsystem"
+                                                     : "default")
+      << "\n";
+  using client::ForwardKind;
+  for (const auto& d : f.dynamic) out << "dynamicforward " << client::describe(d, ForwardKind::dynamic) << "\n";
+  for (const auto& l : f.local) out << "localforward " << client::describe(l, ForwardKind::local) << "\n";
+  for (const auto& r : f.remote) out << "remoteforward " << client::describe(r, ForwardKind::remote) << "\n";
+}
+
 }  // namespace
 
 void print_config(const ClientOptions& o, std::ostream& out) {
@@ -125,6 +141,7 @@ void print_config(const ClientOptions& o, std::ostream& out) {
   if (!o.jump_written.empty()) out << "proxyjump " << o.jump_written << "\n";
   out << "passwordpromptrule " << first_or(s, "passwordpromptrule", "saved") << "\n";
   out << "warnweakcrypto " << yes_no(o.warn_weak_crypto) << "\n";
+  print_forwarding(o, out);
 }
 
 }  // namespace parley::app

@@ -321,7 +321,8 @@ driver::ClientSessionOptions session_options(const app::ClientOptions& options, 
                                              app::RawTerminal& terminal) {
   driver::ClientSessionOptions session;
   session.command = options.command;
-  const bool want_tty = options.request_tty.value_or(options.command.empty() && local.tty_in);
+  const bool want_tty = session.open_session && !session.subsystem &&
+                       options.request_tty.value_or(options.command.empty() && local.tty_in);
   if (want_tty) session.pty = local_pty();
   session.env = environment_to_send(options);
   session.tcp_keepalive = options.tcp_keepalive;
@@ -329,6 +330,10 @@ driver::ClientSessionOptions session_options(const app::ClientOptions& options, 
   if (options.stdio_forward)
     session.stdio_forward = driver::StdioForward{options.stdio_forward->host, options.stdio_forward->port};
   session.connection_attempts = options.connection_attempts;
+  session.open_session = options.session_type != app::SessionType::none;
+  session.subsystem = options.session_type == app::SessionType::subsystem;
+  const app::Forwarding& f = options.forwarding;
+  session.forwarding = {f.local, f.remote, f.dynamic, f.exit_on_failure, f.gateway_ports};
   // Keystrokes go to the remote terminal as typed, but only once the session
   // starts: authentication prompts are read in the terminal's own mode.
   if (want_tty && local.tty_in) session.on_session_start = [&terminal] { terminal.make_raw(); };

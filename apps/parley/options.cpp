@@ -40,6 +40,8 @@ struct CommandLine {
   bool allow_match_exec = false;
   std::optional<std::string> stdio_forward;  // -W host:port
   std::optional<std::string> jump;           // -J
+  std::vector<std::string> local, remote, dynamic;  // -L, -R, -D
+  bool no_session = false;                          // -N
 };
 
 std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char* const* argv) {
@@ -59,6 +61,13 @@ std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char
   app.add_option("-W", a.stdio_forward, "Forward standard input and output to host:port through the "
                  "server (direct-tcpip), as ssh -W; for ProxyCommand");
   app.add_option("-J", a.jump, "Jump hosts, [user@]host[:port] comma-separated, as ssh -J (ProxyJump)");
+  app.add_option("-L", a.local, "[bind_address:]port:host:hostport: listen here, connect there through "
+                 "the server, as ssh -L (repeatable)")->allow_extra_args(false);
+  app.add_option("-R", a.remote, "[bind_address:]port:host:hostport: the server listens, parley "
+                 "connects to host:hostport, as ssh -R (repeatable)")->allow_extra_args(false);
+  app.add_option("-D", a.dynamic, "[bind_address:]port: a SOCKS 4/5 proxy here whose connections the "
+                 "server makes, as ssh -D (repeatable)")->allow_extra_args(false);
+  app.add_flag("-N", a.no_session, "No command and no shell: forwarding only (SessionType none)");
   app.add_flag("-G", a.dump_config, "Print the configuration for the host as ssh -G does, and exit");
   app.add_flag("--allow-match-exec", a.allow_match_exec,
                "Let the configuration's Match exec run its commands (refused otherwise)");
@@ -133,6 +142,16 @@ std::expected<cfg::Settings, std::string> command_line_settings(const CommandLin
     s.add({"user", {a.login ? *a.login : a.destination.substr(0, at)}, here});
   if (a.port) s.add({"port", {std::to_string(*a.port)}, here});
   if (a.jump) s.add({"proxyjump", {*a.jump}, here});  // as ssh: -J is -o ProxyJump
+  // -L/-R/-D add forwards before any file's; -N and -W say SessionType none, and -W
+  // clears every forward (as ssh -G shows them).
+  for (const auto& [keyword, specs] : {std::pair{"localforward", &a.local}, std::pair{"remoteforward", &a.remote},
+                                       std::pair{"dynamicforward", &a.dynamic}})
+    for (const auto& spec : *specs) s.add({keyword, {spec}, here});
+  if (a.no_session || a.stdio_forward) s.add({"sessiontype", {"none"}, here});
+  if (a.force_tty)
+    s.add({"requesttty", {"yes"}, here});
+  else if (a.no_tty || a.no_session || a.stdio_forward)
+    s.add({"requesttty", {"no"}, here});
   for (const auto& text : a.options) {
     auto option = cfg::command_line_option(text);
     if (!option) return std::unexpected(option.error().message());
@@ -199,19 +218,10 @@ std::expected<Jump, std::string> parse_jump(const std::string& text) {
     out.user = last.substr(0, at);
     last = last.substr(at + 1);
   }
-  if (last.starts_with('[') && last.find(']') != std::string::npos) {
-    const auto close = last.find(']');
-    if (close + 1 < last.size()) {
-      if (last[close + 1] != ':') return std::unexpected("bad ProxyJump '" + text + "'");
-      out.port = last.substr(close + 2);
-    }
-    out.host = last.substr(1, close - 1);
-  } else if (const auto colon = last.find(':'); colon != std::string::npos) {
-    out.port = last.substr(colon + 1);
-    out.host = last.substr(0, colon);
-  } else {
-    out.host = last;
-  }
+  auto host_port = client::split_host_port(last);
+  if (!host_port) return std::unexpected("bad ProxyJump '" + text + "'");
+  out.host = host_port->host;
+  out.port = host_port->port;
   if (out.host.empty() || (!out.port.empty() && !number(out.port, "ProxyJump", 1, 65535)))
     return std::unexpected("bad ProxyJump '" + text + "'");
   return out;
@@ -464,6 +474,9 @@ Checked resolve_prompting(const Input& in, ClientOptions& out) {
 
 Checked resolve_session(const Input& in, ClientOptions& out) {
   const OptionList& o = in.o;
+  if (auto r = resolve_forwarding(o.settings(), out); !r) return r;
+  if (out.session_type == SessionType::none && !out.command.empty() && !in.line.stdio_forward)
+    return std::unexpected(std::string("-N (SessionType none) cannot run a command too"));
   if (auto r = o.first("requesttty")) {
     const std::string v = ascii_lower(*r);
     if (v == "no" || v == "false")
@@ -478,18 +491,12 @@ Checked resolve_session(const Input& in, ClientOptions& out) {
   if (in.line.no_tty) out.request_tty = false;
   if (const auto& w = in.line.stdio_forward) {
     // host:port or [host]:port, as ssh -W (and ProxyJump's "-W [%h]:%p").
-    std::string host = *w, port;
-    if (host.starts_with('[') && host.find("]:") != std::string::npos) {
-      port = host.substr(host.find("]:") + 2);
-      host = host.substr(1, host.find("]:") - 1);
-    } else if (const auto colon = host.rfind(':'); colon != std::string::npos) {
-      port = host.substr(colon + 1);
-      host.resize(colon);
-    }
-    auto number_port = number(port, "-W", 1, 65535);
-    if (host.empty() || !number_port) return std::unexpected("bad stdio forwarding specification '" + *w + "'");
+    const auto hp = client::split_host_port(*w);
+    auto number_port = hp ? number(hp->port, "-W", 1, 65535) : std::unexpected(std::string());
+    if (!hp || hp->host.empty() || !number_port)
+      return std::unexpected("bad stdio forwarding specification '" + *w + "'");
     if (!out.command.empty()) return std::unexpected(std::string("-W cannot run a command too"));
-    out.stdio_forward = StdioForward{host, static_cast<std::uint16_t>(*number_port)};
+    out.stdio_forward = StdioForward{hp->host, static_cast<std::uint16_t>(*number_port)};
     out.request_tty = false;  // as ssh: a byte stream, never a terminal
   }
   // SendEnv patterns pick variables from our environment ("-PATTERN" takes back
@@ -591,6 +598,9 @@ std::expected<cfg::Settings, std::string> gather_settings(const CommandLine& a,
   const bool required = a.config_file.has_value();
   if (auto r = cfg::apply(config_sources(a, env), context, files, *settings, required); !r)
     return std::unexpected(r.error().message());
+  // As ssh: -W clears the forwards and exits on their failure unless a file said otherwise.
+  for (const char* keyword : {"clearallforwardings", "exitonforwardfailure"})
+    if (a.stdio_forward && !settings->first(keyword)) settings->add({keyword, {"yes"}, {"command-line", 0}});
   return settings;
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "parley/client/forwards.hpp"
 #include "parley/client/known_hosts.hpp"
 #include "parley/client/ssh_config.hpp"
 #include "parley/connection/session.hpp"
@@ -46,6 +47,19 @@ struct Destination {
   /// The host as typed (ssh's host_arg): what Host patterns match.
   std::string host_arg;
 };
+
+/// -L, -R, -D and the options that govern them, as ssh keeps them: the command
+/// line's first, then the files' (every line adds one; repeats count once).
+struct Forwarding {
+  std::vector<client::Forward> local, remote, dynamic;
+  bool exit_on_failure = false;  // ExitOnForwardFailure
+  bool gateway_ports = false;    // GatewayPorts: -L/-D without an address listen on every one
+  bool cleared = false;          // ClearAllForwardings (or -W): none of them
+};
+
+/// SessionType (-N: none): a session runs the command or shell, a subsystem
+/// (the command names it), or nothing at all (forwarding only).
+enum class SessionType : std::uint8_t { session, subsystem, none };
 
 /// PasswordPromptRule (parley's own): how $PARLEY_PASSWORD answers prompts.
 enum class PasswordPromptRule : std::uint8_t {
@@ -121,6 +135,8 @@ struct ClientOptions {
   std::optional<std::string> config_file;  // -F, for the jump's own parley
   bool tcp_keepalive = true;         // TCPKeepAlive
   unsigned connection_attempts = 1;  // ConnectionAttempts
+  Forwarding forwarding;
+  SessionType session_type = SessionType::session;
   /// RekeyLimit as written (0: parley's default, 1 GiB and an hour).
   client::ssh_config::RekeyLimit rekey_limit;
 };
@@ -144,6 +160,11 @@ struct ConfigEnvironment {
   /// Lets Match exec run (the caller's --allow-match-exec gave it a shell).
   std::function<std::expected<int, std::string>(const std::string&)> shell;
 };
+
+/// The forwards, ExitOnForwardFailure, GatewayPorts, ClearAllForwardings and
+/// SessionType of `settings` (forward_options.cpp); errors name the file and line.
+std::expected<void, std::string> resolve_forwarding(const client::ssh_config::Settings& settings,
+                                                    ClientOptions& out);
 
 /// Parses and checks parley's arguments (argv[0] is the program) and the
 /// ssh_config files (-F FILE, -F none, or ~/.ssh/config then the system file),

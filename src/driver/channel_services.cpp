@@ -287,7 +287,7 @@ class StandardServices final : public connection::ChannelServices {
   }
 
   std::unique_ptr<connection::ChannelHandler> connect(const connection::TcpipOpen& target) override {
-    return detail::tcp_connect_channel(context_, opener(), target);
+    return detail::tcp_connect_channel(context_.impl().executor, opener(), target);
   }
 
   std::expected<std::unique_ptr<connection::Listener>, std::string> listen(

@@ -22,6 +22,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "client_channel_io.hpp"
+#include "client_forwarding.hpp"
 #include "drive.hpp"
 #include "parley/userauth/server_text.hpp"
 #include "pumps.hpp"
@@ -32,39 +34,7 @@ namespace {
 using asio::ip::tcp;
 using Descriptor = asio::posix::stream_descriptor;
 
-/// The session channel as the pumps see it.
-class ClientChannelIo final : public connection::ChannelIo {
- public:
-  ClientChannelIo(session::ClientConnection& conn, connection::ChannelId id) : conn_(conn), id_(id) {}
-  std::size_t writable() const override { return conn_.channels().send_window(id_); }
-  std::size_t write(BytesView data) override { return send(data, 0); }
-  std::size_t write_stderr(BytesView data) override { return send(data, 1); }
-  void consumed(std::size_t n) override {
-    conn_.channels().consumed(id_, n);
-    conn_.request_flush();
-  }
-  void eof() override {
-    conn_.channels().send_eof(id_);
-    conn_.request_flush();
-  }
-  void exit_status(std::uint32_t) override {}
-  void exit_signal(const connection::ExitSignal&) override {}
-  void close() override {
-    conn_.channels().close(id_);
-    conn_.request_flush();
-  }
-  void confirm() override {}
-  void reject(connection::OpenFailure, std::string_view) override {}
-
- private:
-  std::size_t send(BytesView data, std::uint32_t extended) {
-    const std::size_t n = conn_.channels().send_data(id_, data, extended);
-    if (n > 0) conn_.request_flush();
-    return n;
-  }
-  session::ClientConnection& conn_;
-  connection::ChannelId id_;
-};
+using detail::ClientChannelIo;
 
 /// Local stdin → the channel; the channel's output → local stdout and stderr.
 struct Bridge : std::enable_shared_from_this<Bridge> {
@@ -135,26 +105,31 @@ class SessionRun {
         in_(ex, options.stdin_fd),
         out_(ex, options.stdout_fd),
         err_(ex, options.stderr_fd),
-        bridge_(std::make_shared<Bridge>(ex)) {}
+        bridge_(std::make_shared<Bridge>(ex)),
+        forwarding_(ex, options.forwarding, [this](const std::string& line) { report(line); }) {
+    forwarding_.on_change = [this](session::ClientConnection& c) { forwarding_changed(c); };
+  }
 
   void authenticated(session::ClientConnection& c) {
-    if (const auto& w = options_.stdio_forward) {
-      // As ssh -W: the originator is 127.0.0.1 port 65535.
-      if (c.channels().open("direct-tcpip", connection::encode(connection::TcpipOpen{w->host, w->port, "127.0.0.1", 65535})))
-        return;
-    } else if (c.channels().open("session")) {
+    // As ssh: the forwards first, then the session (which, under
+    // ExitOnForwardFailure, waits until the server has answered every -R).
+    if (auto r = forwarding_.start(c); !r) return fail(c, r.error());
+    if (!options_.open_session && !options_.stdio_forward) return;  // -N
+    if (options_.forwarding.exit_on_failure && !forwarding_.settled()) {
+      session_waits_ = true;
       return;
     }
-    result_.error = "cannot open a session channel";
-    c.disconnect(transport::DisconnectReason::by_application, "no channel");
+    open_session(c);
   }
   void event(session::ClientConnection& c, connection::Event& event) {
+    if (forwarding_.event(c, event)) return;
     std::visit([&](auto& e) { on(c, e); }, event);
   }
   /// The connection is gone (or never came): nothing more to read locally.
   void stop() {
     bridge_->io = nullptr;
     bridge_->stop_local_io();
+    forwarding_.stop();
   }
   /// After the loop: writes what the session sent and we had not yet passed on,
   /// and says why the session did not run, if it did not.
@@ -177,8 +152,11 @@ class SessionRun {
     // As ssh: the session is over when the server closes the channel, whatever
     // our stdin is (a terminal or a pipe that stays open). A read still waiting
     // on it would keep the loop, and parley, alive until the user typed ^D.
-    stop();
-    c.disconnect(transport::DisconnectReason::by_application, "disconnected by user");
+    // Forwarded connections still open are served to their end (as ssh).
+    bridge_->io = nullptr;
+    bridge_->stop_local_io();
+    session_over_ = true;
+    forwarding_changed(c);
   }
   void on(session::ClientConnection& c, connection::GlobalRequest& e) {
     if (e.want_reply) c.channels().global_reply(false);  // as ssh: hostkeys-00 etc.
@@ -188,6 +166,18 @@ class SessionRun {
 
   /// The local descriptors, handed to the bridge once the channel is open.
   void bridge_to(session::ClientConnection& c, connection::ChannelId id);
+  void open_session(session::ClientConnection& c);
+  void forwarding_changed(session::ClientConnection& c);
+  void fail(session::ClientConnection& c, const std::string& why) {
+    if (result_.error.empty()) result_.error = why;
+    stop();
+    c.disconnect(transport::DisconnectReason::by_application, "disconnected by user");
+  }
+  /// A line for the user, as ssh prints its warnings (CR LF once the terminal is raw).
+  void report(const std::string& line) {
+    const std::string text = line + (options_.pty && started_ ? "\r\n" : "\n");
+    (void)!::write(options_.stderr_fd, text.data(), text.size());
+  }
 
   const ClientSessionOptions& options_;
   LocalFd in_, out_, err_;
@@ -195,8 +185,34 @@ class SessionRun {
   std::unique_ptr<ClientChannelIo> channel_io_;
   std::size_t replies_expected_ = 0;
   bool started_ = false;
+  bool session_waits_ = false;  // for the -R replies (ExitOnForwardFailure)
+  bool session_over_ = false;   // the session channel closed
   ClientSessionResult result_;
+  detail::ClientForwarding forwarding_;
 };
+
+void SessionRun::open_session(session::ClientConnection& c) {
+  if (const auto& w = options_.stdio_forward) {
+    // As ssh -W: the originator is 127.0.0.1 port 65535.
+    if (c.channels().open("direct-tcpip", connection::encode(connection::TcpipOpen{w->host, w->port, "127.0.0.1", 65535})))
+      return;
+  } else if (c.channels().open("session")) {
+    return;
+  }
+  fail(c, "cannot open a session channel");
+}
+
+void SessionRun::forwarding_changed(session::ClientConnection& c) {
+  if (!forwarding_.failure().empty()) return fail(c, forwarding_.failure());
+  if (session_waits_ && forwarding_.settled()) {
+    session_waits_ = false;
+    open_session(c);
+  }
+  if (session_over_ && forwarding_.channels() == 0) {
+    stop();
+    c.disconnect(transport::DisconnectReason::by_application, "disconnected by user");
+  }
+}
 
 void SessionRun::on(session::ClientConnection& c, connection::OpenConfirmed& e) {
   if (options_.stdio_forward) {  // -W: bytes only, no requests
@@ -211,7 +227,8 @@ void SessionRun::on(session::ClientConnection& c, connection::OpenConfirmed& e) 
     ++replies_expected_;
   }
   connection::StartRequest start;
-  start.kind = options_.command.empty() ? connection::StartRequest::Kind::shell : connection::StartRequest::Kind::exec;
+  using Kind = connection::StartRequest::Kind;
+  start.kind = options_.subsystem ? Kind::subsystem : options_.command.empty() ? Kind::shell : Kind::exec;
   start.command = options_.command;
   c.channels().request(e.id, connection::request_type(start), true, connection::encode(start));
   ++replies_expected_;
@@ -239,7 +256,8 @@ void SessionRun::on(session::ClientConnection& c, connection::RequestReply& e) {
   if (replies_expected_ == 0) {  // the start request's reply
     started_ = e.success;
     if (!e.success) {
-      result_.error = (options_.command.empty() ? "shell" : "exec") + std::string(" request failed on channel 0");
+      result_.error = (options_.subsystem ? "subsystem" : options_.command.empty() ? "shell" : "exec") +
+                      std::string(" request failed on channel 0");
       c.channels().close(e.id);
     }
   } else if (!e.success) {
@@ -280,6 +298,10 @@ ClientSessionResult SessionRun::finish(const session::ClientConnection& conn, co
   } else if (!conn.authenticated()) {
     const auto& d = conn.disconnected();
     result_.error = d ? "Connection closed: " + d->description : "Connection closed";
+  } else if (!options_.open_session && !options_.stdio_forward) {  // -N ends only when the server ends it
+    const auto& d = conn.disconnected();
+    result_.error = "Connection to " + conn.host().host + " closed by remote host" +
+                    (d && !d->description.empty() ? ": " + userauth::sanitize_server_text(d->description, 256, false) : "");
   } else if (!started_ && !result_.exit_status && !result_.exit_signal) {
     result_.error = "the session ended before it started";
   }
@@ -428,6 +450,7 @@ ClientSessionResult run_session(const std::string& host, std::uint16_t port,
   SessionRun run(ex, options);
   conn.on_authenticated = [&run](session::ClientConnection& c) { run.authenticated(c); };
   conn.on_channel_event = [&run](session::ClientConnection& c, connection::Event& e) { run.event(c, e); };
+  conn.answers_channel_opens = true;  // the forwarding answers them (-R), refusing the others
   std::string connect_error;
   asio::co_spawn(
       io,

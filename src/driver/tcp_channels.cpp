@@ -136,10 +136,8 @@ class TcpListener final : public connection::Listener {
         std::error_code rec;
         const auto remote = socket.remote_endpoint(rec);
         if (!rec) {
-          auto state = std::make_shared<StreamState>(std::move(socket));
-          state->connected();
           connection::TcpipOpen open{s->address, s->port, remote.address().to_string(), remote.port()};
-          s->accepted(std::make_unique<StreamChannel>(std::move(state), std::nullopt), std::move(open));
+          s->accepted(tcp_stream_channel(std::move(socket)), std::move(open));
         }
       }
       if (!s->closed) accept(s);
@@ -150,11 +148,17 @@ class TcpListener final : public connection::Listener {
 
 }  // namespace
 
-std::unique_ptr<connection::ChannelHandler> tcp_connect_channel(ConnectionContext& context,
+std::unique_ptr<connection::ChannelHandler> tcp_connect_channel(const asio::any_io_executor& executor,
                                                                 std::shared_ptr<ForwardOpener> opener,
                                                                 const connection::TcpipOpen& target) {
-  auto state = std::make_shared<StreamState>(tcp::socket(context.impl().executor), std::move(opener));
+  auto state = std::make_shared<StreamState>(tcp::socket(executor), std::move(opener));
   return std::make_unique<StreamChannel>(std::move(state), target);
+}
+
+std::unique_ptr<connection::ChannelHandler> tcp_stream_channel(tcp::socket connected) {
+  auto state = std::make_shared<StreamState>(std::move(connected));
+  state->connected();
+  return std::make_unique<StreamChannel>(std::move(state), std::nullopt);
 }
 
 std::expected<std::unique_ptr<connection::Listener>, std::string> tcp_listen(

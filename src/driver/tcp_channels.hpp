@@ -14,10 +14,15 @@
 namespace parley::driver::detail {
 
 /// A channel that has `opener` connect to target.host:target.port, then
-/// confirms or rejects itself.
-std::unique_ptr<connection::ChannelHandler> tcp_connect_channel(ConnectionContext& context,
+/// confirms or rejects itself; it runs on `executor` (the connection's).
+std::unique_ptr<connection::ChannelHandler> tcp_connect_channel(const asio::any_io_executor& executor,
                                                                 std::shared_ptr<ForwardOpener> opener,
                                                                 const connection::TcpipOpen& target);
+
+/// A channel for a socket that is already connected (one a listener accepted):
+/// it moves bytes once the channel is confirmed, that is from the first
+/// on_writable() after attach().
+std::unique_ptr<connection::ChannelHandler> tcp_stream_channel(asio::ip::tcp::socket connected);
 
 /// A listener for a remote forward at `bind` ("" or "*": every IPv4 address;
 /// port 0: any free port) on the socket `opener` gives; each accepted socket

@@ -184,10 +184,11 @@ void ClientConnection::handle_message(std::span<std::uint8_t> payload, std::uint
     return;
   }
   while (auto e = channels_.poll_event()) {
-    if (auto* open = std::get_if<connection::OpenRequested>(&*e)) {
+    if (auto* open = std::get_if<connection::OpenRequested>(&*e); open && !answers_channel_opens) {
       // A client opens its channels itself; one the server opens (an X11 or agent
       // channel, a forwarded port we never asked for) is refused as OpenSSH's
-      // client refuses a type it does not expect, and never reaches the application.
+      // client refuses a type it does not expect, and never reaches an application
+      // that does not answer them.
       channels_.reject(open->id, connection::OpenFailure::administratively_prohibited,
                        "open failed");
       continue;

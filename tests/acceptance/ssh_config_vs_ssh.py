@@ -153,6 +153,24 @@ CASES = [
     ("-o User counts for Match user", "foo", {"config": "Match user cli\n  Port 2024\n"}, ["-o", "User=cli"]),
     ("-o HostName counts for Match host", "foo",
      {"config": "Match host elsewhere\n  Port 2025\n"}, ["-o", "HostName=elsewhere"]),
+    ("forwards add up, command line first, repeats once", "foo",
+     {"config": "LocalForward 8080 h:80\nRemoteForward 9000 l:22\nDynamicForward 1080\nHost foo\n"
+                "  LocalForward 8081 [::1]:81\n  LocalForward 8080 h:80\n"},
+     ["-L", "1:a:2", "-D", "*:1090", "-R", "0:x:22", "-L", "1:a:2"]),
+    ("forward addresses: brackets, empty, service names", "foo",
+     {"config": "LocalForward :8080 h:http\nDynamicForward [127.0.0.1]:1081\nRemoteForward *:0 x:ssh\n"},
+     ["-L", "[::1]:8082:[::1]:82", "-o", "LocalForward=localhost:8083 [h]:83"]),
+    ("GatewayPorts, ExitOnForwardFailure, SessionType: first value wins", "foo",
+     {"config": "GatewayPorts yes\nGatewayPorts no\nExitOnForwardFailure yes\nSessionType none\n"}, []),
+    ("ClearAllForwardings drops the command line's forwards too", "foo",
+     {"config": "ClearAllForwardings yes\nLocalForward 8080 h:80\n"}, ["-L", "1:a:2", "-D", "1080"]),
+    ("-N is SessionType none", "foo", {"config": "SessionType default\n"}, ["-N"]),
+    ("-W clears the forwards and sets ExitOnForwardFailure", "foo",
+     {"config": "LocalForward 8080 h:80\nRequestTTY yes\n"}, ["-W", "h:1"]),
+    ("-W under the file's ClearAllForwardings and ExitOnForwardFailure", "foo",
+     {"config": "ClearAllForwardings no\nLocalForward 8080 h:80\nExitOnForwardFailure no\n"}, ["-W", "h:1"]),
+    ("-N -t asks for a terminal", "foo", {"config": "RequestTTY no\n"}, ["-N", "-t"]),
+    ("-T over the file's RequestTTY", "foo", {"config": "RequestTTY force\n"}, ["-T"]),
 ]
 
 # Snippets ssh refuses: parley must refuse them too, naming the file and line.
@@ -176,6 +194,12 @@ REFUSED = [
     ("Match all combined", {"config": "Match all host foo\n"}, "line 1"),
     ("recursive Include", {"config": "Include {d}/config\n"}, "Too many recursive"),
     ("unknown option in an included file", {"config": "Include {d}/bad\n", "bad": "\n\nBogus 1\n"}, "line 3"),
+    ("LocalForward without a target", {"config": "LocalForward 8080\n"}, "line 1"),
+    ("LocalForward to port 0", {"config": "\nLocalForward 0 h:80\n"}, "line 2"),
+    ("RemoteForward with an extra argument", {"config": "RemoteForward 9000 h:80 x\n"}, "line 1"),
+    ("DynamicForward with a bad port", {"config": "DynamicForward h:x\n"}, "line 1"),
+    ("ExitOnForwardFailure maybe", {"config": "ExitOnForwardFailure maybe\n"}, "line 1"),
+    ("SessionType bad", {"config": "SessionType bad\n"}, "line 1"),
     ("world-writable included file", {"config": "Include {d}/open\n", "open+w": "Port 2\n"},
      "Bad owner or permissions"),
 ]

@@ -133,7 +133,8 @@ TEST_F(ParleyOptions, BadOptionsAreRefusedWithTheirName) {
       {"Port=0", "command-line line 0: Bad port '0'."},
       {"BatchMode=maybe", "command-line line 0: bad value for batchmode: 'maybe' (yes or no)"},
       {"NoSuchOption=1", "command-line: line 0: Bad configuration option: nosuchoption"},
-      {"LocalForward=1 h:2", "command-line line 0: option localforward is not supported by parley"},
+      {"LocalCommand=true", "command-line line 0: option localcommand is not supported by parley"},
+      {"LocalForward=0 h:2", "command-line line 0: Bad forwarding specification."},
       {"ProxyJump=a;b", "command-line line 0: bad ProxyJump 'a;b'"},
       {"Port", "command-line line 0: no argument after keyword \"port\""},
       {"Port=", "command-line line 0: no argument after keyword \"port\""},
@@ -327,15 +328,15 @@ TEST_F(ParleyOptions, DashFReplacesBothFilesAndNoneReadsNothing) {
 
 TEST_F(ParleyOptions, ConfigErrorsNameFileAndLine) {
   Disk disk;
-  disk.files["/c"] = "Host other\n  LocalForward 1 h:2\nHost *\n  Port 2\n  BatchMode perhaps\n";
+  disk.files["/c"] = "Host other\n  LocalCommand true\nHost *\n  Port 2\n  BatchMode perhaps\n";
   EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
             "/c line 5: bad value for batchmode: 'perhaps' (yes or no)");
   // A refused option only counts where it applies.
-  disk.files["/c"] = "Host other\n  LocalForward 1 h:2\n";
+  disk.files["/c"] = "Host other\n  LocalCommand true\n";
   EXPECT_TRUE(disk.parse({"-F", "/c", "host"}).has_value());
-  disk.files["/c"] = "\nHost host\n  LocalForward 1 h:2\n";
+  disk.files["/c"] = "\nHost host\n  LocalCommand true\n";
   EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
-            "/c line 3: option localforward is not supported by parley");
+            "/c line 3: option localcommand is not supported by parley");
   disk.files["/c"] = "IdentityFile ~/.ssh/%h.%Z\n";
   EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message,
             "/c line 1: identityfile: unknown key %Z");
@@ -355,6 +356,39 @@ TEST_F(ParleyOptions, TokensInTheOptionsSshExpandsThemIn) {
   EXPECT_EQ(o->known_hosts_files[0], "/home/tester/kh/box");
   EXPECT_EQ(o->known_hosts_files[1], "tester");
   EXPECT_EQ(o->agent_socket, "/home/tester/agent.web.example");
+}
+
+TEST_F(ParleyOptions, ForwardsFromTheCommandLineThenTheFiles) {
+  Disk disk;
+  disk.files["/c"] = "LocalForward 8080 db:5432\nHost host\n  RemoteForward 9000 localhost:http\n"
+                     "  DynamicForward 1080\n  LocalForward 7 a:8\n  ExitOnForwardFailure yes\n";
+  auto o = disk.parse({"-F", "/c", "-L", "7:a:8", "-D", "*:1090", "-N", "host"});
+  ASSERT_TRUE(o) << o.error().message;
+  using client::Forward;
+  EXPECT_EQ(o->forwarding.local, (std::vector<Forward>{{std::nullopt, 7, "a", 8}, {std::nullopt, 8080, "db", 5432}}))
+      << "the command line's first; a repeat counts once";
+  EXPECT_EQ(o->forwarding.remote, (std::vector<Forward>{{std::nullopt, 9000, "localhost", 80}}))
+      << "a service name as ssh takes it";
+  EXPECT_EQ(o->forwarding.dynamic,
+            (std::vector<Forward>{{std::string("*"), 1090, "socks", 0}, {std::nullopt, 1080, "socks", 0}}));
+  EXPECT_TRUE(o->forwarding.exit_on_failure);
+  EXPECT_EQ(o->session_type, SessionType::none);
+  disk.files["/c"] = "ClearAllForwardings yes\nLocalForward 8080 db:5432\n";
+  o = disk.parse({"-F", "/c", "-L", "7:a:8", "host"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_TRUE(o->forwarding.local.empty()) << "ClearAllForwardings drops the command line's too";
+}
+
+TEST_F(ParleyOptions, ForwardsParleyCannotRunAreRefused) {
+  EXPECT_EQ(refused({"-L", "0:h:80", "host"}), "Bad local forwarding specification '0:h:80'");
+  EXPECT_EQ(refused({"-D", "x", "host"}), "Bad dynamic forwarding specification 'x'");
+  EXPECT_EQ(refused({"-R", "9000", "host"}),
+            "remote dynamic forwarding (-R [address:]port with no target) is not supported by parley");
+  EXPECT_EQ(refused({"-L", "/tmp/s:h:80", "host"}), "forwarding Unix-domain sockets is not supported ('/tmp/s:h:80')");
+  EXPECT_EQ(refused({"-N", "host", "uptime"}), "-N (SessionType none) cannot run a command too");
+  Disk disk;
+  disk.files["/c"] = "\nLocalForward 80 h:nosuchservice\n";
+  EXPECT_EQ(disk.parse({"-F", "/c", "host"}).error().message, "/c line 2: Bad forwarding specification.");
 }
 
 TEST_F(ParleyOptions, MatchExecNeedsTheCommandLinesPermission) {

@@ -365,7 +365,8 @@ TEST(SshConfig, CommandLineOption) {
   EXPECT_EQ(command_line_option("Include /x").error().message(),
             "command-line line 0: include directive not supported as a command-line option");
   EXPECT_EQ(kind_of("ProxyJump"), Kind::read);
-  EXPECT_EQ(kind_of("LocalForward"), Kind::unsupported);
+  EXPECT_EQ(kind_of("LocalForward"), Kind::read);
+  EXPECT_EQ(kind_of("LocalCommand"), Kind::unsupported);
   EXPECT_EQ(kind_of("ServerAliveInterval"), Kind::read);
   EXPECT_EQ(kind_of("TCPKeepAlive"), Kind::read);
   EXPECT_EQ(kind_of("VisualHostKey"), Kind::ignored);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "parley/client/forwards.hpp"
 #include "parley/session/client_connection.hpp"
 #include "parley/connection/session.hpp"
 
@@ -21,9 +22,26 @@ struct StdioForward {
   std::uint16_t port = 0;
 };
 
+/// ssh's -L, -R and -D, as ClientOptions keeps them, and how they are set up.
+struct PortForwarding {
+  std::vector<client::Forward> local, remote, dynamic;
+  /// ExitOnForwardFailure: a forward that cannot be set up ends the connection
+  /// (255), and the session waits until every -R has been answered.
+  bool exit_on_failure = false;
+  /// GatewayPorts: -L and -D without an address listen on every address, not
+  /// only the loopback ones.
+  bool gateway_ports = false;
+};
+
 struct ClientSessionOptions {
   /// The command to run; empty: the login shell ("shell").
   std::string command;
+  /// false: no session at all (ssh -N): the connection serves the forwards
+  /// until it ends.
+  bool open_session = true;
+  /// true: `command` names a subsystem (SessionType subsystem).
+  bool subsystem = false;
+  PortForwarding forwarding;
   /// Set: -W, a direct-tcpip channel instead of a session.
   std::optional<StdioForward> stdio_forward;
   /// Request a pseudo-terminal with this type and size.

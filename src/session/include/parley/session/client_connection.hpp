@@ -53,6 +53,10 @@ class ClientConnection final : public transport::Endpoint {
   std::function<void(ClientConnection&)> on_authenticated;
   /// Every connection-layer event, in order (after authentication).
   std::function<void(ClientConnection&, connection::Event&)> on_channel_event;
+  /// Channels the server opens (forwarded-tcpip for ssh -R) reach on_channel_event
+  /// as OpenRequested, to be answered with channels().accept() or reject(); when
+  /// false (the default) they are refused here.
+  bool answers_channel_opens = false;
   /// Transport events (key exchanges, the disconnect), for logs.
   std::function<void(const transport::Event&)> on_transport;
 

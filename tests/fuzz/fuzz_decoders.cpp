@@ -14,6 +14,8 @@
 //   7 users.oath             otp::parse_users_oath
 //   8 users.oath.scratch     otp::parse_users_oath_scratch
 //   9 google-authenticator   otp::parse_google_authenticator
+//  10 SOCKS client           client::SocksHandshake, fed in pieces (a -D client's bytes)
+//  11 forward specification  client::parse_forward for -L, -R and -D, then describe()
 // Seeds: tests/fuzz/seeds/decoders/<decoder>_*.
 #include <algorithm>
 #include <cstdint>
@@ -21,6 +23,8 @@
 #include <utility>
 
 #include "parley/client/agent.hpp"
+#include "parley/client/forwards.hpp"
+#include "parley/client/socks.hpp"
 #include "parley/userauth/authorized_keys.hpp"
 #include "parley/client/known_hosts.hpp"
 #include "parley/otp/totp.hpp"
@@ -32,7 +36,7 @@ using namespace parley;
 
 namespace {
 
-constexpr std::size_t decoders = 10;
+constexpr std::size_t decoders = 12;
 
 const crypto::PublicKey& some_key() {
   static const crypto::PublicKey key = [] {
@@ -98,6 +102,27 @@ void google_authenticator(std::string_view text) {
   if (auto secret = otp::parse_google_authenticator(text)) (void)otp::totp_code(*secret, 1'700'000'000);
 }
 
+void socks_client(BytesView bytes) {
+  // Pieces of 1 to 8 bytes, as reads may split them; the first byte sets the size.
+  client::SocksHandshake h;
+  const std::size_t piece = bytes.empty() ? 1 : bytes[0] % 8 + 1;
+  Bytes out;
+  for (std::size_t i = 0; i < bytes.size(); i += piece) {
+    auto r = h.feed(bytes.subspan(i, std::min(piece, bytes.size() - i)), out);
+    if (!r) return;
+    if (*r) {
+      h.reply(r->value().port % 2 == 0, out);
+      return;
+    }
+  }
+}
+
+void forward_spec(std::string_view text) {
+  for (auto kind : {client::ForwardKind::local, client::ForwardKind::remote, client::ForwardKind::dynamic})
+    if (auto f = client::parse_forward(text, kind)) (void)client::describe(*f, kind);
+  (void)client::split_host_port(text);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -115,6 +140,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 7: users_oath(text); break;
     case 8: users_oath_scratch(text); break;
     case 9: google_authenticator(text); break;
+    case 10: socks_client(bytes); break;
+    case 11: forward_spec(text); break;
   }
   return 0;
 }

@@ -7,10 +7,12 @@ the environment (PARLEY_PASSWORD, PARLEY_TOTP as base32). Checks the login and t
 command's status, batch mode's reason when the TOTP prompt has no answer, a wrong
 TOTP secret refused, and no secret (password, TOTP code, TOTP secret) in parley's
 -vvv output or sshd's log.
-Then a jump (issue 16): the same sshd as a bastion (PermitOpen to 127.0.0.3 only) in front
-of a parleyd listening on 127.0.0.3 that asks its own password; parley, configured only by
-a config file and a secrets file (PARLEY_SECRETS_FILE) and with no terminal, runs a command
-behind the bastion, each hop answered with its own password (and the bastion's TOTP code).
+Then jumps (issue 16): the same sshd as a bastion (PermitOpen to 127.0.0.3 only) in front
+of a parleyd listening on 127.0.0.3 that asks its own password, and behind that parleyd
+(its --permit-open the only way there) a second OpenSSH sshd taking its own key; parley,
+configured only by a config file and a secrets file (PARLEY_SECRETS_FILE) and with no
+terminal, runs a command behind the bastion, then on the last sshd through both jumps,
+each hop answered with its own password (and the bastion's TOTP code) or key.
 
 Needs root, openssh-server, libpam-oath (pam_oath.so) and oathtool (to cross-check
 the test's own TOTP codes); fails, not skips, without them.
@@ -36,7 +38,8 @@ import sys
 import tempfile
 import time
 
-from common import (SESSION_USER, check, finish, free_port, keygen, mkpasswd, remove_user, session_user,
+from common import (SESSION_USER, SYSTEM_OPENSSH, Sshd, check, finish, free_port, keygen, mkpasswd, remove_user,
+                    session_user,
                     wait_for_port)
 
 SSHD = "/usr/sbin/sshd"
@@ -109,23 +112,28 @@ def tail(data, n=400):
     return data.decode(errors="replace").strip()[-n:]
 
 
-def jump_through_bastion(exe, tmp, sshd_port, key, inner_port, inner_pw, totp_b32):
-    """parley -F config (ProxyJump bastion) with a secrets file, no terminal."""
+def jump_through_bastion(exe, tmp, sshd_port, key, inner_port, inner_pw, totp_b32, final_port, final_key,
+                         host="inner", command="echo behind-the-bastion; id -un"):
+    """parley -F config (ProxyJump bastion, then inner) with a secrets file, no terminal,
+    runs `command` on `host`: inner (parleyd behind the bastion) or final (the OpenSSH
+    sshd behind parleyd, with its own key)."""
     cfg = os.path.join(tmp, "client_config")
     with open(cfg, "w") as f:
         f.write(f"Host bastion\n  HostName 127.0.0.1\n  Port {sshd_port}\n  User {USER}\n  IdentityFile {key}\n"
                 f"Host inner\n  HostName 127.0.0.3\n  Port {inner_port}\n  User alice\n  ProxyJump bastion\n"
+                f"Host final\n  HostName 127.0.0.1\n  Port {final_port}\n  User {USER}\n  IdentityFile {final_key}\n"
+                "  ProxyJump inner\n"
                 f"Host *\n  UserKnownHostsFile {os.path.join(tmp, 'known_hosts')}\n"
                 "  StrictHostKeyChecking accept-new\n  BatchMode yes\n  PreferredAuthentications "
                 "publickey,keyboard-interactive\n")
     secrets_file = os.path.join(tmp, "parley_secrets")
-    fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(f"Host bastion\n  Password {PASSWORD}\n  TOTP {totp_b32}\nHost inner\n  Password {inner_pw}\n")
     e = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     e["PARLEY_SECRETS_FILE"] = secrets_file
     t0 = time.monotonic()
-    r = subprocess.run([exe, "-vvv", "-F", cfg, "inner", "echo behind-the-bastion; id -un"], stdin=subprocess.DEVNULL,
+    r = subprocess.run([exe, "-vvv", "-F", cfg, host, command], stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=60, env=e)
     r.seconds = time.monotonic() - t0
     return r
@@ -155,6 +163,7 @@ def main():
     wrote_pam = False
     sshd = None
     inner = None
+    final = None
     log_path = os.path.join(tmp, "sshd.log")
     results = []
     try:
@@ -221,9 +230,24 @@ def main():
         keygen(inner_key)
         inner_port = free_port()
         inner_log = os.path.join(tmp, "inner.log")
+        # The last host: an OpenSSH sshd that takes its own key only, reached through
+        # parleyd alone (parleyd may forward there and nowhere else).
+        final_key = os.path.join(tmp, "final_client")
+        keygen(final_key)
+        final_dir = os.path.join(tmp, "final")
+        os.makedirs(final_dir, 0o755)
+        shutil.copy(final_key + ".pub", os.path.join(final_dir, "authorized_keys"))
+        os.chmod(os.path.join(final_dir, "authorized_keys"), 0o644)
+        final = Sshd(SYSTEM_OPENSSH, final_dir,
+                     [f"AuthorizedKeysFile {final_dir}/authorized_keys", "StrictModes no", "UsePAM no",
+                      "AuthenticationMethods publickey", "PasswordAuthentication no",
+                      "KbdInteractiveAuthentication no", "AllowTcpForwarding no", "PermitRootLogin no"],
+                     log_level="VERBOSE")
+        final.__enter__()
         session_user()
         inner = subprocess.Popen([parleyd, "--listen", "127.0.0.3", "--port", str(inner_port), "--host-key", inner_key,
                                   "--password-file", inner_passwords, "--session-user", SESSION_USER,
+                                  "--allow-tcp-forwarding", "local", "--permit-open", f"127.0.0.1:{final.port}",
                                   "--log-level", "debug"], stdout=subprocess.DEVNULL, stderr=open(inner_log, "ab"))
         config = os.path.join(tmp, "sshd_config")
         with open(config, "w") as f:
@@ -278,13 +302,29 @@ def main():
         # pam_oath takes each code once: the jump's waits for a time step after (a)'s.
         while int(time.time()) // 30 <= step_a:
             time.sleep(0.5)
-        r = jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32)
+        r = jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32, final.port, final_key)
         results.append(r)
         ok = r.returncode == 0 and r.stdout == f"behind-the-bastion\n{SESSION_USER}\n".encode()
         check(ok, f"ProxyJump through the PAM bastion to parleyd on 127.0.0.3, each hop its own secrets: "
                   f"the command ran there (status {r.returncode}, {r.seconds:.1f} s, {r.stdout!r})")
         if not ok:
             print("--- parley stderr (tail)\n" + tail(r.stderr, 3000) + "\n--- sshd log\n" + sshd_log(), flush=True)
+        # f) two jumps: the bastion, then parleyd, then the OpenSSH sshd behind parleyd
+        # (its own key); each hop answered with its own secrets, the bastion's code new.
+        step_e = int(time.time()) // 30
+        while int(time.time()) // 30 <= step_e:
+            time.sleep(0.5)
+        r = jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32, final.port, final_key,
+                                 host="final", command="echo on-the-final-host; id -un")
+        results.append(r)
+        ok = r.returncode == 0 and r.stdout == f"on-the-final-host\n{USER}\n".encode()
+        check(ok, f"ProxyJump bastion,inner to an OpenSSH sshd behind parleyd: the command ran there "
+                  f"(status {r.returncode}, {r.seconds:.1f} s, {r.stdout!r})")
+        if not ok:
+            print("--- parley stderr (tail)\n" + tail(r.stderr, 3000) + "\n--- final sshd log\n" + final.log()[-3000:],
+                  flush=True)
+        check(final.wait_for_log(f"Accepted publickey for {USER} from 127.0.0.1"),
+              "the final sshd accepted its own key, from parleyd's forward")
         inner_text = open(inner_log, "rb").read().decode(errors="replace")
         check("127.0.0.1" in inner_text and "authenticated" in inner_text and inner_pw not in inner_text,
               "parleyd behind the bastion saw the login come from the bastion, and logged no password")
@@ -310,6 +350,8 @@ def main():
         if inner is not None:
             inner.terminate()
             inner.wait(timeout=10)
+        if final is not None:
+            final.__exit__(None, None, None)
         if wrote_pam and os.path.exists(pam_file):
             os.unlink(pam_file)
         if created_user:

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "client_run.hpp"
 #include "config_dump.hpp"
 #include "config_files.hpp"
 #include "identities.hpp"
@@ -361,17 +362,7 @@ int exit_status(const driver::ClientSessionResult& result, const PromptCounts& c
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const auto parsed = app::parse_client_options(argc, argv, app::system_config_environment());
-  if (!parsed) {
-    if (!parsed.error().message.empty()) fail(parsed.error().message);
-    return parsed.error().exit_code;  // CLI11 has printed its help or usage error
-  }
-  const app::ClientOptions& options = *parsed;
-  if (options.dump_config) {  // -G: as ssh -G, print and connect nowhere
-    app::print_config(options, std::cout);
-    return 0;
-  }
+int parley::app::run_client(const app::ClientOptions& options, const SessionAdjust& adjust) {
   set_up_logging(options);
 
   // From here on the terminal is put back as it is now on every way out (a
@@ -389,8 +380,23 @@ int main(int argc, char** argv) {
   session::ClientConnection conn(tconfig, aconfig, d.host, d.port, rng, transport::Clock::now());
   conn.set_server_alive(options.server_alive);
   report_key_exchange(conn, options.warn_weak_crypto);
-  auto result = driver::run_session(d.host, d.port, conn, session_options(options, local, terminal),
-                                    options.connect_timeout);
+  driver::ClientSessionOptions session = session_options(options, local, terminal);
+  if (adjust) adjust(session);
+  auto result = driver::run_session(d.host, d.port, conn, session, options.connect_timeout);
   terminal.restore();
   return exit_status(result, counts, local);
+}
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "cp") return app::copy_main(argc - 1, argv + 1);
+  const auto parsed = app::parse_client_options(argc, argv, app::system_config_environment());
+  if (!parsed) {
+    if (!parsed.error().message.empty()) fail(parsed.error().message);
+    return parsed.error().exit_code;  // CLI11 has printed its help or usage error
+  }
+  if (parsed->dump_config) {  // -G: as ssh -G, print and connect nowhere
+    app::print_config(*parsed, std::cout);
+    return 0;
+  }
+  return app::run_client(*parsed, nullptr);
 }

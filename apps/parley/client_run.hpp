@@ -14,9 +14,11 @@ namespace parley::app {
 using SessionAdjust = std::function<void(driver::ClientSessionOptions&)>;
 
 /// Connects, verifies the host key, authenticates and runs the session as
-/// `options` say. Returns the remote command's status, or exits 255 with one line
-/// when the connection or authentication failed.
-int run_client(const ClientOptions& options, const SessionAdjust& adjust);
+/// `options` say, granting the server `limits` (its channels' windows). Returns
+/// the remote command's status, or exits 255 with one line when the connection or
+/// authentication failed.
+int run_client(const ClientOptions& options, const SessionAdjust& adjust,
+               const connection::ChannelLimits& limits = {});
 
 /// `parley cp [options] SOURCE... DESTINATION` (argv[0] is "cp").
 int copy_main(int argc, char** argv);

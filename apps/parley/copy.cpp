@@ -284,11 +284,14 @@ int copy_main(int argc, char** argv) {
     copied = Copier(files, plan).run();
     ::shutdown(ends[1], SHUT_WR);  // the subsystem's input ends: sftp-server exits
   });
+  // An 8 MiB window: the server may send what 32 reads of 255 KiB ask for before
+  // waiting for us (2 MiB, a session's window, would hold 8), as a long path needs.
+  const connection::ChannelLimits limits{8u << 20, 32 * 1024, 16};
   const int session = run_client(*options, [&](driver::ClientSessionOptions& s) {
     s.stdin_fd = ends[0];
     s.stdout_fd = ends[0];
     s.on_session_start = nullptr;
-  });
+  }, limits);
   ::shutdown(ends[0], SHUT_RDWR);  // copies still waiting on the server stop now
   copies.join();
   ::close(ends[0]);

@@ -362,7 +362,8 @@ int exit_status(const driver::ClientSessionResult& result, const PromptCounts& c
 
 }  // namespace
 
-int parley::app::run_client(const app::ClientOptions& options, const SessionAdjust& adjust) {
+int parley::app::run_client(const app::ClientOptions& options, const SessionAdjust& adjust,
+                            const connection::ChannelLimits& limits) {
   set_up_logging(options);
 
   // From here on the terminal is put back as it is now on every way out (a
@@ -377,7 +378,7 @@ int parley::app::run_client(const app::ClientOptions& options, const SessionAdju
   const PromptCounts counts = configure_authentication(options, local, *aconfig);
 
   const app::Destination& d = options.destination;
-  session::ClientConnection conn(tconfig, aconfig, d.host, d.port, rng, transport::Clock::now());
+  session::ClientConnection conn(tconfig, aconfig, d.host, d.port, rng, transport::Clock::now(), limits);
   conn.set_server_alive(options.server_alive);
   report_key_exchange(conn, options.warn_weak_crypto);
   driver::ClientSessionOptions session = session_options(options, local, terminal);

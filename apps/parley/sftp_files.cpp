@@ -194,8 +194,8 @@ std::expected<void, std::string> SftpFiles::download(const std::string& remote, 
     // time, to find the end (a file that grew is read on).
     while (!eof && error.empty() && in_flight.size() < max_in_flight &&
            (!again.empty() || !size || next < *size || in_flight.empty())) {
-      Piece p = again.empty() ? Piece{next, chunk} : again.front();
-      if (again.empty()) next += chunk; else again.pop_front();
+      Piece p = again.empty() ? Piece{next, read_chunk} : again.front();
+      if (again.empty()) next += read_chunk; else again.pop_front();
       in_flight.emplace(sftp_.read(*handle, p.offset, p.length), p);
     }
     if (in_flight.empty()) break;

@@ -23,7 +23,11 @@ using ProgressFn = std::function<void(std::uint64_t done, std::optional<std::uin
 
 class SftpFiles {
  public:
+  /// Writes: 32 KiB, which every server takes. Reads: what OpenSSH's sftp-server
+  /// gives at most (its limits@openssh.com read length, 255 KiB), as OpenSSH's scp
+  /// asks for; a server that gives less answers short, and the rest is asked again.
   static constexpr std::uint32_t chunk = 32 * 1024;
+  static constexpr std::uint32_t read_chunk = 255 * 1024;
   static constexpr std::size_t max_in_flight = 64;
 
   /// `fd` is the stream to the server; it is not closed here.

@@ -113,7 +113,7 @@ def tail(data, n=400):
 
 
 def jump_through_bastion(exe, tmp, sshd_port, key, inner_port, inner_pw, totp_b32, final_port, final_key,
-                         host="inner", command="echo behind-the-bastion; id -un"):
+                         host="inner", command="echo behind-the-bastion; id -un", copy=None):
     """parley -F config (ProxyJump bastion, then inner) with a secrets file, no terminal,
     runs `command` on `host`: inner (parleyd behind the bastion) or final (the OpenSSH
     sshd behind parleyd, with its own key)."""
@@ -133,8 +133,8 @@ def jump_through_bastion(exe, tmp, sshd_port, key, inner_port, inner_pw, totp_b3
     e = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     e["PARLEY_SECRETS_FILE"] = secrets_file
     t0 = time.monotonic()
-    r = subprocess.run([exe, "-vvv", "-F", cfg, host, command], stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=60, env=e)
+    argv = [exe, "cp", "-v", "-F", cfg, *copy] if copy else [exe, "-vvv", "-F", cfg, host, command]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=120, env=e)
     r.seconds = time.monotonic() - t0
     return r
 
@@ -241,7 +241,8 @@ def main():
         final = Sshd(SYSTEM_OPENSSH, final_dir,
                      [f"AuthorizedKeysFile {final_dir}/authorized_keys", "StrictModes no", "UsePAM no",
                       "AuthenticationMethods publickey", "PasswordAuthentication no",
-                      "KbdInteractiveAuthentication no", "AllowTcpForwarding no", "PermitRootLogin no"],
+                      "KbdInteractiveAuthentication no", "AllowTcpForwarding no", "PermitRootLogin no",
+                      "Subsystem sftp /usr/lib/openssh/sftp-server"],
                      log_level="VERBOSE")
         final.__enter__()
         session_user()
@@ -325,6 +326,32 @@ def main():
                   flush=True)
         check(final.wait_for_log(f"Accepted publickey for {USER} from 127.0.0.1"),
               "the final sshd accepted its own key, from parleyd's forward")
+
+        # g) parley cp through both jumps: 100 MiB up to the final host and back, the same
+        # SHA-256 (each run a new TOTP step: pam_oath takes a code once).
+        files = os.path.join(tmp, "final_files")
+        os.mkdir(files, 0o755)
+        shutil.chown(files, USER)
+        big = os.path.join(tmp, "big.bin")
+        with open(big, "wb") as f:
+            for _ in range(100):
+                f.write(os.urandom(1 << 20))
+        copies = []
+        for copy in ([big, f"final:{files}/big.bin"], [f"final:{files}/big.bin", os.path.join(tmp, "big.back")]):
+            step = int(time.time()) // 30
+            while int(time.time()) // 30 <= step:
+                time.sleep(0.5)
+            copies.append(jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32, final.port,
+                                               final_key, copy=copy))
+        results.extend(copies)
+        same = (all(c.returncode == 0 for c in copies) and os.path.exists(os.path.join(tmp, "big.back"))
+                and hashlib.sha256(open(big, "rb").read()).digest()
+                == hashlib.sha256(open(os.path.join(files, "big.bin"), "rb").read()).digest()
+                == hashlib.sha256(open(os.path.join(tmp, "big.back"), "rb").read()).digest())
+        check(same, "parley cp through both jumps: 100 MiB up to the final sshd and back, the same SHA-256 "
+                    f"(status {[c.returncode for c in copies]}, {[round(c.seconds, 1) for c in copies]} s)")
+        if not same:
+            print("--- parley cp stderr (tail)\n" + "\n".join(tail(c.stderr, 2000) for c in copies), flush=True)
         inner_text = open(inner_log, "rb").read().decode(errors="replace")
         check("127.0.0.1" in inner_text and "authenticated" in inner_text and inner_pw not in inner_text,
               "parleyd behind the bastion saw the login come from the bastion, and logged no password")

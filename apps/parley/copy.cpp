@@ -118,7 +118,8 @@ class Copier {
       auto a = f_.stat(plan_.dest);
       dest_dir = a && a->is_directory();
     } else {
-      dest_dir = fs::is_directory(plan_.dest);
+      std::error_code ec;  // (every filesystem call here says why, never throws)
+      dest_dir = fs::is_directory(plan_.dest, ec);
     }
     if (plan_.sources.size() > 1 && !dest_dir) return error(plan_.dest + ": Not a directory"), 1;
     for (const auto& src : plan_.sources) {
@@ -144,9 +145,9 @@ class Copier {
       if (!(a && a->is_directory()))
         if (auto m = f_.mkdir(remote, st.st_mode | 0700); !m) return error(m.error());
       std::error_code ec;
-      for (const auto& entry : fs::directory_iterator(local, ec)) {
+      for (fs::directory_iterator it(local, ec), end; !ec && it != end; it.increment(ec)) {
         if (!f_.broken().empty()) return;
-        upload(entry.path().string(), join(remote, entry.path().filename().string()));
+        upload(it->path().string(), join(remote, it->path().filename().string()));
       }
       if (ec) error(local + ": " + ec.message());
       if (plan_.preserve) {  // as scp -p: the directory's mode and times too, once filled
@@ -160,8 +161,14 @@ class Copier {
     }
     if (!S_ISREG(st.st_mode)) return error(local + ": not a regular file");
     Meter meter(plan_.progress, base_name(local));
-    auto r = f_.upload(local, remote, plan_.preserve, [&](std::uint64_t d, auto t) { meter.update(d, t); });
-    meter.update(static_cast<std::uint64_t>(st.st_size), static_cast<std::uint64_t>(st.st_size), true);
+    std::uint64_t last = 0;
+    bool shown = false;
+    auto r = f_.upload(local, remote, plan_.preserve, [&](std::uint64_t d, auto t) {
+      last = d;
+      shown = true;
+      meter.update(d, t);
+    });
+    if (r || shown) meter.update(r ? static_cast<std::uint64_t>(st.st_size) : last, static_cast<std::uint64_t>(st.st_size), true);
     if (!r) error(r.error());
   }
 
@@ -171,8 +178,8 @@ class Copier {
     if (a->is_directory()) {
       if (!plan_.recursive) return error(remote + ": is a directory (use -r)");
       std::error_code ec;
-      if (!fs::is_directory(local) && !fs::create_directory(local, ec))
-        return error(local + ": " + ec.message());
+      if (!fs::is_directory(local, ec) && !fs::create_directory(local, ec))
+        return error(local + ": " + (ec ? ec.message() : std::string("cannot create the directory")));
       auto names = f_.list(remote);
       if (!names) return error(names.error());
       for (const auto& n : *names) {
@@ -193,7 +200,7 @@ class Copier {
       last = d;
       meter.update(d, t);
     });
-    meter.update(last, a->size, true);
+    if (r || last > 0) meter.update(last, a->size, true);
     if (!r) error(r.error());
   }
 

@@ -94,6 +94,14 @@ std::expected<SftpResponse, std::string> SftpFiles::wait(std::uint32_t id) {
   }
 }
 
+std::expected<void, std::string> SftpFiles::exchange(const std::function<bool(SftpResponse&)>& take) {
+  if (auto f = flush(); !f) return f;
+  if (auto m = read_more(); !m) return m;
+  while (auto r = sftp_.poll())
+    if (!take(*r)) kept_.emplace(r->id, std::move(*r));
+  return {};
+}
+
 std::expected<void, std::string> SftpFiles::start() {
   if (auto f = flush(); !f) return f;
   while (!sftp_.version()) {
@@ -199,20 +207,15 @@ std::expected<void, std::string> SftpFiles::download(const std::string& remote, 
       in_flight.emplace(sftp_.read(*handle, p.offset, p.length), p);
     }
     if (in_flight.empty()) break;
-    if (auto f = flush(); !f) return f;
-    if (auto m = read_more(); !m) return m;
-    while (auto r = sftp_.poll()) {
-      const auto it = in_flight.find(r->id);
-      if (it == in_flight.end()) {
-        kept_.emplace(r->id, std::move(*r));
-        continue;
-      }
+    auto round = exchange([&](SftpResponse& r) {
+      const auto it = in_flight.find(r.id);
+      if (it == in_flight.end()) return false;
       const Piece p = it->second;
       in_flight.erase(it);
-      if (const auto* d = std::get_if<client::SftpData>(&r->body)) {
+      if (const auto* d = std::get_if<client::SftpData>(&r.body)) {
         if (d->data.empty()) {
           eof = true;
-          continue;
+          return true;
         }
         if (::pwrite(out.fd, d->data.data(), d->data.size(), static_cast<off_t>(p.offset)) !=
             static_cast<ssize_t>(d->data.size()))
@@ -221,11 +224,13 @@ std::expected<void, std::string> SftpFiles::download(const std::string& remote, 
           again.push_back({p.offset + d->data.size(), static_cast<std::uint32_t>(p.length - d->data.size())});
         done += d->data.size();
         if (progress) progress(done, size);
-      } else if (const auto* s = std::get_if<SftpStatus>(&r->body)) {
+      } else if (const auto* s = std::get_if<SftpStatus>(&r.body)) {
         eof = true;
         if (s->code != static_cast<std::uint32_t>(SftpCode::eof)) error = remote + ": " + describe(*s);
       }
-    }
+      return true;
+    });
+    if (!round) return round;
   }
   (void)ok(sftp_.close(*handle), remote);
   if (!error.empty()) return std::unexpected(error);
@@ -267,22 +272,20 @@ std::expected<void, std::string> SftpFiles::upload(const std::string& local, con
       offset += static_cast<std::uint64_t>(n);
     }
     if (in_flight.empty()) break;
-    if (auto f = flush(); !f) return f;
-    if (auto m = read_more(); !m) return m;
-    while (auto r = sftp_.poll()) {
-      const auto it = in_flight.find(r->id);
-      if (it == in_flight.end()) {
-        kept_.emplace(r->id, std::move(*r));
-        continue;
-      }
+    auto round = exchange([&](SftpResponse& r) {
+      const auto it = in_flight.find(r.id);
+      if (it == in_flight.end()) return false;
       done += it->second;
       in_flight.erase(it);
-      const auto* s = std::get_if<SftpStatus>(&r->body);
-      if (s && s->code != static_cast<std::uint32_t>(SftpCode::ok) && error.empty())
-        error = remote + ": " + describe(*s);
-      if (s && s->code != static_cast<std::uint32_t>(SftpCode::ok)) end = true;
+      const auto* s = std::get_if<SftpStatus>(&r.body);
+      if (!s || s->code != static_cast<std::uint32_t>(SftpCode::ok)) {
+        if (error.empty()) error = remote + ": " + (s ? describe(*s) : std::string("unexpected answer"));
+        end = true;
+      }
       if (progress) progress(done, static_cast<std::uint64_t>(st.st_size));
-    }
+      return true;
+    });
+    if (!round) return round;
   }
   if (preserve && error.empty()) {
     SftpAttrs keep;

@@ -59,6 +59,9 @@ class SftpFiles {
   std::expected<void, std::string> ok(std::uint32_t id, const std::string& path);
   std::expected<std::string, std::string> open(const std::string& path, std::uint32_t pflags,
                                                const client::SftpAttrs& attrs);
+  /// One turn of a pipelined transfer: sends what is queued, reads what came,
+  /// and hands each response to `take`; one it does not take is kept for wait().
+  std::expected<void, std::string> exchange(const std::function<bool(client::SftpResponse&)>& take);
   std::expected<void, std::string> flush();
   /// Reads what the server sent (blocking) into the client; responses are polled after.
   std::expected<void, std::string> read_more();

@@ -241,6 +241,15 @@ Bytes one_string(std::string_view s) {
   wire::Writer(b).string(s);
   return b;
 }
+
+/// A path (or handle) and ATTRS: SETSTAT, FSETSTAT, MKDIR.
+Bytes string_and_attrs(std::string_view s, const SftpAttrs& attrs) {
+  Bytes b;
+  wire::Writer w(b);
+  w.string(s);
+  put(w, attrs);
+  return b;
+}
 }  // namespace
 
 std::uint32_t SftpClient::open(std::string_view path, std::uint32_t pflags, const SftpAttrs& attrs) {
@@ -274,30 +283,18 @@ std::uint32_t SftpClient::lstat(std::string_view path) { return request(fxp_lsta
 std::uint32_t SftpClient::fstat(std::string_view handle) { return request(fxp_fstat, Expect::attrs, one_string(handle)); }
 
 std::uint32_t SftpClient::setstat(std::string_view path, const SftpAttrs& attrs) {
-  Bytes b;
-  wire::Writer w(b);
-  w.string(path);
-  put(w, attrs);
-  return request(fxp_setstat, Expect::status, b);
+  return request(fxp_setstat, Expect::status, string_and_attrs(path, attrs));
 }
 
 std::uint32_t SftpClient::fsetstat(std::string_view handle, const SftpAttrs& attrs) {
-  Bytes b;
-  wire::Writer w(b);
-  w.string(handle);
-  put(w, attrs);
-  return request(fxp_fsetstat, Expect::status, b);
+  return request(fxp_fsetstat, Expect::status, string_and_attrs(handle, attrs));
 }
 
 std::uint32_t SftpClient::opendir(std::string_view path) { return request(fxp_opendir, Expect::handle, one_string(path)); }
 std::uint32_t SftpClient::readdir(std::string_view handle) { return request(fxp_readdir, Expect::names, one_string(handle)); }
 
 std::uint32_t SftpClient::mkdir(std::string_view path, const SftpAttrs& attrs) {
-  Bytes b;
-  wire::Writer w(b);
-  w.string(path);
-  put(w, attrs);
-  return request(fxp_mkdir, Expect::status, b);
+  return request(fxp_mkdir, Expect::status, string_and_attrs(path, attrs));
 }
 
 std::uint32_t SftpClient::realpath(std::string_view path) { return request(fxp_realpath, Expect::names, one_string(path)); }

@@ -14,48 +14,11 @@ import tempfile
 import threading
 import time
 
-from common import SSH, check, finish, keygen, start_parleyd, stop
+from common import SSH, EchoServer, check, finish, keygen, start_parleyd, stop
 
 PARLEYD = sys.argv[1]
 KiB = 1024
 MiB = 1024 * KiB
-
-
-class EchoServer:
-    """Echoes everything on 127.0.0.1:port; closes when the client closes."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _echo(conn):
-        try:
-            while True:
-                data = conn.recv(256 * KiB)
-                if not data:
-                    break
-                conn.sendall(data)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.sock.close()
 
 
 class Greeter:

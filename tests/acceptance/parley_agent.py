@@ -310,8 +310,8 @@ def main():
                   f"an unknown -o name: status 255 and ssh's words ({r.returncode}, {r.err.strip()!r})")
             time.sleep(0.3)
             check(os.path.getsize(log) == before, "... and parley did not even connect")
-            r = parley(port, "-o", "LocalForward=1 h:2", "eduser@127.0.0.1", "true", agent=sock)
-            check(r.returncode == 255 and "option localforward is not supported by parley" in r.err,
+            r = parley(port, "-o", "LocalCommand=true", "eduser@127.0.0.1", "true", agent=sock)
+            check(r.returncode == 255 and "option localcommand is not supported by parley" in r.err,
                   f"an ssh option parley cannot honour is refused by name ({r.returncode}, {r.err.strip()!r})")
             r = parley(port, "-vv", "-o", "VisualHostKey=yes", "-o", "compression=yes", "-o", "LogLevel=ERROR",
                        "-o", "Ciphers=aes256-ctr", "-o", "MACs=hmac-sha2-512", "-o", "KexAlgorithms=diffie-hellman-group14-sha256",

@@ -26,40 +26,9 @@ import tempfile
 import threading
 import time
 
-from common import SYSTEM_OPENSSH, Sshd, check, finish, free_port, keygen
+from common import SYSTEM_OPENSSH, EchoServer, Sshd, check, finish, free_port, keygen, wait_for_port
 
 MIB = 1024 * 1024
-
-
-class EchoServer:
-    """Echoes every connection on a free 127.0.0.1 port until the client's EOF."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self.echo, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def echo(conn):
-        with conn:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    conn.shutdown(socket.SHUT_WR)
-                    return
-                conn.sendall(data)
 
 
 def recv_exact(s, n):
@@ -123,17 +92,6 @@ def parallel(port, n=5, socks=None):
     return [r for r in results if r]
 
 
-def wait_listening(port, proc, seconds=15):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 class Client:
     """parley with the test's -F file, and what it printed."""
 
@@ -157,7 +115,7 @@ def the_three_forwards(client, echo):
     p = client.start(["-N", "-L", f"{lport}:127.0.0.1:{echo.port}", "-R", f"{rport}:127.0.0.1:{echo.port}",
                       "-D", f"127.0.0.1:{dport}"])
     try:
-        up = wait_listening(lport, p) and wait_listening(dport, p) and wait_listening(rport, p)
+        up = wait_for_port(lport, p) and wait_for_port(dport, p) and wait_for_port(rport, p)
         check(up, f"-N -L {lport} -R {rport} -D {dport}: parley and the server listen")
         if not up:
             return
@@ -196,7 +154,7 @@ def from_the_config_file(exe, tmp, base_config, echo):
     p = subprocess.Popen([exe, "-F", config, "t"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          stdin=subprocess.DEVNULL)
     try:
-        up = wait_listening(lport, p) and wait_listening(rport, p) and wait_listening(dport, p)
+        up = wait_for_port(lport, p) and wait_for_port(rport, p) and wait_for_port(dport, p)
         bad = parallel(lport) + parallel(rport) + parallel(dport, 5, (5, "127.0.0.1", echo.port)) if up else ["not up"]
         check(not bad, f"LocalForward, RemoteForward, DynamicForward and SessionType none from -F: "
                        f"5 × 1 MiB each ({bad})")
@@ -260,7 +218,7 @@ def served_to_the_end(client, echo):
     lport = free_port()
     p = client.start(["-L", f"{lport}:127.0.0.1:{echo.port}"], "sleep 1; exit 7")
     try:
-        if not wait_listening(lport, p):
+        if not wait_for_port(lport, p):
             check(False, "-L with a command: parley listens")
             return
         s = socket.create_connection(("127.0.0.1", lport), timeout=10)

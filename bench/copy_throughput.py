@@ -8,7 +8,8 @@ A file of SIZE random bytes (1024 MiB by default) goes up and comes back with ea
 tool; rounds alternate between the tools so both see the same background load. Every
 copy is checked by SHA-256. Printed: the median time and MiB/s per tool and direction,
 and parley's time over scp's (the issue's bound: at most 1.2). Both ends run on this
-machine, so the figures compare the clients, not a network. Exits 1 if a copy arrived
+machine, so the figures compare the clients, not a network; the file system is synced
+before each copy, so none pays for the writeback of the one before. Exits 1 if a copy arrived
 damaged; the ratio is reported, never asserted (that is a benchmark's job, not a test's).
 """
 import argparse
@@ -73,6 +74,7 @@ def setup(tmp, size_mib):
 
 
 def timed(argv):
+    os.sync()  # no writeback of the last copy's gigabyte during this one
     t0 = time.monotonic()
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     seconds = time.monotonic() - t0

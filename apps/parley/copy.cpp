@@ -228,7 +228,7 @@ struct CopyLine {
 }  // namespace
 
 int copy_main(int argc, char** argv) {
-  CLI::App app{"parley cp: copy files to or from a host over SFTP, as scp"};
+  CLI::App app{"parley cp: copy files to or from a host over SFTP, as scp", "parley cp"};
   CopyLine a;
   app.add_flag("-r", a.recursive, "Copy directories and what they hold");
   app.add_flag("-p", a.preserve, "Keep modes and modification times");

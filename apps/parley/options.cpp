@@ -45,7 +45,7 @@ struct CommandLine {
 };
 
 std::expected<CommandLine, OptionsError> parse_command_line(int argc, const char* const* argv) {
-  CLI::App app{"parley: the parley SSH client"};
+  CLI::App app{"parley: the parley SSH client (to copy files: parley cp --help)"};
   CommandLine a;
   app.add_option("-p", a.port, "Port on the server");
   app.add_option("-l", a.login, "User to log in as");

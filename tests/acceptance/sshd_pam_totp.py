@@ -9,15 +9,16 @@ TOTP secret refused, and no secret (password, TOTP code, TOTP secret) in parley'
 -vvv output or sshd's log.
 Then jumps (issue 16): the same sshd as a bastion (PermitOpen to 127.0.0.3 only) in front
 of a parleyd listening on 127.0.0.3 that asks its own password, and behind that parleyd
-(its --permit-open the only way there) a second OpenSSH sshd taking its own key; parley,
-configured only by a config file and a secrets file (PARLEY_SECRETS_FILE) and with no
-terminal, runs a command behind the bastion, then on the last sshd through both jumps,
-each hop answered with its own password (and the bastion's TOTP code) or key.
+(its --permit-open the only way there) a second OpenSSH sshd asking, as the bastion, a key
+and then through PAM the password and TOTP code of its own account; parley, configured only
+by a config file and a secrets file (PARLEY_SECRETS_FILE) and with no terminal, runs a
+command behind the bastion, then on the last sshd through both jumps, and `parley cp` moves
+100 MiB there and back; each hop is answered with its own password (and TOTP code).
 
 Needs root, openssh-server, libpam-oath (pam_oath.so) and oathtool (to cross-check
 the test's own TOTP codes); fails, not skips, without them.
 Everything lives in a temporary directory, except what sshd and PAM need outside it,
-all removed at the end: the test user (only if this script created it; a
+all removed at the end: the two test users (only if this script created them; a
 pre-existing one gets its password hash back), /etc/pam.d/parley-sshd-PID (sshd uses
 its program name as the PAM service, so it runs as a copy named that way), and
 /run/sshd (only if this script created it).
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import time
 
-from common import (SESSION_USER, SYSTEM_OPENSSH, Sshd, check, finish, free_port, keygen, mkpasswd, remove_user,
+from common import (SESSION_USER, SYSTEM_OPENSSH, OpenSsh, Sshd, check, finish, free_port, keygen, mkpasswd, remove_user,
                     session_user,
                     wait_for_port)
 
@@ -46,6 +47,9 @@ SSHD = "/usr/sbin/sshd"
 OATHTOOL = "/usr/bin/oathtool"
 USER = "parleypam"
 PASSWORD = "pw-Wombat-" + secrets.token_hex(6)
+# The last host's account: its own password and TOTP secret (the same PAM service).
+FINAL_USER = "parleypam2"
+FINAL_PASSWORD = "pw-Quokka-" + secrets.token_hex(6)
 PAM_OATH_PATHS = ["/lib/x86_64-linux-gnu/security/pam_oath.so",
                   "/usr/lib/x86_64-linux-gnu/security/pam_oath.so",
                   *glob.glob("/lib/*/security/pam_oath.so"), *glob.glob("/usr/lib/*/security/pam_oath.so"),
@@ -108,20 +112,41 @@ def stop_sshd(proc):
             pass
 
 
+def make_user(name, password, home):
+    """Creates `name` (or takes the existing one) with `password`: (created, saved hash)."""
+    created, saved = False, None
+    if subprocess.run(["id", name], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "-M", "-s", "/bin/sh", "-d", home, name], check=True)
+        created = True
+        os.mkdir(home, 0o755)
+        shutil.chown(home, name)
+    else:
+        saved = subprocess.run(["getent", "shadow", name], capture_output=True, check=True).stdout.decode().split(":")[1]
+    subprocess.run(["chpasswd"], input=f"{name}:{password}\n".encode(), check=True)
+    return created, saved
+
+
+def put_back_user(name, created, saved):
+    if created:
+        remove_user(name)
+    elif saved is not None:
+        subprocess.run(["chpasswd", "-e"], input=f"{name}:{saved}\n".encode())
+
+
 def tail(data, n=400):
     return data.decode(errors="replace").strip()[-n:]
 
 
-def jump_through_bastion(exe, tmp, sshd_port, key, inner_port, inner_pw, totp_b32, final_port, final_key,
+def jump_through_bastion(exe, tmp, sshd_port, key, inner_port, inner_pw, totp_b32, final_port, final_key, final_totp,
                          host="inner", command="echo behind-the-bastion; id -un", copy=None):
     """parley -F config (ProxyJump bastion, then inner) with a secrets file, no terminal,
     runs `command` on `host`: inner (parleyd behind the bastion) or final (the OpenSSH
-    sshd behind parleyd, with its own key)."""
+    sshd behind parleyd: its own key, then its account's own password and TOTP code)."""
     cfg = os.path.join(tmp, "client_config")
     with open(cfg, "w") as f:
         f.write(f"Host bastion\n  HostName 127.0.0.1\n  Port {sshd_port}\n  User {USER}\n  IdentityFile {key}\n"
                 f"Host inner\n  HostName 127.0.0.3\n  Port {inner_port}\n  User alice\n  ProxyJump bastion\n"
-                f"Host final\n  HostName 127.0.0.1\n  Port {final_port}\n  User {USER}\n  IdentityFile {final_key}\n"
+                f"Host final\n  HostName 127.0.0.1\n  Port {final_port}\n  User {FINAL_USER}\n  IdentityFile {final_key}\n"
                 "  ProxyJump inner\n"
                 f"Host *\n  UserKnownHostsFile {os.path.join(tmp, 'known_hosts')}\n"
                 "  StrictHostKeyChecking accept-new\n  BatchMode yes\n  PreferredAuthentications "
@@ -129,7 +154,8 @@ def jump_through_bastion(exe, tmp, sshd_port, key, inner_port, inner_pw, totp_b3
     secrets_file = os.path.join(tmp, "parley_secrets")
     fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(f"Host bastion\n  Password {PASSWORD}\n  TOTP {totp_b32}\nHost inner\n  Password {inner_pw}\n")
+        f.write(f"Host bastion\n  Password {PASSWORD}\n  TOTP {totp_b32}\nHost inner\n  Password {inner_pw}\n"
+                f"Host final\n  Password {FINAL_PASSWORD}\n  TOTP {final_totp}\n")
     e = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     e["PARLEY_SECRETS_FILE"] = secrets_file
     t0 = time.monotonic()
@@ -157,8 +183,7 @@ def main():
     service = f"parley-sshd-{os.getpid()}"
     pam_file = os.path.join("/etc/pam.d", service)
     tmp = tempfile.mkdtemp(prefix="parley-pam-")
-    created_user = False
-    saved_hash = None  # a pre-existing user's shadow hash, put back at the end
+    users = []  # (name, created, a pre-existing user's shadow hash), put back at the end
     created_run_sshd = False
     wrote_pam = False
     sshd = None
@@ -169,16 +194,8 @@ def main():
     try:
         # sshd reads authorized_keys as the user: the directory must be traversable.
         os.chmod(tmp, 0o711)
-        home = os.path.join(tmp, "home")
-        if subprocess.run(["id", USER], capture_output=True).returncode != 0:
-            subprocess.run(["useradd", "-M", "-s", "/bin/sh", "-d", home, USER], check=True)
-            created_user = True
-            os.mkdir(home, 0o755)
-            shutil.chown(home, USER)
-        else:
-            entry = subprocess.run(["getent", "shadow", USER], capture_output=True, check=True).stdout.decode()
-            saved_hash = entry.split(":")[1]
-        subprocess.run(["chpasswd"], input=f"{USER}:{PASSWORD}\n".encode(), check=True)
+        users.append((USER, *make_user(USER, PASSWORD, os.path.join(tmp, "home"))))
+        users.append((FINAL_USER, *make_user(FINAL_USER, FINAL_PASSWORD, os.path.join(tmp, "home2"))))
 
         # The TOTP secret: hex for pam_oath's users file, base32 for parley.
         secret = secrets.token_bytes(20)
@@ -186,8 +203,10 @@ def main():
         secret_b32 = base64.b32encode(secret).decode()
         users_oath = os.path.join(tmp, "users.oath")
         fd = os.open(users_oath, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        final_secret = secrets.token_bytes(20)
+        final_b32 = base64.b32encode(final_secret).decode()
         with os.fdopen(fd, "w") as f:
-            f.write(f"HOTP/T30/6 {USER} - {secret_hex}\n")
+            f.write(f"HOTP/T30/6 {USER} - {secret_hex}\nHOTP/T30/6 {FINAL_USER} - {final_secret.hex()}\n")
         os.chown(users_oath, 0, 0)
         now = int(time.time())
         ours = totp(secret, now)
@@ -230,18 +249,21 @@ def main():
         keygen(inner_key)
         inner_port = free_port()
         inner_log = os.path.join(tmp, "inner.log")
-        # The last host: an OpenSSH sshd that takes its own key only, reached through
-        # parleyd alone (parleyd may forward there and nowhere else).
+        # The last host: an OpenSSH sshd asking its own key, then (PAM, as the bastion) its
+        # account's own password and TOTP code; reached through parleyd alone (parleyd may
+        # forward there and nowhere else).
         final_key = os.path.join(tmp, "final_client")
         keygen(final_key)
         final_dir = os.path.join(tmp, "final")
         os.makedirs(final_dir, 0o755)
         shutil.copy(final_key + ".pub", os.path.join(final_dir, "authorized_keys"))
         os.chmod(os.path.join(final_dir, "authorized_keys"), 0o644)
-        final = Sshd(SYSTEM_OPENSSH, final_dir,
-                     [f"AuthorizedKeysFile {final_dir}/authorized_keys", "StrictModes no", "UsePAM no",
-                      "AuthenticationMethods publickey", "PasswordAuthentication no",
-                      "KbdInteractiveAuthentication no", "AllowTcpForwarding no", "PermitRootLogin no",
+        final_openssh = OpenSsh("/")
+        final_openssh.sshd = copy  # named for the PAM service, as the bastion's
+        final = Sshd(final_openssh, final_dir,
+                     [f"AuthorizedKeysFile {final_dir}/authorized_keys", "StrictModes no", "UsePAM yes",
+                      "AuthenticationMethods publickey,keyboard-interactive", "PasswordAuthentication no",
+                      "KbdInteractiveAuthentication yes", "AllowTcpForwarding no", "PermitRootLogin no",
                       "Subsystem sftp /usr/lib/openssh/sftp-server"],
                      log_level="VERBOSE")
         final.__enter__()
@@ -303,7 +325,7 @@ def main():
         # pam_oath takes each code once: the jump's waits for a time step after (a)'s.
         while int(time.time()) // 30 <= step_a:
             time.sleep(0.5)
-        r = jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32, final.port, final_key)
+        r = jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32, final.port, final_key, final_b32)
         results.append(r)
         ok = r.returncode == 0 and r.stdout == f"behind-the-bastion\n{SESSION_USER}\n".encode()
         check(ok, f"ProxyJump through the PAM bastion to parleyd on 127.0.0.3, each hop its own secrets: "
@@ -316,22 +338,23 @@ def main():
         while int(time.time()) // 30 <= step_e:
             time.sleep(0.5)
         r = jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32, final.port, final_key,
-                                 host="final", command="echo on-the-final-host; id -un")
+                                 final_b32, host="final", command="echo on-the-final-host; id -un")
         results.append(r)
-        ok = r.returncode == 0 and r.stdout == f"on-the-final-host\n{USER}\n".encode()
+        ok = r.returncode == 0 and r.stdout == f"on-the-final-host\n{FINAL_USER}\n".encode()
         check(ok, f"ProxyJump bastion,inner to an OpenSSH sshd behind parleyd: the command ran there "
                   f"(status {r.returncode}, {r.seconds:.1f} s, {r.stdout!r})")
         if not ok:
             print("--- parley stderr (tail)\n" + tail(r.stderr, 3000) + "\n--- final sshd log\n" + final.log()[-3000:],
                   flush=True)
-        check(final.wait_for_log(f"Accepted publickey for {USER} from 127.0.0.1"),
-              "the final sshd accepted its own key, from parleyd's forward")
+        check(final.wait_for_log(f"Accepted keyboard-interactive/pam for {FINAL_USER} from 127.0.0.1")
+              and f"Partial publickey for {FINAL_USER}" in final.log(),
+              "the final sshd took its own key, then its account's password and TOTP code (PAM), from parleyd's forward")
 
         # g) parley cp through both jumps: 100 MiB up to the final host and back, the same
         # SHA-256 (each run a new TOTP step: pam_oath takes a code once).
         files = os.path.join(tmp, "final_files")
         os.mkdir(files, 0o755)
-        shutil.chown(files, USER)
+        shutil.chown(files, FINAL_USER)
         big = os.path.join(tmp, "big.bin")
         with open(big, "wb") as f:
             for _ in range(100):
@@ -342,7 +365,7 @@ def main():
             while int(time.time()) // 30 <= step:
                 time.sleep(0.5)
             copies.append(jump_through_bastion(exe, tmp, port, key, inner_port, inner_pw, secret_b32, final.port,
-                                               final_key, copy=copy))
+                                               final_key, final_b32, copy=copy))
         results.extend(copies)
         same = (all(c.returncode == 0 for c in copies) and os.path.exists(os.path.join(tmp, "big.back"))
                 and hashlib.sha256(open(big, "rb").read()).digest()
@@ -358,16 +381,18 @@ def main():
 
         # d) no secret anywhere: parley's -vvv output (all the runs) and sshd's log.
         ended = time.time()
-        codes = {totp(secret, t) for t in range(int(started) - 30 * 11, int(ended) + 30 * 11, 30)}
+        codes = {totp(k, t) for k in (secret, final_secret) for t in range(int(started) - 30 * 11, int(ended) + 30 * 11, 30)}
         codes |= {totp(base64.b32decode(wrong_b32), t) for t in range(int(started) - 30, int(ended) + 30, 30)}
         outputs = b"".join(x.stdout + x.stderr for x in results).decode(errors="replace")
         stop_sshd(sshd)
         log = sshd_log()
-        for where, text in (("parley's -vvv output", outputs), ("sshd's log", log)):
-            check(PASSWORD not in text and inner_pw not in text, f"the passwords are not in {where}")
+        for where, text in (("parley's -vvv output", outputs), ("sshd's log", log), ("the final sshd's log", final.log())):
+            check(PASSWORD not in text and inner_pw not in text and FINAL_PASSWORD not in text,
+                  f"the passwords are not in {where}")
             leaked = sorted(c for c in codes if re.search(rf"(?<!\d){c}(?!\d)", text))
             check(not leaked, f"no TOTP code is in {where}" + (f" (found {leaked})" if leaked else ""))
-            check(all(s.lower() not in text.lower() for s in (secret_b32, secret_hex, wrong_b32)),
+            check(all(s.lower() not in text.lower()
+                      for s in (secret_b32, secret_hex, wrong_b32, final_b32, final_secret.hex())),
                   f"the TOTP secret (base32 or hex) is not in {where}")
         check(f"Partial publickey for {USER}" in log and f"Accepted keyboard-interactive/pam for {USER}" in log,
               "sshd logged publickey as partial, then keyboard-interactive/pam accepted (both factors used)")
@@ -381,10 +406,8 @@ def main():
             final.__exit__(None, None, None)
         if wrote_pam and os.path.exists(pam_file):
             os.unlink(pam_file)
-        if created_user:
-            remove_user(USER)
-        elif saved_hash is not None:
-            subprocess.run(["chpasswd", "-e"], input=f"{USER}:{saved_hash}\n".encode())
+        for name, created, saved in users:
+            put_back_user(name, created, saved)
         if created_run_sshd:
             try:
                 os.rmdir("/run/sshd")

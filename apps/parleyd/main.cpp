@@ -85,9 +85,13 @@ std::shared_ptr<parleyd::SessionSetup> session_setup(const parleyd::Config& c) {
   return setup;
 }
 
-/// The state directory's Ed25519 host key, generated on first start.
-std::expected<crypto::PrivateKey, Failure> state_dir_host_key(const parleyd::Config& c,
-                                                             crypto::Random& rng) {
+/// Whether a missing state-directory host key may be made (not by parleyd -t).
+enum class HostKeyFile : bool { load_only, may_generate };
+
+/// The state directory's Ed25519 host key, generated on first start; nullopt
+/// when it does not exist yet and `file` says not to make it.
+std::expected<std::optional<crypto::PrivateKey>, Failure> state_dir_host_key(const parleyd::Config& c,
+                                                                            crypto::Random& rng, HostKeyFile file) {
   std::filesystem::path dir;
   if (c.state_dir && !c.state_dir->empty()) {
     dir = *c.state_dir;
@@ -96,16 +100,24 @@ std::expected<crypto::PrivateKey, Failure> state_dir_host_key(const parleyd::Con
     if (!d) return std::unexpected(Failure{exit_runtime_error, d.error()});
     dir = *d;
   }
+  const auto path = dir / "ssh_host_ed25519_key";
+  if (file == HostKeyFile::load_only) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return std::nullopt;  // the first start makes it
+    auto key = crypto::load_private_key(path.string());
+    if (!key) return std::unexpected(Failure{exit_runtime_error, "host key: " + key.error().message});
+    return std::optional(std::move(*key));
+  }
   if (auto made = parleyd::ensure_private_dir(dir); !made)
     return std::unexpected(Failure{exit_runtime_error, made.error()});
-  auto key = crypto::load_or_generate_host_key(dir / "ssh_host_ed25519_key", rng);
+  auto key = crypto::load_or_generate_host_key(path, rng);
   if (!key) return std::unexpected(Failure{exit_runtime_error, "host key: " + key.error().message});
-  return std::move(*key);
+  return std::optional(std::move(*key));
 }
 
 /// The host keys named by the settings, or the state directory's.
-std::expected<std::vector<crypto::PrivateKey>, Failure> load_host_keys(const parleyd::Config& c,
-                                                                       crypto::Random& rng) {
+std::expected<std::vector<crypto::PrivateKey>, Failure> load_host_keys(
+    const parleyd::Config& c, crypto::Random& rng, HostKeyFile file = HostKeyFile::may_generate) {
   std::vector<crypto::PrivateKey> keys;
   for (const auto& path : c.host_keys) {
     auto key = crypto::load_private_key(path);
@@ -114,9 +126,9 @@ std::expected<std::vector<crypto::PrivateKey>, Failure> load_host_keys(const par
     keys.push_back(std::move(*key));
   }
   if (keys.empty()) {
-    auto key = state_dir_host_key(c, rng);
+    auto key = state_dir_host_key(c, rng, file);
     if (!key) return std::unexpected(key.error());
-    keys.push_back(std::move(*key));
+    if (*key) keys.push_back(std::move(**key));
   }
   // The transport signs with the one key of the negotiated type; two would be ambiguous.
   for (std::size_t i = 0; i < keys.size(); ++i)
@@ -269,6 +281,32 @@ int fail(const Failure& failure) {
 }
 
 int run_separated(const parleyd::Config& c);
+
+/// parleyd -t: what a start checks before it listens (the configuration, host
+/// keys, the authentication setup and the files it reads, privilege separation's
+/// account as root), without listening, generating a key or writing anything.
+int check(const parleyd::Config& c) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
+  spdlog::set_level(spdlog::level::warn);
+  crypto::SystemRandom rng;
+  const transport::TransportConfig algorithms = server_algorithms(c);
+  auto keys = load_host_keys(c, rng, HostKeyFile::load_only);
+  if (!keys) return fail(keys.error());
+  if (!keys->empty() && !any_usable_host_key(*keys, algorithms.algorithms.host_key))
+    return fail({exit_usage, "none of the host keys can make a signature of --host-key-algorithms"});
+  const bool root = ::geteuid() == 0;
+  auto refuse = [](std::function<void()>) { return false; };  // nothing runs: no checks are made
+  auto built = parleyd::build_auth_config(c, root, rng, refuse);
+  if (!built) return fail({exit_usage, built.error()});
+  if (root && c.privilege_separation.value_or(true)) {
+    const std::string name = parley::sandbox::Plan{}.account;
+    auto account = parley::login::find_account(name);
+    if (!account || !*account)
+      return fail({exit_usage, "privilege separation: no account '" + name + "' for the network process "
+                               "(scripts/install-deps.sh makes it)"});
+  }
+  return 0;
+}
 
 int run(const parleyd::Config& c) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("parleyd"));
@@ -538,6 +576,7 @@ int main(int argc, char** argv) {
   }
   auto settings = parleyd::merge_settings(line);
   if (!settings) return fail({exit_usage, settings.error()});
+  if (line.check) return check(*settings);
   if (totp_enroll_command->parsed())
     return parleyd::run_totp_enroll(
         totp_enroll,

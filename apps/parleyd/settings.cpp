@@ -42,6 +42,7 @@ const std::vector<OptionSpec>& option_table() {
       {"--port", &C::port, "TCP port (0: any free port)", nullptr, "2222"},
       {"--host-key", &C::host_keys, "OpenSSH private key file (repeatable; default: STATE_DIR/ssh_host_ed25519_key)", "FILE"},
       {"--state-dir", &C::state_dir, "State directory (default: $STATE_DIRECTORY, $XDG_STATE_HOME/parleyd or ~/.local/state/parleyd)", "DIR"},
+      {"-t,--check", &C::check, "Check the configuration and the files it names (host keys, passwords, TOTP secrets, authorized_keys patterns) as a start would, then exit: status 0 and nothing printed when parleyd could serve with it, else the error (FILE:LINE for the configuration file); writes nothing"},
       {"--demo", &C::demo, "The Higher or Lower demo: the question lets in admin (or the --user accounts); as root its sessions are the built-in command shell"},
       {"--privilege-separation,!--no-privilege-separation", &C::privilege_separation, "As root (the default there): parse network bytes in an unprivileged, sandboxed process and decide in a root monitor; --no-privilege-separation runs one root process (for measurement and debugging; see docs/privilege-separation.md)"},
       {"--password-file", &C::password_file, "File of user:hash lines (crypt(3) hashes as mkpasswd writes them); enables password and keyboard-interactive password logins instead of the demo challenge", "FILE"},

@@ -28,6 +28,8 @@ struct CommandLine {
   std::vector<std::string> host_keys;
   std::optional<std::string> state_dir;
   bool demo = false;
+  /// -t: check the configuration and what it names, then exit (as sshd -t).
+  bool check = false;
   /// --privilege-separation (true) or --no-privilege-separation (false).
   std::optional<bool> privilege_separation;
   std::optional<unsigned> threads;

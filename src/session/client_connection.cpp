@@ -53,9 +53,20 @@ void ClientConnection::receive(BytesView data, Instant now) {
 
 std::optional<Instant> ClientConnection::next_deadline() const {
   auto next = transport_.next_deadline();
-  if (next_alive_ && alive_.interval.count() > 0 && !transport_.closed() && (!next || *next_alive_ < *next))
+  if (next_alive_ && !transport_.closed() && (!next || *next_alive_ < *next))
     next = next_alive_;
   return next;
+}
+
+void ClientConnection::set_server_alive(ServerAlive alive) {
+  alive_ = alive;
+  next_alive_.reset();
+  if (authenticated()) arm_server_alive();
+}
+
+void ClientConnection::arm_server_alive() {
+  // Armed only when there are keep-alives to send: next_alive_ set means they run.
+  if (!next_alive_ && alive_.interval.count() > 0) next_alive_ = now_ + alive_.interval;
 }
 
 void ClientConnection::global_request(std::string_view name, bool want_reply, BytesView data) {
@@ -64,7 +75,7 @@ void ClientConnection::global_request(std::string_view name, bool want_reply, By
 }
 
 void ClientConnection::check_server_alive(Instant now) {
-  if (!next_alive_ || alive_.interval.count() <= 0 || transport_.closed() || now < *next_alive_) return;
+  if (!next_alive_ || transport_.closed() || now < *next_alive_) return;
   // As ssh: the check that finds more than ServerAliveCountMax unanswered ends it.
   if (++alive_missed_ > alive_.count_max) {
     alive_timed_out_ = true;
@@ -152,7 +163,7 @@ void ClientConnection::flush_auth() {
     if (!transport_.closed()) transport_.disconnect(failed->disconnect, failed->reason);
     return;
   }
-  if (!next_alive_) next_alive_ = now_ + alive_.interval;  // keep-alives from here on
+  arm_server_alive();  // keep-alives from here on
   if (on_authenticated) {
     auto callback = std::move(on_authenticated);  // once
     on_authenticated = nullptr;

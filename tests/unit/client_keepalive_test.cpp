@@ -147,6 +147,22 @@ TEST(ClientKeepAlive, OffByDefaultAndWithIntervalZero) {
   }
 }
 
+TEST(ClientKeepAlive, SetOnceLoggedInTheyStartThenAndOffStopsThem) {
+  Harness h(session::ServerAlive{});
+  ASSERT_TRUE(h.client->authenticated());
+  h.advance(100s);
+  EXPECT_TRUE(h.requests.empty());
+  h.client->set_server_alive({10s, 3});
+  EXPECT_FALSE(h.client->next_deadline() > std::optional(h.now + 10s)) << "due one interval from now";
+  h.advance(10s);
+  EXPECT_EQ(h.requests.size(), 1u) << "keep-alives set after the login run from then on";
+  h.client->set_server_alive({0s, 3});
+  h.answering = false;
+  for (int i = 0; i < 10; ++i) h.advance(60s);
+  EXPECT_EQ(h.requests.size(), 1u) << "interval 0 stops them";
+  EXPECT_FALSE(h.client->server_alive_timed_out());
+}
+
 TEST(ClientKeepAlive, TheApplicationsOwnGlobalRepliesStillReachIt) {
   Harness h({10s, 3});
   h.client->global_request("no-such-request@example.org", true);

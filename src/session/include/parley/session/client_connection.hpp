@@ -61,7 +61,7 @@ class ClientConnection final : public transport::Endpoint {
   std::function<void(const transport::Event&)> on_transport;
 
   /// Keep-alives (off by default); set before or after connecting.
-  void set_server_alive(ServerAlive alive) { alive_ = alive; }
+  void set_server_alive(ServerAlive alive);
   /// True once the connection ended because the server stopped answering them.
   bool server_alive_timed_out() const { return alive_timed_out_; }
   /// A global request of the application's (RFC 4254 §4): its reply comes as a
@@ -89,6 +89,7 @@ class ClientConnection final : public transport::Endpoint {
   void flush_auth();
   void handle_message(std::span<std::uint8_t> payload, std::uint32_t seq);
   void check_server_alive(Instant now);
+  void arm_server_alive();
 
   std::shared_ptr<const userauth::ClientAuthConfig> auth_config_;
   userauth::HostIdentity host_;
@@ -100,7 +101,7 @@ class ClientConnection final : public transport::Endpoint {
   std::optional<transport::Disconnected> disconnected_;
   ServerAlive alive_;
   Instant now_;
-  std::optional<Instant> next_alive_;  // when the next keep-alive is due (authenticated)
+  std::optional<Instant> next_alive_;  // when the next keep-alive is due (authenticated, interval > 0)
   unsigned alive_missed_ = 0;          // keep-alives sent since the server last said anything
   bool alive_timed_out_ = false;
   /// The global requests out that want a reply, oldest first: true for a keep-alive.

@@ -54,19 +54,16 @@ void NetworkSide::ask_kex(const transport::KexSignRequest& r) {
 void NetworkSide::ask_auth(session::AuthQuestion question) {
   const std::uint64_t req = fresh_request_id();
   auth_reqs_.push_back(req);
-  if (auto* request = std::get_if<userauth::UserauthRequest>(&question)) {
+  auto* answered = std::get_if<session::AnsweredNone>(&question);
+  if (auto* request = std::get_if<userauth::UserauthRequest>(&question); request || answered) {
     AuthRequest m;
     m.conn = conn_;
     m.req = req;
-    m.request = std::move(*request);
-    push_frame(m.encode());
-  } else if (auto* none = std::get_if<session::AnsweredNone>(&question)) {
-    // Already answered: the monitor hears it with the next frame, its answer is dropped.
-    AuthRequest m;
-    m.conn = conn_;
-    m.req = req;
-    m.request = std::move(none->request);
-    notices_.push_back(m.encode());
+    m.request = std::move(answered ? answered->request : *request);
+    if (answered)
+      notices_.push_back(m.encode());  // already answered: the monitor hears it with the next frame
+    else
+      push_frame(m.encode());
   } else {
     InfoResponse m;
     m.conn = conn_;

@@ -234,7 +234,7 @@ asio::awaitable<Step> close_when_over(Socket& socket, asio::steady_timer& timer,
                                       bool peer_gone) {
   std::error_code ignored;
   if (endpoint.closed()) {
-    if (peer_gone)
+    if (peer_gone || !endpoint.linger_on_close())
       socket.close(ignored);
     else
       co_await linger_close(socket, timer);

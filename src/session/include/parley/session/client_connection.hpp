@@ -47,6 +47,8 @@ class ClientConnection final : public transport::Endpoint {
   std::optional<Instant> next_deadline() const override;
   void take_output(Bytes& out) override { transport_.take_output(out); }
   bool closed() const override { return transport_.closed(); }
+  /// A server that stopped answering keep-alives is not waited for.
+  bool linger_on_close() const override { return !alive_timed_out_; }
   void set_wake(std::function<void()> wake) override;
 
   /// Called once authentication has succeeded: open channels from here.

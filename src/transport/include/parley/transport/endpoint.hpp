@@ -40,6 +40,10 @@ class Endpoint {
   /// nothing from the socket and waits for next_deadline() or a wake; it asks
   /// again after every call. Default: always true.
   virtual bool wants_input() const { return true; }
+  /// Once closed(): whether the driver should wait (briefly) for the peer's EOF
+  /// so the last packets (DISCONNECT) are read before the socket goes. False for
+  /// a peer known to be gone (it stopped answering): nothing would come.
+  virtual bool linger_on_close() const { return true; }
   /// Everything take_output() yielded so far has been written to the socket.
   /// Endpoints that produce output on their own (channels) use it to resume
   /// after holding back for a peer that was not reading. Default: unused.

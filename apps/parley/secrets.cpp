@@ -17,13 +17,6 @@ namespace cfg = client::ssh_config;
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f'; }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 /// Reads the whole file into a string the caller wipes.
 std::expected<std::string, std::string> read_file(int fd, const std::string& path) {
   std::string text;
@@ -63,7 +56,7 @@ std::expected<HostSecrets, std::string> parse_secrets(std::string_view text, std
     if (line.empty() || line.front() == '#') continue;
     std::size_t k = 0;
     while (k < line.size() && !is_blank(line[k])) ++k;
-    const std::string keyword = lower(line.substr(0, k));
+    const std::string keyword = ascii_lower(line.substr(0, k));
     std::string_view value = line.substr(k);
     while (!value.empty() && is_blank(value.front())) value.remove_prefix(1);
     const std::string where = name + " line " + std::to_string(number) + ": ";
@@ -72,7 +65,7 @@ std::expected<HostSecrets, std::string> parse_secrets(std::string_view text, std
       // The patterns, whitespace-separated, as one ssh pattern list.
       std::string patterns;
       for (char c : value) patterns += is_blank(c) ? ',' : c;
-      applies = cfg::match_pattern_list(lower(host), patterns, true) == 1;
+      applies = cfg::match_pattern_list(ascii_lower(host), patterns, true) == 1;
     } else if (keyword == "password" || keyword == "totp") {
       auto& slot = keyword == "password" ? out.password : out.totp;
       if (applies && !slot) slot = crypto::SecretBytes(parley::as_bytes(value));

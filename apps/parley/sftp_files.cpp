@@ -12,6 +12,7 @@
 #include <deque>
 
 #include "parley/userauth/server_text.hpp"
+#include "parley/wire/unique_fd.hpp"
 
 namespace parley::app {
 namespace {
@@ -22,17 +23,6 @@ using client::SftpResponse;
 using client::SftpStatus;
 
 std::string sys_error(const std::string& path) { return path + ": " + std::strerror(errno); }
-
-/// A descriptor closed on every way out.
-struct Fd {
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int fd;
-};
 
 }  // namespace
 
@@ -182,8 +172,8 @@ std::expected<void, std::string> SftpFiles::download(const std::string& remote, 
   const auto* a = std::get_if<SftpAttrs>(&attrs->body);
   const std::optional<std::uint64_t> size = a ? a->size : std::nullopt;
   const mode_t mode = a && a->permissions ? (*a->permissions & 0777) : 0666;
-  Fd out(::open(local.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode | 0200));
-  if (out.fd < 0) {
+  UniqueFd out(::open(local.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode | 0200));
+  if (out.get() < 0) {
     const std::string why = sys_error(local);
     (void)ok(sftp_.close(*handle), remote);
     return std::unexpected(why);
@@ -217,7 +207,7 @@ std::expected<void, std::string> SftpFiles::download(const std::string& remote, 
           eof = true;
           return true;
         }
-        if (::pwrite(out.fd, d->data.data(), d->data.size(), static_cast<off_t>(p.offset)) !=
+        if (::pwrite(out.get(), d->data.data(), d->data.size(), static_cast<off_t>(p.offset)) !=
             static_cast<ssize_t>(d->data.size()))
           error = sys_error(local);
         if (d->data.size() < p.length)
@@ -235,10 +225,10 @@ std::expected<void, std::string> SftpFiles::download(const std::string& remote, 
   (void)ok(sftp_.close(*handle), remote);
   if (!error.empty()) return std::unexpected(error);
   if (preserve && a) {
-    if (a->permissions) ::fchmod(out.fd, *a->permissions & 07777);
+    if (a->permissions) ::fchmod(out.get(), *a->permissions & 07777);
     if (a->atime && a->mtime) {
       const timeval times[2] = {{static_cast<time_t>(*a->atime), 0}, {static_cast<time_t>(*a->mtime), 0}};
-      ::futimes(out.fd, times);
+      ::futimes(out.get(), times);
     }
   }
   return {};
@@ -246,9 +236,9 @@ std::expected<void, std::string> SftpFiles::download(const std::string& remote, 
 
 std::expected<void, std::string> SftpFiles::upload(const std::string& local, const std::string& remote, bool preserve,
                                                    const ProgressFn& progress) {
-  Fd in(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd in(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st{};
-  if (in.fd < 0 || ::fstat(in.fd, &st) != 0) return std::unexpected(sys_error(local));
+  if (in.get() < 0 || ::fstat(in.get(), &st) != 0) return std::unexpected(sys_error(local));
   if (!S_ISREG(st.st_mode)) return std::unexpected(local + ": not a regular file");
   SftpAttrs create;
   create.permissions = st.st_mode & 0777;
@@ -261,7 +251,7 @@ std::expected<void, std::string> SftpFiles::upload(const std::string& local, con
   std::string error;
   for (;;) {
     while (!end && error.empty() && in_flight.size() < max_in_flight) {
-      const ssize_t n = ::pread(in.fd, buffer.data(), buffer.size(), static_cast<off_t>(offset));
+      const ssize_t n = ::pread(in.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset));
       if (n < 0) error = sys_error(local);
       if (n <= 0) {
         end = true;

@@ -197,7 +197,7 @@ void ClientForwarding::open_direct(session::ClientConnection& c, const std::stri
   c.request_flush();
 }
 
-void ClientForwarding::opened(session::ClientConnection& c, connection::ChannelId id) {
+void ClientForwarding::opened(connection::ChannelId id) {
   Channel& channel = channels_.at(id);
   if (auto socks = std::move(channel.socks)) {
     Bytes answer;
@@ -214,7 +214,6 @@ void ClientForwarding::opened(session::ClientConnection& c, connection::ChannelI
     if (!rest.empty()) channel.io->write(rest);
   }
   if (channel.handler) channel.handler->on_writable();
-  c.request_flush();
 }
 
 void ClientForwarding::open_failed(connection::OpenFailed& e) {
@@ -306,7 +305,7 @@ bool ClientForwarding::event(session::ClientConnection& c, connection::Event& ev
   std::visit(
       [&](auto& e) {
         using E = std::decay_t<decltype(e)>;
-        if constexpr (std::is_same_v<E, connection::OpenConfirmed>) opened(c, id);
+        if constexpr (std::is_same_v<E, connection::OpenConfirmed>) opened(id);
         else if constexpr (std::is_same_v<E, connection::OpenFailed>) open_failed(e);
         else if constexpr (std::is_same_v<E, connection::Closed>) closed(c, id);
         else if constexpr (std::is_same_v<E, connection::Data>) {
@@ -321,7 +320,6 @@ bool ClientForwarding::event(session::ClientConnection& c, connection::Event& ev
         }
       },
       event);
-  c.request_flush();
   return true;
 }
 

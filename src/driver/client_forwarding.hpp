@@ -73,7 +73,7 @@ class ClientForwarding {
   void accepted(session::ClientConnection& c, const client::Forward& f, bool dynamic, asio::ip::tcp::socket s);
   void open_direct(session::ClientConnection& c, const std::string& host, std::uint16_t port,
                    asio::ip::tcp::socket s, std::shared_ptr<Socks> socks);
-  void opened(session::ClientConnection& c, connection::ChannelId id);
+  void opened(connection::ChannelId id);
   void open_failed(connection::OpenFailed& e);
   void open_requested(session::ClientConnection& c, connection::OpenRequested& e);
   void remote_reply(session::ClientConnection& c, const connection::GlobalReply& e);

@@ -45,6 +45,11 @@ if ! id parleyd > /dev/null 2>&1; then
   echo "install-deps: created the system account parleyd"
 fi
 
+# sshd (the system's and OpenSSH 10's) refuses to start without its privilege separation
+# directory. Debian's packaging makes it at boot through systemd; a machine without a booted
+# systemd (a container, CI) does not have it after openssh-server is installed.
+$SUDO mkdir -p -m 0755 /run/sshd
+
 # OpenSSH 10.0 (ssh and sshd with mlkem768x25519-sha256), the packages of bookworm-backports
 # unpacked with dpkg-deb -x into one directory, beside the system's 9.2: nothing is installed.
 # apt runs with a private configuration (its own sources file, lists and cache in a temporary

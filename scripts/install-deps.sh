@@ -17,6 +17,7 @@ packages=(
   libqrencode-dev qrencode zbar-tools imagemagick
   libpam0g-dev libpam-wrapper libpamtest0-dev python3-pypamtest libpam-google-authenticator
   tmux procps ssh-audit universal-ctags strace linux-perf
+  libsystemd-dev scdoc man-db groff-base lintian dpkg-dev fakeroot
 )
 
 missing=()

@@ -46,7 +46,11 @@ def ok(message):
 
 
 def run(argv, **kw):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, **kw)
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, **kw)
+    except OSError as e:  # a program not built: a failure to read, not a traceback
+        fail(f"cannot run {argv[0]}: {e}")
+        return subprocess.CompletedProcess(argv, 127, "", str(e))
 
 
 # ---- option names

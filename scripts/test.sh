@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything with AddressSanitizer and
 # UndefinedBehaviorSanitizer (warnings are errors), runs every test under ctest,
-# then builds the libFuzzer targets with clang and runs them within FUZZ_BUDGET (180 s in all).
+# then the packaging tests (tests/packaging/run.sh: a Release build, cmake --install,
+# the Debian packages), then builds the libFuzzer targets with clang and runs them within FUZZ_BUDGET (180 s in all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -14,6 +15,11 @@ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPARLEY_WERROR=ON -DPARLEY_SANITIZE=ON -DPARLEY_BENCH=ON
 cmake --build build/asan -j "$jobs"
 ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900
+
+# Packaging (docs/install.md): one Release build (build/package) installed into a temporary
+# prefix, examples/consumer built against it both ways, and the Debian packages built,
+# linted, installed, logged into with real ssh and purged (tests/packaging/run.sh).
+bash tests/packaging/run.sh
 
 # Fuzzing: a separate clang build of the fuzz targets only. One budget
 # (FUZZ_BUDGET seconds, default 180) is shared by all targets, so adding a

@@ -235,6 +235,11 @@ void MonitorLink::detach(std::uint64_t conn) {
   impl_->receivers.erase(conn);
 }
 
+void MonitorLink::set_control(Deliver deliver) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->receivers[0] = std::move(deliver);  // attach() hands out ids from 1
+}
+
 void MonitorLink::send(Bytes frame) {
   std::lock_guard lock(impl_->mutex);
   impl_->release_held_locked();
@@ -440,5 +445,13 @@ bool MonitorLoop::run() {
 }
 
 void MonitorLoop::stop() { impl_->io.stop(); }
+
+void MonitorLoop::post(std::function<std::optional<privsep::Outgoing>()> job) {
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl, job = std::move(job)] {
+    if (auto out = job()) impl->pending.push_back({std::move(out->frame), std::move(out->fds)});
+    impl->answer();
+  });
+}
 
 }  // namespace parley::driver

@@ -19,6 +19,9 @@
 namespace parley::privsep {
 
 struct Monitor::Connection {
+  /// The backend the connection opened under: a reload (replace_backend())
+  /// does not change an established connection's host keys or policy.
+  std::shared_ptr<Backend> backend;
   std::string peer;  // "address:port", for ServerAuth's audit
   /// The first exchange hash signed for this connection (RFC 4253 §7.2).
   std::optional<Bytes> session_id;
@@ -78,7 +81,12 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 }  // namespace
 
 Monitor::Monitor(Backend& backend, crypto::Random& rng, MonitorLimits limits)
-    : backend_(backend), rng_(rng), limits_(limits) {}
+    : Monitor(std::shared_ptr<Backend>(std::shared_ptr<Backend>(), &backend), rng, limits) {}
+
+Monitor::Monitor(std::shared_ptr<Backend> backend, crypto::Random& rng, MonitorLimits limits)
+    : backend_(std::move(backend)), rng_(rng), limits_(limits) {}
+
+void Monitor::replace_backend(std::shared_ptr<Backend> backend) { backend_ = std::move(backend); }
 
 Monitor::~Monitor() {
   // Each ServerAuth cancels its providers' answers as it goes, so no wake_for()
@@ -122,7 +130,7 @@ void Monitor::handle(BytesView frame, Instant now) {
   if (!request) {
     log_.push_back({0, 0, RefusalReason::malformed_frame, request.error(),
                     "refused: " + std::string(to_string(RefusalReason::malformed_frame)) + " (" +
-                        std::string(to_string(request.error())) + ")"});
+                        std::string(to_string(request.error())) + ")", std::nullopt, {}});
     send(Refused{{0, 0}, RefusalReason::malformed_frame});
     return;
   }
@@ -152,10 +160,11 @@ void Monitor::opened(const ConnectionOpened& m, Instant now) {
   if (conns_.size() >= limits_.max_connections)
     return refuse(m.conn, 0, RefusalReason::too_many_connections);
   auto c = std::make_unique<Connection>();
+  c->backend = backend_;
   c->peer = m.address + ":" + std::to_string(m.port);
   c->address = m.address;
   c->port = m.port;
-  c->auth = std::make_unique<userauth::ServerAuth>(backend_.auth_config(m.address, m.port), c->peer, now);
+  c->auth = std::make_unique<userauth::ServerAuth>(c->backend->auth_config(m.address, m.port), c->peer, now);
   c->auth->set_wake(wake_for(m.conn));
   log(m.conn, 0, "connection opened from " + c->peer);
   reindex(m.conn, *c);
@@ -181,7 +190,7 @@ void Monitor::kex_sign(const KexSign& m) {
   const auto alg = crypto::signature_alg_from_name(m.host_key_alg);
   const crypto::PrivateKey* key = nullptr;
   if (alg)
-    for (const auto& k : backend_.host_keys())
+    for (const auto& k : c.backend->host_keys())
       if (k.type() == crypto::key_type_for(*alg)) key = &k;
   if (key == nullptr) return refuse(m.conn, m.req, RefusalReason::host_key_not_held);
   // Both KEXINITs must be KEXINITs offering the method and the host key
@@ -189,7 +198,7 @@ void Monitor::kex_sign(const KexSign& m) {
   const auto client = read_kexinit(m.i_c), server = read_kexinit(m.i_s);
   if (!client || !server || !client->offers(m.kex, m.host_key_alg) || !server->offers(m.kex, m.host_key_alg))
     return refuse(m.conn, m.req, RefusalReason::bad_kexinit);
-  if (m.v_s != backend_.server_version()) return refuse(m.conn, m.req, RefusalReason::wrong_server_version);
+  if (m.v_s != c.backend->server_version()) return refuse(m.conn, m.req, RefusalReason::wrong_server_version);
   if (!starts_with(m.v_c, "SSH-2.0-")) return refuse(m.conn, m.req, RefusalReason::bad_client_version);
 
   // The server's ephemeral value is made here, so every H holds fresh
@@ -282,12 +291,12 @@ void Monitor::session_spawn(const SessionSpawn& m) {
   SpawnAction action{m.conn, m.req, handle, *c.user, m, c.address, c.port};
   // The client's variables pass the policy's allow-list here too (LD_PRELOAD
   // and the like never reach a program because the network process says so).
-  std::erase_if(action.request.env, [&](const EnvVar& e) { return !env_allowed(e.name); });
+  std::erase_if(action.request.env, [&](const EnvVar& e) { return !env_allowed(c, e.name); });
   actions_.push_back(std::move(action));
 }
 
-bool Monitor::env_allowed(std::string_view name) const {
-  const auto& allow = backend_.channel_policy().env_allow;
+bool Monitor::env_allowed(const Connection& c, std::string_view name) const {
+  const auto& allow = c.backend->channel_policy().env_allow;
   return std::any_of(allow.begin(), allow.end(), [&](const std::string& p) { return wire::glob_match(p, name); });
 }
 
@@ -318,8 +327,9 @@ Monitor::Connection* Monitor::authenticated(std::uint64_t conn, std::uint64_t re
 }
 
 void Monitor::forward_connect(const ForwardConnect& m) {
-  if (!authenticated(m.conn, m.req)) return;
-  const session::ChannelPolicy& policy = backend_.channel_policy();
+  Connection* c = authenticated(m.conn, m.req);
+  if (!c) return;
+  const session::ChannelPolicy& policy = c->backend->channel_policy();
   if (!policy.allow_local_forwarding || !session::open_permitted(policy.permit_open, m.host, m.port))
     return refuse(m.conn, m.req, RefusalReason::forward_not_permitted);
   actions_.push_back(ConnectAction{m.conn, m.req, m.host, static_cast<std::uint16_t>(m.port)});
@@ -328,7 +338,7 @@ void Monitor::forward_connect(const ForwardConnect& m) {
 void Monitor::forward_listen(const ForwardListen& m) {
   Connection* c = authenticated(m.conn, m.req);
   if (!c) return;
-  const session::ChannelPolicy& policy = backend_.channel_policy();
+  const session::ChannelPolicy& policy = c->backend->channel_policy();
   if (!policy.allow_remote_forwarding || !session::listen_permitted(policy.permit_listen, m.host, m.port))
     return refuse(m.conn, m.req, RefusalReason::forward_not_permitted);
   if (privileged_port_refused(policy, m.port, *c->user)) {
@@ -402,6 +412,8 @@ void Monitor::drain(std::uint64_t conn_id, Connection& c) {
   while (auto event = c.auth->poll_event()) {
     if (auto* a = std::get_if<userauth::AuditRecord>(&*event)) {
       log(conn_id, 0, userauth::audit_line(*a, c.peer));  // never an answer or a prompt
+      log_.back().audit = *a;
+      log_.back().peer = c.peer;
     } else if (auto* ok = std::get_if<userauth::Authenticated>(&*event)) {
       c.user = ok->user;
       c.auth_over = true;
@@ -435,12 +447,12 @@ void Monitor::drain(std::uint64_t conn_id, Connection& c) {
 }
 
 void Monitor::refuse(std::uint64_t conn, std::uint64_t req, RefusalReason reason) {
-  log_.push_back({conn, req, reason, std::nullopt, "refused: " + std::string(to_string(reason))});
+  log_.push_back({conn, req, reason, std::nullopt, "refused: " + std::string(to_string(reason)), std::nullopt, {}});
   send(Refused{{conn, req}, reason});
 }
 
 void Monitor::log(std::uint64_t conn, std::uint64_t req, std::string text) {
-  log_.push_back({conn, req, std::nullopt, std::nullopt, std::move(text)});
+  log_.push_back({conn, req, std::nullopt, std::nullopt, std::move(text), std::nullopt, {}});
 }
 
 template <class Message>

@@ -51,7 +51,8 @@ bool known_type(std::uint8_t t) {
     case MsgType::session_exited:
     case MsgType::forward_connected:
     case MsgType::forward_listening:
-    case MsgType::host_keys: return true;
+    case MsgType::host_keys:
+    case MsgType::reconfigure: return true;
   }
   return false;
 }
@@ -467,6 +468,24 @@ std::expected<HostKeys, ProtocolError> HostKeys::decode(BytesView bytes) {
     const std::uint32_t count = r.uint32();
     if (count > max_host_keys) r.refuse(ProtocolError::bad_value);
     for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.blobs.push_back(r.bytes(max_key));
+  });
+}
+
+Bytes Reconfigure::encode() const {
+  return frame(type, false, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).uint64(generation).uint32(static_cast<std::uint32_t>(blobs.size()));
+    for (const auto& b : blobs) w.string(b);
+    w.boolean(with_settings);
+  });
+}
+
+std::expected<Reconfigure, ProtocolError> Reconfigure::decode(BytesView bytes) {
+  return decode_as<Reconfigure>(bytes, [](BodyReader& r, Reconfigure& m) {
+    m.generation = r.id();
+    const std::uint32_t count = r.uint32();
+    if (count > max_host_keys) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) m.blobs.push_back(r.bytes(max_key));
+    m.with_settings = r.boolean();
   });
 }
 

@@ -36,8 +36,9 @@ class FixedRandom final : public crypto::Random {
 
 class TestBackend final : public Backend {
  public:
-  TestBackend() {
-    crypto::DeterministicRandom rng(1);
+  /// `seed` makes the host key: another seed, another key (a reloaded backend).
+  explicit TestBackend(std::uint64_t seed = 1) {
+    crypto::DeterministicRandom rng(seed);
     keys_.push_back(crypto::PrivateKey::generate_ed25519(rng));
     user_key = crypto::PrivateKey::generate_ed25519(rng);
     config = std::make_shared<userauth::ServerAuthConfig>();

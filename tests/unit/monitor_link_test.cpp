@@ -192,6 +192,38 @@ TEST(MonitorLoop, EveryFrameOfADatagramLargerThanOneWakeIsAnswered) {
   ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
 }
 
+TEST(MonitorLink, AFramePostedOnTheLoopReachesTheControlReceiverWithItsDescriptor) {
+  Pair p;
+  std::promise<std::pair<privsep::Reply, std::vector<UniqueFd>>> got;
+  p.link->set_control([&](privsep::Reply r, std::vector<UniqueFd> fds) { got.set_value({std::move(r), std::move(fds)}); });
+  int ends[2];
+  ASSERT_EQ(::pipe(ends), 0);
+  ASSERT_EQ(::write(ends[1], "port = 22\n", 10), 10);
+  ::close(ends[1]);
+  auto read_end = std::make_shared<UniqueFd>(ends[0]);
+  bool ran_on_loop = false;
+  p.loop->post([&, read_end]() -> std::optional<privsep::Outgoing> {
+    ran_on_loop = p.monitor.connections() == 0;  // the Monitor may be used here
+    privsep::Reconfigure r;
+    r.generation = 1;
+    r.with_settings = true;
+    privsep::Outgoing out{r.encode(), {}};
+    out.fds.push_back(std::move(*read_end));
+    return out;
+  });
+  auto future = got.get_future();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  auto [reply, fds] = future.get();
+  EXPECT_TRUE(ran_on_loop);
+  ASSERT_TRUE(std::holds_alternative<privsep::Reconfigure>(reply));
+  EXPECT_EQ(std::get<privsep::Reconfigure>(reply).generation, 1u);
+  ASSERT_EQ(fds.size(), 1u);
+  char text[16] = {};
+  EXPECT_EQ(::read(fds[0].get(), text, sizeof text), 10);
+  EXPECT_STREQ(text, "port = 22\n");
+  p.loop->stop();
+}
+
 TEST(MonitorLink, ANoticeWaitsForTheNextFrameAndGoesFirst) {
   RawPair p;
   p.link->start();

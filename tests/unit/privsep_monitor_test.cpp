@@ -71,6 +71,45 @@ TEST(PrivsepMonitor, LoginThroughTheCodecKexPasswordSession) {
   }
 }
 
+TEST(PrivsepMonitor, AReloadedBackendServesNewConnectionsAndEstablishedOnesKeepTheirs) {
+  Network n;
+  n.open(1);
+  auto first = only<KexSigned>(n.send(n.kex_request(1).encode()));
+  ASSERT_TRUE(first);
+  const Bytes old_key = n.backend.host_keys()[0].public_key().blob();
+  EXPECT_EQ(first->k_s, old_key);
+
+  // The reload: another host key, and a password only bob has.
+  auto reloaded = std::make_shared<TestBackend>(2);
+  reloaded->config->password = std::make_shared<const userauth::PasswordVerifier>(
+      [](std::string_view user, const crypto::SecretBytes& pw) { return user == "bob" && pw == secret(good_password); });
+  const Bytes new_key = reloaded->host_keys()[0].public_key().blob();
+  ASSERT_NE(new_key, old_key);
+  n.monitor->replace_backend(reloaded);
+
+  // A connection opened after it is signed for with the new key and checked with the new passwords.
+  n.open(2);
+  auto second = only<KexSigned>(n.send(n.kex_request(2).encode()));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->k_s, new_key);
+  auto alice_refused = only<AuthReply>(n.send(n.password(2, "alice", good_password).encode()));
+  ASSERT_TRUE(alice_refused);
+  EXPECT_EQ(alice_refused->status, AuthStatus::in_progress);  // a failure: alice has no password now
+  n.open(3);  // a user change in one connection ends it (as sshd): bob has his own
+  ASSERT_TRUE(only<KexSigned>(n.send(n.kex_request(3).encode())));
+  auto bob = only<AuthReply>(n.send(n.password(3, "bob", good_password).encode()));
+  ASSERT_TRUE(bob);
+  EXPECT_EQ(bob->status, AuthStatus::success);
+
+  // The established connection re-keys with the key it started with and logs in as before.
+  auto rekey = only<KexSigned>(n.send(n.kex_request(1).encode()));
+  ASSERT_TRUE(rekey);
+  EXPECT_EQ(rekey->k_s, old_key);
+  auto alice = only<AuthReply>(n.send(n.password(1, "alice", good_password).encode()));
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->status, AuthStatus::success);
+}
+
 TEST(PrivsepMonitor, KeyboardInteractiveAnswersGoThroughTheMonitorsServerAuth) {
   Network n;
   n.open(1);

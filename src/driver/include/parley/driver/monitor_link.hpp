@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "parley/driver/server.hpp"
@@ -61,6 +62,8 @@ class MonitorLink {
   std::uint64_t attach(Deliver deliver);
   /// No more replies for `conn` (those still arriving are dropped).
   void detach(std::uint64_t conn);
+  /// Where frames about no connection (conn 0: Reconfigure) go, with their descriptors.
+  void set_control(Deliver deliver);
   /// Queues one frame (any thread). Frames queued in one pass of the link's
   /// event loop leave together, in order, in one sendmmsg(): the monitor then
   /// wakes once for them all. The frame is wiped once sent: it may hold a
@@ -100,6 +103,10 @@ class MonitorLoop {
   bool run();
   /// Thread-safe: makes run() return.
   void stop();
+  /// Thread-safe: runs `job` on the loop's thread, between frames (it may use
+  /// the Monitor and the Executor); the frame it returns, if any, goes to the
+  /// network process after the replies already queued.
+  void post(std::function<std::optional<privsep::Outgoing>()> job);
 
   struct Impl;
 

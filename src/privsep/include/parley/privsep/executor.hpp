@@ -78,6 +78,10 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
+  /// A reload: programs started from now on follow `options` (the shell, the
+  /// sftp server, the session account and the login session). Programs
+  /// running and login sessions open are left as they are.
+  void replace_options(ExecutorOptions options) { options_ = std::move(options); }
   /// Performs one of the Monitor's actions; its answer (if any) is in take_outgoing().
   void perform(Action action, Clock::time_point now);
   /// What to wait on: each descriptor, and whether for writing (a connect in

@@ -107,6 +107,10 @@ struct LogEvent {
   /// Set when the frame did not decode.
   std::optional<ProtocolError> protocol_error;
   std::string text;
+  /// Set for an audit line (then `text` is userauth::audit_line's): its fields,
+  /// for a log that keeps them apart (the journal), and the peer it is about.
+  std::optional<userauth::AuditRecord> audit;
+  std::string peer;
 };
 
 class Monitor {
@@ -114,6 +118,8 @@ class Monitor {
   /// `backend` and `rng` must outlive the monitor. `rng` makes the server's
   /// ephemeral key-exchange values.
   Monitor(Backend& backend, crypto::Random& rng, MonitorLimits limits = {});
+  /// The same with a backend the monitor shares (replace_backend() may swap it).
+  Monitor(std::shared_ptr<Backend> backend, crypto::Random& rng, MonitorLimits limits = {});
   ~Monitor();
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
@@ -144,6 +150,10 @@ class Monitor {
   /// connection may start another, and signals to it are refused.
   void session_ended(std::uint64_t conn, std::uint64_t handle);
 
+  /// A reload: connections opened from now on use `backend` (its host keys,
+  /// authentication and policy); established ones keep the one they opened with.
+  void replace_backend(std::shared_ptr<Backend> backend);
+
   std::size_t connections() const { return conns_.size(); }
   /// Authentication requests of `conn` not yet answered.
   std::size_t outstanding(std::uint64_t conn) const;
@@ -162,7 +172,7 @@ class Monitor {
   void forward_connect(const ForwardConnect& m);
   void forward_listen(const ForwardListen& m);
   /// Whether the channel policy's env_allow admits a variable named `name`.
-  bool env_allowed(std::string_view name) const;
+  bool env_allowed(const Connection& c, std::string_view name) const;
   /// The authenticated connection `conn`, or nullptr once refused (not_authenticated).
   Connection* authenticated(std::uint64_t conn, std::uint64_t req);
   /// The connection an authentication request may go to, having taken its
@@ -182,7 +192,7 @@ class Monitor {
   template <class Message>
   void send(const Message& m);
 
-  Backend& backend_;
+  std::shared_ptr<Backend> backend_;  // for connections opened from now on
   crypto::Random& rng_;
   MonitorLimits limits_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> conns_;

@@ -67,6 +67,7 @@ enum class MsgType : std::uint8_t {
   forward_connected,
   forward_listening,
   host_keys,
+  reconfigure,
 };
 
 /// What was wrong with a frame.
@@ -350,10 +351,24 @@ struct HostKeys : Addressed<MsgType::host_keys> {
 };
 inline constexpr std::size_t max_host_keys = 8;
 
+/// Monitor -> network, after a reload (SIGHUP) the monitor accepted: the public
+/// halves of the new host keys, and, when `with_settings`, one descriptor (a
+/// sealed memfd) holding the text of the configuration file the monitor checked,
+/// which the network process reads and merges with its command line as at start.
+/// New connections follow it; established ones keep what they started with.
+/// conn and req are 0.
+struct Reconfigure : Addressed<MsgType::reconfigure> {
+  std::uint64_t generation = 0;  // 1 for the first reload, for the log
+  std::vector<Bytes> blobs;      // as HostKeys
+  bool with_settings = false;    // a descriptor with the configuration text comes along
+  Bytes encode() const;
+  static std::expected<Reconfigure, ProtocolError> decode(BytesView frame);
+};
+
 using Request = std::variant<ConnectionOpened, ConnectionClosed, KexSign, AuthRequest, InfoResponse,
                              SessionStart, SessionSpawn, SessionSignal, ForwardConnect, ForwardListen>;
 using Reply = std::variant<KexSigned, AuthReply, SessionGranted, Refused, SessionSpawned, SessionExited,
-                           ForwardConnected, ForwardListening, HostKeys>;
+                           ForwardConnected, ForwardListening, HostKeys, Reconfigure>;
 
 /// Decodes a frame the monitor received; a reply type is unknown_type here.
 std::expected<Request, ProtocolError> decode_request(BytesView frame);

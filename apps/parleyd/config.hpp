@@ -148,6 +148,10 @@ struct Config {
 /// missing, unreadable or non-regular file is an error with line 0.
 std::expected<Config, ConfigError> load_config(const std::filesystem::path& path);
 
+/// Reads a configuration file as load_config() does (bounded, a regular file),
+/// without parsing it: the text a reload checks and then hands on unchanged.
+std::expected<std::string, ConfigError> read_config_file(const std::filesystem::path& path);
+
 /// Validates configuration text already in memory. `path_for_errors` names the
 /// file in errors, and its directory is the base for relative paths.
 std::expected<Config, ConfigError> parse_config(std::string_view text,

@@ -33,7 +33,7 @@ std::string ConfigError::message() const {
   return file + ":" + std::to_string(line) + ": " + reason;
 }
 
-std::expected<Config, ConfigError> load_config(const fs::path& path) {
+std::expected<std::string, ConfigError> read_config_file(const fs::path& path) {
   std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
   if (!f)
     return std::unexpected(
@@ -53,7 +53,13 @@ std::expected<Config, ConfigError> load_config(const fs::path& path) {
     return std::unexpected(
         file_error(path, "cannot read: " + std::generic_category().message(errno)));
   text.resize(got);  // the file may have shrunk since fstat
-  return parse_config(text, path);
+  return text;
+}
+
+std::expected<Config, ConfigError> load_config(const fs::path& path) {
+  auto text = read_config_file(path);
+  if (!text) return std::unexpected(text.error());
+  return parse_config(*text, path);
 }
 
 }  // namespace parleyd

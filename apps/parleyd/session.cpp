@@ -10,6 +10,7 @@
 #include "parley/connection/command_shell.hpp"
 #include "parley/login/session_start.hpp"
 #include "parley/pam/pam_login.hpp"
+#include "logging.hpp"
 
 namespace parleyd {
 namespace {
@@ -270,7 +271,7 @@ std::function<void(const parley::userauth::AuthEvent&)> auth_log(const std::stri
           using E = std::decay_t<decltype(e)>;
           if constexpr (std::is_same_v<E, parley::userauth::AuditRecord>) {
             // The audit line: never an answer or a password, never prompt text.
-            spdlog::info("{}", parley::userauth::audit_line(e, peer));
+            log_audit(e, peer);
           } else if constexpr (std::is_same_v<E, parley::userauth::Authenticated>) {
             spdlog::info("{}: user '{}' authenticated", peer, printable_for_log(e.user, 64));
           } else if constexpr (std::is_same_v<E, parley::userauth::AuthDisconnect>) {

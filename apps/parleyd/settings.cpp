@@ -43,6 +43,7 @@ const std::vector<OptionSpec>& option_table() {
       {"--host-key", &C::host_keys, "OpenSSH private key file (repeatable; default: STATE_DIR/ssh_host_ed25519_key)", "FILE"},
       {"--state-dir", &C::state_dir, "State directory (default: $STATE_DIRECTORY, $XDG_STATE_HOME/parleyd or ~/.local/state/parleyd)", "DIR"},
       {"-t,--check", &C::check, "Check the configuration and the files it names (host keys, passwords, TOTP secrets, authorized_keys patterns) as a start would, then exit: status 0 and nothing printed when parleyd could serve with it, else the error (FILE:LINE for the configuration file); writes nothing"},
+      {"-T,--dump-config", &C::dump, "Print the effective configuration (the file and the flags merged, built-in defaults filled in) as TOML and exit, after the checks of --check"},
       {"--demo", &C::demo, "The Higher or Lower demo: the question lets in admin (or the --user accounts); as root its sessions are the built-in command shell"},
       {"--privilege-separation,!--no-privilege-separation", &C::privilege_separation, "As root (the default there): parse network bytes in an unprivileged, sandboxed process and decide in a root monitor; --no-privilege-separation runs one root process (for measurement and debugging; see docs/privilege-separation.md)"},
       {"--password-file", &C::password_file, "File of user:hash lines (crypt(3) hashes as mkpasswd writes them); enables password and keyboard-interactive password logins instead of the demo challenge", "FILE"},
@@ -280,9 +281,20 @@ void add_options(CLI::App& app, CommandLine& line) {
 }
 
 std::expected<Config, std::string> merge_settings(const CommandLine& line) {
-  Config config;
+  std::optional<std::string> text;
   if (!line.config_file.empty()) {
-    auto loaded = load_config(line.config_file);
+    auto read = read_config_file(line.config_file);
+    if (!read) return std::unexpected(read.error().message());
+    text = std::move(*read);
+  }
+  return merge_settings(line, text);
+}
+
+std::expected<Config, std::string> merge_settings(const CommandLine& line,
+                                                  const std::optional<std::string>& file_text) {
+  Config config;
+  if (!line.config_file.empty() && file_text) {
+    auto loaded = parse_config(*file_text, line.config_file);
     if (!loaded) return std::unexpected(loaded.error().message());
     config = std::move(*loaded);
   }

@@ -30,6 +30,8 @@ struct CommandLine {
   bool demo = false;
   /// -t: check the configuration and what it names, then exit (as sshd -t).
   bool check = false;
+  /// -T: print the effective configuration and exit (as sshd -T).
+  bool dump = false;
   /// --privilege-separation (true) or --no-privilege-separation (false).
   std::optional<bool> privilege_separation;
   std::optional<unsigned> threads;
@@ -80,5 +82,10 @@ inline constexpr std::string_view default_log_level = "info";
 /// file's problem as "FILE:LINE: REASON", a flag's with the flag's name; both
 /// are usage errors.
 std::expected<Config, std::string> merge_settings(const CommandLine& line);
+
+/// The same with the text of the file --config names already read (a reload:
+/// the text the monitor checked is what the network process merges).
+std::expected<Config, std::string> merge_settings(const CommandLine& line,
+                                                  const std::optional<std::string>& file_text);
 
 }  // namespace parleyd

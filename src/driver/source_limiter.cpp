@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <iterator>
 #include <optional>
 #include <utility>
@@ -212,6 +213,28 @@ std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
     p.enabled = true;
   }
   return p;
+}
+
+std::string to_text(const MaxStartups& m) {
+  return std::to_string(m.start) + ":" + std::to_string(m.rate) + ":" + std::to_string(m.full);
+}
+
+std::string to_text(const PenaltyPolicy& p) {
+  if (!p.enabled) return "no";
+  std::string out;
+  auto add = [&](std::string_view key, const std::string& value) {
+    if (!out.empty()) out += ' ';
+    out.append(key).append(":").append(value);
+  };
+  for (const auto& [key, field] : penalty_times) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", (p.*field).count());
+    add(key, text);
+  }
+  for (const auto& [key, field] : penalty_counts) add(key, std::to_string(p.*field));
+  for (const auto& [key, field] : penalty_overflows)
+    add(key, p.*field == PenaltyOverflow::deny_all ? "deny-all" : "permissive");
+  return out;
 }
 
 std::string_view to_string(Refusal r) {

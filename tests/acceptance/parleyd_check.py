@@ -8,6 +8,10 @@ exits without listening or writing anything.
 - each broken one refused with its reason and no output on stdout: a TOML error (FILE:LINE),
   an unknown key (FILE:LINE), no way to log in, a host key file that cannot be read, a
   plain-text password (FILE:LINE), a missing password file, a bad --auth-methods;
+- parleyd -T prints the effective configuration: flags over the file, relative paths resolved,
+  built-in defaults filled in, unset settings named in a comment; its output read back as the
+  configuration prints the same again (also for a banner that needs quoting); a broken
+  configuration prints nothing on stdout and the error with FILE:LINE;
 - the shipped example configuration's syntax (docs/parleyd.conf.example) is valid: its
   errors, if any, are only about files it names that this machine lacks.
 Usage: parleyd_check.py PARLEYD"""
@@ -16,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 
 from common import SESSION_USER, check, finish, keygen, mkpasswd, session_user
 
@@ -71,6 +76,47 @@ def main():
         refused("a missing password file", ["--host-key", key, "--password-file", "nope"], "nope")
         refused("a bad --auth-methods", ["--host-key", key, "--password-file", "passwords", "--auth-methods",
                                          "publickey,carrier-pigeon"], "carrier-pigeon")
+
+        # parleyd -T: the effective configuration, which reads back to itself.
+        def dump(*args, cwd=tmp):
+            return subprocess.run([parleyd, "-T", *args], capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=60, cwd=cwd)
+        r = dump("--config", good, "--port", "2022", "--max-sessions", "3")
+        out = r.stdout
+        check(r.returncode == 0 and r.stderr == "", f"-T on a complete configuration: 0 ({r.returncode}, {r.stderr!r})")
+        try:
+            shown = tomllib.loads(out)
+        except tomllib.TOMLDecodeError as e:
+            shown = {}
+            check(False, f"-T prints TOML ({e})")
+        check(shown.get("port") == 2022 and shown.get("session", {}).get("max_sessions") == 3,
+              "-T shows the flags over the file (port, max_sessions)")
+        check(shown.get("auth", {}).get("password_file") == os.path.join(tmp, "passwords"),
+              "-T shows the file's relative paths resolved")
+        check(shown.get("limits", {}).get("max_startups") == "10:30:100"
+              and shown.get("pam", {}).get("max_conversations") == 64
+              and shown.get("algorithms", {}).get("kex", [None])[0] == "mlkem768x25519-sha256",
+              "-T fills in built-in defaults (max_startups, PAM's conversations, the algorithm lists)")
+        check("#   auth.authorized_keys" in out and "authorized_keys" not in shown.get("auth", {}),
+              "-T names what is not set in a comment, not as a value")
+        again = os.path.join(tmp, "dumped.toml")
+        with open(again, "w") as f:
+            f.write(out)
+        r2 = dump("--config", again)
+        check(r2.returncode == 0 and r2.stdout == out, "-T's output, read back as the configuration, gives the same -T")
+        r = dump("--config", "syntax.toml")
+        check(r.returncode != 0 and r.stdout == "" and "syntax.toml:2" in r.stderr,
+              f"-T on a broken configuration: refused with FILE:LINE, nothing on stdout ({r.stderr.strip()!r})")
+        with open(os.path.join(tmp, "tricky.toml"), "w") as f:
+            f.write('banner = "say \\"hi\\"\\nand \\\\ bye"\ndemo = true\n')
+        r = dump("--config", "tricky.toml")
+        again2 = os.path.join(tmp, "tricky-dumped.toml")
+        with open(again2, "w") as f:
+            f.write(r.stdout)
+        r3 = dump("--config", again2)
+        check(r.returncode == 0 and r3.stdout == r.stdout
+              and tomllib.loads(r.stdout).get("banner") == 'say "hi"\nand \\ bye',
+              f"-T quotes a banner with quotes, a newline and a backslash so it reads back ({r.stderr!r})")
 
         # The shipped example: no syntax or key error; only files this machine lacks may be named.
         r = run(parleyd, "--config", os.path.abspath(EXAMPLE))

@@ -48,6 +48,7 @@ struct MaxStartups {
   std::size_t start = 10;
   unsigned rate = 30;
   std::size_t full = 100;
+  friend bool operator==(const MaxStartups&, const MaxStartups&) = default;
 };
 
 /// What PerSourcePenalties does when its table of sources is full.
@@ -71,6 +72,7 @@ struct PenaltyPolicy {
   std::size_t max_sources6 = 65536;
   PenaltyOverflow overflow = PenaltyOverflow::permissive;
   PenaltyOverflow overflow6 = PenaltyOverflow::permissive;
+  friend bool operator==(const PenaltyPolicy&, const PenaltyPolicy&) = default;
 };
 
 struct SourceLimits {
@@ -92,6 +94,10 @@ std::expected<std::pair<unsigned, unsigned>, std::string> parse_netblock_size(
 /// keys not named keep their value in `base`.
 std::expected<PenaltyPolicy, std::string> parse_penalties(std::string_view text,
                                                           PenaltyPolicy base = {});
+/// What the parsers above read back as the same value (parleyd -T prints it):
+/// "start:rate:full"; "no" or every key of PerSourcePenalties.
+std::string to_text(const MaxStartups& m);
+std::string to_text(const PenaltyPolicy& p);
 
 /// Why a connection was refused at accept.
 enum class Refusal {

@@ -16,7 +16,7 @@ packages=(
   liboath-dev oathtool libpam-oath
   libqrencode-dev qrencode zbar-tools imagemagick
   libpam0g-dev libpam-wrapper libpamtest0-dev python3-pypamtest libpam-google-authenticator
-  tmux procps ssh-audit universal-ctags strace linux-perf
+  tmux procps ssh-audit universal-ctags strace linux-perf ccache
   libsystemd-dev scdoc man-db groff-base lintian dpkg-dev fakeroot
 )
 

@@ -75,6 +75,8 @@ cp "$unit" "$tmp/units/" && cp /usr/share/doc/parleyd/examples/parleyd-strict.co
 check "systemd-analyze verify with the strict drop-in" \
   bash -c "SYSTEMD_UNIT_PATH=$tmp/units: systemd-analyze verify $tmp/units/parleyd.service >> $tmp/verify.log 2>&1"
 cat "$tmp/verify.log"
+# systemd only warns of a misspelt or misplaced setting; both units must have none.
+check "systemd-analyze: no unknown or ignored setting" bash -c "! grep -Ei 'unknown|ignoring|invalid' $tmp/verify.log"
 check "parleyd -t on the shipped configuration: status 0, nothing printed" \
   bash -c "out=\$(/usr/sbin/parleyd -t --config /etc/parley/parleyd.conf 2>&1) && [[ -z \$out ]] || { echo \"\$out\"; false; }"
 

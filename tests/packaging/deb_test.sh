@@ -60,6 +60,20 @@ snapshot > "$tmp/before"
 account_before=no
 if getent passwd parleyd > /dev/null; then account_before=yes; fi
 
+# The account is there already on a machine install-deps.sh prepared, so postinst's
+# creating it runs here with stand-ins: getent finds no parleyd, useradd records its
+# arguments, which must be install-deps.sh's.
+mkdir -p "$tmp/control" "$tmp/stubs"
+dpkg-deb -e "$(ls "$debs"/parleyd_*.deb)" "$tmp/control"
+printf '#!/bin/sh\nexit 2\n' > "$tmp/stubs/getent"
+printf '#!/bin/sh\necho "useradd $*" > %s/useradd.args\n' "$tmp" > "$tmp/stubs/useradd"
+printf '#!/bin/sh\nexit 0\n' > "$tmp/stubs/deb-systemd-helper"
+chmod +x "$tmp"/stubs/*
+PATH=$tmp/stubs:$PATH sh "$tmp/control/postinst" configure > /dev/null
+expected=$(grep -o 'useradd --system [^$]*parleyd' "$root/scripts/install-deps.sh")
+check "postinst creates a missing parleyd account as install-deps.sh does ($expected)" \
+  test "$(cat "$tmp/useradd.args" 2> /dev/null)" = "$expected"
+
 files=()
 for p in "${packages[@]}"; do files+=("$(ls "$debs"/"${p}"_*.deb)"); done
 check "dpkg -i installs ${packages[*]}" dpkg -i "${files[@]}"

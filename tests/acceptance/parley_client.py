@@ -327,7 +327,12 @@ def jump_with_secrets(parleyd, exe, tmp):
         r = run(swapped)
         check(r.returncode == 255 and b"Permission denied" in r.stderr,
               f"the passwords swapped: the jump host refuses ({r.returncode}, {r.stderr[-160:]!r})")
-        size = os.path.getsize(logs[0])
+        # The refused login's last lines (its close, which a separated parleyd's network
+        # process sends to the monitor up to 250 ms later) come first: wait for quiet.
+        size = -1
+        while size != os.path.getsize(logs[0]):
+            size = os.path.getsize(logs[0])
+            time.sleep(0.6)
         r = run(good, 0o644)
         check(r.returncode == 255 and b"must be yours and mode 0600" in r.stderr and os.path.getsize(logs[0]) == size,
               f"a secrets file others can read is refused before connecting ({r.stderr[-160:]!r})")

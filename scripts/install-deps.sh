@@ -18,6 +18,7 @@ packages=(
   libpam0g-dev libpam-wrapper libpamtest0-dev python3-pypamtest libpam-google-authenticator
   tmux procps ssh-audit universal-ctags strace linux-perf ccache
   libsystemd-dev scdoc man-db groff-base lintian dpkg-dev fakeroot
+  libhiredis-dev redis-server redis-tools haproxy
 )
 
 missing=()

@@ -6,7 +6,7 @@
 #  - each layer under src/ includes only its own headers and those of the layers
 #    below it, and its CMake target links only those (the table below), so no
 #    layer reaches up;
-#  - the sans-I/O cores (wire, transport, connection, userauth, session, privsep)
+#  - the sans-I/O cores (wire, state, transport, connection, userauth, session, privsep)
 #    include no thread, file, stream, terminal, OTP or PAM library, open or read no
 #    file, read no clock and sleep, and their CMake targets link no such library;
 #  - privsep's monitor core also uses no socket: only src/privsep/channel.cpp, the
@@ -34,18 +34,19 @@ fi
 declare -A allowed=(
   [wire]="wire"
   [crypto]="wire crypto"
+  [state]="wire crypto state"
   [transport]="wire crypto transport"
   [connection]="wire crypto transport connection"
   [userauth]="wire crypto transport userauth"
   [session]="wire crypto transport connection userauth session"
   [passwd]="wire crypto passwd"
   [login]="wire login"
-  [otp]="wire crypto transport userauth login otp"
+  [otp]="wire crypto state transport userauth login otp"
   [pam]="wire crypto transport userauth login pam"
   [privsep]="wire crypto transport connection userauth session login privsep"
   [client]="wire crypto transport connection userauth session login otp client"
   [sandbox]="wire sandbox"
-  [driver]="wire crypto transport connection userauth session passwd login otp pam client privsep driver"
+  [driver]="wire crypto state transport connection userauth session passwd login otp pam client privsep driver"
 )
 for dir in "$root"/src/*/; do
   layer=$(basename "$dir")
@@ -74,7 +75,7 @@ done
 # connect, listen) need processes, pidfds and sockets, so they are carried out
 # there, outside the Monitor core; the rest of privsep is a core.
 exempt() { [[ $1 == privsep ]] && echo "--exclude=channel.cpp --exclude=executor.cpp --exclude=executor.hpp"; }
-for layer in wire transport connection userauth session privsep; do
+for layer in wire state transport connection userauth session privsep; do
   [[ -d $root/src/$layer ]] || continue
   if [[ $layer == privsep ]]; then
     bad=$(grep -rnE $(exempt "$layer") '#\s*include\s*<(sys/socket\.h|sys/un\.h|sys/uio\.h|unistd\.h)>|(^|[^A-Za-z0-9_])::(socket|socketpair|sendmsg|recvmsg|send|recv|write|close)\(' \

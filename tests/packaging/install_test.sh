@@ -6,7 +6,7 @@
 #     parley, and none of parleyd_probe, tests, benchmarks or examples;
 #   - nm -D --defined-only of libparley.so: parley's own symbols only;
 #   - every installed header compiles alone (g++ -std=c++23 -fsyntax-only), and none
-#     includes Asio, toml++, spdlog, fmt, OpenSSL or another private dependency;
+#     includes Asio, toml++, spdlog, fmt, OpenSSL, hiredis or another private dependency;
 #   - examples/consumer builds against the prefix with find_package(parley) and with
 #     pkg-config, and each build serves Higher or Lower to real ssh (consumer_login.py).
 # Usage: install_test.sh BUILD_DIR. Exits non-zero on any failure; a missing tool fails.
@@ -64,7 +64,7 @@ echo "($(grep -c 'asio::' "$tmp/symbols" || true) exported parley:: functions ta
 headers=$(cd "$prefix/include" && find parley -name '*.hpp' | sort)
 echo "$(echo "$headers" | wc -l) installed headers"
 check "no installed header includes a private dependency" \
-  bash -c "! grep -rEn '#include *[<\"](asio|toml\+\+|spdlog|fmt|openssl|seccomp|security/|liboath|qrencode|crypt\.h|CLI)' '$prefix/include'"
+  bash -c "! grep -rEn '#include *[<\"](asio|toml\+\+|spdlog|fmt|openssl|seccomp|security/|liboath|qrencode|hiredis|crypt\.h|CLI)' '$prefix/include'"
 echo "$headers" | xargs -P 2 -I{} sh -c \
   'echo "#include \"{}\"" | g++ -std=c++23 -fsyntax-only -Wall -Wextra -Wpedantic -Werror -I"$1" -x c++ - \
      > "$2/header-$(echo {} | tr / _).log" 2>&1 || echo {}' _ "$prefix/include" "$tmp" > "$tmp/bad-headers"

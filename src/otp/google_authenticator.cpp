@@ -334,6 +334,15 @@ class GoogleAuthenticatorStore final : public TotpStore {
     }
     if (!verdict && code.size() == 6) verdict = check_code(ga, code, unix_time, policy, update);
     if (!verdict) verdict = Verdict::wrong;
+    if (accepted(*verdict) && policy.shared) {
+      // Another instance may have taken the code first (Policy::shared); the
+      // file is updated all the same, since the code is spent either way.
+      auto claimed = *verdict == Verdict::accepted
+                         ? claim_shared_step(policy, user, ga.secret, *update.accepted_step)
+                         : claim_shared_scratch(policy, user, code.view());
+      if (!claimed) return std::unexpected(claimed.error());
+      if (!*claimed) verdict = Verdict::replayed;
+    }
 
     if (update.any()) {
       if (auto w = write_back(target.path, file, ga, update); !w) return std::unexpected(w.error());
@@ -400,6 +409,7 @@ class GoogleAuthenticatorStore final : public TotpStore {
     std::optional<std::string> rate_limit;
     std::optional<std::string> disallow_reuse;
     std::optional<std::size_t> drop_line;
+    std::optional<std::int64_t> accepted_step;  // the step of an accepted TOTP code
     bool any() const { return rate_limit || disallow_reuse || drop_line; }
   };
 
@@ -499,6 +509,7 @@ class GoogleAuthenticatorStore final : public TotpStore {
       if (!(b - *step >= size || *step - b >= size)) kept.push_back(b);
     kept.push_back(*step);
     update.disallow_reuse = join_numbers("", kept);
+    update.accepted_step = *step;
     return Verdict::accepted;
   }
 

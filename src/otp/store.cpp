@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "parley/crypto/file_io.hpp"
+#include "parley/crypto/hash.hpp"
 #include "parley/otp/store.hpp"
 #include "store_io.hpp"
 
@@ -204,6 +205,39 @@ std::optional<crypto::SecretBytes> decode_hex(std::string_view hex) {
 
 bool valid_scratch_code(std::string_view code) {
   return code.size() == 8 && all_digits(code) && code.front() != '0';
+}
+
+namespace {
+
+// "shared state: redis 127.0.0.1:6379: timed out after 500 ms".
+StoreError shared_error(const state::StateError& e) { return StoreError{"shared state", 0, e.what}; }
+
+}  // namespace
+
+std::expected<bool, StoreError> claim_shared_step(const Policy& policy, std::string_view user,
+                                                  const TotpSecret& secret, std::int64_t step) {
+  if (!policy.shared) return true;
+  const std::int64_t period = secret.period.count();
+  // Kept as long as any code of this step can still be in a window, however
+  // wide (max_window on each side), then left to expire.
+  const std::chrono::seconds keep((2 * static_cast<std::int64_t>(max_window) + 2) * period);
+  auto claimed = policy.shared->claim_totp_step(user, step * period, keep);
+  if (!claimed) return std::unexpected(shared_error(claimed.error()));
+  return *claimed;
+}
+
+std::expected<bool, StoreError> claim_shared_scratch(const Policy& policy, std::string_view user, BytesView code) {
+  if (!policy.shared) return true;
+  // Named by SHA-256(user NUL code): eight digits do not resist a search, but
+  // the backend only ever holds codes that are already spent.
+  crypto::Hasher h(crypto::HashAlg::sha256);
+  h.update(as_bytes(user));
+  const std::uint8_t nul = 0;
+  h.update(BytesView(&nul, 1));
+  h.update(code);
+  auto claimed = policy.shared->claim_scratch_code(user, to_hex(h.finish()));
+  if (!claimed) return std::unexpected(shared_error(claimed.error()));
+  return *claimed;
 }
 
 }  // namespace detail

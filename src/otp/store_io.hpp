@@ -38,6 +38,15 @@ inline constexpr unsigned max_window = 100;
 inline constexpr int lock_wait_ms = 10000;
 
 StoreError error_at(const fs::path& file, std::size_t line, std::string reason);
+
+/// Claims, in policy.shared, the step `step` of `secret` that `user`'s code
+/// matched: true if it is `user`'s latest step anywhere (now recorded), false
+/// if another instance accepted it or a later one. No shared state: true.
+std::expected<bool, StoreError> claim_shared_step(const Policy& policy, std::string_view user,
+                                                  const TotpSecret& secret, std::int64_t step);
+/// Claims `user`'s scratch code `code` in policy.shared (by a digest, never
+/// the code): true the first time anywhere. No shared state: true.
+std::expected<bool, StoreError> claim_shared_scratch(const Policy& policy, std::string_view user, BytesView code);
 /// "WHAT: strerror(err)" for the file as a whole.
 StoreError system_error(const fs::path& file, std::string_view what, int err);
 

@@ -273,14 +273,17 @@ class UsersOathStore final : public TotpStore {
       const auto step = match_code_between(secret, code, now - window, now + window);
       if (!step) continue;
       if (const auto last = recorded_step(*e, secret, now, window); last && *step <= *last) return Verdict::replayed;
+      auto claimed = claim_shared_step(policy, user, secret, *step);
+      if (!claimed) return std::unexpected(claimed.error());
+      if (!*claimed) return Verdict::replayed;  // accepted first by another instance
       auto saved = record(file, *parsed, *e, code, *step, now, unix_time);
       if (!saved) return std::unexpected(saved.error());
       return Verdict::accepted;
     }
     if (code.size() == 8 && all_digits(code.view())) {
-      auto scratch = use_scratch_code(user, code);
+      auto scratch = use_scratch_code(user, code, policy);
       if (!scratch) return std::unexpected(scratch.error());
-      if (*scratch) return Verdict::accepted_scratch;
+      if (*scratch) return **scratch;
     }
     return Verdict::wrong;
   }
@@ -551,11 +554,15 @@ class UsersOathStore final : public TotpStore {
     return replace_atomically(path_, text.view(), options, rng_);
   }
 
-  /// Looks the code up among the user's scratch codes; removes it if found.
-  std::expected<bool, StoreError> use_scratch_code(std::string_view user, const crypto::SecretBytes& code) {
+  /// Looks the code up among the user's scratch codes and removes it if found:
+  /// accepted_scratch, or replayed if another instance took it first
+  /// (Policy::shared); nothing if it is not one of them.
+  std::expected<std::optional<Verdict>, StoreError> use_scratch_code(std::string_view user,
+                                                                     const crypto::SecretBytes& code,
+                                                                     const Policy& policy) {
     auto opened = open_checked(scratch_path_);
     if (!opened) return std::unexpected(opened.error());
-    if (!*opened) return false;
+    if (!*opened) return std::nullopt;
     auto parsed = parse_scratch_file(scratch_path_, (*opened)->text.view());
     if (!parsed) return std::unexpected(parsed.error());
     std::optional<std::size_t> hit;
@@ -564,7 +571,9 @@ class UsersOathStore final : public TotpStore {
       const Bytes h = scratch_hash(e.salt, code.view());
       if (crypto::constant_time_equal(h, e.hash)) hit = e.line;  // no early exit
     }
-    if (!hit) return false;
+    if (!hit) return std::nullopt;
+    auto claimed = claim_shared_scratch(policy, user, code.view());
+    if (!claimed) return std::unexpected(claimed.error());
     std::string text;
     for (std::size_t i = 0; i < parsed->lines.size(); ++i)
       if (i != *hit) text += parsed->lines[i].raw;
@@ -572,7 +581,7 @@ class UsersOathStore final : public TotpStore {
     options.mode = (*opened)->st.st_mode & 07777;
     options.owner = crypto::FileOwner{(*opened)->st.st_uid, (*opened)->st.st_gid};
     if (auto w = replace_atomically(scratch_path_, text, options, rng_); !w) return std::unexpected(w.error());
-    return true;
+    return *claimed ? Verdict::accepted_scratch : Verdict::replayed;
   }
 
   fs::path path_;

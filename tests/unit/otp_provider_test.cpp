@@ -1,4 +1,5 @@
-// The TOTP keyboard-interactive provider and its per-user rate limit, with a
+// The TOTP keyboard-interactive provider and its per-user rate limit (counted in
+// state::memory_state(), or a backend that cannot be reached), with a
 // fixed clock. The store here is an in-memory TotpStore (the file stores have
 // their own tests in otp_store_test); it counts what reaches it, so the tests
 // can tell a code that was checked from one refused before checking.
@@ -11,6 +12,8 @@
 #include <thread>
 
 #include "parley/otp/provider.hpp"
+#include "parley/state/shared_state.hpp"
+#include "unreachable_state.hpp"
 
 namespace parley::otp {
 namespace {
@@ -52,7 +55,9 @@ struct Harness {
   std::shared_ptr<TotpProviderConfig> config = [this] {
     auto c = std::make_shared<TotpProviderConfig>();
     c->store = store;
-    c->limiter = std::make_shared<RateLimiter>(3, std::chrono::seconds(60));
+    c->failures = state::memory_state();
+    c->max_failures = 3;
+    c->failure_period = std::chrono::seconds(60);
     c->clock = [this] { return now; };
     c->policy.window = 2;
     c->on_result = [this](std::string_view, std::string_view, std::string_view what) {
@@ -119,7 +124,24 @@ TEST(TotpProvider, RateLimitRefusesWithoutCheckingThenRecovers) {
   EXPECT_EQ(h.results.back(), "too many wrong codes: refused without checking");
   h.now += 61;  // the failures age out
   EXPECT_TRUE(is_accept(h.attempt("alice", "123456")));
-  EXPECT_EQ(h.config->limiter->tracked(), 0u) << "a success clears the user's failures";
+}
+
+TEST(TotpProvider, ASuccessClearsTheUsersFailures) {
+  Harness h;
+  for (int i = 0; i < 2; ++i) EXPECT_FALSE(is_accept(h.attempt("alice", "000000")));
+  EXPECT_TRUE(is_accept(h.attempt("alice", "123456")));  // the third try, within the limit
+  h.now += 30;
+  for (int i = 0; i < 2; ++i) EXPECT_FALSE(is_accept(h.attempt("alice", "000000")));
+  EXPECT_TRUE(is_accept(h.attempt("alice", "123456"))) << "the earlier tries were forgotten";
+}
+
+TEST(TotpProvider, AnUnreachableFailureCounterFailsClosed) {
+  Harness h;
+  h.config->failures = std::make_shared<test::UnreachableState>();
+  EXPECT_FALSE(is_accept(h.attempt("alice", "123456"))) << "the right code, but its tries cannot be counted";
+  EXPECT_EQ(h.store->calls.load(), 0) << "refused before the store was asked";
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0], "shared state error (code refused): redis 127.0.0.1:1: connection refused");
 }
 
 TEST(TotpProvider, RateLimitIsPerUser) {
@@ -180,7 +202,9 @@ TEST(TotpProvider, RateLimitCheckedAndCountedInOneStepUnderParallelGuesses) {
   auto store = std::make_shared<SlowStore>();
   auto config = std::make_shared<TotpProviderConfig>();
   config->store = store;
-  config->limiter = std::make_shared<RateLimiter>(3, std::chrono::seconds(60));
+  config->failures = state::memory_state();
+  config->max_failures = 3;
+  config->failure_period = std::chrono::seconds(60);
   config->clock = [] { return std::int64_t{1'700'000'000}; };
   constexpr int guessers = 32;
   std::atomic<int> rejected{0};
@@ -221,28 +245,6 @@ TEST(TotpProvider, WrongNumberOfAnswersRejected) {
   ASSERT_TRUE(decided.has_value());
   EXPECT_FALSE(is_accept(*decided));
   EXPECT_EQ(h.store->calls.load(), 0);
-}
-
-TEST(RateLimiter, BoundedNumberOfUsers) {
-  RateLimiter limiter(2, std::chrono::seconds(60), 100);
-  for (int i = 0; i < 1000; ++i) limiter.failed("user" + std::to_string(i), 1000 + i);
-  EXPECT_LE(limiter.tracked(), 100u);
-  // The newest are kept: user999 has one failure, so one more blocks it.
-  limiter.failed("user999", 2000);
-  EXPECT_FALSE(limiter.allow("user999", 2001));
-  EXPECT_TRUE(limiter.allow("user0", 2001));
-}
-
-TEST(RateLimiter, TryCountsTheTryAsAFailureUntilItSucceeds) {
-  RateLimiter limiter(2, std::chrono::seconds(60));
-  EXPECT_TRUE(limiter.try_acquire("carol", 1000));
-  EXPECT_TRUE(limiter.try_acquire("carol", 1000));
-  EXPECT_FALSE(limiter.try_acquire("carol", 1000)) << "two tries in flight use up the limit";
-  limiter.succeeded("carol");
-  EXPECT_TRUE(limiter.try_acquire("carol", 1000));
-  EXPECT_TRUE(limiter.try_acquire("carol", 1000));
-  EXPECT_FALSE(limiter.try_acquire("carol", 1059));
-  EXPECT_TRUE(limiter.try_acquire("carol", 1060)) << "tries age out like failures";
 }
 
 }  // namespace

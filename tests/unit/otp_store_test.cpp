@@ -49,6 +49,8 @@
 #include <vector>
 
 #include "parley/otp/enroll.hpp"
+#include "parley/state/shared_state.hpp"
+#include "unreachable_state.hpp"
 #include "test_support.hpp"
 
 namespace parley::otp {
@@ -265,7 +267,7 @@ class UsersOath : public ::testing::Test {
 
   std::expected<Verdict, StoreError> redeem(std::string_view user, std::string_view code, std::int64_t t,
                                             unsigned window = 1) {
-    return store_->redeem(user, bytes(code), t, Policy{window});
+    return store_->redeem(user, bytes(code), t, Policy{window, nullptr});
   }
 
   /// The line liboath writes after accepting `code` at `t` (counter 0 + offset).
@@ -399,6 +401,51 @@ TEST_F(UsersOath, TwoStoresOnOneFileExactlyOneSucceeds) {
     return outcome(s.redeem("alice", bytes(code), t0, Policy{}));
   });
   EXPECT_EQ(counts, (std::map<std::string, int>{{"accepted", 1}, {"replayed", 7}}));
+}
+
+// Two instances behind a load balancer: each has its own copy of users.oath,
+// and they share the replay state (Policy::shared; Redis in production).
+TEST_F(UsersOath, InstancesSharingStateAcceptACodeOnceAcrossTheirFiles) {
+  test::TempDir other_dir;
+  const fs::path other_path = other_dir / "users.oath";
+  put(other_path, users_oath_text, 0600);
+  auto other = users_oath_store(other_path, rng_);
+  Policy shared{1, nullptr};
+  shared.shared = state::memory_state();
+  const std::string code = totp_hex(key_hex, t0);
+  EXPECT_EQ(outcome(store_->redeem("alice", bytes(code), t0, shared)), "accepted");
+  EXPECT_EQ(outcome(other->redeem("alice", bytes(code), t0 + 1, shared)), "replayed")
+      << "the other instance's file never saw the code";
+  EXPECT_EQ(slurp(other_path), users_oath_text) << "a refused code changes nothing";
+  EXPECT_EQ(outcome(other->redeem("alice", bytes(totp_hex(key_hex, t0 - 30)), t0 + 1, shared)), "replayed")
+      << "an earlier step after a later one, on another instance";
+  const std::string next = totp_hex(key_hex, t0 + 30);
+  auto counts = in_threads(8, [&](int i) {
+    auto& s = i % 2 ? *other : *store_;
+    return outcome(s.redeem("alice", bytes(next), t0 + 30, shared));
+  });
+  EXPECT_EQ(counts, (std::map<std::string, int>{{"accepted", 1}, {"replayed", 7}}));
+
+  Enrollment e;  // the same scratch codes enrolled on both instances
+  e.secret.key = bytes("12345678901234567890");
+  e.scratch_codes = {"12345678"};
+  ASSERT_TRUE(store_->enroll("alice", e));
+  ASSERT_TRUE(other->enroll("alice", e));
+  EXPECT_EQ(outcome(store_->redeem("alice", bytes("12345678"), t0 + 60, shared)), "accepted_scratch");
+  EXPECT_EQ(outcome(other->redeem("alice", bytes("12345678"), t0 + 61, shared)), "replayed");
+  EXPECT_EQ(outcome(other->redeem("alice", bytes("12345678"), t0 + 62, shared)), "wrong")
+      << "the spent code was removed from the other file too";
+}
+
+TEST_F(UsersOath, AnUnreachableSharedStateFailsClosedAndRecordsNothing) {
+  Policy shared{1, nullptr};
+  shared.shared = std::make_shared<test::UnreachableState>();
+  const std::string code = totp_hex(key_hex, t0);
+  const auto r = store_->redeem("alice", bytes(code), t0, shared);
+  ASSERT_FALSE(r) << outcome(r);
+  EXPECT_EQ(r.error().message(), std::string("shared state: ") + test::UnreachableState::error_text);
+  EXPECT_EQ(slurp(path_), users_oath_text) << "nothing recorded";
+  EXPECT_EQ(outcome(redeem("alice", code, t0)), "accepted") << "the code is still good once it can be checked";
 }
 
 TEST_F(UsersOath, ConcurrentProcessesExactlyOneSucceeds) {
@@ -735,7 +782,7 @@ class Google : public ::testing::Test {
   }
 
   std::expected<Verdict, StoreError> redeem(std::string_view code, std::int64_t t, unsigned window = 1) {
-    return store_->redeem(me_, bytes(code), t, Policy{window});
+    return store_->redeem(me_, bytes(code), t, Policy{window, nullptr});
   }
 
   test::TempDir dir_;
@@ -841,6 +888,30 @@ TEST_F(Google, ScratchCodesWorkOnceAndAreRemoved) {
   EXPECT_EQ(outcome(redeem("22222222", t0 + 60)), "accepted_scratch");
   EXPECT_EQ(outcome(redeem("22222222", t0 + 90)), "wrong");
   EXPECT_EQ(outcome(redeem("1111111", t0 + 120)), "wrong");
+}
+
+TEST_F(Google, InstancesSharingStateAcceptACodeOnceAcrossTheirFiles) {
+  // The other instance's copy of the user's file (its own home directories).
+  test::TempDir other_dir;
+  fs::create_directory(other_dir / me_);
+  const fs::path other_path = other_dir / me_ / ".google_authenticator";
+  put(other_path, ga_default, 0400);
+  auto other = google_authenticator_store(other_dir.path().string() + "/%u/.google_authenticator", rng_);
+  Policy shared{1, nullptr};
+  shared.shared = state::memory_state();
+  const std::string code = totp_b32(key_b32, t0);
+  EXPECT_EQ(outcome(store_->redeem(me_, bytes(code), t0, shared)), "accepted");
+  EXPECT_EQ(outcome(other->redeem(me_, bytes(code), t0 + 1, shared)), "replayed");
+  EXPECT_EQ(outcome(store_->redeem(me_, bytes("11111111"), t0 + 2, shared)), "accepted_scratch");
+  EXPECT_EQ(outcome(other->redeem(me_, bytes("11111111"), t0 + 3, shared)), "replayed");
+  EXPECT_EQ(outcome(other->redeem(me_, bytes("22222222"), t0 + 90, shared)), "accepted_scratch")
+      << "an unused scratch code still works on the other instance";
+
+  Policy down{1, nullptr};
+  down.shared = std::make_shared<test::UnreachableState>();
+  const auto r = other->redeem(me_, bytes(totp_b32(key_b32, t0 + 60)), t0 + 60, down);
+  ASSERT_FALSE(r) << outcome(r);
+  EXPECT_NE(r.error().message().find(test::UnreachableState::error_text), std::string::npos) << r.error().message();
 }
 
 TEST_F(Google, RateLimitCountsEveryAttemptAsTheModuleDoes) {

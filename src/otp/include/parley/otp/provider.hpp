@@ -6,45 +6,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "parley/userauth/password.hpp"  // BlockingRunner
 #include "parley/userauth/provider.hpp"
 #include "parley/otp/store.hpp"
+#include "parley/state/shared_state.hpp"
 
 namespace parley::otp {
-
-/// Failed codes per user: after `max_failures` within `period`, every code for
-/// that user is refused (unchecked) until the oldest failure is `period` old.
-/// In memory and bounded: at most `max_users` users are tracked (the stalest
-/// entries are dropped first). Thread-safe.
-class RateLimiter {
- public:
-  RateLimiter(std::size_t max_failures = 5, std::chrono::seconds period = std::chrono::minutes(5),
-              std::size_t max_users = 100000);
-  /// Checks and counts in one step: true if `user` may try a code at `now`, and
-  /// the try is then counted as a failure until succeeded() clears it. Many
-  /// guesses at once (parallel connections) therefore cannot all pass the check
-  /// before the first of them is counted: at most max_failures run per period.
-  bool try_acquire(const std::string& user, std::int64_t now);
-  /// True if `user` may try a code at `now` (counts nothing).
-  bool allow(const std::string& user, std::int64_t now) const;
-  void failed(const std::string& user, std::int64_t now);
-  void succeeded(const std::string& user);
-  std::size_t tracked() const;
-
- private:
-  void record_failure(const std::string& user, std::int64_t now);  // with mutex_ held
-
-  std::size_t max_failures_;
-  std::int64_t period_;
-  std::size_t max_users_;
-  mutable std::mutex mutex_;
-  std::map<std::string, std::vector<std::int64_t>, std::less<>> failures_;
-};
 
 /// Reads the time, as Unix seconds (injected so tests use a fixed clock).
 using UnixClock = std::function<std::int64_t()>;
@@ -53,7 +23,16 @@ UnixClock system_unix_clock();
 struct TotpProviderConfig {
   std::shared_ptr<TotpStore> store;
   userauth::BlockingRunner run;  // where store I/O runs (a worker pool)
-  std::shared_ptr<RateLimiter> limiter;
+  /// Failed codes per user (null: no limit): after `max_failures` tries within
+  /// `failure_period`, every code for that user is refused unchecked until the
+  /// oldest try is `failure_period` old. A try counts from the moment it is
+  /// checked until the code is accepted, so parallel guesses cannot all pass.
+  /// state::memory_state() keeps the count in this process; a shared backend
+  /// (docs/scale-out.md) across every instance using it. A backend that cannot
+  /// answer refuses the code (fail closed).
+  std::shared_ptr<state::SharedState> failures;
+  std::size_t max_failures = 5;
+  std::chrono::seconds failure_period{300};
   UnixClock clock = system_unix_clock();
   Policy policy;
   std::string prompt = "Verification code: ";

@@ -21,6 +21,7 @@
 #include "parley/crypto/random.hpp"
 #include "parley/crypto/secret.hpp"
 #include "parley/otp/totp.hpp"
+#include "parley/state/shared_state.hpp"
 
 namespace parley::otp {
 
@@ -53,6 +54,15 @@ struct Policy {
   /// whose file sets its own window (google-authenticator WINDOW_SIZE) uses that.
   /// At most 100 is used.
   unsigned window = 1;
+  /// Replay state shared with other parleyd instances (docs/scale-out.md);
+  /// null: this store's own file only. When set, a code the store would accept
+  /// is also claimed there, after the file's own checks and before the file is
+  /// updated: the step a TOTP code belongs to (compare-and-set on the user's
+  /// last step) or a scratch code's digest. A claim another instance made
+  /// first makes the code `replayed` (a used scratch code is removed from the
+  /// file all the same); a backend that cannot answer is a StoreError, so the
+  /// code is refused (fail closed), never accepted on the file alone.
+  std::shared_ptr<state::SharedState> shared;
 };
 
 /// A new secret for enrolment.

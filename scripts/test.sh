@@ -25,7 +25,7 @@ bash tests/packaging/run.sh
 # (FUZZ_BUDGET seconds, default 180) is shared by all targets, so adding a
 # target does not lengthen CI; FUZZ_SECONDS, if set, is the time per target.
 targets=(packet_decoder:packet server_connection:server channels:channels kex:kex session:session
-         decoders:decoders monitor_decoder:monitor ssh_config:ssh_config sftp:sftp)
+         decoders:decoders monitor_decoder:monitor ssh_config:ssh_config sftp:sftp proxy_header:proxy)
 FUZZ_BUDGET=${FUZZ_BUDGET:-180}
 FUZZ_SECONDS=${FUZZ_SECONDS:-$((FUZZ_BUDGET / ${#targets[@]}))}
 CC=clang-16 CXX=clang++-16 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

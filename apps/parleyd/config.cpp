@@ -93,6 +93,8 @@ class Loader {
 
   std::expected<Config, ConfigError> load(const toml::table& root) {
     walk(root, "", top_keys());
+    if (!error_ && config_.proxy_protocol.value_or(false) && config_.proxy_from.empty())
+      fail(proxy_line_, "proxy_protocol = true needs proxy_from, the balancers' addresses or CIDR blocks");
     if (error_) return std::unexpected(std::move(*error_));
     return std::move(config_);
   }
@@ -135,6 +137,14 @@ class Loader {
         {"demo", [](Loader& l, const Item& i) { l.config_.demo = l.boolean(i); }},
         {"privilege_separation",
          [](Loader& l, const Item& i) { l.config_.privilege_separation = l.boolean(i); }},
+        {"proxy_protocol",
+         [](Loader& l, const Item& i) { l.config_.proxy_protocol = l.boolean(i); l.proxy_line_ = i.line; }},
+        {"proxy_from",
+         [](Loader& l, const Item& i) {
+           auto list = l.checked(i, l.string_array(i), proxy_block_problem);
+           if (list && list->empty()) return l.fail(i.line, i.name + " must list at least one address or CIDR block");
+           if (list) l.config_.proxy_from = std::move(*list);
+         }},
         {"algorithms", [](Loader& l, const Item& i) { l.section(i, algorithms_keys()); }},
         {"auth", [](Loader& l, const Item& i) { l.section(i, auth_keys()); }},
         {"limits", [](Loader& l, const Item& i) { l.section(i, limits_keys()); }},
@@ -660,6 +670,7 @@ class Loader {
   Config config_;
   std::optional<ConfigError> error_;
   std::size_t totp_store_line_ = 0;
+  std::size_t proxy_line_ = 0;
 };
 
 /// The directory relative paths in the file are taken from. Absolute, so the

@@ -112,6 +112,11 @@ struct Config {
   /// (the default as root: unset means on there; false runs one root
   /// process; true without root only warns). parleyd --[no-]privilege-separation.
   std::optional<bool> privilege_separation;
+  /// HAProxy's PROXY protocol from the balancers proxy_from lists (addresses
+  /// or CIDR blocks, each checked by driver::AddressBlock::parse; required when
+  /// proxy_protocol is true). Default: off.
+  std::optional<bool> proxy_protocol;
+  std::vector<std::string> proxy_from;
 
   // [algorithms]: preference lists, most preferred first; never empty when set.
   std::optional<std::vector<parley::transport::KexAlg>> kex;

@@ -176,6 +176,11 @@ std::string dump_config(const Config& c) {
   top.insert("demo", c.demo.value_or(false));
   put(top, "privilege_separation", c.privilege_separation, [](bool b) { return b; }, unset, "",
       "on when parleyd starts as root");
+  top.insert("proxy_protocol", c.proxy_protocol.value_or(false));
+  if (c.proxy_from.empty())
+    unset.push_back("proxy_from (no balancers)");
+  else
+    top.insert("proxy_from", strings(c.proxy_from));
   top.insert("algorithms", algorithms(c));
   top.insert("auth", auth(c, unset));
   top.insert("limits", limits(c.limits));

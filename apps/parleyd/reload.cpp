@@ -22,6 +22,8 @@ std::optional<std::string> restart_only_change(const Config& running, const Conf
       {running.port != loaded.port, "port"},
       {running.threads != loaded.threads, "threads"},
       {running.privilege_separation != loaded.privilege_separation, "privilege_separation"},
+      {running.proxy_protocol != loaded.proxy_protocol, "proxy_protocol"},
+      {running.proxy_from != loaded.proxy_from, "proxy_from"},
       {!(a.max_startups == b.max_startups), "limits.max_startups"},
       {a.per_source_max_startups != b.per_source_max_startups, "limits.per_source_max_startups"},
       {a.per_source_netblock4 != b.per_source_netblock4 || a.per_source_netblock6 != b.per_source_netblock6,

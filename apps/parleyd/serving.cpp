@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -167,6 +169,16 @@ driver::ServerOptions server_options(const parleyd::Config& c) {
     spdlog::info("source {} penalised for {:.0f} s: {}{}", n.netblock, n.duration.count(), n.reason,
                  n.suppressed ? " (" + std::to_string(n.suppressed) + " more not logged)" : "");
   };
+  if (c.proxy_protocol.value_or(false)) {
+    for (const auto& entry : c.proxy_from)  // checked when the settings were read
+      if (auto block = driver::AddressBlock::parse(entry)) options.proxy_from.push_back(*block);
+    // The balancer sends the header at once; a client that never gets to SSH waits no longer.
+    options.proxy_header_timeout = std::min<std::chrono::milliseconds>(c.limits.login_grace_time, std::chrono::seconds(10));
+    options.proxy_log = [](bool refused, std::string_view line) {
+      if (refused) spdlog::warn("{}", line);
+      else spdlog::info("{}", line);
+    };
+  }
   return options;
 }
 

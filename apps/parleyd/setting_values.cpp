@@ -4,6 +4,8 @@
 #include <charconv>
 #include <system_error>
 
+#include "parley/driver/proxy_protocol.hpp"
+
 namespace parleyd {
 
 namespace {
@@ -208,6 +210,12 @@ std::optional<std::string> env_pattern_problem(std::string_view pattern) {
   if (pattern.find_first_of(", \t") != std::string_view::npos)
     return "'" + std::string(pattern) + "' is more than one pattern (give each its own string)";
   return std::nullopt;
+}
+
+std::optional<std::string> proxy_block_problem(std::string_view entry) {
+  auto block = parley::driver::AddressBlock::parse(entry);
+  if (block) return std::nullopt;
+  return block.error() + " (write an address, e.g. \"10.0.0.5\", or a CIDR block, e.g. \"10.0.0.0/8\")";
 }
 
 std::expected<PermitEntry, std::string> parse_permit(std::string_view entry, std::uint32_t low_port) {

@@ -88,6 +88,9 @@ std::optional<std::string> user_name_problem(std::string_view user);
 /// What is wrong with one accept_env pattern, if anything.
 std::optional<std::string> env_pattern_problem(std::string_view pattern);
 
+/// What is wrong with one proxy_from entry (an address or a CIDR block), if anything.
+std::optional<std::string> proxy_block_problem(std::string_view entry);
+
 // ---------------------------------------------------------------------------
 // permit_open / permit_listen entries
 

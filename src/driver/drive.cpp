@@ -288,12 +288,13 @@ asio::awaitable<void> wait_and_read(Socket& socket, asio::steady_timer& timer, t
 
 template <class Socket>
 asio::awaitable<void> drive(Socket& socket, asio::steady_timer& timer,
-                            transport::Endpoint& endpoint) {
+                            transport::Endpoint& endpoint, BytesView first_input) {
   socket.non_blocking(true);
   const auto link = link_wake(socket, timer, endpoint);
   const Unlink<Socket> unlink{*link, endpoint};
   Bytes out;
   bool peer_gone = false;
+  if (!first_input.empty()) endpoint.receive(first_input, Clock::now());
   for (;;) {
     if (link->woken && socket.is_open()) {
       link->woken = false;
@@ -316,8 +317,24 @@ asio::awaitable<void> drive(Socket& socket, asio::steady_timer& timer,
 }
 
 // The driver's two kinds of connection: TCP, and a ProxyCommand's socketpair.
-template asio::awaitable<void> drive(tcp::socket&, asio::steady_timer&, transport::Endpoint&);
+template asio::awaitable<void> drive(tcp::socket&, asio::steady_timer&, transport::Endpoint&, BytesView);
 template asio::awaitable<void> drive(asio::local::stream_protocol::socket&, asio::steady_timer&,
-                                     transport::Endpoint&);
+                                     transport::Endpoint&, BytesView);
+
+asio::awaitable<ReadBefore> read_before(tcp::socket& socket, asio::steady_timer& timer,
+                                        Clock::time_point deadline, std::span<std::uint8_t> into,
+                                        std::size_t& got) {
+  got = 0;
+  socket.non_blocking(true);
+  for (;;) {
+    const WaitResult waited = co_await wait_readable(socket, timer, deadline);
+    if (waited == WaitResult::deadline) co_return ReadBefore::deadline;
+    if (waited == WaitResult::failed) co_return ReadBefore::peer_gone;
+    std::error_code ec;
+    got = socket.read_some(asio::buffer(into.data(), into.size()), ec);
+    if (would_block(ec)) continue;  // woken without data (a spurious readiness)
+    co_return ec ? ReadBefore::peer_gone : ReadBefore::data;
+  }
+}
 
 }  // namespace parley::driver::detail

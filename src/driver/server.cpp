@@ -10,16 +10,19 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "drive.hpp"
 #include "parley/driver/cpu_count.hpp"
+#include "proxy_guard.hpp"
 #include "server_context.hpp"
 #include "context.hpp"
 #include "parley/crypto/random.hpp"
@@ -64,6 +67,12 @@ PreauthEnd preauth_end(transport::PreauthState state, bool crashed) {
   return PreauthEnd::noauth;
 }
 
+/// "192.0.2.1:22", "[2001:db8::1]:22".
+std::string host_port(const PeerInfo& p) {
+  const bool v6 = p.address.find(':') != std::string::npos;
+  return (v6 ? "[" + p.address + "]" : p.address) + ":" + std::to_string(p.port);
+}
+
 /// The random early drop's dice.
 std::uint32_t uniform(std::uint32_t bound) {
   static crypto::SystemRandom rng;
@@ -106,8 +115,24 @@ struct Server::Impl {
   /// Binds and listens, or takes options.listen_fd.
   std::expected<void, std::string> listen();
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn, PeerInfo peer,
-                                       PeerInfo local, std::optional<SourceLimiter::Ticket> ticket);
+  asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn, PeerInfo peer, PeerInfo local,
+                                       std::optional<SourceLimiter::Ticket> ticket, bool proxied);
+  /// Admission control (source_limits) for a connection from `source`; false: refused.
+  bool admit(const SourceAddress& source, std::optional<SourceLimiter::Ticket>& ticket);
+  /// A balancer's connection: reads its PROXY header, then puts the client in
+  /// `peer` and `local`, the bytes after the header in `first_input`, and
+  /// admits the client. False: the connection is to be closed (logged).
+  asio::awaitable<bool> take_proxy_header(Connection& conn, PeerInfo& peer, PeerInfo& local,
+                                          Bytes& first_input, std::optional<SourceLimiter::Ticket>& ticket);
+  /// An endpoint for `context`'s connection, or nullptr.
+  std::unique_ptr<transport::Endpoint> make_endpoint(ConnectionContext& context, bool proxied);
+  void proxy_log(bool refusal, const std::string& line) const {
+    if (!options.proxy_log) return;
+    try {
+      options.proxy_log(refusal, line);
+    } catch (...) {  // a logging failure must not take the server down
+    }
+  }
   /// Adds `c` to the registry and counts it; false once stop() has begun.
   bool enroll(Connection* c);
   void remove(Connection* c);
@@ -206,17 +231,13 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       continue;
     }
     PeerInfo local{here.address().to_string(), here.port()};
+    const SourceAddress source = source_address(remote.address());
+    // A balancer's connection is admitted once its header names the client.
+    const bool proxied = in_blocks(options.proxy_from, source);
     std::optional<SourceLimiter::Ticket> ticket;
-    if (limiter) {
-      // As sshd: a penalised source, or one past MaxStartups or
-      // PerSourceMaxStartups, is closed before it is sent a byte.
-      auto admitted = limiter->admit(source_address(remote.address()), transport::Clock::now());
-      if (!admitted) {
-        refused.fetch_add(1, std::memory_order_relaxed);
-        socket.close(ec);
-        continue;
-      }
-      ticket = *admitted;
+    if (!proxied && !admit(source, ticket)) {
+      socket.close(ec);
+      continue;
     }
     auto conn = std::make_shared<Connection>(std::move(socket), *this);
     if (!enroll(conn.get())) {  // stop() has begun
@@ -225,14 +246,75 @@ asio::awaitable<void> Server::Impl::accept_loop() {
     }
     auto executor = conn->socket.get_executor();
     asio::co_spawn(executor,
-                   run_connection(std::move(conn), std::move(peer), std::move(local), ticket),
+                   run_connection(std::move(conn), std::move(peer), std::move(local), ticket, proxied),
                    asio::detached);
   }
 }
 
+bool Server::Impl::admit(const SourceAddress& source, std::optional<SourceLimiter::Ticket>& ticket) {
+  if (!limiter) return true;
+  // As sshd: a penalised source, or one past MaxStartups or
+  // PerSourceMaxStartups, is closed before it is sent a byte.
+  auto admitted = limiter->admit(source, transport::Clock::now());
+  if (!admitted) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  ticket = *admitted;
+  return true;
+}
+
+asio::awaitable<bool> Server::Impl::take_proxy_header(Connection& conn, PeerInfo& peer, PeerInfo& local,
+                                                      Bytes& first_input,
+                                                      std::optional<SourceLimiter::Ticket>& ticket) {
+  const std::string balancer = host_port(peer);
+  const auto deadline = transport::Clock::now() + options.proxy_header_timeout;
+  ProxyHeaderReader reader;
+  std::array<std::uint8_t, 1024> buffer;  // this coroutine's frame, gone once it returns
+  for (;;) {
+    std::size_t got = 0;
+    const auto read = co_await detail::read_before(conn.socket, conn.timer, deadline, buffer, got);
+    if (read == detail::ReadBefore::deadline) {
+      proxy_log(true, balancer + ": no PROXY header from this balancer (proxy_from) within " +
+                          std::to_string(options.proxy_header_timeout.count()) + " ms: closed");
+      co_return false;
+    }
+    if (read == detail::ReadBefore::peer_gone || got == 0) {
+      proxy_log(true, balancer + ": closed by this balancer (proxy_from) before a complete PROXY header");
+      co_return false;
+    }
+    const ProxyResult result = reader.feed(BytesView(buffer.data(), got));
+    if (const auto* error = std::get_if<ProxyError>(&result)) {
+      proxy_log(true, balancer + ": no valid PROXY header from this balancer (proxy_from): " +
+                          std::string(to_string(*error)) + ": closed");
+      co_return false;
+    }
+    const auto* header = std::get_if<ProxyHeader>(&result);
+    if (header == nullptr) continue;  // need more
+    first_input.assign(buffer.begin() + static_cast<std::ptrdiff_t>(header->consumed),
+                       buffer.begin() + static_cast<std::ptrdiff_t>(got));
+    if (header->source) peer = PeerInfo{header->source->address, header->source->port};
+    if (header->destination) local = PeerInfo{header->destination->address, header->destination->port};
+    proxy_log(false, host_port(peer) + ": through balancer " + balancer + " (PROXY v" +
+                         std::to_string(header->version) + (header->source ? "" : ", the balancer's own") + ")");
+    break;
+  }
+  const auto client = SourceAddress::parse(peer.address);
+  co_return client && admit(*client, ticket);
+}
+
+std::unique_ptr<transport::Endpoint> Server::Impl::make_endpoint(ConnectionContext& context, bool proxied) {
+  std::unique_ptr<transport::Endpoint> endpoint = factory(context, transport::Clock::now());
+  if (!endpoint || proxied || options.proxy_from.empty()) return endpoint;
+  // Only a listed balancer may say who the client is.
+  return detail::refuse_proxy_headers(std::move(endpoint), [this, address = context.peer().address] {
+    proxy_log(true, "PROXY header from " + address + ", which is not a listed balancer (proxy_from): refused");
+  });
+}
+
 asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn, PeerInfo peer,
-                                                   PeerInfo local,
-                                                   std::optional<SourceLimiter::Ticket> ticket) {
+                                                   PeerInfo local, std::optional<SourceLimiter::Ticket> ticket,
+                                                   bool proxied) {
   // Outlives the endpoint, whose listener writes it.
   auto state = transport::PreauthState::pending;
   bool crashed = false;
@@ -240,10 +322,15 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   try {
     std::error_code ec;
     conn->socket.set_option(tcp::no_delay(true), ec);
+    Bytes first_input;  // what came after a PROXY header
+    if (proxied && !co_await take_proxy_header(*conn, peer, local, first_input, ticket)) {
+      conn->abort();
+      co_return;
+    }
     // The context outlives the endpoint (declared first): its handlers use the executor.
     ConnectionContext context(std::make_unique<ConnectionContext::Impl>(
         ConnectionContext::Impl{conn->socket.get_executor(), std::move(peer), std::move(local)}));
-    std::unique_ptr<transport::Endpoint> endpoint = factory(context, transport::Clock::now());
+    std::unique_ptr<transport::Endpoint> endpoint = make_endpoint(context, proxied);
     if (!endpoint) state = transport::PreauthState::authenticated;  // our refusal: no penalty
     if (endpoint && ticket) {
       const bool reports =
@@ -257,7 +344,7 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
         limiter->authenticated(*ticket);
       }
     }
-    if (endpoint) co_await detail::drive(conn->socket, conn->timer, *endpoint);
+    if (endpoint) co_await detail::drive(conn->socket, conn->timer, *endpoint, first_input);
   } catch (...) {
     crashed = true;
   }

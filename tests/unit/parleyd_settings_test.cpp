@@ -200,5 +200,41 @@ TEST_F(SettingsTest, AFilesProblemKeepsItsFileAndLine) {
             (dir_ / "missing.conf").string() + ": cannot open: No such file or directory");
 }
 
+TEST_F(SettingsTest, ProxyProtocolAndItsBalancers) {
+  const Config off = accepted({"--config", file({"port = 22"})});
+  EXPECT_FALSE(off.proxy_protocol.value_or(false));
+  EXPECT_TRUE(off.proxy_from.empty());
+  const Config on = accepted(
+      {"--config", file({"proxy_protocol = true", "proxy_from = ['127.0.0.1', '10.0.0.0/8', '2001:db8::/32']"})});
+  EXPECT_EQ(on.proxy_protocol, true);
+  EXPECT_EQ(on.proxy_from, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "2001:db8::/32"}));
+  // Balancers listed while it is off: kept, and nothing is proxied.
+  EXPECT_EQ(accepted({"--config", file({"proxy_protocol = false", "proxy_from = ['10.0.0.1']"})}).proxy_from.size(), 1u);
+}
+
+TEST_F(SettingsTest, ProxyProtocolWithoutBalancersIsRefusedOnItsLine) {
+  std::string conf = file({"port = 22", "proxy_protocol = true"});
+  EXPECT_EQ(refused({"--config", conf}),
+            conf + ":2: proxy_protocol = true needs proxy_from, the balancers' addresses or CIDR blocks");
+  conf = file({"proxy_protocol = true", "proxy_from = []"});
+  EXPECT_EQ(refused({"--config", conf}), conf + ":2: proxy_from must list at least one address or CIDR block");
+  conf = file({"proxy_protocol = 'yes'", "proxy_from = ['10.0.0.1']"});
+  EXPECT_EQ(refused({"--config", conf}), conf + ":1: proxy_protocol must be true or false");
+}
+
+TEST_F(SettingsTest, ABadBalancerNamesItsLine) {
+  std::string conf = file({"proxy_protocol = true", "proxy_from = [", "  '127.0.0.1',", "  '10.0.0.0/33',", "]"});
+  EXPECT_EQ(refused({"--config", conf}),
+            conf + ":4: proxy_from: '10.0.0.0/33': IPv4 prefix length must be 0..32 (write an address, e.g. "
+                   "\"10.0.0.5\", or a CIDR block, e.g. \"10.0.0.0/8\")");
+  conf = file({"proxy_from = ['lb.example']"});
+  EXPECT_NE(refused({"--config", conf}).find(":1: proxy_from: 'lb.example': not an IPv4 or IPv6 address"),
+            std::string::npos);
+  conf = file({"proxy_from = ['10.0.0.1/8']"});
+  EXPECT_NE(refused({"--config", conf}).find("host bits set after the prefix (write 10.0.0.0/8)"), std::string::npos);
+  conf = file({"proxy_from = '10.0.0.1'"});
+  EXPECT_EQ(refused({"--config", conf}), conf + ":1: proxy_from must be an array of strings");
+}
+
 }  // namespace
 }  // namespace parleyd

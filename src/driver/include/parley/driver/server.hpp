@@ -6,6 +6,7 @@
 // a per-thread buffer.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -13,7 +14,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "parley/driver/proxy_protocol.hpp"
 #include "parley/driver/services.hpp"
 #include "parley/driver/source_limiter.hpp"
 #include "parley/transport/endpoint.hpp"
@@ -39,6 +43,21 @@ struct ServerOptions {
   /// Called (from any server thread) when a source's penalty becomes active;
   /// the limiter already rate-limits these.
   std::function<void(const PenaltyNotice&)> on_penalty;
+  /// HAProxy's PROXY protocol (proxy_protocol.hpp), for a server behind TCP
+  /// load balancers; on when proxy_from is not empty. A connection from one
+  /// of these blocks must open with a PROXY header (v1 or v2, told apart by its
+  /// first bytes) within proxy_header_timeout, before any byte is sent to it;
+  /// the header's source and destination then stand for the connection's
+  /// peer and local addresses everywhere (the factory's ConnectionContext,
+  /// source_limits, whose check waits for the header). Without a valid header
+  /// it is closed. A connection from elsewhere that opens with a PROXY header
+  /// is refused; one that speaks SSH is served as always.
+  std::vector<AddressBlock> proxy_from;
+  std::chrono::milliseconds proxy_header_timeout{10000};
+  /// Called (from any server thread) with a line about a PROXY header:
+  /// `refused` for a connection closed for one, or for the lack of one; else
+  /// which balancer a client came through.
+  std::function<void(bool refused, std::string_view line)> proxy_log;
 };
 
 

@@ -60,6 +60,12 @@ std::optional<Seconds> duration(std::string_view s) {
   return Seconds(total);
 }
 
+/// A policy's seconds as whole seconds for the shared backend, rounded up so a
+/// fraction still counts.
+std::chrono::seconds whole_seconds(Seconds s) {
+  return std::chrono::ceil<std::chrono::seconds>(s);
+}
+
 std::string_view reason_for(PreauthEnd how) {
   switch (how) {
     case PreauthEnd::crash: return "penalty: caused crash";
@@ -146,6 +152,21 @@ std::string SourceAddress::to_string(unsigned bits) const {
   char text[INET6_ADDRSTRLEN] = {};
   inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof text);
   return std::string(text) + "/" + std::to_string(bits);
+}
+
+std::optional<std::pair<SourceAddress, unsigned>> SourceAddress::parse_netblock(std::string_view text) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos || text.size() > 64) return std::nullopt;
+  const std::string_view length = text.substr(slash + 1);
+  unsigned bits = 0;
+  auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), bits);
+  if (ec != std::errc{} || end != length.data() + length.size() || length.empty()) return std::nullopt;
+  auto address = parse(text.substr(0, slash));
+  // "::ffff:192.0.2.0/120" is not a form to_string() writes: refuse it too.
+  if (!address || address->v6 != (text.substr(0, slash).find(':') != std::string_view::npos))
+    return std::nullopt;
+  if (bits > (address->v6 ? 128u : 32u)) return std::nullopt;
+  return std::pair{address->masked(bits), bits};
 }
 
 std::expected<MaxStartups, std::string> parse_max_startups(std::string_view text) {
@@ -343,34 +364,32 @@ std::optional<PenaltyNotice> SourceLimiter::penalise(const SourceAddress& peer, 
     return Seconds{0};
   }();
   if (amount <= Seconds::zero()) return std::nullopt;
+  auto notice = accrue(peer, amount, reason_for(how), now);
+  if (accrual_listener_) {
+    // Outside the lock: the listener may take its own (a queue for a worker).
+    accrual_listener_(PenaltyAccrual{netblock(peer).to_string(bits(peer)), whole_seconds(amount),
+                                     whole_seconds(p.max)});
+  }
+  return notice;
+}
+
+std::optional<PenaltyNotice> SourceLimiter::accrue(const SourceAddress& peer, Seconds amount,
+                                                   std::string_view reason, Instant now) {
+  const PenaltyPolicy& p = limits_.penalties;
   const auto step = std::chrono::duration_cast<Instant::duration>(amount);
   const auto cap = std::chrono::duration_cast<Instant::duration>(p.max);
   const auto threshold = std::chrono::duration_cast<Instant::duration>(p.min);
-  const std::string_view reason = reason_for(how);
 
   std::lock_guard lock(mutex_);
   const SourceAddress block = netblock(peer);
   Table& t = peer.v6 ? v6_ : v4_;
-  const std::size_t max_sources = peer.v6 ? p.max_sources6 : p.max_sources4;
-  const PenaltyOverflow overflow = peer.v6 ? p.overflow6 : p.overflow;
   expire(t, now);
 
   auto it = t.by_source.find(block);
   if (it == t.by_source.end()) {
-    // deny-all: a full table takes no new sources (admit() refuses everyone instead).
-    if (t.by_source.size() >= max_sources && overflow == PenaltyOverflow::deny_all)
-      return std::nullopt;
     // As srclimit.c, a first penalty is not capped by `max`; accrual is.
     Penalty fresh{now + step, step > threshold, reason};
-    t.by_source.emplace(block, fresh);
-    t.by_expiry.emplace(fresh.expiry, block);
-    // permissive: the soonest-to-expire penalties make room.
-    while (t.by_source.size() > max_sources) {
-      auto first = t.by_expiry.begin();
-      t.by_source.erase(first->second);
-      t.by_expiry.erase(first);
-    }
-    if (!fresh.active || !t.by_source.contains(block)) return std::nullopt;
+    if (!insert(t, block, fresh) || !fresh.active) return std::nullopt;
     return notice(block, reason, amount, now);
   }
   // An existing penalty accumulates, up to `max` from now; it becomes active
@@ -384,6 +403,83 @@ std::optional<PenaltyNotice> SourceLimiter::penalise(const SourceAddress& peer, 
   if (existing.active || existing.expiry - now <= threshold) return std::nullopt;
   existing.active = true;
   return notice(block, reason, std::chrono::duration_cast<Seconds>(existing.expiry - now), now);
+}
+
+bool SourceLimiter::insert(Table& t, const SourceAddress& block, const Penalty& p) {
+  const PenaltyPolicy& policy = limits_.penalties;
+  const std::size_t max_sources = block.v6 ? policy.max_sources6 : policy.max_sources4;
+  const PenaltyOverflow overflow = block.v6 ? policy.overflow6 : policy.overflow;
+  // deny-all: a full table takes no new sources (admit() refuses everyone instead).
+  if (t.by_source.size() >= max_sources && overflow == PenaltyOverflow::deny_all) return false;
+  t.by_source.emplace(block, p);
+  t.by_expiry.emplace(p.expiry, block);
+  // permissive: the soonest-to-expire penalties make room.
+  while (t.by_source.size() > max_sources) {
+    auto first = t.by_expiry.begin();
+    t.by_source.erase(first->second);
+    t.by_expiry.erase(first);
+  }
+  return t.by_source.contains(block);
+}
+
+void SourceLimiter::set_accrual_listener(std::function<void(const PenaltyAccrual&)> listener) {
+  accrual_listener_ = std::move(listener);
+}
+
+PenaltyImport SourceLimiter::import(std::span<const SharedPenalty> shared, std::int64_t unix_now,
+                                    Instant now) {
+  PenaltyImport result;
+  const PenaltyPolicy& p = limits_.penalties;
+  if (!p.enabled) {
+    result.ignored = shared.size();
+    return result;
+  }
+  const auto cap = std::chrono::duration_cast<Instant::duration>(p.max);
+  const auto threshold = std::chrono::duration_cast<Instant::duration>(p.min);
+  static constexpr std::string_view reason = "penalty: shared by another instance";
+  std::lock_guard lock(mutex_);
+  expire(v4_, now);
+  expire(v6_, now);
+  for (const SharedPenalty& s : shared) {
+    auto parsed = SourceAddress::parse_netblock(s.netblock);
+    // Only blocks this limiter groups sources into (instances sharing a backend
+    // must agree on PerSourceNetBlockSize), and only ends still ahead.
+    if (!parsed || parsed->second != bits(parsed->first) || s.until <= unix_now) {
+      ++result.ignored;
+      continue;
+    }
+    const SourceAddress& block = parsed->first;
+    // The Unix clock only says how long is left; the end is kept on the
+    // limiter's steady clock, never further than `max` ahead.
+    const auto left = std::min<Instant::duration>(std::chrono::seconds(s.until - unix_now), cap);
+    const Instant expiry = now + left;
+    Table& t = block.v6 ? v6_ : v4_;
+    auto it = t.by_source.find(block);
+    if (it == t.by_source.end()) {
+      Penalty fresh{expiry, left > threshold, reason};
+      if (!insert(t, block, fresh)) {
+        ++result.ignored;
+        continue;
+      }
+      ++result.added;
+      if (fresh.active)
+        if (auto n = notice(block, reason, std::chrono::duration_cast<Seconds>(left), now))
+          result.notices.push_back(std::move(*n));
+      continue;
+    }
+    Penalty& existing = it->second;
+    if (expiry <= existing.expiry) continue;  // the local end is already later
+    ++result.extended;
+    t.by_expiry.erase({existing.expiry, block});
+    existing.expiry = expiry;
+    t.by_expiry.emplace(existing.expiry, block);
+    if (existing.active || left <= threshold) continue;
+    existing.active = true;
+    existing.reason = reason;
+    if (auto n = notice(block, reason, std::chrono::duration_cast<Seconds>(left), now))
+      result.notices.push_back(std::move(*n));
+  }
+  return result;
 }
 
 void SourceLimiter::expire(Table& t, Instant now) {

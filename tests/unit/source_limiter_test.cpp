@@ -292,6 +292,133 @@ TEST(SourceLimiter, PenaltiesCanBeTurnedOff) {
   EXPECT_TRUE(limiter.admit(addr("192.0.2.1"), t0));
 }
 
+// ---- sharing penalties between instances (docs/scale-out.md)
+
+constexpr std::int64_t unix0 = 1'800'000'000;  // the Unix time that is t0
+
+TEST(SourceLimiterSharing, EveryAccrualIsReportedWithItsNetblockSecondsAndMax) {
+  ScriptedRandom rng;
+  SourceLimits limits;
+  limits.netblock4 = 24;
+  limits.penalties.noauth = Seconds{0.5};  // a fraction counts as a whole second
+  SourceLimiter limiter(limits, rng.fn());
+  std::vector<PenaltyAccrual> seen;
+  limiter.set_accrual_listener([&](const PenaltyAccrual& a) { seen.push_back(a); });
+  limiter.penalise(addr("192.0.2.77"), PreauthEnd::authfail, t0);
+  limiter.penalise(addr("192.0.2.78"), PreauthEnd::noauth, t0);
+  limiter.penalise(addr("192.0.2.79"), PreauthEnd::authenticated, t0);  // no penalty, no report
+  auto t = limiter.admit(addr("2001:db8::1"), t0);
+  ASSERT_TRUE(t);
+  limiter.ended(*t, PreauthEnd::crash, t0);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].netblock, "192.0.2.0/24");
+  EXPECT_EQ(seen[0].seconds, 5s);
+  EXPECT_EQ(seen[0].max, 600s);
+  EXPECT_EQ(seen[1].seconds, 1s);
+  EXPECT_EQ(seen[2].netblock, "2001:db8::1/128");
+  EXPECT_EQ(seen[2].seconds, 90s);
+}
+
+TEST(SourceLimiterSharing, ImportedPenaltyOverMinRefusesTheNetblockUntilItsSharedEnd) {
+  ScriptedRandom rng;
+  SourceLimiter limiter(SourceLimits{}, rng.fn());
+  const std::vector<SharedPenalty> shared = {{"192.0.2.1/32", unix0 + 30},
+                                             {"192.0.2.2/32", unix0 + 10},   // not over min:15
+                                             {"192.0.2.3/32", unix0 - 1}};   // already over
+  auto r = limiter.import(shared, unix0, t0);
+  EXPECT_EQ(r.added, 2u);
+  EXPECT_EQ(r.ignored, 1u);
+  ASSERT_EQ(r.notices.size(), 1u);
+  EXPECT_EQ(r.notices[0].netblock, "192.0.2.1/32");
+  EXPECT_EQ(r.notices[0].reason, "penalty: shared by another instance");
+  EXPECT_DOUBLE_EQ(r.notices[0].duration.count(), 30.0);
+  auto refused = limiter.admit(addr("192.0.2.1"), t0 + 29s);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), Refusal::penalised);
+  EXPECT_TRUE(limiter.admit(addr("192.0.2.1"), t0 + 31s));
+  EXPECT_TRUE(limiter.admit(addr("192.0.2.2"), t0));
+  EXPECT_TRUE(limiter.admit(addr("192.0.2.3"), t0));
+  // The steady clock need not agree with the Unix one: only what is left counts.
+  SourceLimiter other(SourceLimits{}, rng.fn());
+  other.import(shared, unix0 + 10, t0);  // 20 s left
+  EXPECT_FALSE(other.admit(addr("192.0.2.1"), t0 + 19s));
+  EXPECT_TRUE(other.admit(addr("192.0.2.1"), t0 + 21s));
+}
+
+TEST(SourceLimiterSharing, ImportKeepsTheLaterEndAndActivatesOverMin) {
+  ScriptedRandom rng;
+  SourceLimiter limiter(SourceLimits{}, rng.fn());
+  const auto peer = addr("192.0.2.1");
+  limiter.penalise(peer, PreauthEnd::authfail, t0);  // 5 s locally, not active
+  const std::vector<SharedPenalty> earlier = {{"192.0.2.1/32", unix0 + 3}};
+  auto r = limiter.import(earlier, unix0, t0);
+  EXPECT_EQ(r.extended, 0u);
+  EXPECT_TRUE(limiter.admit(peer, t0));
+  const std::vector<SharedPenalty> later = {{"192.0.2.1/32", unix0 + 20}};
+  r = limiter.import(later, unix0, t0);
+  EXPECT_EQ(r.extended, 1u);
+  EXPECT_EQ(r.notices.size(), 1u);
+  EXPECT_FALSE(limiter.admit(peer, t0 + 19s));
+  // A local accrual adds to the imported end, as to a local one.
+  limiter.penalise(peer, PreauthEnd::authfail, t0);
+  EXPECT_FALSE(limiter.admit(peer, t0 + 24s));
+  EXPECT_TRUE(limiter.admit(peer, t0 + 26s));
+}
+
+TEST(SourceLimiterSharing, ImportIsCappedAtMaxAndTakesOnlyThisLimitersNetblocks) {
+  ScriptedRandom rng;
+  SourceLimits limits;
+  limits.netblock4 = 24;
+  SourceLimiter limiter(limits, rng.fn());
+  const std::vector<SharedPenalty> shared = {
+      {"198.51.100.0/24", unix0 + 1'000'000},  // capped at max:600
+      {"192.0.2.7/32", unix0 + 60},            // another prefix length
+      {"192.0.2.0/33", unix0 + 60},  {"not an address/24", unix0 + 60},
+      {"::ffff:192.0.2.0/24", unix0 + 60}, {"192.0.2.0", unix0 + 60},
+      {"2001:db8::/128", unix0 + 60},  // IPv6 keeps 128: taken
+  };
+  auto r = limiter.import(shared, unix0, t0);
+  EXPECT_EQ(r.added, 2u);
+  EXPECT_EQ(r.ignored, 5u);
+  EXPECT_FALSE(limiter.admit(addr("198.51.100.9"), t0 + 599s));
+  EXPECT_TRUE(limiter.admit(addr("198.51.100.9"), t0 + 601s));
+  EXPECT_TRUE(limiter.admit(addr("192.0.2.7"), t0));
+  EXPECT_FALSE(limiter.admit(addr("2001:db8::"), t0));
+}
+
+TEST(SourceLimiterSharing, ImportObeysTheTableBoundsAndOverflowPolicy) {
+  ScriptedRandom rng;
+  SourceLimits limits;
+  limits.penalties.max_sources4 = 2;
+  SourceLimiter permissive(limits, rng.fn());
+  std::vector<SharedPenalty> many;
+  for (int i = 1; i <= 5; ++i)
+    many.push_back({"192.0.2." + std::to_string(i) + "/32", unix0 + 20 + i});
+  permissive.import(many, unix0, t0);
+  EXPECT_EQ(permissive.penalised_sources(t0), 2u);
+  EXPECT_FALSE(permissive.admit(addr("192.0.2.5"), t0));  // the latest ends are kept
+  EXPECT_TRUE(permissive.admit(addr("192.0.2.1"), t0));
+
+  limits.penalties.overflow = PenaltyOverflow::deny_all;
+  SourceLimiter deny_all(limits, rng.fn());
+  auto r = deny_all.import(many, unix0, t0);
+  EXPECT_EQ(r.added, 2u);
+  EXPECT_EQ(r.ignored, 3u);
+  EXPECT_EQ(deny_all.admit(addr("203.0.113.1"), t0).error(), Refusal::penalty_table_full);
+}
+
+TEST(SourceLimiterSharing, NetblocksParseAsToStringWritesThem) {
+  auto v4 = SourceAddress::parse_netblock("192.0.2.77/24");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->first.to_string(v4->second), "192.0.2.0/24");
+  auto v6 = SourceAddress::parse_netblock("2001:db8::1/64");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->first.to_string(v6->second), "2001:db8::/64");
+  for (auto bad : {"", "/", "192.0.2.0/", "192.0.2.0/-1", "192.0.2.0/24x", "2001:db8::/129",
+                   "192.0.2.0/24/24", "x/1"})
+    EXPECT_FALSE(SourceAddress::parse_netblock(bad)) << bad;
+}
+
 TEST(SourceLimiterConfig, ParsesMaxStartups) {
   auto m = parse_max_startups("10:30:100");
   ASSERT_TRUE(m);

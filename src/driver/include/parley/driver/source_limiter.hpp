@@ -18,8 +18,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <span>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "parley/transport/transport.hpp"
 
@@ -39,6 +41,10 @@ struct SourceAddress {
   SourceAddress masked(unsigned bits) const;
   /// "192.0.2.0/24", "2001:db8::/64".
   std::string to_string(unsigned bits) const;
+  /// A netblock as to_string() writes it, "192.0.2.0/24" or "2001:db8::/64":
+  /// the address masked to its prefix length (at most 32 for IPv4, 128 for
+  /// IPv6), or nullopt. Host bits set are cleared.
+  static std::optional<std::pair<SourceAddress, unsigned>> parse_netblock(std::string_view text);
   auto operator<=>(const SourceAddress&) const = default;
 };
 
@@ -126,6 +132,33 @@ struct PenaltyNotice {
   std::size_t suppressed = 0;  // notices not given since the last one (the rate limit)
 };
 
+/// One penalty accrual, for sharing it with other instances
+/// (SharedState::add_penalty): `netblock` as SourceAddress::to_string writes
+/// it, the seconds just added and the policy's `max`, whole seconds (rounded up).
+struct PenaltyAccrual {
+  std::string netblock;
+  std::chrono::seconds seconds{0};
+  std::chrono::seconds max{0};
+};
+
+/// A penalty another instance accrued (SharedState::penalties()): `netblock`
+/// is refused until `until`, Unix seconds.
+struct SharedPenalty {
+  std::string netblock;
+  std::int64_t until = 0;
+};
+
+/// What import() did: netblocks added, extended, and left out (a prefix
+/// length this limiter does not use, text that is not a netblock, or no room
+/// in a deny-all table), and notices for those whose penalty became active
+/// (rate-limited with the local ones).
+struct PenaltyImport {
+  std::size_t added = 0;
+  std::size_t extended = 0;
+  std::size_t ignored = 0;
+  std::vector<PenaltyNotice> notices;
+};
+
 class SourceLimiter {
  public:
   using Ticket = std::uint64_t;
@@ -145,6 +178,20 @@ class SourceLimiter {
 
   /// Accrues a penalty for `peer`'s netblock directly (ended() uses it).
   std::optional<PenaltyNotice> penalise(const SourceAddress& peer, PreauthEnd how, Instant now);
+
+  /// Called with every accrual (by ended() and penalise(), on their caller's
+  /// thread, outside the limiter's lock) so it can be shared with other
+  /// instances; the listener must not block (queue it for a worker). Set it
+  /// before the limiter is used.
+  void set_accrual_listener(std::function<void(const PenaltyAccrual&)> listener);
+
+  /// Takes penalties shared by other instances: each netblock's penalty ends
+  /// at the later of its local end and the shared one (capped at the policy's
+  /// `max` from now) and is active once more than `min` is outstanding, as a
+  /// local one. `unix_now` and `now` are the same moment on the Unix clock and
+  /// on the limiter's (steady) clock. Only netblocks of this limiter's prefix
+  /// lengths are taken; new ones obey max_sources and its overflow policy.
+  PenaltyImport import(std::span<const SharedPenalty> shared, std::int64_t unix_now, Instant now);
 
   /// Connections admitted and neither authenticated nor ended.
   std::size_t unauthenticated() const;
@@ -171,6 +218,11 @@ class SourceLimiter {
   };
 
   SourceAddress netblock(const SourceAddress& a) const;
+  std::optional<PenaltyNotice> accrue(const SourceAddress& peer, Seconds amount,
+                                      std::string_view reason, Instant now);
+  /// Adds `block` (a new source) to `t`, making room as the overflow policy
+  /// says; false if it was not kept. Under mutex_.
+  bool insert(Table& t, const SourceAddress& block, const Penalty& p);
   unsigned bits(const SourceAddress& a) const {
     return a.v6 ? limits_.netblock6 : limits_.netblock4;
   }
@@ -181,6 +233,7 @@ class SourceLimiter {
 
   const SourceLimits limits_;
   Uniform uniform_;
+  std::function<void(const PenaltyAccrual&)> accrual_listener_;
   mutable std::mutex mutex_;
   Ticket next_ticket_ = 1;
   std::map<Ticket, Unauthenticated> open_;

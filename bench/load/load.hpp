@@ -37,19 +37,22 @@ struct Options {
   bool json = false;
   bool send_kexinit = false;      // flood: also send our KEXINIT
   std::string check = "channel";  // hold: "channel" or "global"
-  std::optional<double> keepalive;  // hold: a keepalive@openssh.com global request this often, seconds
+  /// hold: a keepalive@openssh.com global request this often, seconds.
+  std::optional<double> keepalive;
   std::shared_ptr<const transport::TransportConfig> transport;
-  std::shared_ptr<const userauth::ClientAuthConfig> auth;
+  /// How each connection authenticates: connection i uses auths[i % auths.size()]
+  /// (--users N: one per user name, since a TOTP code is accepted once per user and step).
+  std::vector<std::shared_ptr<const userauth::ClientAuthConfig>> auths;
 };
 
 /// What a run counted. Failures are keyed by kind ("auth_failed", ...);
 /// disconnect reasons by the server's description (bounded in number).
 struct Tally {
   std::size_t started = 0;
-  std::size_t succeeded = 0;  // rate: logins; hold: authenticated; flood: version received
-  std::size_t held = 0;       // hold, flood: open at the end of the hold
-  std::size_t answered = 0;   // hold: answered the final check
-  std::size_t keepalives_sent = 0;      // hold --keepalive: requests sent while held
+  std::size_t succeeded = 0;        // rate: logins; hold: authenticated; flood: version received
+  std::size_t held = 0;             // hold, flood: open at the end of the hold
+  std::size_t answered = 0;         // hold: answered the final check
+  std::size_t keepalives_sent = 0;  // hold --keepalive: requests sent while held
   std::size_t keepalives_answered = 0;  // ... and the server's replies to them
   std::map<std::string, std::size_t> failures;
   std::map<std::string, std::size_t> disconnect_reasons;

@@ -5,15 +5,19 @@
 //   parley-load hold  127.0.0.1:2222 --count 18000 --hold-seconds 30 --host-key-fingerprint
 //   SHA256:... parley-load flood 127.0.0.1:2222 --count 500 --hold-seconds 5
 //   --insecure-accept-any-host-key
+//   parley-load rate 127.0.0.1:2222 --auth kbd-totp --totp-key-file key.hex --user u
+//   --users 300 --count 300 --insecure-accept-any-host-key
 //
 // Secrets never come from the command line: the password from --password-file
-// (its first line), keys from --identity files. Neither is ever printed.
+// (its first line), keys from --identity files, the TOTP key from --totp-key-file
+// (hex, its first line). None is ever printed.
 #include <arpa/inet.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -22,6 +26,7 @@
 #include "load.hpp"
 #include "parley/crypto/key_file.hpp"
 #include "parley/crypto/secret.hpp"
+#include "parley/otp/totp.hpp"
 #include "parley/transport/algorithms.hpp"
 #include "parley/wire/bytes.hpp"
 
@@ -71,6 +76,29 @@ crypto::SecretBytes read_password(const std::string& path) {
   return secret;
 }
 
+/// The TOTP key of --totp-key-file: hex (as in users.oath), its first line.
+parley::otp::TotpSecret read_totp_key(const std::string& path) {
+  const crypto::SecretBytes text = read_password(path);
+  const auto hex = text.view();
+  auto nibble = [](std::uint8_t c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (hex.empty() || hex.size() % 2 != 0)
+    usage_error("--totp-key-file: the first line must be a hex key");
+  parley::otp::TotpSecret secret;  // SHA-1, 6 digits, 30 s: users.oath's HOTP/T30/6
+  secret.key = crypto::SecretBytes(hex.size() / 2);
+  auto key = secret.key.mutable_view();
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) usage_error("--totp-key-file: the first line must be a hex key");
+    key[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+  }
+  return secret;
+}
+
 /// "127.0.0.1:2222" (IPv4 only: the source spreading is over 127.0.0.0/8).
 void parse_target(const std::string& text, load::Options& o) {
   const auto colon = text.rfind(':');
@@ -95,7 +123,8 @@ int main(int argc, char** argv) {
   load::Options o;
   std::string mode, target, kex = "curve25519-sha256", fingerprint, auth = "kbd-hol",
                             user = "admin";
-  std::string password_file, identity;
+  std::string password_file, identity, totp_key_file;
+  std::size_t users = 0;
   bool insecure = false;
   double duration = 0, rate = 0, hold_seconds = 0;
 
@@ -139,12 +168,20 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure-accept-any-host-key", insecure,
                "Accept any host key (a load tool's shortcut: insecure)");
   app.add_option("--auth", auth,
-                 "kbd-hol (parleyd --demo's Higher or Lower), password or publickey")
-      ->check(CLI::IsMember({"kbd-hol", "password", "publickey"}));
-  app.add_option("--user", user, "User name (default admin)");
+                 "kbd-hol (parleyd --demo's Higher or Lower), password, publickey or kbd-totp "
+                 "(keyboard-interactive: a TOTP code for each \"...code...\" prompt)")
+      ->check(CLI::IsMember({"kbd-hol", "password", "publickey", "kbd-totp"}));
+  app.add_option("--user", user, "User name (default admin); with --users, the names' prefix");
+  app.add_option("--users", users,
+                 "Rotate over N users: login i is user <--user><i % N> (a TOTP code is accepted "
+                 "once per user and 30 s step)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
   app.add_option("--password-file", password_file,
                  "password: file whose first line is the password");
   app.add_option("--identity", identity, "publickey: an unencrypted OpenSSH private key file");
+  app.add_option("--totp-key-file", totp_key_file,
+                 "kbd-totp: file whose first line is the TOTP key in hex (RFC 6238, SHA-1, 6 "
+                 "digits, 30 s: users.oath's HOTP/T30/6)");
   app.add_option("--check", o.check,
                  "hold: what must be answered at the end: channel (a session's "
                  "keepalive request; default) or global (a keepalive global request)")
@@ -190,7 +227,6 @@ int main(int argc, char** argv) {
   o.transport = tconfig;
 
   auto aconfig = std::make_shared<userauth::ClientAuthConfig>();
-  aconfig->user = user;
   aconfig->max_attempts = 1;  // a load tool never retries: a failure is counted
   if (auth == "kbd-hol") {
     aconfig->methods = {"keyboard-interactive"};
@@ -213,6 +249,27 @@ int main(int argc, char** argv) {
                                               userauth::ReplyTo<userauth::PasswordReply> reply) {
       reply(crypto::SecretBytes(*password));
     };
+  } else if (auth == "kbd-totp") {
+    if (totp_key_file.empty()) usage_error("--auth kbd-totp needs --totp-key-file");
+    auto secret = std::make_shared<const parley::otp::TotpSecret>(read_totp_key(totp_key_file));
+    if (!parley::otp::totp_usable(*secret)) usage_error("--totp-key-file: not a usable TOTP key");
+    aconfig->methods = {"keyboard-interactive"};
+    aconfig->on_user_info_request = [secret](const userauth::UserInfoRequest& request,
+                                             userauth::ReplyTo<userauth::InfoReply> reply) {
+      userauth::Answers answers;
+      for (const auto& prompt : request.prompts) {
+        // parleyd's TOTP prompt is "Verification code: "; anything else is declined.
+        if (prompt.text.find("code") == std::string::npos) return reply(userauth::Decline{});
+        // The code of the step the prompt arrived in, computed now.
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        auto code = parley::otp::totp_code(*secret, static_cast<std::int64_t>(now));
+        if (!code) return reply(userauth::Decline{});
+        answers.values.push_back(std::move(*code));
+      }
+      reply(std::move(answers));
+    };
   } else {
     if (identity.empty()) usage_error("--auth publickey needs --identity");
     auto key = crypto::load_private_key(identity);
@@ -220,7 +277,18 @@ int main(int argc, char** argv) {
     aconfig->methods = {"publickey"};
     aconfig->keys.push_back(std::move(*key));
   }
-  o.auth = aconfig;
+  // One configuration per user name (--users), the same in all else.
+  if (users == 0) {
+    aconfig->user = user;
+    o.auths.push_back(aconfig);
+  } else {
+    o.auths.reserve(users);
+    for (std::size_t i = 0; i < users; ++i) {
+      auto one = std::make_shared<userauth::ClientAuthConfig>(*aconfig);
+      one->user = user + std::to_string(i);
+      o.auths.push_back(std::move(one));
+    }
+  }
 
   // Each connection is a descriptor: take every one the hard limit allows.
   rlimit nofile{};

@@ -20,7 +20,7 @@ std::string_view mode_name(Mode m) {
 }
 
 struct Latency {
-  double p50 = 0, p99 = 0, max = 0;  // milliseconds
+  double p50 = 0, p90 = 0, p99 = 0, max = 0;  // milliseconds
 };
 
 /// Nearest-rank percentiles of the samples.
@@ -33,6 +33,7 @@ Latency latency(std::vector<std::uint32_t> us) {
     return static_cast<double>(us[std::clamp<std::size_t>(k, 1, us.size()) - 1]) / 1000.0;
   };
   l.p50 = rank(0.50);
+  l.p90 = rank(0.90);
   l.p99 = rank(0.99);
   l.max = static_cast<double>(us.back()) / 1000.0;
   return l;
@@ -69,13 +70,14 @@ std::string report(const Options& o, const Tally& t) {
   const double secs = t.elapsed.count();
   const double per_second = secs > 0 ? static_cast<double>(t.succeeded) / secs : 0;
   if (o.json) {
-    std::string j =
-        "{\"mode\":" + json_string(mode_name(o.mode)) + ",\"target\":" + json_string(o.target) +
-        ",\"started\":" + std::to_string(t.started) +
-        ",\"succeeded\":" + std::to_string(t.succeeded) +
-        ",\"failed\":" + std::to_string(t.failed()) + ",\"elapsed_s\":" + fixed(secs, 3) +
-        ",\"per_second\":" + fixed(per_second, 1) + ",\"latency_ms\":{\"p50\":" + fixed(l.p50, 3) +
-        ",\"p99\":" + fixed(l.p99, 3) + ",\"max\":" + fixed(l.max, 3) + "}";
+    std::string j = "{\"mode\":" + json_string(mode_name(o.mode)) +
+                    ",\"target\":" + json_string(o.target) +
+                    ",\"started\":" + std::to_string(t.started) +
+                    ",\"succeeded\":" + std::to_string(t.succeeded) +
+                    ",\"failed\":" + std::to_string(t.failed()) +
+                    ",\"elapsed_s\":" + fixed(secs, 3) + ",\"per_second\":" + fixed(per_second, 1) +
+                    ",\"latency_ms\":{\"p50\":" + fixed(l.p50, 3) + ",\"p90\":" + fixed(l.p90, 3) +
+                    ",\"p99\":" + fixed(l.p99, 3) + ",\"max\":" + fixed(l.max, 3) + "}";
     if (o.mode != Mode::rate) j += ",\"held\":" + std::to_string(t.held);
     if (o.mode == Mode::hold) j += ",\"answered\":" + std::to_string(t.answered);
     if (o.keepalive)
@@ -122,7 +124,8 @@ std::string report(const Options& o, const Tally& t) {
       break;
   }
   s += std::string(o.mode == Mode::flood ? "version latency" : "login latency") + ": p50 " +
-       fixed(l.p50, 2) + " ms, p99 " + fixed(l.p99, 2) + " ms, max " + fixed(l.max, 2) + " ms\n";
+       fixed(l.p50, 2) + " ms, p90 " + fixed(l.p90, 2) + " ms, p99 " + fixed(l.p99, 2) +
+       " ms, max " + fixed(l.max, 2) + " ms\n";
   if (t.failures.empty()) {
     s += "failures: none\n";
   } else {

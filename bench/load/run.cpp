@@ -260,7 +260,8 @@ void Conn::connected(const std::error_code& ec) {
     // A small channel window: the load tool reads nothing but replies.
     connection::ChannelLimits limits{
         .window = 64 * 1024, .max_packet = 32 * 1024, .max_channels = 4};
-    endpoint_ = std::make_unique<session::ClientConnection>(o.transport, o.auth, o.target, o.port,
+    const auto& auth = o.auths[index_ % o.auths.size()];
+    endpoint_ = std::make_unique<session::ClientConnection>(o.transport, auth, o.target, o.port,
                                                             r_.rng(), Clock::now(), limits);
     endpoint_->on_authenticated = [this](session::ClientConnection&) { authenticated(); };
     endpoint_->on_channel_event = [this](session::ClientConnection&, connection::Event& e) {
@@ -279,7 +280,8 @@ void Conn::authenticated() {
     phase_ = Phase::held;
     deadline_.reset();
     if (auto k = r_.options().keepalive)
-      next_keepalive_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*k));
+      next_keepalive_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(*k));
   }
 }
 
@@ -364,7 +366,8 @@ void Conn::tick(Instant now) {
   }
   if (phase_ == Phase::held && next_keepalive_ && now >= *next_keepalive_) {
     // As ssh's ServerAliveInterval: a global request the server must answer.
-    *next_keepalive_ += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*r_.options().keepalive));
+    *next_keepalive_ += std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(*r_.options().keepalive));
     endpoint_->channels().global_request("keepalive@openssh.com", true);
     ++keepalives_owed_;
     r_.keepalive_sent();

@@ -22,6 +22,7 @@
 
 #include "drive.hpp"
 #include "parley/driver/cpu_count.hpp"
+#include "parley/driver/penalty_sharing.hpp"
 #include "proxy_guard.hpp"
 #include "server_context.hpp"
 #include "context.hpp"
@@ -110,6 +111,23 @@ struct Connection : std::enable_shared_from_this<Connection> {
 struct Server::Impl {
   Impl(ServerOptions o, ConnectionFactory f) : options(std::move(o)), factory(std::move(f)) {
     if (options.source_limits) limiter.emplace(*options.source_limits, uniform);
+    if (limiter && options.shared_penalties) share_penalties();
+  }
+
+  /// options.shared_penalties: accruals go to the backend and its penalties
+  /// come back, on PenaltySharing's thread.
+  void share_penalties() {
+    sharing = std::make_unique<PenaltySharing>(
+        options.shared_penalties,
+        [this](std::vector<SharedPenalty> shared, std::int64_t unix_now) {
+          auto imported = limiter->import(shared, unix_now, transport::Clock::now());
+          if (!options.on_penalty) return;
+          for (const auto& n : imported.notices) options.on_penalty(n);
+        },
+        [this](bool error, const std::string& line) {
+          if (options.shared_penalties_log) options.shared_penalties_log(error, line);
+        });
+    limiter->set_accrual_listener([this](const PenaltyAccrual& a) { sharing->accrued(a); });
   }
 
   /// Binds and listens, or takes options.listen_fd.
@@ -141,6 +159,7 @@ struct Server::Impl {
   ConnectionFactory factory;
   std::uint16_t port = 0;
   std::optional<SourceLimiter> limiter;  // options.source_limits
+  std::unique_ptr<PenaltySharing> sharing;  // options.shared_penalties; uses limiter, so after it
   std::atomic<std::size_t> refused{0};
 
   // Declared before the io_context: connection frames destroyed with the

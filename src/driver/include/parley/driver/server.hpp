@@ -20,6 +20,7 @@
 #include "parley/driver/proxy_protocol.hpp"
 #include "parley/driver/services.hpp"
 #include "parley/driver/source_limiter.hpp"
+#include "parley/state/shared_state.hpp"
 #include "parley/transport/endpoint.hpp"
 
 namespace parley::driver {
@@ -43,6 +44,16 @@ struct ServerOptions {
   /// Called (from any server thread) when a source's penalty becomes active;
   /// the limiter already rate-limits these.
   std::function<void(const PenaltyNotice&)> on_penalty;
+  /// Several instances behind one balancer (docs/scale-out.md): with
+  /// source_limits, every penalty accrual is added to this backend's and the
+  /// backend's active penalties are imported about once a second
+  /// (SourceLimiter::import; those becoming active go to on_penalty), both on
+  /// a thread of their own (PenaltySharing), never an I/O thread. Instances
+  /// sharing it must agree on the netblock sizes. nullptr: not shared.
+  std::shared_ptr<state::SharedState> shared_penalties;
+  /// Called (from that thread) when the backend fails (at most once per 30 s;
+  /// serving goes on with local penalties) and when it answers again.
+  std::function<void(bool error, std::string_view line)> shared_penalties_log;
   /// HAProxy's PROXY protocol (proxy_protocol.hpp), for a server behind TCP
   /// load balancers; on when proxy_from is not empty. A connection from one
   /// of these blocks must open with a PROXY header (v1 or v2, told apart by its

@@ -112,6 +112,19 @@ struct Server::Impl {
   Impl(ServerOptions o, ConnectionFactory f) : options(std::move(o)), factory(std::move(f)) {
     if (options.source_limits) limiter.emplace(*options.source_limits, uniform);
     if (limiter && options.shared_penalties) share_penalties();
+    if (limiter && (sharing || options.on_penalty_accrued))
+      limiter->set_accrual_listener([this](const PenaltyAccrual& a) {
+        if (sharing) sharing->accrued(a);
+        if (options.on_penalty_accrued) options.on_penalty_accrued(a);
+      });
+  }
+
+  PenaltyImport import(std::span<const SharedPenalty> shared, std::int64_t unix_now) {
+    if (!limiter) return {};
+    auto imported = limiter->import(shared, unix_now, transport::Clock::now());
+    if (options.on_penalty)
+      for (const auto& n : imported.notices) options.on_penalty(n);
+    return imported;
   }
 
   /// options.shared_penalties: accruals go to the backend and its penalties
@@ -119,15 +132,10 @@ struct Server::Impl {
   void share_penalties() {
     sharing = std::make_unique<PenaltySharing>(
         options.shared_penalties,
-        [this](std::vector<SharedPenalty> shared, std::int64_t unix_now) {
-          auto imported = limiter->import(shared, unix_now, transport::Clock::now());
-          if (!options.on_penalty) return;
-          for (const auto& n : imported.notices) options.on_penalty(n);
-        },
+        [this](std::vector<SharedPenalty> shared, std::int64_t unix_now) { import(shared, unix_now); },
         [this](bool error, const std::string& line) {
           if (options.shared_penalties_log) options.shared_penalties_log(error, line);
         });
-    limiter->set_accrual_listener([this](const PenaltyAccrual& a) { sharing->accrued(a); });
   }
 
   /// Binds and listens, or takes options.listen_fd.
@@ -453,6 +461,10 @@ std::uint16_t Server::port() const {
 
 std::size_t Server::active_connections() const {
   return impl_->active.load(std::memory_order_relaxed);
+}
+
+PenaltyImport Server::import_penalties(std::span<const SharedPenalty> shared, std::int64_t unix_now) {
+  return impl_->import(shared, unix_now);
 }
 
 std::size_t Server::refused_connections() const {

@@ -94,6 +94,10 @@ Monitor::~Monitor() {
   conns_.clear();
 }
 
+void Monitor::set_penalty_listener(std::function<void(const PenaltyAccrued&)> listener) {
+  penalty_listener_ = std::move(listener);
+}
+
 void Monitor::set_wake(std::function<void()> wake) {
   std::lock_guard lock(woken_mutex_);
   wake_ = std::move(wake);
@@ -150,7 +154,9 @@ void Monitor::handle(Request request, Instant now) {
         else if constexpr (std::is_same_v<T, SessionSpawn>) session_spawn(m);
         else if constexpr (std::is_same_v<T, SessionSignal>) session_signal(m);
         else if constexpr (std::is_same_v<T, ForwardConnect>) forward_connect(m);
-        else forward_listen(m);
+        else if constexpr (std::is_same_v<T, PenaltyAccrued>) {
+          if (penalty_listener_) penalty_listener_(m);
+        } else forward_listen(m);
       },
       request);
 }

@@ -43,6 +43,7 @@ bool known_type(std::uint8_t t) {
     case MsgType::session_signal:
     case MsgType::forward_connect:
     case MsgType::forward_listen:
+    case MsgType::penalty_accrued:
     case MsgType::kex_signed:
     case MsgType::auth_reply:
     case MsgType::session_granted:
@@ -52,7 +53,8 @@ bool known_type(std::uint8_t t) {
     case MsgType::forward_connected:
     case MsgType::forward_listening:
     case MsgType::host_keys:
-    case MsgType::reconfigure: return true;
+    case MsgType::reconfigure:
+    case MsgType::shared_penalties: return true;
   }
   return false;
 }
@@ -536,6 +538,67 @@ Bytes ForwardListening::encode() const {
 
 std::expected<ForwardListening, ProtocolError> ForwardListening::decode(BytesView bytes) {
   return decode_as<ForwardListening>(bytes, [](BodyReader& r, ForwardListening& m) { m.port = read_port(r); });
+}
+
+namespace {
+
+/// A netblock's text as SourceLimiter writes it: "192.0.2.0/24", "2001:db8::/64".
+/// Only its characters are checked here; the monitor parses it again.
+std::string read_netblock(BodyReader& r) {
+  std::string text = r.text(max_netblock);
+  const bool shaped = !text.empty() && text.find('/') != std::string::npos &&
+                      std::all_of(text.begin(), text.end(), [](char c) {
+                        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                               c == '.' || c == ':' || c == '/';
+                      });
+  if (!shaped) r.refuse(ProtocolError::bad_value);
+  return text;
+}
+
+/// A notice of no connection: conn and req must be 0.
+template <class T>
+void unaddressed(BodyReader& r, const T& m) {
+  if (m.conn != 0 || m.req != 0) r.refuse(ProtocolError::bad_value);
+}
+
+}  // namespace
+
+Bytes PenaltyAccrued::encode() const {
+  return frame(type, false,
+               [&](wire::Writer& w) { w.uint64(conn).uint64(req).string(netblock).uint32(seconds).uint32(max); });
+}
+
+std::expected<PenaltyAccrued, ProtocolError> PenaltyAccrued::decode(BytesView bytes) {
+  return decode_as<PenaltyAccrued>(bytes, [](BodyReader& r, PenaltyAccrued& m) {
+    unaddressed(r, m);
+    m.netblock = read_netblock(r);
+    m.seconds = r.uint32();
+    m.max = r.uint32();
+    if (m.seconds == 0 || m.seconds > max_penalty_seconds || m.max == 0 || m.max > max_penalty_seconds)
+      r.refuse(ProtocolError::bad_value);
+  });
+}
+
+Bytes SharedPenalties::encode() const {
+  return frame(type, false, [&](wire::Writer& w) {
+    w.uint64(conn).uint64(req).uint32(static_cast<std::uint32_t>(penalties.size()));
+    for (const auto& p : penalties) w.string(p.netblock).uint64(p.until);
+  });
+}
+
+std::expected<SharedPenalties, ProtocolError> SharedPenalties::decode(BytesView bytes) {
+  return decode_as<SharedPenalties>(bytes, [](BodyReader& r, SharedPenalties& m) {
+    unaddressed(r, m);
+    const std::uint32_t count = r.uint32();
+    if (count > max_shared_penalties) r.refuse(ProtocolError::bad_value);
+    for (std::uint32_t i = 0; i < count && r.ok(); ++i) {
+      SharedPenalties::Entry e;
+      e.netblock = read_netblock(r);
+      e.until = r.id();
+      if (e.until == 0 || e.until > max_unix_time) r.refuse(ProtocolError::bad_value);
+      m.penalties.push_back(std::move(e));
+    }
+  });
 }
 
 namespace {

@@ -7,8 +7,9 @@
 // advances the clock by (action / 2) * 50 ms and calls on_time. Every frame is
 // also decoded as a reply. Checked: a request that decodes re-encodes to a
 // frame that decodes to the same encoding, and every frame the monitor sends
-// decodes as a reply. The backend allows forwarding, so SessionSpawn and
-// Forward* requests reach their checks. Seeds: tests/fuzz/seeds/monitor.
+// decodes as a reply; a PenaltyAccrued reaches the monitor's penalty listener
+// only within its bounds, and a SharedPenalties reply round-trips. The backend
+// allows forwarding, so SessionSpawn and Forward* requests reach their checks. Seeds: tests/fuzz/seeds/monitor.
 #include <cstdint>
 #include <memory>
 
@@ -69,6 +70,25 @@ void check_round_trip(BytesView frame) {
   if (std::visit([](const auto& m) { return m.encode(); }, *again) != once) fail();
 }
 
+/// A SharedPenalties that decodes is bounded and re-encodes to what decodes again
+/// (the network process's side of the shared penalties).
+void check_shared_penalties(BytesView frame) {
+  auto reply = privsep::decode_reply(frame);
+  if (!reply) return;
+  const auto* shared = std::get_if<privsep::SharedPenalties>(&*reply);
+  if (shared == nullptr) return;
+  if (shared->penalties.size() > privsep::max_shared_penalties) fail();
+  auto again = privsep::SharedPenalties::decode(shared->encode());
+  if (!again || again->penalties != shared->penalties) fail();
+}
+
+/// What reaches the monitor's penalty listener is bounded as the decoder says.
+void check_accrual(const privsep::PenaltyAccrued& a) {
+  if (a.netblock.empty() || a.netblock.size() > privsep::max_netblock || a.conn != 0 || a.req != 0) fail();
+  if (a.seconds == 0 || a.seconds > privsep::max_penalty_seconds) fail();
+  if (a.max == 0 || a.max > privsep::max_penalty_seconds) fail();
+}
+
 void check_sent(privsep::Monitor& monitor) {
   for (const auto& f : monitor.take_frames())
     if (!privsep::decode_reply(f)) fail();
@@ -84,6 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static FuzzBackend backend;
   crypto::DeterministicRandom rng(2);
   privsep::Monitor monitor(backend, rng, {.max_connections = 4, .max_outstanding = 4});
+  monitor.set_penalty_listener(check_accrual);
   transport::Instant now{};
   monitor.handle(privsep::ConnectionOpened{1, "192.0.2.1", 1}.encode(), now);
   monitor.handle(privsep::ConnectionOpened{2, "192.0.2.2", 2}.encode(), now);
@@ -102,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint8_t action = r.byte();
     const BytesView frame = r.string(privsep::frame_header + privsep::max_frame + 16);
     if (!r.ok()) break;
-    (void)privsep::decode_reply(frame);
+    check_shared_penalties(frame);
     if (action % 2 == 0) {
       check_round_trip(frame);
       monitor.handle(frame, now);

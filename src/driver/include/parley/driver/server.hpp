@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,11 @@ struct ServerOptions {
   /// Called (from that thread) when the backend fails (at most once per 30 s;
   /// serving goes on with local penalties) and when it answers again.
   std::function<void(bool error, std::string_view line)> shared_penalties_log;
+  /// Called (from any server thread; it must not block) with every penalty
+  /// accrual, for a process that reaches the backend when this one may not (a
+  /// separated parleyd's network process relays them to its monitor, and gives
+  /// the monitor's answer to import_penalties()).
+  std::function<void(const PenaltyAccrual&)> on_penalty_accrued;
   /// HAProxy's PROXY protocol (proxy_protocol.hpp), for a server behind TCP
   /// load balancers; on when proxy_from is not empty. A connection from one
   /// of these blocks must open with a PROXY header (v1 or v2, told apart by its
@@ -106,6 +112,10 @@ class Server {
   std::size_t active_connections() const;
   /// Connections refused by source_limits since start().
   std::size_t refused_connections() const;
+  /// Penalties other instances accrued (SourceLimiter::import) at Unix time
+  /// `unix_now`; those that become active go to on_penalty. Thread-safe (it
+  /// blocks on nothing but the limiter's lock); nothing without source_limits.
+  PenaltyImport import_penalties(std::span<const SharedPenalty> shared, std::int64_t unix_now);
 
   struct Impl;
   /// For the driver's own parts (server_context.hpp).

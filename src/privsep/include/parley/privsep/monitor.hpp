@@ -138,6 +138,11 @@ class Monitor {
   /// Called (from any thread) when an asynchronous provider has answered: the
   /// owner then calls on_time(). Wakes that come before that on_time() are one.
   void set_wake(std::function<void()> wake);
+  /// Called, on handle()'s thread, with each PenaltyAccrued the network process
+  /// sends (decoded, so bounded, but only as text: the listener parses the
+  /// netblock again before it names anything with it). It must not block (the
+  /// shared-state call goes to another thread). Without one they are dropped.
+  void set_penalty_listener(std::function<void(const PenaltyAccrued&)> listener);
 
   /// Frames to send to the network process, in order. A KexSigned frame holds
   /// K: the caller wipes each frame once sent.
@@ -208,6 +213,7 @@ class Monitor {
   // have an answer to collect since the last on_time().
   std::mutex woken_mutex_;
   std::function<void()> wake_;
+  std::function<void(const PenaltyAccrued&)> penalty_listener_;
   std::vector<std::uint64_t> woken_;
 };
 

@@ -44,6 +44,10 @@ inline constexpr std::size_t max_command = 8 * 1024; // an exec command line, a 
 inline constexpr std::size_t max_modes = 1024;       // RFC 4254 §8 encoded terminal modes
 inline constexpr std::size_t max_env = 64;           // client variables in one SessionSpawn
 inline constexpr std::size_t max_env_value = 512;    // one variable's value
+inline constexpr std::size_t max_netblock = 48;      // "192.0.2.0/24"; an IPv6 one is at most 43
+inline constexpr std::size_t max_shared_penalties = 1024;  // 1024 of at most 60 bytes fit a frame
+inline constexpr std::uint32_t max_penalty_seconds = 30 * 24 * 3600;
+inline constexpr std::uint64_t max_unix_time = std::uint64_t{1} << 40;  // year 36812
 
 enum class MsgType : std::uint8_t {
   // network -> monitor
@@ -57,6 +61,7 @@ enum class MsgType : std::uint8_t {
   session_signal,
   forward_connect,
   forward_listen,
+  penalty_accrued,
   // monitor -> network
   kex_signed = 64,
   auth_reply,
@@ -68,6 +73,7 @@ enum class MsgType : std::uint8_t {
   forward_listening,
   host_keys,
   reconfigure,
+  shared_penalties,
 };
 
 /// What was wrong with a frame.
@@ -365,10 +371,39 @@ struct Reconfigure : Addressed<MsgType::reconfigure> {
   static std::expected<Reconfigure, ProtocolError> decode(BytesView frame);
 };
 
+/// Network -> monitor, unasked: a per-source penalty accrued in the network
+/// process's SourceLimiter, for the shared-state backend (docs/scale-out.md),
+/// which only the monitor reaches. No reply. conn and req are 0. The decoder
+/// takes only a netblock's characters (hex digits, '.', ':', '/'); the monitor
+/// parses it again as an address block before it names a key.
+struct PenaltyAccrued : Addressed<MsgType::penalty_accrued> {
+  std::string netblock;       // "192.0.2.0/24", "2001:db8::/64"; at most max_netblock
+  std::uint32_t seconds = 0;  // added; 1 .. max_penalty_seconds
+  std::uint32_t max = 0;      // the policy's cap; 1 .. max_penalty_seconds
+  Bytes encode() const;
+  static std::expected<PenaltyAccrued, ProtocolError> decode(BytesView frame);
+};
+
+/// Monitor -> network, unasked, when the backend's penalties changed: every
+/// penalty not yet ended (its end in Unix seconds), for SourceLimiter::import.
+/// conn and req are 0.
+struct SharedPenalties : Addressed<MsgType::shared_penalties> {
+  struct Entry {
+    std::string netblock;   // as PenaltyAccrued's
+    std::uint64_t until = 0;  // 1 .. max_unix_time
+    friend bool operator==(const Entry&, const Entry&) = default;
+  };
+  std::vector<Entry> penalties;  // at most max_shared_penalties
+  Bytes encode() const;
+  static std::expected<SharedPenalties, ProtocolError> decode(BytesView frame);
+};
+
 using Request = std::variant<ConnectionOpened, ConnectionClosed, KexSign, AuthRequest, InfoResponse,
-                             SessionStart, SessionSpawn, SessionSignal, ForwardConnect, ForwardListen>;
+                             SessionStart, SessionSpawn, SessionSignal, ForwardConnect, ForwardListen,
+                             PenaltyAccrued>;
 using Reply = std::variant<KexSigned, AuthReply, SessionGranted, Refused, SessionSpawned, SessionExited,
-                           ForwardConnected, ForwardListening, HostKeys, Reconfigure>;
+                           ForwardConnected, ForwardListening, HostKeys, Reconfigure,
+                           SharedPenalties>;
 
 /// Decodes a frame the monitor received; a reply type is unknown_type here.
 std::expected<Request, ProtocolError> decode_request(BytesView frame);

@@ -6,7 +6,7 @@
 #   libparley.so.0 (target parley_shared, exported as parley::parley): the
 #     layers' objects linked into one shared library whose dynamic symbols
 #     are parley's namespace only (cmake/parley.map); its system libraries
-#     (OpenSSL, libhiredis, liboath, libqrencode, libseccomp, libpam, libxcrypt) are private.
+#     (OpenSSL's libcrypto and libssl, libhiredis, liboath, libqrencode, libseccomp, libpam, libxcrypt) are private.
 #   libparley.a (target parley_static, exported as parley::parley_static): the
 #     same objects in one archive; its link interface names those libraries.
 # Components (cmake --install --component, and the Debian packages of
@@ -45,7 +45,7 @@ set_target_properties(parley_shared PROPERTIES
 add_library(parley_static STATIC ${CMAKE_CURRENT_LIST_DIR}/version.cpp ${_parley_layer_objects})
 set_target_properties(parley_static PROPERTIES OUTPUT_NAME parley EXPORT_NAME parley_static)
 # What a static link needs beside libparley.a (as parley.pc's Requires.private).
-target_link_libraries(parley_static INTERFACE crypto hiredis oath qrencode seccomp pam crypt Threads::Threads)
+target_link_libraries(parley_static INTERFACE ssl crypto hiredis oath qrencode seccomp pam crypt Threads::Threads)
 
 foreach(lib parley_shared parley_static)
   target_include_directories(${lib} PRIVATE ${CMAKE_BINARY_DIR}/include

@@ -71,6 +71,11 @@ class SharedState {
   virtual std::expected<std::int64_t, StateError> add_penalty(std::string_view netblock, std::int64_t now,
                                                               std::chrono::seconds seconds,
                                                               std::chrono::seconds max) = 0;
+  /// Whether the backend answered its last call or health probe: a cheap,
+  /// non-blocking look (an I/O thread may ask), for on_state_error =
+  /// "deny-all". The Redis backend probes every second while it is in use.
+  virtual bool answering() const { return true; }
+
   /// Penalties not yet ended at `now`, latest end first, at most `limit` of
   /// them (past the limit, the soonest ending are left out).
   virtual std::expected<std::vector<Penalty>, StateError> penalties(std::int64_t now, std::size_t limit) = 0;

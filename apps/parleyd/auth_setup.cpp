@@ -15,6 +15,7 @@
 #include "parley/otp/store.hpp"
 #include "parley/pam/pam_provider.hpp"
 #include "parley/passwd/password_file.hpp"
+#include "shared_state.hpp"
 
 namespace parleyd {
 namespace {
@@ -191,23 +192,25 @@ std::vector<parley::crypto::PublicKey> authorized_keys_of(const std::string& pat
 }
 
 /// keyboard-interactive:totp, when a TOTP store is configured.
-void add_totp(const TotpSettings& t, parley::crypto::Random& rng, parley::userauth::BlockingRunner pool_submit,
-              ServerAuthConfig& config) {
-  if (!t.users_oath && !t.google_authenticator) return;
+void add_totp(const TotpSettings& t, const StateBackend& state, parley::crypto::Random& rng,
+              parley::userauth::BlockingRunner pool_submit, ServerAuthConfig& config) {
   auto totp = std::make_shared<parley::otp::TotpProviderConfig>();
   totp->store = t.users_oath ? std::shared_ptr<parley::otp::TotpStore>(parley::otp::users_oath_store(*t.users_oath, rng))
                              : std::shared_ptr<parley::otp::TotpStore>(
                                    parley::otp::google_authenticator_store(*t.google_authenticator, rng));
   totp->run = std::move(pool_submit);
-  totp->limiter = std::make_shared<parley::otp::RateLimiter>(t.max_failures.value_or(5),
-                                                              t.failure_period.value_or(std::chrono::seconds(300)));
+  totp->failures = state.state;
+  totp->max_failures = t.max_failures.value_or(totp->max_failures);
+  totp->failure_period = t.failure_period.value_or(totp->failure_period);
   totp->policy.window = t.window.value_or(1);
+  if (state.shared) totp->policy.shared = state.state;
   totp->on_result = [](std::string_view user, std::string_view peer, std::string_view what) {
     // The user name and peer are the client's words: printable only.
     spdlog::info("totp for {} from {}: {}", parley::userauth::printable_for_log(user),
                  parley::userauth::printable_for_log(peer), what);
   };
-  spdlog::info("totp secrets: {}", totp->store->describe());
+  spdlog::info("totp secrets: {}; used codes and failures: {}", totp->store->describe(),
+               state.shared ? state.state->describe() + " (shared)" : std::string("this process"));
   std::shared_ptr<const parley::otp::TotpProviderConfig> shared = totp;
   config.named_providers["totp"] = [shared](const AttemptInfo& attempt) {
     if (!attempt.run_blocking) return std::make_unique<parley::otp::TotpProvider>(shared);
@@ -308,6 +311,8 @@ struct UserRule {
   bool as_root = false;
   std::optional<parley::login::Account> session_user;
   parley::login::RootLogin root_login = parley::login::RootLogin::prohibit_password;
+  /// on_state_error = "deny-all": no step succeeds while this backend is not answering.
+  std::shared_ptr<parley::state::SharedState> deny_unless_answering;
 
   parley::userauth::UserVerdict operator()(std::string_view user) const {
     if (!safe_for_path(user)) return {};
@@ -317,6 +322,16 @@ struct UserRule {
     if (*os)  // PermitRootLogin; a virtual user is never root
       verdict.method_permitted = [rule = root_login, uid = (*os)->uid](std::string_view method) {
         return parley::login::root_login_allowed(rule, uid, method);
+      };
+    if (deny_unless_answering)
+      verdict.method_permitted = [inner = std::move(verdict.method_permitted), state = deny_unless_answering,
+                                  name = std::string(user)](std::string_view method) {
+        if (!state->answering()) {
+          spdlog::warn("{} for {} refused: shared state {} is not answering (on_state_error = \"deny-all\")",
+                       method, parley::userauth::printable_for_log(name), state->describe());
+          return false;
+        }
+        return !inner || inner(method);
       };
     return verdict;
   }
@@ -372,7 +387,14 @@ std::expected<BuiltAuth, std::string> build_auth_config(const Config& settings, 
   config->named_providers["higher-or-lower"] = [&rng](const AttemptInfo&) {
     return std::make_unique<parley::userauth::HigherOrLower>(rng);
   };
-  add_totp(settings.totp, rng, pool_submit, *config);
+  const bool totp = settings.totp.users_oath || settings.totp.google_authenticator;
+  std::optional<StateBackend> state;
+  if (totp || settings.state.backend == "redis") {
+    auto made = make_state_backend(settings.state);
+    if (!made) return std::unexpected(made.error());
+    state = std::move(*made);
+  }
+  if (totp) add_totp(settings.totp, *state, rng, pool_submit, *config);
   BuiltAuth built;
   built.pam_service = add_pam(s, *config);
   if (auto added = add_ways_in(s, *config); !added) return std::unexpected(added.error());
@@ -389,6 +411,10 @@ std::expected<BuiltAuth, std::string> build_auth_config(const Config& settings, 
   rule.session_user = *session_user;
   rule.root_login =
       settings.permit_root_login.value_or(parley::login::RootLogin::prohibit_password);
+  if (state && state->shared) {
+    built.shared_state = state->state;
+    if (state->deny_all) rule.deny_unless_answering = state->state;
+  }
   config->look_up_user = std::move(rule);
   built.config = config;
   if (s.as_root) built.run_as = run_as_resolver(*session_user);

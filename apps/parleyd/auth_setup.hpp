@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "parley/state/shared_state.hpp"
 #include "parley/userauth/server_auth.hpp"
 #include "parley/crypto/random.hpp"
 #include "parley/login/account.hpp"
@@ -28,6 +29,9 @@ struct BuiltAuth {
   /// The PAM service logins go through (--pam-service, or "parley" when a
   /// chain names keyboard-interactive:pam); empty: no PAM.
   std::string pam_service;
+  /// [state] backend = "redis": the backend, also for what else is shared
+  /// (per-source penalties); null with the local backend.
+  std::shared_ptr<parley::state::SharedState> shared_state;
 };
 
 /// Builds the configuration from `config`'s authentication settings, its

@@ -9,6 +9,7 @@ find_path(PARLEY_TOMLPLUSPLUS_INCLUDE_DIR toml++/toml.h REQUIRED)
 
 add_library(parleyd_config STATIC ${CMAKE_CURRENT_LIST_DIR}/config.cpp
                                   ${CMAKE_CURRENT_LIST_DIR}/config_load.cpp
+                                  ${CMAKE_CURRENT_LIST_DIR}/config_state.cpp
                                   ${CMAKE_CURRENT_LIST_DIR}/setting_values.cpp
                                   ${CMAKE_CURRENT_LIST_DIR}/settings.cpp)
 target_include_directories(parleyd_config PUBLIC ${CMAKE_CURRENT_LIST_DIR})

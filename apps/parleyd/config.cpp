@@ -56,33 +56,6 @@ std::size_t line_of(const toml::source_region& region) {
   return static_cast<std::size_t>(region.begin.line);
 }
 
-std::string join(std::span<const std::string_view> names, std::string_view separator) {
-  std::string out;
-  for (auto n : names) {
-    if (!out.empty()) out += separator;
-    out += n;
-  }
-  return out;
-}
-
-/// Optimal string alignment distance (Levenshtein plus adjacent swaps), for
-/// "did you mean" hints: "prot" is one swap away from "port".
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
-
 /// Checks a document key by key into a Config. It keeps going after a problem
 /// and reports the one nearest the top of the file: toml++ visits a table's
 /// keys in name order, which would otherwise decide which of two typos the
@@ -95,6 +68,8 @@ class Loader {
     walk(root, "", top_keys());
     if (!error_ && config_.proxy_protocol.value_or(false) && config_.proxy_from.empty())
       fail(proxy_line_, "proxy_protocol = true needs proxy_from, the balancers' addresses or CIDR blocks");
+    if (auto problem = state_settings_problem(config_.state); problem && !error_)
+      fail(config_.state.line, *problem);
     if (error_) return std::unexpected(std::move(*error_));
     return std::move(config_);
   }
@@ -152,6 +127,7 @@ class Loader {
         {"forwarding", [](Loader& l, const Item& i) { l.section(i, forwarding_keys()); }},
         {"totp", [](Loader& l, const Item& i) { l.section(i, totp_keys()); }},
         {"pam", [](Loader& l, const Item& i) { l.section(i, pam_keys()); }},
+        {"state", [](Loader& l, const Item& i) { l.config_.state.line = i.line, l.section(i, state_keys()); }},
     };
     return keys;
   }
@@ -316,6 +292,42 @@ class Loader {
     return keys;
   }
 
+  /// A file name in [state], resolved like host_keys.
+  template <auto field>
+  static void state_file(Loader& l, const Item& i) {
+    if (auto s = l.string(i)) l.config_.state.*field = l.path(i, Text{*s, i.line});
+  }
+
+  static std::span<const Key> state_keys() {
+    static const Key keys[] = {
+        {"backend", [](Loader& l, const Item& i) { l.one_of(i, {"local", "redis"}, l.config_.state.backend); }},
+        {"address",
+         [](Loader& l, const Item& i) {
+           auto a = l.sshd_syntax(i, &parse_host_port);
+           if (!a) return;
+           l.config_.state.address = *l.string(i);
+           std::tie(l.config_.state.host, l.config_.state.port) = std::move(*a);
+         }},
+        {"tls", [](Loader& l, const Item& i) { l.config_.state.tls = l.boolean(i); }},
+        {"tls_ca_file", state_file<&StateSettings::tls_ca_file>},
+        {"tls_cert_file", state_file<&StateSettings::tls_cert_file>},
+        {"tls_key_file", state_file<&StateSettings::tls_key_file>},
+        {"tls_server_name",
+         [](Loader& l, const Item& i) { l.config_.state.tls_server_name = l.nonempty_string(i); }},
+        {"username", [](Loader& l, const Item& i) { l.config_.state.username = l.nonempty_string(i); }},
+        {"password_file", state_file<&StateSettings::password_file>},
+        {"key_prefix", [](Loader& l, const Item& i) { l.config_.state.key_prefix = l.string(i); }},
+        {"timeout_ms", count_in<&Config::state, &StateSettings::timeout, 1, 60000>},
+        {"connect_timeout_ms", count_in<&Config::state, &StateSettings::connect_timeout, 1, 60000>},
+        {"pool_size", count_in<&Config::state, &StateSettings::pool_size, 1, 256>},
+        {"on_state_error",
+         [](Loader& l, const Item& i) {
+           l.one_of(i, {"deny-second-factor", "deny-all"}, l.config_.state.on_state_error);
+         }},
+    };
+    return keys;
+  }
+
   static std::span<const Section> sections() {
     static const Section all[] = {{"", top_keys()},
                                   {"algorithms", algorithms_keys()},
@@ -324,7 +336,8 @@ class Loader {
                                   {"session", session_keys()},
                                   {"forwarding", forwarding_keys()},
                                   {"totp", totp_keys()},
-                                  {"pam", pam_keys()}};
+                                  {"pam", pam_keys()},
+                                  {"state", state_keys()}};
     return all;
   }
 
@@ -353,43 +366,14 @@ class Loader {
     walk(*table, item.name, keys);
   }
 
-  /// The message for a key the schema lacks, with a hint when the user most
-  /// likely misspelt a key or put it under the wrong table header (in TOML
-  /// every key after "[auth]" belongs to [auth], a classic slip).
+  /// The message for a key the schema lacks, with a "did you mean" hint.
   static std::string unknown(std::string_view section, std::string_view name, bool is_table) {
-    std::string message;
-    if (is_table)
-      message = "unknown table '" + (section.empty() ? "" : std::string(section) + ".") +
-                std::string(name) + "'";
-    else
-      message = "unknown key '" + std::string(name) + "'" +
-                (section.empty() ? "" : " in [" + std::string(section) + "]");
-
-    const Section* here = nullptr;
-    for (const auto& s : sections())
-      if (s.name == section) here = &s;
-    std::string_view closest;
-    std::size_t best = 3;
-    if (here) {
-      for (const auto& k : here->keys) {
-        const std::size_t d = edit_distance(name, k.name);
-        const std::size_t allowed = k.name.size() <= 4 ? 1 : 2;
-        if (d <= allowed && d < best) {
-          best = d;
-          closest = k.name;
-        }
-      }
-    }
-    if (!closest.empty()) return message + " (did you mean '" + std::string(closest) + "'?)";
-
+    std::vector<SchemaSection> schema;
     for (const auto& s : sections()) {
-      if (s.name == section) continue;
-      if (std::ranges::find(s.keys, name, &Key::name) == s.keys.end()) continue;
-      if (s.name.empty())
-        return message + " (it belongs at the top level, before the first [table])";
-      return message + " (it belongs in [" + std::string(s.name) + "])";
+      schema.push_back({s.name, {}});
+      for (const auto& k : s.keys) schema.back().keys.push_back(k.name);
     }
-    return message;
+    return unknown_key_message(section, name, is_table, schema);
   }
 
   // Values of each type. Each reports a wrong value and returns nullopt.
@@ -440,6 +424,19 @@ class Loader {
       return std::nullopt;
     }
     return b->get();
+  }
+
+  /// A string that must be one of `allowed`.
+  void one_of(const Item& item, std::initializer_list<std::string_view> allowed, std::optional<std::string>& out) {
+    auto s = string(item);
+    if (!s) return;
+    if (std::ranges::find(allowed, *s) != allowed.end()) {
+      out = std::move(*s);
+      return;
+    }
+    std::string names;
+    for (auto a : allowed) names += (names.empty() ? "\"" : " or \"") + std::string(a) + "\"";
+    fail(item.line, item.name + ": must be " + names + " (got \"" + *s + "\")");
   }
 
   /// A string in one of sshd_config's own syntaxes, parsed by `parse` (whose
@@ -520,7 +517,7 @@ class Loader {
     auto level = string(item);
     if (!level) return;
     if (std::ranges::find(log_levels, *level) == std::end(log_levels))
-      return fail(item.line, item.name + " must be one of " + join(log_levels, ", ") + " (got '" +
+      return fail(item.line, item.name + " must be one of " + join_names(log_levels, ", ") + " (got '" +
                                  *level + "')");
     config_.log_level = *level;
   }
@@ -554,7 +551,7 @@ class Loader {
         std::vector<std::string_view> names;
         for (auto alg : known) names.push_back(name(alg));
         return fail(text.line, item.name + ": unknown " + std::string(what) + " '" + bad +
-                                   "' (known: " + join(names, ", ") + ")");
+                                   "' (known: " + join_names(names, ", ") + ")");
       }
       for (auto alg : *parsed) {
         // The list becomes a KEXINIT name-list; a name twice is a mistake there too.

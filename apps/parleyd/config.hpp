@@ -86,6 +86,36 @@ struct TotpSettings {
   std::optional<std::chrono::seconds> failure_period;  // default 300 s
 };
 
+/// Where the state several parleyd instances must share lives (TOTP used
+/// steps and scratch codes, second-factor failure counts), from [state];
+/// docs/scale-out.md. Unset: this process's memory and the TOTP files only.
+struct StateSettings {
+  std::optional<std::string> backend;  // "local" (the default) or "redis"
+  // Redis only (each an error with backend "local"):
+  std::optional<std::string> address;  // "host:port" or "[v6]:port"; required with "redis"
+  std::string host;                    // address's parts, once checked
+  std::uint16_t port = 0;
+  std::optional<bool> tls;             // default false
+  std::optional<std::string> tls_ca_file, tls_cert_file, tls_key_file;  // resolved like host_keys
+  std::optional<std::string> tls_server_name;  // default: the address's host
+  std::optional<std::string> username;         // an ACL user; default: Redis's default user
+  std::optional<std::string> password_file;    // holds the password (AUTH); resolved like host_keys
+  std::optional<std::string> key_prefix;       // default "parley:"
+  std::optional<std::chrono::milliseconds> timeout;          // per call, default 500 ms
+  std::optional<std::chrono::milliseconds> connect_timeout;  // default 1000 ms
+  std::optional<std::size_t> pool_size;                      // connections, default 4
+  /// When the backend cannot answer: "deny-second-factor" (the default: TOTP
+  /// codes are refused, other methods keep working) or "deny-all" (every
+  /// login is refused until it answers again).
+  std::optional<std::string> on_state_error;
+  std::size_t line = 0;  // the [state] table's line, for errors across its keys
+};
+
+/// What [state]'s keys say together, or nothing: Redis needs an address, and
+/// Redis's own keys mean nothing with the local backend (so are refused, not
+/// ignored); TLS files need tls = true, and a certificate needs its key.
+std::optional<std::string> state_settings_problem(const StateSettings& settings);
+
 /// The PAM service for keyboard-interactive:pam, from [pam].
 struct PamSettings {
   std::optional<std::string> service;             // /etc/pam.d/<service>; default "parley"
@@ -143,6 +173,7 @@ struct Config {
   SessionSettings session;
   ForwardingSettings forwarding;
   TotpSettings totp;
+  StateSettings state;
   PamSettings pam;
 };
 

@@ -8,6 +8,8 @@
 
 #include "parley/driver/services.hpp"
 #include "parley/driver/source_limiter.hpp"
+#include "parley/driver/redis_state.hpp"
+#include "parley/otp/provider.hpp"
 #include "parley/otp/store.hpp"
 #include "parley/pam/pam_provider.hpp"
 #include "parley/session/server_connection.hpp"
@@ -26,9 +28,8 @@ const parley::driver::ProcessOptions process_defaults;
 const parley::session::ChannelPolicy policy_defaults;
 const parley::pam::PamConfig pam_defaults;
 const parley::otp::Policy totp_defaults;
-// auth_setup.cpp's RateLimiter is made with these (otp/provider.hpp's own defaults).
-constexpr std::size_t default_totp_max_failures = 5;
-constexpr std::int64_t default_totp_failure_period = 300;
+// TotpProviderConfig's own defaults, which auth_setup.cpp keeps where [totp] is silent.
+const parley::otp::TotpProviderConfig totp_provider_defaults;
 
 template <class T>
 toml::array strings(const std::vector<T>& items, auto to_name) {
@@ -150,9 +151,34 @@ toml::table totp(const Config& c, std::vector<std::string>& unset) {
   put(t, "users_oath", s.users_oath, str, unset, "totp", "none");
   put(t, "google_authenticator", s.google_authenticator, str, unset, "totp", "none");
   t.insert("window", static_cast<std::int64_t>(s.window.value_or(totp_defaults.window)));
-  t.insert("max_failures", number(s.max_failures.value_or(default_totp_max_failures)));
+  t.insert("max_failures", number(s.max_failures.value_or(totp_provider_defaults.max_failures)));
   t.insert("failure_period",
-           s.failure_period ? static_cast<std::int64_t>(s.failure_period->count()) : default_totp_failure_period);
+           static_cast<std::int64_t>(s.failure_period.value_or(totp_provider_defaults.failure_period).count()));
+  return t;
+}
+
+/// [state]: the backend, and with Redis every setting (a secret's file, never the secret).
+toml::table state(const Config& c, std::vector<std::string>& unset) {
+  const StateSettings& s = c.state;
+  toml::table t;
+  t.insert("backend", s.backend.value_or("local"));
+  t.insert("on_state_error", s.on_state_error.value_or("deny-second-factor"));
+  if (s.backend != "redis") return t;
+  const parley::driver::RedisOptions redis;
+  auto str = [](const std::string& v) { return v; };
+  t.insert("address", *s.address);
+  t.insert("tls", s.tls.value_or(redis.tls));
+  put(t, "tls_ca_file", s.tls_ca_file, str, unset, "state", "none");
+  put(t, "tls_cert_file", s.tls_cert_file, str, unset, "state", "no client certificate");
+  put(t, "tls_key_file", s.tls_key_file, str, unset, "state", "no client certificate");
+  put(t, "tls_server_name", s.tls_server_name, str, unset, "state", "the address's host");
+  put(t, "username", s.username, str, unset, "state", "Redis's default user");
+  put(t, "password_file", s.password_file, str, unset, "state", "no AUTH");
+  t.insert("key_prefix", s.key_prefix.value_or(redis.key_prefix));
+  t.insert("timeout_ms", static_cast<std::int64_t>(s.timeout.value_or(redis.timeout).count()));
+  t.insert("connect_timeout_ms",
+           static_cast<std::int64_t>(s.connect_timeout.value_or(redis.connect_timeout).count()));
+  t.insert("pool_size", number(s.pool_size.value_or(redis.pool_size)));
   return t;
 }
 
@@ -193,6 +219,7 @@ std::string dump_config(const Config& c) {
       "no PAM unless a method asks for it; then '" + pam_defaults.service + "'");
   pam.insert("max_conversations", number(c.pam.max_conversations.value_or(pam_defaults.max_conversations)));
   top.insert("pam", std::move(pam));
+  top.insert("state", state(c, unset));
 
   std::ostringstream out;
   out << "# parleyd -T: the effective configuration (the file and the command line\n"

@@ -251,4 +251,80 @@ std::string permit_syntax(std::uint32_t low_port) {
          "..65535 or *)";
 }
 
+namespace {
+
+/// Optimal string alignment distance (Levenshtein plus adjacent swaps), for
+/// "did you mean" hints: "prot" is one swap away from "port".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::string join_names(std::span<const std::string_view> names, std::string_view separator) {
+  std::string out;
+  for (auto n : names) {
+    if (!out.empty()) out += separator;
+    out += n;
+  }
+  return out;
+}
+
+std::string unknown_key_message(std::string_view section, std::string_view name, bool is_table,
+                                const std::vector<SchemaSection>& schema) {
+  std::string message;
+  if (is_table)
+    message = "unknown table '" + (section.empty() ? "" : std::string(section) + ".") + std::string(name) + "'";
+  else
+    message = "unknown key '" + std::string(name) + "'" + (section.empty() ? "" : " in [" + std::string(section) + "]");
+
+  std::string_view closest;
+  std::size_t best = 3;
+  for (const auto& s : schema) {
+    if (s.name != section) continue;
+    for (const auto k : s.keys) {
+      const std::size_t d = edit_distance(name, k);
+      const std::size_t allowed = k.size() <= 4 ? 1 : 2;
+      if (d <= allowed && d < best) {
+        best = d;
+        closest = k;
+      }
+    }
+  }
+  if (!closest.empty()) return message + " (did you mean '" + std::string(closest) + "'?)";
+
+  for (const auto& s : schema) {
+    if (s.name == section || std::ranges::find(s.keys, name) == s.keys.end()) continue;
+    if (s.name.empty()) return message + " (it belongs at the top level, before the first [table])";
+    return message + " (it belongs in [" + std::string(s.name) + "])";
+  }
+  return message;
+}
+
+std::expected<std::pair<std::string, std::uint16_t>, std::string> parse_host_port(std::string_view a) {
+  const auto colon = a.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? std::string_view() : a.substr(0, colon);
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  const std::string_view port = colon == std::string_view::npos ? std::string_view() : a.substr(colon + 1);
+  int number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (host.empty() || host.find_first_of("[]") != std::string_view::npos ||
+      (host.find(':') != std::string_view::npos && !bracketed) || port.empty() || ec != std::errc() ||
+      end != port.data() + port.size() || number < 1 || number > 65535)
+    return std::unexpected("must be HOST:PORT or [IPv6]:PORT with a port 1..65535 (got '" + std::string(a) + "')");
+  return std::pair{std::string(host), static_cast<std::uint16_t>(number)};
+}
+
 }  // namespace parleyd

@@ -9,8 +9,10 @@
 #include <expected>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "parley/userauth/chain.hpp"
@@ -107,5 +109,31 @@ std::expected<PermitEntry, std::string> parse_permit(std::string_view entry, std
 
 /// What parse_permit's error is followed by: how to write an entry.
 std::string permit_syntax(std::uint32_t low_port);
+
+// ---------------------------------------------------------------------------
+// The configuration file's schema, for messages about keys it lacks
+
+/// "a, b, c" for names and ", ".
+std::string join_names(std::span<const std::string_view> names, std::string_view separator);
+
+/// A table of the file ("" for the top level) and its keys.
+struct SchemaSection {
+  std::string_view name;
+  std::vector<std::string_view> keys;
+};
+
+/// "unknown key 'prot'" or "unknown table 'x.y'", with a hint when the user
+/// most likely misspelt a key ("did you mean 'port'?") or put it under the
+/// wrong table header (in TOML every key after "[auth]" belongs to [auth], a
+/// classic slip: "it belongs in [limits]").
+std::string unknown_key_message(std::string_view section, std::string_view name, bool is_table,
+                                const std::vector<SchemaSection>& schema);
+
+// ---------------------------------------------------------------------------
+// [state]
+
+/// "host:port" or "[IPv6]:port" (a port 1..65535): the host (without
+/// brackets) and the port.
+std::expected<std::pair<std::string, std::uint16_t>, std::string> parse_host_port(std::string_view text);
 
 }  // namespace parleyd

@@ -135,6 +135,8 @@ TEST(ParleydConfig, ExampleFileLoadsWithTheValuesItShows) {
   EXPECT_EQ(config->totp.window, 1u);
   EXPECT_EQ(config->totp.max_failures, 5u);
   EXPECT_EQ(config->totp.failure_period, std::chrono::seconds(300));
+  EXPECT_EQ(config->state.backend, "local");
+  EXPECT_EQ(config->state.on_state_error, "deny-second-factor");
   EXPECT_EQ(config->pam.service, "parley");
   EXPECT_EQ(config->pam.max_conversations, 64u);
 }
@@ -932,6 +934,75 @@ TEST(ParleydConfig, BadTotpAndPamValues) {
             file + "2: pam.service: a PAM service is a name in /etc/pam.d, not a path");
   EXPECT_EQ(refused(lines({"[pam]", "sevrice = 'x'"})).line, 2u);
   EXPECT_EQ(refused("auth.methods = ['keyboard-interactive:otp']").line, 1u);
+}
+
+TEST(ParleydConfig, StateSettingsAreRead) {
+  EXPECT_FALSE(accepted("").state.backend) << "unset: the local backend";
+  EXPECT_EQ(accepted("state.backend = 'local'").state.backend, "local");
+  auto config = accepted(lines({
+      "[state]",
+      "backend = 'redis'",
+      "address = '[::1]:6380'",
+      "tls = true",
+      "tls_ca_file = 'redis-ca.pem'",
+      "tls_cert_file = '/etc/parley/client.pem'",
+      "tls_key_file = 'client.key'",
+      "tls_server_name = 'redis.example'",
+      "username = 'parleyd'",
+      "password_file = 'redis.password'",
+      "key_prefix = 'bastion:'",
+      "timeout_ms = 250",
+      "connect_timeout_ms = 2000",
+      "pool_size = 8",
+      "on_state_error = 'deny-all'",
+  }));
+  const StateSettings& st = config.state;
+  EXPECT_EQ(st.backend, "redis");
+  EXPECT_EQ(st.address, "[::1]:6380");
+  EXPECT_EQ(st.tls, true);
+  EXPECT_EQ(st.tls_ca_file, "/etc/parley/redis-ca.pem") << "resolved against the file's directory";
+  EXPECT_EQ(st.tls_cert_file, "/etc/parley/client.pem");
+  EXPECT_EQ(st.tls_key_file, "/etc/parley/client.key");
+  EXPECT_EQ(st.tls_server_name, "redis.example");
+  EXPECT_EQ(st.username, "parleyd");
+  EXPECT_EQ(st.password_file, "/etc/parley/redis.password");
+  EXPECT_EQ(st.key_prefix, "bastion:");
+  EXPECT_EQ(st.timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(st.connect_timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(st.pool_size, 8u);
+  EXPECT_EQ(st.on_state_error, "deny-all");
+}
+
+TEST(ParleydConfig, BadStateSettings) {
+  const std::string file = "/etc/parley/parleyd.conf:";
+  EXPECT_EQ(refused(lines({"[auth]", "[state]", "backend = 'memcached'"})).message(),
+            file + "3: state.backend: must be \"local\" or \"redis\" (got \"memcached\")");
+  EXPECT_EQ(refused(lines({"", "[state]", "backend = 'redis'"})).message(),
+            file + "2: state: backend = \"redis\" needs address = \"HOST:PORT\"");
+  EXPECT_EQ(refused(lines({"[state]", "address = '127.0.0.1:6379'"})).message(),
+            file + "1: state: the Redis settings need backend = \"redis\" (the local backend has none)");
+  EXPECT_EQ(refused(lines({"[state]", "backend = 'redis'", "address = 'r:6379'", "tls_ca_file = 'ca.pem'"}))
+                .message(),
+            file + "1: state: tls_* settings need tls = true");
+  EXPECT_EQ(refused(lines({"[state]", "backend = 'redis'", "address = 'r:6379'", "tls = true"})).message(),
+            file + "1: state: tls = true needs tls_ca_file (the CA that signed Redis's certificate)");
+  EXPECT_EQ(refused(lines({"[state]", "backend = 'redis'", "address = 'r:6379'", "tls = true",
+                           "tls_ca_file = 'ca.pem'", "tls_cert_file = 'c.pem'"}))
+                .message(),
+            file + "1: state: tls_cert_file and tls_key_file go together (a client certificate and its key)");
+  EXPECT_EQ(refused(lines({"[state]", "backend = 'redis'", "address = 'r:6379'", "on_state_error = 'allow'"}))
+                .message(),
+            file + "4: state.on_state_error: must be \"deny-second-factor\" or \"deny-all\" (got \"allow\")");
+  EXPECT_EQ(refused(lines({"[state]", "backend = 'redis'", "address = 'r:6379'", "timeout_ms = 0"})).line, 4u);
+  EXPECT_EQ(refused(lines({"[state]", "backend = 'redis'", "adress = 'r:6379'"})).line, 3u) << "a typo";
+  for (std::string_view bad : {"redis", "redis:", ":6379", "redis:0", "redis:65536", "::1:6379", "[::1]",
+                               "redis:63x9"})
+    EXPECT_EQ(refusal("state.address = '" + std::string(bad) + "'"),
+              file + "1: state.address: must be HOST:PORT or [IPv6]:PORT with a port 1..65535 (got '" +
+                  std::string(bad) + "')");
+  const auto v6 = accepted(lines({"[state]", "backend = 'redis'", "address = '[::1]:6380'"})).state;
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 6380);
 }
 
 TEST(ParleydConfig, BadPaths) {

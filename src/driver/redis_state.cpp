@@ -3,6 +3,10 @@
 #include "parley/driver/redis_state.hpp"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
+#include <thread>
 #include <charconv>
 #include <type_traits>
 
@@ -72,10 +76,11 @@ class RedisState final : public state::SharedState {
       : address_(std::move(address)),
         label_("redis " + address_ + (tls_on ? " (tls)" : "")),
         commands_(std::move(prefix)),
-        client_(std::move(config), std::move(tls)) {}
+        client_(std::move(config), std::move(tls)),
+        prober_([this](std::stop_token stop) { probe(stop); }) {}
 
   std::string describe() const override { return label_; }
-  // The outcome of the last call (no probe of its own yet).
+  // The outcome of the last call or of the last probe (a PING every second).
   bool answering() const override { return answering_.load(std::memory_order_relaxed); }
 
   std::expected<bool, state::StateError> claim_totp_step(std::string_view user, std::int64_t step_time,
@@ -126,11 +131,29 @@ class RedisState final : public state::SharedState {
     else return std::move(*value);
   }
 
+  /// Every second, a PING, so that answering() is fresh even when no call is
+  /// made (on_state_error = "deny-all" asks it at every login step) and a
+  /// restarted Redis is reconnected to before the next login needs it.
+  void probe(const std::stop_token& stop) {
+    std::mutex m;
+    std::condition_variable_any wake;
+    while (!stop.stop_requested()) {
+      {
+        std::unique_lock lock(m);
+        wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });  // a second, or the stop
+      }
+      if (stop.stop_requested()) break;
+      auto reply = client_.call(redis::Call{nullptr, {}, {"PING"}});
+      answering_.store(reply && reply->kind != redis::Reply::Kind::error, std::memory_order_relaxed);
+    }
+  }
+
   std::atomic<bool> answering_{true};
   std::string address_;
   std::string label_;
   redis::Commands commands_;
   redis_client::Client client_;
+  std::jthread prober_;  // last: stopped and joined before the client goes
 };
 
 }  // namespace

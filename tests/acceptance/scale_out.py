@@ -16,11 +16,14 @@ Checks:
   - a PROXY header from an address not in proxy_from is refused;
   - Redis stopped: TOTP fails closed with a clear log line while publickey
     still gets in; Redis back: TOTP works again without restarting parleyd;
+  - on_state_error = "deny-all" (by a reload): with Redis down even publickey is refused,
+    and it gets in again once Redis is back;
   - no password, code or Redis password in any log.
 Exits non-zero on any failure (run by ctest)."""
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -90,6 +93,15 @@ def login(port, user, code):
     if child is None:
         return ("denied-before-code", None)
     return finish_login(child, code)
+
+
+def wait_for(cond, seconds=15):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.3)
+    return False
 
 
 def count(path, text):
@@ -334,6 +346,24 @@ def main():
             check(login(hp_port, "alice", code)[0] == "in",
                   f"Redis back: TOTP works again without a restart (login {n + 1})")
         check(a.poll() is None and b.poll() is None, "both instances still run")
+
+        # 6. on_state_error = "deny-all", by a reload of B: Redis down refuses every login there.
+        conf = os.path.join(tmp, "b", "parleyd.conf")
+        with open(conf, "a") as f:
+            f.write('on_state_error = "deny-all"\n')
+        b.send_signal(signal.SIGHUP)
+        check(wait_for(lambda: "configuration reloaded" in open(b_log).read()), "B reloads with deny-all")
+        erin = lambda: subprocess.run([SSH, *ssh_args(b_port, "erin", key=os.path.join(tmp, "erin_key"),
+                                                      bind="127.0.0.8")],
+                                      capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        check("in-42" in erin().stdout, "deny-all with Redis up: publickey gets in")
+        redis.stop()
+        time.sleep(2.5)  # the backend's probe (every second) sees Redis gone
+        check("in-42" not in erin().stdout, "deny-all with Redis down: publickey is refused too")
+        check(re.search(r"publickey for erin refused: shared state redis \S+ is not answering", open(b_log).read()),
+              "B logs why: the shared state is not answering")
+        redis.start()
+        check(wait_for(lambda: "in-42" in erin().stdout, seconds=10), "deny-all, Redis back: publickey gets in again")
     finally:
         for p in procs:
             if p.poll() is None:

@@ -27,7 +27,7 @@ round, then the medians, and the median of each round's own difference (the two 
 round run one after the other, so the machine's drift between rounds cancels); --json prints
 one JSON object instead.
 Usage: state_backend.py PARLEYD PARLEY_LOAD [--users N] [--concurrency C] [--rounds R]
-                        [--one-process] [--session-user NAME] [--json]"""
+                        [--one-process] [--session-user NAME] [--dir DIR] [--json]"""
 import argparse
 import json
 import os
@@ -224,6 +224,8 @@ def main():
     p.add_argument("--one-process", action="store_true", help="also measure --no-privilege-separation")
     p.add_argument("--session-user", default="parley-session-test",
                    help="the account virtual users' sessions would run as (created if missing)")
+    p.add_argument("--dir", help="where the users.oath files go (default: the system's temporary directory); "
+                   "a tmpfs such as /dev/shm takes the disk's fsync out of the login")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     if os.geteuid() != 0:
@@ -234,7 +236,7 @@ def main():
         print("one CPU: server, load tool and Redis share it, unpinned", flush=True)
     deployments = [("separated", True)] + ([("one process", False)] if a.one_process else [])
     results = {}
-    with tempfile.TemporaryDirectory(prefix="parley-state-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="parley-state-bench-", dir=a.dir) as tmp:
         key = os.path.join(tmp, "hostkey")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
         hexkey = os.urandom(20).hex()

@@ -33,6 +33,7 @@
 #include "serving.hpp"
 #include "settings.hpp"
 #include "session.hpp"
+#include "shared_penalties.hpp"
 #include "totp_enroll.hpp"
 
 namespace parleyd {
@@ -73,6 +74,7 @@ struct Serving {
   std::shared_ptr<const transport::TransportConfig> transport;
   std::shared_ptr<const parley::userauth::ServerAuthConfig> auth;
   std::shared_ptr<const SessionSetup> sessions;
+  std::shared_ptr<parley::state::SharedState> shared_state;  // [state] backend = "redis"
 };
 
 std::expected<std::shared_ptr<const Serving>, Failure> serving(const Config& c, crypto::Random& rng,
@@ -85,6 +87,7 @@ std::expected<std::shared_ptr<const Serving>, Failure> serving(const Config& c, 
   s->transport = std::make_shared<const transport::TransportConfig>(std::move(*config));
   s->auth = built->config;
   s->sessions = sessions_for(c, *built, std::move(run_blocking));
+  s->shared_state = built->shared_state;
   return s;
 }
 
@@ -141,7 +144,9 @@ int run(const CommandLine& line, const Config& c) {
   if (!first) return fail(first.error());
   log_command_shell(*(*first)->sessions);
   Current<Serving> current(*first);
-  const driver::ServerOptions options = server_options(c);
+  driver::ServerOptions options = server_options(c);
+  // The backend of the start: a reload that changes [state] does not move them.
+  share_penalties(options, (*first)->shared_state, c);
   driver::Server server(options, driver::ConnectionFactory([&current](driver::ConnectionContext& context,
                                                                       transport::Instant now) {
     std::string who = host_port(context.peer().address, context.peer().port);

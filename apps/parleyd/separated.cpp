@@ -32,6 +32,7 @@
 #include "reload.hpp"
 #include "separation.hpp"
 #include "serving.hpp"
+#include "shared_penalties.hpp"
 
 namespace parleyd {
 
@@ -98,6 +99,7 @@ struct MonitorSetup {
   privsep::ExecutorOptions exec;
   std::vector<parley::Bytes> public_keys;  // the host keys' blobs, for the network process
   bool command_shell = false;
+  std::shared_ptr<parley::state::SharedState> shared_state;  // [state] backend = "redis"
 };
 
 /// The executor's options for sessions as `sessions` says they run.
@@ -123,6 +125,7 @@ std::expected<MonitorSetup, Failure> monitor_setup(const Config& c, crypto::Rand
   MonitorSetup setup;
   for (const auto& key : config->host_keys) setup.public_keys.push_back(key.public_key().blob());
   setup.command_shell = sessions->command_shell;
+  setup.shared_state = built->shared_state;
   setup.exec = executor_options(*built, *sessions);
   setup.backend = std::make_shared<MonitorBackend>(std::move(*config), built->config, sessions->policy);
   return setup;
@@ -229,6 +232,8 @@ int run_monitor(const CommandLine& line, const Config& c, privsep::Channel chann
                              spdlog::info("monitor: conn {}: {}", e.conn, e.text);
                            },
                            &executor);
+  // Destroyed before the loop; the backend of the start, as in one process.
+  auto penalty_relay = relay_penalties(setup->shared_state, c, loop, monitor);
   MonitorReload reload(line, c, rng, run_blocking);
   std::thread signal_waiter([&] {
     for (;;) {
@@ -329,11 +334,9 @@ int run_network(CommandLine line, const Config& c, NetworkHalf half) {
   // Everything that opens a descriptor is made before the sandbox closes in:
   // the link's and the server's event loops; their threads start after.
   driver::MonitorLink link(std::move(half.channel), [] { ::_exit(exit_runtime_error); });
-  link.set_control([&](privsep::Reply reply, std::vector<parley::UniqueFd> fds) {
-    if (auto* r = std::get_if<privsep::Reconfigure>(&reply)) reconfigure(line, *r, std::move(fds), current);
-  });
   driver::ServerOptions options = server_options(c);
   options.listen_fd = half.listen_fd;
+  send_penalties_to_monitor(options, c, link);
   // Counted now: the cgroup's quota is read from /sys, which the chroot hides.
   if (options.threads == 0) options.threads = driver::default_io_threads();
   driver::Server server(options, driver::ConnectionFactory([&](driver::ConnectionContext& context,
@@ -343,6 +346,10 @@ int run_network(CommandLine line, const Config& c, NetworkHalf half) {
     const auto now_serving = current.get();
     return make_separated_endpoint(link, now_serving->setup, now_serving->sessions, rng, context, std::move(who), now);
   }));
+  link.set_control([&](privsep::Reply reply, std::vector<parley::UniqueFd> fds) {
+    if (auto* r = std::get_if<privsep::Reconfigure>(&reply)) reconfigure(line, *r, std::move(fds), current);
+    else if (auto* p = std::get_if<privsep::SharedPenalties>(&reply)) take_shared_penalties(server, *p);
+  });
   const std::size_t open_at_start = open_descriptors();  // /proc is hidden once confined
   [[maybe_unused]] const pid_t monitor_pid = ::getppid();
   parley::sandbox::Plan plan;

@@ -297,7 +297,9 @@ asio::awaitable<bool> Server::Impl::take_proxy_header(Connection& conn, PeerInfo
   const std::string balancer = host_port(peer);
   const auto deadline = transport::Clock::now() + options.proxy_header_timeout;
   ProxyHeaderReader reader;
-  std::array<std::uint8_t, 1024> buffer;  // this coroutine's frame, gone once it returns
+  // On the heap, not in the coroutine's frame: GCC 12 mistakes a frame this large for a
+  // mismatched new/delete pair (-Wmismatched-new-delete) at -O2. Once per balancer connection.
+  std::vector<std::uint8_t> buffer(1024);
   for (;;) {
     std::size_t got = 0;
     const auto read = co_await detail::read_before(conn.socket, conn.timer, deadline, buffer, got);

@@ -4,6 +4,7 @@ in one JSON line), a server's CPU time counted by a control group of its own, an
 of a server, its CPU time and memory."""
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -142,23 +143,47 @@ def server_pids(proc):
     return [proc.pid] + children(proc.pid)
 
 
-def cpu_seconds(proc):
-    """CPU time of every thread of every process of the server, from
-    /proc/PID/task/TID/schedstat (nanoseconds, user and kernel together; clock ticks would
-    be 10 ms)."""
+def process_cpu_seconds(pid):
+    """CPU time of every thread of one process, from /proc/PID/task/TID/schedstat
+    (nanoseconds, user and kernel together; clock ticks would be 10 ms); 0 if it is gone."""
     total = 0
-    for pid in server_pids(proc):
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tids:
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
         except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except OSError:
-                pass
+            pass
     return total / 1e9
+
+
+def cpu_seconds(proc):
+    """CPU time of every thread of every process of the server."""
+    return sum(process_cpu_seconds(pid) for pid in server_pids(proc))
+
+
+def parleyd_ready(proc, separated):
+    """Reads a starting parleyd's stdout: (port, ed25519 host key fingerprint), once it
+    listens, having checked that it runs as one process or separated, as asked."""
+    m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())
+    if not m:
+        proc.kill()
+        raise SystemExit("parleyd did not start")
+    fingerprint = None
+    for _ in range(8):
+        f = re.match(r"host key: ssh-ed25519 (SHA256:\S+)", proc.stdout.readline().decode())
+        if f:
+            fingerprint = f.group(1)
+            break
+    if not fingerprint:
+        raise SystemExit("parleyd printed no ed25519 host key")
+    time.sleep(0.3)
+    if len(server_pids(proc)) != (2 if separated else 1):
+        raise SystemExit(f"parleyd {'is not' if separated else 'is'} privilege-separated: not what is measured")
+    return int(m.group(1)), fingerprint
 
 
 def rss_bytes(proc):

@@ -19,7 +19,6 @@ Alternates the two servers over R rounds and reports the median of each.
 Usage: privsep_cost.py PARLEYD PARLEY_LOAD [--logins N] [--concurrency C] [--idle K] [--rounds R]"""
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_seconds, cpus, load, rss_bytes, server_pids as pids  # noqa: E402  (shared)
+from benchlib import cpu_seconds, cpus, load, rss_bytes  # noqa: E402  (shared)
 import benchlib  # noqa: E402
 
 
@@ -39,22 +38,8 @@ def start(parleyd, separated, key, server_cpu):
     if server_cpu is not None:
         args = ["taskset", "-c", str(server_cpu)] + args
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())
-    if not m:
-        raise SystemExit("parleyd did not start")
-    fingerprint = None
-    for _ in range(8):
-        line = proc.stdout.readline().decode()
-        f = re.match(r"host key: ssh-ed25519 (SHA256:\S+)", line)
-        if f:
-            fingerprint = f.group(1)
-            break
-    if not fingerprint:
-        raise SystemExit("parleyd printed no ed25519 host key")
-    time.sleep(0.3)
-    if len(pids(proc)) != (2 if separated else 1):
-        raise SystemExit(f"parleyd {'is not' if separated else 'is'} privilege-separated: not what is measured")
-    return proc, int(m.group(1)), fingerprint
+    port, fingerprint = benchlib.parleyd_ready(proc, separated)
+    return proc, port, fingerprint
 
 
 def result(run, what):

@@ -40,21 +40,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402  (shared)
-from benchlib import cpu_seconds, cpus, pinned, server_pids  # noqa: E402
+from benchlib import cpu_seconds, cpus, pinned, process_cpu_seconds  # noqa: E402
 
 WARM_USERS = 50  # the warm-up's logins: first-use costs are not a login's
-
-
-def thread_cpu_seconds(pid):
-    """CPU time of every thread of one process (schedstat, nanoseconds)."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total / 1e9
 
 
 def ensure_session_user(name):
@@ -142,23 +130,12 @@ def start_parleyd(parleyd, config, separated, server_cpu, log):
         args.append("--no-privilege-separation")
     with open(log, "ab") as err:
         proc = subprocess.Popen(pinned(args, server_cpu), stdout=subprocess.PIPE, stderr=err)
-    m = re.match(r"parleyd listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().decode())
-    if not m:
-        proc.kill()
+    try:
+        port, fingerprint = benchlib.parleyd_ready(proc, separated)
+    except SystemExit:
         with open(log) as f:
             raise SystemExit(f"parleyd did not start: {f.read().strip()[-400:]}")
-    fingerprint = None
-    for _ in range(8):
-        f = re.match(r"host key: ssh-ed25519 (SHA256:\S+)", proc.stdout.readline().decode())
-        if f:
-            fingerprint = f.group(1)
-            break
-    if not fingerprint:
-        raise SystemExit("parleyd printed no ed25519 host key")
-    time.sleep(0.3)
-    if len(server_pids(proc)) != (2 if separated else 1):
-        raise SystemExit(f"parleyd {'is not' if separated else 'is'} privilege-separated: not what is measured")
-    return proc, int(m.group(1)), fingerprint
+    return proc, port, fingerprint
 
 
 def logins(a, tool_cpu, port, fp, key_file, prefix, count, concurrency):
@@ -175,9 +152,9 @@ def logins(a, tool_cpu, port, fp, key_file, prefix, count, concurrency):
 def measured_run(a, proc, redis, tool_cpu, port, fp, key_file, prefix, concurrency):
     """N logins: server CPU, Redis CPU and client-sent Redis commands per login, p50/p90 latency."""
     redis_proc, redis_port = redis
-    calls0, r0, s0 = redis_calls(redis_port), thread_cpu_seconds(redis_proc.pid), cpu_seconds(proc)
+    calls0, r0, s0 = redis_calls(redis_port), process_cpu_seconds(redis_proc.pid), cpu_seconds(proc)
     r = logins(a, tool_cpu, port, fp, key_file, prefix, a.users, concurrency)
-    s1, r1, calls1 = cpu_seconds(proc), thread_cpu_seconds(redis_proc.pid), redis_calls(redis_port)
+    s1, r1, calls1 = cpu_seconds(proc), process_cpu_seconds(redis_proc.pid), redis_calls(redis_port)
     top_level = ("evalsha", "eval", "script|load", "del", "ping", "auth", "hello", "client|setinfo")
     sent = sum(calls1.get(c, 0) - calls0.get(c, 0) for c in top_level)
     return {"cpu_us": (s1 - s0) / a.users * 1e6, "redis_cpu_us": (r1 - r0) / a.users * 1e6,

@@ -169,6 +169,21 @@ def outcome(child):
     return child.expect([b"Authenticated to 127.0.0.1", b"Permission denied", pexpect.EOF])
 
 
+def read_log(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def wait_log(path, pattern, seconds=15):
+    """True once the file at `path` matches the regular expression `pattern`; False after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if re.search(pattern, read_log(path)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago (for servers that need one given)."""
     with socket.socket() as s:

@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 
-from common import check, failures, finish, free_port, keygen, mkpasswd, session_user, wait_for_port
+from common import (check, failures, finish, free_port, keygen, mkpasswd, read_log, session_user, wait_for_port,
+                    wait_log)
 
 PARLEYD = sys.argv[1]
 HAPROXY = "/usr/sbin/haproxy"
@@ -82,20 +83,6 @@ def ssh_run(tmp, port, bind, command):
             "alice@127.0.0.1", command]
     r = subprocess.run(args, env=askpass_env(tmp), stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     return r.returncode, r.stdout.decode(errors="replace")
-
-
-def read_log(path):
-    with open(path, errors="replace") as f:
-        return f.read()
-
-
-def wait_log(path, pattern, seconds=15):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if re.search(pattern, read_log(path)):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def raw_connection(port, source, first_bytes, seconds=10):

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from common import check, finish, keygen, mkpasswd, remove_user, session_user, skip
+from common import check, finish, keygen, mkpasswd, remove_user, session_user, skip, wait_log
 
 PARLEYD = sys.argv[1]
 PASSWORD_A = "first-pass-Aa1"
@@ -115,17 +115,6 @@ def known_hosts(tmp, port, key):
         kind, blob = f.read().split()[:2]
     write(path, f"[127.0.0.1]:{port} {kind} {blob}\n", 0o644)
     return path
-
-
-def wait_log(path, pattern, seconds=15):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        with open(path, errors="replace") as f:
-            text = f.read()
-        if re.search(pattern, text):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def one_run(label, extra_args):

@@ -21,7 +21,7 @@ import time
 
 import paramiko
 
-from common import check, finish, free_port, mkpasswd, skip, start_parleyd, stop, wait_for_port
+from common import check, finish, free_port, mkpasswd, read_log, skip, start_parleyd, stop, wait_for_port, wait_log
 
 PARLEYD = sys.argv[1]
 REDIS = "/usr/bin/redis-server"
@@ -66,20 +66,6 @@ def password_login(source, port, password):
         t.close()
 
 
-def text_of(path):
-    with open(path, errors="replace") as f:
-        return f.read()
-
-
-def wait_for_line(path, pattern, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if re.search(pattern, text_of(path)):
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def instance(tmp, name, users, redis_port, separated):
     conf = os.path.join(tmp, f"{name}.conf")
     with open(conf, "w") as f:
@@ -111,10 +97,10 @@ def spread(tmp, guesser, on_port, on_log, to_port, to_log, to_name):
     failures = guess_until_refused(guesser, on_port)
     check(1 <= failures <= 3, f"{guesser}: penalised after {failures} failed logins (authfail:10, min:15)")
     check(re.search(rf"source {re.escape(guesser)}/32 penalised for \d+ s: penalty: failed authentication",
-                    text_of(on_log)) is not None, f"{guesser}: the instance it failed on logs the penalty")
+                    read_log(on_log)) is not None, f"{guesser}: the instance it failed on logs the penalty")
     shared = rf"source {re.escape(guesser)}/32 penalised for \d+ s: penalty: shared by another instance"
     start = time.monotonic()
-    seen = wait_for_line(to_log, shared, 8)
+    seen = wait_log(to_log, shared, 8)
     check(seen, f"{guesser}: instance {to_name} takes the shared penalty and logs why "
                 f"({time.monotonic() - start:.1f} s)")
     check(first_bytes(guesser, to_port) == b"", f"{guesser}: instance {to_name} refuses it at accept")
@@ -142,10 +128,10 @@ def main():
         os.chmod(users, 0o600)
         a, a_port, a_log = instance(tmp, "a", users, redis_port, separated=True)
         b, b_port, b_log = instance(tmp, "b", users, redis_port, separated=False)
-        check("network process confined" in text_of(a_log), "instance A is privilege-separated")
-        check(wait_for_line(a_log, r"per-source penalties shared through redis", 5),
+        check("network process confined" in read_log(a_log), "instance A is privilege-separated")
+        check(wait_log(a_log, r"per-source penalties shared through redis", 5),
               "instance A's monitor shares penalties through Redis")
-        check("per-source penalties shared through redis" in text_of(b_log),
+        check("per-source penalties shared through redis" in read_log(b_log),
               "instance B shares penalties through Redis")
         for port, name in ((a_port, "A"), (b_port, "B")):
             check(first_bytes(GUESSER_A, port).startswith(b"SSH-"), f"{GUESSER_A} is served by {name} at first")
@@ -161,19 +147,19 @@ def main():
                               capture_output=True, text=True).stdout.split()
         check(sorted(keys) == sorted([f"parley:penalty:{GUESSER_A}/32", f"parley:penalty:{GUESSER_B}/32"])
               or shutil.which("redis-cli") is None, f"Redis holds the two netblocks' penalties ({keys})")
-        check("shared penalties:" not in text_of(a_log), "no shared-penalty errors on A")
-        check("shared penalties:" not in text_of(b_log), "no shared-penalty errors on B")
+        check("shared penalties:" not in read_log(a_log), "no shared-penalty errors on A")
+        check("shared penalties:" not in read_log(b_log), "no shared-penalty errors on B")
 
         # Redis gone: both keep serving, local penalties still apply, one line each.
         redis.terminate()
         redis.wait(timeout=10)
         redis = None
-        check(wait_for_line(b_log, r"shared penalties: .*local penalties still apply", 5),
+        check(wait_log(b_log, r"shared penalties: .*local penalties still apply", 5),
               "B says once that Redis cannot be reached")
-        check(wait_for_line(a_log, r"shared penalties: .*local penalties still apply", 5),
+        check(wait_log(a_log, r"shared penalties: .*local penalties still apply", 5),
               "A's monitor says so too")
         time.sleep(3)
-        check(len(re.findall(r"shared penalties: .*local penalties still apply", text_of(b_log))) == 1,
+        check(len(re.findall(r"shared penalties: .*local penalties still apply", read_log(b_log))) == 1,
               "and only once in 3 s")
         check(password_login(BYSTANDER, b_port, PASSWORD) == "in", f"{BYSTANDER} logs in on B with Redis down")
         check(password_login(BYSTANDER, a_port, PASSWORD) == "in", f"{BYSTANDER} logs in on A with Redis down")
@@ -188,7 +174,7 @@ def main():
         for name in ("a.log", "b.log"):
             path = os.path.join(tmp, name)
             if os.path.exists(path) and os.environ.get("VERBOSE"):
-                print(f"--- {name}\n" + text_of(path))
+                print(f"--- {name}\n" + read_log(path))
         shutil.rmtree(tmp, ignore_errors=True)
     return finish("shared_penalties")
 

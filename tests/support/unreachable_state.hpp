@@ -3,6 +3,7 @@
 // can show that callers fail closed. Header-only.
 #pragma once
 
+#include <atomic>
 #include <expected>
 #include <string>
 
@@ -10,9 +11,10 @@
 
 namespace parley::test {
 
-class UnreachableState final : public state::SharedState {
+class UnreachableState : public state::SharedState {
  public:
   static constexpr const char* error_text = "redis 127.0.0.1:1: connection refused";
+  std::atomic<int> calls{0};  // every call, each failed
   std::string describe() const override { return "redis 127.0.0.1:1"; }
   std::expected<bool, state::StateError> claim_totp_step(std::string_view, std::int64_t,
                                                          std::chrono::seconds) override {
@@ -35,7 +37,10 @@ class UnreachableState final : public state::SharedState {
   }
 
  private:
-  static std::unexpected<state::StateError> down() { return std::unexpected(state::StateError{error_text}); }
+  std::unexpected<state::StateError> down() {
+    ++calls;
+    return std::unexpected(state::StateError{error_text});
+  }
 };
 
 }  // namespace parley::test

@@ -2,6 +2,7 @@
 // backend's penalties come back about once a second, and a failing backend is
 // logged once, not once per call.
 #include "parley/driver/penalty_sharing.hpp"
+#include "unreachable_state.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,34 +15,6 @@ namespace parley::driver {
 namespace {
 
 using namespace std::chrono_literals;
-
-/// A backend that fails every call.
-struct DownState : state::SharedState {
-  std::atomic<int> calls{0};
-  std::string describe() const override { return "down"; }
-  std::expected<bool, state::StateError> claim_totp_step(std::string_view, std::int64_t, std::chrono::seconds) override {
-    return fail();
-  }
-  std::expected<bool, state::StateError> claim_scratch_code(std::string_view, std::string_view) override {
-    return fail();
-  }
-  std::expected<bool, state::StateError> try_acquire(std::string_view, std::int64_t, std::size_t,
-                                                     std::chrono::seconds) override {
-    return fail();
-  }
-  std::expected<void, state::StateError> clear_failures(std::string_view) override { return fail(); }
-  std::expected<std::int64_t, state::StateError> add_penalty(std::string_view, std::int64_t, std::chrono::seconds,
-                                                             std::chrono::seconds) override {
-    return fail();
-  }
-  std::expected<std::vector<state::Penalty>, state::StateError> penalties(std::int64_t, std::size_t) override {
-    return fail();
-  }
-  std::unexpected<state::StateError> fail() {
-    ++calls;
-    return std::unexpected(state::StateError{"redis 127.0.0.1:1: connection refused"});
-  }
-};
 
 /// What the sharing thread hands back, waited for.
 struct Received {
@@ -90,7 +63,7 @@ TEST(PenaltySharing, AccrualsReachTheBackendAndComeBackFromIt) {
 }
 
 TEST(PenaltySharing, AFailingBackendIsLoggedOnceNotPerCall) {
-  auto backend = std::make_shared<DownState>();
+  auto backend = std::make_shared<test::UnreachableState>();
   Received got;
   {
     PenaltySharing sharing(
@@ -115,7 +88,7 @@ TEST(PenaltySharing, AFailingBackendIsLoggedOnceNotPerCall) {
 
 TEST(PenaltySharing, AccruedNeverBlocksAndIsBounded) {
   // A backend that holds its one call until released: accrued() still returns at once.
-  struct Stuck final : DownState {
+  struct Stuck final : test::UnreachableState {
     std::mutex m;
     std::condition_variable cv;
     bool release = false;

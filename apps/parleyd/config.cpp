@@ -3,6 +3,7 @@
 #include "config.hpp"
 
 #include <algorithm>
+#include <ranges>
 #include <span>
 #include <system_error>
 #include <type_traits>
@@ -300,7 +301,7 @@ class Loader {
 
   static std::span<const Key> state_keys() {
     static const Key keys[] = {
-        {"backend", [](Loader& l, const Item& i) { l.one_of(i, {"local", "redis"}, l.config_.state.backend); }},
+        {"backend", [](Loader& l, const Item& i) { l.one_of(i, "local redis", l.config_.state.backend); }},
         {"address",
          [](Loader& l, const Item& i) {
            auto a = l.sshd_syntax(i, &parse_host_port);
@@ -322,7 +323,7 @@ class Loader {
         {"pool_size", count_in<&Config::state, &StateSettings::pool_size, 1, 256>},
         {"on_state_error",
          [](Loader& l, const Item& i) {
-           l.one_of(i, {"deny-second-factor", "deny-all"}, l.config_.state.on_state_error);
+           l.one_of(i, "deny-second-factor deny-all", l.config_.state.on_state_error);
          }},
     };
     return keys;
@@ -426,16 +427,19 @@ class Loader {
     return b->get();
   }
 
-  /// A string that must be one of `allowed`.
-  void one_of(const Item& item, std::initializer_list<std::string_view> allowed, std::optional<std::string>& out) {
+  /// A string that must be one of the words of `allowed` ("local redis").
+  void one_of(const Item& item, std::string_view allowed, std::optional<std::string>& out) {
     auto s = string(item);
     if (!s) return;
-    if (std::ranges::find(allowed, *s) != allowed.end()) {
-      out = std::move(*s);
-      return;
-    }
     std::string names;
-    for (auto a : allowed) names += (names.empty() ? "\"" : " or \"") + std::string(a) + "\"";
+    for (const auto word : std::views::split(allowed, ' ')) {
+      const std::string_view a(word.begin(), word.end());
+      if (a == *s) {
+        out = std::move(*s);
+        return;
+      }
+      names += (names.empty() ? "\"" : " or \"") + std::string(a) + "\"";
+    }
     fail(item.line, item.name + ": must be " + names + " (got \"" + *s + "\")");
   }
 

@@ -12,7 +12,7 @@ jobs=$(nproc)
 # of sources already built once, in any clone, are reused. CCACHE_BASEDIR makes paths under this
 # tree relative in what ccache hashes, and CCACHE_NOHASHDIR leaves out the working directory,
 # which it would otherwise hash for -g objects: a reused object's debug information names the
-# tree that first built it, which nothing here reads. The three builds take about 4 GiB.
+# tree that first built it, which nothing here reads. The three builds take about 1 GiB.
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-16G}
 launcher=-DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

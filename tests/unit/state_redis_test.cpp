@@ -21,6 +21,7 @@
 
 #include "parley/driver/redis_state.hpp"
 #include "shared_state_contract.hpp"
+#include "test_support.hpp"
 
 namespace parley::driver {
 namespace {
@@ -54,12 +55,6 @@ bool port_open(int port) {
   const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   ::close(fd);
   return ok;
-}
-
-std::string temp_dir() {
-  std::string t = (std::filesystem::temp_directory_path() / "parley-redis-XXXXXX").string();
-  if (::mkdtemp(t.data()) == nullptr) ADD_FAILURE() << "mkdtemp";
-  return t;
 }
 
 // One redis-server process; killed on destruction.
@@ -136,8 +131,8 @@ std::string run(const std::string& command) {
 
 class RedisStateTest : public ::testing::Test {
  protected:
-  std::string dir_ = temp_dir();
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  test::TempDir tmp_;  // removed with everything in it
+  std::string dir_ = tmp_.path().string();
 };
 
 TEST_F(RedisStateTest, KeepsTheContract) {
